@@ -1,0 +1,786 @@
+//! TOML → [`Plan`], collecting every problem with its path and line.
+//!
+//! This walks the spanned document by hand instead of deriving `Deserialize`:
+//! serde stops at the first error and knows no line numbers for semantic
+//! rules (weights going down), and a user fixing a plan wants the whole list.
+
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::*;
+use crate::units::parse_duration;
+
+/// One thing wrong with a plan, located by TOML path and 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub line: usize,
+    /// The offending value as written, when there is one.
+    pub value: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{} = {} (line {}): {}", self.path, v, self.line, self.message),
+            None => write!(f, "{} (line {}): {}", self.path, self.line, self.message),
+        }
+    }
+}
+
+/// Every problem found in a plan, in line order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct PlanError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+struct Decoder<'s> {
+    src: &'s str,
+    problems: Vec<Problem>,
+}
+
+/// A table being read: reports keys nobody asked for when dropped via `finish`.
+struct Tbl<'t, 'i> {
+    path: String,
+    span: Range<usize>,
+    table: &'t DeTable<'i>,
+    known: Vec<&'static str>,
+}
+
+impl<'t, 'i> Tbl<'t, 'i> {
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'t Val<'i>> {
+        if !self.known.contains(&key) {
+            self.known.push(key);
+        }
+        self.table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+    }
+}
+
+pub(super) fn decode(text: &str) -> Result<Plan, PlanError> {
+    let mut d = Decoder { src: text, problems: Vec::new() };
+    let plan = match DeTable::parse_recoverable(text) {
+        (root, errors) if errors.is_empty() => d.plan(&root),
+        (_, errors) => {
+            for e in errors {
+                let line = e.span().map_or(1, |s| d.line(s.start));
+                let message = e.message().trim().to_string();
+                d.problems.push(Problem { path: "(syntax)".into(), line, value: None, message });
+            }
+            None
+        }
+    };
+    match plan {
+        Some(plan) if d.problems.is_empty() => Ok(plan),
+        _ => {
+            d.problems.sort_by_key(|p| p.line);
+            if d.problems.is_empty() {
+                // Unreachable by construction: every `None` above pushed a problem.
+                d.problems.push(Problem { path: "(plan)".into(), line: 1, value: None, message: "invalid plan".into() });
+            }
+            Err(PlanError { problems: d.problems })
+        }
+    }
+}
+
+impl<'s> Decoder<'s> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.src.len());
+        self.src.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    fn written(&self, span: &Range<usize>) -> String {
+        let text = self.src.get(span.clone()).unwrap_or("").trim();
+        let first = text.lines().next().unwrap_or("");
+        if first.chars().count() > 60 || first.len() < text.len() {
+            format!("{}…", first.chars().take(60).collect::<String>())
+        } else {
+            first.to_string()
+        }
+    }
+
+    fn problem(&mut self, path: impl Into<String>, span: &Range<usize>, value: bool, message: impl Into<String>) {
+        let value = value.then(|| self.written(span));
+        let line = self.line(span.start);
+        self.problems.push(Problem { path: path.into(), line, value, message: message.into() });
+    }
+
+    fn root<'t, 'i>(&mut self, root: &'t Spanned<DeTable<'i>>) -> Tbl<'t, 'i> {
+        Tbl { path: String::new(), span: root.span(), table: root.get_ref(), known: Vec::new() }
+    }
+
+    /// Reports every key of `t` that its reader never asked for.
+    fn finish(&mut self, t: Tbl<'_, '_>) {
+        for (k, _) in t.table.iter() {
+            let key = k.get_ref().as_ref();
+            if !t.known.contains(&key) {
+                let hint = match closest(key, &t.known) {
+                    Some(near) => format!("unknown key; did you mean `{near}`?"),
+                    None => format!("unknown key; expected one of: {}", t.known.join(", ")),
+                };
+                self.problem(t.key_path(key), &k.span(), false, hint);
+            }
+        }
+    }
+
+    fn missing(&mut self, t: &Tbl, key: &str, fix: &str) {
+        let span = t.span.clone();
+        self.problem(t.key_path(key), &span, false, format!("missing; {fix}"));
+    }
+
+    fn sub<'t, 'i>(&mut self, t: &mut Tbl<'t, 'i>, key: &'static str) -> Option<Tbl<'t, 'i>> {
+        let v = t.get(key)?;
+        let path = t.key_path(key);
+        self.as_table(path, v)
+    }
+
+    fn as_table<'t, 'i>(&mut self, path: String, v: &'t Val<'i>) -> Option<Tbl<'t, 'i>> {
+        match v.get_ref() {
+            DeValue::Table(table) => Some(Tbl { path, span: v.span(), table, known: Vec::new() }),
+            other => {
+                let msg = format!("expected a table, found {}", other.type_str());
+                self.problem(path, &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, t: &mut Tbl, key: &'static str) -> Option<Option<String>> {
+        let Some(v) = t.get(key) else { return Some(None) };
+        match v.get_ref() {
+            DeValue::String(s) => Some(Some(s.to_string())),
+            other => {
+                let msg = format!("expected a string, found {}", other.type_str());
+                self.problem(t.key_path(key), &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    /// A required, non-empty string whose shape `check` accepts.
+    fn req_string(
+        &mut self,
+        t: &mut Tbl,
+        key: &'static str,
+        fix: &str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        match self.string(t, key)? {
+            None => {
+                self.missing(t, key, fix);
+                None
+            }
+            Some(s) => {
+                let span = t.get(key).map(|v| v.span()).unwrap_or_default();
+                let shape = if s.trim().is_empty() { Err("must not be empty".into()) } else { check(&s) };
+                match shape {
+                    Ok(()) => Some(s),
+                    Err(msg) => {
+                        self.problem(t.key_path(key), &span, true, msg);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn number(&mut self, t: &mut Tbl, key: &'static str) -> Option<Option<(f64, Range<usize>)>> {
+        let Some(v) = t.get(key) else { return Some(None) };
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok().filter(|x| x.is_finite()),
+            _ => None,
+        };
+        match n {
+            Some(n) => Some(Some((n, v.span()))),
+            None => {
+                let msg = format!("expected a finite number, found {}", v.get_ref().type_str());
+                self.problem(t.key_path(key), &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    /// An optional number in `range` (inclusive).
+    fn num_in(&mut self, t: &mut Tbl, key: &'static str, lo: f64, hi: f64, what: &str) -> Option<Option<f64>> {
+        match self.number(t, key)? {
+            None => Some(None),
+            Some((n, _)) if (lo..=hi).contains(&n) => Some(Some(n)),
+            Some((_, span)) => {
+                self.problem(t.key_path(key), &span, true, format!("{what} is between {lo} and {hi}"));
+                None
+            }
+        }
+    }
+
+    fn int_in(&mut self, t: &mut Tbl, key: &'static str, lo: u64, hi: u64, what: &str) -> Option<Option<u64>> {
+        let Some((n, span)) = self.number(t, key)? else { return Some(None) };
+        let is_int = matches!(t.get(key).map(|v| v.get_ref()), Some(DeValue::Integer(_)));
+        if is_int && n >= lo as f64 && n <= hi as f64 {
+            Some(Some(n as u64))
+        } else {
+            self.problem(t.key_path(key), &span, true, format!("{what} is a whole number from {lo} to {hi}"));
+            None
+        }
+    }
+
+    fn boolean(&mut self, t: &mut Tbl, key: &'static str) -> Option<Option<bool>> {
+        let Some(v) = t.get(key) else { return Some(None) };
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(Some(*b)),
+            other => {
+                let msg = format!("expected true or false, found {}", other.type_str());
+                self.problem(t.key_path(key), &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, t: &mut Tbl, key: &'static str, what: &str) -> Option<Option<Duration>> {
+        let Some(v) = t.get(key) else { return Some(None) };
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => parse_duration(s),
+            other => Err(format!("expected a duration string like \"2h\", found {}", other.type_str())),
+        };
+        let checked = parsed.and_then(|d| {
+            if d.is_zero() {
+                Err(format!("{what} must be longer than zero"))
+            } else if d > HOLD_MAX {
+                Err(format!("{what} is at most 30d"))
+            } else {
+                Ok(d)
+            }
+        });
+        match checked {
+            Ok(d) => Some(Some(d)),
+            Err(msg) => {
+                self.problem(t.key_path(key), &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    fn array<'t, 'i>(&mut self, t: &mut Tbl<'t, 'i>, key: &'static str) -> Option<Option<&'t [Val<'i>]>> {
+        let Some(v) = t.get(key) else { return Some(None) };
+        match v.get_ref() {
+            DeValue::Array(a) => Some(Some(&a[..])),
+            other => {
+                let msg = format!("expected an array, found {}", other.type_str());
+                self.problem(t.key_path(key), &v.span(), true, msg);
+                None
+            }
+        }
+    }
+
+    // ---- the plan itself -------------------------------------------------
+
+    fn plan(&mut self, root: &Spanned<DeTable<'_>>) -> Option<Plan> {
+        let mut r = self.root(root);
+        let target = match self.sub(&mut r, "target") {
+            Some(t) => self.target(t),
+            None => {
+                if r.get("target").is_none() {
+                    self.missing(&r, "target", "add a [target] table naming what is cut over");
+                }
+                None
+            }
+        };
+        let schedule = match self.sub(&mut r, "schedule") {
+            Some(t) => self.schedule(t),
+            None => {
+                if r.get("schedule").is_none() {
+                    self.missing(&r, "schedule", "add [[schedule.steps]] tables, each with weight and hold");
+                }
+                None
+            }
+        };
+        let guardrails = match self.sub(&mut r, "guardrails") {
+            Some(t) => self.guardrails(t),
+            None if r.get("guardrails").is_none() => Some(Guardrails::default()),
+            None => None,
+        };
+        let notify = match self.sub(&mut r, "notify") {
+            Some(t) => self.notify(t),
+            None if r.get("notify").is_none() => Some(Notify::default()),
+            None => None,
+        };
+        self.finish(r);
+        Some(Plan { target: target?, schedule: schedule?, guardrails: guardrails?, notify: notify? })
+    }
+
+    fn target(&mut self, mut t: Tbl) -> Option<Target> {
+        let name = self.req_string(&mut t, "name", "add name = \"my-api\"", check_name);
+        let salt = self.string(&mut t, "salt");
+        let cohort = match t.get("cohort") {
+            None => Some(CohortKey::ViewerIp),
+            Some(v) => {
+                let path = t.key_path("cohort");
+                self.as_table(path, v).and_then(|c| self.cohort(c))
+            }
+        };
+        let local = self.sub(&mut t, "local");
+        let cloudfront = self.sub(&mut t, "cloudfront");
+        let has_metrics = t.get("metrics").is_some();
+        let metrics = self.sub(&mut t, "metrics");
+        let edge = match (local, cloudfront) {
+            (Some(l), None) => {
+                if let Some(m) = metrics {
+                    self.problem(m.path.clone(), &m.span, false, "local mode measures its own edge; remove [target.metrics] or use [target.cloudfront]");
+                }
+                self.local(l).map(|e| (Edge::Local(e), None))
+            }
+            (None, Some(c)) => {
+                let edge = self.cloudfront(c);
+                let metrics = match metrics {
+                    Some(m) => self.metrics(m),
+                    None => {
+                        if !has_metrics {
+                            self.missing(&t, "metrics", "AWS mode reads CloudWatch and X-Ray; add a [target.metrics] table");
+                        }
+                        None
+                    }
+                };
+                Some((Edge::CloudFront(edge?), Some(metrics?)))
+            }
+            (Some(_), Some(c)) => {
+                self.problem(c.path.clone(), &c.span, false, "a target has one edge; keep [target.local] or [target.cloudfront], not both");
+                None
+            }
+            (None, None) => {
+                if t.get("local").is_none() && t.get("cloudfront").is_none() {
+                    self.missing(&t, "local", "add [target.local] (one machine) or [target.cloudfront] (AWS)");
+                }
+                None
+            }
+        };
+        self.finish(t);
+        let (edge, metrics) = edge?;
+        let name = name?;
+        let salt = salt?.unwrap_or_else(|| name.clone());
+        Some(Target { name, edge, cohort: cohort?, salt, metrics })
+    }
+
+    fn cohort(&mut self, mut t: Tbl) -> Option<CohortKey> {
+        let header = self.string(&mut t, "header");
+        let cookie = self.string(&mut t, "cookie");
+        let span = t.span.clone();
+        let path = t.path.clone();
+        self.finish(t);
+        match (header?, cookie?) {
+            (Some(h), None) if is_token(&h) => Some(CohortKey::Header(h.to_ascii_lowercase())),
+            (None, Some(c)) if is_token(&c) => Some(CohortKey::Cookie(c)),
+            (Some(_), Some(_)) => {
+                self.problem(path, &span, true, "name one cohort source: header or cookie, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(path, &span, true, "name a header or a cookie, e.g. { header = \"x-user-id\" }; leave cohort out to bucket by viewer IP");
+                None
+            }
+            _ => {
+                self.problem(path, &span, true, "a header or cookie name is letters, digits and - _ . only");
+                None
+            }
+        }
+    }
+
+    fn local(&mut self, mut t: Tbl) -> Option<LocalEdge> {
+        let legacy = self.req_string(&mut t, "legacy_url", "add legacy_url = \"http://127.0.0.1:8081\"", check_url);
+        let serverless = self.req_string(&mut t, "serverless_url", "add serverless_url = \"http://127.0.0.1:8082\"", check_url);
+        self.finish(t);
+        Some(LocalEdge { legacy_url: legacy?, serverless_url: serverless? })
+    }
+
+    fn cloudfront(&mut self, mut t: Tbl) -> Option<CloudFrontEdge> {
+        let distribution_id = self.req_string(&mut t, "distribution_id", "add the distribution id, e.g. \"E2QWRUHAPOMQZL\"", |s| {
+            if s.len() <= 32 && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+                Ok(())
+            } else {
+                Err("a distribution id is upper-case letters and digits, like E2QWRUHAPOMQZL".into())
+            }
+        });
+        let kvs_arn = self.req_string(&mut t, "kvs_arn", "add the KeyValueStore ARN", |s| {
+            if s.starts_with("arn:aws:cloudfront::") && s.contains(":key-value-store/") {
+                Ok(())
+            } else {
+                Err("expected arn:aws:cloudfront::ACCOUNT:key-value-store/ID".into())
+            }
+        });
+        let weight_key = self.req_string(&mut t, "weight_key", "add weight_key = \"my-api/weight\"", |s| {
+            if s.len() <= 512 {
+                Ok(())
+            } else {
+                Err("a KeyValueStore key is at most 512 characters".into())
+            }
+        });
+        let origin = self.req_string(&mut t, "serverless_origin_id", "add the origin id of the API Gateway origin", |_| Ok(()));
+        self.finish(t);
+        Some(CloudFrontEdge {
+            distribution_id: distribution_id?,
+            kvs_arn: kvs_arn?,
+            weight_key: weight_key?,
+            serverless_origin_id: origin?,
+        })
+    }
+
+    fn metrics(&mut self, mut t: Tbl) -> Option<MetricSources> {
+        let lb = self.req_string(&mut t, "alb_load_balancer", "add the ALB dimension, e.g. \"app/name/50dc6c495c0c9188\"", |s| {
+            if s.starts_with("app/") { Ok(()) } else { Err("the LoadBalancer dimension starts with app/ (the end of the ALB ARN)".into()) }
+        });
+        let tg = self.req_string(&mut t, "alb_target_group", "add the TargetGroup dimension, e.g. \"targetgroup/name/73e2d6bc24d8a067\"", |s| {
+            if s.starts_with("targetgroup/") { Ok(()) } else { Err("the TargetGroup dimension starts with targetgroup/".into()) }
+        });
+        let api_id = self.req_string(&mut t, "api_id", "add the HTTP API id", |_| Ok(()));
+        let stage = self.req_string(&mut t, "api_stage", "add the stage, e.g. \"$default\"", |_| Ok(()));
+        let functions = match self.array(&mut t, "lambda_functions") {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(items)) => {
+                let path = t.key_path("lambda_functions");
+                let mut names = Some(Vec::new());
+                for (i, v) in items.iter().enumerate() {
+                    match v.get_ref() {
+                        DeValue::String(s) if !s.is_empty() => names.as_mut().map(|n: &mut Vec<String>| n.push(s.to_string())),
+                        _ => {
+                            self.problem(format!("{path}[{i}]"), &v.span(), true, "expected a Lambda function name");
+                            names = None;
+                            None
+                        }
+                    };
+                }
+                names
+            }
+        };
+        let xl = self.string(&mut t, "xray_legacy_service");
+        let xs = self.string(&mut t, "xray_serverless_service");
+        self.finish(t);
+        Some(MetricSources {
+            alb_load_balancer: lb?,
+            alb_target_group: tg?,
+            api_id: api_id?,
+            api_stage: stage?,
+            lambda_functions: functions?,
+            xray_legacy_service: xl?,
+            xray_serverless_service: xs?,
+        })
+    }
+
+    fn schedule(&mut self, mut t: Tbl) -> Option<Schedule> {
+        let steps = match self.array(&mut t, "steps") {
+            None => None,
+            Some(None) => {
+                self.missing(&t, "steps", "add [[schedule.steps]] tables, each with weight and hold");
+                None
+            }
+            Some(Some(items)) => self.steps(&t.key_path("steps"), &t.span, items),
+        };
+        let freeze = match self.array(&mut t, "freeze") {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(items)) => {
+                let path = t.key_path("freeze");
+                let mut out = Some(Vec::new());
+                for (i, v) in items.iter().enumerate() {
+                    let w = self.as_table(format!("{path}[{i}]"), v).and_then(|w| self.freeze(w));
+                    match (w, out.as_mut()) {
+                        (Some(w), Some(out)) => out.push(w),
+                        _ => out = None,
+                    }
+                }
+                out
+            }
+        };
+        self.finish(t);
+        Some(Schedule { steps: steps?, freeze: freeze? })
+    }
+
+    fn steps(&mut self, path: &str, span: &Range<usize>, items: &[Val]) -> Option<Vec<Step>> {
+        if items.is_empty() {
+            self.problem(path, span, false, "a schedule needs at least one step");
+            return None;
+        }
+        if items.len() > STEPS_MAX {
+            self.problem(path, span, false, format!("at most {STEPS_MAX} steps"));
+            return None;
+        }
+        let mut steps = Some(Vec::new());
+        let mut previous: Option<Weight> = None;
+        for (i, v) in items.iter().enumerate() {
+            let Some(mut s) = self.as_table(format!("{path}[{i}]"), v) else {
+                steps = None;
+                continue;
+            };
+            let weight = match self.number(&mut s, "weight") {
+                None => None,
+                Some(None) => {
+                    self.missing(&s, "weight", "add weight = PERCENT, e.g. weight = 5");
+                    None
+                }
+                Some(Some((n, span))) => match Weight::from_percent(n) {
+                    Ok(w) if w == Weight::ZERO => {
+                        self.problem(s.key_path("weight"), &span, true, "a step's weight is above 0 (0 is where a cutover starts)");
+                        None
+                    }
+                    Ok(w) => {
+                        if let Some(p) = previous.filter(|p| w < *p) {
+                            let msg = format!("weights never go down; the step before is at {p}");
+                            self.problem(s.key_path("weight"), &span, true, msg);
+                        }
+                        previous = Some(w);
+                        Some(w)
+                    }
+                    Err(msg) => {
+                        self.problem(s.key_path("weight"), &span, true, msg);
+                        None
+                    }
+                },
+            };
+            let hold = match self.duration(&mut s, "hold", "a hold") {
+                Some(None) => {
+                    self.missing(&s, "hold", "add hold = \"2h\" (how long the step lasts at least)");
+                    None
+                }
+                other => other.flatten(),
+            };
+            self.finish(s);
+            match (weight, hold, steps.as_mut()) {
+                (Some(weight), Some(hold), Some(out)) => out.push(Step { weight, hold }),
+                _ => steps = None,
+            }
+        }
+        steps
+    }
+
+    fn freeze(&mut self, mut t: Tbl) -> Option<FreezeWindow> {
+        let from = self.int_in(&mut t, "from_hour", 0, 23, "an hour (UTC)");
+        let to = self.int_in(&mut t, "to_hour", 0, 24, "an hour (UTC)");
+        let (from, to) = (from?, to?);
+        for (k, v) in [("from_hour", from), ("to_hour", to)] {
+            if v.is_none() {
+                self.missing(&t, k, "add from_hour and to_hour, UTC hours 0-23");
+            }
+        }
+        let span = t.span.clone();
+        let path = t.path.clone();
+        self.finish(t);
+        let (from, to) = (from? as u8, to? as u8 % 24);
+        if from == to {
+            self.problem(path, &span, false, "from_hour equals to_hour: the window is empty; remove it or widen it");
+            return None;
+        }
+        Some(FreezeWindow { from_hour: from, to_hour: to })
+    }
+
+    fn guardrails(&mut self, mut t: Tbl) -> Option<Guardrails> {
+        let d = Guardrails::default();
+        let interval = self.duration(&mut t, "interval", "an interval");
+        let min_samples = self.int_in(&mut t, "min_samples", 1, 1_000_000, "min_samples");
+        let failure_limit = self.int_in(&mut t, "failure_limit", 1, 1000, "failure_limit");
+        let errors = match self.sub(&mut t, "errors") {
+            Some(mut e) => {
+                let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
+                let critical = self.boolean(&mut e, "critical");
+                self.finish(e);
+                Some(ErrorCheck {
+                    max_increase_pp: pp?.unwrap_or(d.errors.max_increase_pp),
+                    critical: critical?.unwrap_or(d.errors.critical),
+                })
+            }
+            None if t.get("errors").is_none() => Some(d.errors),
+            None => None,
+        };
+        let (p50, p99) = match self.sub(&mut t, "latency") {
+            Some(mut l) => {
+                let p50 = self.latency(&mut l, "p50", d.latency_p50);
+                let p99 = self.latency(&mut l, "p99", d.latency_p99);
+                self.finish(l);
+                (p50, p99)
+            }
+            None if t.get("latency").is_none() => (Some(d.latency_p50), Some(d.latency_p99)),
+            None => (None, None),
+        };
+        let cold_start = match self.sub(&mut t, "cold_start") {
+            Some(mut c) => {
+                let max = self.num_in(&mut c, "max_p99_ms", 1.0, 900_000.0, "max_p99_ms");
+                let critical = self.boolean(&mut c, "critical");
+                self.finish(c);
+                Some(ColdStartCheck {
+                    max_p99_ms: max?.unwrap_or(d.cold_start.max_p99_ms),
+                    critical: critical?.unwrap_or(d.cold_start.critical),
+                })
+            }
+            None if t.get("cold_start").is_none() => Some(d.cold_start),
+            None => None,
+        };
+        let no_data = match self.sub(&mut t, "no_data") {
+            Some(mut n) => {
+                let max_hold = self.duration(&mut n, "max_hold", "max_hold");
+                let then = match self.string(&mut n, "then") {
+                    None => None,
+                    Some(None) => Some(d.no_data.then),
+                    Some(Some(s)) => match s.as_str() {
+                        "rollback" => Some(NoDataAction::Rollback),
+                        "pause" => Some(NoDataAction::Pause),
+                        _ => {
+                            let span = n.get("then").map(|v| v.span()).unwrap_or_default();
+                            self.problem(n.key_path("then"), &span, true, "expected \"rollback\" or \"pause\"");
+                            None
+                        }
+                    },
+                };
+                self.finish(n);
+                Some(NoDataPolicy { max_hold: max_hold?.unwrap_or(d.no_data.max_hold), then: then? })
+            }
+            None if t.get("no_data").is_none() => Some(d.no_data),
+            None => None,
+        };
+        self.finish(t);
+        Some(Guardrails {
+            interval: interval?.unwrap_or(d.interval),
+            min_samples: min_samples?.unwrap_or(d.min_samples),
+            failure_limit: failure_limit?.unwrap_or(u64::from(d.failure_limit)) as u32,
+            errors: errors?,
+            latency_p50: p50?,
+            latency_p99: p99?,
+            cold_start: cold_start?,
+            no_data: no_data?,
+        })
+    }
+
+    fn latency(&mut self, l: &mut Tbl, key: &'static str, default: LatencyCheck) -> Option<LatencyCheck> {
+        let Some(mut c) = self.sub(l, key) else {
+            return l.get(key).is_none().then_some(default);
+        };
+        let ratio = self.num_in(&mut c, "max_ratio", 1.0, 100.0, "max_ratio");
+        let extra = self.num_in(&mut c, "max_extra_ms", 0.0, 600_000.0, "max_extra_ms");
+        let critical = self.boolean(&mut c, "critical");
+        let (span, path) = (c.span.clone(), c.path.clone());
+        self.finish(c);
+        let (ratio, extra) = (ratio?, extra?);
+        if ratio.is_none() && extra.is_none() {
+            self.problem(path, &span, false, "give max_ratio, max_extra_ms, or both");
+            return None;
+        }
+        Some(LatencyCheck { max_ratio: ratio, max_extra_ms: extra, critical: critical?.unwrap_or(default.critical) })
+    }
+
+    fn notify(&mut self, mut t: Tbl) -> Option<Notify> {
+        let webhooks = match self.array(&mut t, "webhooks") {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(items)) => {
+                let path = t.key_path("webhooks");
+                let mut out = Some(Vec::new());
+                if items.len() > WEBHOOKS_MAX {
+                    let span = t.get("webhooks").map(|v| v.span()).unwrap_or_default();
+                    self.problem(path.clone(), &span, false, format!("at most {WEBHOOKS_MAX} webhooks"));
+                    out = None;
+                }
+                for (i, v) in items.iter().enumerate() {
+                    let checked = match v.get_ref() {
+                        DeValue::String(s) => check_webhook(s).map(|()| s.to_string()),
+                        other => Err(format!("expected a URL string, found {}", other.type_str())),
+                    };
+                    match (checked, out.as_mut()) {
+                        (Ok(url), Some(out)) => out.push(url),
+                        (Ok(_), None) => {}
+                        (Err(msg), _) => {
+                            self.problem(format!("{path}[{i}]"), &v.span(), true, msg);
+                            out = None;
+                        }
+                    }
+                }
+                out
+            }
+        };
+        self.finish(t);
+        Some(Notify { webhooks: webhooks? })
+    }
+}
+
+fn check_name(s: &str) -> Result<(), String> {
+    if s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err("a name is at most 64 letters, digits, - or _".into())
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// `scheme://host[:port][/path]` with a non-empty host.
+fn url_host(s: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = s.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority });
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then_some((scheme, host))
+}
+
+fn check_url(s: &str) -> Result<(), String> {
+    match url_host(s) {
+        Some(("http" | "https", _)) => Ok(()),
+        _ => Err("expected an http:// or https:// URL with a host".into()),
+    }
+}
+
+fn check_webhook(s: &str) -> Result<(), String> {
+    match url_host(s) {
+        Some(("https", _)) => Ok(()),
+        Some(("http", "127.0.0.1" | "localhost" | "[::1]")) => Ok(()),
+        Some(("http", _)) => Err("a webhook leaves this machine: use https://".into()),
+        _ => Err("expected an https:// URL with a host".into()),
+    }
+}
+
+/// The known key within edit distance 2, for "did you mean".
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

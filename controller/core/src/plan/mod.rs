@@ -1,0 +1,252 @@
+//! The plan: what to move, how fast, and what counts as a regression.
+//!
+//! A plan is written in TOML (see [`DEFAULT_PLAN`] for the annotated default)
+//! and read with [`Plan::parse`], which reports *every* problem it finds with
+//! its TOML path and line, never the first one only.
+
+mod decode;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use decode::{PlanError, Problem};
+
+use crate::units::{format_duration, Weight};
+
+/// The annotated plan `cutover plan init` writes: 48 hours from 1 % to 100 %.
+pub const DEFAULT_PLAN: &str = include_str!("default-plan.toml");
+
+/// Limits that keep a plan (and everything sized by it) small.
+pub const STEPS_MAX: usize = 100;
+pub const WEBHOOKS_MAX: usize = 10;
+pub const HOLD_MAX: Duration = Duration::from_secs(30 * 86_400);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub target: Target,
+    pub schedule: Schedule,
+    pub guardrails: Guardrails,
+    pub notify: Notify,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    pub edge: Edge,
+    /// Who a request belongs to, for sticky bucketing at the edge.
+    pub cohort: CohortKey,
+    /// Mixed into the cohort hash so two cutovers split users independently.
+    pub salt: String,
+    /// Where the numbers come from in AWS; `None` in local mode.
+    pub metrics: Option<MetricSources>,
+}
+
+/// Where the weight is applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Edge {
+    CloudFront(CloudFrontEdge),
+    Local(LocalEdge),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloudFrontEdge {
+    pub distribution_id: String,
+    pub kvs_arn: String,
+    pub weight_key: String,
+    pub serverless_origin_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalEdge {
+    pub legacy_url: String,
+    pub serverless_url: String,
+}
+
+/// The source of the cohort key; the viewer IP when the request has none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortKey {
+    Header(String),
+    Cookie(String),
+    ViewerIp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSources {
+    pub alb_load_balancer: String,
+    pub alb_target_group: String,
+    pub api_id: String,
+    pub api_stage: String,
+    pub lambda_functions: Vec<String>,
+    pub xray_legacy_service: Option<String>,
+    pub xray_serverless_service: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub steps: Vec<Step>,
+    pub freeze: Vec<FreezeWindow>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub weight: Weight,
+    #[serde(with = "duration_text")]
+    pub hold: Duration,
+}
+
+/// UTC hours `[from_hour, to_hour)` in which the controller never advances;
+/// wraps past midnight when `from_hour > to_hour`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeWindow {
+    pub from_hour: u8,
+    pub to_hour: u8,
+}
+
+impl FreezeWindow {
+    pub fn contains_hour(&self, hour: u8) -> bool {
+        if self.from_hour <= self.to_hour {
+            (self.from_hour..self.to_hour).contains(&hour)
+        } else {
+            hour >= self.from_hour || hour < self.to_hour
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Guardrails {
+    /// How often the judge looks at a new window of data.
+    #[serde(with = "duration_text")]
+    pub interval: Duration,
+    /// Requests each side must have shown in the step before a Pass counts.
+    pub min_samples: u64,
+    /// Non-critical failed analyses in one step that roll back.
+    pub failure_limit: u32,
+    pub errors: ErrorCheck,
+    pub latency_p50: LatencyCheck,
+    pub latency_p99: LatencyCheck,
+    pub cold_start: ColdStartCheck,
+    pub no_data: NoDataPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCheck {
+    /// Largest tolerated `error_rate(new) - error_rate(old)`, in percentage points.
+    pub max_increase_pp: f64,
+    pub critical: bool,
+}
+
+/// Fails when the new side is over *every* limit given: a 1 ms p50 becoming
+/// 2 ms doubles it, but stays inside `max_extra_ms = 10`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyCheck {
+    pub max_ratio: Option<f64>,
+    pub max_extra_ms: Option<f64>,
+    pub critical: bool,
+}
+
+/// Cold starts are their own population: their latency never counts as warm
+/// latency, and is held to its own absolute limit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColdStartCheck {
+    pub max_p99_ms: f64,
+    pub critical: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoDataPolicy {
+    /// How long the step may hold because a source could not be read.
+    #[serde(with = "duration_text")]
+    pub max_hold: Duration,
+    pub then: NoDataAction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataAction {
+    Rollback,
+    Pause,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    pub webhooks: Vec<String>,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            interval: Duration::from_secs(300),
+            min_samples: 50,
+            failure_limit: 3,
+            errors: ErrorCheck { max_increase_pp: 2.0, critical: true },
+            latency_p50: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(10.0), critical: false },
+            latency_p99: LatencyCheck { max_ratio: Some(1.5), max_extra_ms: Some(100.0), critical: false },
+            cold_start: ColdStartCheck { max_p99_ms: 1500.0, critical: false },
+            no_data: NoDataPolicy { max_hold: Duration::from_secs(1800), then: NoDataAction::Rollback },
+        }
+    }
+}
+
+/// One row of the nominal timeline: when a step would start and end if every
+/// analysis passed on time and no freeze window intervened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub step: usize,
+    pub weight: Weight,
+    pub starts_at: Duration,
+    pub ends_at: Duration,
+}
+
+impl Plan {
+    /// Parses and validates a plan; the error lists every problem found.
+    pub fn parse(text: &str) -> Result<Plan, PlanError> {
+        decode::decode(text)
+    }
+
+    /// The built-in default plan (the one `cutover plan init` writes).
+    pub fn default_plan() -> Plan {
+        Plan::parse(DEFAULT_PLAN).expect("the built-in default plan is valid (tested)")
+    }
+
+    pub fn timeline(&self) -> Vec<TimelineRow> {
+        let mut at = Duration::ZERO;
+        self.schedule
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(step, s)| {
+                let row = TimelineRow { step, weight: s.weight, starts_at: at, ends_at: at + s.hold };
+                at += s.hold;
+                row
+            })
+            .collect()
+    }
+
+    /// Sum of all holds: the shortest time the whole cutover can take.
+    pub fn duration(&self) -> Duration {
+        self.schedule.steps.iter().map(|s| s.hold).sum()
+    }
+
+    pub fn is_frozen_hour(&self, utc_hour: u8) -> bool {
+        self.schedule.freeze.iter().any(|w| w.contains_hour(utc_hour))
+    }
+}
+
+/// Durations travel as the same text the plan uses (`"2h"`).
+pub(crate) mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::units::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}

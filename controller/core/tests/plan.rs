@@ -1,0 +1,128 @@
+use std::time::Duration;
+
+use cutover_core::plan::{Edge, Plan, DEFAULT_PLAN};
+use cutover_core::units::Weight;
+use proptest::prelude::*;
+
+#[test]
+fn default_plan_is_valid_and_spans_48_hours() {
+    let plan = Plan::parse(DEFAULT_PLAN).unwrap();
+    assert_eq!(plan.duration(), Duration::from_secs(48 * 3600));
+    assert_eq!(plan.schedule.steps.first().unwrap().weight, Weight::from_bps(100).unwrap());
+    assert_eq!(plan.schedule.steps.last().unwrap().weight, Weight::FULL);
+    assert!(matches!(plan.target.edge, Edge::Local(_)));
+    assert_eq!(plan.target.salt, "internal-api");
+}
+
+fn problems(text: &str) -> Vec<String> {
+    Plan::parse(text).unwrap_err().problems.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn every_problem_is_reported_with_path_and_line() {
+    let text = r#"
+[target]
+nmae = "x"
+
+[[schedule.steps]]
+weight = 10
+hold = "2h"
+
+[[schedule.steps]]
+weight = 5
+hold = "0m"
+
+[[schedule.steps]]
+weight = 120
+hold = "-1h"
+
+[[schedule.steps]]
+weight = 1.005
+hold = 3
+
+[guardrails]
+min_samples = 0
+flavour = "x"
+
+[notify]
+webhooks = ["http://example.com/hook", "ftp://x"]
+"#;
+    let got = problems(text);
+    let expect = [
+        "target.name (line 2): missing; add name = \"my-api\"",
+        "target.local (line 2): missing; add [target.local] (one machine) or [target.cloudfront] (AWS)",
+        "target.nmae (line 3): unknown key; did you mean `name`?",
+        "schedule.steps[1].weight = 5 (line 10): weights never go down; the step before is at 10%",
+        "schedule.steps[1].hold = \"0m\" (line 11): a hold must be longer than zero",
+        "schedule.steps[2].weight = 120 (line 14): a weight is at most 100",
+        "schedule.steps[2].hold = \"-1h\" (line 15): a duration cannot be negative",
+        "schedule.steps[3].weight = 1.005 (line 18): a weight has at most two decimals (it is stored in basis points)",
+        "schedule.steps[3].hold = 3 (line 19): expected a duration string like \"2h\", found integer",
+        "guardrails.min_samples = 0 (line 22): min_samples is a whole number from 1 to 1000000",
+        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, errors, latency, cold_start, no_data",
+        "notify.webhooks[0] = \"http://example.com/hook\" (line 26): a webhook leaves this machine: use https://",
+        "notify.webhooks[1] = \"ftp://x\" (line 26): expected an https:// URL with a host",
+    ];
+    assert_eq!(got, expect, "\n{}", got.join("\n"));
+}
+
+#[test]
+fn a_missing_target_and_schedule_are_named() {
+    let got = problems("# empty\n");
+    assert_eq!(
+        got,
+        [
+            "target (line 1): missing; add a [target] table naming what is cut over",
+            "schedule (line 1): missing; add [[schedule.steps]] tables, each with weight and hold",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let got = problems("[target]\nname = \"x\nfoo = [\n");
+    assert!(got.iter().all(|p| p.starts_with("(syntax) (line ")), "{got:?}");
+    assert!(got[0].contains("(line 2)"), "{got:?}");
+}
+
+#[test]
+fn cloudfront_mode_needs_metrics_and_valid_ids() {
+    let text = DEFAULT_PLAN.replace(
+        "[target.local]\nlegacy_url = \"http://127.0.0.1:8081\"\nserverless_url = \"http://127.0.0.1:8082\"",
+        "[target.cloudfront]\ndistribution_id = \"e2qw\"\nkvs_arn = \"arn:aws:s3:::bucket\"\nweight_key = \"w\"\nserverless_origin_id = \"apigw\"",
+    );
+    let got = problems(&text);
+    assert!(got.iter().any(|p| p.starts_with("target.cloudfront.distribution_id = \"e2qw\"")), "{got:?}");
+    assert!(got.iter().any(|p| p.starts_with("target.cloudfront.kvs_arn = ")), "{got:?}");
+    assert!(got.iter().any(|p| p.starts_with("target.metrics (line ") && p.contains("[target.metrics]")), "{got:?}");
+}
+
+#[test]
+fn freeze_windows_wrap_midnight() {
+    let text = format!("{DEFAULT_PLAN}\n[[schedule.freeze]]\nfrom_hour = 22\nto_hour = 6\n");
+    // The TOML above appends to [notify]; a freeze table must sit under schedule.
+    let text = text.replace("[notify]\n# Webhooks that hear about rollbacks, pauses and completion.\nwebhooks = []\n", "") + "\n[notify]\n";
+    let plan = Plan::parse(&text).unwrap();
+    assert!(plan.is_frozen_hour(23) && plan.is_frozen_hour(0) && plan.is_frozen_hour(5));
+    assert!(!plan.is_frozen_hour(6) && !plan.is_frozen_hour(21));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = Plan::parse(&text);
+    }
+
+    #[test]
+    fn mutated_default_plans_never_panic(cut in 0usize..DEFAULT_PLAN.len(), junk in "[\\[\\]=\"a-z0-9._ \n-]{0,12}") {
+        let mut text = DEFAULT_PLAN.to_string();
+        let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(cut, &junk);
+        if let Err(e) = Plan::parse(&text) {
+            prop_assert!(!e.problems.is_empty());
+            prop_assert!(e.problems.iter().all(|p| p.line >= 1));
+        }
+    }
+}
