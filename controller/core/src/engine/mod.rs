@@ -1,0 +1,771 @@
+//! The cutover engine: a sans-IO state machine.
+//!
+//! Contract (after quinn-proto): [`Engine::handle`] takes `(now, input)` and
+//! returns the [`Effect`]s the driver must carry out, in order; it performs no
+//! I/O and reads no clock. [`Engine::next_wake`] says when to call again with
+//! [`Input::Tick`]. The driver's side of the contract:
+//!
+//! - run the effects of one [`Output`] in order; a [`Effect::Persist`] must be
+//!   durable before the next effect runs. If it fails (a version conflict or a
+//!   lost lease), drop the rest of the batch and rebuild the engine from the
+//!   stored state with [`Engine::restore`]: a crash and a failed write take
+//!   the same path;
+//! - answer every [`Effect::ApplyWeight`] with an [`Input::Edge`] and every
+//!   [`Effect::Measure`] with an [`Input::Measured`];
+//! - start with [`Input::LeaseGained`]: a follower does nothing.
+//!
+//! Every weight the engine applies was persisted as a `weight_intent` event
+//! first (write-ahead), so after a crash [`Input::LeaseGained`] re-applies the
+//! recorded intent: the edge converges to what the audit log says.
+
+mod state;
+
+use std::time::Duration;
+
+pub use state::*;
+
+use crate::judge::{Analysis, CheckName, Judge, Verdict};
+use crate::measure::{MeasureError, Measurement, PerSide, Window};
+use crate::plan::{NoDataAction, Plan};
+use crate::units::{Timestamp, Weight};
+
+/// How long an apply may go unanswered before it is retried.
+pub const EDGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Edge retries back off exponentially from 1 s up to this.
+pub const EDGE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Time has passed; the engine re-evaluates (level-triggered).
+    Tick,
+    /// The answer to an [`Effect::Measure`].
+    Measured {
+        window: Window,
+        result: Result<Measurement, MeasureError>,
+    },
+    /// The answer to an [`Effect::ApplyWeight`].
+    Edge(EdgeResult),
+    Command {
+        command: Command,
+        actor: String,
+    },
+    /// This engine now holds the lease: it may act.
+    LeaseGained,
+    /// Another controller may act now: stop at once.
+    LeaseLost,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EdgeResult {
+    Applied {
+        weight: Weight,
+    },
+    Failed {
+        weight: Weight,
+        error: String,
+    },
+    /// The edge's version changed under us (KVS ETag mismatch); retried.
+    Conflict {
+        weight: Weight,
+    },
+}
+
+/// What an operator can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// Begin at the first step (also after a rollback).
+    Start,
+    Pause,
+    Resume,
+    Rollback,
+    /// Skip the rest of the hold (never past a failing verdict).
+    Promote,
+    /// Weight back to 0 and stop for good.
+    Abort,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Rollback => "rollback",
+            Command::Promote => "promote",
+            Command::Abort => "abort",
+        }
+    }
+}
+
+/// Work for the driver, in the order given.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Write the state and its events atomically, conditioned on
+    /// `state.version - 1` being the stored version.
+    Persist {
+        state: CutoverState,
+        events: Vec<Event>,
+    },
+    /// Set the edge's weight (its intent is already persisted).
+    ApplyWeight { weight: Weight },
+    /// Measure both sides over the window.
+    Measure { window: Window },
+    /// Tell people (webhooks) about an event that was just persisted.
+    Notify { event: Event },
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+#[must_use]
+pub struct Output {
+    pub effects: Vec<Effect>,
+    /// Why a command was refused, when it was.
+    pub rejected: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct EdgeProgress {
+    in_flight_since: Option<Timestamp>,
+    retry_at: Option<Timestamp>,
+    attempts: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+struct MeasureProgress {
+    /// The end of the last window asked for.
+    measured_to: Option<Timestamp>,
+    in_flight: Option<(Window, Timestamp)>,
+}
+
+/// What one call to `handle` will persist and do.
+#[derive(Default)]
+struct Txn {
+    events: Vec<(Actor, EventKind)>,
+    notify: Vec<usize>,
+    apply: bool,
+    measure: Option<Window>,
+}
+
+impl Txn {
+    fn record(&mut self, actor: &Actor, kind: EventKind) {
+        self.events.push((actor.clone(), kind));
+    }
+
+    fn record_and_notify(&mut self, actor: &Actor, kind: EventKind) {
+        self.notify.push(self.events.len());
+        self.record(actor, kind);
+    }
+}
+
+/// One cutover's decision-maker. See the module docs for the contract.
+pub struct Engine<J> {
+    plan: Plan,
+    judge: J,
+    state: CutoverState,
+    leader: bool,
+    now: Timestamp,
+    edge: EdgeProgress,
+    measure: MeasureProgress,
+}
+
+impl<J: Judge> Engine<J> {
+    /// A new cutover, Pending at weight 0. Nothing is persisted until it starts.
+    pub fn new(id: impl Into<String>, plan: Plan, judge: J, now: Timestamp) -> Self {
+        Self::restore(plan, CutoverState::new(id, now), judge)
+    }
+
+    /// An engine for a recorded state, e.g. after a restart. It acts after
+    /// [`Input::LeaseGained`], re-applying the recorded weight intent first.
+    pub fn restore(plan: Plan, state: CutoverState, judge: J) -> Self {
+        let now = state.updated_at;
+        Engine {
+            plan,
+            judge,
+            state,
+            leader: false,
+            now,
+            edge: EdgeProgress::default(),
+            measure: MeasureProgress::default(),
+        }
+    }
+
+    pub fn state(&self) -> &CutoverState {
+        &self.state
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader
+    }
+
+    pub fn handle(&mut self, now: Timestamp, input: Input) -> Output {
+        // Time never runs backwards inside the engine, whatever the driver says.
+        let now = now.max(self.now);
+        self.now = now;
+        let mut tx = Txn::default();
+        let mut rejected = None;
+        match input {
+            Input::LeaseGained => {
+                self.leader = true;
+                self.reconcile(now, &mut tx);
+            }
+            Input::LeaseLost => {
+                self.leader = false;
+                self.edge = EdgeProgress::default();
+                self.measure = MeasureProgress::default();
+            }
+            Input::Command { .. } if !self.leader => {
+                rejected = Some("this controller does not hold the lease".to_string());
+            }
+            _ if !self.leader => {}
+            Input::Tick => {}
+            Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
+            Input::Edge(result) => self.on_edge(now, result, &mut tx),
+            Input::Command { command, actor } => {
+                rejected = self
+                    .on_command(now, command, Actor::Operator(actor), &mut tx)
+                    .err();
+            }
+        }
+        if self.leader {
+            self.poll(now, &mut tx);
+        }
+        Output {
+            effects: self.finish(now, tx),
+            rejected,
+        }
+    }
+
+    /// When the engine next wants a [`Input::Tick`]; `None` when it waits only
+    /// for inputs (not the leader, or nothing in progress).
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        if !self.leader || !self.state.phase.is_active() {
+            return None;
+        }
+        let now = self.now;
+        let mut wake: Vec<Timestamp> = Vec::with_capacity(6);
+        wake.extend(self.edge.retry_at);
+        wake.extend(self.edge.in_flight_since.map(|t| t + EDGE_TIMEOUT));
+        if self.measuring() {
+            let interval = self.plan.guardrails.interval;
+            match (self.measure.in_flight, self.measure.measured_to) {
+                (Some((_, since)), _) => wake.push(since + interval),
+                (None, Some(to)) => wake.push(to + interval),
+                (None, None) => {}
+            }
+            if let Some(started) = self.state.step_started_at {
+                wake.push(started + self.hold());
+            }
+            if let Some(since) = self.state.no_data_since {
+                wake.push(since + self.plan.guardrails.no_data.max_hold);
+            }
+            if self.readiness(now) == Err(HoldReason::Frozen) {
+                wake.push(now.next_utc_hour());
+            }
+        }
+        wake.into_iter().filter(|t| *t > now).min()
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    fn reconcile(&mut self, now: Timestamp, tx: &mut Txn) {
+        self.edge = EdgeProgress::default();
+        self.measure = MeasureProgress::default();
+        if !self.state.phase.is_active() {
+            return;
+        }
+        // The recorded intent may or may not have reached the edge: apply it
+        // again (idempotent) and trust only the answer.
+        tx.apply = true;
+        if let Some(started) = self.state.step_started_at {
+            // Evidence held in memory was lost with the old process; judge
+            // afresh from now. This only delays an advance, never causes one.
+            self.judge
+                .begin_step(self.state.step, self.state.weight, started);
+            self.measure.measured_to = Some(now);
+        }
+    }
+
+    fn on_measured(
+        &mut self,
+        now: Timestamp,
+        window: Window,
+        result: Result<Measurement, MeasureError>,
+        tx: &mut Txn,
+    ) {
+        match self.measure.in_flight {
+            Some((w, _)) if w == window => self.measure.in_flight = None,
+            _ => return, // stale: from an earlier step or a timed-out request
+        }
+        if !self.measuring() {
+            return;
+        }
+        let analysis = match result {
+            Ok(m) => self.judge.judge(window, &m),
+            Err(e) => Analysis::error(window, &e),
+        };
+        self.on_analysis(now, analysis, tx);
+    }
+
+    fn on_analysis(&mut self, now: Timestamp, analysis: Analysis, tx: &mut Txn) {
+        let s = &mut self.state;
+        s.last_verdict = Some(analysis.verdict);
+        s.last_samples = analysis.samples;
+        s.judged_to = Some(analysis.window.to);
+        if analysis.verdict == Verdict::Fail && !analysis.critical {
+            s.failures += 1;
+        }
+        if analysis.verdict == Verdict::Error {
+            s.no_data_since.get_or_insert(now);
+        } else {
+            s.no_data_since = None;
+        }
+        let decision = self.decide(now, Some(&analysis));
+        tx.record(
+            &Actor::Controller,
+            EventKind::Analysis {
+                step: self.state.step,
+                weight: self.state.weight,
+                failures: self.state.failures,
+                analysis,
+                decision,
+            },
+        );
+        self.execute(now, decision, &Actor::Controller, tx);
+    }
+
+    fn on_edge(&mut self, now: Timestamp, result: EdgeResult, tx: &mut Txn) {
+        let weight = match &result {
+            EdgeResult::Applied { weight }
+            | EdgeResult::Failed { weight, .. }
+            | EdgeResult::Conflict { weight } => *weight,
+        };
+        if weight != self.state.weight || !self.state.phase.is_active() {
+            return; // an answer to an apply that a newer intent replaced
+        }
+        self.edge.in_flight_since = None;
+        match result {
+            EdgeResult::Applied { weight } => {
+                self.edge = EdgeProgress::default();
+                let first = self.state.edge_weight != Some(weight);
+                self.state.edge_weight = Some(weight);
+                if let Phase::RollingBack { reason } = self.state.phase {
+                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                    if reason == RollbackReason::Abort {
+                        self.state.phase = Phase::Aborted;
+                        tx.record_and_notify(&Actor::Controller, EventKind::Aborted);
+                    } else {
+                        self.state.phase = Phase::RolledBack { reason };
+                        tx.record_and_notify(&Actor::Controller, EventKind::RolledBack { reason });
+                    }
+                } else if self.state.step_started_at.is_none() {
+                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                    self.state.step_started_at = Some(now);
+                    self.judge.begin_step(self.state.step, weight, now);
+                    self.measure = MeasureProgress {
+                        measured_to: Some(now),
+                        in_flight: None,
+                    };
+                } else if first {
+                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                }
+            }
+            EdgeResult::Failed { error, .. } => self.edge_retry(now, error, tx),
+            EdgeResult::Conflict { .. } => self.edge_retry(
+                now,
+                "the edge changed under us (ETag conflict); re-read and retry".into(),
+                tx,
+            ),
+        }
+    }
+
+    fn edge_retry(&mut self, now: Timestamp, error: String, tx: &mut Txn) {
+        self.edge.attempts = self.edge.attempts.saturating_add(1);
+        let backoff = Duration::from_secs(1u64 << self.edge.attempts.saturating_sub(1).min(6))
+            .min(EDGE_BACKOFF_MAX);
+        self.edge.retry_at = Some(now + backoff);
+        // What the edge holds is unknown after a failed write.
+        self.state.edge_weight = None;
+        let (weight, attempt) = (self.state.weight, self.edge.attempts);
+        tx.record(
+            &Actor::Controller,
+            EventKind::EdgeFailed {
+                weight,
+                attempt,
+                error,
+            },
+        );
+    }
+
+    fn on_command(
+        &mut self,
+        now: Timestamp,
+        command: Command,
+        actor: Actor,
+        tx: &mut Txn,
+    ) -> Result<(), String> {
+        let phase = self.state.phase;
+        let refuse = || {
+            Err(format!(
+                "a {} cutover cannot {}",
+                phase.name(),
+                command.as_str()
+            ))
+        };
+        match command {
+            Command::Start => {
+                if !matches!(phase, Phase::Pending | Phase::RolledBack { .. }) {
+                    return refuse();
+                }
+                self.state.phase = Phase::Progressing;
+                self.state.started_by = match &actor {
+                    Actor::Operator(who) => Some(who.clone()),
+                    Actor::Controller => None,
+                };
+                tx.record_and_notify(
+                    &actor,
+                    EventKind::Started {
+                        steps: self.plan.schedule.steps.len(),
+                    },
+                );
+                self.enter_step(0, &actor, tx);
+            }
+            Command::Pause => {
+                if phase != Phase::Progressing {
+                    return refuse();
+                }
+                self.state.phase = Phase::Paused {
+                    reason: PauseReason::Operator,
+                };
+                tx.record_and_notify(
+                    &actor,
+                    EventKind::Paused {
+                        reason: PauseReason::Operator,
+                    },
+                );
+            }
+            Command::Resume => {
+                if !matches!(phase, Phase::Paused { .. }) {
+                    return refuse();
+                }
+                self.state.phase = Phase::Progressing;
+                self.state.no_data_since = None;
+                tx.record_and_notify(&actor, EventKind::Resumed);
+            }
+            Command::Rollback => match phase {
+                Phase::Progressing | Phase::Paused { .. } | Phase::Completed => {
+                    self.start_rollback(RollbackReason::Operator, &actor, tx);
+                }
+                Phase::RollingBack { .. } => {
+                    // Already under way: retry the edge now instead of waiting.
+                    if self.edge.in_flight_since.is_none() {
+                        self.edge.retry_at = Some(now);
+                    }
+                }
+                _ => return refuse(),
+            },
+            Command::Promote => {
+                if !matches!(phase, Phase::Progressing | Phase::Paused { .. }) {
+                    return refuse();
+                }
+                if self.state.step_started_at.is_none() {
+                    return Err(
+                        "the edge has not confirmed this step's weight yet; promote after it has"
+                            .into(),
+                    );
+                }
+                if self.state.last_verdict == Some(Verdict::Fail) {
+                    return Err("the latest analysis failed; a failing step is not promoted (roll back, or wait for a pass)".into());
+                }
+                let to = self.state.step + 1;
+                let decision = if to < self.plan.schedule.steps.len() {
+                    Decision::Advance { to_step: to }
+                } else {
+                    Decision::Complete
+                };
+                self.execute(now, decision, &actor, tx);
+            }
+            Command::Abort => match phase {
+                Phase::Pending | Phase::RolledBack { .. } => {
+                    self.state.phase = Phase::Aborted;
+                    tx.record_and_notify(&actor, EventKind::Aborted);
+                }
+                Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. } => {
+                    self.start_rollback(RollbackReason::Abort, &actor, tx);
+                }
+                _ => return refuse(),
+            },
+        }
+        Ok(())
+    }
+
+    // ---- the level-triggered part -----------------------------------------
+
+    fn poll(&mut self, now: Timestamp, tx: &mut Txn) {
+        if !self.state.phase.is_active() {
+            return;
+        }
+        let edge_timed_out = self
+            .edge
+            .in_flight_since
+            .is_some_and(|t| now >= t + EDGE_TIMEOUT);
+        if edge_timed_out {
+            self.edge.in_flight_since = None;
+            self.edge_retry(
+                now,
+                format!("no answer from the edge within {}s", EDGE_TIMEOUT.as_secs()),
+                tx,
+            );
+        }
+        if self.edge.in_flight_since.is_none() && self.edge.retry_at.is_some_and(|t| now >= t) {
+            self.edge.retry_at = None;
+            tx.apply = true;
+        }
+        if !self.measuring() {
+            return;
+        }
+        let interval = self.plan.guardrails.interval;
+        if let Some((window, since)) = self.measure.in_flight {
+            if now >= since + interval {
+                self.measure.in_flight = None;
+                let err = MeasureError {
+                    source_name: "measure".into(),
+                    message: format!(
+                        "no answer within {}",
+                        crate::units::format_duration(interval)
+                    ),
+                };
+                self.on_analysis(now, Analysis::error(window, &err), tx);
+            }
+        }
+        if self.measuring() && self.measure.in_flight.is_none() {
+            if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
+                let window = Window { from, to: now };
+                self.measure = MeasureProgress {
+                    measured_to: Some(now),
+                    in_flight: Some((window, now)),
+                };
+                tx.measure = Some(window);
+            }
+        }
+        if self.measuring() {
+            let decision = self.decide(now, None);
+            self.execute(now, decision, &Actor::Controller, tx);
+        }
+    }
+
+    /// Progressing or paused on a step whose weight the edge confirmed.
+    fn measuring(&self) -> bool {
+        matches!(self.state.phase, Phase::Progressing | Phase::Paused { .. })
+            && self.state.step_started_at.is_some()
+    }
+
+    fn hold(&self) -> Duration {
+        self.plan.schedule.steps[self.state.step].hold
+    }
+
+    /// Whether the step may advance now, and if not, why.
+    fn readiness(&self, now: Timestamp) -> Result<(), HoldReason> {
+        let s = &self.state;
+        let Some(started) = s.step_started_at else {
+            return Err(HoldReason::EdgePending);
+        };
+        if matches!(s.phase, Phase::Paused { .. }) {
+            return Err(HoldReason::Paused);
+        }
+        let hold_end = started + self.hold();
+        if now < hold_end {
+            return Err(HoldReason::HoldTime);
+        }
+        // The pass must speak for the whole hold, not for most of it.
+        if s.judged_to.is_none_or(|t| t < hold_end) {
+            return Err(HoldReason::NotJudged);
+        }
+        let min = self.plan.guardrails.min_samples;
+        match s.last_verdict {
+            None => return Err(HoldReason::NotJudged),
+            Some(Verdict::Inconclusive) => return Err(HoldReason::Inconclusive),
+            Some(Verdict::Error) => return Err(HoldReason::NoData),
+            Some(Verdict::Fail) => return Err(HoldReason::Failing),
+            Some(Verdict::Pass)
+                if s.last_samples.legacy < min || s.last_samples.serverless < min =>
+            {
+                return Err(HoldReason::Inconclusive)
+            }
+            Some(Verdict::Pass) => {}
+        }
+        if self.plan.is_frozen_hour(now.utc_hour()) {
+            return Err(HoldReason::Frozen);
+        }
+        Ok(())
+    }
+
+    fn decide(&self, now: Timestamp, analysis: Option<&Analysis>) -> Decision {
+        let g = &self.plan.guardrails;
+        if let Some(a) = analysis.filter(|a| a.critical) {
+            let check = a
+                .checks
+                .iter()
+                .find(|c| c.critical && c.verdict == Verdict::Fail)
+                .map_or(CheckName::Source, |c| c.check);
+            return Decision::Rollback {
+                reason: RollbackReason::CriticalFail { check },
+            };
+        }
+        if self.state.failures >= g.failure_limit {
+            return Decision::Rollback {
+                reason: RollbackReason::FailureLimit,
+            };
+        }
+        if let Some(since) = self.state.no_data_since {
+            let paused = matches!(self.state.phase, Phase::Paused { .. });
+            if now >= since + g.no_data.max_hold {
+                match g.no_data.then {
+                    NoDataAction::Rollback => {
+                        return Decision::Rollback {
+                            reason: RollbackReason::NoData,
+                        }
+                    }
+                    NoDataAction::Pause if !paused => return Decision::Pause,
+                    NoDataAction::Pause => {}
+                }
+            }
+        }
+        match self.readiness(now) {
+            Err(reason) => Decision::Hold { reason },
+            Ok(()) if self.state.step + 1 < self.plan.schedule.steps.len() => Decision::Advance {
+                to_step: self.state.step + 1,
+            },
+            Ok(()) => Decision::Complete,
+        }
+    }
+
+    fn execute(&mut self, _now: Timestamp, decision: Decision, actor: &Actor, tx: &mut Txn) {
+        match decision {
+            Decision::Hold { .. } => {}
+            Decision::Advance { to_step } => {
+                let from_step = self.state.step;
+                let weight = self.plan.schedule.steps[to_step].weight;
+                let promoted = matches!(actor, Actor::Operator(_));
+                tx.record(
+                    actor,
+                    EventKind::StepAdvanced {
+                        from_step,
+                        to_step,
+                        weight,
+                        promoted,
+                    },
+                );
+                self.enter_step(to_step, actor, tx);
+            }
+            Decision::Complete => {
+                self.state.phase = Phase::Completed;
+                self.measure = MeasureProgress::default();
+                tx.record_and_notify(actor, EventKind::Completed);
+            }
+            Decision::Rollback { reason } => self.start_rollback(reason, actor, tx),
+            Decision::Pause => {
+                self.state.phase = Phase::Paused {
+                    reason: PauseReason::NoData,
+                };
+                tx.record_and_notify(
+                    actor,
+                    EventKind::Paused {
+                        reason: PauseReason::NoData,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Moves to `step`: its weight is recorded as intent, then applied.
+    fn enter_step(&mut self, step: usize, actor: &Actor, tx: &mut Txn) {
+        let to = self.plan.schedule.steps[step].weight;
+        tx.record(
+            actor,
+            EventKind::WeightIntent {
+                from: self.state.weight,
+                to,
+                step,
+            },
+        );
+        let s = &mut self.state;
+        s.step = step;
+        s.weight = to;
+        s.step_started_at = None;
+        s.failures = 0;
+        s.last_verdict = None;
+        s.last_samples = PerSide::default();
+        s.judged_to = None;
+        s.no_data_since = None;
+        self.measure = MeasureProgress::default();
+        self.edge = EdgeProgress::default();
+        tx.apply = true;
+    }
+
+    fn start_rollback(&mut self, reason: RollbackReason, actor: &Actor, tx: &mut Txn) {
+        tx.record_and_notify(actor, EventKind::RollbackStarted { reason });
+        tx.record(
+            actor,
+            EventKind::WeightIntent {
+                from: self.state.weight,
+                to: Weight::ZERO,
+                step: self.state.step,
+            },
+        );
+        self.state.phase = Phase::RollingBack { reason };
+        self.state.weight = Weight::ZERO;
+        self.measure = MeasureProgress::default();
+        self.edge = EdgeProgress::default();
+        tx.apply = true;
+    }
+
+    /// Turns the transaction into effects: persist first (write-ahead), then
+    /// the edge, then measuring, then notifications of what was persisted.
+    fn finish(&mut self, now: Timestamp, tx: Txn) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let mut events = Vec::new();
+        if !tx.events.is_empty() {
+            self.state.version += 1;
+            self.state.updated_at = now;
+            events = tx
+                .events
+                .into_iter()
+                .enumerate()
+                .map(|(i, (actor, kind))| Event {
+                    cutover_id: self.state.id.clone(),
+                    version: self.state.version,
+                    index: i as u16,
+                    at: now,
+                    actor,
+                    kind,
+                })
+                .collect();
+            effects.push(Effect::Persist {
+                state: self.state.clone(),
+                events: events.clone(),
+            });
+        }
+        if tx.apply && self.state.phase.is_active() {
+            self.edge.in_flight_since = Some(now);
+            effects.push(Effect::ApplyWeight {
+                weight: self.state.weight,
+            });
+        }
+        // A rollback or advance later in the same call cancels the request.
+        if let Some(window) = tx
+            .measure
+            .filter(|w| self.measure.in_flight.is_some_and(|(f, _)| f == *w))
+        {
+            effects.push(Effect::Measure { window });
+        }
+        for i in tx.notify {
+            effects.push(Effect::Notify {
+                event: events[i].clone(),
+            });
+        }
+        effects
+    }
+}

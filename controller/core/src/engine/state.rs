@@ -1,0 +1,277 @@
+//! The cutover's recorded state and its audit events: what is persisted.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Analysis, CheckName, Verdict};
+use crate::measure::PerSide;
+use crate::units::{Timestamp, Weight};
+
+/// Where a cutover is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Created, weight 0, waiting for an operator to start it.
+    Pending,
+    /// Stepping through the schedule.
+    Progressing,
+    /// Holding the current step until resumed; rollbacks still happen.
+    Paused { reason: PauseReason },
+    /// Weight 0 is intended and retried until the edge confirms it.
+    RollingBack { reason: RollbackReason },
+    /// The edge confirmed weight 0. Only an operator's `start` raises it again.
+    RolledBack { reason: RollbackReason },
+    /// The last step held and passed.
+    Completed,
+    /// Stopped for good by an operator, at weight 0.
+    Aborted,
+}
+
+impl Phase {
+    /// A phase in which the controller drives the edge.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. }
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Progressing => "Progressing",
+            Phase::Paused { .. } => "Paused",
+            Phase::RollingBack { .. } => "RollingBack",
+            Phase::RolledBack { .. } => "RolledBack",
+            Phase::Completed => "Completed",
+            Phase::Aborted => "Aborted",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Paused { reason } => write!(f, "Paused({})", reason.as_str()),
+            Phase::RollingBack { reason } | Phase::RolledBack { reason } => {
+                write!(f, "{}({})", self.name(), reason)
+            }
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    Operator,
+    /// The no-data policy ran out with `then = "pause"`.
+    NoData,
+}
+
+impl PauseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::Operator => "operator",
+            PauseReason::NoData => "no_data",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RollbackReason {
+    /// A critical check failed.
+    CriticalFail { check: CheckName },
+    /// Non-critical failures in one step reached the failure limit.
+    FailureLimit,
+    /// A source could not be read for longer than the no-data policy allows.
+    NoData,
+    /// An operator asked for it.
+    Operator,
+    /// An operator aborted the cutover.
+    Abort,
+}
+
+impl fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RollbackReason::CriticalFail { check } => write!(f, "critical_fail:{}", check.as_str()),
+            RollbackReason::FailureLimit => f.write_str("failure_limit"),
+            RollbackReason::NoData => f.write_str("no_data"),
+            RollbackReason::Operator => f.write_str("operator"),
+            RollbackReason::Abort => f.write_str("abort"),
+        }
+    }
+}
+
+/// Why a step is not advancing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// The edge has not confirmed this step's weight yet.
+    EdgePending,
+    /// The step's hold has not elapsed.
+    HoldTime,
+    /// No analysis yet covers the end of the hold.
+    NotJudged,
+    /// Not enough data for a verdict.
+    Inconclusive,
+    /// A source could not be read.
+    NoData,
+    /// The latest analysis failed (below the failure limit).
+    Failing,
+    /// Inside a freeze window.
+    Frozen,
+    /// Paused.
+    Paused,
+}
+
+/// The recorded state of one cutover: one item in the store, replaced
+/// atomically with the events that explain each change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CutoverState {
+    pub id: String,
+    /// Bumped by one with every persisted change (the store's write condition).
+    pub version: u64,
+    pub phase: Phase,
+    /// Index into the plan's steps; meaningful once started.
+    pub step: usize,
+    /// The weight intended at the edge. Persisted *before* it is applied.
+    pub weight: Weight,
+    /// The last weight the edge confirmed; `None` when unknown.
+    pub edge_weight: Option<Weight>,
+    /// When the edge confirmed this step's weight: the hold counts from here.
+    pub step_started_at: Option<Timestamp>,
+    /// Non-critical failed analyses in this step.
+    pub failures: u32,
+    pub last_verdict: Option<Verdict>,
+    pub last_samples: PerSide<u64>,
+    /// The end of the window the latest analysis covered.
+    pub judged_to: Option<Timestamp>,
+    /// Since when every analysis has been Error (could not measure).
+    pub no_data_since: Option<Timestamp>,
+    pub started_by: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+impl CutoverState {
+    pub fn new(id: impl Into<String>, now: Timestamp) -> CutoverState {
+        CutoverState {
+            id: id.into(),
+            version: 0,
+            phase: Phase::Pending,
+            step: 0,
+            weight: Weight::ZERO,
+            edge_weight: None,
+            step_started_at: None,
+            failures: 0,
+            last_verdict: None,
+            last_samples: PerSide::default(),
+            judged_to: None,
+            no_data_since: None,
+            started_by: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// Who caused an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Controller,
+    Operator(String),
+}
+
+/// What the controller decided after an analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Hold { reason: HoldReason },
+    Advance { to_step: usize },
+    Complete,
+    Rollback { reason: RollbackReason },
+    Pause,
+}
+
+/// One append-only audit record. Events are written in the same atomic write
+/// as the state change they explain; `version` is the state version they
+/// belong to and `index` orders the events within it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub cutover_id: String,
+    pub version: u64,
+    pub index: u16,
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Started {
+        steps: usize,
+    },
+    /// Write-ahead: the weight about to be applied at the edge.
+    WeightIntent {
+        from: Weight,
+        to: Weight,
+        step: usize,
+    },
+    WeightConfirmed {
+        weight: Weight,
+    },
+    EdgeFailed {
+        weight: Weight,
+        attempt: u32,
+        error: String,
+    },
+    /// A verdict, the numbers behind it, and what was decided.
+    Analysis {
+        step: usize,
+        weight: Weight,
+        failures: u32,
+        analysis: Analysis,
+        decision: Decision,
+    },
+    StepAdvanced {
+        from_step: usize,
+        to_step: usize,
+        weight: Weight,
+        promoted: bool,
+    },
+    Paused {
+        reason: PauseReason,
+    },
+    Resumed,
+    RollbackStarted {
+        reason: RollbackReason,
+    },
+    RolledBack {
+        reason: RollbackReason,
+    },
+    Completed,
+    Aborted,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Started { .. } => "started",
+            EventKind::WeightIntent { .. } => "weight_intent",
+            EventKind::WeightConfirmed { .. } => "weight_confirmed",
+            EventKind::EdgeFailed { .. } => "edge_failed",
+            EventKind::Analysis { .. } => "analysis",
+            EventKind::StepAdvanced { .. } => "step_advanced",
+            EventKind::Paused { .. } => "paused",
+            EventKind::Resumed => "resumed",
+            EventKind::RollbackStarted { .. } => "rollback_started",
+            EventKind::RolledBack { .. } => "rolled_back",
+            EventKind::Completed => "completed",
+            EventKind::Aborted => "aborted",
+        }
+    }
+}

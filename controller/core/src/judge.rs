@@ -1,0 +1,385 @@
+//! Verdicts, the numbers behind them, and the [`Judge`] interface.
+//!
+//! A judge compares the new (serverless) side against the old (legacy) side.
+//! Its verdict is one of Pass, Inconclusive (not enough data yet), Error (a
+//! source could not be read) or Fail — "could not measure" is never "pass".
+//! The overall verdict is the worst of the checks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::{MeasureError, Measurement, PerSide, Side, SideSample, Window};
+use crate::plan::{Guardrails, LatencyCheck};
+use crate::units::{Timestamp, Weight};
+
+/// Ordered by severity: `max` of two verdicts is the worse one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Inconclusive,
+    Error,
+    Fail,
+}
+
+/// The checks a judge runs; the names are used verbatim in audit events,
+/// dashboards and runbooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    ErrorRate,
+    LatencyP50,
+    LatencyP99,
+    ColdStartP99,
+    /// Not a comparison: a source could not be read.
+    Source,
+}
+
+impl CheckName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::ErrorRate => "error_rate",
+            CheckName::LatencyP50 => "latency_p50",
+            CheckName::LatencyP99 => "latency_p99",
+            CheckName::ColdStartP99 => "cold_start_p99",
+            CheckName::Source => "source",
+        }
+    }
+}
+
+/// One check's verdict with the numbers behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub check: CheckName,
+    pub verdict: Verdict,
+    /// A critical Fail rolls back at once.
+    pub critical: bool,
+    /// The observed value per side, in `unit`; `None` where there was no data.
+    pub legacy: Option<f64>,
+    pub serverless: Option<f64>,
+    /// The largest value the new side may have and still pass, in `unit`.
+    pub limit: Option<f64>,
+    pub unit: String,
+    pub samples: PerSide<u64>,
+    /// One line a person can read: why this verdict.
+    pub reason: String,
+}
+
+/// The judge's answer for one window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub window: Window,
+    pub verdict: Verdict,
+    /// True when a critical check failed.
+    pub critical: bool,
+    /// Requests per side counted as evidence for this verdict.
+    pub samples: PerSide<u64>,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Analysis {
+    /// The verdict for a window that could not be measured.
+    pub fn error(window: Window, err: &MeasureError) -> Analysis {
+        Analysis {
+            window,
+            verdict: Verdict::Error,
+            critical: false,
+            samples: PerSide::default(),
+            checks: vec![CheckResult {
+                check: CheckName::Source,
+                verdict: Verdict::Error,
+                critical: false,
+                legacy: None,
+                serverless: None,
+                limit: None,
+                unit: String::new(),
+                samples: PerSide::default(),
+                reason: err.to_string(),
+            }],
+        }
+    }
+
+    /// Builds the overall verdict from the checks: the worst one wins.
+    pub fn from_checks(
+        window: Window,
+        samples: PerSide<u64>,
+        checks: Vec<CheckResult>,
+    ) -> Analysis {
+        let verdict = checks
+            .iter()
+            .map(|c| c.verdict)
+            .max()
+            .unwrap_or(Verdict::Inconclusive);
+        let critical = checks
+            .iter()
+            .any(|c| c.critical && c.verdict == Verdict::Fail);
+        Analysis {
+            window,
+            verdict,
+            critical,
+            samples,
+            checks,
+        }
+    }
+}
+
+/// Decides, window by window, whether the new side is as good as the old.
+///
+/// A judge may keep evidence across windows; `begin_step` tells it that the
+/// weight changed and the evidence starts afresh.
+pub trait Judge {
+    fn begin_step(&mut self, step: usize, weight: Weight, at: Timestamp);
+    fn judge(&mut self, window: Window, measurement: &Measurement) -> Analysis;
+}
+
+/// The plain judge: fixed thresholds over everything seen since the step
+/// began (ratios, extra ms, percentage points, minimum samples).
+#[derive(Clone, Debug)]
+pub struct ThresholdJudge {
+    guardrails: Guardrails,
+    step: PerSide<SideSample>,
+}
+
+impl ThresholdJudge {
+    pub fn new(guardrails: Guardrails) -> Self {
+        ThresholdJudge {
+            guardrails,
+            step: PerSide::default(),
+        }
+    }
+
+    fn error_rate(&self, samples: PerSide<u64>) -> CheckResult {
+        let g = &self.guardrails;
+        let rate = |s: &SideSample| s.error_rate().map(|r| r * 100.0);
+        let (old, new) = (rate(&self.step.legacy), rate(&self.step.serverless));
+        let limit = old.map(|o| o + g.errors.max_increase_pp);
+        let (verdict, reason) = match (old, new, limit) {
+            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => (
+                Verdict::Inconclusive,
+                format!("fewer than {} requests on a side", g.min_samples),
+            ),
+            (Some(_), Some(new), Some(limit)) if new > limit => (
+                Verdict::Fail,
+                format!("error rate {new:.2}% is over {limit:.2}%"),
+            ),
+            (Some(_), Some(new), Some(limit)) => (
+                Verdict::Pass,
+                format!("error rate {new:.2}% is within {limit:.2}%"),
+            ),
+            _ => (Verdict::Inconclusive, "no requests".into()),
+        };
+        CheckResult {
+            check: CheckName::ErrorRate,
+            verdict,
+            critical: g.errors.critical,
+            legacy: old,
+            serverless: new,
+            limit,
+            unit: "percent".into(),
+            samples,
+            reason,
+        }
+    }
+
+    fn latency(&self, check: CheckName, q: f64, limits: &LatencyCheck) -> CheckResult {
+        let g = &self.guardrails;
+        let samples = PerSide {
+            legacy: self.step.legacy.latency_ms.count(),
+            serverless: self.step.serverless.latency_ms.count(),
+        };
+        let old = self.step.legacy.latency_ms.quantile(q);
+        let new = self.step.serverless.latency_ms.quantile(q);
+        // Over *every* limit given fails, so the allowance is the largest.
+        let limit = old.map(|o| {
+            let by_ratio = limits.max_ratio.map(|r| o * r);
+            let by_extra = limits.max_extra_ms.map(|e| o + e);
+            by_ratio.into_iter().chain(by_extra).fold(o, f64::max)
+        });
+        let (verdict, reason) = match (new, limit) {
+            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => (
+                Verdict::Inconclusive,
+                format!("fewer than {} warm requests on a side", g.min_samples),
+            ),
+            (Some(new), Some(limit)) if new > limit => (
+                Verdict::Fail,
+                format!("{} {new:.1} ms is over {limit:.1} ms", check.as_str()),
+            ),
+            (Some(new), Some(limit)) => (
+                Verdict::Pass,
+                format!("{} {new:.1} ms is within {limit:.1} ms", check.as_str()),
+            ),
+            _ => (Verdict::Inconclusive, "no warm requests".into()),
+        };
+        CheckResult {
+            check,
+            verdict,
+            critical: limits.critical,
+            legacy: old,
+            serverless: new,
+            limit,
+            unit: "ms".into(),
+            samples,
+            reason,
+        }
+    }
+
+    fn cold_start(&self) -> CheckResult {
+        let c = &self.guardrails.cold_start;
+        let cold = &self.step.serverless;
+        let p99 = cold.cold_latency_ms.quantile(0.99);
+        let (verdict, reason) = match p99 {
+            Some(p) if p > c.max_p99_ms => (
+                Verdict::Fail,
+                format!("cold-start p99 {p:.0} ms is over {:.0} ms", c.max_p99_ms),
+            ),
+            Some(p) => (
+                Verdict::Pass,
+                format!("cold-start p99 {p:.0} ms is within {:.0} ms", c.max_p99_ms),
+            ),
+            None => (Verdict::Pass, "no cold starts".into()),
+        };
+        CheckResult {
+            check: CheckName::ColdStartP99,
+            verdict,
+            critical: c.critical,
+            legacy: self.step.legacy.cold_latency_ms.quantile(0.99),
+            serverless: p99,
+            limit: Some(c.max_p99_ms),
+            unit: "ms".into(),
+            samples: PerSide {
+                legacy: self.step.legacy.cold_starts,
+                serverless: cold.cold_starts,
+            },
+            reason,
+        }
+    }
+}
+
+impl Judge for ThresholdJudge {
+    fn begin_step(&mut self, _step: usize, _weight: Weight, _at: Timestamp) {
+        self.step = PerSide::default();
+    }
+
+    fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
+        for side in [Side::Legacy, Side::Serverless] {
+            self.step.get_mut(side).merge(&m.combined(side));
+        }
+        let samples = PerSide {
+            legacy: self.step.legacy.requests,
+            serverless: self.step.serverless.requests,
+        };
+        let g = self.guardrails.clone();
+        let checks = vec![
+            self.error_rate(samples),
+            self.latency(CheckName::LatencyP50, 0.50, &g.latency_p50),
+            self.latency(CheckName::LatencyP99, 0.99, &g.latency_p99),
+            self.cold_start(),
+        ];
+        Analysis::from_checks(window, samples, checks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(requests: u64, errors: u64, latency_ms: f64) -> SideSample {
+        let mut s = SideSample {
+            requests,
+            errors,
+            ..Default::default()
+        };
+        s.latency_ms.record_n(latency_ms, requests as u32);
+        s
+    }
+
+    fn window() -> Window {
+        Window {
+            from: Timestamp(0),
+            to: Timestamp(60_000),
+        }
+    }
+
+    fn judge(legacy: SideSample, serverless: SideSample) -> Analysis {
+        let mut j = ThresholdJudge::new(Guardrails::default());
+        let m = Measurement {
+            traffic: PerSide { legacy, serverless },
+            probes: PerSide::default(),
+        };
+        j.judge(window(), &m)
+    }
+
+    #[test]
+    fn healthy_sides_pass() {
+        let a = judge(side(1000, 5, 38.0), side(100, 1, 31.0));
+        assert_eq!(a.verdict, Verdict::Pass, "{a:#?}");
+        assert_eq!(
+            a.samples,
+            PerSide {
+                legacy: 1000,
+                serverless: 100
+            }
+        );
+    }
+
+    #[test]
+    fn too_few_samples_is_inconclusive_not_pass() {
+        let a = judge(side(1000, 5, 38.0), side(10, 0, 31.0));
+        assert_eq!(a.verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn error_increase_over_the_limit_fails_critically() {
+        let a = judge(side(1000, 5, 38.0), side(100, 5, 31.0));
+        assert_eq!(a.verdict, Verdict::Fail);
+        assert!(a.critical);
+        let e = &a.checks[0];
+        assert_eq!(e.check, CheckName::ErrorRate);
+        assert_eq!(
+            (e.legacy, e.serverless, e.limit),
+            (Some(0.5), Some(5.0), Some(2.5))
+        );
+    }
+
+    #[test]
+    fn latency_fails_only_over_every_limit() {
+        // p50 38 -> 45: ratio 1.18 and +7 ms: inside both.
+        assert_eq!(
+            judge(side(1000, 0, 38.0), side(100, 0, 45.0)).verdict,
+            Verdict::Pass
+        );
+        // p50 38 -> 60: over ratio 1.25 (47.5) and over +10 ms (48).
+        let a = judge(side(1000, 0, 38.0), side(100, 0, 60.0));
+        assert_eq!(a.verdict, Verdict::Fail);
+        assert!(!a.critical);
+        // 1 ms -> 5 ms: 5x the ratio, but within +10 ms.
+        assert_eq!(
+            judge(side(1000, 0, 1.0), side(100, 0, 5.0)).verdict,
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn evidence_accumulates_within_a_step_and_resets_on_begin_step() {
+        let mut j = ThresholdJudge::new(Guardrails::default());
+        let m = Measurement {
+            traffic: PerSide {
+                legacy: side(30, 0, 38.0),
+                serverless: side(30, 0, 31.0),
+            },
+            probes: PerSide::default(),
+        };
+        assert_eq!(j.judge(window(), &m).verdict, Verdict::Inconclusive);
+        assert_eq!(j.judge(window(), &m).verdict, Verdict::Pass);
+        j.begin_step(1, Weight::FULL, Timestamp(0));
+        assert_eq!(j.judge(window(), &m).verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn verdict_order_is_severity() {
+        assert!(
+            Verdict::Pass < Verdict::Inconclusive
+                && Verdict::Inconclusive < Verdict::Error
+                && Verdict::Error < Verdict::Fail
+        );
+    }
+}

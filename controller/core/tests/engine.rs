@@ -1,0 +1,555 @@
+//! Scenario tests of the engine contract, driven by hand.
+
+use std::time::Duration;
+
+use cutover_core::engine::*;
+use cutover_core::judge::{ThresholdJudge, Verdict};
+use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Window};
+use cutover_core::plan::{NoDataAction, Plan};
+use cutover_core::units::{Timestamp, Weight};
+
+const T0: Timestamp = Timestamp(1_795_867_200_000); // 2026-11-28T12:00:00Z
+
+struct Rig {
+    engine: Engine<ThresholdJudge>,
+    now: Timestamp,
+    store: Vec<Event>,
+}
+
+fn minutes(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+fn side(requests: u64, errors: u64, ms: f64) -> SideSample {
+    let mut s = SideSample {
+        requests,
+        errors,
+        ..Default::default()
+    };
+    s.latency_ms.record_n(ms, requests as u32);
+    s
+}
+
+fn healthy() -> Measurement {
+    Measurement {
+        traffic: PerSide {
+            legacy: side(400, 2, 38.0),
+            serverless: side(100, 0, 31.0),
+        },
+        ..Default::default()
+    }
+}
+
+fn failing_errors() -> Measurement {
+    Measurement {
+        traffic: PerSide {
+            legacy: side(400, 2, 38.0),
+            serverless: side(1000, 500, 31.0),
+        },
+        ..Default::default()
+    }
+}
+
+fn slow() -> Measurement {
+    Measurement {
+        traffic: PerSide {
+            legacy: side(400, 2, 38.0),
+            serverless: side(100, 0, 400.0),
+        },
+        ..Default::default()
+    }
+}
+
+fn sparse() -> Measurement {
+    Measurement {
+        traffic: PerSide {
+            legacy: side(400, 2, 38.0),
+            serverless: side(0, 0, 31.0),
+        },
+        ..Default::default()
+    }
+}
+
+impl Rig {
+    fn with_plan(plan: Plan) -> Rig {
+        let judge = ThresholdJudge::new(plan.guardrails.clone());
+        let mut rig = Rig {
+            engine: Engine::new("c1", plan, judge, T0),
+            now: T0,
+            store: Vec::new(),
+        };
+        let out = rig.send(Input::LeaseGained);
+        assert!(
+            out.effects.is_empty(),
+            "a pending cutover does nothing on lease: {out:?}"
+        );
+        rig
+    }
+
+    fn new() -> Rig {
+        Rig::with_plan(Plan::default_plan())
+    }
+
+    fn send(&mut self, input: Input) -> Output {
+        let out = self.engine.handle(self.now, input);
+        let mut persisted: Option<Weight> = None;
+        for e in &out.effects {
+            match e {
+                Effect::Persist { state, events } => {
+                    assert_eq!(
+                        state.version,
+                        self.store.last().map_or(0, |e| e.version) + 1,
+                        "versions go up by one"
+                    );
+                    persisted = Some(state.weight);
+                    self.store.extend(events.iter().cloned());
+                }
+                Effect::ApplyWeight { weight } => {
+                    // Write-ahead: the weight was persisted as intent, in this batch or before.
+                    let intended = persisted.unwrap_or(self.engine.state().weight);
+                    assert_eq!(*weight, intended);
+                    assert!(
+                        self.store.iter().rev().find_map(|e| match e.kind {
+                            EventKind::WeightIntent { to, .. } => Some(to),
+                            _ => None,
+                        }) == Some(*weight),
+                        "apply without a persisted intent"
+                    );
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn command(&mut self, command: Command) -> Output {
+        self.send(Input::Command {
+            command,
+            actor: "alice".into(),
+        })
+    }
+
+    fn at(&mut self, d: Duration) -> Output {
+        self.now = self.now + d;
+        self.send(Input::Tick)
+    }
+
+    fn confirm(&mut self) -> Output {
+        let weight = self.engine.state().weight;
+        self.send(Input::Edge(EdgeResult::Applied { weight }))
+    }
+
+    /// Runs time forward to the next measure request and answers it.
+    fn measure_with(&mut self, m: Measurement) -> Output {
+        let wake = self
+            .engine
+            .next_wake()
+            .expect("a wake-up while progressing");
+        self.now = wake;
+        let out = self.send(Input::Tick);
+        let window = out
+            .effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Measure { window } => Some(*window),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("expected a measure request at {}: {out:?}", self.now));
+        self.send(Input::Measured {
+            window,
+            result: Ok(m),
+        })
+    }
+
+    fn phase(&self) -> Phase {
+        self.engine.state().phase
+    }
+
+    fn weight(&self) -> Weight {
+        self.engine.state().weight
+    }
+
+    fn kinds(&self) -> Vec<&'static str> {
+        self.store.iter().map(|e| e.kind.name()).collect()
+    }
+}
+
+fn applies(out: &Output) -> Vec<Weight> {
+    out.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ApplyWeight { weight } => Some(*weight),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pct(p: u16) -> Weight {
+    Weight::from_bps(p * 100).unwrap()
+}
+
+#[test]
+fn start_persists_intent_before_applying() {
+    let mut rig = Rig::new();
+    let out = rig.command(Command::Start);
+    assert!(matches!(out.effects[0], Effect::Persist { .. }));
+    assert_eq!(applies(&out), [pct(1)]);
+    assert_eq!(rig.kinds(), ["started", "weight_intent"]);
+    assert_eq!(rig.engine.state().started_by.as_deref(), Some("alice"));
+    assert_eq!(rig.phase(), Phase::Progressing);
+}
+
+#[test]
+fn advances_only_after_hold_and_pass() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    // 2 h hold, 5 min interval: 23 passes inside the hold never advance.
+    for _ in 0..23 {
+        let out = rig.measure_with(healthy());
+        assert!(applies(&out).is_empty());
+        assert_eq!(rig.engine.state().step, 0);
+    }
+    let out = rig.measure_with(healthy());
+    assert_eq!(rig.now, T0 + Duration::from_secs(2 * 3600));
+    assert_eq!(applies(&out), [pct(5)]);
+    assert_eq!(rig.engine.state().step, 1);
+    let last = rig
+        .store
+        .iter()
+        .rev()
+        .find(|e| e.kind.name() == "analysis")
+        .unwrap();
+    match &last.kind {
+        EventKind::Analysis {
+            decision, analysis, ..
+        } => {
+            assert_eq!(*decision, Decision::Advance { to_step: 1 });
+            assert_eq!(analysis.verdict, Verdict::Pass);
+            for c in analysis
+                .checks
+                .iter()
+                .filter(|c| c.check != cutover_core::judge::CheckName::ColdStartP99)
+            {
+                assert!(
+                    c.legacy.is_some() && c.serverless.is_some() && c.limit.is_some(),
+                    "numbers behind {c:?}"
+                );
+            }
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn inconclusive_holds_forever() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    for _ in 0..60 {
+        let out = rig.measure_with(sparse());
+        assert!(applies(&out).is_empty());
+    }
+    assert_eq!(rig.engine.state().last_verdict, Some(Verdict::Inconclusive));
+    assert_eq!(rig.phase(), Phase::Progressing);
+    assert_eq!(rig.weight(), pct(1));
+}
+
+#[test]
+fn critical_fail_rolls_back_retries_until_confirmed_and_stays_down() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let out = rig.measure_with(failing_errors());
+    assert_eq!(applies(&out), [Weight::ZERO]);
+    assert!(matches!(
+        rig.phase(),
+        Phase::RollingBack {
+            reason: RollbackReason::CriticalFail { .. }
+        }
+    ));
+    assert!(out
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Notify { event } if event.kind.name() == "rollback_started")));
+    // The edge fails twice; each failure is retried after a growing backoff.
+    let _ = rig.send(Input::Edge(EdgeResult::Failed {
+        weight: Weight::ZERO,
+        error: "throttled".into(),
+    }));
+    assert_eq!(
+        rig.engine.next_wake(),
+        Some(rig.now + Duration::from_secs(1))
+    );
+    assert_eq!(applies(&rig.at(Duration::from_secs(1))), [Weight::ZERO]);
+    let _ = rig.send(Input::Edge(EdgeResult::Conflict {
+        weight: Weight::ZERO,
+    }));
+    assert_eq!(
+        rig.engine.next_wake(),
+        Some(rig.now + Duration::from_secs(2))
+    );
+    assert_eq!(applies(&rig.at(Duration::from_secs(2))), [Weight::ZERO]);
+    let _ = rig.confirm();
+    assert!(matches!(rig.phase(), Phase::RolledBack { .. }));
+    assert_eq!(rig.engine.next_wake(), None);
+    for _ in 0..10 {
+        assert!(rig.at(minutes(60)).effects.is_empty());
+    }
+    // Only an operator raises it again, from the first step.
+    assert!(rig.command(Command::Resume).rejected.is_some());
+    assert!(rig.command(Command::Promote).rejected.is_some());
+    assert_eq!(applies(&rig.command(Command::Start)), [pct(1)]);
+}
+
+#[test]
+fn non_critical_failures_roll_back_at_the_limit() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    assert!(applies(&rig.measure_with(slow())).is_empty());
+    assert!(applies(&rig.measure_with(slow())).is_empty());
+    assert_eq!(rig.engine.state().failures, 2);
+    let out = rig.measure_with(slow());
+    assert_eq!(applies(&out), [Weight::ZERO]);
+    assert_eq!(
+        rig.phase(),
+        Phase::RollingBack {
+            reason: RollbackReason::FailureLimit
+        }
+    );
+}
+
+#[test]
+fn no_data_holds_then_follows_the_policy() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let err = MeasureError {
+        source_name: "cloudwatch".into(),
+        message: "throttled".into(),
+    };
+    for _ in 0..6 {
+        let wake = rig.engine.next_wake().unwrap();
+        rig.now = wake;
+        let out = rig.send(Input::Tick);
+        let Some(Effect::Measure { window }) = out
+            .effects
+            .iter()
+            .find(|e| matches!(e, Effect::Measure { .. }))
+            .cloned()
+        else {
+            panic!("no measure: {out:?}")
+        };
+        let out = rig.send(Input::Measured {
+            window,
+            result: Err(err.clone()),
+        });
+        assert!(applies(&out).is_empty(), "Error holds (30 min policy)");
+    }
+    // 30 minutes after the first error, the policy rolls back.
+    let first = rig.store.iter().find(|e| matches!(&e.kind, EventKind::Analysis { analysis, .. } if analysis.verdict == Verdict::Error)).unwrap().at;
+    let wake = rig.engine.next_wake().unwrap();
+    assert_eq!(wake, first + minutes(30));
+    rig.now = wake;
+    let out = rig.send(Input::Tick);
+    assert_eq!(applies(&out), [Weight::ZERO]);
+    assert_eq!(
+        rig.phase(),
+        Phase::RollingBack {
+            reason: RollbackReason::NoData
+        }
+    );
+}
+
+#[test]
+fn no_data_pause_policy_pauses() {
+    let mut plan = Plan::default_plan();
+    plan.guardrails.no_data.then = NoDataAction::Pause;
+    let mut rig = Rig::with_plan(plan);
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    // The measurement never answers: each request times out into an Error.
+    for _ in 0..20 {
+        let wake = rig.engine.next_wake().unwrap();
+        rig.now = wake;
+        let _ = rig.send(Input::Tick);
+    }
+    assert_eq!(
+        rig.phase(),
+        Phase::Paused {
+            reason: PauseReason::NoData
+        }
+    );
+    assert_eq!(rig.weight(), pct(1));
+}
+
+#[test]
+fn a_crash_between_intent_and_apply_is_resolved_on_restart() {
+    let mut rig = Rig::new();
+    let out = rig.command(Command::Start);
+    let Effect::Persist { state, .. } = &out.effects[0] else {
+        panic!()
+    };
+    // The process dies before ApplyWeight runs; a new one restores the state.
+    let plan = Plan::default_plan();
+    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let mut engine = Engine::restore(plan, state.clone(), judge);
+    assert!(
+        engine.handle(rig.now, Input::Tick).effects.is_empty(),
+        "a follower does nothing"
+    );
+    let out = engine.handle(rig.now, Input::LeaseGained);
+    assert_eq!(applies(&out), [pct(1)]);
+}
+
+#[test]
+fn a_follower_never_acts() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let _ = rig.send(Input::LeaseLost);
+    assert_eq!(rig.engine.next_wake(), None);
+    assert!(rig.at(minutes(600)).effects.is_empty());
+    let out = rig.command(Command::Rollback);
+    assert!(out.rejected.is_some() && out.effects.is_empty());
+    // Regaining the lease re-applies the recorded weight and measures again.
+    let out = rig.send(Input::LeaseGained);
+    assert_eq!(applies(&out), [pct(1)]);
+}
+
+#[test]
+fn promote_skips_the_hold_but_never_a_failure() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    assert!(
+        rig.command(Command::Promote).rejected.is_some(),
+        "not before the edge confirmed"
+    );
+    let _ = rig.confirm();
+    let _ = rig.measure_with(healthy());
+    let out = rig.command(Command::Promote);
+    assert_eq!(applies(&out), [pct(5)]);
+    assert!(rig
+        .store
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::StepAdvanced { promoted: true, .. })));
+    let _ = rig.confirm();
+    let _ = rig.measure_with(slow());
+    let out = rig.command(Command::Promote);
+    assert!(out.rejected.unwrap().contains("failing"));
+}
+
+#[test]
+fn pause_holds_but_still_rolls_back() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let _ = rig.command(Command::Pause);
+    for _ in 0..30 {
+        assert!(applies(&rig.measure_with(healthy())).is_empty());
+    }
+    assert_eq!(
+        rig.phase(),
+        Phase::Paused {
+            reason: PauseReason::Operator
+        }
+    );
+    let out = rig.measure_with(failing_errors());
+    assert_eq!(applies(&out), [Weight::ZERO]);
+}
+
+#[test]
+fn freeze_windows_hold_the_step() {
+    let mut plan = Plan::default_plan();
+    // T0 is 12:00 UTC; the first hold ends at 14:00, inside 13-16.
+    plan.schedule.freeze.push(cutover_core::plan::FreezeWindow {
+        from_hour: 13,
+        to_hour: 16,
+    });
+    let mut rig = Rig::with_plan(plan);
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    // Answer every measure request with healthy data until the weight moves.
+    loop {
+        rig.now = rig.engine.next_wake().unwrap();
+        let mut out = rig.send(Input::Tick);
+        if let Some(Effect::Measure { window }) = out
+            .effects
+            .iter()
+            .find(|e| matches!(e, Effect::Measure { .. }))
+            .cloned()
+        {
+            out = rig.send(Input::Measured {
+                window,
+                result: Ok(healthy()),
+            });
+        }
+        if !applies(&out).is_empty() {
+            assert_eq!(applies(&out), [pct(5)]);
+            break;
+        }
+    }
+    assert_eq!(
+        rig.now,
+        T0 + minutes(4 * 60),
+        "advanced when the freeze ended, at 16:00"
+    );
+}
+
+#[test]
+fn abort_goes_to_zero_and_is_final() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let out = rig.command(Command::Abort);
+    assert_eq!(applies(&out), [Weight::ZERO]);
+    let _ = rig.confirm();
+    assert_eq!(rig.phase(), Phase::Aborted);
+    assert!(rig.command(Command::Start).rejected.is_some());
+    assert!(rig.command(Command::Rollback).rejected.is_some());
+}
+
+#[test]
+fn a_whole_healthy_cutover_completes() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let mut guard = 0;
+    while rig.phase() == Phase::Progressing {
+        let out = rig.measure_with(healthy());
+        if !applies(&out).is_empty() {
+            let _ = rig.confirm();
+        }
+        guard += 1;
+        assert!(guard < 1000);
+    }
+    assert_eq!(rig.phase(), Phase::Completed);
+    assert_eq!(rig.weight(), Weight::FULL);
+    assert_eq!(rig.now, T0 + Duration::from_secs(48 * 3600));
+    // A completed cutover can still be rolled back by an operator.
+    assert_eq!(applies(&rig.command(Command::Rollback)), [Weight::ZERO]);
+}
+
+#[test]
+fn stale_answers_are_ignored() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let w = Window {
+        from: T0,
+        to: T0 + minutes(1),
+    };
+    assert!(rig
+        .send(Input::Measured {
+            window: w,
+            result: Ok(failing_errors())
+        })
+        .effects
+        .is_empty());
+    assert!(rig
+        .send(Input::Edge(EdgeResult::Applied { weight: pct(50) }))
+        .effects
+        .is_empty());
+    assert_eq!(rig.phase(), Phase::Progressing);
+}
