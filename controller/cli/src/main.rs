@@ -1,1 +1,359 @@
-fn main() {}
+//! `cutover`: the command line. Thin by design: it parses arguments, reads
+//! files, and hands everything else to the core and simulation crates.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cutover_core::judge::ThresholdJudge;
+use cutover_core::plan::{CohortKey, Edge, Plan, DEFAULT_PLAN};
+use cutover_core::units::format_duration;
+use cutover_sim::{run_seeds, Regression, Scenario, Summary};
+
+/// Exit code for bad input (a plan with problems, a bad flag value).
+const EXIT_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "cutover",
+    version,
+    about = "Move a live HTTP API from one backend to another, step by step, with automatic rollback."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write, check and show plan files.
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Run whole cutovers on a virtual clock against simulated traffic.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Subcommand)]
+enum PlanCmd {
+    /// Print the annotated default plan (48 h, 1 % → 100 %), or write it to a file.
+    Init {
+        /// Write here instead of standard output (never overwrites).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check a plan; lists every problem with its TOML path and line, exits 2 on any.
+    Check { file: PathBuf },
+    /// Show a plan's timeline, guardrails and target.
+    Show { file: PathBuf },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// The plan to simulate; the built-in default plan when left out.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// How many seeded runs.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed (runs use seed-start .. seed-start + seeds).
+    #[arg(long, default_value_t = 0)]
+    seed_start: u64,
+    /// Inject a regression into the new side: errors+Npp@T, p99xN@T, p50xN@T or outage@T.
+    #[arg(long)]
+    regression: Option<Regression>,
+    /// User requests per day (diurnal cycle around this average).
+    #[arg(long, default_value_t = 100_000.0)]
+    requests_per_day: f64,
+    /// Chance that the controller crashes after any write (restart from the store).
+    #[arg(long, default_value_t = 0.0)]
+    crash_rate: f64,
+    /// Worker threads; all cores when left out.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Plan(PlanCmd::Init { output }) => plan_init(output.as_deref()),
+        Cmd::Plan(PlanCmd::Check { file }) => plan_check(&file),
+        Cmd::Plan(PlanCmd::Show { file }) => plan_show(&file),
+        Cmd::Simulate(args) => simulate(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr: human-readable on a terminal, JSON lines otherwise.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+/// Reads and validates a plan; on problems prints them all and returns the exit code.
+fn load_plan(path: &Path) -> Result<Plan, ExitCode> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read plan {}: {e}", path.display());
+            return Err(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    Plan::parse(&text).map_err(|err| {
+        let n = err.problems.len();
+        for p in &err.problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        eprintln!(
+            "{}: {n} problem{}; the plan was not used",
+            path.display(),
+            if n == 1 { "" } else { "s" }
+        );
+        ExitCode::from(EXIT_INPUT)
+    })
+}
+
+fn plan_init(output: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let Some(path) = output else {
+        std::io::stdout().write_all(DEFAULT_PLAN.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // create_new: an existing plan is never overwritten.
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} exists; choose another --output or remove it first",
+                path.display()
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    };
+    file.write_all(DEFAULT_PLAN.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_check(path: &Path) -> anyhow::Result<ExitCode> {
+    let plan = match load_plan(path) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    println!(
+        "{}: ok — {} steps over {}, target {}",
+        path.display(),
+        plan.schedule.steps.len(),
+        format_duration(plan.duration()),
+        plan.target.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `+26h`, `+1h30m`: offsets from the start, in hours, which is how people plan.
+fn offset(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    match m % 60 {
+        0 => format!("+{}h", m / 60),
+        r => format!("+{}h{r:02}m", m / 60),
+    }
+}
+
+fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
+    let plan = match load_plan(path) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let t = &plan.target;
+    let edge = match &t.edge {
+        Edge::Local(l) => format!(
+            "local edge: legacy {} / serverless {}",
+            l.legacy_url, l.serverless_url
+        ),
+        Edge::CloudFront(c) => format!(
+            "CloudFront {} (KVS key {}, origin {})",
+            c.distribution_id, c.weight_key, c.serverless_origin_id
+        ),
+    };
+    let cohort = match &t.cohort {
+        CohortKey::Header(h) => format!("header {h}"),
+        CohortKey::Cookie(c) => format!("cookie {c}"),
+        CohortKey::ViewerIp => "viewer IP".into(),
+    };
+    println!("target   {} — {edge}", t.name);
+    println!(
+        "cohort   {cohort}, falling back to the viewer IP; salt \"{}\"",
+        t.salt
+    );
+    println!();
+    println!("  step  weight  starts   ends     hold   share of /api/* on the new side");
+    for row in plan.timeline() {
+        let bar = "█".repeat(usize::from(row.weight.bps()).div_ceil(250));
+        println!(
+            "  {:>4}  {:>6}  {:<7}  {:<7}  {:<5}  {bar}",
+            row.step + 1,
+            row.weight.to_string(),
+            offset(row.starts_at),
+            offset(row.ends_at),
+            format_duration(row.ends_at - row.starts_at),
+        );
+    }
+    println!(
+        "  total {} at the earliest: each step also waits for a passing analysis",
+        format_duration(plan.duration())
+    );
+    for w in &plan.schedule.freeze {
+        println!(
+            "  freeze {:02}:00–{:02}:00 UTC: holds, never advances (rollbacks still happen)",
+            w.from_hour, w.to_hour
+        );
+    }
+    let g = &plan.guardrails;
+    let lat = |c: &cutover_core::plan::LatencyCheck| {
+        let mut parts = Vec::new();
+        if let Some(r) = c.max_ratio {
+            parts.push(format!("≤ {r}× old"));
+        }
+        if let Some(e) = c.max_extra_ms {
+            parts.push(format!("≤ old + {e} ms"));
+        }
+        format!(
+            "{}{}",
+            parts.join(" or "),
+            if c.critical { ", critical" } else { "" }
+        )
+    };
+    println!();
+    println!(
+        "guardrails, judged every {} on at least {} requests per side:",
+        format_duration(g.interval),
+        g.min_samples
+    );
+    println!(
+        "  error_rate      new ≤ old + {} pp{}",
+        g.errors.max_increase_pp,
+        if g.errors.critical { ", critical" } else { "" }
+    );
+    println!("  latency_p50     {}", lat(&g.latency_p50));
+    println!("  latency_p99     {}", lat(&g.latency_p99));
+    println!(
+        "  cold_start_p99  ≤ {} ms{}",
+        g.cold_start.max_p99_ms,
+        if g.cold_start.critical {
+            ", critical"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  failure_limit   {} failed analyses in a step roll back",
+        g.failure_limit
+    );
+    println!(
+        "  no_data         hold at most {}, then {:?}",
+        format_duration(g.no_data.max_hold),
+        g.no_data.then
+    );
+    if !plan.notify.webhooks.is_empty() {
+        println!("notify   {}", plan.notify.webhooks.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let plan = match &args.plan {
+        Some(path) => match load_plan(path) {
+            Ok(p) => p,
+            Err(code) => return Ok(code),
+        },
+        None => Plan::default_plan(),
+    };
+    if !(args.requests_per_day > 0.0 && args.requests_per_day <= 1e8) {
+        eprintln!("error: --requests-per-day must be above 0 and at most 100000000");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    if !(0.0..=0.5).contains(&args.crash_rate) {
+        eprintln!("error: --crash-rate is a chance from 0 to 0.5");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    if args.seeds == 0 || args.seeds > 1_000_000 {
+        eprintln!("error: --seeds is from 1 to 1000000");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let mut scenario = Scenario {
+        regression: args.regression,
+        crash_rate: args.crash_rate,
+        ..Scenario::default()
+    };
+    scenario.traffic.requests_per_day = args.requests_per_day;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
+
+    println!(
+        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, threshold judge, {} thread{}",
+        args.seeds,
+        plan.target.name,
+        plan.schedule.steps.len(),
+        format_duration(plan.duration()),
+        args.requests_per_day,
+        args.regression.map(|r| format!(", regression {r}")).unwrap_or_default(),
+        threads,
+        if threads == 1 { "" } else { "s" },
+    );
+    let tty = std::io::stderr().is_terminal();
+    let total = args.seeds;
+    let progress = move |done: u64| {
+        if tty && (done % 25 == 0 || done == total) {
+            eprint!("\r  {done}/{total} runs");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let started = Instant::now();
+    let make_judge = |p: &Plan| ThresholdJudge::new(p.guardrails.clone());
+    let results = run_seeds(&plan, &scenario, seeds, threads, &make_judge, &progress);
+    let wall = started.elapsed();
+    let summary = Summary::new(&results);
+    print!("{}", summary.table());
+    println!("  total wall time {:.2} s", wall.as_secs_f64());
+    if summary.violations.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!();
+    println!("invariant violations (seed: rule):");
+    for (seed, v) in summary.violations.iter().take(20) {
+        println!("  {seed}: {v}");
+    }
+    println!(
+        "replay one with: cutover simulate --seeds 1 --seed-start SEED{}",
+        args.regression
+            .map(|r| format!(" --regression {r}"))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::FAILURE)
+}

@@ -58,6 +58,10 @@ pub struct Histogram {
 const BUCKET_GROWTH: f64 = 1.04;
 const BUCKET_MIN_MS: f64 = 0.1;
 const BUCKETS: usize = 400;
+// `f64::ln` is not const; these are ln(BUCKET_MIN_MS) and 1 / ln(BUCKET_GROWTH),
+// checked against the computed values in the tests.
+const LN_BUCKET_MIN_MS: f64 = -2.3025850929940455;
+const INV_LN_BUCKET_GROWTH: f64 = 25.496731691028337;
 
 impl Default for Histogram {
     fn default() -> Self {
@@ -70,11 +74,16 @@ impl Default for Histogram {
 
 impl Histogram {
     fn bucket(ms: f64) -> usize {
-        if ms.is_nan() || ms <= BUCKET_MIN_MS {
+        Self::bucket_ln(ms.ln())
+    }
+
+    /// Bucket of a latency given as `ln(ms)`; NaN and tiny values go to 0.
+    fn bucket_ln(ln_ms: f64) -> usize {
+        let i = (ln_ms - LN_BUCKET_MIN_MS) * INV_LN_BUCKET_GROWTH;
+        if i.is_nan() || i <= 0.0 {
             return 0;
         }
-        let i = ((ms / BUCKET_MIN_MS).ln() / BUCKET_GROWTH.ln()) as usize;
-        i.min(BUCKETS - 1)
+        (i as usize).min(BUCKETS - 1)
     }
 
     fn bucket_value(i: usize) -> f64 {
@@ -86,9 +95,16 @@ impl Histogram {
     }
 
     pub fn record_n(&mut self, ms: f64, n: u32) {
-        let b = &mut self.counts[Self::bucket(ms)];
+        let b = &mut self.counts[Self::bucket(ms.max(0.0))];
         *b = b.saturating_add(n);
         self.total += u64::from(n);
+    }
+
+    /// Records a latency given as its natural logarithm, `ln(ms)`: lognormal
+    /// samplers have it already and skip an `exp` and a `ln` per request.
+    pub fn record_ln(&mut self, ln_ms: f64) {
+        self.counts[Self::bucket_ln(ln_ms)] = self.counts[Self::bucket_ln(ln_ms)].saturating_add(1);
+        self.total += 1;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
@@ -196,14 +212,43 @@ mod tests {
         assert_eq!(Histogram::default().quantile(0.5), None);
     }
 
+    impl Histogram {
+        fn tap_record(mut self, ms: f64) -> Self {
+            self.record(ms);
+            self
+        }
+    }
+
+    #[test]
+    fn bucket_constants_match_their_definition() {
+        assert!((LN_BUCKET_MIN_MS - BUCKET_MIN_MS.ln()).abs() < 1e-15);
+        assert!((INV_LN_BUCKET_GROWTH - 1.0 / BUCKET_GROWTH.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn record_ln_matches_record() {
+        let (mut a, mut b) = (Histogram::default(), Histogram::default());
+        for ms in [0.3, 1.0, 31.0, 38.5, 250.0, 9e5] {
+            a.record(ms);
+            b.record_ln(f64::ln(ms));
+        }
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn merging_adds_counts() {
         let (mut a, mut b) = (Histogram::default(), Histogram::default());
         a.record(10.0);
         b.record_n(1e9, 3);
         b.record(f64::NAN);
+        b.record(-1.0);
+        b.record_ln(f64::NEG_INFINITY);
+        assert_eq!(
+            b.quantile(0.0),
+            Histogram::default().tap_record(0.05).quantile(0.0)
+        );
         a.merge(&b);
-        assert_eq!(a.count(), 5);
+        assert_eq!(a.count(), 7);
         assert!(a.quantile(1.0).unwrap() > 500_000.0);
     }
 }

@@ -1,1 +1,19 @@
+//! Deterministic simulation of whole cutovers.
+//!
+//! A virtual clock, a traffic model (requests/day with a diurnal cycle, per
+//! side latency, errors and cold starts), injected regressions, and seeded
+//! fakes for every port (edge, sources, store, crashes) drive the real
+//! [`cutover_core::engine::Engine`] through a whole plan in milliseconds.
+//! [`check::Checker`] verifies the engine's invariants after every step.
+//! The same seed always gives the same run.
 
+pub mod check;
+pub mod model;
+pub mod rng;
+pub mod run;
+pub mod summary;
+pub mod world;
+
+pub use model::{Regression, RegressionKind, Scenario, SideModel, Traffic};
+pub use run::{run, RunReport, Scripted};
+pub use summary::{run_seeds, Summary};
