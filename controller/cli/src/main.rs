@@ -95,11 +95,8 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr: human-readable on a terminal, JSON lines otherwise.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
@@ -121,11 +118,7 @@ fn load_plan(path: &Path) -> Result<Plan, ExitCode> {
         for p in &err.problems {
             eprintln!("{}: {p}", path.display());
         }
-        eprintln!(
-            "{}: {n} problem{}; the plan was not used",
-            path.display(),
-            if n == 1 { "" } else { "s" }
-        );
+        eprintln!("{}: {n} problem{}; the plan was not used", path.display(), if n == 1 { "" } else { "s" });
         ExitCode::from(EXIT_INPUT)
     })
 }
@@ -136,23 +129,15 @@ fn plan_init(output: Option<&Path>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     // create_new: an existing plan is never overwritten.
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!(
-                "error: {} exists; choose another --output or remove it first",
-                path.display()
-            );
+            eprintln!("error: {} exists; choose another --output or remove it first", path.display());
             return Ok(ExitCode::from(EXIT_INPUT));
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
     };
-    file.write_all(DEFAULT_PLAN.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(DEFAULT_PLAN.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -188,14 +173,10 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
     };
     let t = &plan.target;
     let edge = match &t.edge {
-        Edge::Local(l) => format!(
-            "local edge: legacy {} / serverless {}",
-            l.legacy_url, l.serverless_url
-        ),
-        Edge::CloudFront(c) => format!(
-            "CloudFront {} (KVS key {}, origin {})",
-            c.distribution_id, c.weight_key, c.serverless_origin_id
-        ),
+        Edge::Local(l) => format!("local edge: legacy {} / serverless {}", l.legacy_url, l.serverless_url),
+        Edge::CloudFront(c) => {
+            format!("CloudFront {} (KVS key {}, origin {})", c.distribution_id, c.weight_key, c.serverless_origin_id)
+        }
     };
     let cohort = match &t.cohort {
         CohortKey::Header(h) => format!("header {h}"),
@@ -203,10 +184,7 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
         CohortKey::ViewerIp => "viewer IP".into(),
     };
     println!("target   {} — {edge}", t.name);
-    println!(
-        "cohort   {cohort}, falling back to the viewer IP; salt \"{}\"",
-        t.salt
-    );
+    println!("cohort   {cohort}, falling back to the viewer IP; salt \"{}\"", t.salt);
     println!();
     println!("  step  weight  starts   ends     hold   share of /api/* on the new side");
     for row in plan.timeline() {
@@ -239,11 +217,7 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
         if let Some(e) = c.max_extra_ms {
             parts.push(format!("≤ old + {e} ms"));
         }
-        format!(
-            "{}{}",
-            parts.join(" or "),
-            if c.critical { ", critical" } else { "" }
-        )
+        format!("{}{}", parts.join(" or "), if c.critical { ", critical" } else { "" })
     };
     println!();
     println!(
@@ -261,21 +235,10 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
     println!(
         "  cold_start_p99  ≤ {} ms{}",
         g.cold_start.max_p99_ms,
-        if g.cold_start.critical {
-            ", critical"
-        } else {
-            ""
-        }
+        if g.cold_start.critical { ", critical" } else { "" }
     );
-    println!(
-        "  failure_limit   {} failed analyses in a step roll back",
-        g.failure_limit
-    );
-    println!(
-        "  no_data         hold at most {}, then {:?}",
-        format_duration(g.no_data.max_hold),
-        g.no_data.then
-    );
+    println!("  failure_limit   {} failed analyses in a step roll back", g.failure_limit);
+    println!("  no_data         hold at most {}, then {:?}", format_duration(g.no_data.max_hold), g.no_data.then);
     if !plan.notify.webhooks.is_empty() {
         println!("notify   {}", plan.notify.webhooks.join(", "));
     }
@@ -302,15 +265,9 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --seeds is from 1 to 1000000");
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    let mut scenario = Scenario {
-        regression: args.regression,
-        crash_rate: args.crash_rate,
-        ..Scenario::default()
-    };
+    let mut scenario = Scenario { regression: args.regression, crash_rate: args.crash_rate, ..Scenario::default() };
     scenario.traffic.requests_per_day = args.requests_per_day;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
 
     println!(
@@ -351,9 +308,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "replay one with: cutover simulate --seeds 1 --seed-start SEED{}",
-        args.regression
-            .map(|r| format!(" --regression {r}"))
-            .unwrap_or_default()
+        args.regression.map(|r| format!(" --regression {r}")).unwrap_or_default()
     );
     Ok(ExitCode::FAILURE)
 }

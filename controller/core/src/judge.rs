@@ -99,26 +99,10 @@ impl Analysis {
     }
 
     /// Builds the overall verdict from the checks: the worst one wins.
-    pub fn from_checks(
-        window: Window,
-        samples: PerSide<u64>,
-        checks: Vec<CheckResult>,
-    ) -> Analysis {
-        let verdict = checks
-            .iter()
-            .map(|c| c.verdict)
-            .max()
-            .unwrap_or(Verdict::Inconclusive);
-        let critical = checks
-            .iter()
-            .any(|c| c.critical && c.verdict == Verdict::Fail);
-        Analysis {
-            window,
-            verdict,
-            critical,
-            samples,
-            checks,
-        }
+    pub fn from_checks(window: Window, samples: PerSide<u64>, checks: Vec<CheckResult>) -> Analysis {
+        let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
+        let critical = checks.iter().any(|c| c.critical && c.verdict == Verdict::Fail);
+        Analysis { window, verdict, critical, samples, checks }
     }
 }
 
@@ -141,10 +125,7 @@ pub struct ThresholdJudge {
 
 impl ThresholdJudge {
     pub fn new(guardrails: Guardrails) -> Self {
-        ThresholdJudge {
-            guardrails,
-            step: PerSide::default(),
-        }
+        ThresholdJudge { guardrails, step: PerSide::default() }
     }
 
     fn error_rate(&self, samples: PerSide<u64>) -> CheckResult {
@@ -153,18 +134,13 @@ impl ThresholdJudge {
         let (old, new) = (rate(&self.step.legacy), rate(&self.step.serverless));
         let limit = old.map(|o| o + g.errors.max_increase_pp);
         let (verdict, reason) = match (old, new, limit) {
-            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => (
-                Verdict::Inconclusive,
-                format!("fewer than {} requests on a side", g.min_samples),
-            ),
-            (Some(_), Some(new), Some(limit)) if new > limit => (
-                Verdict::Fail,
-                format!("error rate {new:.2}% is over {limit:.2}%"),
-            ),
-            (Some(_), Some(new), Some(limit)) => (
-                Verdict::Pass,
-                format!("error rate {new:.2}% is within {limit:.2}%"),
-            ),
+            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => {
+                (Verdict::Inconclusive, format!("fewer than {} requests on a side", g.min_samples))
+            }
+            (Some(_), Some(new), Some(limit)) if new > limit => {
+                (Verdict::Fail, format!("error rate {new:.2}% is over {limit:.2}%"))
+            }
+            (Some(_), Some(new), Some(limit)) => (Verdict::Pass, format!("error rate {new:.2}% is within {limit:.2}%")),
             _ => (Verdict::Inconclusive, "no requests".into()),
         };
         CheckResult {
@@ -195,18 +171,15 @@ impl ThresholdJudge {
             by_ratio.into_iter().chain(by_extra).fold(o, f64::max)
         });
         let (verdict, reason) = match (new, limit) {
-            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => (
-                Verdict::Inconclusive,
-                format!("fewer than {} warm requests on a side", g.min_samples),
-            ),
-            (Some(new), Some(limit)) if new > limit => (
-                Verdict::Fail,
-                format!("{} {new:.1} ms is over {limit:.1} ms", check.as_str()),
-            ),
-            (Some(new), Some(limit)) => (
-                Verdict::Pass,
-                format!("{} {new:.1} ms is within {limit:.1} ms", check.as_str()),
-            ),
+            _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => {
+                (Verdict::Inconclusive, format!("fewer than {} warm requests on a side", g.min_samples))
+            }
+            (Some(new), Some(limit)) if new > limit => {
+                (Verdict::Fail, format!("{} {new:.1} ms is over {limit:.1} ms", check.as_str()))
+            }
+            (Some(new), Some(limit)) => {
+                (Verdict::Pass, format!("{} {new:.1} ms is within {limit:.1} ms", check.as_str()))
+            }
             _ => (Verdict::Inconclusive, "no warm requests".into()),
         };
         CheckResult {
@@ -227,14 +200,10 @@ impl ThresholdJudge {
         let cold = &self.step.serverless;
         let p99 = cold.cold_latency_ms.quantile(0.99);
         let (verdict, reason) = match p99 {
-            Some(p) if p > c.max_p99_ms => (
-                Verdict::Fail,
-                format!("cold-start p99 {p:.0} ms is over {:.0} ms", c.max_p99_ms),
-            ),
-            Some(p) => (
-                Verdict::Pass,
-                format!("cold-start p99 {p:.0} ms is within {:.0} ms", c.max_p99_ms),
-            ),
+            Some(p) if p > c.max_p99_ms => {
+                (Verdict::Fail, format!("cold-start p99 {p:.0} ms is over {:.0} ms", c.max_p99_ms))
+            }
+            Some(p) => (Verdict::Pass, format!("cold-start p99 {p:.0} ms is within {:.0} ms", c.max_p99_ms)),
             None => (Verdict::Pass, "no cold starts".into()),
         };
         CheckResult {
@@ -245,10 +214,7 @@ impl ThresholdJudge {
             serverless: p99,
             limit: Some(c.max_p99_ms),
             unit: "ms".into(),
-            samples: PerSide {
-                legacy: self.step.legacy.cold_starts,
-                serverless: cold.cold_starts,
-            },
+            samples: PerSide { legacy: self.step.legacy.cold_starts, serverless: cold.cold_starts },
             reason,
         }
     }
@@ -263,10 +229,7 @@ impl Judge for ThresholdJudge {
         for side in [Side::Legacy, Side::Serverless] {
             self.step.get_mut(side).merge(&m.combined(side));
         }
-        let samples = PerSide {
-            legacy: self.step.legacy.requests,
-            serverless: self.step.serverless.requests,
-        };
+        let samples = PerSide { legacy: self.step.legacy.requests, serverless: self.step.serverless.requests };
         let g = self.guardrails.clone();
         let checks = vec![
             self.error_rate(samples),
@@ -283,28 +246,18 @@ mod tests {
     use super::*;
 
     fn side(requests: u64, errors: u64, latency_ms: f64) -> SideSample {
-        let mut s = SideSample {
-            requests,
-            errors,
-            ..Default::default()
-        };
+        let mut s = SideSample { requests, errors, ..Default::default() };
         s.latency_ms.record_n(latency_ms, requests as u32);
         s
     }
 
     fn window() -> Window {
-        Window {
-            from: Timestamp(0),
-            to: Timestamp(60_000),
-        }
+        Window { from: Timestamp(0), to: Timestamp(60_000) }
     }
 
     fn judge(legacy: SideSample, serverless: SideSample) -> Analysis {
         let mut j = ThresholdJudge::new(Guardrails::default());
-        let m = Measurement {
-            traffic: PerSide { legacy, serverless },
-            probes: PerSide::default(),
-        };
+        let m = Measurement { traffic: PerSide { legacy, serverless }, probes: PerSide::default() };
         j.judge(window(), &m)
     }
 
@@ -312,13 +265,7 @@ mod tests {
     fn healthy_sides_pass() {
         let a = judge(side(1000, 5, 38.0), side(100, 1, 31.0));
         assert_eq!(a.verdict, Verdict::Pass, "{a:#?}");
-        assert_eq!(
-            a.samples,
-            PerSide {
-                legacy: 1000,
-                serverless: 100
-            }
-        );
+        assert_eq!(a.samples, PerSide { legacy: 1000, serverless: 100 });
     }
 
     #[test]
@@ -334,38 +281,26 @@ mod tests {
         assert!(a.critical);
         let e = &a.checks[0];
         assert_eq!(e.check, CheckName::ErrorRate);
-        assert_eq!(
-            (e.legacy, e.serverless, e.limit),
-            (Some(0.5), Some(5.0), Some(2.5))
-        );
+        assert_eq!((e.legacy, e.serverless, e.limit), (Some(0.5), Some(5.0), Some(2.5)));
     }
 
     #[test]
     fn latency_fails_only_over_every_limit() {
         // p50 38 -> 45: ratio 1.18 and +7 ms: inside both.
-        assert_eq!(
-            judge(side(1000, 0, 38.0), side(100, 0, 45.0)).verdict,
-            Verdict::Pass
-        );
+        assert_eq!(judge(side(1000, 0, 38.0), side(100, 0, 45.0)).verdict, Verdict::Pass);
         // p50 38 -> 60: over ratio 1.25 (47.5) and over +10 ms (48).
         let a = judge(side(1000, 0, 38.0), side(100, 0, 60.0));
         assert_eq!(a.verdict, Verdict::Fail);
         assert!(!a.critical);
         // 1 ms -> 5 ms: 5x the ratio, but within +10 ms.
-        assert_eq!(
-            judge(side(1000, 0, 1.0), side(100, 0, 5.0)).verdict,
-            Verdict::Pass
-        );
+        assert_eq!(judge(side(1000, 0, 1.0), side(100, 0, 5.0)).verdict, Verdict::Pass);
     }
 
     #[test]
     fn evidence_accumulates_within_a_step_and_resets_on_begin_step() {
         let mut j = ThresholdJudge::new(Guardrails::default());
         let m = Measurement {
-            traffic: PerSide {
-                legacy: side(30, 0, 38.0),
-                serverless: side(30, 0, 31.0),
-            },
+            traffic: PerSide { legacy: side(30, 0, 38.0), serverless: side(30, 0, 31.0) },
             probes: PerSide::default(),
         };
         assert_eq!(j.judge(window(), &m).verdict, Verdict::Inconclusive);

@@ -65,10 +65,7 @@ const INV_LN_BUCKET_GROWTH: f64 = 25.496731691028337;
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-        }
+        Histogram { counts: vec![0; BUCKETS], total: 0 }
     }
 }
 
@@ -243,10 +240,7 @@ mod tests {
         b.record(f64::NAN);
         b.record(-1.0);
         b.record_ln(f64::NEG_INFINITY);
-        assert_eq!(
-            b.quantile(0.0),
-            Histogram::default().tap_record(0.05).quantile(0.0)
-        );
+        assert_eq!(b.quantile(0.0), Histogram::default().tap_record(0.05).quantile(0.0));
         a.merge(&b);
         assert_eq!(a.count(), 7);
         assert!(a.quantile(1.0).unwrap() > 500_000.0);

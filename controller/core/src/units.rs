@@ -9,9 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// An instant, in milliseconds since the Unix epoch (UTC).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
@@ -58,13 +56,7 @@ impl fmt::Display for Timestamp {
         let secs = self.0 / 1000;
         let (days, rem) = (secs / 86_400, secs % 86_400);
         let (y, m, d) = civil_from_days(days as i64);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
     }
 }
 
@@ -99,13 +91,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!(
-                "expected a number at \"{rest}\"; write it like \"2h\" or \"1h30m\""
-            ));
+            return Err(format!("expected a number at \"{rest}\"; write it like \"2h\" or \"1h30m\""));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large in \"{t}\""))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("number too large in \"{t}\""))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit_ms = match &rest[..unit_len] {
@@ -118,10 +106,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             u => return Err(format!("unknown unit \"{u}\"; use one of ms, s, m, h, d")),
         };
         rest = &rest[unit_len..];
-        total = n
-            .checked_mul(unit_ms)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("\"{t}\" is too long"))?;
+        total =
+            n.checked_mul(unit_ms).and_then(|v| total.checked_add(v)).ok_or_else(|| format!("\"{t}\" is too long"))?;
     }
     Ok(Duration::from_millis(total))
 }
@@ -133,13 +119,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -150,9 +130,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Share of `/api/*` traffic sent to the new (serverless) side, in basis
 /// points: 0 ..= 10 000, where 10 000 is 100 %.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u16", into = "u16")]
 pub struct Weight(u16);
 
@@ -227,13 +205,9 @@ mod tests {
 
     #[test]
     fn durations_round_trip() {
-        for (text, ms) in [
-            ("2h", 7_200_000),
-            ("30m", 1_800_000),
-            ("1h30m", 5_400_000),
-            ("1d", 86_400_000),
-            ("500ms", 500),
-        ] {
+        for (text, ms) in
+            [("2h", 7_200_000), ("30m", 1_800_000), ("1h30m", 5_400_000), ("1d", 86_400_000), ("500ms", 500)]
+        {
             let d = parse_duration(text).unwrap();
             assert_eq!(duration_ms(d), ms, "{text}");
             assert_eq!(format_duration(d), text);
@@ -260,10 +234,7 @@ mod tests {
     #[test]
     fn timestamps_render_as_utc() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            Timestamp(1_795_867_200_000).to_string(),
-            "2026-11-28T12:00:00Z"
-        );
+        assert_eq!(Timestamp(1_795_867_200_000).to_string(), "2026-11-28T12:00:00Z");
         assert_eq!(Timestamp(1_795_867_200_000).utc_hour(), 12);
     }
 }

@@ -14,6 +14,9 @@ struct Rig {
     engine: Engine<ThresholdJudge>,
     now: Timestamp,
     store: Vec<Event>,
+    /// The latest apply asked for, answered by `confirm` and `edge`.
+    last_apply: Option<ApplyId>,
+    epoch: u64,
 }
 
 fn minutes(m: u64) -> Duration {
@@ -21,68 +24,43 @@ fn minutes(m: u64) -> Duration {
 }
 
 fn side(requests: u64, errors: u64, ms: f64) -> SideSample {
-    let mut s = SideSample {
-        requests,
-        errors,
-        ..Default::default()
-    };
+    let mut s = SideSample { requests, errors, ..Default::default() };
     s.latency_ms.record_n(ms, requests as u32);
     s
 }
 
 fn healthy() -> Measurement {
     Measurement {
-        traffic: PerSide {
-            legacy: side(400, 2, 38.0),
-            serverless: side(100, 0, 31.0),
-        },
+        traffic: PerSide { legacy: side(400, 2, 38.0), serverless: side(100, 0, 31.0) },
         ..Default::default()
     }
 }
 
 fn failing_errors() -> Measurement {
     Measurement {
-        traffic: PerSide {
-            legacy: side(400, 2, 38.0),
-            serverless: side(1000, 500, 31.0),
-        },
+        traffic: PerSide { legacy: side(400, 2, 38.0), serverless: side(1000, 500, 31.0) },
         ..Default::default()
     }
 }
 
 fn slow() -> Measurement {
     Measurement {
-        traffic: PerSide {
-            legacy: side(400, 2, 38.0),
-            serverless: side(100, 0, 400.0),
-        },
+        traffic: PerSide { legacy: side(400, 2, 38.0), serverless: side(100, 0, 400.0) },
         ..Default::default()
     }
 }
 
 fn sparse() -> Measurement {
-    Measurement {
-        traffic: PerSide {
-            legacy: side(400, 2, 38.0),
-            serverless: side(0, 0, 31.0),
-        },
-        ..Default::default()
-    }
+    Measurement { traffic: PerSide { legacy: side(400, 2, 38.0), serverless: side(0, 0, 31.0) }, ..Default::default() }
 }
 
 impl Rig {
     fn with_plan(plan: Plan) -> Rig {
         let judge = ThresholdJudge::new(plan.guardrails.clone());
-        let mut rig = Rig {
-            engine: Engine::new("c1", plan, judge, T0),
-            now: T0,
-            store: Vec::new(),
-        };
-        let out = rig.send(Input::LeaseGained);
-        assert!(
-            out.effects.is_empty(),
-            "a pending cutover does nothing on lease: {out:?}"
-        );
+        let mut rig =
+            Rig { engine: Engine::new("c1", plan, judge, T0), now: T0, store: Vec::new(), last_apply: None, epoch: 0 };
+        let out = rig.lease();
+        assert!(out.effects.is_empty(), "a pending cutover does nothing on lease: {out:?}");
         rig
     }
 
@@ -96,15 +74,12 @@ impl Rig {
         for e in &out.effects {
             match e {
                 Effect::Persist { state, events } => {
-                    assert_eq!(
-                        state.version,
-                        self.store.last().map_or(0, |e| e.version) + 1,
-                        "versions go up by one"
-                    );
+                    assert_eq!(state.version, self.store.last().map_or(0, |e| e.version) + 1, "versions go up by one");
                     persisted = Some(state.weight);
                     self.store.extend(events.iter().cloned());
                 }
-                Effect::ApplyWeight { weight } => {
+                Effect::ApplyWeight { id, weight } => {
+                    self.last_apply = Some(*id);
                     // Write-ahead: the weight was persisted as intent, in this batch or before.
                     let intended = persisted.unwrap_or(self.engine.state().weight);
                     assert_eq!(*weight, intended);
@@ -122,11 +97,20 @@ impl Rig {
         out
     }
 
+    fn lease(&mut self) -> Output {
+        self.epoch += 1;
+        self.send(Input::LeaseGained { epoch: self.epoch })
+    }
+
+    /// Answers the latest apply.
+    fn edge(&mut self, answer: impl FnOnce(ApplyId, Weight) -> EdgeResult) -> Output {
+        let id = self.last_apply.expect("an apply to answer");
+        let weight = self.engine.state().weight;
+        self.send(Input::Edge(answer(id, weight)))
+    }
+
     fn command(&mut self, command: Command) -> Output {
-        self.send(Input::Command {
-            command,
-            actor: "alice".into(),
-        })
+        self.send(Input::Command { command, actor: "alice".into() })
     }
 
     fn at(&mut self, d: Duration) -> Output {
@@ -135,16 +119,12 @@ impl Rig {
     }
 
     fn confirm(&mut self) -> Output {
-        let weight = self.engine.state().weight;
-        self.send(Input::Edge(EdgeResult::Applied { weight }))
+        self.edge(|id, weight| EdgeResult::Applied { id, weight })
     }
 
     /// Runs time forward to the next measure request and answers it.
     fn measure_with(&mut self, m: Measurement) -> Output {
-        let wake = self
-            .engine
-            .next_wake()
-            .expect("a wake-up while progressing");
+        let wake = self.engine.next_wake().expect("a wake-up while progressing");
         self.now = wake;
         let out = self.send(Input::Tick);
         let window = out
@@ -155,10 +135,7 @@ impl Rig {
                 _ => None,
             })
             .unwrap_or_else(|| panic!("expected a measure request at {}: {out:?}", self.now));
-        self.send(Input::Measured {
-            window,
-            result: Ok(m),
-        })
+        self.send(Input::Measured { window, result: Ok(m) })
     }
 
     fn phase(&self) -> Phase {
@@ -178,7 +155,7 @@ fn applies(out: &Output) -> Vec<Weight> {
     out.effects
         .iter()
         .filter_map(|e| match e {
-            Effect::ApplyWeight { weight } => Some(*weight),
+            Effect::ApplyWeight { weight, .. } => Some(*weight),
             _ => None,
         })
         .collect()
@@ -214,27 +191,13 @@ fn advances_only_after_hold_and_pass() {
     assert_eq!(rig.now, T0 + Duration::from_secs(2 * 3600));
     assert_eq!(applies(&out), [pct(5)]);
     assert_eq!(rig.engine.state().step, 1);
-    let last = rig
-        .store
-        .iter()
-        .rev()
-        .find(|e| e.kind.name() == "analysis")
-        .unwrap();
+    let last = rig.store.iter().rev().find(|e| e.kind.name() == "analysis").unwrap();
     match &last.kind {
-        EventKind::Analysis {
-            decision, analysis, ..
-        } => {
+        EventKind::Analysis { decision, analysis, .. } => {
             assert_eq!(*decision, Decision::Advance { to_step: 1 });
             assert_eq!(analysis.verdict, Verdict::Pass);
-            for c in analysis
-                .checks
-                .iter()
-                .filter(|c| c.check != cutover_core::judge::CheckName::ColdStartP99)
-            {
-                assert!(
-                    c.legacy.is_some() && c.serverless.is_some() && c.limit.is_some(),
-                    "numbers behind {c:?}"
-                );
+            for c in analysis.checks.iter().filter(|c| c.check != cutover_core::judge::CheckName::ColdStartP99) {
+                assert!(c.legacy.is_some() && c.serverless.is_some() && c.limit.is_some(), "numbers behind {c:?}");
             }
         }
         _ => unreachable!(),
@@ -262,33 +225,17 @@ fn critical_fail_rolls_back_retries_until_confirmed_and_stays_down() {
     let _ = rig.confirm();
     let out = rig.measure_with(failing_errors());
     assert_eq!(applies(&out), [Weight::ZERO]);
-    assert!(matches!(
-        rig.phase(),
-        Phase::RollingBack {
-            reason: RollbackReason::CriticalFail { .. }
-        }
-    ));
+    assert!(matches!(rig.phase(), Phase::RollingBack { reason: RollbackReason::CriticalFail { .. } }));
     assert!(out
         .effects
         .iter()
         .any(|e| matches!(e, Effect::Notify { event } if event.kind.name() == "rollback_started")));
     // The edge fails twice; each failure is retried after a growing backoff.
-    let _ = rig.send(Input::Edge(EdgeResult::Failed {
-        weight: Weight::ZERO,
-        error: "throttled".into(),
-    }));
-    assert_eq!(
-        rig.engine.next_wake(),
-        Some(rig.now + Duration::from_secs(1))
-    );
+    let _ = rig.edge(|id, weight| EdgeResult::Failed { id, weight, error: "throttled".into() });
+    assert_eq!(rig.engine.next_wake(), Some(rig.now + Duration::from_secs(1)));
     assert_eq!(applies(&rig.at(Duration::from_secs(1))), [Weight::ZERO]);
-    let _ = rig.send(Input::Edge(EdgeResult::Conflict {
-        weight: Weight::ZERO,
-    }));
-    assert_eq!(
-        rig.engine.next_wake(),
-        Some(rig.now + Duration::from_secs(2))
-    );
+    let _ = rig.edge(|id, weight| EdgeResult::Conflict { id, weight });
+    assert_eq!(rig.engine.next_wake(), Some(rig.now + Duration::from_secs(2)));
     assert_eq!(applies(&rig.at(Duration::from_secs(2))), [Weight::ZERO]);
     let _ = rig.confirm();
     assert!(matches!(rig.phase(), Phase::RolledBack { .. }));
@@ -312,12 +259,7 @@ fn non_critical_failures_roll_back_at_the_limit() {
     assert_eq!(rig.engine.state().failures, 2);
     let out = rig.measure_with(slow());
     assert_eq!(applies(&out), [Weight::ZERO]);
-    assert_eq!(
-        rig.phase(),
-        Phase::RollingBack {
-            reason: RollbackReason::FailureLimit
-        }
-    );
+    assert_eq!(rig.phase(), Phase::RollingBack { reason: RollbackReason::FailureLimit });
 }
 
 #[test]
@@ -325,41 +267,32 @@ fn no_data_holds_then_follows_the_policy() {
     let mut rig = Rig::new();
     let _ = rig.command(Command::Start);
     let _ = rig.confirm();
-    let err = MeasureError {
-        source_name: "cloudwatch".into(),
-        message: "throttled".into(),
-    };
+    let err = MeasureError { source_name: "cloudwatch".into(), message: "throttled".into() };
     for _ in 0..6 {
         let wake = rig.engine.next_wake().unwrap();
         rig.now = wake;
         let out = rig.send(Input::Tick);
-        let Some(Effect::Measure { window }) = out
-            .effects
-            .iter()
-            .find(|e| matches!(e, Effect::Measure { .. }))
-            .cloned()
+        let Some(Effect::Measure { window }) =
+            out.effects.iter().find(|e| matches!(e, Effect::Measure { .. })).cloned()
         else {
             panic!("no measure: {out:?}")
         };
-        let out = rig.send(Input::Measured {
-            window,
-            result: Err(err.clone()),
-        });
+        let out = rig.send(Input::Measured { window, result: Err(err.clone()) });
         assert!(applies(&out).is_empty(), "Error holds (30 min policy)");
     }
     // 30 minutes after the first error, the policy rolls back.
-    let first = rig.store.iter().find(|e| matches!(&e.kind, EventKind::Analysis { analysis, .. } if analysis.verdict == Verdict::Error)).unwrap().at;
+    let first = rig
+        .store
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::Analysis { analysis, .. } if analysis.verdict == Verdict::Error))
+        .unwrap()
+        .at;
     let wake = rig.engine.next_wake().unwrap();
     assert_eq!(wake, first + minutes(30));
     rig.now = wake;
     let out = rig.send(Input::Tick);
     assert_eq!(applies(&out), [Weight::ZERO]);
-    assert_eq!(
-        rig.phase(),
-        Phase::RollingBack {
-            reason: RollbackReason::NoData
-        }
-    );
+    assert_eq!(rig.phase(), Phase::RollingBack { reason: RollbackReason::NoData });
 }
 
 #[test]
@@ -375,12 +308,7 @@ fn no_data_pause_policy_pauses() {
         rig.now = wake;
         let _ = rig.send(Input::Tick);
     }
-    assert_eq!(
-        rig.phase(),
-        Phase::Paused {
-            reason: PauseReason::NoData
-        }
-    );
+    assert_eq!(rig.phase(), Phase::Paused { reason: PauseReason::NoData });
     assert_eq!(rig.weight(), pct(1));
 }
 
@@ -388,18 +316,13 @@ fn no_data_pause_policy_pauses() {
 fn a_crash_between_intent_and_apply_is_resolved_on_restart() {
     let mut rig = Rig::new();
     let out = rig.command(Command::Start);
-    let Effect::Persist { state, .. } = &out.effects[0] else {
-        panic!()
-    };
+    let Effect::Persist { state, .. } = &out.effects[0] else { panic!() };
     // The process dies before ApplyWeight runs; a new one restores the state.
     let plan = Plan::default_plan();
     let judge = ThresholdJudge::new(plan.guardrails.clone());
     let mut engine = Engine::restore(plan, state.clone(), judge);
-    assert!(
-        engine.handle(rig.now, Input::Tick).effects.is_empty(),
-        "a follower does nothing"
-    );
-    let out = engine.handle(rig.now, Input::LeaseGained);
+    assert!(engine.handle(rig.now, Input::Tick).effects.is_empty(), "a follower does nothing");
+    let out = engine.handle(rig.now, Input::LeaseGained { epoch: 2 });
     assert_eq!(applies(&out), [pct(1)]);
 }
 
@@ -414,7 +337,7 @@ fn a_follower_never_acts() {
     let out = rig.command(Command::Rollback);
     assert!(out.rejected.is_some() && out.effects.is_empty());
     // Regaining the lease re-applies the recorded weight and measures again.
-    let out = rig.send(Input::LeaseGained);
+    let out = rig.lease();
     assert_eq!(applies(&out), [pct(1)]);
 }
 
@@ -422,18 +345,12 @@ fn a_follower_never_acts() {
 fn promote_skips_the_hold_but_never_a_failure() {
     let mut rig = Rig::new();
     let _ = rig.command(Command::Start);
-    assert!(
-        rig.command(Command::Promote).rejected.is_some(),
-        "not before the edge confirmed"
-    );
+    assert!(rig.command(Command::Promote).rejected.is_some(), "not before the edge confirmed");
     let _ = rig.confirm();
     let _ = rig.measure_with(healthy());
     let out = rig.command(Command::Promote);
     assert_eq!(applies(&out), [pct(5)]);
-    assert!(rig
-        .store
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::StepAdvanced { promoted: true, .. })));
+    assert!(rig.store.iter().any(|e| matches!(e.kind, EventKind::StepAdvanced { promoted: true, .. })));
     let _ = rig.confirm();
     let _ = rig.measure_with(slow());
     let out = rig.command(Command::Promote);
@@ -449,12 +366,7 @@ fn pause_holds_but_still_rolls_back() {
     for _ in 0..30 {
         assert!(applies(&rig.measure_with(healthy())).is_empty());
     }
-    assert_eq!(
-        rig.phase(),
-        Phase::Paused {
-            reason: PauseReason::Operator
-        }
-    );
+    assert_eq!(rig.phase(), Phase::Paused { reason: PauseReason::Operator });
     let out = rig.measure_with(failing_errors());
     assert_eq!(applies(&out), [Weight::ZERO]);
 }
@@ -463,10 +375,7 @@ fn pause_holds_but_still_rolls_back() {
 fn freeze_windows_hold_the_step() {
     let mut plan = Plan::default_plan();
     // T0 is 12:00 UTC; the first hold ends at 14:00, inside 13-16.
-    plan.schedule.freeze.push(cutover_core::plan::FreezeWindow {
-        from_hour: 13,
-        to_hour: 16,
-    });
+    plan.schedule.freeze.push(cutover_core::plan::FreezeWindow { from_hour: 13, to_hour: 16 });
     let mut rig = Rig::with_plan(plan);
     let _ = rig.command(Command::Start);
     let _ = rig.confirm();
@@ -474,27 +383,17 @@ fn freeze_windows_hold_the_step() {
     loop {
         rig.now = rig.engine.next_wake().unwrap();
         let mut out = rig.send(Input::Tick);
-        if let Some(Effect::Measure { window }) = out
-            .effects
-            .iter()
-            .find(|e| matches!(e, Effect::Measure { .. }))
-            .cloned()
+        if let Some(Effect::Measure { window }) =
+            out.effects.iter().find(|e| matches!(e, Effect::Measure { .. })).cloned()
         {
-            out = rig.send(Input::Measured {
-                window,
-                result: Ok(healthy()),
-            });
+            out = rig.send(Input::Measured { window, result: Ok(healthy()) });
         }
         if !applies(&out).is_empty() {
             assert_eq!(applies(&out), [pct(5)]);
             break;
         }
     }
-    assert_eq!(
-        rig.now,
-        T0 + minutes(4 * 60),
-        "advanced when the freeze ended, at 16:00"
-    );
+    assert_eq!(rig.now, T0 + minutes(4 * 60), "advanced when the freeze ended, at 16:00");
 }
 
 #[test]
@@ -531,25 +430,31 @@ fn a_whole_healthy_cutover_completes() {
     assert_eq!(applies(&rig.command(Command::Rollback)), [Weight::ZERO]);
 }
 
+/// Found by the property test: a late answer to an earlier rollback's apply
+/// of 0 must not confirm a later rollback while a 1 % apply is still queued.
+#[test]
+fn a_late_answer_to_an_older_apply_of_the_same_weight_confirms_nothing() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let _ = rig.command(Command::Rollback);
+    let first_zero = rig.last_apply.unwrap();
+    let _ = rig.lease(); // re-applies 0 under a new epoch
+    let _ = rig.send(Input::Edge(EdgeResult::Applied { id: first_zero, weight: Weight::ZERO }));
+    assert!(matches!(rig.phase(), Phase::RollingBack { .. }), "only the latest apply confirms");
+    let _ = rig.confirm();
+    assert!(matches!(rig.phase(), Phase::RolledBack { .. }));
+}
+
 #[test]
 fn stale_answers_are_ignored() {
     let mut rig = Rig::new();
     let _ = rig.command(Command::Start);
     let _ = rig.confirm();
-    let w = Window {
-        from: T0,
-        to: T0 + minutes(1),
-    };
-    assert!(rig
-        .send(Input::Measured {
-            window: w,
-            result: Ok(failing_errors())
-        })
-        .effects
-        .is_empty());
-    assert!(rig
-        .send(Input::Edge(EdgeResult::Applied { weight: pct(50) }))
-        .effects
-        .is_empty());
+    let w = Window { from: T0, to: T0 + minutes(1) };
+    assert!(rig.send(Input::Measured { window: w, result: Ok(failing_errors()) }).effects.is_empty());
+    let stale = ApplyId { epoch: 0, seq: 99 };
+    assert!(rig.send(Input::Edge(EdgeResult::Applied { id: stale, weight: pct(1) })).effects.is_empty());
+    assert!(rig.send(Input::Edge(EdgeResult::Applied { id: stale, weight: pct(50) })).effects.is_empty());
     assert_eq!(rig.phase(), Phase::Progressing);
 }

@@ -8,22 +8,14 @@ use proptest::prelude::*;
 fn default_plan_is_valid_and_spans_48_hours() {
     let plan = Plan::parse(DEFAULT_PLAN).unwrap();
     assert_eq!(plan.duration(), Duration::from_secs(48 * 3600));
-    assert_eq!(
-        plan.schedule.steps.first().unwrap().weight,
-        Weight::from_bps(100).unwrap()
-    );
+    assert_eq!(plan.schedule.steps.first().unwrap().weight, Weight::from_bps(100).unwrap());
     assert_eq!(plan.schedule.steps.last().unwrap().weight, Weight::FULL);
     assert!(matches!(plan.target.edge, Edge::Local(_)));
     assert_eq!(plan.target.salt, "internal-api");
 }
 
 fn problems(text: &str) -> Vec<String> {
-    Plan::parse(text)
-        .unwrap_err()
-        .problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect()
+    Plan::parse(text).unwrap_err().problems.iter().map(|p| p.to_string()).collect()
 }
 
 #[test]
@@ -89,10 +81,7 @@ fn a_missing_target_and_schedule_are_named() {
 #[test]
 fn syntax_errors_have_lines() {
     let got = problems("[target]\nname = \"x\nfoo = [\n");
-    assert!(
-        got.iter().all(|p| p.starts_with("(syntax) (line ")),
-        "{got:?}"
-    );
+    assert!(got.iter().all(|p| p.starts_with("(syntax) (line ")), "{got:?}");
     assert!(got[0].contains("(line 2)"), "{got:?}");
 }
 
@@ -103,31 +92,18 @@ fn cloudfront_mode_needs_metrics_and_valid_ids() {
         "[target.cloudfront]\ndistribution_id = \"e2qw\"\nkvs_arn = \"arn:aws:s3:::bucket\"\nweight_key = \"w\"\nserverless_origin_id = \"apigw\"",
     );
     let got = problems(&text);
-    assert!(
-        got.iter()
-            .any(|p| p.starts_with("target.cloudfront.distribution_id = \"e2qw\"")),
-        "{got:?}"
-    );
-    assert!(
-        got.iter()
-            .any(|p| p.starts_with("target.cloudfront.kvs_arn = ")),
-        "{got:?}"
-    );
-    assert!(
-        got.iter()
-            .any(|p| p.starts_with("target.metrics (line ") && p.contains("[target.metrics]")),
-        "{got:?}"
-    );
+    assert!(got.iter().any(|p| p.starts_with("target.cloudfront.distribution_id = \"e2qw\"")), "{got:?}");
+    assert!(got.iter().any(|p| p.starts_with("target.cloudfront.kvs_arn = ")), "{got:?}");
+    assert!(got.iter().any(|p| p.starts_with("target.metrics (line ") && p.contains("[target.metrics]")), "{got:?}");
 }
 
 #[test]
 fn freeze_windows_wrap_midnight() {
     let text = format!("{DEFAULT_PLAN}\n[[schedule.freeze]]\nfrom_hour = 22\nto_hour = 6\n");
     // The TOML above appends to [notify]; a freeze table must sit under schedule.
-    let text = text.replace(
-        "[notify]\n# Webhooks that hear about rollbacks, pauses and completion.\nwebhooks = []\n",
-        "",
-    ) + "\n[notify]\n";
+    let text = text
+        .replace("[notify]\n# Webhooks that hear about rollbacks, pauses and completion.\nwebhooks = []\n", "")
+        + "\n[notify]\n";
     let plan = Plan::parse(&text).unwrap();
     assert!(plan.is_frozen_hour(23) && plan.is_frozen_hour(0) && plan.is_frozen_hour(5));
     assert!(!plan.is_frozen_hour(6) && !plan.is_frozen_hour(21));

@@ -27,12 +27,7 @@ pub struct Checker {
 impl Checker {
     pub fn new(plan: &Plan) -> Checker {
         Checker {
-            steps: plan
-                .schedule
-                .steps
-                .iter()
-                .map(|s| (s.weight, s.hold))
-                .collect(),
+            steps: plan.schedule.steps.iter().map(|s| (s.weight, s.hold)).collect(),
             min_samples: plan.guardrails.min_samples,
             stored_version: 0,
             last_intent: None,
@@ -61,23 +56,13 @@ impl Checker {
     pub fn persisted(&mut self, state: &CutoverState, events: &[Event]) {
         let at = state.updated_at;
         if state.version != self.stored_version + 1 {
-            self.violation(
-                at,
-                "version",
-                format!("stored {} then {}", self.stored_version, state.version),
-            );
+            self.violation(at, "version", format!("stored {} then {}", self.stored_version, state.version));
         }
         self.stored_version = state.version;
         if state.weight > self.step_weight(state.step) {
-            self.violation(
-                at,
-                "weight-above-step",
-                format!("{} at step {}", state.weight, state.step),
-            );
+            self.violation(at, "weight-above-step", format!("{} at step {}", state.weight, state.step));
         }
-        let started_here = events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::Started { .. }));
+        let started_here = events.iter().any(|e| matches!(e.kind, EventKind::Started { .. }));
         for e in events {
             self.event(e, started_here);
         }
@@ -92,26 +77,14 @@ impl Checker {
             }
             EventKind::WeightIntent { from, to, step } => {
                 if *to > self.step_weight(*step) {
-                    self.violation(
-                        at,
-                        "weight-above-step",
-                        format!("intent {to} at step {step}"),
-                    );
+                    self.violation(at, "weight-above-step", format!("intent {to} at step {step}"));
                 }
                 if self.rolled_back && *to > Weight::ZERO {
-                    self.violation(
-                        at,
-                        "raised-after-rollback",
-                        format!("intent {to} with no operator start"),
-                    );
+                    self.violation(at, "raised-after-rollback", format!("intent {to} with no operator start"));
                 }
                 let failed = self.last_analysis.is_some_and(|a| a.0 == Verdict::Fail);
                 if to > from && failed && !started_here {
-                    self.violation(
-                        at,
-                        "raised-after-fail",
-                        format!("{from} -> {to} after a failed verdict"),
-                    );
+                    self.violation(at, "raised-after-fail", format!("{from} -> {to} after a failed verdict"));
                 }
                 if to > from {
                     self.step_started_at = None;
@@ -126,11 +99,7 @@ impl Checker {
             EventKind::Analysis { analysis, .. } => {
                 self.last_analysis = Some((analysis.verdict, analysis.samples, analysis.window.to));
             }
-            EventKind::StepAdvanced {
-                from_step,
-                promoted,
-                ..
-            } => {
+            EventKind::StepAdvanced { from_step, promoted, .. } => {
                 self.check_advance(at, *from_step, *promoted, "advance");
                 self.last_analysis = None;
             }
@@ -149,11 +118,7 @@ impl Checker {
         let last = self.last_analysis;
         if promoted {
             if last.is_some_and(|a| a.0 == Verdict::Fail) {
-                self.violation(
-                    at,
-                    "promoted-past-fail",
-                    format!("{what} from step {from_step}"),
-                );
+                self.violation(at, "promoted-past-fail", format!("{what} from step {from_step}"));
             }
             return;
         }
@@ -167,20 +132,12 @@ impl Checker {
         };
         let hold_end = started + hold;
         if at < hold_end {
-            self.violation(
-                at,
-                "advance-before-hold",
-                format!("{what} from step {from_step}; hold ends {hold_end}"),
-            );
+            self.violation(at, "advance-before-hold", format!("{what} from step {from_step}; hold ends {hold_end}"));
         }
         match last {
             Some((Verdict::Pass, samples, judged_to)) => {
                 if samples.legacy < self.min_samples || samples.serverless < self.min_samples {
-                    self.violation(
-                        at,
-                        "advance-without-samples",
-                        format!("{what} on {samples:?}"),
-                    );
+                    self.violation(at, "advance-without-samples", format!("{what} on {samples:?}"));
                 }
                 if judged_to < hold_end {
                     self.violation(
@@ -204,33 +161,21 @@ impl Checker {
             self.violation(
                 at,
                 "apply-without-intent",
-                format!(
-                    "applied {weight}, last persisted intent {:?}",
-                    self.last_intent
-                ),
+                format!("applied {weight}, last persisted intent {:?}", self.last_intent),
             );
         }
     }
 
     /// The edge after every step of the run.
     pub fn world(&mut self, at: Timestamp, edge: Weight, state: &CutoverState) {
-        if matches!(state.phase, Phase::RolledBack { .. } | Phase::Aborted) && edge != Weight::ZERO
-        {
-            self.violation(
-                at,
-                "edge-up-after-rollback",
-                format!("edge at {edge} in {}", state.phase),
-            );
+        if matches!(state.phase, Phase::RolledBack { .. } | Phase::Aborted) && edge != Weight::ZERO {
+            self.violation(at, "edge-up-after-rollback", format!("edge at {edge} in {}", state.phase));
         }
         if state.phase != Phase::Pending && edge > self.step_weight(state.step) {
             self.violation(
                 at,
                 "edge-above-step",
-                format!(
-                    "edge at {edge}, step {} is {}",
-                    state.step,
-                    self.step_weight(state.step)
-                ),
+                format!("edge at {edge}, step {} is {}", state.step, self.step_weight(state.step)),
             );
         }
     }

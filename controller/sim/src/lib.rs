@@ -11,6 +11,7 @@ pub mod check;
 pub mod model;
 pub mod rng;
 pub mod run;
+pub mod script;
 pub mod summary;
 pub mod world;
 

@@ -113,9 +113,7 @@ impl FromStr for Regression {
     /// `errors+5pp@20h`, `p99x1.5@10h`, `p50x1.2@30m`, `outage@2h`.
     fn from_str(s: &str) -> Result<Regression, String> {
         const FORMS: &str = "use errors+Npp@T, p99xN@T, p50xN@T or outage@T (e.g. errors+5pp@20h)";
-        let (what, at) = s
-            .split_once('@')
-            .ok_or_else(|| format!("\"{s}\" has no @TIME; {FORMS}"))?;
+        let (what, at) = s.split_once('@').ok_or_else(|| format!("\"{s}\" has no @TIME; {FORMS}"))?;
         let at = parse_duration(at).map_err(|e| format!("the time in \"{s}\": {e}"))?;
         let number = |text: &str| -> Result<f64, String> {
             text.parse::<f64>()
@@ -125,10 +123,7 @@ impl FromStr for Regression {
         };
         let kind = if what == "outage" {
             RegressionKind::Outage
-        } else if let Some(pp) = what
-            .strip_prefix("errors+")
-            .and_then(|r| r.strip_suffix("pp"))
-        {
+        } else if let Some(pp) = what.strip_prefix("errors+").and_then(|r| r.strip_suffix("pp")) {
             let pp = number(pp)?;
             if pp > 100.0 {
                 return Err(format!("errors+{pp}pp: at most 100 percentage points"));
@@ -175,11 +170,7 @@ impl Default for Scenario {
         Scenario {
             // 2026-11-28T12:00:00Z: a Saturday noon; only hours matter.
             start: Timestamp::from_ms(1_795_867_200_000),
-            traffic: Traffic {
-                requests_per_day: 100_000.0,
-                diurnal_amplitude: 0.6,
-                peak_hour_utc: 15.0,
-            },
+            traffic: Traffic { requests_per_day: 100_000.0, diurnal_amplitude: 0.6, peak_hour_utc: 15.0 },
             legacy: SideModel::legacy(),
             serverless: SideModel::serverless(),
             regression: None,
@@ -213,14 +204,8 @@ mod tests {
 
     #[test]
     fn traffic_averages_to_the_daily_rate() {
-        let t = Traffic {
-            requests_per_day: 100_000.0,
-            diurnal_amplitude: 0.6,
-            peak_hour_utc: 15.0,
-        };
-        let day: f64 = (0..1440)
-            .map(|m| t.per_minute(Timestamp::from_ms(m * 60_000)))
-            .sum();
+        let t = Traffic { requests_per_day: 100_000.0, diurnal_amplitude: 0.6, peak_hour_utc: 15.0 };
+        let day: f64 = (0..1440).map(|m| t.per_minute(Timestamp::from_ms(m * 60_000))).sum();
         assert!((day / 100_000.0 - 1.0).abs() < 1e-9, "{day}");
     }
 }

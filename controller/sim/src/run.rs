@@ -50,9 +50,7 @@ impl RunReport {
     /// A rollback decided by the controller before anything was wrong.
     pub fn false_rollback(&self) -> bool {
         match self.rollback {
-            Some((at, reason))
-                if !matches!(reason, RollbackReason::Operator | RollbackReason::Abort) =>
-            {
+            Some((at, reason)) if !matches!(reason, RollbackReason::Operator | RollbackReason::Abort) => {
                 self.regression_at.is_none_or(|r| at < r)
             }
             _ => false,
@@ -69,10 +67,7 @@ pub struct Scripted {
 
 enum Pending {
     Edge(EdgeResult),
-    Measured(
-        Window,
-        Result<cutover_core::measure::Measurement, MeasureError>,
-    ),
+    Measured(Window, Result<cutover_core::measure::Measurement, MeasureError>),
     Command(Command),
 }
 
@@ -138,7 +133,8 @@ pub fn run<J: Judge>(
         push(&mut queue, start + s.after, Pending::Command(s.command));
     }
 
-    let mut inputs = vec![Input::LeaseGained];
+    let mut epoch = 1;
+    let mut inputs = vec![Input::LeaseGained { epoch }];
     let mut now = start;
     loop {
         // Feed the engine everything due now; effects may enqueue more.
@@ -147,16 +143,11 @@ pub fn run<J: Judge>(
             let mut crashed = false;
             for effect in out.effects {
                 match effect {
-                    Effect::Persist {
-                        state,
-                        events: batch,
-                    } => {
+                    Effect::Persist { state, events: batch } => {
                         checker.persisted(&state, &batch);
                         for e in &batch {
                             match e.kind {
-                                EventKind::StepAdvanced { .. } | EventKind::Completed => {
-                                    steps_completed += 1
-                                }
+                                EventKind::StepAdvanced { .. } | EventKind::Completed => steps_completed += 1,
                                 EventKind::RollbackStarted { reason } if rollback.is_none() => {
                                     rollback = Some((e.at, reason));
                                     world.exposure_closed = true;
@@ -171,38 +162,27 @@ pub fn run<J: Judge>(
                             break;
                         }
                     }
-                    Effect::ApplyWeight { weight } => {
+                    Effect::ApplyWeight { id, weight } => {
                         checker.applied(now, weight);
-                        let at =
-                            (now + uniform(&mut edge_rng, scenario.edge_delay)).max(edge_free_at);
+                        let at = (now + uniform(&mut edge_rng, scenario.edge_delay)).max(edge_free_at);
                         edge_free_at = at + Duration::from_millis(1);
                         let roll = edge_rng.f64();
                         let result = if roll < scenario.edge_failure_rate {
-                            EdgeResult::Failed {
-                                weight,
-                                error: "simulated edge failure".into(),
-                            }
+                            EdgeResult::Failed { id, weight, error: "simulated edge failure".into() }
                         } else if roll < scenario.edge_failure_rate + scenario.edge_conflict_rate {
-                            EdgeResult::Conflict { weight }
+                            EdgeResult::Conflict { id, weight }
                         } else {
-                            EdgeResult::Applied { weight }
+                            EdgeResult::Applied { id, weight }
                         };
                         push(&mut queue, at, Pending::Edge(result));
                     }
                     Effect::Measure { window } => {
                         let result = if measure_rng.chance(scenario.measure_failure_rate) {
-                            Err(MeasureError {
-                                source_name: "sim".into(),
-                                message: "simulated source failure".into(),
-                            })
+                            Err(MeasureError { source_name: "sim".into(), message: "simulated source failure".into() })
                         } else {
                             Ok(world.measure(window))
                         };
-                        push(
-                            &mut queue,
-                            now + scenario.measure_delay,
-                            Pending::Measured(window, result),
-                        );
+                        push(&mut queue, now + scenario.measure_delay, Pending::Measured(window, result));
                     }
                     Effect::Notify { .. } => {}
                 }
@@ -214,15 +194,14 @@ pub fn run<J: Judge>(
                 let state = stored.clone().expect("a crash follows a persist");
                 engine = Engine::restore(plan.clone(), state, make_judge(plan));
                 inputs.clear();
-                inputs.push(Input::LeaseGained);
+                epoch += 1;
+                inputs.push(Input::LeaseGained { epoch });
             }
             checker.world(now, world.edge, engine.state());
         }
 
         let settled = !engine.state().phase.is_active() && engine.state().phase != Phase::Pending;
-        let commands_left = queue
-            .iter()
-            .any(|q| matches!(q.0.what, Pending::Command(_)));
+        let commands_left = queue.iter().any(|q| matches!(q.0.what, Pending::Command(_)));
         if settled && !commands_left {
             break;
         }
@@ -241,16 +220,13 @@ pub fn run<J: Judge>(
             let Reverse(q) = queue.pop().expect("peeked");
             inputs.push(match q.what {
                 Pending::Edge(result) => {
-                    if let EdgeResult::Applied { weight } = result {
+                    if let EdgeResult::Applied { weight, .. } = result {
                         world.edge = weight;
                     }
                     Input::Edge(result)
                 }
                 Pending::Measured(window, result) => Input::Measured { window, result },
-                Pending::Command(command) => Input::Command {
-                    command,
-                    actor: "sim-operator".into(),
-                },
+                Pending::Command(command) => Input::Command { command, actor: "sim-operator".into() },
             });
         } else {
             inputs.push(Input::Tick);

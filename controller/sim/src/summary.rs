@@ -51,10 +51,7 @@ pub fn run_seeds<J: Judge>(
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
     });
     results.sort_by_key(|(seed, _)| *seed);
     results
@@ -86,10 +83,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(results: &[(u64, Outcome)]) -> Summary {
-        let mut s = Summary {
-            runs: results.len(),
-            ..Summary::default()
-        };
+        let mut s = Summary { runs: results.len(), ..Summary::default() };
         for (seed, outcome) in results {
             match outcome {
                 Err(panic) => {
@@ -98,9 +92,7 @@ impl Summary {
                 }
                 Ok((r, wall)) => {
                     let name = match r.phase {
-                        Phase::RolledBack { .. } | Phase::RollingBack { .. } => {
-                            r.phase.name().to_string()
-                        }
+                        Phase::RolledBack { .. } | Phase::RollingBack { .. } => r.phase.name().to_string(),
                         p => p.name().to_string(),
                     };
                     *s.outcomes.entry(name).or_default() += 1;
@@ -118,8 +110,7 @@ impl Summary {
                     s.steps_completed.push(r.steps_completed);
                     s.durations.push(r.ended_at.since(r.started_at));
                     s.crashes += u64::from(r.crashes);
-                    s.violations
-                        .extend(r.violations.iter().map(|v| (*seed, v.clone())));
+                    s.violations.extend(r.violations.iter().map(|v| (*seed, v.clone())));
                     s.run_times.push(*wall);
                 }
             }
@@ -145,58 +136,33 @@ impl Summary {
         rows.push(("false rollbacks".into(), pct(self.false_rollbacks)));
         if self.regressed_runs > 0 {
             rows.push(("regression caught".into(), pct(self.detections.len())));
-            let d = |q| {
-                quantile(&self.detections, q)
-                    .map_or("-".into(), |d: Duration| format_duration(round_s(d)))
-            };
+            let d = |q| quantile(&self.detections, q).map_or("-".into(), |d: Duration| format_duration(round_s(d)));
             rows.push(("regression → rollback median".into(), d(0.5)));
             rows.push(("regression → rollback p90".into(), d(0.9)));
             let e = |q| quantile(&self.exposed, q).map_or("-".into(), |n: u64| n.to_string());
             rows.push(("new-side requests exposed median".into(), e(0.5)));
         }
-        let steps =
-            |q| quantile(&self.steps_completed, q).map_or("-".into(), |n: usize| n.to_string());
+        let steps = |q| quantile(&self.steps_completed, q).map_or("-".into(), |n: usize| n.to_string());
         rows.push((
             "steps completed min / median / max".into(),
             format!("{} / {} / {}", steps(0.0), steps(0.5), steps(1.0)),
         ));
-        let dur = |q| {
-            quantile(&self.durations, q)
-                .map_or("-".into(), |d: Duration| format_duration(round_s(d)))
-        };
-        rows.push((
-            "cutover length median / p90".into(),
-            format!("{} / {}", dur(0.5), dur(0.9)),
-        ));
+        let dur = |q| quantile(&self.durations, q).map_or("-".into(), |d: Duration| format_duration(round_s(d)));
+        rows.push(("cutover length median / p90".into(), format!("{} / {}", dur(0.5), dur(0.9))));
         if self.crashes > 0 {
-            rows.push((
-                "controller crashes survived".into(),
-                self.crashes.to_string(),
-            ));
+            rows.push(("controller crashes survived".into(), self.crashes.to_string()));
         }
-        rows.push((
-            "invariant violations".into(),
-            self.violations.len().to_string(),
-        ));
+        rows.push(("invariant violations".into(), self.violations.len().to_string()));
         let ms = |q| {
-            quantile(&self.run_times, q).map_or("-".into(), |d: Duration| {
-                format!("{:.2} ms", d.as_secs_f64() * 1e3)
-            })
+            quantile(&self.run_times, q).map_or("-".into(), |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3))
         };
-        rows.push((
-            "wall time per 48 h run median / p90".into(),
-            format!("{} / {}", ms(0.5), ms(0.9)),
-        ));
+        rows.push(("wall time per 48 h run median / p90".into(), format!("{} / {}", ms(0.5), ms(0.9))));
         rows
     }
 
     pub fn table(&self) -> String {
         let rows = self.rows();
-        let w = rows
-            .iter()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0);
+        let w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
             let _ = writeln!(out, "  {k:<w$}  {v}");

@@ -61,10 +61,8 @@ pub struct World<'s> {
 
 impl<'s> World<'s> {
     pub fn new(scenario: &'s Scenario, rng: Rng) -> World<'s> {
-        let regressed = scenario.regression.map_or_else(
-            || scenario.serverless.clone(),
-            |r| r.kind.apply(&scenario.serverless),
-        );
+        let regressed =
+            scenario.regression.map_or_else(|| scenario.serverless.clone(), |r| r.kind.apply(&scenario.serverless));
         World {
             scenario,
             legacy: Sampler::from(&scenario.legacy),
@@ -116,11 +114,7 @@ impl<'s> World<'s> {
         // Probes fire on every whole minute, one per side, pinned.
         for minute in from.as_ms().div_ceil(60_000)..to.as_ms().div_ceil(60_000) {
             let at = Timestamp::from_ms(minute * 60_000);
-            let new_model = if regressed(at) {
-                &self.regressed
-            } else {
-                &self.serverless
-            };
+            let new_model = if regressed(at) { &self.regressed } else { &self.serverless };
             for _ in 0..s.probes_per_minute {
                 let legacy = sample(&mut self.rng, &self.legacy, at, false, true);
                 let serverless = sample(&mut self.rng, new_model, at, true, true);
@@ -135,11 +129,7 @@ impl<'s> World<'s> {
     pub fn measure(&mut self, window: Window) -> Measurement {
         self.run_until(window.to);
         let mut m = Measurement::default();
-        for r in self
-            .reqs
-            .iter()
-            .filter(|r| r.at >= window.from && r.at < window.to)
-        {
+        for r in self.reqs.iter().filter(|r| r.at >= window.from && r.at < window.to) {
             let side: &mut SideSample = match (r.probe, r.serverless) {
                 (false, false) => &mut m.traffic.legacy,
                 (false, true) => &mut m.traffic.serverless,
@@ -171,14 +161,7 @@ fn sample(rng: &mut Rng, m: &Sampler, at: Timestamp, serverless: bool, probe: bo
         let cold_ms = m.cold_start_ms_p50 * (0.3 * rng.normal()).exp();
         ln_latency_ms = (ln_latency_ms.exp() + cold_ms).ln();
     }
-    Req {
-        at,
-        serverless,
-        probe,
-        cold,
-        error,
-        ln_latency_ms: ln_latency_ms as f32,
-    }
+    Req { at, serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
 }
 
 /// Uniform in `[lo, hi]`.

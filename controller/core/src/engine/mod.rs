@@ -10,9 +10,17 @@
 //!   lost lease), drop the rest of the batch and rebuild the engine from the
 //!   stored state with [`Engine::restore`]: a crash and a failed write take
 //!   the same path;
-//! - answer every [`Effect::ApplyWeight`] with an [`Input::Edge`] and every
-//!   [`Effect::Measure`] with an [`Input::Measured`];
-//! - start with [`Input::LeaseGained`]: a follower does nothing.
+//! - apply weights one at a time, in the order asked, and answer every
+//!   [`Effect::ApplyWeight`] with an [`Input::Edge`] carrying its [`ApplyId`];
+//!   answer every [`Effect::Measure`] with an [`Input::Measured`];
+//! - start with [`Input::LeaseGained`]: a follower does nothing. Each lease
+//!   carries a new, higher epoch (the fencing token).
+//!
+//! An answer counts only if its apply was issued for the current intent: an
+//! older apply of the same weight (say a 0 from an earlier rollback) answering
+//! late must not confirm a newer intent, or the edge could end up at a weight
+//! nobody recorded. A late success of a timed-out apply of the current intent
+//! does count: the edge applies in order, so it holds that weight.
 //!
 //! Every weight the engine applies was persisted as a `weight_intent` event
 //! first (write-ahead), so after a crash [`Input::LeaseGained`] re-applies the
@@ -49,25 +57,46 @@ pub enum Input {
         command: Command,
         actor: String,
     },
-    /// This engine now holds the lease: it may act.
-    LeaseGained,
+    /// This engine now holds the lease: it may act. `epoch` is the lease's
+    /// fencing token, higher than any earlier holder's.
+    LeaseGained {
+        epoch: u64,
+    },
     /// Another controller may act now: stop at once.
     LeaseLost,
+}
+
+/// Names one apply: unique across restarts because the epoch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApplyId {
+    pub epoch: u64,
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EdgeResult {
     Applied {
+        id: ApplyId,
         weight: Weight,
     },
     Failed {
+        id: ApplyId,
         weight: Weight,
         error: String,
     },
     /// The edge's version changed under us (KVS ETag mismatch); retried.
     Conflict {
+        id: ApplyId,
         weight: Weight,
     },
+}
+
+impl EdgeResult {
+    pub fn id(&self) -> ApplyId {
+        match self {
+            EdgeResult::Applied { id, .. } | EdgeResult::Failed { id, .. } | EdgeResult::Conflict { id, .. } => *id,
+        }
+    }
 }
 
 /// What an operator can ask for.
@@ -102,12 +131,9 @@ impl Command {
 pub enum Effect {
     /// Write the state and its events atomically, conditioned on
     /// `state.version - 1` being the stored version.
-    Persist {
-        state: CutoverState,
-        events: Vec<Event>,
-    },
+    Persist { state: CutoverState, events: Vec<Event> },
     /// Set the edge's weight (its intent is already persisted).
-    ApplyWeight { weight: Weight },
+    ApplyWeight { id: ApplyId, weight: Weight },
     /// Measure both sides over the window.
     Measure { window: Window },
     /// Tell people (webhooks) about an event that was just persisted.
@@ -124,6 +150,10 @@ pub struct Output {
 
 #[derive(Clone, Debug, Default)]
 struct EdgeProgress {
+    /// The first apply of the current intent: successes from here on confirm it.
+    intent_since: Option<ApplyId>,
+    /// The latest apply still awaited; only its failure counts.
+    latest: Option<ApplyId>,
     in_flight_since: Option<Timestamp>,
     retry_at: Option<Timestamp>,
     attempts: u32,
@@ -162,6 +192,9 @@ pub struct Engine<J> {
     judge: J,
     state: CutoverState,
     leader: bool,
+    /// The lease's fencing token; with `apply_seq`, names each apply.
+    epoch: u64,
+    apply_seq: u64,
     now: Timestamp,
     edge: EdgeProgress,
     measure: MeasureProgress,
@@ -182,6 +215,8 @@ impl<J: Judge> Engine<J> {
             judge,
             state,
             leader: false,
+            epoch: 0,
+            apply_seq: 0,
             now,
             edge: EdgeProgress::default(),
             measure: MeasureProgress::default(),
@@ -207,8 +242,10 @@ impl<J: Judge> Engine<J> {
         let mut tx = Txn::default();
         let mut rejected = None;
         match input {
-            Input::LeaseGained => {
+            Input::LeaseGained { epoch } => {
                 self.leader = true;
+                self.epoch = epoch;
+                self.apply_seq = 0;
                 self.reconcile(now, &mut tx);
             }
             Input::LeaseLost => {
@@ -224,18 +261,13 @@ impl<J: Judge> Engine<J> {
             Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
             Input::Edge(result) => self.on_edge(now, result, &mut tx),
             Input::Command { command, actor } => {
-                rejected = self
-                    .on_command(now, command, Actor::Operator(actor), &mut tx)
-                    .err();
+                rejected = self.on_command(now, command, Actor::Operator(actor), &mut tx).err();
             }
         }
         if self.leader {
             self.poll(now, &mut tx);
         }
-        Output {
-            effects: self.finish(now, tx),
-            rejected,
-        }
+        Output { effects: self.finish(now, tx), rejected }
     }
 
     /// When the engine next wants a [`Input::Tick`]; `None` when it waits only
@@ -282,19 +314,12 @@ impl<J: Judge> Engine<J> {
         if let Some(started) = self.state.step_started_at {
             // Evidence held in memory was lost with the old process; judge
             // afresh from now. This only delays an advance, never causes one.
-            self.judge
-                .begin_step(self.state.step, self.state.weight, started);
+            self.judge.begin_step(self.state.step, self.state.weight, started);
             self.measure.measured_to = Some(now);
         }
     }
 
-    fn on_measured(
-        &mut self,
-        now: Timestamp,
-        window: Window,
-        result: Result<Measurement, MeasureError>,
-        tx: &mut Txn,
-    ) {
+    fn on_measured(&mut self, now: Timestamp, window: Window, result: Result<Measurement, MeasureError>, tx: &mut Txn) {
         match self.measure.in_flight {
             Some((w, _)) if w == window => self.measure.in_flight = None,
             _ => return, // stale: from an earlier step or a timed-out request
@@ -337,18 +362,18 @@ impl<J: Judge> Engine<J> {
     }
 
     fn on_edge(&mut self, now: Timestamp, result: EdgeResult, tx: &mut Txn) {
-        let weight = match &result {
-            EdgeResult::Applied { weight }
-            | EdgeResult::Failed { weight, .. }
-            | EdgeResult::Conflict { weight } => *weight,
+        let id = result.id();
+        let counts = match result {
+            EdgeResult::Applied { .. } => self.edge.intent_since.is_some_and(|first| id >= first),
+            _ => self.edge.latest == Some(id),
         };
-        if weight != self.state.weight || !self.state.phase.is_active() {
+        if !counts || !self.state.phase.is_active() {
             return; // an answer to an apply that a newer intent replaced
         }
-        self.edge.in_flight_since = None;
         match result {
-            EdgeResult::Applied { weight } => {
-                self.edge = EdgeProgress::default();
+            EdgeResult::Applied { weight, .. } => {
+                debug_assert_eq!(weight, self.state.weight, "applies since intent_since carry the intent");
+                self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
                 let first = self.state.edge_weight != Some(weight);
                 self.state.edge_weight = Some(weight);
                 if let Phase::RollingBack { reason } = self.state.phase {
@@ -364,56 +389,34 @@ impl<J: Judge> Engine<J> {
                     tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
                     self.state.step_started_at = Some(now);
                     self.judge.begin_step(self.state.step, weight, now);
-                    self.measure = MeasureProgress {
-                        measured_to: Some(now),
-                        in_flight: None,
-                    };
+                    self.measure = MeasureProgress { measured_to: Some(now), in_flight: None };
                 } else if first {
                     tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
                 }
             }
             EdgeResult::Failed { error, .. } => self.edge_retry(now, error, tx),
-            EdgeResult::Conflict { .. } => self.edge_retry(
-                now,
-                "the edge changed under us (ETag conflict); re-read and retry".into(),
-                tx,
-            ),
+            EdgeResult::Conflict { .. } => {
+                self.edge_retry(now, "the edge changed under us (ETag conflict); re-read and retry".into(), tx)
+            }
         }
     }
 
+    /// The awaited apply failed (or never answered): retry after a backoff.
     fn edge_retry(&mut self, now: Timestamp, error: String, tx: &mut Txn) {
+        self.edge.latest = None;
+        self.edge.in_flight_since = None;
         self.edge.attempts = self.edge.attempts.saturating_add(1);
-        let backoff = Duration::from_secs(1u64 << self.edge.attempts.saturating_sub(1).min(6))
-            .min(EDGE_BACKOFF_MAX);
+        let backoff = Duration::from_secs(1u64 << self.edge.attempts.saturating_sub(1).min(6)).min(EDGE_BACKOFF_MAX);
         self.edge.retry_at = Some(now + backoff);
         // What the edge holds is unknown after a failed write.
         self.state.edge_weight = None;
         let (weight, attempt) = (self.state.weight, self.edge.attempts);
-        tx.record(
-            &Actor::Controller,
-            EventKind::EdgeFailed {
-                weight,
-                attempt,
-                error,
-            },
-        );
+        tx.record(&Actor::Controller, EventKind::EdgeFailed { weight, attempt, error });
     }
 
-    fn on_command(
-        &mut self,
-        now: Timestamp,
-        command: Command,
-        actor: Actor,
-        tx: &mut Txn,
-    ) -> Result<(), String> {
+    fn on_command(&mut self, now: Timestamp, command: Command, actor: Actor, tx: &mut Txn) -> Result<(), String> {
         let phase = self.state.phase;
-        let refuse = || {
-            Err(format!(
-                "a {} cutover cannot {}",
-                phase.name(),
-                command.as_str()
-            ))
-        };
+        let refuse = || Err(format!("a {} cutover cannot {}", phase.name(), command.as_str()));
         match command {
             Command::Start => {
                 if !matches!(phase, Phase::Pending | Phase::RolledBack { .. }) {
@@ -424,27 +427,15 @@ impl<J: Judge> Engine<J> {
                     Actor::Operator(who) => Some(who.clone()),
                     Actor::Controller => None,
                 };
-                tx.record_and_notify(
-                    &actor,
-                    EventKind::Started {
-                        steps: self.plan.schedule.steps.len(),
-                    },
-                );
+                tx.record_and_notify(&actor, EventKind::Started { steps: self.plan.schedule.steps.len() });
                 self.enter_step(0, &actor, tx);
             }
             Command::Pause => {
                 if phase != Phase::Progressing {
                     return refuse();
                 }
-                self.state.phase = Phase::Paused {
-                    reason: PauseReason::Operator,
-                };
-                tx.record_and_notify(
-                    &actor,
-                    EventKind::Paused {
-                        reason: PauseReason::Operator,
-                    },
-                );
+                self.state.phase = Phase::Paused { reason: PauseReason::Operator };
+                tx.record_and_notify(&actor, EventKind::Paused { reason: PauseReason::Operator });
             }
             Command::Resume => {
                 if !matches!(phase, Phase::Paused { .. }) {
@@ -471,13 +462,13 @@ impl<J: Judge> Engine<J> {
                     return refuse();
                 }
                 if self.state.step_started_at.is_none() {
-                    return Err(
-                        "the edge has not confirmed this step's weight yet; promote after it has"
-                            .into(),
-                    );
+                    return Err("the edge has not confirmed this step's weight yet; promote after it has".into());
                 }
                 if self.state.last_verdict == Some(Verdict::Fail) {
-                    return Err("the latest analysis failed; a failing step is not promoted (roll back, or wait for a pass)".into());
+                    return Err(
+                        "the latest analysis failed; a failing step is not promoted (roll back, or wait for a pass)"
+                            .into(),
+                    );
                 }
                 let to = self.state.step + 1;
                 let decision = if to < self.plan.schedule.steps.len() {
@@ -507,17 +498,9 @@ impl<J: Judge> Engine<J> {
         if !self.state.phase.is_active() {
             return;
         }
-        let edge_timed_out = self
-            .edge
-            .in_flight_since
-            .is_some_and(|t| now >= t + EDGE_TIMEOUT);
+        let edge_timed_out = self.edge.in_flight_since.is_some_and(|t| now >= t + EDGE_TIMEOUT);
         if edge_timed_out {
-            self.edge.in_flight_since = None;
-            self.edge_retry(
-                now,
-                format!("no answer from the edge within {}s", EDGE_TIMEOUT.as_secs()),
-                tx,
-            );
+            self.edge_retry(now, format!("no answer from the edge within {}s", EDGE_TIMEOUT.as_secs()), tx);
         }
         if self.edge.in_flight_since.is_none() && self.edge.retry_at.is_some_and(|t| now >= t) {
             self.edge.retry_at = None;
@@ -532,10 +515,7 @@ impl<J: Judge> Engine<J> {
                 self.measure.in_flight = None;
                 let err = MeasureError {
                     source_name: "measure".into(),
-                    message: format!(
-                        "no answer within {}",
-                        crate::units::format_duration(interval)
-                    ),
+                    message: format!("no answer within {}", crate::units::format_duration(interval)),
                 };
                 self.on_analysis(now, Analysis::error(window, &err), tx);
             }
@@ -543,10 +523,7 @@ impl<J: Judge> Engine<J> {
         if self.measuring() && self.measure.in_flight.is_none() {
             if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
                 let window = Window { from, to: now };
-                self.measure = MeasureProgress {
-                    measured_to: Some(now),
-                    in_flight: Some((window, now)),
-                };
+                self.measure = MeasureProgress { measured_to: Some(now), in_flight: Some((window, now)) };
                 tx.measure = Some(window);
             }
         }
@@ -558,8 +535,7 @@ impl<J: Judge> Engine<J> {
 
     /// Progressing or paused on a step whose weight the edge confirmed.
     fn measuring(&self) -> bool {
-        matches!(self.state.phase, Phase::Progressing | Phase::Paused { .. })
-            && self.state.step_started_at.is_some()
+        matches!(self.state.phase, Phase::Progressing | Phase::Paused { .. }) && self.state.step_started_at.is_some()
     }
 
     fn hold(&self) -> Duration {
@@ -589,9 +565,7 @@ impl<J: Judge> Engine<J> {
             Some(Verdict::Inconclusive) => return Err(HoldReason::Inconclusive),
             Some(Verdict::Error) => return Err(HoldReason::NoData),
             Some(Verdict::Fail) => return Err(HoldReason::Failing),
-            Some(Verdict::Pass)
-                if s.last_samples.legacy < min || s.last_samples.serverless < min =>
-            {
+            Some(Verdict::Pass) if s.last_samples.legacy < min || s.last_samples.serverless < min => {
                 return Err(HoldReason::Inconclusive)
             }
             Some(Verdict::Pass) => {}
@@ -610,24 +584,16 @@ impl<J: Judge> Engine<J> {
                 .iter()
                 .find(|c| c.critical && c.verdict == Verdict::Fail)
                 .map_or(CheckName::Source, |c| c.check);
-            return Decision::Rollback {
-                reason: RollbackReason::CriticalFail { check },
-            };
+            return Decision::Rollback { reason: RollbackReason::CriticalFail { check } };
         }
         if self.state.failures >= g.failure_limit {
-            return Decision::Rollback {
-                reason: RollbackReason::FailureLimit,
-            };
+            return Decision::Rollback { reason: RollbackReason::FailureLimit };
         }
         if let Some(since) = self.state.no_data_since {
             let paused = matches!(self.state.phase, Phase::Paused { .. });
             if now >= since + g.no_data.max_hold {
                 match g.no_data.then {
-                    NoDataAction::Rollback => {
-                        return Decision::Rollback {
-                            reason: RollbackReason::NoData,
-                        }
-                    }
+                    NoDataAction::Rollback => return Decision::Rollback { reason: RollbackReason::NoData },
                     NoDataAction::Pause if !paused => return Decision::Pause,
                     NoDataAction::Pause => {}
                 }
@@ -635,9 +601,9 @@ impl<J: Judge> Engine<J> {
         }
         match self.readiness(now) {
             Err(reason) => Decision::Hold { reason },
-            Ok(()) if self.state.step + 1 < self.plan.schedule.steps.len() => Decision::Advance {
-                to_step: self.state.step + 1,
-            },
+            Ok(()) if self.state.step + 1 < self.plan.schedule.steps.len() => {
+                Decision::Advance { to_step: self.state.step + 1 }
+            }
             Ok(()) => Decision::Complete,
         }
     }
@@ -649,15 +615,7 @@ impl<J: Judge> Engine<J> {
                 let from_step = self.state.step;
                 let weight = self.plan.schedule.steps[to_step].weight;
                 let promoted = matches!(actor, Actor::Operator(_));
-                tx.record(
-                    actor,
-                    EventKind::StepAdvanced {
-                        from_step,
-                        to_step,
-                        weight,
-                        promoted,
-                    },
-                );
+                tx.record(actor, EventKind::StepAdvanced { from_step, to_step, weight, promoted });
                 self.enter_step(to_step, actor, tx);
             }
             Decision::Complete => {
@@ -667,15 +625,8 @@ impl<J: Judge> Engine<J> {
             }
             Decision::Rollback { reason } => self.start_rollback(reason, actor, tx),
             Decision::Pause => {
-                self.state.phase = Phase::Paused {
-                    reason: PauseReason::NoData,
-                };
-                tx.record_and_notify(
-                    actor,
-                    EventKind::Paused {
-                        reason: PauseReason::NoData,
-                    },
-                );
+                self.state.phase = Phase::Paused { reason: PauseReason::NoData };
+                tx.record_and_notify(actor, EventKind::Paused { reason: PauseReason::NoData });
             }
         }
     }
@@ -683,14 +634,7 @@ impl<J: Judge> Engine<J> {
     /// Moves to `step`: its weight is recorded as intent, then applied.
     fn enter_step(&mut self, step: usize, actor: &Actor, tx: &mut Txn) {
         let to = self.plan.schedule.steps[step].weight;
-        tx.record(
-            actor,
-            EventKind::WeightIntent {
-                from: self.state.weight,
-                to,
-                step,
-            },
-        );
+        tx.record(actor, EventKind::WeightIntent { from: self.state.weight, to, step });
         let s = &mut self.state;
         s.step = step;
         s.weight = to;
@@ -707,14 +651,7 @@ impl<J: Judge> Engine<J> {
 
     fn start_rollback(&mut self, reason: RollbackReason, actor: &Actor, tx: &mut Txn) {
         tx.record_and_notify(actor, EventKind::RollbackStarted { reason });
-        tx.record(
-            actor,
-            EventKind::WeightIntent {
-                from: self.state.weight,
-                to: Weight::ZERO,
-                step: self.state.step,
-            },
-        );
+        tx.record(actor, EventKind::WeightIntent { from: self.state.weight, to: Weight::ZERO, step: self.state.step });
         self.state.phase = Phase::RollingBack { reason };
         self.state.weight = Weight::ZERO;
         self.measure = MeasureProgress::default();
@@ -743,28 +680,22 @@ impl<J: Judge> Engine<J> {
                     kind,
                 })
                 .collect();
-            effects.push(Effect::Persist {
-                state: self.state.clone(),
-                events: events.clone(),
-            });
+            effects.push(Effect::Persist { state: self.state.clone(), events: events.clone() });
         }
         if tx.apply && self.state.phase.is_active() {
+            self.apply_seq += 1;
+            let id = ApplyId { epoch: self.epoch, seq: self.apply_seq };
+            self.edge.intent_since.get_or_insert(id);
+            self.edge.latest = Some(id);
             self.edge.in_flight_since = Some(now);
-            effects.push(Effect::ApplyWeight {
-                weight: self.state.weight,
-            });
+            effects.push(Effect::ApplyWeight { id, weight: self.state.weight });
         }
         // A rollback or advance later in the same call cancels the request.
-        if let Some(window) = tx
-            .measure
-            .filter(|w| self.measure.in_flight.is_some_and(|(f, _)| f == *w))
-        {
+        if let Some(window) = tx.measure.filter(|w| self.measure.in_flight.is_some_and(|(f, _)| f == *w)) {
             effects.push(Effect::Measure { window });
         }
         for i in tx.notify {
-            effects.push(Effect::Notify {
-                event: events[i].clone(),
-            });
+            effects.push(Effect::Notify { event: events[i].clone() });
         }
         effects
     }

@@ -31,10 +31,7 @@ pub enum Phase {
 impl Phase {
     /// A phase in which the controller drives the edge.
     pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. }
-        )
+        matches!(self, Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. })
     }
 
     pub fn name(self) -> &'static str {

@@ -27,11 +27,7 @@ pub struct Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
-            Some(v) => write!(
-                f,
-                "{} = {} (line {}): {}",
-                self.path, v, self.line, self.message
-            ),
+            Some(v) => write!(f, "{} = {} (line {}): {}", self.path, v, self.line, self.message),
             None => write!(f, "{} (line {}): {}", self.path, self.line, self.message),
         }
     }
@@ -83,30 +79,19 @@ impl<'t, 'i> Tbl<'t, 'i> {
         if !self.known.contains(&key) {
             self.known.push(key);
         }
-        self.table
-            .iter()
-            .find(|(k, _)| k.get_ref().as_ref() == key)
-            .map(|(_, v)| v)
+        self.table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
     }
 }
 
 pub(super) fn decode(text: &str) -> Result<Plan, PlanError> {
-    let mut d = Decoder {
-        src: text,
-        problems: Vec::new(),
-    };
+    let mut d = Decoder { src: text, problems: Vec::new() };
     let plan = match DeTable::parse_recoverable(text) {
         (root, errors) if errors.is_empty() => d.plan(&root),
         (_, errors) => {
             for e in errors {
                 let line = e.span().map_or(1, |s| d.line(s.start));
                 let message = e.message().trim().to_string();
-                d.problems.push(Problem {
-                    path: "(syntax)".into(),
-                    line,
-                    value: None,
-                    message,
-                });
+                d.problems.push(Problem { path: "(syntax)".into(), line, value: None, message });
             }
             None
         }
@@ -124,9 +109,7 @@ pub(super) fn decode(text: &str) -> Result<Plan, PlanError> {
                     message: "invalid plan".into(),
                 });
             }
-            Err(PlanError {
-                problems: d.problems,
-            })
+            Err(PlanError { problems: d.problems })
         }
     }
 }
@@ -134,11 +117,7 @@ pub(super) fn decode(text: &str) -> Result<Plan, PlanError> {
 impl<'s> Decoder<'s> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.src.len());
-        self.src.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.src.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn written(&self, span: &Range<usize>) -> String {
@@ -151,30 +130,14 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    fn problem(
-        &mut self,
-        path: impl Into<String>,
-        span: &Range<usize>,
-        value: bool,
-        message: impl Into<String>,
-    ) {
+    fn problem(&mut self, path: impl Into<String>, span: &Range<usize>, value: bool, message: impl Into<String>) {
         let value = value.then(|| self.written(span));
         let line = self.line(span.start);
-        self.problems.push(Problem {
-            path: path.into(),
-            line,
-            value,
-            message: message.into(),
-        });
+        self.problems.push(Problem { path: path.into(), line, value, message: message.into() });
     }
 
     fn root<'t, 'i>(&mut self, root: &'t Spanned<DeTable<'i>>) -> Tbl<'t, 'i> {
-        Tbl {
-            path: String::new(),
-            span: root.span(),
-            table: root.get_ref(),
-            known: Vec::new(),
-        }
+        Tbl { path: String::new(), span: root.span(), table: root.get_ref(), known: Vec::new() }
     }
 
     /// Reports every key of `t` that its reader never asked for.
@@ -204,12 +167,7 @@ impl<'s> Decoder<'s> {
 
     fn as_table<'t, 'i>(&mut self, path: String, v: &'t Val<'i>) -> Option<Tbl<'t, 'i>> {
         match v.get_ref() {
-            DeValue::Table(table) => Some(Tbl {
-                path,
-                span: v.span(),
-                table,
-                known: Vec::new(),
-            }),
+            DeValue::Table(table) => Some(Tbl { path, span: v.span(), table, known: Vec::new() }),
             other => {
                 let msg = format!("expected a table, found {}", other.type_str());
                 self.problem(path, &v.span(), true, msg);
@@ -247,11 +205,7 @@ impl<'s> Decoder<'s> {
             }
             Some(s) => {
                 let span = t.get(key).map(|v| v.span()).unwrap_or_default();
-                let shape = if s.trim().is_empty() {
-                    Err("must not be empty".into())
-                } else {
-                    check(&s)
-                };
+                let shape = if s.trim().is_empty() { Err("must not be empty".into()) } else { check(&s) };
                 match shape {
                     Ok(()) => Some(s),
                     Err(msg) => {
@@ -268,15 +222,8 @@ impl<'s> Decoder<'s> {
             return Some(None);
         };
         let n = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-                .ok()
-                .map(|n| n as f64),
-            DeValue::Float(f) => f
-                .as_str()
-                .replace('_', "")
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite()),
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok().filter(|x| x.is_finite()),
             _ => None,
         };
         match n {
@@ -290,37 +237,18 @@ impl<'s> Decoder<'s> {
     }
 
     /// An optional number in `range` (inclusive).
-    fn num_in(
-        &mut self,
-        t: &mut Tbl,
-        key: &'static str,
-        lo: f64,
-        hi: f64,
-        what: &str,
-    ) -> Option<Option<f64>> {
+    fn num_in(&mut self, t: &mut Tbl, key: &'static str, lo: f64, hi: f64, what: &str) -> Option<Option<f64>> {
         match self.number(t, key)? {
             None => Some(None),
             Some((n, _)) if (lo..=hi).contains(&n) => Some(Some(n)),
             Some((_, span)) => {
-                self.problem(
-                    t.key_path(key),
-                    &span,
-                    true,
-                    format!("{what} is between {lo} and {hi}"),
-                );
+                self.problem(t.key_path(key), &span, true, format!("{what} is between {lo} and {hi}"));
                 None
             }
         }
     }
 
-    fn int_in(
-        &mut self,
-        t: &mut Tbl,
-        key: &'static str,
-        lo: u64,
-        hi: u64,
-        what: &str,
-    ) -> Option<Option<u64>> {
+    fn int_in(&mut self, t: &mut Tbl, key: &'static str, lo: u64, hi: u64, what: &str) -> Option<Option<u64>> {
         let Some((n, span)) = self.number(t, key)? else {
             return Some(None);
         };
@@ -328,12 +256,7 @@ impl<'s> Decoder<'s> {
         if is_int && n >= lo as f64 && n <= hi as f64 {
             Some(Some(n as u64))
         } else {
-            self.problem(
-                t.key_path(key),
-                &span,
-                true,
-                format!("{what} is a whole number from {lo} to {hi}"),
-            );
+            self.problem(t.key_path(key), &span, true, format!("{what} is a whole number from {lo} to {hi}"));
             None
         }
     }
@@ -358,10 +281,7 @@ impl<'s> Decoder<'s> {
         };
         let parsed = match v.get_ref() {
             DeValue::String(s) => parse_duration(s),
-            other => Err(format!(
-                "expected a duration string like \"2h\", found {}",
-                other.type_str()
-            )),
+            other => Err(format!("expected a duration string like \"2h\", found {}", other.type_str())),
         };
         let checked = parsed.and_then(|d| {
             if d.is_zero() {
@@ -381,11 +301,7 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    fn array<'t, 'i>(
-        &mut self,
-        t: &mut Tbl<'t, 'i>,
-        key: &'static str,
-    ) -> Option<Option<&'t [Val<'i>]>> {
+    fn array<'t, 'i>(&mut self, t: &mut Tbl<'t, 'i>, key: &'static str) -> Option<Option<&'t [Val<'i>]>> {
         let Some(v) = t.get(key) else {
             return Some(None);
         };
@@ -416,11 +332,7 @@ impl<'s> Decoder<'s> {
             Some(t) => self.schedule(t),
             None => {
                 if r.get("schedule").is_none() {
-                    self.missing(
-                        &r,
-                        "schedule",
-                        "add [[schedule.steps]] tables, each with weight and hold",
-                    );
+                    self.missing(&r, "schedule", "add [[schedule.steps]] tables, each with weight and hold");
                 }
                 None
             }
@@ -436,12 +348,7 @@ impl<'s> Decoder<'s> {
             None => None,
         };
         self.finish(r);
-        Some(Plan {
-            target: target?,
-            schedule: schedule?,
-            guardrails: guardrails?,
-            notify: notify?,
-        })
+        Some(Plan { target: target?, schedule: schedule?, guardrails: guardrails?, notify: notify? })
     }
 
     fn target(&mut self, mut t: Tbl) -> Option<Target> {
@@ -461,7 +368,12 @@ impl<'s> Decoder<'s> {
         let edge = match (local, cloudfront) {
             (Some(l), None) => {
                 if let Some(m) = metrics {
-                    self.problem(m.path.clone(), &m.span, false, "local mode measures its own edge; remove [target.metrics] or use [target.cloudfront]");
+                    self.problem(
+                        m.path.clone(),
+                        &m.span,
+                        false,
+                        "local mode measures its own edge; remove [target.metrics] or use [target.cloudfront]",
+                    );
                 }
                 self.local(l).map(|e| (Edge::Local(e), None))
             }
@@ -493,11 +405,7 @@ impl<'s> Decoder<'s> {
             }
             (None, None) => {
                 if t.get("local").is_none() && t.get("cloudfront").is_none() {
-                    self.missing(
-                        &t,
-                        "local",
-                        "add [target.local] (one machine) or [target.cloudfront] (AWS)",
-                    );
+                    self.missing(&t, "local", "add [target.local] (one machine) or [target.cloudfront] (AWS)");
                 }
                 None
             }
@@ -506,13 +414,7 @@ impl<'s> Decoder<'s> {
         let (edge, metrics) = edge?;
         let name = name?;
         let salt = salt?.unwrap_or_else(|| name.clone());
-        Some(Target {
-            name,
-            edge,
-            cohort: cohort?,
-            salt,
-            metrics,
-        })
+        Some(Target { name, edge, cohort: cohort?, salt, metrics })
     }
 
     fn cohort(&mut self, mut t: Tbl) -> Option<CohortKey> {
@@ -525,12 +427,7 @@ impl<'s> Decoder<'s> {
             (Some(h), None) if is_token(&h) => Some(CohortKey::Header(h.to_ascii_lowercase())),
             (None, Some(c)) if is_token(&c) => Some(CohortKey::Cookie(c)),
             (Some(_), Some(_)) => {
-                self.problem(
-                    path,
-                    &span,
-                    true,
-                    "name one cohort source: header or cookie, not both",
-                );
+                self.problem(path, &span, true, "name one cohort source: header or cookie, not both");
                 None
             }
             (None, None) => {
@@ -538,56 +435,29 @@ impl<'s> Decoder<'s> {
                 None
             }
             _ => {
-                self.problem(
-                    path,
-                    &span,
-                    true,
-                    "a header or cookie name is letters, digits and - _ . only",
-                );
+                self.problem(path, &span, true, "a header or cookie name is letters, digits and - _ . only");
                 None
             }
         }
     }
 
     fn local(&mut self, mut t: Tbl) -> Option<LocalEdge> {
-        let legacy = self.req_string(
-            &mut t,
-            "legacy_url",
-            "add legacy_url = \"http://127.0.0.1:8081\"",
-            check_url,
-        );
-        let serverless = self.req_string(
-            &mut t,
-            "serverless_url",
-            "add serverless_url = \"http://127.0.0.1:8082\"",
-            check_url,
-        );
+        let legacy = self.req_string(&mut t, "legacy_url", "add legacy_url = \"http://127.0.0.1:8081\"", check_url);
+        let serverless =
+            self.req_string(&mut t, "serverless_url", "add serverless_url = \"http://127.0.0.1:8082\"", check_url);
         self.finish(t);
-        Some(LocalEdge {
-            legacy_url: legacy?,
-            serverless_url: serverless?,
-        })
+        Some(LocalEdge { legacy_url: legacy?, serverless_url: serverless? })
     }
 
     fn cloudfront(&mut self, mut t: Tbl) -> Option<CloudFrontEdge> {
-        let distribution_id = self.req_string(
-            &mut t,
-            "distribution_id",
-            "add the distribution id, e.g. \"E2QWRUHAPOMQZL\"",
-            |s| {
-                if s.len() <= 32
-                    && s.bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-                {
+        let distribution_id =
+            self.req_string(&mut t, "distribution_id", "add the distribution id, e.g. \"E2QWRUHAPOMQZL\"", |s| {
+                if s.len() <= 32 && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
                     Ok(())
                 } else {
-                    Err(
-                        "a distribution id is upper-case letters and digits, like E2QWRUHAPOMQZL"
-                            .into(),
-                    )
+                    Err("a distribution id is upper-case letters and digits, like E2QWRUHAPOMQZL".into())
                 }
-            },
-        );
+            });
         let kvs_arn = self.req_string(&mut t, "kvs_arn", "add the KeyValueStore ARN", |s| {
             if s.starts_with("arn:aws:cloudfront::") && s.contains(":key-value-store/") {
                 Ok(())
@@ -595,24 +465,15 @@ impl<'s> Decoder<'s> {
                 Err("expected arn:aws:cloudfront::ACCOUNT:key-value-store/ID".into())
             }
         });
-        let weight_key = self.req_string(
-            &mut t,
-            "weight_key",
-            "add weight_key = \"my-api/weight\"",
-            |s| {
-                if s.len() <= 512 {
-                    Ok(())
-                } else {
-                    Err("a KeyValueStore key is at most 512 characters".into())
-                }
-            },
-        );
-        let origin = self.req_string(
-            &mut t,
-            "serverless_origin_id",
-            "add the origin id of the API Gateway origin",
-            |_| Ok(()),
-        );
+        let weight_key = self.req_string(&mut t, "weight_key", "add weight_key = \"my-api/weight\"", |s| {
+            if s.len() <= 512 {
+                Ok(())
+            } else {
+                Err("a KeyValueStore key is at most 512 characters".into())
+            }
+        });
+        let origin =
+            self.req_string(&mut t, "serverless_origin_id", "add the origin id of the API Gateway origin", |_| Ok(()));
         self.finish(t);
         Some(CloudFrontEdge {
             distribution_id: distribution_id?,
@@ -631,10 +492,7 @@ impl<'s> Decoder<'s> {
                 if s.starts_with("app/") {
                     Ok(())
                 } else {
-                    Err(
-                        "the LoadBalancer dimension starts with app/ (the end of the ALB ARN)"
-                            .into(),
-                    )
+                    Err("the LoadBalancer dimension starts with app/ (the end of the ALB ARN)".into())
                 }
             },
         );
@@ -651,12 +509,7 @@ impl<'s> Decoder<'s> {
             },
         );
         let api_id = self.req_string(&mut t, "api_id", "add the HTTP API id", |_| Ok(()));
-        let stage = self.req_string(
-            &mut t,
-            "api_stage",
-            "add the stage, e.g. \"$default\"",
-            |_| Ok(()),
-        );
+        let stage = self.req_string(&mut t, "api_stage", "add the stage, e.g. \"$default\"", |_| Ok(()));
         let functions = match self.array(&mut t, "lambda_functions") {
             None => None,
             Some(None) => Some(Vec::new()),
@@ -665,16 +518,11 @@ impl<'s> Decoder<'s> {
                 let mut names = Some(Vec::new());
                 for (i, v) in items.iter().enumerate() {
                     match v.get_ref() {
-                        DeValue::String(s) if !s.is_empty() => names
-                            .as_mut()
-                            .map(|n: &mut Vec<String>| n.push(s.to_string())),
+                        DeValue::String(s) if !s.is_empty() => {
+                            names.as_mut().map(|n: &mut Vec<String>| n.push(s.to_string()))
+                        }
                         _ => {
-                            self.problem(
-                                format!("{path}[{i}]"),
-                                &v.span(),
-                                true,
-                                "expected a Lambda function name",
-                            );
+                            self.problem(format!("{path}[{i}]"), &v.span(), true, "expected a Lambda function name");
                             names = None;
                             None
                         }
@@ -701,11 +549,7 @@ impl<'s> Decoder<'s> {
         let steps = match self.array(&mut t, "steps") {
             None => None,
             Some(None) => {
-                self.missing(
-                    &t,
-                    "steps",
-                    "add [[schedule.steps]] tables, each with weight and hold",
-                );
+                self.missing(&t, "steps", "add [[schedule.steps]] tables, each with weight and hold");
                 None
             }
             Some(Some(items)) => self.steps(&t.key_path("steps"), &t.span, items),
@@ -717,9 +561,7 @@ impl<'s> Decoder<'s> {
                 let path = t.key_path("freeze");
                 let mut out = Some(Vec::new());
                 for (i, v) in items.iter().enumerate() {
-                    let w = self
-                        .as_table(format!("{path}[{i}]"), v)
-                        .and_then(|w| self.freeze(w));
+                    let w = self.as_table(format!("{path}[{i}]"), v).and_then(|w| self.freeze(w));
                     match (w, out.as_mut()) {
                         (Some(w), Some(out)) => out.push(w),
                         _ => out = None,
@@ -729,10 +571,7 @@ impl<'s> Decoder<'s> {
             }
         };
         self.finish(t);
-        Some(Schedule {
-            steps: steps?,
-            freeze: freeze?,
-        })
+        Some(Schedule { steps: steps?, freeze: freeze? })
     }
 
     fn steps(&mut self, path: &str, span: &Range<usize>, items: &[Val]) -> Option<Vec<Step>> {
@@ -783,11 +622,7 @@ impl<'s> Decoder<'s> {
             };
             let hold = match self.duration(&mut s, "hold", "a hold") {
                 Some(None) => {
-                    self.missing(
-                        &s,
-                        "hold",
-                        "add hold = \"2h\" (how long the step lasts at least)",
-                    );
+                    self.missing(&s, "hold", "add hold = \"2h\" (how long the step lasts at least)");
                     None
                 }
                 other => other.flatten(),
@@ -815,18 +650,10 @@ impl<'s> Decoder<'s> {
         self.finish(t);
         let (from, to) = (from? as u8, to? as u8 % 24);
         if from == to {
-            self.problem(
-                path,
-                &span,
-                false,
-                "from_hour equals to_hour: the window is empty; remove it or widen it",
-            );
+            self.problem(path, &span, false, "from_hour equals to_hour: the window is empty; remove it or widen it");
             return None;
         }
-        Some(FreezeWindow {
-            from_hour: from,
-            to_hour: to,
-        })
+        Some(FreezeWindow { from_hour: from, to_hour: to })
     }
 
     fn guardrails(&mut self, mut t: Tbl) -> Option<Guardrails> {
@@ -881,21 +708,13 @@ impl<'s> Decoder<'s> {
                         "pause" => Some(NoDataAction::Pause),
                         _ => {
                             let span = n.get("then").map(|v| v.span()).unwrap_or_default();
-                            self.problem(
-                                n.key_path("then"),
-                                &span,
-                                true,
-                                "expected \"rollback\" or \"pause\"",
-                            );
+                            self.problem(n.key_path("then"), &span, true, "expected \"rollback\" or \"pause\"");
                             None
                         }
                     },
                 };
                 self.finish(n);
-                Some(NoDataPolicy {
-                    max_hold: max_hold?.unwrap_or(d.no_data.max_hold),
-                    then: then?,
-                })
+                Some(NoDataPolicy { max_hold: max_hold?.unwrap_or(d.no_data.max_hold), then: then? })
             }
             None if t.get("no_data").is_none() => Some(d.no_data),
             None => None,
@@ -913,12 +732,7 @@ impl<'s> Decoder<'s> {
         })
     }
 
-    fn latency(
-        &mut self,
-        l: &mut Tbl,
-        key: &'static str,
-        default: LatencyCheck,
-    ) -> Option<LatencyCheck> {
+    fn latency(&mut self, l: &mut Tbl, key: &'static str, default: LatencyCheck) -> Option<LatencyCheck> {
         let Some(mut c) = self.sub(l, key) else {
             return l.get(key).is_none().then_some(default);
         };
@@ -932,11 +746,7 @@ impl<'s> Decoder<'s> {
             self.problem(path, &span, false, "give max_ratio, max_extra_ms, or both");
             return None;
         }
-        Some(LatencyCheck {
-            max_ratio: ratio,
-            max_extra_ms: extra,
-            critical: critical?.unwrap_or(default.critical),
-        })
+        Some(LatencyCheck { max_ratio: ratio, max_extra_ms: extra, critical: critical?.unwrap_or(default.critical) })
     }
 
     fn notify(&mut self, mut t: Tbl) -> Option<Notify> {
@@ -948,12 +758,7 @@ impl<'s> Decoder<'s> {
                 let mut out = Some(Vec::new());
                 if items.len() > WEBHOOKS_MAX {
                     let span = t.get("webhooks").map(|v| v.span()).unwrap_or_default();
-                    self.problem(
-                        path.clone(),
-                        &span,
-                        false,
-                        format!("at most {WEBHOOKS_MAX} webhooks"),
-                    );
+                    self.problem(path.clone(), &span, false, format!("at most {WEBHOOKS_MAX} webhooks"));
                     out = None;
                 }
                 for (i, v) in items.iter().enumerate() {
@@ -974,17 +779,12 @@ impl<'s> Decoder<'s> {
             }
         };
         self.finish(t);
-        Some(Notify {
-            webhooks: webhooks?,
-        })
+        Some(Notify { webhooks: webhooks? })
     }
 }
 
 fn check_name(s: &str) -> Result<(), String> {
-    if s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         Ok(())
     } else {
         Err("a name is at most 64 letters, digits, - or _".into())
@@ -992,10 +792,7 @@ fn check_name(s: &str) -> Result<(), String> {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// `scheme://host[:port][/path]` with a non-empty host.
@@ -1030,12 +827,7 @@ fn check_webhook(s: &str) -> Result<(), String> {
 
 /// The known key within edit distance 2, for "did you mean".
 fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| k)
+    known.iter().map(|k| (edit_distance(key, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

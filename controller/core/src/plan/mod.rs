@@ -181,28 +181,11 @@ impl Default for Guardrails {
             interval: Duration::from_secs(300),
             min_samples: 50,
             failure_limit: 3,
-            errors: ErrorCheck {
-                max_increase_pp: 2.0,
-                critical: true,
-            },
-            latency_p50: LatencyCheck {
-                max_ratio: Some(1.25),
-                max_extra_ms: Some(10.0),
-                critical: false,
-            },
-            latency_p99: LatencyCheck {
-                max_ratio: Some(1.5),
-                max_extra_ms: Some(100.0),
-                critical: false,
-            },
-            cold_start: ColdStartCheck {
-                max_p99_ms: 1500.0,
-                critical: false,
-            },
-            no_data: NoDataPolicy {
-                max_hold: Duration::from_secs(1800),
-                then: NoDataAction::Rollback,
-            },
+            errors: ErrorCheck { max_increase_pp: 2.0, critical: true },
+            latency_p50: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(10.0), critical: false },
+            latency_p99: LatencyCheck { max_ratio: Some(1.5), max_extra_ms: Some(100.0), critical: false },
+            cold_start: ColdStartCheck { max_p99_ms: 1500.0, critical: false },
+            no_data: NoDataPolicy { max_hold: Duration::from_secs(1800), then: NoDataAction::Rollback },
         }
     }
 }
@@ -235,12 +218,7 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(step, s)| {
-                let row = TimelineRow {
-                    step,
-                    weight: s.weight,
-                    starts_at: at,
-                    ends_at: at + s.hold,
-                };
+                let row = TimelineRow { step, weight: s.weight, starts_at: at, ends_at: at + s.hold };
                 at += s.hold;
                 row
             })
@@ -253,10 +231,7 @@ impl Plan {
     }
 
     pub fn is_frozen_hour(&self, utc_hour: u8) -> bool {
-        self.schedule
-            .freeze
-            .iter()
-            .any(|w| w.contains_hour(utc_hour))
+        self.schedule.freeze.iter().any(|w| w.contains_hour(utc_hour))
     }
 }
 

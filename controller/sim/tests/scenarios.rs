@@ -1,0 +1,80 @@
+//! Whole simulated cutovers: outcomes, detection, determinism, crashes.
+
+use cutover_core::engine::{Phase, RollbackReason};
+use cutover_core::judge::ThresholdJudge;
+use cutover_core::plan::Plan;
+use cutover_sim::{run, run_seeds, RunReport, Scenario, Summary};
+
+fn judge(plan: &Plan) -> ThresholdJudge {
+    ThresholdJudge::new(plan.guardrails.clone())
+}
+
+fn one(scenario: &Scenario, seed: u64) -> RunReport {
+    run(&Plan::default_plan(), scenario, seed, &judge, &[])
+}
+
+fn many(scenario: &Scenario, seeds: u64) -> Summary {
+    let results = run_seeds(&Plan::default_plan(), scenario, 0..seeds, 2, &judge, &|_| {});
+    Summary::new(&results)
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let s = Scenario { regression: Some("p99x3@10h".parse().unwrap()), crash_rate: 0.02, ..Scenario::default() };
+    assert_eq!(one(&s, 42), one(&s, 42));
+    assert_ne!(one(&s, 42).events, one(&s, 43).events + 1_000_000);
+}
+
+#[test]
+fn a_large_error_regression_is_always_rolled_back() {
+    let s = Scenario { regression: Some("errors+5pp@20h".parse().unwrap()), ..Scenario::default() };
+    let summary = many(&s, 200);
+    assert_eq!(summary.outcomes.get("RolledBack"), Some(&200), "{}", summary.table());
+    assert!(summary.violations.is_empty(), "{:?}", summary.violations);
+}
+
+#[test]
+fn an_outage_is_rolled_back_within_minutes() {
+    let s = Scenario { regression: Some("outage@3h".parse().unwrap()), ..Scenario::default() };
+    for seed in 0..50 {
+        let r = one(&s, seed);
+        assert!(matches!(r.phase, Phase::RolledBack { .. }), "seed {seed}: {:?}", r.phase);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        if let Some(d) = r.detection() {
+            assert!(d.as_secs() <= 15 * 60, "seed {seed}: outage took {d:?}");
+        }
+    }
+}
+
+#[test]
+fn healthy_runs_never_violate_an_invariant_even_with_crashes_and_a_flaky_edge() {
+    let s = Scenario {
+        crash_rate: 0.05,
+        edge_failure_rate: 0.2,
+        edge_conflict_rate: 0.1,
+        measure_failure_rate: 0.05,
+        ..Scenario::default()
+    };
+    let summary = many(&s, 100);
+    assert!(summary.violations.is_empty(), "{:?}", &summary.violations[..summary.violations.len().min(5)]);
+    assert!(summary.crashes > 0, "the scenario must crash the controller");
+    assert!(summary.outcomes.get("Completed").copied().unwrap_or(0) > 0, "{}", summary.table());
+}
+
+#[test]
+fn a_healthy_run_completes_in_about_48_hours() {
+    // Seed 1 is a healthy run that the threshold judge lets through.
+    let r = one(&Scenario::default(), 1);
+    assert_eq!(r.phase, Phase::Completed, "{r:?}");
+    assert_eq!(r.steps_completed, 7);
+    let hours = r.ended_at.since(r.started_at).as_secs_f64() / 3600.0;
+    assert!((48.0..49.0).contains(&hours), "{hours}");
+    assert!(!r.false_rollback());
+}
+
+#[test]
+fn a_latency_regression_rolls_back_through_the_failure_limit() {
+    let s = Scenario { regression: Some("p50x3@3h".parse().unwrap()), ..Scenario::default() };
+    let r = one(&s, 7);
+    assert!(matches!(r.rollback, Some((_, RollbackReason::FailureLimit))) || r.false_rollback(), "{:?}", r.rollback);
+}
