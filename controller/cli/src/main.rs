@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cutover_core::judge::ThresholdJudge;
-use cutover_core::plan::{CohortKey, Edge, Plan, DEFAULT_PLAN};
-use cutover_core::units::format_duration;
-use cutover_sim::{run_seeds, Regression, Scenario, Summary};
+use cutover_core::plan::{CohortKey, Edge, NoDataAction, Plan, DEFAULT_PLAN};
+use cutover_core::units::{format_duration, format_hours};
+use cutover_core::units::{Timestamp, Weight};
+use cutover_sim::{run_seeds, Regression, RunReport, Scenario, Summary};
 
 /// Exit code for bad input (a plan with problems, a bad flag value).
 const EXIT_INPUT: u8 = 2;
@@ -151,7 +152,7 @@ fn plan_check(path: &Path) -> anyhow::Result<ExitCode> {
         "{}: ok — {} steps over {}, target {}",
         path.display(),
         plan.schedule.steps.len(),
-        format_duration(plan.duration()),
+        format_hours(plan.duration()),
         plan.target.name
     );
     Ok(ExitCode::SUCCESS)
@@ -198,10 +199,7 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
             format_duration(row.ends_at - row.starts_at),
         );
     }
-    println!(
-        "  total {} at the earliest: each step also waits for a passing analysis",
-        format_duration(plan.duration())
-    );
+    println!("  total {} at the earliest: each step also waits for a passing analysis", offset(plan.duration()));
     for w in &plan.schedule.freeze {
         println!(
             "  freeze {:02}:00–{:02}:00 UTC: holds, never advances (rollbacks still happen)",
@@ -238,7 +236,11 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
         if g.cold_start.critical { ", critical" } else { "" }
     );
     println!("  failure_limit   {} failed analyses in a step roll back", g.failure_limit);
-    println!("  no_data         hold at most {}, then {:?}", format_duration(g.no_data.max_hold), g.no_data.then);
+    let then = match g.no_data.then {
+        NoDataAction::Rollback => "roll back",
+        NoDataAction::Pause => "pause",
+    };
+    println!("  no_data         hold at most {}, then {then}", format_duration(g.no_data.max_hold));
     if !plan.notify.webhooks.is_empty() {
         println!("notify   {}", plan.notify.webhooks.join(", "));
     }
@@ -275,7 +277,7 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         args.seeds,
         plan.target.name,
         plan.schedule.steps.len(),
-        format_duration(plan.duration()),
+        format_hours(plan.duration()),
         args.requests_per_day,
         args.regression.map(|r| format!(", regression {r}")).unwrap_or_default(),
         threads,
@@ -296,6 +298,9 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let results = run_seeds(&plan, &scenario, seeds, threads, &make_judge, &progress);
     let wall = started.elapsed();
     let summary = Summary::new(&results);
+    if let [(_, Ok((report, _)))] = results.as_slice() {
+        print_run(report);
+    }
     print!("{}", summary.table());
     println!("  total wall time {:.2} s", wall.as_secs_f64());
     if summary.violations.is_empty() {
@@ -311,4 +316,35 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         args.regression.map(|r| format!(" --regression {r}")).unwrap_or_default()
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// One run told as its audit trail, then the edge's weight drawn by the hour.
+fn print_run(r: &RunReport) {
+    println!("seed {}: {} after {}", r.seed, r.phase, format_hours(r.ended_at.since(r.started_at)));
+    for (at, line) in &r.milestones {
+        println!("  {:<8} {line}", offset(at.since(r.started_at)));
+    }
+    println!();
+    println!("edge weight by hour (▁ ≤ 12.5 %, █ = 100 %):");
+    println!("  {}", sparkline(r.started_at, r.ended_at, &r.edge_changes));
+    println!();
+}
+
+/// The highest weight the edge applied in each hour, as block characters.
+fn sparkline(start: Timestamp, end: Timestamp, changes: &[(Timestamp, Weight)]) -> String {
+    const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let hours = end.since(start).as_secs().div_ceil(3600).max(1);
+    let mut weight = Weight::ZERO;
+    let mut next = changes.iter().peekable();
+    (0..hours)
+        .map(|h| {
+            let hour_end = start + Duration::from_secs((h + 1) * 3600);
+            let mut peak = weight;
+            while let Some((_, w)) = next.next_if(|(t, _)| *t < hour_end) {
+                weight = *w;
+                peak = peak.max(weight);
+            }
+            LEVELS[usize::from(peak.bps()).div_ceil(1250)]
+        })
+        .collect()
 }

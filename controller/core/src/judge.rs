@@ -21,6 +21,17 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
 /// The checks a judge runs; the names are used verbatim in audit events,
 /// dashboards and runbooks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

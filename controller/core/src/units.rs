@@ -128,6 +128,17 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Hours for spans people plan in: `48h`, `26h30m`; under an hour as
+/// [`format_duration`] (`45m`, `90s`). Seconds past the minute are dropped.
+pub fn format_hours(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    match (m / 60, m % 60) {
+        (0, _) => format_duration(d),
+        (h, 0) => format!("{h}h"),
+        (h, r) => format!("{h}h{r:02}m"),
+    }
+}
+
 /// Share of `/api/*` traffic sent to the new (serverless) side, in basis
 /// points: 0 ..= 10 000, where 10 000 is 100 %.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -217,6 +228,15 @@ mod tests {
         assert!(parse_duration("2y").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn hours_are_for_people() {
+        let h = |s| format_hours(parse_duration(s).unwrap());
+        assert_eq!(
+            [h("48h"), h("1d2h"), h("26h5m"), h("30m"), h("48h4m36s")],
+            ["48h", "26h", "26h05m", "30m", "48h04m"]
+        );
     }
 
     #[test]

@@ -91,10 +91,10 @@ impl Checker {
                 }
                 self.last_intent = Some(*to);
             }
-            EventKind::WeightConfirmed { weight } => {
-                if Some(*weight) == self.last_intent && self.step_started_at.is_none() {
-                    self.step_started_at = Some(at);
-                }
+            EventKind::WeightConfirmed { weight }
+                if Some(*weight) == self.last_intent && self.step_started_at.is_none() =>
+            {
+                self.step_started_at = Some(at);
             }
             EventKind::Analysis { analysis, .. } => {
                 self.last_analysis = Some((analysis.verdict, analysis.samples, analysis.window.to));

@@ -97,7 +97,7 @@ impl RegressionKind {
 
 impl fmt::Display for Regression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = cutover_core::units::format_duration(self.at);
+        let at = cutover_core::units::format_hours(self.at);
         match self.kind {
             RegressionKind::ErrorsPlusPp(pp) => write!(f, "errors+{pp}pp@{at}"),
             RegressionKind::P99Times(y) => write!(f, "p99x{y}@{at}"),

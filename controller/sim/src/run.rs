@@ -12,7 +12,7 @@ use cutover_core::engine::{
 use cutover_core::judge::Judge;
 use cutover_core::measure::{MeasureError, Window};
 use cutover_core::plan::Plan;
-use cutover_core::units::Timestamp;
+use cutover_core::units::{Timestamp, Weight};
 
 use crate::check::Checker;
 use crate::model::Scenario;
@@ -36,6 +36,10 @@ pub struct RunReport {
     pub events: usize,
     pub crashes: u32,
     pub violations: Vec<String>,
+    /// Notable audit events, in order, as one line each.
+    pub milestones: Vec<(Timestamp, String)>,
+    /// Every change of the weight the edge really applied.
+    pub edge_changes: Vec<(Timestamp, Weight)>,
 }
 
 impl RunReport {
@@ -67,7 +71,7 @@ pub struct Scripted {
 
 enum Pending {
     Edge(EdgeResult),
-    Measured(Window, Result<cutover_core::measure::Measurement, MeasureError>),
+    Measured(Window, Box<Result<cutover_core::measure::Measurement, MeasureError>>),
     Command(Command),
 }
 
@@ -119,6 +123,8 @@ pub fn run<J: Judge>(
     let mut crashes = 0u32;
     let mut steps_completed = 0usize;
     let mut rollback = None;
+    let mut milestones = Vec::new();
+    let mut edge_changes = Vec::new();
     // The edge applies one weight at a time, in order (as the real driver does).
     let mut edge_free_at = start;
 
@@ -146,6 +152,9 @@ pub fn run<J: Judge>(
                     Effect::Persist { state, events: batch } => {
                         checker.persisted(&state, &batch);
                         for e in &batch {
+                            if e.is_milestone() {
+                                milestones.push((e.at, e.describe()));
+                            }
                             match e.kind {
                                 EventKind::StepAdvanced { .. } | EventKind::Completed => steps_completed += 1,
                                 EventKind::RollbackStarted { reason } if rollback.is_none() => {
@@ -182,7 +191,7 @@ pub fn run<J: Judge>(
                         } else {
                             Ok(world.measure(window))
                         };
-                        push(&mut queue, now + scenario.measure_delay, Pending::Measured(window, result));
+                        push(&mut queue, now + scenario.measure_delay, Pending::Measured(window, Box::new(result)));
                     }
                     Effect::Notify { .. } => {}
                 }
@@ -221,11 +230,14 @@ pub fn run<J: Judge>(
             inputs.push(match q.what {
                 Pending::Edge(result) => {
                     if let EdgeResult::Applied { weight, .. } = result {
+                        if world.edge != weight {
+                            edge_changes.push((now, weight));
+                        }
                         world.edge = weight;
                     }
                     Input::Edge(result)
                 }
-                Pending::Measured(window, result) => Input::Measured { window, result },
+                Pending::Measured(window, result) => Input::Measured { window, result: *result },
                 Pending::Command(command) => Input::Command { command, actor: "sim-operator".into() },
             });
         } else {
@@ -245,5 +257,7 @@ pub fn run<J: Judge>(
         events,
         crashes,
         violations: checker.violations().to_vec(),
+        milestones,
+        edge_changes,
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cutover_core::engine::Phase;
 use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
-use cutover_core::units::format_duration;
+use cutover_core::units::{format_duration, format_hours};
 
 use crate::model::Scenario;
 use crate::run::{run, RunReport, Scripted};
@@ -147,7 +147,7 @@ impl Summary {
             "steps completed min / median / max".into(),
             format!("{} / {} / {}", steps(0.0), steps(0.5), steps(1.0)),
         ));
-        let dur = |q| quantile(&self.durations, q).map_or("-".into(), |d: Duration| format_duration(round_s(d)));
+        let dur = |q| quantile(&self.durations, q).map_or("-".into(), format_hours);
         rows.push(("cutover length median / p90".into(), format!("{} / {}", dur(0.5), dur(0.9))));
         if self.crashes > 0 {
             rows.push(("controller crashes survived".into(), self.crashes.to_string()));

@@ -75,6 +75,9 @@ fn a_healthy_run_completes_in_about_48_hours() {
 #[test]
 fn a_latency_regression_rolls_back_through_the_failure_limit() {
     let s = Scenario { regression: Some("p50x3@3h".parse().unwrap()), ..Scenario::default() };
+    // Seed 7: p50 3x from +3h fails three analyses at 5 % and rolls back.
     let r = one(&s, 7);
-    assert!(matches!(r.rollback, Some((_, RollbackReason::FailureLimit))) || r.false_rollback(), "{:?}", r.rollback);
+    assert!(matches!(r.rollback, Some((_, RollbackReason::FailureLimit))), "{:?}", r.rollback);
+    assert!(r.detection().is_some_and(|d| d.as_secs() < 2 * 3600), "{:?}", r.detection());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
 }

@@ -42,6 +42,9 @@ pub const EDGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Edge retries back off exponentially from 1 s up to this.
 pub const EDGE_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
+// Inputs are handled one at a time and never stored in bulk: boxing the
+// measurement would only add an allocation per window.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// Time has passed; the engine re-evaluates (level-triggered).
@@ -551,14 +554,7 @@ impl<J: Judge> Engine<J> {
         if matches!(s.phase, Phase::Paused { .. }) {
             return Err(HoldReason::Paused);
         }
-        let hold_end = started + self.hold();
-        if now < hold_end {
-            return Err(HoldReason::HoldTime);
-        }
-        // The pass must speak for the whole hold, not for most of it.
-        if s.judged_to.is_none_or(|t| t < hold_end) {
-            return Err(HoldReason::NotJudged);
-        }
+        // What the evidence says comes first: it is what an operator needs.
         let min = self.plan.guardrails.min_samples;
         match s.last_verdict {
             None => return Err(HoldReason::NotJudged),
@@ -569,6 +565,14 @@ impl<J: Judge> Engine<J> {
                 return Err(HoldReason::Inconclusive)
             }
             Some(Verdict::Pass) => {}
+        }
+        let hold_end = started + self.hold();
+        if now < hold_end {
+            return Err(HoldReason::HoldTime);
+        }
+        // The pass must speak for the whole hold, not for most of it.
+        if s.judged_to.is_none_or(|t| t < hold_end) {
+            return Err(HoldReason::NotJudged);
         }
         if self.plan.is_frozen_hour(now.utc_hour()) {
             return Err(HoldReason::Frozen);

@@ -125,6 +125,21 @@ pub enum HoldReason {
     Paused,
 }
 
+impl HoldReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::EdgePending => "edge_pending",
+            HoldReason::HoldTime => "hold_time",
+            HoldReason::NotJudged => "not_judged",
+            HoldReason::Inconclusive => "inconclusive",
+            HoldReason::NoData => "no_data",
+            HoldReason::Failing => "failing",
+            HoldReason::Frozen => "frozen",
+            HoldReason::Paused => "paused",
+        }
+    }
+}
+
 /// The recorded state of one cutover: one item in the store, replaced
 /// atomically with the events that explain each change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -269,6 +284,67 @@ impl EventKind {
             EventKind::RolledBack { .. } => "rolled_back",
             EventKind::Completed => "completed",
             EventKind::Aborted => "aborted",
+        }
+    }
+}
+
+impl Event {
+    /// One line a person can read, in the audit vocabulary.
+    pub fn describe(&self) -> String {
+        let who = match &self.actor {
+            Actor::Controller => String::new(),
+            Actor::Operator(name) => format!(" by {name}"),
+        };
+        match &self.kind {
+            EventKind::Started { steps } => format!("started{who}: {steps} steps"),
+            EventKind::WeightIntent { from, to, step } => format!("weight_intent {from} → {to} (step {})", step + 1),
+            EventKind::WeightConfirmed { weight } => format!("weight_confirmed {weight} at the edge"),
+            EventKind::EdgeFailed { weight, attempt, error } => {
+                format!("edge_failed applying {weight} (attempt {attempt}): {error}")
+            }
+            EventKind::Analysis { analysis, decision, .. } => {
+                let worst = analysis.checks.iter().filter(|c| c.verdict == analysis.verdict).map(|c| c.reason.as_str());
+                let why: Vec<&str> = worst.collect();
+                let decision = match decision {
+                    Decision::Hold { reason } => format!("hold ({})", reason.as_str()),
+                    Decision::Advance { to_step } => format!("advance to step {}", to_step + 1),
+                    Decision::Complete => "complete".into(),
+                    Decision::Rollback { reason } => format!("rollback ({reason})"),
+                    Decision::Pause => "pause".into(),
+                };
+                format!(
+                    "analysis {}: {} [samples legacy {} / serverless {}] → {decision}",
+                    analysis.verdict.as_str(),
+                    why.join("; "),
+                    analysis.samples.legacy,
+                    analysis.samples.serverless
+                )
+            }
+            EventKind::StepAdvanced { to_step, weight, promoted, .. } => {
+                format!(
+                    "step_advanced to step {} ({weight}){}{who}",
+                    to_step + 1,
+                    if *promoted { ", promoted" } else { "" }
+                )
+            }
+            EventKind::Paused { reason } => format!("paused ({}){who}", reason.as_str()),
+            EventKind::Resumed => format!("resumed{who}"),
+            EventKind::RollbackStarted { reason } => format!("rollback_started ({reason}){who}"),
+            EventKind::RolledBack { reason } => format!("rolled_back ({reason}): the edge confirmed 0%"),
+            EventKind::Completed => format!("completed{who}"),
+            EventKind::Aborted => format!("aborted{who}"),
+        }
+    }
+
+    /// Events worth a line in a timeline: everything but intents (the
+    /// decision beside them says it) and analyses that passed or waited.
+    pub fn is_milestone(&self) -> bool {
+        match &self.kind {
+            EventKind::WeightIntent { .. } => false,
+            EventKind::Analysis { analysis, decision, .. } => {
+                analysis.verdict == Verdict::Fail || !matches!(decision, Decision::Hold { .. })
+            }
+            _ => true,
         }
     }
 }
