@@ -298,6 +298,12 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let results = run_seeds(&plan, &scenario, seeds, threads, &make_judge, &progress);
     let wall = started.elapsed();
     let summary = Summary::new(&results);
+    tracing::info!(
+        seeds = args.seeds,
+        wall_s = wall.as_secs_f64(),
+        violations = summary.violations.len(),
+        "simulate finished"
+    );
     if let [(_, Ok((report, _)))] = results.as_slice() {
         print_run(report);
     }

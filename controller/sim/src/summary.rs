@@ -6,7 +6,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cutover_core::engine::Phase;
 use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
 use cutover_core::units::{format_duration, format_hours};
@@ -92,7 +91,7 @@ impl Summary {
                 }
                 Ok((r, wall)) => {
                     let name = match r.phase {
-                        Phase::RolledBack { .. } | Phase::RollingBack { .. } => r.phase.name().to_string(),
+                        p if p.is_active() => format!("{} (unfinished when time ran out)", p.name()),
                         p => p.name().to_string(),
                     };
                     *s.outcomes.entry(name).or_default() += 1;

@@ -247,8 +247,9 @@ impl<J: Judge> Engine<J> {
         match input {
             Input::LeaseGained { epoch } => {
                 self.leader = true;
+                // `apply_seq` keeps counting: ids stay unique even if a lease
+                // were (wrongly) granted twice with the same epoch.
                 self.epoch = epoch;
-                self.apply_seq = 0;
                 self.reconcile(now, &mut tx);
             }
             Input::LeaseLost => {
@@ -367,7 +368,9 @@ impl<J: Judge> Engine<J> {
     fn on_edge(&mut self, now: Timestamp, result: EdgeResult, tx: &mut Txn) {
         let id = result.id();
         let counts = match result {
-            EdgeResult::Applied { .. } => self.edge.intent_since.is_some_and(|first| id >= first),
+            EdgeResult::Applied { weight, .. } => {
+                weight == self.state.weight && self.edge.intent_since.is_some_and(|first| id >= first)
+            }
             _ => self.edge.latest == Some(id),
         };
         if !counts || !self.state.phase.is_active() {
@@ -375,7 +378,6 @@ impl<J: Judge> Engine<J> {
         }
         match result {
             EdgeResult::Applied { weight, .. } => {
-                debug_assert_eq!(weight, self.state.weight, "applies since intent_since carry the intent");
                 self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
                 let first = self.state.edge_weight != Some(weight);
                 self.state.edge_weight = Some(weight);
