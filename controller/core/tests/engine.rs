@@ -458,3 +458,24 @@ fn stale_answers_are_ignored() {
     assert!(rig.send(Input::Edge(EdgeResult::Applied { id: stale, weight: pct(50) })).effects.is_empty());
     assert_eq!(rig.phase(), Phase::Progressing);
 }
+
+#[test]
+fn a_restart_mid_step_measures_the_whole_step_again() {
+    let mut rig = Rig::new();
+    let _ = rig.command(Command::Start);
+    let _ = rig.confirm();
+    let step_started = rig.engine.state().step_started_at.unwrap();
+    for _ in 0..5 {
+        let _ = rig.measure_with(healthy());
+    }
+    // The process dies; the new one has no evidence in memory.
+    let plan = Plan::default_plan();
+    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
+    let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
+    let window = out.effects.iter().find_map(|e| match e {
+        Effect::Measure { window } => Some(*window),
+        _ => None,
+    });
+    assert_eq!(window, Some(Window { from: step_started, to: rig.now }), "a catch-up window from the step's start");
+}

@@ -52,6 +52,8 @@ pub struct World<'s> {
     pub now: Timestamp,
     /// The weight the edge really applies.
     pub edge: Weight,
+    /// Every request so far, sorted by time: a controller that restarts
+    /// asks again for the whole step, as it would ask CloudWatch.
     reqs: Vec<Req>,
     /// New-side user requests since the regression began.
     pub exposed: u64,
@@ -88,6 +90,7 @@ impl<'s> World<'s> {
         }
         let from = self.now;
         self.now = to;
+        let slice_start = self.reqs.len();
         let s = self.scenario;
         let onset = self.regression_at();
         let regressed = |at: Timestamp| onset.is_some_and(|r| at >= r);
@@ -122,14 +125,17 @@ impl<'s> World<'s> {
                 self.reqs.push(serverless);
             }
         }
+        // Slices come in time order, so sorting each keeps the whole sorted.
+        self.reqs[slice_start..].sort_unstable_by_key(|r| r.at);
     }
 
-    /// Everything generated in `window`; earlier requests are dropped (no one
-    /// asked for them), so memory stays bounded by one window.
+    /// Everything generated in `window` (any window, however old).
     pub fn measure(&mut self, window: Window) -> Measurement {
         self.run_until(window.to);
         let mut m = Measurement::default();
-        for r in self.reqs.iter().filter(|r| r.at >= window.from && r.at < window.to) {
+        let first = self.reqs.partition_point(|r| r.at < window.from);
+        let end = self.reqs.partition_point(|r| r.at < window.to);
+        for r in &self.reqs[first..end.max(first)] {
             let side: &mut SideSample = match (r.probe, r.serverless) {
                 (false, false) => &mut m.traffic.legacy,
                 (false, true) => &mut m.traffic.serverless,
@@ -148,7 +154,6 @@ impl<'s> World<'s> {
                 side.latency_ms.record_ln(f64::from(r.ln_latency_ms));
             }
         }
-        self.reqs.retain(|r| r.at >= window.to);
         m
     }
 }

@@ -250,7 +250,7 @@ impl<J: Judge> Engine<J> {
                 // `apply_seq` keeps counting: ids stay unique even if a lease
                 // were (wrongly) granted twice with the same epoch.
                 self.epoch = epoch;
-                self.reconcile(now, &mut tx);
+                self.reconcile(&mut tx);
             }
             Input::LeaseLost => {
                 self.leader = false;
@@ -306,7 +306,7 @@ impl<J: Judge> Engine<J> {
 
     // ---- inputs ------------------------------------------------------------
 
-    fn reconcile(&mut self, now: Timestamp, tx: &mut Txn) {
+    fn reconcile(&mut self, tx: &mut Txn) {
         self.edge = EdgeProgress::default();
         self.measure = MeasureProgress::default();
         if !self.state.phase.is_active() {
@@ -316,10 +316,11 @@ impl<J: Judge> Engine<J> {
         // again (idempotent) and trust only the answer.
         tx.apply = true;
         if let Some(started) = self.state.step_started_at {
-            // Evidence held in memory was lost with the old process; judge
-            // afresh from now. This only delays an advance, never causes one.
+            // The judge's evidence lived in the old process's memory. Rather
+            // than persist it, ask the sources again for the whole step so far:
+            // the first window after a restart is a catch-up window.
             self.judge.begin_step(self.state.step, self.state.weight, started);
-            self.measure.measured_to = Some(now);
+            self.measure.measured_to = Some(started);
         }
     }
 
