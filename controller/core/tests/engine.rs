@@ -68,6 +68,14 @@ impl Rig {
         Rig::with_plan(Plan::default_plan())
     }
 
+    /// Started, with the first step's weight confirmed at the edge.
+    fn started() -> Rig {
+        let mut rig = Rig::new();
+        let _ = rig.command(Command::Start);
+        let _ = rig.confirm();
+        rig
+    }
+
     fn send(&mut self, input: Input) -> Output {
         let out = self.engine.handle(self.now, input);
         let mut persisted: Option<Weight> = None;
@@ -178,9 +186,7 @@ fn start_persists_intent_before_applying() {
 
 #[test]
 fn advances_only_after_hold_and_pass() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     // 2 h hold, 5 min interval: 23 passes inside the hold never advance.
     for _ in 0..23 {
         let out = rig.measure_with(healthy());
@@ -206,9 +212,7 @@ fn advances_only_after_hold_and_pass() {
 
 #[test]
 fn inconclusive_holds_forever() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     for _ in 0..60 {
         let out = rig.measure_with(sparse());
         assert!(applies(&out).is_empty());
@@ -220,9 +224,7 @@ fn inconclusive_holds_forever() {
 
 #[test]
 fn critical_fail_rolls_back_retries_until_confirmed_and_stays_down() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let out = rig.measure_with(failing_errors());
     assert_eq!(applies(&out), [Weight::ZERO]);
     assert!(matches!(rig.phase(), Phase::RollingBack { reason: RollbackReason::CriticalFail { .. } }));
@@ -251,9 +253,7 @@ fn critical_fail_rolls_back_retries_until_confirmed_and_stays_down() {
 
 #[test]
 fn non_critical_failures_roll_back_at_the_limit() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     assert!(applies(&rig.measure_with(slow())).is_empty());
     assert!(applies(&rig.measure_with(slow())).is_empty());
     assert_eq!(rig.engine.state().failures, 2);
@@ -264,9 +264,7 @@ fn non_critical_failures_roll_back_at_the_limit() {
 
 #[test]
 fn no_data_holds_then_follows_the_policy() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let err = MeasureError { source_name: "cloudwatch".into(), message: "throttled".into() };
     for _ in 0..6 {
         let wake = rig.engine.next_wake().unwrap();
@@ -328,9 +326,7 @@ fn a_crash_between_intent_and_apply_is_resolved_on_restart() {
 
 #[test]
 fn a_follower_never_acts() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let _ = rig.send(Input::LeaseLost);
     assert_eq!(rig.engine.next_wake(), None);
     assert!(rig.at(minutes(600)).effects.is_empty());
@@ -359,9 +355,7 @@ fn promote_skips_the_hold_but_never_a_failure() {
 
 #[test]
 fn pause_holds_but_still_rolls_back() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let _ = rig.command(Command::Pause);
     for _ in 0..30 {
         assert!(applies(&rig.measure_with(healthy())).is_empty());
@@ -398,9 +392,7 @@ fn freeze_windows_hold_the_step() {
 
 #[test]
 fn abort_goes_to_zero_and_is_final() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let out = rig.command(Command::Abort);
     assert_eq!(applies(&out), [Weight::ZERO]);
     let _ = rig.confirm();
@@ -411,9 +403,7 @@ fn abort_goes_to_zero_and_is_final() {
 
 #[test]
 fn a_whole_healthy_cutover_completes() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let mut guard = 0;
     while rig.phase() == Phase::Progressing {
         let out = rig.measure_with(healthy());
@@ -434,9 +424,7 @@ fn a_whole_healthy_cutover_completes() {
 /// of 0 must not confirm a later rollback while a 1 % apply is still queued.
 #[test]
 fn a_late_answer_to_an_older_apply_of_the_same_weight_confirms_nothing() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let _ = rig.command(Command::Rollback);
     let first_zero = rig.last_apply.unwrap();
     let _ = rig.lease(); // re-applies 0 under a new epoch
@@ -448,9 +436,7 @@ fn a_late_answer_to_an_older_apply_of_the_same_weight_confirms_nothing() {
 
 #[test]
 fn stale_answers_are_ignored() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let w = Window { from: T0, to: T0 + minutes(1) };
     assert!(rig.send(Input::Measured { window: w, result: Ok(failing_errors()) }).effects.is_empty());
     let stale = ApplyId { epoch: 0, seq: 99 };
@@ -461,9 +447,7 @@ fn stale_answers_are_ignored() {
 
 #[test]
 fn a_restart_mid_step_measures_the_whole_step_again() {
-    let mut rig = Rig::new();
-    let _ = rig.command(Command::Start);
-    let _ = rig.confirm();
+    let mut rig = Rig::started();
     let step_started = rig.engine.state().step_started_at.unwrap();
     for _ in 0..5 {
         let _ = rig.measure_with(healthy());

@@ -180,3 +180,106 @@ impl Checker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checker must catch what it claims to: each test breaks one rule.
+
+    use super::*;
+    use cutover_core::engine::{Decision, HoldReason, RollbackReason};
+    use cutover_core::judge::Analysis;
+    use cutover_core::measure::Window;
+
+    const T0: Timestamp = Timestamp(1_795_867_200_000);
+
+    fn plan() -> Plan {
+        Plan::default_plan()
+    }
+
+    fn event(version: u64, at: Timestamp, kind: EventKind) -> Event {
+        Event { cutover_id: "c".into(), version, index: 0, at, actor: Actor::Controller, kind }
+    }
+
+    fn state(version: u64, step: usize, weight: Weight, at: Timestamp) -> CutoverState {
+        let mut s = CutoverState::new("c", at);
+        s.version = version;
+        s.step = step;
+        s.weight = weight;
+        s.phase = Phase::Progressing;
+        s
+    }
+
+    fn pct(p: u16) -> Weight {
+        Weight::from_bps(p * 100).unwrap()
+    }
+
+    fn rules(c: &Checker) -> Vec<String> {
+        c.violations().iter().map(|v| v.split(' ').nth(1).unwrap_or("").trim_end_matches(':').to_string()).collect()
+    }
+
+    fn intent(c: &mut Checker, version: u64, step: usize, from: Weight, to: Weight, at: Timestamp) {
+        c.persisted(&state(version, step, to, at), &[event(version, at, EventKind::WeightIntent { from, to, step })]);
+    }
+
+    fn analysis(verdict: cutover_core::judge::Verdict, to: Timestamp) -> EventKind {
+        let a = Analysis {
+            window: Window { from: T0, to },
+            verdict,
+            critical: false,
+            samples: PerSide { legacy: 1000, serverless: 1000 },
+            checks: vec![],
+        };
+        EventKind::Analysis {
+            step: 0,
+            weight: pct(1),
+            failures: 0,
+            analysis: a,
+            decision: Decision::Hold { reason: HoldReason::HoldTime },
+        }
+    }
+
+    #[test]
+    fn catches_an_apply_without_intent_and_a_skipped_version() {
+        let mut c = Checker::new(&plan());
+        c.applied(T0, pct(1));
+        c.persisted(&state(2, 0, pct(1), T0), &[]);
+        assert_eq!(rules(&c), ["apply-without-intent", "version"]);
+    }
+
+    #[test]
+    fn catches_weights_above_the_step_at_the_edge_and_in_intents() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 0, Weight::ZERO, pct(5), T0);
+        c.world(T0, pct(50), &state(1, 0, pct(1), T0));
+        assert_eq!(rules(&c), ["weight-above-step", "weight-above-step", "edge-above-step"]);
+    }
+
+    #[test]
+    fn catches_an_advance_before_the_hold_and_without_a_pass() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 0, Weight::ZERO, pct(1), T0);
+        c.persisted(&state(2, 0, pct(1), T0), &[event(2, T0, EventKind::WeightConfirmed { weight: pct(1) })]);
+        let at = T0 + std::time::Duration::from_secs(600);
+        let advance = EventKind::StepAdvanced { from_step: 0, to_step: 1, weight: pct(5), promoted: false };
+        c.persisted(
+            &state(3, 1, pct(5), at),
+            &[event(3, at, analysis(cutover_core::judge::Verdict::Inconclusive, at)), event(3, at, advance)],
+        );
+        assert_eq!(rules(&c), ["advance-before-hold", "advance-without-pass"]);
+    }
+
+    #[test]
+    fn catches_a_raise_after_a_fail_and_after_a_rollback() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 1, Weight::ZERO, pct(5), T0);
+        c.persisted(&state(2, 1, pct(5), T0), &[event(2, T0, analysis(cutover_core::judge::Verdict::Fail, T0))]);
+        let rollback = EventKind::RollbackStarted { reason: RollbackReason::FailureLimit };
+        c.persisted(&state(3, 1, Weight::ZERO, T0), &[event(3, T0, rollback)]);
+        intent(&mut c, 4, 1, Weight::ZERO, pct(5), T0);
+        assert_eq!(rules(&c), ["raised-after-rollback", "raised-after-fail"]);
+        let mut rolled_back = state(4, 1, Weight::ZERO, T0);
+        rolled_back.phase = Phase::RolledBack { reason: RollbackReason::FailureLimit };
+        c.world(T0, pct(1), &rolled_back);
+        assert_eq!(rules(&c).last().map(String::as_str), Some("edge-up-after-rollback"));
+    }
+}

@@ -488,25 +488,13 @@ impl<'s> Decoder<'s> {
             &mut t,
             "alb_load_balancer",
             "add the ALB dimension, e.g. \"app/name/50dc6c495c0c9188\"",
-            |s| {
-                if s.starts_with("app/") {
-                    Ok(())
-                } else {
-                    Err("the LoadBalancer dimension starts with app/ (the end of the ALB ARN)".into())
-                }
-            },
+            starts_with("app/", "the LoadBalancer dimension starts with app/ (the end of the ALB ARN)"),
         );
         let tg = self.req_string(
             &mut t,
             "alb_target_group",
             "add the TargetGroup dimension, e.g. \"targetgroup/name/73e2d6bc24d8a067\"",
-            |s| {
-                if s.starts_with("targetgroup/") {
-                    Ok(())
-                } else {
-                    Err("the TargetGroup dimension starts with targetgroup/".into())
-                }
-            },
+            starts_with("targetgroup/", "the TargetGroup dimension starts with targetgroup/"),
         );
         let api_id = self.req_string(&mut t, "api_id", "add the HTTP API id", |_| Ok(()));
         let stage = self.req_string(&mut t, "api_stage", "add the stage, e.g. \"$default\"", |_| Ok(()));
@@ -789,6 +777,11 @@ fn check_name(s: &str) -> Result<(), String> {
     } else {
         Err("a name is at most 64 letters, digits, - or _".into())
     }
+}
+
+/// A shape check: the value starts with `prefix`, or `message` says what is wrong.
+fn starts_with(prefix: &'static str, message: &'static str) -> impl Fn(&str) -> Result<(), String> {
+    move |s| if s.starts_with(prefix) { Ok(()) } else { Err(message.into()) }
 }
 
 fn is_token(s: &str) -> bool {
