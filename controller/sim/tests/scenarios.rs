@@ -82,3 +82,33 @@ fn a_latency_regression_rolls_back_through_the_failure_limit() {
     assert!(r.detection().is_some_and(|d| d.as_secs() < 2 * 3600), "{:?}", r.detection());
     assert!(r.violations.is_empty(), "{:?}", r.violations);
 }
+
+#[test]
+fn operator_commands_mid_run_keep_every_invariant() {
+    use cutover_core::engine::Command;
+    use cutover_sim::Scripted;
+    use std::time::Duration;
+    let h = |hours: u64| Duration::from_secs(hours * 3600);
+    let script = [
+        Scripted { after: h(3), command: Command::Pause },
+        Scripted { after: h(7), command: Command::Resume },
+        Scripted { after: h(9), command: Command::Promote },
+        Scripted { after: h(30), command: Command::Rollback },
+        Scripted { after: h(31), command: Command::Start },
+    ];
+    let plan = Plan::default_plan();
+    for seed in [1, 2, 3] {
+        let r = run(&plan, &Scenario::default(), seed, &judge, &script);
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        let said = |needle: &str| r.milestones.iter().any(|(_, m)| m.contains(needle));
+        assert!(
+            said("paused (operator) by sim-operator") && said("resumed by sim-operator"),
+            "seed {seed}: {:?}",
+            r.milestones
+        );
+        assert!(said("rollback_started (operator) by sim-operator"), "seed {seed}: {:?}", r.milestones);
+        // Started again after the operator's rollback, from the first step.
+        let starts = r.milestones.iter().filter(|(_, m)| m.starts_with("started")).count();
+        assert_eq!(starts, 2, "seed {seed}: {:?}", r.milestones);
+    }
+}
