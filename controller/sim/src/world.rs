@@ -9,10 +9,9 @@ use cutover_core::units::{Timestamp, Weight};
 use crate::model::{Scenario, SideModel};
 use crate::rng::Rng;
 
-/// One simulated request, kept until a measurement takes it.
+/// One simulated request.
 #[derive(Clone, Copy, Debug)]
 struct Req {
-    at: Timestamp,
     serverless: bool,
     probe: bool,
     cold: bool,
@@ -52,9 +51,13 @@ pub struct World<'s> {
     pub now: Timestamp,
     /// The weight the edge really applies.
     pub edge: Weight,
-    /// Every request so far, sorted by time: a controller that restarts
-    /// asks again for the whole step, as it would ask CloudWatch.
+    /// Every request so far, in time order: a controller that restarts asks
+    /// again for the whole step, as it would ask CloudWatch.
     reqs: Vec<Req>,
+    /// `(from, first request)` of each generated slice. The world is run up
+    /// to every instant the engine is called at, and windows start and end at
+    /// such instants, so a window is always a whole number of slices.
+    slices: Vec<(Timestamp, usize)>,
     /// New-side user requests since the regression began.
     pub exposed: u64,
     /// Set once the rollback is decided; exposure stops counting then.
@@ -74,6 +77,7 @@ impl<'s> World<'s> {
             now: scenario.start,
             edge: Weight::ZERO,
             reqs: Vec::new(),
+            slices: Vec::new(),
             exposed: 0,
             exposure_closed: false,
         }
@@ -90,7 +94,7 @@ impl<'s> World<'s> {
         }
         let from = self.now;
         self.now = to;
-        let slice_start = self.reqs.len();
+        self.slices.push((from, self.reqs.len()));
         let s = self.scenario;
         let onset = self.regression_at();
         let regressed = |at: Timestamp| onset.is_some_and(|r| at >= r);
@@ -98,9 +102,11 @@ impl<'s> World<'s> {
         let n = self.rng.poisson(s.traffic.per_minute(from) * minutes);
         let n_new = self.rng.binomial(n, self.edge.fraction());
         let span_ms = to.as_ms() - from.as_ms();
+        // Only a slice the regression begins inside needs each request's time.
+        let onset_inside = onset.is_some_and(|r| r > from && r < to);
         for i in 0..n {
             let serverless = i < n_new;
-            let at = Timestamp::from_ms(from.as_ms() + self.rng.below(span_ms));
+            let at = if onset_inside { Timestamp::from_ms(from.as_ms() + self.rng.below(span_ms)) } else { from };
             let model = match (serverless, regressed(at)) {
                 (false, _) => &self.legacy,
                 (true, false) => &self.serverless,
@@ -111,7 +117,7 @@ impl<'s> World<'s> {
                     &self.regressed
                 }
             };
-            let req = sample(&mut self.rng, model, at, serverless, false);
+            let req = sample(&mut self.rng, model, serverless, false);
             self.reqs.push(req);
         }
         // Probes fire on every whole minute, one per side, pinned.
@@ -119,22 +125,23 @@ impl<'s> World<'s> {
             let at = Timestamp::from_ms(minute * 60_000);
             let new_model = if regressed(at) { &self.regressed } else { &self.serverless };
             for _ in 0..s.probes_per_minute {
-                let legacy = sample(&mut self.rng, &self.legacy, at, false, true);
-                let serverless = sample(&mut self.rng, new_model, at, true, true);
+                let legacy = sample(&mut self.rng, &self.legacy, false, true);
+                let serverless = sample(&mut self.rng, new_model, true, true);
                 self.reqs.push(legacy);
                 self.reqs.push(serverless);
             }
         }
-        // Slices come in time order, so sorting each keeps the whole sorted.
-        self.reqs[slice_start..].sort_unstable_by_key(|r| r.at);
     }
 
     /// Everything generated in `window` (any window, however old).
     pub fn measure(&mut self, window: Window) -> Measurement {
         self.run_until(window.to);
         let mut m = Measurement::default();
-        let first = self.reqs.partition_point(|r| r.at < window.from);
-        let end = self.reqs.partition_point(|r| r.at < window.to);
+        let slice_at = |t: Timestamp| {
+            let i = self.slices.partition_point(|(from, _)| *from < t);
+            self.slices.get(i).map_or(self.reqs.len(), |(_, start)| *start)
+        };
+        let (first, end) = (slice_at(window.from), slice_at(window.to));
         for r in &self.reqs[first..end.max(first)] {
             let side: &mut SideSample = match (r.probe, r.serverless) {
                 (false, false) => &mut m.traffic.legacy,
@@ -158,7 +165,7 @@ impl<'s> World<'s> {
     }
 }
 
-fn sample(rng: &mut Rng, m: &Sampler, at: Timestamp, serverless: bool, probe: bool) -> Req {
+fn sample(rng: &mut Rng, m: &Sampler, serverless: bool, probe: bool) -> Req {
     let cold = m.cold_start_rate > 0.0 && rng.chance(m.cold_start_rate);
     let error = rng.chance(m.error_rate);
     let mut ln_latency_ms = m.ln_p50 + m.sigma * rng.normal();
@@ -166,7 +173,7 @@ fn sample(rng: &mut Rng, m: &Sampler, at: Timestamp, serverless: bool, probe: bo
         let cold_ms = m.cold_start_ms_p50 * (0.3 * rng.normal()).exp();
         ln_latency_ms = (ln_latency_ms.exp() + cold_ms).ln();
     }
-    Req { at, serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
+    Req { serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
 }
 
 /// Uniform in `[lo, hi]`.

@@ -9,6 +9,15 @@ fn judge(plan: &Plan) -> ThresholdJudge {
     ThresholdJudge::new(plan.guardrails.clone())
 }
 
+/// No errors on either side: the threshold judge's small-sample error check
+/// cannot fire, so a test about something else does not hang on a lucky seed.
+fn error_free() -> Scenario {
+    let mut s = Scenario::default();
+    s.legacy.error_rate = 0.0;
+    s.serverless.error_rate = 0.0;
+    s
+}
+
 fn one(scenario: &Scenario, seed: u64) -> RunReport {
     run(&Plan::default_plan(), scenario, seed, &judge, &[])
 }
@@ -64,8 +73,7 @@ fn healthy_runs_never_violate_an_invariant_even_with_crashes_and_a_flaky_edge() 
 
 #[test]
 fn a_healthy_run_completes_in_about_48_hours() {
-    // Seed 1 is a healthy run that the threshold judge lets through.
-    let r = one(&Scenario::default(), 1);
+    let r = one(&error_free(), 1);
     assert_eq!(r.phase, Phase::Completed, "{r:?}");
     assert_eq!(r.steps_completed, 7);
     let hours = r.ended_at.since(r.started_at).as_secs_f64() / 3600.0;
@@ -75,12 +83,14 @@ fn a_healthy_run_completes_in_about_48_hours() {
 
 #[test]
 fn a_latency_regression_rolls_back_through_the_failure_limit() {
-    let s = Scenario { regression: Some("p50x3@3h".parse().unwrap()), ..Scenario::default() };
-    // Seed 7: p50 3x from +3h fails three analyses at 5 % and rolls back.
-    let r = one(&s, 7);
-    assert!(matches!(r.rollback, Some((_, RollbackReason::FailureLimit))), "{:?}", r.rollback);
-    assert!(r.detection().is_some_and(|d| d.as_secs() < 2 * 3600), "{:?}", r.detection());
-    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    let s = Scenario { regression: Some("p50x3@3h".parse().unwrap()), ..error_free() };
+    // p50 3x from +3h: every seed fails three analyses and rolls back within 2 h.
+    for seed in 0..20 {
+        let r = one(&s, seed);
+        assert!(matches!(r.rollback, Some((_, RollbackReason::FailureLimit))), "seed {seed}: {:?}", r.rollback);
+        assert!(r.detection().is_some_and(|d| d.as_secs() < 2 * 3600), "seed {seed}: {:?}", r.detection());
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+    }
 }
 
 #[test]
@@ -98,7 +108,7 @@ fn operator_commands_mid_run_keep_every_invariant() {
     ];
     let plan = Plan::default_plan();
     for seed in [1, 2, 3] {
-        let r = run(&plan, &Scenario::default(), seed, &judge, &script);
+        let r = run(&plan, &error_free(), seed, &judge, &script);
         assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
         let said = |needle: &str| r.milestones.iter().any(|(_, m)| m.contains(needle));
         assert!(
