@@ -128,3 +128,33 @@ proptest! {
         }
     }
 }
+
+/// The AWS block `plan init` writes as comments must be valid once uncommented.
+#[test]
+fn the_commented_aws_target_in_the_default_plan_is_valid() {
+    let local = "[target.local]\nlegacy_url = \"http://127.0.0.1:8081\"\nserverless_url = \"http://127.0.0.1:8082\"\n";
+    assert!(DEFAULT_PLAN.contains(local));
+    let text = DEFAULT_PLAN.replace(local, "");
+    for table in ["# [target.cloudfront]", "# [target.metrics]"] {
+        assert!(text.contains(table), "{table}");
+    }
+    // Uncomment from `# [target.cloudfront]` to the next empty line.
+    let mut inside = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            inside = (inside || l == "# [target.cloudfront]") && !l.is_empty();
+            match l.strip_prefix('#') {
+                Some(rest) if inside => rest.trim_start().to_string(),
+                _ => l.to_string(),
+            }
+        })
+        .collect();
+    let text = lines.join("\n");
+    let plan = Plan::parse(&text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
+    let Edge::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
+    assert_eq!(cf.distribution_id, "E2QWRUHAPOMQZL");
+    let metrics = plan.target.metrics.unwrap();
+    assert_eq!(metrics.api_stage, "$default");
+    assert_eq!(metrics.lambda_functions.len(), 2);
+}
