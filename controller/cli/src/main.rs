@@ -129,16 +129,20 @@ fn plan_init(output: Option<&Path>) -> anyhow::Result<ExitCode> {
         std::io::stdout().write_all(DEFAULT_PLAN.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     };
-    // create_new: an existing plan is never overwritten.
-    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(f) => f,
+    // Written whole to a temporary file, then linked into place: a failed
+    // write leaves nothing half-written, and linking never overwrites.
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, DEFAULT_PLAN).with_context(|| format!("writing {}", tmp.display()))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!("error: {} exists; choose another --output or remove it first", path.display());
             return Ok(ExitCode::from(EXIT_INPUT));
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-    };
-    file.write_all(DEFAULT_PLAN.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
     eprintln!("wrote {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -158,3 +158,11 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
     assert_eq!(metrics.api_stage, "$default");
     assert_eq!(metrics.lambda_functions.len(), 2);
 }
+
+#[test]
+fn an_empty_salt_is_refused() {
+    let text = DEFAULT_PLAN.replace("# salt = \"internal-api\"", "salt = \"\"");
+    let got = problems(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("target.salt = \"\" (line "), "{got:?}");
+}

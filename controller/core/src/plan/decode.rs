@@ -353,7 +353,19 @@ impl<'s> Decoder<'s> {
 
     fn target(&mut self, mut t: Tbl) -> Option<Target> {
         let name = self.req_string(&mut t, "name", "add name = \"my-api\"", check_name);
-        let salt = self.string(&mut t, "salt");
+        let salt = match self.string(&mut t, "salt") {
+            Some(Some(salt)) if salt.is_empty() || salt.len() > 64 => {
+                let span = t.get("salt").map(|v| v.span()).unwrap_or_default();
+                self.problem(
+                    t.key_path("salt"),
+                    &span,
+                    true,
+                    "a salt is 1 to 64 characters; leave it out to use the name",
+                );
+                None
+            }
+            other => other,
+        };
         let cohort = match t.get("cohort") {
             None => Some(CohortKey::ViewerIp),
             Some(v) => {
