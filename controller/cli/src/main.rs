@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cutover_core::judge::ThresholdJudge;
+use cutover_core::judge::{SequentialJudge, ThresholdJudge};
 use cutover_core::plan::{CohortKey, Edge, NoDataAction, Plan, DEFAULT_PLAN};
 use cutover_core::units::{format_duration, format_hours};
 use cutover_core::units::{Timestamp, Weight};
@@ -74,6 +74,17 @@ struct SimulateArgs {
     /// Worker threads; all cores when left out.
     #[arg(long)]
     threads: Option<usize>,
+    /// Which judge decides.
+    #[arg(long, value_enum, default_value_t = JudgeName::Sequential)]
+    judge: JudgeName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum JudgeName {
+    /// Anytime-valid sequential tests (what the controller uses).
+    Sequential,
+    /// Fixed thresholds on the step's totals (the first, plain judge).
+    Threshold,
 }
 
 fn main() -> ExitCode {
@@ -277,13 +288,14 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
 
     println!(
-        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, threshold judge, {} thread{}",
+        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, {:?} judge, {} thread{}",
         args.seeds,
         plan.target.name,
         plan.schedule.steps.len(),
         format_hours(plan.duration()),
         args.requests_per_day,
         args.regression.map(|r| format!(", regression {r}")).unwrap_or_default(),
+        args.judge,
         threads,
         if threads == 1 { "" } else { "s" },
     );
@@ -298,8 +310,17 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let started = Instant::now();
-    let make_judge = |p: &Plan| ThresholdJudge::new(p.guardrails.clone());
-    let results = run_seeds(&plan, &scenario, seeds, threads, &make_judge, &progress);
+    let results = match args.judge {
+        JudgeName::Sequential => run_seeds(&plan, &scenario, seeds, threads, &SequentialJudge::new, &progress),
+        JudgeName::Threshold => run_seeds(
+            &plan,
+            &scenario,
+            seeds,
+            threads,
+            &|p: &Plan| ThresholdJudge::new(p.guardrails.clone()),
+            &progress,
+        ),
+    };
     let wall = started.elapsed();
     let summary = Summary::new(&results);
     tracing::info!(

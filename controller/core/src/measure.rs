@@ -48,12 +48,22 @@ pub struct Window {
 }
 
 /// Log-bucketed latency histogram: ~2 % relative error from 0.1 ms to 10 min,
-/// mergeable, fixed size. Quantiles are read at a bucket's geometric middle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// mergeable. Quantiles are read at a bucket's geometric middle. Buckets are
+/// allocated up to the highest one used, so an empty histogram costs nothing.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Histogram {
     counts: Vec<u32>,
     total: u64,
 }
+
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        let used = |c: &[u32]| c.len() - c.iter().rev().take_while(|n| **n == 0).count();
+        self.total == other.total && self.counts[..used(&self.counts)] == other.counts[..used(&other.counts)]
+    }
+}
+
+impl Eq for Histogram {}
 
 const BUCKET_GROWTH: f64 = 1.04;
 const BUCKET_MIN_MS: f64 = 0.1;
@@ -63,13 +73,14 @@ const BUCKETS: usize = 400;
 const LN_BUCKET_MIN_MS: f64 = -2.3025850929940455;
 const INV_LN_BUCKET_GROWTH: f64 = 25.496731691028337;
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0 }
-    }
-}
-
 impl Histogram {
+    fn slot(&mut self, bucket: usize) -> &mut u32 {
+        if bucket >= self.counts.len() {
+            self.counts.resize(bucket + 1, 0);
+        }
+        &mut self.counts[bucket]
+    }
+
     fn bucket(ms: f64) -> usize {
         Self::bucket_ln(ms.ln())
     }
@@ -92,7 +103,7 @@ impl Histogram {
     }
 
     pub fn record_n(&mut self, ms: f64, n: u32) {
-        let b = &mut self.counts[Self::bucket(ms.max(0.0))];
+        let b = self.slot(Self::bucket(ms.max(0.0)));
         *b = b.saturating_add(n);
         self.total += u64::from(n);
     }
@@ -100,11 +111,15 @@ impl Histogram {
     /// Records a latency given as its natural logarithm, `ln(ms)`: lognormal
     /// samplers have it already and skip an `exp` and a `ln` per request.
     pub fn record_ln(&mut self, ln_ms: f64) {
-        self.counts[Self::bucket_ln(ln_ms)] = self.counts[Self::bucket_ln(ln_ms)].saturating_add(1);
+        let b = self.slot(Self::bucket_ln(ln_ms));
+        *b = b.saturating_add(1);
         self.total += 1;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a = a.saturating_add(*b);
         }
@@ -113,6 +128,14 @@ impl Histogram {
 
     pub fn count(&self) -> u64 {
         self.total
+    }
+
+    /// How many values lie in buckets wholly above `ms`'s bucket. A value in
+    /// the same bucket as `ms` counts as not above: at ~4 % resolution, ties
+    /// go to "within the limit" on both sides alike.
+    pub fn count_above(&self, ms: f64) -> u64 {
+        let b = Self::bucket(ms.max(0.0));
+        self.counts.get(b + 1..).map_or(0, |above| above.iter().map(|c| u64::from(*c)).sum())
     }
 
     /// The `q`-quantile (0..=1) in ms; `None` when empty.
@@ -230,6 +253,17 @@ mod tests {
             b.record_ln(f64::ln(ms));
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn count_above_skips_the_limit_bucket() {
+        let mut h = Histogram::default();
+        for ms in [10.0, 20.0, 30.0, 30.5, 1e9] {
+            h.record(ms);
+        }
+        assert_eq!(h.count_above(30.0), 1, "30.5 shares 30's bucket; 1e9 is in the last");
+        assert_eq!(h.count_above(5.0), 5);
+        assert_eq!(h.count_above(1e12), 0);
     }
 
     #[test]

@@ -10,6 +10,15 @@ use cutover_core::units::{Timestamp, Weight};
 
 const T0: Timestamp = Timestamp(1_795_867_200_000); // 2026-11-28T12:00:00Z
 
+/// The default plan, judged every 5 minutes by the threshold judge with a
+/// 2 pp error allowance: round numbers for scenarios written by hand.
+fn plan() -> Plan {
+    let mut plan = Plan::default_plan();
+    plan.guardrails.interval = Duration::from_secs(300);
+    plan.guardrails.errors.max_increase_pp = 2.0;
+    plan
+}
+
 struct Rig {
     engine: Engine<ThresholdJudge>,
     now: Timestamp,
@@ -65,7 +74,7 @@ impl Rig {
     }
 
     fn new() -> Rig {
-        Rig::with_plan(Plan::default_plan())
+        Rig::with_plan(plan())
     }
 
     /// Started, with the first step's weight confirmed at the edge.
@@ -295,7 +304,7 @@ fn no_data_holds_then_follows_the_policy() {
 
 #[test]
 fn no_data_pause_policy_pauses() {
-    let mut plan = Plan::default_plan();
+    let mut plan = plan();
     plan.guardrails.no_data.then = NoDataAction::Pause;
     let mut rig = Rig::with_plan(plan);
     let _ = rig.command(Command::Start);
@@ -316,7 +325,7 @@ fn a_crash_between_intent_and_apply_is_resolved_on_restart() {
     let out = rig.command(Command::Start);
     let Effect::Persist { state, .. } = &out.effects[0] else { panic!() };
     // The process dies before ApplyWeight runs; a new one restores the state.
-    let plan = Plan::default_plan();
+    let plan = plan();
     let judge = ThresholdJudge::new(plan.guardrails.clone());
     let mut engine = Engine::restore(plan, state.clone(), judge);
     assert!(engine.handle(rig.now, Input::Tick).effects.is_empty(), "a follower does nothing");
@@ -367,7 +376,7 @@ fn pause_holds_but_still_rolls_back() {
 
 #[test]
 fn freeze_windows_hold_the_step() {
-    let mut plan = Plan::default_plan();
+    let mut plan = plan();
     // T0 is 12:00 UTC; the first hold ends at 14:00, inside 13-16.
     plan.schedule.freeze.push(cutover_core::plan::FreezeWindow { from_hour: 13, to_hour: 16 });
     let mut rig = Rig::with_plan(plan);
@@ -453,7 +462,7 @@ fn a_restart_mid_step_measures_the_whole_step_again() {
         let _ = rig.measure_with(healthy());
     }
     // The process dies; the new one has no evidence in memory.
-    let plan = Plan::default_plan();
+    let plan = plan();
     let judge = ThresholdJudge::new(plan.guardrails.clone());
     let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
@@ -462,4 +471,44 @@ fn a_restart_mid_step_measures_the_whole_step_again() {
         _ => None,
     });
     assert_eq!(window, Some(Window { from: step_started, to: rig.now }), "a catch-up window from the step's start");
+}
+
+#[test]
+fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
+    let mut rig = Rig::started();
+    let started_at = rig.engine.state().started_at.unwrap();
+    while rig.engine.state().step == 0 {
+        let out = rig.measure_with(healthy());
+        if !applies(&out).is_empty() {
+            let _ = rig.confirm();
+        }
+    }
+    let step_started = rig.engine.state().step_started_at.unwrap();
+    rig.now = rig.now + minutes(12);
+    let plan = plan();
+    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
+    let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
+    let windows: Vec<Window> = out
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Measure { window } => Some(*window),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [Window { from: started_at, to: step_started }, Window { from: step_started, to: rig.now }],
+        "the baseline, then a catch-up window of the step"
+    );
+    // A failed baseline read is asked again.
+    let out = engine.handle(
+        rig.now,
+        Input::Measured {
+            window: windows[0],
+            result: Err(MeasureError { source_name: "x".into(), message: "down".into() }),
+        },
+    );
+    assert!(out.effects.iter().any(|e| matches!(e, Effect::Measure { window } if *window == windows[0])), "{out:?}");
 }

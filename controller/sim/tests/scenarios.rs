@@ -1,12 +1,12 @@
 //! Whole simulated cutovers: outcomes, detection, determinism, crashes.
 
 use cutover_core::engine::{Phase, RollbackReason};
-use cutover_core::judge::ThresholdJudge;
+use cutover_core::judge::SequentialJudge;
 use cutover_core::plan::Plan;
 use cutover_sim::{run, run_seeds, RunReport, Scenario, Summary};
 
-fn judge(plan: &Plan) -> ThresholdJudge {
-    ThresholdJudge::new(plan.guardrails.clone())
+fn judge(plan: &Plan) -> SequentialJudge {
+    SequentialJudge::new(plan)
 }
 
 /// No errors on either side: the threshold judge's small-sample error check

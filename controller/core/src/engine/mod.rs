@@ -167,6 +167,18 @@ struct MeasureProgress {
     /// The end of the last window asked for.
     measured_to: Option<Timestamp>,
     in_flight: Option<(Window, Timestamp)>,
+    /// Evidence from before this step that a new leader must read again
+    /// (the old side's baseline), and since when it has been asked for.
+    baseline_wanted: Option<Window>,
+    baseline_in_flight: Option<Timestamp>,
+}
+
+impl MeasureProgress {
+    /// Starts measuring a step afresh from `from`; a baseline still wanted stays wanted.
+    fn restart_step(&mut self, from: Option<Timestamp>) {
+        self.measured_to = from;
+        self.in_flight = None;
+    }
 }
 
 /// What one call to `handle` will persist and do.
@@ -175,7 +187,7 @@ struct Txn {
     events: Vec<(Actor, EventKind)>,
     notify: Vec<usize>,
     apply: bool,
-    measure: Option<Window>,
+    measures: Vec<Window>,
 }
 
 impl Txn {
@@ -317,14 +329,26 @@ impl<J: Judge> Engine<J> {
         tx.apply = true;
         if let Some(started) = self.state.step_started_at {
             // The judge's evidence lived in the old process's memory. Rather
-            // than persist it, ask the sources again for the whole step so far:
-            // the first window after a restart is a catch-up window.
+            // than persist it, ask the sources again: the old side's baseline
+            // from before this step, then the whole step so far as one
+            // catch-up window.
+            self.judge.reset();
             self.judge.begin_step(self.state.step, self.state.weight, started);
             self.measure.measured_to = Some(started);
+            self.measure.baseline_wanted =
+                self.state.started_at.filter(|t| *t < started).map(|from| Window { from, to: started });
         }
     }
 
     fn on_measured(&mut self, now: Timestamp, window: Window, result: Result<Measurement, MeasureError>, tx: &mut Txn) {
+        if self.measure.baseline_in_flight.is_some() && self.measure.baseline_wanted == Some(window) {
+            self.measure.baseline_in_flight = None;
+            if let Ok(m) = result {
+                self.judge.baseline(window, &m);
+                self.measure.baseline_wanted = None;
+            } // else: asked again at the next poll
+            return;
+        }
         match self.measure.in_flight {
             Some((w, _)) if w == window => self.measure.in_flight = None,
             _ => return, // stale: from an earlier step or a timed-out request
@@ -395,7 +419,7 @@ impl<J: Judge> Engine<J> {
                     tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
                     self.state.step_started_at = Some(now);
                     self.judge.begin_step(self.state.step, weight, now);
-                    self.measure = MeasureProgress { measured_to: Some(now), in_flight: None };
+                    self.measure.restart_step(Some(now));
                 } else if first {
                     tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
                 }
@@ -429,6 +453,7 @@ impl<J: Judge> Engine<J> {
                     return refuse();
                 }
                 self.state.phase = Phase::Progressing;
+                self.state.started_at = Some(now);
                 self.state.started_by = match &actor {
                     Actor::Operator(who) => Some(who.clone()),
                     Actor::Controller => None,
@@ -512,10 +537,17 @@ impl<J: Judge> Engine<J> {
             self.edge.retry_at = None;
             tx.apply = true;
         }
+        let interval = self.plan.guardrails.interval;
+        if self.measure.baseline_in_flight.is_some_and(|since| now >= since + interval) {
+            self.measure.baseline_in_flight = None; // unanswered: ask again
+        }
+        if let (Some(window), None) = (self.measure.baseline_wanted, self.measure.baseline_in_flight) {
+            self.measure.baseline_in_flight = Some(now);
+            tx.measures.push(window);
+        }
         if !self.measuring() {
             return;
         }
-        let interval = self.plan.guardrails.interval;
         if let Some((window, since)) = self.measure.in_flight {
             if now >= since + interval {
                 self.measure.in_flight = None;
@@ -529,8 +561,9 @@ impl<J: Judge> Engine<J> {
         if self.measuring() && self.measure.in_flight.is_none() {
             if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
                 let window = Window { from, to: now };
-                self.measure = MeasureProgress { measured_to: Some(now), in_flight: Some((window, now)) };
-                tx.measure = Some(window);
+                self.measure.measured_to = Some(now);
+                self.measure.in_flight = Some((window, now));
+                tx.measures.push(window);
             }
         }
         if self.measuring() {
@@ -651,7 +684,7 @@ impl<J: Judge> Engine<J> {
         s.last_samples = PerSide::default();
         s.judged_to = None;
         s.no_data_since = None;
-        self.measure = MeasureProgress::default();
+        self.measure.restart_step(None);
         self.edge = EdgeProgress::default();
         tx.apply = true;
     }
@@ -697,9 +730,13 @@ impl<J: Judge> Engine<J> {
             self.edge.in_flight_since = Some(now);
             effects.push(Effect::ApplyWeight { id, weight: self.state.weight });
         }
-        // A rollback or advance later in the same call cancels the request.
-        if let Some(window) = tx.measure.filter(|w| self.measure.in_flight.is_some_and(|(f, _)| f == *w)) {
-            effects.push(Effect::Measure { window });
+        // A rollback or advance later in the same call cancels a request.
+        for window in tx.measures {
+            let step_window = self.measure.in_flight.is_some_and(|(w, _)| w == window);
+            let baseline = self.measure.baseline_in_flight.is_some() && self.measure.baseline_wanted == Some(window);
+            if step_window || baseline {
+                effects.push(Effect::Measure { window });
+            }
         }
         for i in tx.notify {
             effects.push(Effect::Notify { event: events[i].clone() });

@@ -165,6 +165,8 @@ pub struct CutoverState {
     /// Since when every analysis has been Error (could not measure).
     pub no_data_since: Option<Timestamp>,
     pub started_by: Option<String>,
+    /// When an operator last started it: the old side's baseline begins here.
+    pub started_at: Option<Timestamp>,
     pub updated_at: Timestamp,
 }
 
@@ -184,6 +186,7 @@ impl CutoverState {
             judged_to: None,
             no_data_since: None,
             started_by: None,
+            started_at: None,
             updated_at: now,
         }
     }

@@ -661,6 +661,7 @@ impl<'s> Decoder<'s> {
         let interval = self.duration(&mut t, "interval", "an interval");
         let min_samples = self.int_in(&mut t, "min_samples", 1, 1_000_000, "min_samples");
         let failure_limit = self.int_in(&mut t, "failure_limit", 1, 1000, "failure_limit");
+        let alpha = self.num_in(&mut t, "alpha", 1e-9, 0.5, "alpha");
         let errors = match self.sub(&mut t, "errors") {
             Some(mut e) => {
                 let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
@@ -724,6 +725,7 @@ impl<'s> Decoder<'s> {
             interval: interval?.unwrap_or(d.interval),
             min_samples: min_samples?.unwrap_or(d.min_samples),
             failure_limit: failure_limit?.unwrap_or(u64::from(d.failure_limit)) as u32,
+            alpha: alpha?.unwrap_or(d.alpha),
             errors: errors?,
             latency_p50: p50?,
             latency_p99: p99?,

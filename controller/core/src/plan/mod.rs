@@ -124,6 +124,9 @@ pub struct Guardrails {
     pub min_samples: u64,
     /// Non-critical failed analyses in one step that roll back.
     pub failure_limit: u32,
+    /// The chance of rolling back a healthy cutover that the sequential judge
+    /// allows over the whole plan (split across steps and checks).
+    pub alpha: f64,
     pub errors: ErrorCheck,
     pub latency_p50: LatencyCheck,
     pub latency_p99: LatencyCheck,
@@ -178,10 +181,11 @@ pub struct Notify {
 impl Default for Guardrails {
     fn default() -> Self {
         Guardrails {
-            interval: Duration::from_secs(300),
+            interval: Duration::from_secs(60),
             min_samples: 50,
             failure_limit: 3,
-            errors: ErrorCheck { max_increase_pp: 2.0, critical: true },
+            alpha: 0.01,
+            errors: ErrorCheck { max_increase_pp: 0.5, critical: true },
             latency_p50: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(10.0), critical: false },
             latency_p99: LatencyCheck { max_ratio: Some(1.5), max_extra_ms: Some(100.0), critical: false },
             cold_start: ColdStartCheck { max_p99_ms: 1500.0, critical: false },

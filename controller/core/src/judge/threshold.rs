@@ -1,130 +1,8 @@
-//! Verdicts, the numbers behind them, and the [`Judge`] interface.
-//!
-//! A judge compares the new (serverless) side against the old (legacy) side.
-//! Its verdict is one of Pass, Inconclusive (not enough data yet), Error (a
-//! source could not be read) or Fail — "could not measure" is never "pass".
-//! The overall verdict is the worst of the checks.
+//! The plain judge: fixed thresholds over everything seen in the step.
 
-use serde::{Deserialize, Serialize};
-
-use crate::measure::{MeasureError, Measurement, PerSide, Side, SideSample, Window};
+use super::*;
+use crate::measure::{Side, SideSample};
 use crate::plan::{Guardrails, LatencyCheck};
-use crate::units::{Timestamp, Weight};
-
-/// Ordered by severity: `max` of two verdicts is the worse one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Inconclusive,
-    Error,
-    Fail,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Inconclusive => "inconclusive",
-            Verdict::Error => "error",
-            Verdict::Fail => "fail",
-        }
-    }
-}
-
-/// The checks a judge runs; the names are used verbatim in audit events,
-/// dashboards and runbooks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckName {
-    ErrorRate,
-    LatencyP50,
-    LatencyP99,
-    ColdStartP99,
-    /// Not a comparison: a source could not be read.
-    Source,
-}
-
-impl CheckName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckName::ErrorRate => "error_rate",
-            CheckName::LatencyP50 => "latency_p50",
-            CheckName::LatencyP99 => "latency_p99",
-            CheckName::ColdStartP99 => "cold_start_p99",
-            CheckName::Source => "source",
-        }
-    }
-}
-
-/// One check's verdict with the numbers behind it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub check: CheckName,
-    pub verdict: Verdict,
-    /// A critical Fail rolls back at once.
-    pub critical: bool,
-    /// The observed value per side, in `unit`; `None` where there was no data.
-    pub legacy: Option<f64>,
-    pub serverless: Option<f64>,
-    /// The largest value the new side may have and still pass, in `unit`.
-    pub limit: Option<f64>,
-    pub unit: String,
-    pub samples: PerSide<u64>,
-    /// One line a person can read: why this verdict.
-    pub reason: String,
-}
-
-/// The judge's answer for one window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Analysis {
-    pub window: Window,
-    pub verdict: Verdict,
-    /// True when a critical check failed.
-    pub critical: bool,
-    /// Requests per side counted as evidence for this verdict.
-    pub samples: PerSide<u64>,
-    pub checks: Vec<CheckResult>,
-}
-
-impl Analysis {
-    /// The verdict for a window that could not be measured.
-    pub fn error(window: Window, err: &MeasureError) -> Analysis {
-        Analysis {
-            window,
-            verdict: Verdict::Error,
-            critical: false,
-            samples: PerSide::default(),
-            checks: vec![CheckResult {
-                check: CheckName::Source,
-                verdict: Verdict::Error,
-                critical: false,
-                legacy: None,
-                serverless: None,
-                limit: None,
-                unit: String::new(),
-                samples: PerSide::default(),
-                reason: err.to_string(),
-            }],
-        }
-    }
-
-    /// Builds the overall verdict from the checks: the worst one wins.
-    pub fn from_checks(window: Window, samples: PerSide<u64>, checks: Vec<CheckResult>) -> Analysis {
-        let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
-        let critical = checks.iter().any(|c| c.critical && c.verdict == Verdict::Fail);
-        Analysis { window, verdict, critical, samples, checks }
-    }
-}
-
-/// Decides, window by window, whether the new side is as good as the old.
-///
-/// A judge may keep evidence across windows; `begin_step` tells it that the
-/// weight changed and the evidence starts afresh.
-pub trait Judge {
-    fn begin_step(&mut self, step: usize, weight: Weight, at: Timestamp);
-    fn judge(&mut self, window: Window, measurement: &Measurement) -> Analysis;
-}
 
 /// The plain judge: fixed thresholds over everything seen since the step
 /// began (ratios, extra ms, percentage points, minimum samples).
@@ -164,6 +42,8 @@ impl ThresholdJudge {
             unit: "percent".into(),
             samples,
             reason,
+            e_value: None,
+            e_threshold: None,
         }
     }
 
@@ -203,6 +83,8 @@ impl ThresholdJudge {
             unit: "ms".into(),
             samples,
             reason,
+            e_value: None,
+            e_threshold: None,
         }
     }
 
@@ -227,6 +109,8 @@ impl ThresholdJudge {
             unit: "ms".into(),
             samples: PerSide { legacy: self.step.legacy.cold_starts, serverless: cold.cold_starts },
             reason,
+            e_value: None,
+            e_threshold: None,
         }
     }
 }
@@ -292,7 +176,7 @@ mod tests {
         assert!(a.critical);
         let e = &a.checks[0];
         assert_eq!(e.check, CheckName::ErrorRate);
-        assert_eq!((e.legacy, e.serverless, e.limit), (Some(0.5), Some(5.0), Some(2.5)));
+        assert_eq!((e.legacy, e.serverless, e.limit), (Some(0.5), Some(5.0), Some(1.0)));
     }
 
     #[test]
