@@ -17,9 +17,19 @@
 //!   lands on the new side with probability `p0 = n_new / (n_new + n_old)`,
 //!   its share of the stratum's requests. Conditioning on the window makes
 //!   the test immune to the error rate drifting over the day. Alternatives
-//!   are odds ratios 1.5–30. A fail also needs the step's observed increase
-//!   to reach `max_increase_pp`, so a significant but negligible increase
-//!   never rolls back.
+//!   are odds ratios 1.5–30; it gets half of the check's alpha. The other
+//!   half goes to an *availability* test for outages: null "the new side's
+//!   error rate is at most the old side's (cutover so far, per stratum) plus
+//!   5 pp", alternatives 50 % and 90 %. An e-process started at the step's
+//!   beginning would be useless here — an hour of healthy requests buries it
+//!   hundreds of nats deep — so it is a CUSUM: one test started at *every*
+//!   window, the largest reported (`S = max(0, S + log LR)`), with the
+//!   threshold paying for the union over start points: `ln(2 K n² / (N a))`
+//!   after `n > N` windows and `ln(2 K N / a)` before, where `N` is twice the
+//!   step's planned windows — the sum over starts stays under `a` however
+//!   long the step runs. A fail also needs the step's observed increase to
+//!   reach `max_increase_pp`, so a significant but negligible increase never
+//!   rolls back.
 //! - `latency_p50`, `latency_p99`: the allowance is the old side's quantile
 //!   (from all legacy user requests of the cutover so far, fixed before each
 //!   window) widened by `max_ratio` / `max_extra_ms`. Under the null at most
@@ -41,6 +51,10 @@ use crate::plan::{LatencyCheck, Plan};
 
 /// Odds ratios (new-side error rate / old-side) the error test bets on.
 const ERROR_ODDS: [f64; 6] = [1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
+/// Error rates the availability test bets on, and the margin over the old
+/// side's rate that its null allows.
+const OUTAGE_RATES: [f64; 2] = [0.5, 0.9];
+const OUTAGE_MARGIN: f64 = 0.05;
 /// Alternatives of the exceedance tests, as multiples of the null share.
 const EXCEED_MULTIPLES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
 /// Old-side warm requests needed before its quantiles are trusted.
@@ -88,6 +102,44 @@ impl ErrorCountTest {
     }
 }
 
+/// Is the new side plainly broken? A CUSUM per alternative; null: its error
+/// rate is at most `r0`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AvailabilityTest {
+    cusum: [f64; OUTAGE_RATES.len()],
+    /// Windows observed: the number of start points the union bound pays for.
+    windows: u64,
+}
+
+impl AvailabilityTest {
+    /// One window: `e` of `n` new-side requests failed; `r0` bounds the
+    /// rate under the null.
+    pub(crate) fn observe(&mut self, n: u64, e: u64, r0: f64) {
+        let (n, e) = (n as f64, e.min(n) as f64);
+        for (s, r1) in self.cusum.iter_mut().zip(OUTAGE_RATES) {
+            let inc = if r1 > r0 { e * (r1 / r0).ln() + (n - e) * ((1.0 - r1) / (1.0 - r0)).ln() } else { 0.0 };
+            *s = (*s + inc).max(0.0);
+        }
+    }
+
+    pub(crate) fn end_window(&mut self) {
+        self.windows += 1;
+    }
+
+    /// The largest log-LR of any test started at a window boundary.
+    pub(crate) fn log_max(&self) -> f64 {
+        self.cusum.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// `ln(1/a)` turned into the threshold for the max over start points.
+    pub(crate) fn log_threshold(&self, log_one_over_a: f64, planned_windows: u64) -> f64 {
+        let big_n = (2 * planned_windows).max(1) as f64;
+        let n = (self.windows as f64).max(big_n);
+        let k = OUTAGE_RATES.len() as f64;
+        log_one_over_a + (2.0 * k * n * n / big_n).ln()
+    }
+}
+
 /// One-sided mixture SPRT for a Bernoulli share: null `share <= null`.
 #[derive(Clone, Debug)]
 pub(crate) struct ExceedanceTest {
@@ -130,6 +182,7 @@ struct StepEvidence {
     /// New-side warm user requests, for the new side's quantile estimates.
     new_warm: Histogram,
     errors: ErrorCountTest,
+    availability: AvailabilityTest,
     p50: ExceedanceTest,
     p99: ExceedanceTest,
     cold: ExceedanceTest,
@@ -143,6 +196,7 @@ impl StepEvidence {
             totals: PerSide::default(),
             new_warm: Histogram::default(),
             errors: ErrorCountTest::default(),
+            availability: AvailabilityTest::default(),
             p50: ExceedanceTest::new(0.5),
             p99: ExceedanceTest::new(0.01),
             cold: ExceedanceTest::new(0.01),
@@ -161,6 +215,12 @@ pub struct SequentialJudge {
     /// The old side's warm user latency over the whole cutover: the baseline
     /// survives steps because the old side does not change.
     baseline: Histogram,
+    /// The old side's requests and errors over the whole cutover, per
+    /// stratum (user traffic, probes): the availability test's null.
+    baseline_errors: [(u64, u64); 2],
+    /// Each step's hold in windows, and the current step's.
+    step_windows: Vec<u64>,
+    planned_windows: u64,
 }
 
 impl SequentialJudge {
@@ -169,7 +229,20 @@ impl SequentialJudge {
         let per_step = g.alpha / plan.schedule.steps.len().max(1) as f64;
         let log_threshold =
             [SHARE_ERRORS, SHARE_LATENCY_P50, SHARE_LATENCY_P99, SHARE_COLD_START].map(|s| (1.0 / (per_step * s)).ln());
-        SequentialJudge { guardrails: g, log_threshold, step: StepEvidence::new(), baseline: Histogram::default() }
+        SequentialJudge {
+            guardrails: g,
+            log_threshold,
+            step: StepEvidence::new(),
+            baseline: Histogram::default(),
+            baseline_errors: [(0, 0); 2],
+            step_windows: plan
+                .schedule
+                .steps
+                .iter()
+                .map(|s| (s.hold.as_millis() / plan.guardrails.interval.as_millis().max(1)) as u64)
+                .collect(),
+            planned_windows: 1,
+        }
     }
 
     /// The e-value at which each check fails: errors, p50, p99, cold starts.
@@ -190,17 +263,26 @@ impl SequentialJudge {
         let (old, new) = (rate(&self.step.totals.legacy), rate(&self.step.totals.serverless));
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= g.errors.max_increase_pp);
-        let log_e = self.step.errors.log_e();
-        let failed = self.latch(0, log_e, material);
+        // Each half of the check's alpha: ln 2 more than the check's threshold.
+        let log_e = self.step.errors.log_e() - 2f64.ln();
+        let outage = self.step.availability.log_max()
+            >= self.step.availability.log_threshold(self.log_threshold[0] + 2f64.ln(), self.planned_windows);
+        let failed = self.latch(0, if outage { f64::INFINITY } else { log_e }, material);
         let enough = samples.legacy >= g.min_samples && samples.serverless >= g.min_samples;
         let (verdict, reason) = match (failed, increase) {
-            (Some(at), Some(d)) => (
+            (Some(at), d) if at.is_infinite() => (
                 Verdict::Fail,
-                format!("error rate +{d:.2} pp, e-value {:.3e} reached {:.3e}", at.exp(), self.log_threshold[0].exp()),
+                format!("outage: a run of failed new-side requests (error rate {:+.2} pp)", d.unwrap_or(0.0)),
             ),
-            (Some(at), None) => {
-                (Verdict::Fail, format!("e-value {:.3e} reached {:.3e}", at.exp(), self.log_threshold[0].exp()))
-            }
+            (Some(at), d) => (
+                Verdict::Fail,
+                format!(
+                    "error rate {:+.2} pp, e-value {:.3e} reached {:.3e}",
+                    d.unwrap_or(0.0),
+                    at.exp(),
+                    self.log_threshold[0].exp()
+                ),
+            ),
             (None, _) if !enough => (Verdict::Inconclusive, format!("fewer than {} requests on a side", g.min_samples)),
             (None, d) => (Verdict::Pass, format!("error rate {:+.2} pp, no evidence of regression", d.unwrap_or(0.0))),
         };
@@ -306,24 +388,37 @@ impl Judge for SequentialJudge {
     fn reset(&mut self) {
         self.step = StepEvidence::new();
         self.baseline = Histogram::default();
+        self.baseline_errors = [(0, 0); 2];
     }
 
     fn baseline(&mut self, _window: Window, m: &Measurement) {
         self.baseline.merge(&m.traffic.legacy.latency_ms);
+        for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
+            self.baseline_errors[i].0 += stratum.legacy.requests;
+            self.baseline_errors[i].1 += stratum.legacy.errors;
+        }
     }
 
-    fn begin_step(&mut self, _step: usize, _weight: Weight, _at: Timestamp) {
+    fn begin_step(&mut self, step: usize, _weight: Weight, _at: Timestamp) {
         self.step = StepEvidence::new();
+        self.planned_windows = self.step_windows.get(step).copied().unwrap_or(1);
     }
 
     fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
         let g = self.guardrails.clone();
         // Errors: user traffic and probes are separate strata (their error
         // rates may differ; each is fair between the sides).
-        for stratum in [&m.traffic, &m.probes] {
+        for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);
             self.step.errors.observe(old.requests, old.errors, new.requests, new.errors);
+            // The old side's rate so far (before this window), smoothed.
+            let (n, e) = self.baseline_errors[i];
+            let r0 = ((e as f64 + 1.0) / (n as f64 + 2.0) + OUTAGE_MARGIN).min(0.99);
+            self.step.availability.observe(new.requests, new.errors, r0);
+            self.baseline_errors[i].0 += old.requests;
+            self.baseline_errors[i].1 += old.errors;
         }
+        self.step.availability.end_window();
         // Latency: against the baseline as it stood before this window.
         if self.baseline.count() >= BASELINE_MIN {
             let new = &m.traffic.serverless.latency_ms;
