@@ -108,3 +108,16 @@ fn simulate_rejects_a_bad_regression() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("errors+Npp@T"), "{}", text(&out).1);
 }
+
+#[test]
+fn bench_judge_prints_the_judges_side_by_side() {
+    let out = cutover(&["bench", "judge", "--null-runs", "2", "--runs", "1"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let header = stdout.lines().find(|l| l.starts_with("| scenario")).expect("a table");
+    for judge in ["sequential (cutover)", "flagger-style", "alarm-style"] {
+        assert!(header.contains(judge), "{header}");
+    }
+    let rows = stdout.lines().filter(|l| l.starts_with("| ")).count();
+    assert_eq!(rows, 1 + 1 + 7 * 3, "header, healthy row, 7 regressions x 3 steps:\n{stdout}");
+}

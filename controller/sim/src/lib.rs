@@ -7,6 +7,8 @@
 //! [`check::Checker`] verifies the engine's invariants after every step.
 //! The same seed always gives the same run.
 
+pub mod baseline;
+pub mod bench;
 pub mod check;
 pub mod model;
 pub mod rng;
