@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Output, Phase};
-use cutover_core::judge::ThresholdJudge;
+use cutover_core::judge::{Judge, SequentialJudge, ThresholdJudge};
 use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Window};
 use cutover_core::plan::Plan;
 use cutover_core::units::{Timestamp, Weight};
@@ -76,10 +76,18 @@ pub struct ScriptReport {
     pub violations: Vec<String>,
 }
 
+/// Which judge a script runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JudgeKind {
+    Threshold,
+    Sequential,
+}
+
 /// The engine, its fake ports, and the checker watching both.
-struct Rig<'p> {
+struct Rig<'p, J> {
     plan: &'p Plan,
-    engine: Engine<ThresholdJudge>,
+    make_judge: &'p dyn Fn(&Plan) -> J,
+    engine: Engine<J>,
     checker: Checker,
     stored: Option<CutoverState>,
     edge: Weight,
@@ -89,7 +97,7 @@ struct Rig<'p> {
     now: Timestamp,
 }
 
-impl Rig<'_> {
+impl<J: Judge> Rig<'_, J> {
     fn feed(&mut self, input: Input) {
         let out: Output = self.engine.handle(self.now, input);
         for e in out.effects {
@@ -141,8 +149,7 @@ impl Rig<'_> {
             Action::LeaseGained => self.lease(),
             Action::Crash => {
                 if let Some(state) = self.stored.clone() {
-                    let judge = ThresholdJudge::new(self.plan.guardrails.clone());
-                    self.engine = Engine::restore(self.plan.clone(), state, judge);
+                    self.engine = Engine::restore(self.plan.clone(), state, (self.make_judge)(self.plan));
                 }
                 self.lease()
             }
@@ -153,11 +160,23 @@ impl Rig<'_> {
 /// Drives a fresh engine (leader, started at `start`) through `actions`, then
 /// lets a healthy edge answer everything for a while: a rollback in progress
 /// must finish. Returns every violated invariant.
-pub fn drive(plan: &Plan, start: Timestamp, actions: &[Action]) -> ScriptReport {
-    let judge = ThresholdJudge::new(plan.guardrails.clone());
+pub fn drive(plan: &Plan, start: Timestamp, actions: &[Action], judge: JudgeKind) -> ScriptReport {
+    match judge {
+        JudgeKind::Threshold => drive_with(plan, start, actions, &|p: &Plan| ThresholdJudge::new(p.guardrails.clone())),
+        JudgeKind::Sequential => drive_with(plan, start, actions, &SequentialJudge::new),
+    }
+}
+
+fn drive_with<J: Judge>(
+    plan: &Plan,
+    start: Timestamp,
+    actions: &[Action],
+    make_judge: &dyn Fn(&Plan) -> J,
+) -> ScriptReport {
     let mut rig = Rig {
         plan,
-        engine: Engine::new("script", plan.clone(), judge, start),
+        make_judge,
+        engine: Engine::new("script", plan.clone(), make_judge(plan), start),
         checker: Checker::new(plan),
         stored: None,
         edge: Weight::ZERO,

@@ -5,7 +5,7 @@
 use cutover_core::engine::Command;
 use cutover_core::plan::{FreezeWindow, NoDataAction, Plan};
 use cutover_core::units::Timestamp;
-use cutover_sim::script::{drive, Action, EdgeAnswer, Reading};
+use cutover_sim::script::{drive, Action, EdgeAnswer, JudgeKind, Reading};
 use proptest::prelude::*;
 
 const T0: Timestamp = Timestamp(1_795_867_200_000);
@@ -70,8 +70,10 @@ proptest! {
         actions in proptest::collection::vec(action(), 0..300),
         pause in any::<bool>(),
         freeze in any::<bool>(),
+        sequential in any::<bool>(),
     ) {
-        let report = drive(&plan(pause, freeze), T0, &actions);
+        let judge = if sequential { JudgeKind::Sequential } else { JudgeKind::Threshold };
+        let report = drive(&plan(pause, freeze), T0, &actions, judge);
         prop_assert!(report.violations.is_empty(), "{:#?}", report.violations);
     }
 }
@@ -87,9 +89,11 @@ fn a_healthy_script_completes() {
             actions.push(Action::Measure(Reading::Healthy));
         }
     }
-    let report = drive(&plan(false, false), T0, &actions);
-    assert!(report.violations.is_empty(), "{:?}", report.violations);
-    assert_eq!(report.phase, cutover_core::engine::Phase::Completed);
+    for judge in [JudgeKind::Threshold, JudgeKind::Sequential] {
+        let report = drive(&plan(false, false), T0, &actions, judge);
+        assert!(report.violations.is_empty(), "{judge:?}: {:?}", report.violations);
+        assert_eq!(report.phase, cutover_core::engine::Phase::Completed, "{judge:?}");
+    }
 }
 
 /// Regression, found by `invariants_hold_for_any_input_sequence`: a rollback's
@@ -133,6 +137,6 @@ fn regression_late_zero_apply_confirmed_a_later_rollback() {
         Wait(1),
         Wait(1),
     ];
-    let report = drive(&plan(false, false), T0, &actions);
+    let report = drive(&plan(false, false), T0, &actions, JudgeKind::Threshold);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
 }
