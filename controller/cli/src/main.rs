@@ -90,6 +90,9 @@ struct SimulateArgs {
     /// Chance that the controller crashes after any write (restart from the store).
     #[arg(long, default_value_t = 0.0)]
     crash_rate: f64,
+    /// Synthetic probes per side per minute, pinned to each side.
+    #[arg(long, default_value_t = 1)]
+    probes_per_minute: u32,
     /// Worker threads; all cores when left out.
     #[arg(long)]
     threads: Option<usize>,
@@ -302,7 +305,16 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --seeds is from 1 to 1000000");
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    let mut scenario = Scenario { regression: args.regression, crash_rate: args.crash_rate, ..Scenario::default() };
+    if args.probes_per_minute > 600 {
+        eprintln!("error: --probes-per-minute is at most 600");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let mut scenario = Scenario {
+        regression: args.regression,
+        crash_rate: args.crash_rate,
+        probes_per_minute: args.probes_per_minute,
+        ..Scenario::default()
+    };
     scenario.traffic.requests_per_day = args.requests_per_day;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);

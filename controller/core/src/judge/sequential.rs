@@ -339,9 +339,16 @@ impl SequentialJudge {
         }
     }
 
-    fn latency_check(&mut self, check: CheckName, q: f64, i: usize, limits: LatencyCheck) -> CheckResult {
+    /// `old`: the old side's quantile this window was judged against.
+    fn latency_check(
+        &mut self,
+        check: CheckName,
+        q: f64,
+        i: usize,
+        limits: LatencyCheck,
+        old: Option<f64>,
+    ) -> CheckResult {
         let min = self.guardrails.min_samples;
-        let old = (self.baseline.count() >= BASELINE_MIN).then(|| self.baseline.quantile(q)).flatten();
         let new = self.step.new_warm.quantile(q);
         let log_e = if i == 1 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
         let failed = self.latch(i, log_e, true);
@@ -459,12 +466,15 @@ impl Judge for SequentialJudge {
         }
         self.ev.windows += 1;
         // Latency: against the baseline as it stood before this window.
-        if self.baseline.count() >= BASELINE_MIN {
-            let new = &m.traffic.serverless.latency_ms;
-            for (q, limits, test) in [(0.5, g.latency_p50, &mut self.ev.p50), (0.99, g.latency_p99, &mut self.ev.p99)] {
-                if let Some(old) = self.baseline.quantile(q) {
-                    test.observe(new.count(), new.count_above(allowance(old, &limits)));
-                }
+        let trusted = self.baseline.count() >= BASELINE_MIN;
+        let old_p50 = self.baseline.quantile(0.5).filter(|_| trusted);
+        let old_p99 = self.baseline.quantile(0.99).filter(|_| trusted);
+        let new = &m.traffic.serverless.latency_ms;
+        for (old, limits, test) in
+            [(old_p50, g.latency_p50, &mut self.ev.p50), (old_p99, g.latency_p99, &mut self.ev.p99)]
+        {
+            if let Some(old) = old {
+                test.observe(new.count(), new.count_above(allowance(old, &limits)));
             }
         }
         self.baseline.merge(&m.traffic.legacy.latency_ms);
@@ -482,8 +492,8 @@ impl Judge for SequentialJudge {
             PerSide { legacy: self.step.totals.legacy.requests, serverless: self.step.totals.serverless.requests };
         let checks = vec![
             self.error_check(samples),
-            self.latency_check(CheckName::LatencyP50, 0.5, 1, g.latency_p50),
-            self.latency_check(CheckName::LatencyP99, 0.99, 2, g.latency_p99),
+            self.latency_check(CheckName::LatencyP50, 0.5, 1, g.latency_p50, old_p50),
+            self.latency_check(CheckName::LatencyP99, 0.99, 2, g.latency_p99, old_p99),
             self.cold_start_check(),
         ];
         Analysis::from_checks(window, samples, checks)
