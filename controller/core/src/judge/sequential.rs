@@ -197,13 +197,6 @@ impl ExceedanceTest {
     }
 }
 
-/// The largest value the new side may show: over *every* limit given fails.
-fn allowance(old: f64, limits: &LatencyCheck) -> f64 {
-    let by_ratio = limits.max_ratio.map(|r| old * r);
-    let by_extra = limits.max_extra_ms.map(|e| old + e);
-    by_ratio.into_iter().chain(by_extra).fold(old, f64::max)
-}
-
 /// Sample sizes and estimates of the current step.
 #[derive(Clone, Debug, Default)]
 struct StepTotals {
@@ -353,7 +346,7 @@ impl SequentialJudge {
         let log_e = if i == 1 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
         let failed = self.latch(i, log_e, true);
         let samples = PerSide { legacy: self.baseline.count(), serverless: self.step.new_warm.count() };
-        let limit = old.map(|o| allowance(o, &limits));
+        let limit = old.map(|o| limits.allowance(o));
         let name = check.as_str();
         let (verdict, reason) = match (failed, new, limit) {
             (Some(at), _, _) => (
@@ -474,7 +467,7 @@ impl Judge for SequentialJudge {
             [(old_p50, g.latency_p50, &mut self.ev.p50), (old_p99, g.latency_p99, &mut self.ev.p99)]
         {
             if let Some(old) = old {
-                test.observe(new.count(), new.count_above(allowance(old, &limits)));
+                test.observe(new.count(), new.count_above(limits.allowance(old)));
             }
         }
         self.baseline.merge(&m.traffic.legacy.latency_ms);

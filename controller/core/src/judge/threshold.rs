@@ -55,12 +55,7 @@ impl ThresholdJudge {
         };
         let old = self.step.legacy.latency_ms.quantile(q);
         let new = self.step.serverless.latency_ms.quantile(q);
-        // Over *every* limit given fails, so the allowance is the largest.
-        let limit = old.map(|o| {
-            let by_ratio = limits.max_ratio.map(|r| o * r);
-            let by_extra = limits.max_extra_ms.map(|e| o + e);
-            by_ratio.into_iter().chain(by_extra).fold(o, f64::max)
-        });
+        let limit = old.map(|o| limits.allowance(o));
         let (verdict, reason) = match (new, limit) {
             _ if samples.legacy < g.min_samples || samples.serverless < g.min_samples => {
                 (Verdict::Inconclusive, format!("fewer than {} warm requests on a side", g.min_samples))

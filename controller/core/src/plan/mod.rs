@@ -150,6 +150,16 @@ pub struct LatencyCheck {
     pub critical: bool,
 }
 
+impl LatencyCheck {
+    /// The largest latency the new side may show when the old side shows
+    /// `old_ms`: the most generous of the limits given.
+    pub fn allowance(&self, old_ms: f64) -> f64 {
+        let by_ratio = self.max_ratio.map(|r| old_ms * r);
+        let by_extra = self.max_extra_ms.map(|e| old_ms + e);
+        by_ratio.into_iter().chain(by_extra).fold(old_ms, f64::max)
+    }
+}
+
 /// Cold starts are their own population: their latency never counts as warm
 /// latency, and is held to its own absolute limit.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
