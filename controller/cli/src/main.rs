@@ -274,6 +274,7 @@ fn plan_show(path: &Path) -> anyhow::Result<ExitCode> {
         if g.cold_start.critical { ", critical" } else { "" }
     );
     println!("  failure_limit   {} failed analyses in a step roll back", g.failure_limit);
+    println!("  alpha           {} chance at most of rolling back a healthy cutover (sequential judge)", g.alpha);
     let then = match g.no_data.then {
         NoDataAction::Rollback => "roll back",
         NoDataAction::Pause => "pause",
@@ -320,14 +321,17 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
 
     println!(
-        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, {:?} judge, {} thread{}",
+        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, {} judge, {} thread{}",
         args.seeds,
         plan.target.name,
         plan.schedule.steps.len(),
         format_hours(plan.duration()),
         args.requests_per_day,
         args.regression.map(|r| format!(", regression {r}")).unwrap_or_default(),
-        args.judge,
+        match args.judge {
+            JudgeName::Sequential => "sequential",
+            JudgeName::Threshold => "threshold",
+        },
         threads,
         if threads == 1 { "" } else { "s" },
     );
