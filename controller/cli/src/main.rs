@@ -348,14 +348,9 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let results = match args.judge {
         JudgeName::Sequential => run_seeds(&plan, &scenario, seeds, threads, &SequentialJudge::new, &progress),
-        JudgeName::Threshold => run_seeds(
-            &plan,
-            &scenario,
-            seeds,
-            threads,
-            &|p: &Plan| ThresholdJudge::new(p.guardrails.clone()),
-            &progress,
-        ),
+        JudgeName::Threshold => {
+            run_seeds(&plan, &scenario, seeds, threads, &|p: &Plan| ThresholdJudge::new(p.guardrails), &progress)
+        }
     };
     let wall = started.elapsed();
     let summary = Summary::new(&results);

@@ -197,13 +197,6 @@ impl Measurement {
         s.merge(self.probes.get(side));
         s
     }
-
-    pub fn merge(&mut self, other: &Measurement) {
-        for side in [Side::Legacy, Side::Serverless] {
-            self.traffic.get_mut(side).merge(other.traffic.get(side));
-            self.probes.get_mut(side).merge(other.probes.get(side));
-        }
-    }
 }
 
 /// A source could not be read: the judge's verdict is Error, never Pass.

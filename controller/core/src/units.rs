@@ -22,11 +22,6 @@ impl Timestamp {
         self.0
     }
 
-    /// Saturating: an instant before the epoch is the epoch.
-    pub fn saturating_sub(self, d: Duration) -> Self {
-        Self(self.0.saturating_sub(duration_ms(d)))
-    }
-
     /// The time from `earlier` to `self`, zero if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))

@@ -65,7 +65,7 @@ fn sparse() -> Measurement {
 
 impl Rig {
     fn with_plan(plan: Plan) -> Rig {
-        let judge = ThresholdJudge::new(plan.guardrails.clone());
+        let judge = ThresholdJudge::new(plan.guardrails);
         let mut rig =
             Rig { engine: Engine::new("c1", plan, judge, T0), now: T0, store: Vec::new(), last_apply: None, epoch: 0 };
         let out = rig.lease();
@@ -326,7 +326,7 @@ fn a_crash_between_intent_and_apply_is_resolved_on_restart() {
     let Effect::Persist { state, .. } = &out.effects[0] else { panic!() };
     // The process dies before ApplyWeight runs; a new one restores the state.
     let plan = plan();
-    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let judge = ThresholdJudge::new(plan.guardrails);
     let mut engine = Engine::restore(plan, state.clone(), judge);
     assert!(engine.handle(rig.now, Input::Tick).effects.is_empty(), "a follower does nothing");
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 2 });
@@ -463,7 +463,7 @@ fn a_restart_mid_step_measures_the_whole_step_again() {
     }
     // The process dies; the new one has no evidence in memory.
     let plan = plan();
-    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let judge = ThresholdJudge::new(plan.guardrails);
     let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
     let window = out.effects.iter().find_map(|e| match e {
@@ -486,7 +486,7 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
     let step_started = rig.engine.state().step_started_at.unwrap();
     rig.now = rig.now + minutes(12);
     let plan = plan();
-    let judge = ThresholdJudge::new(plan.guardrails.clone());
+    let judge = ThresholdJudge::new(plan.guardrails);
     let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
     let windows: Vec<Window> = out

@@ -162,7 +162,7 @@ impl<J: Judge> Rig<'_, J> {
 /// must finish. Returns every violated invariant.
 pub fn drive(plan: &Plan, start: Timestamp, actions: &[Action], judge: JudgeKind) -> ScriptReport {
     match judge {
-        JudgeKind::Threshold => drive_with(plan, start, actions, &|p: &Plan| ThresholdJudge::new(p.guardrails.clone())),
+        JudgeKind::Threshold => drive_with(plan, start, actions, &|p: &Plan| ThresholdJudge::new(p.guardrails)),
         JudgeKind::Sequential => drive_with(plan, start, actions, &SequentialJudge::new),
     }
 }

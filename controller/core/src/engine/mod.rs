@@ -242,14 +242,6 @@ impl<J: Judge> Engine<J> {
         &self.state
     }
 
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
-    pub fn is_leader(&self) -> bool {
-        self.leader
-    }
-
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Output {
         // Time never runs backwards inside the engine, whatever the driver says.
         let now = now.max(self.now);
@@ -293,27 +285,19 @@ impl<J: Judge> Engine<J> {
             return None;
         }
         let now = self.now;
-        let mut wake: Vec<Timestamp> = Vec::with_capacity(6);
-        wake.extend(self.edge.retry_at);
-        wake.extend(self.edge.in_flight_since.map(|t| t + EDGE_TIMEOUT));
-        if self.measuring() {
-            let interval = self.plan.guardrails.interval;
-            match (self.measure.in_flight, self.measure.measured_to) {
-                (Some((_, since)), _) => wake.push(since + interval),
-                (None, Some(to)) => wake.push(to + interval),
-                (None, None) => {}
-            }
-            if let Some(started) = self.state.step_started_at {
-                wake.push(started + self.hold());
-            }
-            if let Some(since) = self.state.no_data_since {
-                wake.push(since + self.plan.guardrails.no_data.max_hold);
-            }
-            if self.readiness(now) == Err(HoldReason::Frozen) {
-                wake.push(now.next_utc_hour());
-            }
-        }
-        wake.into_iter().filter(|t| *t > now).min()
+        let g = &self.plan.guardrails;
+        let measuring = self.measuring();
+        let step = |t: Option<Timestamp>| t.filter(|_| measuring);
+        let candidates = [
+            self.edge.retry_at,
+            self.edge.in_flight_since.map(|t| t + EDGE_TIMEOUT),
+            // An answer is due, or the next window is.
+            step(self.measure.in_flight.map(|(_, since)| since).or(self.measure.measured_to)).map(|t| t + g.interval),
+            step(self.state.step_started_at).map(|t| t + self.hold()),
+            step(self.state.no_data_since).map(|t| t + g.no_data.max_hold),
+            (measuring && self.readiness(now) == Err(HoldReason::Frozen)).then(|| now.next_utc_hour()),
+        ];
+        candidates.into_iter().flatten().filter(|t| *t > now).min()
     }
 
     // ---- inputs ------------------------------------------------------------
@@ -387,7 +371,7 @@ impl<J: Judge> Engine<J> {
                 decision,
             },
         );
-        self.execute(now, decision, &Actor::Controller, tx);
+        self.execute(decision, &Actor::Controller, tx);
     }
 
     fn on_edge(&mut self, now: Timestamp, result: EdgeResult, tx: &mut Txn) {
@@ -507,7 +491,7 @@ impl<J: Judge> Engine<J> {
                 } else {
                     Decision::Complete
                 };
-                self.execute(now, decision, &actor, tx);
+                self.execute(decision, &actor, tx);
             }
             Command::Abort => match phase {
                 Phase::Pending | Phase::RolledBack { .. } => {
@@ -568,7 +552,7 @@ impl<J: Judge> Engine<J> {
         }
         if self.measuring() {
             let decision = self.decide(now, None);
-            self.execute(now, decision, &Actor::Controller, tx);
+            self.execute(decision, &Actor::Controller, tx);
         }
     }
 
@@ -648,7 +632,7 @@ impl<J: Judge> Engine<J> {
         }
     }
 
-    fn execute(&mut self, _now: Timestamp, decision: Decision, actor: &Actor, tx: &mut Txn) {
+    fn execute(&mut self, decision: Decision, actor: &Actor, tx: &mut Txn) {
         match decision {
             Decision::Hold { .. } => {}
             Decision::Advance { to_step } => {

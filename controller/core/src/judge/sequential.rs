@@ -264,7 +264,7 @@ pub struct SequentialJudge {
 
 impl SequentialJudge {
     pub fn new(plan: &Plan) -> Self {
-        let g = plan.guardrails.clone();
+        let g = plan.guardrails;
         let per_step = g.alpha / plan.schedule.steps.len().max(1) as f64;
         let log_one_over_a =
             [SHARE_ERRORS, SHARE_LATENCY_P50, SHARE_LATENCY_P99, SHARE_COLD_START].map(|s| (1.0 / (per_step * s)).ln());
@@ -293,7 +293,7 @@ impl SequentialJudge {
     }
 
     fn error_check(&mut self, samples: PerSide<u64>) -> CheckResult {
-        let g = self.guardrails.clone();
+        let g = self.guardrails;
         let rate = |s: &SideSample| s.error_rate().map(|r| r * 100.0);
         let (old, new) = (rate(&self.step.totals.legacy), rate(&self.step.totals.serverless));
         let increase = old.zip(new).map(|(o, n)| n - o);
@@ -444,7 +444,7 @@ impl Judge for SequentialJudge {
     }
 
     fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
-        let g = self.guardrails.clone();
+        let g = self.guardrails;
         // Errors: user traffic and probes are separate strata (their error
         // rates may differ; each is fair between the sides).
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {

@@ -120,7 +120,7 @@ impl Judge for ThresholdJudge {
             self.step.get_mut(side).merge(&m.combined(side));
         }
         let samples = PerSide { legacy: self.step.legacy.requests, serverless: self.step.serverless.requests };
-        let g = self.guardrails.clone();
+        let g = self.guardrails;
         let checks = vec![
             self.error_rate(samples),
             self.latency(CheckName::LatencyP50, 0.50, &g.latency_p50),

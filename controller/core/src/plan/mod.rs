@@ -115,7 +115,7 @@ impl FreezeWindow {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Guardrails {
     /// How often the judge looks at a new window of data.
     #[serde(with = "duration_text")]
