@@ -1,0 +1,91 @@
+//! Test support shared by the workspace's tests: servers a test starts for
+//! itself and stops when it ends, so no test assumes one is running.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The project's virtualenv, where `./tests/run` installs moto
+/// (`CUTOVER_VENV` overrides it).
+pub fn venv() -> PathBuf {
+    match std::env::var_os("CUTOVER_VENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A `moto_server` of this test's own: an AWS emulator, faithful for
+/// DynamoDB (conditional writes, transactions). Stopped when dropped.
+pub struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto on a free loopback port and waits until it answers.
+    ///
+    /// # Panics
+    /// If moto is not installed (run `./tests/run`, which installs it into
+    /// `.venv`) or does not start within 30 seconds.
+    pub fn start() -> Moto {
+        let program = venv().join("bin/moto_server");
+        assert!(
+            program.exists(),
+            "{} is missing: run ./tests/run once (it installs moto into .venv), or set CUTOVER_VENV",
+            program.display()
+        );
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            if wait_for_port(addr, Duration::from_secs(30)) {
+                return Moto { child, endpoint: format!("http://{addr}") };
+            }
+            last_error = match child.try_wait() {
+                Ok(Some(status)) => format!("moto_server exited with {status}"),
+                _ => "moto_server did not listen within 30 s".into(),
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start moto: {last_error}");
+    }
+
+    /// `http://127.0.0.1:PORT`: give it to an SDK client as its endpoint URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
