@@ -11,13 +11,16 @@ use cutover_api_aws::{HttpBackend, MAX_BACKEND_BODY_BYTES};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+/// The headers of each request the stub received, in order.
+type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A keep-alive HTTP/1.1 server whose answer depends on the path:
 /// `/status/N` answers N, `/slow` waits 2 s, `/huge` sends more than the
 /// client accepts, anything else echoes the request's headers as JSON.
 struct Stub {
     base: String,
     connections: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    seen: Seen,
 }
 
 impl Stub {
@@ -25,7 +28,7 @@ impl Stub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let connections = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::default();
         let (count, log) = (connections.clone(), seen.clone());
         tokio::spawn(async move {
             loop {
