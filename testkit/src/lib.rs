@@ -1,5 +1,8 @@
 //! Test support shared by the workspace's tests: servers a test starts for
-//! itself and stops when it ends, so no test assumes one is running.
+//! itself and stops when it ends, so no test assumes one is running, and
+//! a stand-in for the Lambda Runtime API ([`lambda`]).
+
+pub mod lambda;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

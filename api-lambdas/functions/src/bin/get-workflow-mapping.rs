@@ -1,0 +1,5 @@
+//! `GET /api/workflows/{workflowId}/mapping` as a Lambda function (see api-lambdas/routes.json).
+
+fn main() -> std::process::ExitCode {
+    cutover_api_lambda::main(cutover_api::routes::Function::GetWorkflowMapping)
+}

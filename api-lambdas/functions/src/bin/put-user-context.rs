@@ -1,0 +1,5 @@
+//! `PUT /api/users/{userId}/context` as a Lambda function (see api-lambdas/routes.json).
+
+fn main() -> std::process::ExitCode {
+    cutover_api_lambda::main(cutover_api::routes::Function::PutUserContext)
+}

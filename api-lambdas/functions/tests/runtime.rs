@@ -1,0 +1,136 @@
+//! The real function binaries, run as Lambda runs them: against a Runtime
+//! API stand-in, with API Gateway HTTP API events, and (for the data
+//! routes) DynamoDB served by a moto of the test's own.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cutover_api_aws::{DynamoStore, Endpoint};
+use cutover_testkit::lambda::{apigw_http_event, function_env, RuntimeApi};
+use cutover_testkit::Moto;
+use serde_json::{json, Value};
+
+struct Function {
+    child: Child,
+    api: RuntimeApi,
+}
+
+impl Function {
+    fn start(binary: &str, name: &str, extra_env: &[(&str, &str)]) -> Function {
+        let api = RuntimeApi::start();
+        let mut command = Command::new(binary);
+        command.env_clear().envs(function_env(&api, name)).stdout(Stdio::piped()).stderr(Stdio::null());
+        command.envs(extra_env.iter().copied());
+        Function { child: command.spawn().expect("start the function"), api }
+    }
+
+    /// Sends one event; returns the API Gateway response and its request id.
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (Value, String) {
+        let id = self.api.invoke(apigw_http_event(method, path, headers, body));
+        let completion = self.api.completion(&id, Duration::from_secs(20)).expect("the function answers");
+        assert_eq!(completion.kind, "response", "{}", String::from_utf8_lossy(&completion.body));
+        (completion.json(), id)
+    }
+
+    /// Stops the process and returns what it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        self.child.stdout.take().expect("piped stdout").read_to_string(&mut out).expect("read the logs");
+        let _ = self.child.wait();
+        out
+    }
+}
+
+fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
+}
+
+#[test]
+fn health_answers_marks_its_cold_start_and_logs_the_ids() {
+    let function = Function::start(env!("CARGO_BIN_EXE_health"), "health", &[]);
+    let (first, id) = function.call("GET", "/api/health", &[], None);
+    assert_eq!(first["statusCode"], 200);
+    assert_eq!(body(&first), json!({"status": "ok", "side": "serverless"}));
+    assert_eq!(first["headers"]["x-served-by"], "serverless");
+    assert_eq!(first["headers"]["x-request-id"], id.as_str());
+    assert_eq!(first["headers"]["x-cold-start"], "1");
+    assert_eq!(first["isBase64Encoded"], false);
+    let (second, _) = function.call("GET", "/api/health", &[], None);
+    assert!(second["headers"].get("x-cold-start").is_none(), "only the first answer is a cold start");
+
+    let (other, _) = function.call("GET", "/api/reports/r1", &[], None);
+    assert_eq!(other["statusCode"], 404, "a function serves only its own route");
+
+    let logs = function.stop();
+    let answered: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "answered")
+        .collect();
+    assert_eq!(answered.len(), 3, "{logs}");
+    assert_eq!(answered[0]["span"]["request_id"], id.as_str());
+    assert!(answered[0]["span"]["trace_id"].as_str().unwrap_or_default().starts_with("Root=1-"), "{logs}");
+    assert_eq!(answered[0]["status"], 200);
+}
+
+#[test]
+fn a_put_by_one_function_is_read_by_another_through_dynamodb() {
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().into()), "api").await;
+        store.create_table().await.expect("create the table");
+    });
+    let env = [("TABLE_NAME", "api"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint())];
+    let put = Function::start(env!("CARGO_BIN_EXE_put-user-context"), "put-user-context", &env);
+    let get = Function::start(env!("CARGO_BIN_EXE_get-user-context"), "get-user-context", &env);
+
+    let create = [("content-type", "application/json"), ("if-none-match", "*")];
+    let (created, _) = put.call("PUT", "/api/users/u-1/context", &create, Some(r#"{"locale":"fr"}"#));
+    assert_eq!(created["statusCode"], 201, "{created}");
+    assert_eq!(created["headers"]["etag"], "\"1\"");
+
+    let (read, _) = get.call("GET", "/api/users/u-1/context", &[], None);
+    assert_eq!((read["statusCode"].as_u64(), body(&read)), (Some(200), json!({"locale": "fr"})));
+
+    let stale = [("content-type", "application/json"), ("if-match", "\"0\"")];
+    let (lost, _) = put.call("PUT", "/api/users/u-1/context", &stale, Some("{}"));
+    assert_eq!((lost["statusCode"].as_u64(), body(&lost)["error"].as_str()), (Some(412), Some("precondition_failed")));
+
+    let (bad, _) = put.call("PUT", "/api/users/u-1/context", &create, Some("{not json"));
+    assert_eq!(bad["statusCode"], 400);
+    put.stop();
+    get.stop();
+}
+
+#[test]
+fn a_backend_that_is_down_is_a_502_with_a_clear_body() {
+    let url = format!("http://127.0.0.1:{}", cutover_testkit::free_port());
+    let function = Function::start(env!("CARGO_BIN_EXE_get-report"), "get-report", &[("BACKEND_URL", &url)]);
+    let (answer, _) = function.call("GET", "/api/reports/r-1", &[], None);
+    assert_eq!(answer["statusCode"], 502);
+    let error = body(&answer);
+    assert_eq!(error["error"], "backend_error");
+    assert!(error["message"].as_str().unwrap_or_default().starts_with("the reports backend failed"), "{error}");
+    function.stop();
+}
+
+#[test]
+fn a_missing_setting_stops_init_with_its_name_and_no_panic() {
+    let api = RuntimeApi::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_get-user-context"))
+        .env_clear()
+        .envs(function_env(&api, "get-user-context"))
+        .output()
+        .expect("run the function");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("TABLE_NAME is not set: the get-user-context function needs it"), "{logs}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+
+    let outside = Command::new(env!("CARGO_BIN_EXE_health")).env_clear().output().expect("run the function");
+    assert!(!outside.status.success());
+    assert!(String::from_utf8_lossy(&outside.stdout).contains("AWS_LAMBDA_RUNTIME_API is not set"));
+}
