@@ -5,12 +5,14 @@
 //! cold-start benchmark uses it to time process start → first answer.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+
+use crate::http::{read_request, respond};
 
 /// An answer the function posted.
 #[derive(Debug, Clone)]
@@ -100,7 +102,8 @@ const INIT: &str = "init";
 fn serve(stream: TcpStream, shared: &Shared) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
     let mut writer = stream;
-    while let Some((method, path, body)) = read_request(&mut reader) {
+    while let Some(request) = read_request(&mut reader) {
+        let (method, path, body) = (request.method, request.path, request.body);
         let (lock, wake) = &**shared;
         if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let mut state = lock.lock().unwrap();
@@ -140,57 +143,6 @@ fn serve(stream: TcpStream, shared: &Shared) {
             respond(&mut writer, 404, "", b"{}");
         }
     }
-}
-
-/// One HTTP/1.1 request: method, path and body (content-length or chunked).
-fn read_request(reader: &mut impl BufRead) -> Option<(String, String, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let (mut length, mut chunked) = (0usize, false);
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            _ => {}
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body).ok()?;
-    }
-    Some((method, path, body))
-}
-
-fn respond(writer: &mut impl Write, status: u16, headers: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n",
-        body.len()
-    );
-    let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(body));
 }
 
 /// The environment Lambda gives a function process, pointed at `api`.

@@ -2,6 +2,7 @@
 //! itself and stops when it ends, so no test assumes one is running, and
 //! a stand-in for the Lambda Runtime API ([`lambda`]).
 
+pub mod http;
 pub mod lambda;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -119,6 +119,12 @@ impl<S: Store, B: Backend> App<S, B> {
         .await
     }
 
+    /// The answer to a request refused before it reached a handler (for
+    /// example by a server's body limit), in the same shape as any other.
+    pub fn reject(&self, error: ApiError, invocation: &Invocation) -> Response<Bytes> {
+        self.render(Err(error), invocation)
+    }
+
     async fn dispatch(&self, request: &Request<Bytes>, trace: &Trace) -> (Option<Function>, Result<Reply, ApiError>) {
         let (method, path) = (request.method(), request.uri().path());
         let (route, params) = match routes::lookup(method, path) {

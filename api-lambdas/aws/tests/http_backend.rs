@@ -2,81 +2,23 @@
 //! codes, timeouts, refused connections, oversized bodies, trace headers
 //! and connection reuse.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cutover_api::backend::{Backend, BackendError, Trace};
 use cutover_api_aws::{HttpBackend, MAX_BACKEND_BODY_BYTES};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use cutover_testkit::http::{Answer, Received, Stub};
 
-/// The headers of each request the stub received, in order.
-type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
-
-/// A keep-alive HTTP/1.1 server whose answer depends on the path:
 /// `/status/N` answers N, `/slow` waits 2 s, `/huge` sends more than the
-/// client accepts, anything else echoes the request's headers as JSON.
-struct Stub {
-    base: String,
-    connections: Arc<AtomicUsize>,
-    seen: Seen,
-}
-
-impl Stub {
-    async fn start() -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let connections = Arc::new(AtomicUsize::new(0));
-        let seen: Seen = Arc::default();
-        let (count, log) = (connections.clone(), seen.clone());
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let mut stream = BufReader::new(stream);
-                    loop {
-                        let mut line = String::new();
-                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                        let mut headers = Vec::new();
-                        loop {
-                            let mut h = String::new();
-                            stream.read_line(&mut h).await.unwrap();
-                            let h = h.trim_end();
-                            if h.is_empty() {
-                                break;
-                            }
-                            let (k, v) = h.split_once(':').unwrap();
-                            headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
-                        }
-                        log.lock().unwrap().push(headers.clone());
-                        let (status, body) = match path.as_str() {
-                            "/slow" => {
-                                tokio::time::sleep(Duration::from_secs(2)).await;
-                                (200, "{}".to_owned())
-                            }
-                            "/huge" => (200, "x".repeat(MAX_BACKEND_BODY_BYTES + 1)),
-                            p if p.starts_with("/status/") => (p[8..].parse().unwrap(), "{}".to_owned()),
-                            _ => (200, serde_json::to_string(&headers).unwrap()),
-                        };
-                        let head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n", body.len());
-                        let stream = stream.get_mut();
-                        if stream.write_all(head.as_bytes()).await.is_err()
-                            || stream.write_all(body.as_bytes()).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Stub { base, connections, seen }
-    }
+/// client accepts, anything else answers `{}`.
+fn stub() -> Stub {
+    Stub::start(|request: &Received| match request.path.as_str() {
+        "/slow" => Answer { delay: Duration::from_secs(2), ..Answer::json(200, "{}") },
+        "/huge" => Answer::json(200, vec![b'x'; MAX_BACKEND_BODY_BYTES + 1]),
+        path => match path.strip_prefix("/status/") {
+            Some(status) => Answer::json(status.parse().unwrap_or(500), "{}"),
+            None => Answer::json(200, "{}"),
+        },
+    })
 }
 
 fn trace() -> Trace {
@@ -85,31 +27,31 @@ fn trace() -> Trace {
 
 #[tokio::test]
 async fn answers_carry_the_trace_and_reuse_one_connection() {
-    let stub = Stub::start().await;
-    let backend = HttpBackend::new(&format!("{}/", stub.base), Duration::from_secs(1)).unwrap();
+    let stub = stub();
+    let backend = HttpBackend::new(&format!("{}/", stub.base()), Duration::from_secs(1)).unwrap();
     for _ in 0..3 {
         let answer = backend.get("/metadata/m1", &trace()).await.unwrap();
         assert_eq!(answer.status, 200);
     }
-    let headers = stub.seen.lock().unwrap()[0].clone();
-    let value = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    assert_eq!(value("x-request-id").as_deref(), Some("req-7"));
-    assert_eq!(value("x-amzn-trace-id"), trace().trace_id);
-    assert_eq!(stub.connections.load(Ordering::SeqCst), 1, "three calls, one connection");
+    let first = &stub.received()[0];
+    assert_eq!(first.path, "/metadata/m1");
+    assert_eq!(first.header("x-request-id"), Some("req-7"));
+    assert_eq!(first.header("x-amzn-trace-id"), trace().trace_id.as_deref());
+    assert_eq!(stub.connections(), 1, "three calls, one connection");
 }
 
 #[tokio::test]
 async fn status_codes_are_passed_up_for_the_handler_to_map() {
-    let stub = Stub::start().await;
-    let backend = HttpBackend::new(&stub.base, Duration::from_secs(1)).unwrap();
+    let stub = stub();
+    let backend = HttpBackend::new(stub.base(), Duration::from_secs(1)).unwrap();
     assert_eq!(backend.get("/status/503", &trace()).await.unwrap().status, 503);
     assert_eq!(backend.get("/status/404", &trace()).await.unwrap().status, 404);
 }
 
 #[tokio::test]
 async fn a_slow_backend_times_out() {
-    let stub = Stub::start().await;
-    let backend = HttpBackend::new(&stub.base, Duration::from_millis(200)).unwrap();
+    let stub = stub();
+    let backend = HttpBackend::new(stub.base(), Duration::from_millis(200)).unwrap();
     assert_eq!(backend.get("/slow", &trace()).await, Err(BackendError::Timeout(Duration::from_millis(200))));
 }
 
@@ -123,8 +65,8 @@ async fn a_refused_connection_is_unreachable() {
 
 #[tokio::test]
 async fn an_oversized_answer_is_refused() {
-    let stub = Stub::start().await;
-    let backend = HttpBackend::new(&stub.base, Duration::from_secs(5)).unwrap();
+    let stub = stub();
+    let backend = HttpBackend::new(stub.base(), Duration::from_secs(5)).unwrap();
     assert_eq!(backend.get("/huge", &trace()).await, Err(BackendError::TooLarge(MAX_BACKEND_BODY_BYTES)));
 }
 
