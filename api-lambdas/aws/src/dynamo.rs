@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::error_chain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -250,17 +251,4 @@ impl Store for DynamoStore {
         request.send().await.map_err(|e| self.classify("PutItem", e))?;
         Ok(())
     }
-}
-
-/// The error and its causes on one line (the SDK's top-level message alone
-/// is often just "dispatch failure").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::error_chain;
 use cutover_api::backend::{Backend, BackendError, BackendResponse, Trace};
 use cutover_api::{REQUEST_ID, TRACE_ID};
 
@@ -61,15 +62,4 @@ impl Backend for HttpBackend {
         }
         Ok(BackendResponse { status, body: body.into() })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -10,3 +10,16 @@ mod http_backend;
 
 pub use dynamo::{sdk_config, DynamoStore, Endpoint};
 pub use http_backend::{HttpBackend, MAX_BACKEND_BODY_BYTES};
+
+/// An error and its causes on one line (the SDK's and reqwest's top-level
+/// messages alone are often just "dispatch failure" or "error sending request").
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,121 @@
+//! Project tasks, run as `cargo xtask <task>`:
+//!
+//! * `setup` — installs what the tests and the packaging need into the
+//!   project (`.venv` from `requirements-dev.txt`, the ARM64 Rust target).
+//! * `package-lambdas` — builds one ARM64 `bootstrap.zip` per function of
+//!   `api-lambdas/routes.json` with cargo-lambda, into `target/lambda-zips/<function>/`
+//!   (where Terraform reads them), and checks each zip.
+//! * `bench-cold-start` — starts each function binary many times against a
+//!   local Lambda Runtime API and prints init and first-answer times, binary
+//!   size and peak memory.
+
+mod bench;
+mod package;
+mod zip;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the test and packaging tools into the project (.venv, Rust target).
+    Setup,
+    /// Build an ARM64 bootstrap.zip per Lambda function into target/lambda-zips/<function>/.
+    PackageLambdas,
+    /// Measure each function's cold start against a local Lambda Runtime API.
+    BenchColdStart {
+        /// Process starts per function.
+        #[arg(long, default_value_t = 50)]
+        starts: usize,
+        /// Only these functions (comma-separated names from routes.json).
+        #[arg(long, value_delimiter = ',')]
+        functions: Vec<String>,
+        /// Also run get-user-context written in Node.js (AWS SDK v3) under the
+        /// same harness, and print the ratio (installs the SDK with npm).
+        #[arg(long)]
+        node: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup(true),
+        Task::PackageLambdas => setup(true).and_then(|()| package::run()),
+        Task::BenchColdStart { starts, functions, node } => {
+            setup(false).and_then(|()| bench::run(starts, &functions, node))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf()
+}
+
+const ARM64: &str = "aarch64-unknown-linux-gnu";
+
+/// Makes `.venv` match `requirements-dev.txt` (a stamp file skips pip when
+/// nothing changed) and, with `arm64`, adds the ARM64 Rust target.
+fn setup(arm64: bool) -> anyhow::Result<()> {
+    let root = root();
+    let venv = root.join(".venv");
+    let requirements =
+        std::fs::read_to_string(root.join("requirements-dev.txt")).context("read requirements-dev.txt")?;
+    let stamp = venv.join(".installed-requirements");
+    if !venv.join("bin/python").exists() {
+        eprintln!("setup: creating .venv");
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
+        eprintln!("setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang)");
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join("requirements-dev.txt")))?;
+        std::fs::write(&stamp, &requirements).context("write the .venv stamp")?;
+    }
+    if arm64 {
+        let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+        let installed = installed.context("run rustup (the Rust toolchain installer)")?;
+        if !String::from_utf8_lossy(&installed.stdout).lines().any(|t| t.trim() == ARM64) {
+            eprintln!("setup: adding the Rust target {ARM64}");
+            run(Command::new("rustup").args(["target", "add", ARM64]))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a command to completion, failing with its name if it fails.
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{command:?}");
+    let status = command.status().with_context(|| format!("start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+/// `PATH` with the project's `.venv/bin` first, so cargo-lambda and zig
+/// are the pinned ones.
+fn venv_path() -> std::ffi::OsString {
+    let mut paths = vec![root().join(".venv/bin")];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).unwrap_or_default()
+}
