@@ -76,8 +76,6 @@ pub fn run(starts: usize, only: &[String], node: bool) -> anyhow::Result<()> {
         let size = std::fs::metadata(&binary).with_context(|| format!("{}", binary.display()))?.len();
         let mut row = measure(function.name(), function, (&binary, &[]))?;
         row.print(function.name(), &mebibytes(size as usize));
-        all_init.append(&mut row.init);
-        all_rss.append(&mut row.rss);
         if let (Function::GetUserContext, Some(script)) = (function, &node_script) {
             let script = script.to_string_lossy();
             let mut node = measure("node get-user-context", function, (Path::new("node"), &[script.as_ref()]))?;
@@ -89,6 +87,8 @@ pub fn run(starts: usize, only: &[String], node: bool) -> anyhow::Result<()> {
                 node.rss_p50() as f64 / row.rss_p50() as f64,
             );
         }
+        all_init.append(&mut row.init);
+        all_rss.append(&mut row.rss);
     }
     println!(
         "\nall functions: init median {}, p99 {}; peak RSS median {:.1} MiB, max {:.1} MiB",

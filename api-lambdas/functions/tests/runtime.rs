@@ -43,6 +43,17 @@ impl Function {
     }
 }
 
+/// A moto of the test's own, with the table made.
+fn moto_with_table(table: &str) -> Moto {
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().into()), table).await;
+        store.create_table().await.expect("create the table");
+    });
+    moto
+}
+
 fn body(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
 }
@@ -77,12 +88,7 @@ fn health_answers_marks_its_cold_start_and_logs_the_ids() {
 
 #[test]
 fn a_put_by_one_function_is_read_by_another_through_dynamodb() {
-    let moto = Moto::start();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().into()), "api").await;
-        store.create_table().await.expect("create the table");
-    });
+    let moto = moto_with_table("api");
     let env = [("TABLE_NAME", "api"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint())];
     let put = Function::start(env!("CARGO_BIN_EXE_put-user-context"), "put-user-context", &env);
     let get = Function::start(env!("CARGO_BIN_EXE_get-user-context"), "get-user-context", &env);
@@ -101,6 +107,27 @@ fn a_put_by_one_function_is_read_by_another_through_dynamodb() {
 
     let (bad, _) = put.call("PUT", "/api/users/u-1/context", &create, Some("{not json"));
     assert_eq!(bad["statusCode"], 400);
+    put.stop();
+    get.stop();
+}
+
+/// Events shaped as API Gateway sends them behind CloudFront (cookies,
+/// query string, path parameters, a base64 body): the functions read the
+/// path and body they carry, not only the fields the test helper fills.
+#[test]
+fn recorded_api_gateway_events_are_understood() {
+    let moto = moto_with_table("api");
+    let env = [("TABLE_NAME", "api"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint())];
+    let put = Function::start(env!("CARGO_BIN_EXE_put-user-context"), "put-user-context", &env);
+    let id = put.api.invoke(include_str!("data/apigw-http-v2-put-user-context.json").to_owned());
+    let created = put.api.completion(&id, Duration::from_secs(20)).expect("an answer").json();
+    assert_eq!((created["statusCode"].as_u64(), body(&created)), (Some(201), json!({"theme": "dark"})));
+
+    let get = Function::start(env!("CARGO_BIN_EXE_get-user-context"), "get-user-context", &env);
+    let id = get.api.invoke(include_str!("data/apigw-http-v2-get-user-context.json").to_owned());
+    let read = get.api.completion(&id, Duration::from_secs(20)).expect("an answer").json();
+    assert_eq!((read["statusCode"].as_u64(), body(&read)), (Some(200), json!({"theme": "dark"})));
+    assert_eq!(read["headers"]["etag"], "\"1\"");
     put.stop();
     get.stop();
 }
