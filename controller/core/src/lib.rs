@@ -12,4 +12,5 @@ pub mod engine;
 pub mod judge;
 pub mod measure;
 pub mod plan;
+pub mod store;
 pub mod units;

@@ -1,0 +1,285 @@
+//! The store port: where a cutover's state, plan, audit trail, leadership
+//! lease and operators' inbox live.
+//!
+//! Implemented by the embedded SQLite store (local mode) and, later, by
+//! DynamoDB; both must pass [`conformance`]. The rules every store keeps:
+//!
+//! 1. **A state and its events are one write.** [`Store::commit`] stores the
+//!    new state and appends its events atomically, or does neither.
+//! 2. **Versions go up by one.** A commit of version `n` succeeds only over
+//!    stored version `n - 1`; anything else is a [`StoreError::VersionConflict`].
+//! 3. **Only the lease holder writes.** Every commit names the lease epoch it
+//!    holds; a commit under an older epoch is [`StoreError::Fenced`], so a
+//!    paused ex-leader can never overwrite its successor.
+//! 4. **Events are append-only**: never changed, never removed, read back in
+//!    `(version, index)` order.
+//! 5. **Epochs only grow.** Taking over an expired lease gives an epoch
+//!    higher than any before it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{CutoverState, Event};
+use crate::units::Timestamp;
+
+/// A cutover as stored: its latest state and the plan it runs (TOML text,
+/// so that any process can rebuild its engine).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub state: CutoverState,
+    pub plan: String,
+}
+
+/// The right to drive one cutover, until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    /// The fencing token: higher than every earlier holder's.
+    pub epoch: u64,
+    pub expires_at: Timestamp,
+}
+
+/// An operator's command, waiting for the cutover's leader to take it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Order of arrival, assigned by the store.
+    pub seq: u64,
+    /// `start`, `pause`, `resume`, `rollback`, `promote` or `abort`.
+    pub command: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another write got there first; reload and decide again.
+    #[error("cutover {id}: the stored version is {stored:?}, but this write follows version {follows}")]
+    VersionConflict { id: String, follows: u64, stored: Option<u64> },
+    /// The writer's lease epoch is no longer current: stop at once.
+    #[error("cutover {id}: lease epoch {epoch} has been superseded (current: {current:?})")]
+    Fenced { id: String, epoch: u64, current: Option<u64> },
+    /// Someone else holds a live lease on the cutover.
+    #[error("cutover {id} is driven by {holder} until {expires_at}")]
+    LeaseHeld { id: String, holder: String, expires_at: Timestamp },
+    #[error("cutover {0} exists already")]
+    Exists(String),
+    #[error("no cutover {0}")]
+    NotFound(String),
+    /// The store could not be reached or written; `retryable` says whether
+    /// the same call later may succeed.
+    #[error("{message}")]
+    Unavailable { message: String, retryable: bool },
+    /// What is stored cannot be read back (written by something else?).
+    #[error("cutover store holds unreadable data: {0}")]
+    Corrupt(String),
+}
+
+pub trait Store: Send + Sync {
+    /// Creates a cutover with its plan, first state and events. Fails with
+    /// [`StoreError::Exists`] if the id is taken.
+    fn create(
+        &self,
+        plan: &str,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `state` (version `n`, over stored `n - 1`) and appends
+    /// `events`, atomically, if `epoch` is the current lease epoch.
+    fn commit(
+        &self,
+        epoch: u64,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<Stored>, StoreError>> + Send;
+
+    /// Every cutover's latest state, newest first (by `updated_at`).
+    fn list(&self) -> impl Future<Output = Result<Vec<CutoverState>, StoreError>> + Send;
+
+    /// The audit trail, in `(version, index)` order.
+    fn history(&self, id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Takes or renews the lease on `id` for `holder` until `now + ttl`.
+    /// A live lease of the same holder is renewed with its epoch; a missing
+    /// or expired one is taken with a higher epoch; a live lease of another
+    /// holder is [`StoreError::LeaseHeld`].
+    fn acquire(
+        &self,
+        id: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// Gives the lease up (it expires at once) if `lease` is still current.
+    fn release(&self, id: &str, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Queues an operator's command for the cutover's leader; returns its seq.
+    fn send(&self, id: &str, request: &Request) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Takes every queued command, oldest first, if `epoch` is current.
+    fn take(&self, id: &str, epoch: u64) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+}
+
+/// The behaviour every [`Store`] must have, written once and run against
+/// each implementation. Each check uses its own cutover id under `prefix`.
+pub mod conformance {
+    use super::*;
+    use crate::engine::{Actor, EventKind, Phase};
+    use crate::units::Weight;
+
+    /// Runs every check; panics with the check's name on the first failure.
+    pub async fn run<S: Store>(store: &S, prefix: &str) {
+        create_load_list(store, prefix).await;
+        commits_follow_versions_and_append_events(store, prefix).await;
+        leases_fence_old_leaders(store, prefix).await;
+        the_inbox_hands_commands_to_the_leader(store, prefix).await;
+    }
+
+    fn state(id: &str, version: u64, at: u64) -> CutoverState {
+        let mut state = CutoverState::new(id, Timestamp::from_ms(at));
+        state.version = version;
+        state
+    }
+
+    fn event(id: &str, version: u64, index: u16, kind: EventKind) -> Event {
+        Event {
+            cutover_id: id.into(),
+            version,
+            index,
+            at: Timestamp::from_ms(1_000 * version),
+            actor: Actor::Controller,
+            kind,
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    async fn create_load_list<S: Store>(store: &S, prefix: &str) {
+        let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+        assert_eq!(store.load(&a).await, Ok(None), "load of a missing cutover");
+        let started = event(&a, 1, 0, EventKind::Started { steps: 7 });
+        store.create("plan = 'a'", &state(&a, 1, 10), std::slice::from_ref(&started)).await.expect("create a");
+        store.create("plan = 'b'", &state(&b, 1, 20), &[]).await.expect("create b");
+        assert_eq!(
+            store.create("plan = 'again'", &state(&a, 1, 30), &[]).await,
+            Err(StoreError::Exists(a.clone())),
+            "a second create of the same id"
+        );
+        let stored = store.load(&a).await.expect("load").expect("a exists");
+        assert_eq!(
+            (stored.state, stored.plan.as_str()),
+            (state(&a, 1, 10), "plan = 'a'"),
+            "load returns what was created"
+        );
+        assert_eq!(store.history(&a).await, Ok(vec![started]), "create writes its events");
+        let listed: Vec<String> =
+            store.list().await.expect("list").into_iter().map(|s| s.id).filter(|id| id.starts_with(prefix)).collect();
+        assert_eq!(listed, vec![b, a], "list is newest first");
+    }
+
+    async fn commits_follow_versions_and_append_events<S: Store>(store: &S, prefix: &str) {
+        let id = format!("{prefix}-commits");
+        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
+        let mut two = state(&id, 2, 50);
+        two.phase = Phase::Progressing;
+        let intent = event(&id, 2, 0, EventKind::WeightIntent { from: Weight::ZERO, to: Weight::FULL, step: 0 });
+        let confirmed = event(&id, 2, 1, EventKind::WeightConfirmed { weight: Weight::FULL });
+        store.commit(lease.epoch, &two, &[intent.clone(), confirmed.clone()]).await.expect("commit 2 over 1");
+        assert_eq!(
+            store.commit(lease.epoch, &state(&id, 2, 60), &[event(&id, 2, 0, EventKind::Completed)]).await,
+            Err(StoreError::VersionConflict { id: id.clone(), follows: 1, stored: Some(2) }),
+            "a second commit of version 2"
+        );
+        assert_eq!(
+            store.commit(lease.epoch, &state(&id, 4, 60), &[]).await,
+            Err(StoreError::VersionConflict { id: id.clone(), follows: 3, stored: Some(2) }),
+            "a commit that skips a version"
+        );
+        assert_eq!(
+            store.commit(lease.epoch, &state("nobody", 2, 60), &[]).await,
+            Err(StoreError::NotFound("nobody".into())),
+            "a commit to a missing cutover"
+        );
+        let stored = store.load(&id).await.expect("load").expect("exists");
+        assert_eq!(stored.state, two, "the failed commits changed nothing");
+        assert_eq!(
+            store.history(&id).await,
+            Ok(vec![intent, confirmed]),
+            "events in (version, index) order, none from failed commits"
+        );
+    }
+
+    async fn leases_fence_old_leaders<S: Store>(store: &S, prefix: &str) {
+        let id = format!("{prefix}-lease");
+        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        let t = Timestamp::from_ms;
+        let ttl = Duration::from_secs(15);
+        let first = store.acquire(&id, "one", t(0), ttl).await.expect("first acquire");
+        assert_eq!(first.expires_at, t(15_000));
+        let renewed = store.acquire(&id, "one", t(10_000), ttl).await.expect("renew");
+        assert_eq!((renewed.epoch, renewed.expires_at), (first.epoch, t(25_000)), "a renewal keeps the epoch");
+        assert_eq!(
+            store.acquire(&id, "two", t(20_000), ttl).await,
+            Err(StoreError::LeaseHeld { id: id.clone(), holder: "one".into(), expires_at: t(25_000) }),
+            "a live lease is not taken"
+        );
+        let second = store.acquire(&id, "two", t(25_000), ttl).await.expect("take over after expiry");
+        assert!(second.epoch > first.epoch, "a take-over raises the epoch");
+        assert_eq!(
+            store.commit(first.epoch, &state(&id, 2, 1), &[]).await,
+            Err(StoreError::Fenced { id: id.clone(), epoch: first.epoch, current: Some(second.epoch) }),
+            "the old leader is fenced off"
+        );
+        store.commit(second.epoch, &state(&id, 2, 1), &[]).await.expect("the new leader writes");
+        assert!(
+            store.acquire(&id, "one", t(26_000), ttl).await.is_err(),
+            "the old leader cannot come back while the new one lives"
+        );
+        store.release(&id, &second).await.expect("release");
+        let third = store.acquire(&id, "three", t(26_000), ttl).await.expect("acquire after release");
+        assert!(third.epoch > second.epoch, "epochs only grow, also after a release");
+        assert_eq!(
+            store.release(&id, &second).await,
+            Err(StoreError::Fenced { id: id.clone(), epoch: second.epoch, current: Some(third.epoch) }),
+            "a stale release changes nothing"
+        );
+    }
+
+    async fn the_inbox_hands_commands_to_the_leader<S: Store>(store: &S, prefix: &str) {
+        let id = format!("{prefix}-inbox");
+        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
+        let request = |command: &str| Request {
+            seq: 0,
+            command: command.into(),
+            actor: "ana".into(),
+            reason: Some("p99 looks off".into()),
+            at: Timestamp::from_ms(5),
+        };
+        let first = store.send(&id, &request("pause")).await.expect("send pause");
+        let second = store.send(&id, &request("rollback")).await.expect("send rollback");
+        assert!(second > first, "seqs grow");
+        assert_eq!(
+            store.take(&id, lease.epoch + 1).await,
+            Err(StoreError::Fenced { id: id.clone(), epoch: lease.epoch + 1, current: Some(lease.epoch) }),
+            "a take under another epoch is refused"
+        );
+        let taken = store.take(&id, lease.epoch).await.expect("take");
+        let commands: Vec<_> = taken.iter().map(|r| (r.seq, r.command.as_str())).collect();
+        assert_eq!(commands, vec![(first, "pause"), (second, "rollback")], "oldest first");
+        assert_eq!(taken[1].reason.as_deref(), Some("p99 looks off"));
+        assert_eq!(store.take(&id, lease.epoch).await, Ok(vec![]), "taken commands are gone");
+        assert_eq!(
+            store.send("nobody", &request("rollback")).await,
+            Err(StoreError::NotFound("nobody".into())),
+            "a command for a missing cutover"
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! The embedded store: one SQLite file, shared safely by every process on
+//! the machine (a running controller, `cutover history` and `cutover
+//! rollback` in another terminal). WAL mode; every write is one
+//! `BEGIN IMMEDIATE` transaction, so checks and writes cannot interleave
+//! with another process's.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cutover_core::engine::{CutoverState, Event};
+use cutover_core::store::{Lease, Request, Store, StoreError, Stored};
+use cutover_core::units::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cutovers (
+    id          TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    plan        TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    cutover_id  TEXT NOT NULL REFERENCES cutovers(id),
+    version     INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (cutover_id, version, idx)
+);
+CREATE TRIGGER IF NOT EXISTS events_are_never_changed BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_are_never_removed BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TABLE IF NOT EXISTS leases (
+    cutover_id  TEXT PRIMARY KEY REFERENCES cutovers(id),
+    holder      TEXT NOT NULL,
+    epoch       INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    cutover_id  TEXT NOT NULL REFERENCES cutovers(id),
+    body        TEXT NOT NULL
+);
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`. Its folder must exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let fail = |e: rusqlite::Error| StoreError::Unavailable {
+            message: format!("cannot open the store {}: {e}", path.display()),
+            retryable: false,
+        };
+        let conn = Connection::open(&path).map_err(fail)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection off the async threads (a write may wait
+    /// up to 5 s for another process's transaction).
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            Err(StoreError::Unavailable { message: format!("store task failed: {e}"), retryable: true })
+        })
+    }
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    let retryable =
+        matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked));
+    StoreError::Unavailable { message: format!("store: {e}"), retryable }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn ms(t: Timestamp) -> i64 {
+    i64::try_from(t.as_ms()).unwrap_or(i64::MAX)
+}
+
+fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[(u64, u16, String)], id: &str) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO events (cutover_id, version, idx, body) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(sql)?;
+    for (version, index, body) in events {
+        insert.execute(params![id, *version as i64, *index, body]).map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn encode_events(events: &[Event]) -> Result<Vec<(u64, u16, String)>, StoreError> {
+    events.iter().map(|e| Ok((e.version, e.index, to_json(e)?))).collect()
+}
+
+/// The current lease epoch of `id`, if any.
+fn current_epoch(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<u64>, StoreError> {
+    tx.query_row("SELECT epoch FROM leases WHERE cutover_id = ?1", [id], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|epoch| epoch.map(|e| e as u64))
+        .map_err(sql)
+}
+
+fn exists(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<u64>, StoreError> {
+    tx.query_row("SELECT version FROM cutovers WHERE id = ?1", [id], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|v| v.map(|v| v as u64))
+        .map_err(sql)
+}
+
+impl Store for SqliteStore {
+    async fn create(&self, plan: &str, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        let (id, version, updated) = (state.id.clone(), state.version, ms(state.updated_at));
+        let (state, events, plan) = (to_json(state)?, encode_events(events)?, plan.to_owned());
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            if exists(&tx, &id)?.is_some() {
+                return Err(StoreError::Exists(id));
+            }
+            tx.execute(
+                "INSERT INTO cutovers (id, version, state, plan, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, version as i64, state, plan, updated],
+            )
+            .map_err(sql)?;
+            insert_events(&tx, &events, &id)?;
+            tx.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        let (id, version, updated) = (state.id.clone(), state.version, ms(state.updated_at));
+        let (state, events) = (to_json(state)?, encode_events(events)?);
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            let stored = exists(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let current = current_epoch(&tx, &id)?;
+            if current != Some(epoch) {
+                return Err(StoreError::Fenced { id, epoch, current });
+            }
+            let follows = version.saturating_sub(1);
+            if stored != follows || version == 0 {
+                return Err(StoreError::VersionConflict { id, follows, stored: Some(stored) });
+            }
+            tx.execute(
+                "UPDATE cutovers SET version = ?2, state = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, version as i64, state, updated],
+            )
+            .map_err(sql)?;
+            insert_events(&tx, &events, &id)?;
+            tx.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let row = conn
+                .query_row("SELECT state, plan FROM cutovers WHERE id = ?1", [&id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .optional()
+                .map_err(sql)?;
+            row.map(|(state, plan)| Ok(Stored { state: from_json(&state)?, plan })).transpose()
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
+        self.with(|conn| {
+            let mut query =
+                conn.prepare("SELECT state FROM cutovers ORDER BY updated_at DESC, id DESC").map_err(sql)?;
+            let rows = query.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
+            rows.map(|row| from_json(&row.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let mut query =
+                conn.prepare("SELECT body FROM events WHERE cutover_id = ?1 ORDER BY version, idx").map_err(sql)?;
+            let rows = query.query_map([&id], |row| row.get::<_, String>(0)).map_err(sql)?;
+            rows.map(|row| from_json(&row.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
+        let (id, holder) = (id.to_owned(), holder.to_owned());
+        let expires_at = now + ttl;
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            exists(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let lease = tx
+                .query_row("SELECT holder, epoch, expires_at FROM leases WHERE cutover_id = ?1", [&id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)?))
+                })
+                .optional()
+                .map_err(sql)?;
+            let epoch = match lease {
+                Some((current, epoch, until)) if until > ms(now) => {
+                    if current != holder {
+                        let expires_at = Timestamp::from_ms(until.max(0) as u64);
+                        return Err(StoreError::LeaseHeld { id, holder: current, expires_at });
+                    }
+                    epoch
+                }
+                Some((_, epoch, _)) => epoch + 1,
+                None => 1,
+            };
+            tx.execute(
+                "INSERT INTO leases (cutover_id, holder, epoch, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cutover_id) DO UPDATE SET holder = ?2, epoch = ?3, expires_at = ?4",
+                params![id, holder, epoch as i64, ms(expires_at)],
+            )
+            .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            Ok(Lease { holder, epoch, expires_at })
+        })
+        .await
+    }
+
+    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
+        let (id, epoch) = (id.to_owned(), lease.epoch);
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            let current = current_epoch(&tx, &id)?;
+            if current != Some(epoch) {
+                return Err(StoreError::Fenced { id, epoch, current });
+            }
+            tx.execute("UPDATE leases SET expires_at = 0 WHERE cutover_id = ?1", [&id]).map_err(sql)?;
+            tx.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
+        let (id, body) = (id.to_owned(), to_json(request)?);
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            exists(&tx, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            tx.execute("INSERT INTO inbox (cutover_id, body) VALUES (?1, ?2)", params![id, body]).map_err(sql)?;
+            let seq = tx.last_insert_rowid() as u64;
+            tx.commit().map_err(sql)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+            let current = current_epoch(&tx, &id)?;
+            if current != Some(epoch) {
+                return Err(StoreError::Fenced { id, epoch, current });
+            }
+            let taken = {
+                let mut query =
+                    tx.prepare("SELECT seq, body FROM inbox WHERE cutover_id = ?1 ORDER BY seq").map_err(sql)?;
+                let rows = query
+                    .query_map([&id], |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?)))
+                    .map_err(sql)?;
+                rows.map(|row| {
+                    let (seq, body) = row.map_err(sql)?;
+                    Ok(Request { seq, ..from_json(&body)? })
+                })
+                .collect::<Result<Vec<Request>, StoreError>>()?
+            };
+            tx.execute("DELETE FROM inbox WHERE cutover_id = ?1", [&id]).map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            Ok(taken)
+        })
+        .await
+    }
+}
