@@ -1,0 +1,105 @@
+//! Sticky cohort bucketing: which side a request goes to at a weight.
+//!
+//! One definition, shared by the CloudFront Function (in JavaScript, checked
+//! against [`VECTORS`]), the local edge, the controller's verification
+//! probes and the simulator. A request's cohort key (a header, a cookie,
+//! or the client's address) hashes to a bucket in `0..10_000`; the request
+//! goes to the serverless side when its bucket is below the weight in basis
+//! points. Buckets never move, so raising the weight only moves clients
+//! from legacy to serverless, never back and forth, and a rollback to 0
+//! moves everybody back.
+//!
+//! The hash is 32-bit FNV-1a over `salt`, `:` and the key's UTF-8 bytes:
+//! a few lines in any language (`Math.imul` in JavaScript), no tables, and
+//! the salt lets two cutovers split the same users independently.
+
+use crate::measure::Side;
+use crate::units::Weight;
+
+/// Buckets per cohort space: one per basis point of weight.
+pub const BUCKETS: u32 = 10_000;
+
+/// The bucket of `key` under `salt`, in `0..10_000`.
+pub fn bucket(salt: &str, key: &str) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in salt.bytes().chain(std::iter::once(b':')).chain(key.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    (hash % BUCKETS) as u16
+}
+
+/// The side a request in `bucket` goes to when the weight is `weight`.
+pub fn side(bucket: u16, weight: Weight) -> Side {
+    if bucket < weight.bps() {
+        Side::Serverless
+    } else {
+        Side::Legacy
+    }
+}
+
+/// Shared test vectors: `(salt, key, bucket)`, computed independently of
+/// this code (a Python FNV-1a). The JavaScript function's tests check the
+/// same table.
+pub const VECTORS: &[(&str, &str, u16)] = &[
+    ("internal-api", "user-1", 4_196),
+    ("internal-api", "user-2", 7_053),
+    ("internal-api", "198.51.100.7", 1_077),
+    ("internal-api", "", 3_653),
+    ("other-cutover", "user-1", 1_513),
+    ("internal-api", "Zoë", 1_884),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FNV-1a's published values, to pin the hash before the modulo.
+    #[test]
+    fn the_hash_is_fnv1a() {
+        fn fnv1a(bytes: &[u8]) -> u32 {
+            bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+        }
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a(b"foobar"), 0xbf9c_f968);
+        assert_eq!(bucket("s", "k"), (fnv1a(b"s:k") % BUCKETS) as u16);
+    }
+
+    #[test]
+    fn the_vectors_hold() {
+        for &(salt, key, expected) in VECTORS {
+            assert_eq!(bucket(salt, key), expected, "bucket({salt:?}, {key:?})");
+        }
+    }
+
+    #[test]
+    fn raising_the_weight_only_moves_clients_to_serverless() {
+        let weights = [0, 100, 500, 1_000, 2_500, 5_000, 7_500, 10_000].map(|bps| Weight::from_bps(bps).unwrap());
+        for n in 0..2_000 {
+            let b = bucket("internal-api", &format!("user-{n}"));
+            let sides: Vec<Side> = weights.iter().map(|w| side(b, *w)).collect();
+            let first_serverless = sides.iter().position(|s| *s == Side::Serverless).unwrap_or(sides.len());
+            assert!(sides[first_serverless..].iter().all(|s| *s == Side::Serverless), "user-{n}: {sides:?}");
+            assert_eq!(sides[0], Side::Legacy, "weight 0 sends everybody to legacy");
+            assert_eq!(sides[weights.len() - 1], Side::Serverless, "weight 100 % sends everybody to serverless");
+        }
+    }
+
+    /// Over many keys the share on the new side is the weight, within a
+    /// binomial 4-sigma band.
+    #[test]
+    fn the_split_matches_the_weight() {
+        let keys = 40_000;
+        for bps in [100u16, 1_000, 5_000] {
+            let weight = Weight::from_bps(bps).unwrap();
+            let on_new =
+                (0..keys).filter(|n| side(bucket("internal-api", &format!("u{n}")), weight) == Side::Serverless);
+            let p = f64::from(bps) / 10_000.0;
+            let expected = p * f64::from(keys);
+            let sigma = (f64::from(keys) * p * (1.0 - p)).sqrt();
+            let got = on_new.count() as f64;
+            assert!((got - expected).abs() < 4.0 * sigma, "{bps} bps: {got} on the new side, expected {expected}");
+        }
+    }
+}
