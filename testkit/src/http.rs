@@ -30,11 +30,18 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Extra response headers, as `name: value` lines' parts.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Answer {
-        Answer { status, body: body.into(), delay: Duration::ZERO }
+        Answer { status, body: body.into(), delay: Duration::ZERO, headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 }
 
@@ -67,7 +74,8 @@ impl Stub {
                         log.lock().expect("stub log").push(request.clone());
                         let answer = handler(&request);
                         std::thread::sleep(answer.delay);
-                        if !respond(&mut writer, answer.status, "", &answer.body) {
+                        let headers: String = answer.headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+                        if !respond(&mut writer, answer.status, &headers, &answer.body) {
                             return;
                         }
                     }

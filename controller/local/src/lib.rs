@@ -1,6 +1,9 @@
 //! Local mode: what stands in for AWS on one machine, behind the same
-//! traits. [`SqliteStore`] is the embedded store.
+//! traits. [`SqliteStore`] is the embedded store; [`Edge`] the weighted
+//! edge, which also records what the metric sources would report.
 
+mod edge;
 mod sqlite;
 
+pub use edge::{Edge, EdgeConfig, PROBE_HEADER};
 pub use sqlite::SqliteStore;

@@ -1,0 +1,349 @@
+//! The local weighted edge: a reverse proxy that does on this machine what
+//! the CloudFront Function does in AWS, and records what CloudWatch and
+//! X-Ray would report.
+//!
+//! * `/api/*` goes to the serverless upstream when the request's cohort
+//!   bucket ([`cutover_core::cohort`]) is below the weight, else to legacy.
+//!   The cohort key is the plan's header or cookie, falling back to the
+//!   client's address; anything that cannot be decided goes to legacy.
+//!   Every other path goes to legacy untouched and is not recorded.
+//! * A request with `x-cutover-probe: legacy|serverless` is a controller
+//!   probe: pinned to that side and recorded apart from user traffic.
+//! * The weight is read and set on `/_cutover/weight` with the same
+//!   optimistic concurrency as a CloudFront KeyValueStore: `GET` gives the
+//!   weight and an `ETag`; `PUT` needs `If-Match` with it (412 otherwise).
+//! * Per side and per second of wall time it keeps requests, errors (5xx or
+//!   no answer), warm latency (time to the upstream's response headers) and
+//!   cold starts (`x-cold-start: 1` from the upstream);
+//!   `/_cutover/metrics?from_ms=&to_ms=` returns a window of them as a
+//!   [`Measurement`].
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cutover_core::cohort;
+use cutover_core::measure::{Measurement, PerSide, Side, SideSample};
+use cutover_core::plan::CohortKey;
+use cutover_core::units::Weight;
+use http::header::{HeaderValue, CONTENT_TYPE, COOKIE, ETAG, HOST, IF_MATCH};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// Marks a controller probe and names the side it must reach.
+pub const PROBE_HEADER: &str = "x-cutover-probe";
+/// How long per-second records are kept.
+const RETENTION: Duration = Duration::from_secs(6 * 3600);
+/// How long an upstream may take to send its response headers.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    pub listen: SocketAddr,
+    /// Base URLs, such as `http://127.0.0.1:8081`.
+    pub legacy: Uri,
+    pub serverless: Uri,
+    pub cohort: CohortKey,
+    pub salt: String,
+}
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+struct Shared {
+    config: EdgeConfig,
+    /// The weight and its version (the ETag).
+    weight: Mutex<(Weight, u64)>,
+    seconds: Mutex<BTreeMap<u64, Measurement>>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+/// A running edge; stops when dropped.
+pub struct Edge {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Edge {
+    /// Binds and starts serving at weight 0.
+    pub async fn start(config: EdgeConfig) -> std::io::Result<Edge> {
+        for (name, uri) in [("legacy", &config.legacy), ("serverless", &config.serverless)] {
+            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                let message = format!("the {name} upstream must be an http:// URL with a host; got {uri}");
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, message));
+            }
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        let address = listener.local_addr()?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let shared = Arc::new(Shared {
+            config,
+            weight: Mutex::new((Weight::ZERO, 1)),
+            seconds: Mutex::new(BTreeMap::new()),
+            client,
+        });
+        let serving = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = serving.clone();
+                let service = service_fn(move |request| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(shared.answer(request, peer).await) }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(Edge { address, shared, task })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The weight now (for tests and the demo's display).
+    pub fn weight(&self) -> Weight {
+        lock(&self.shared.weight).0
+    }
+
+    /// What was recorded in `[from_ms, to_ms)` of wall time.
+    pub fn measure(&self, from_ms: u64, to_ms: u64) -> Measurement {
+        self.shared.measure(from_ms, to_ms)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
+    json(status, serde_json::json!({ "error": code, "message": message.into() }).to_string())
+}
+
+impl Shared {
+    async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = request.uri().path();
+        if path.starts_with("/_cutover/") {
+            return self.admin(request).await;
+        }
+        let probe = request.headers().get(PROBE_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| match v {
+            "legacy" => Some(Side::Legacy),
+            "serverless" => Some(Side::Serverless),
+            _ => None,
+        });
+        if !(path == "/api" || path.starts_with("/api/")) {
+            return self.forward(request, Side::Legacy, peer).await.0;
+        }
+        let side = probe.unwrap_or_else(|| self.side_for(&request, peer));
+        let started = Instant::now();
+        let (response, answered) = self.forward(request, side, peer).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let cold = response.headers().get("x-cold-start").is_some_and(|v| v == "1");
+        let failed = !answered || response.status().is_server_error();
+        self.record(side, probe.is_some(), elapsed_ms, failed, cold);
+        response
+    }
+
+    /// Sticky bucketing, as the CloudFront Function does it.
+    fn side_for(&self, request: &Request<Incoming>, peer: SocketAddr) -> Side {
+        let headers = request.headers();
+        let key = match &self.config.cohort {
+            CohortKey::Header(name) => headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            CohortKey::Cookie(name) => headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_owned()),
+            CohortKey::ViewerIp => None,
+        };
+        let key = key.unwrap_or_else(|| peer.ip().to_string());
+        let weight = lock(&self.weight).0;
+        cohort::side(cohort::bucket(&self.config.salt, &key), weight)
+    }
+
+    /// Sends the request on to `side`; `false` when no answer came back
+    /// (the edge then answers 502 or 504 itself).
+    async fn forward(&self, mut request: Request<Incoming>, side: Side, peer: SocketAddr) -> (Response<Body>, bool) {
+        let base = match side {
+            Side::Legacy => &self.config.legacy,
+            Side::Serverless => &self.config.serverless,
+        };
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = path.parse().ok();
+        let Ok(uri) = Uri::from_parts(parts) else {
+            return (error(StatusCode::BAD_REQUEST, "bad_request", "the request path cannot be forwarded"), true);
+        };
+        *request.uri_mut() = uri;
+        request.headers_mut().remove(HOST);
+        if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
+            request.headers_mut().append("x-forwarded-for", value);
+        }
+        match tokio::time::timeout(UPSTREAM_TIMEOUT, self.client.request(request)).await {
+            Ok(Ok(response)) => (response.map(|body| body.boxed()), true),
+            Ok(Err(e)) => {
+                let message = format!("the {} side did not answer: {e}", side_name(side));
+                (error(StatusCode::BAD_GATEWAY, "bad_gateway", message), false)
+            }
+            Err(_) => {
+                let message =
+                    format!("the {} side did not answer within {} s", side_name(side), UPSTREAM_TIMEOUT.as_secs());
+                (error(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", message), false)
+            }
+        }
+    }
+
+    fn record(&self, side: Side, probe: bool, elapsed_ms: f64, failed: bool, cold: bool) {
+        let second = now_ms() / 1000;
+        let mut seconds = lock(&self.seconds);
+        let measurement = seconds.entry(second).or_default();
+        let sample = if probe { measurement.probes.get_mut(side) } else { measurement.traffic.get_mut(side) };
+        sample.requests += 1;
+        if failed {
+            sample.errors += 1;
+        }
+        if cold {
+            sample.cold_starts += 1;
+            sample.cold_latency_ms.record(elapsed_ms);
+        } else if !failed {
+            sample.latency_ms.record(elapsed_ms);
+        }
+        let horizon = second.saturating_sub(RETENTION.as_secs());
+        while seconds.first_key_value().is_some_and(|(s, _)| *s < horizon) {
+            seconds.pop_first();
+        }
+    }
+
+    /// Every whole second that starts in `[from_ms, to_ms)`.
+    fn measure(&self, from_ms: u64, to_ms: u64) -> Measurement {
+        let (first, end) = (from_ms.div_ceil(1000), to_ms.div_ceil(1000));
+        let seconds = lock(&self.seconds);
+        let mut total = Measurement::default();
+        for measurement in seconds.range(first..end.max(first)).map(|(_, m)| m) {
+            merge(&mut total.traffic, &measurement.traffic);
+            merge(&mut total.probes, &measurement.probes);
+        }
+        total
+    }
+
+    async fn admin(&self, request: Request<Incoming>) -> Response<Body> {
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/_cutover/weight") => self.weight_answer(StatusCode::OK),
+            ("PUT", "/_cutover/weight") => self.put_weight(request).await,
+            ("GET", "/_cutover/metrics") => {
+                let query = request.uri().query().unwrap_or_default();
+                let param = |name: &str| {
+                    query.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
+                };
+                match (param("from_ms").map(str::parse::<u64>), param("to_ms").map(str::parse::<u64>)) {
+                    (Some(Ok(from)), Some(Ok(to))) if from <= to => {
+                        let body = serde_json::to_string(&self.measure(from, to)).unwrap_or_default();
+                        json(StatusCode::OK, body)
+                    }
+                    _ => error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_window",
+                        "give from_ms and to_ms, Unix milliseconds with from_ms <= to_ms",
+                    ),
+                }
+            }
+            _ => error(StatusCode::NOT_FOUND, "not_found", format!("no edge admin route {method} {path}")),
+        }
+    }
+
+    fn weight_answer(&self, status: StatusCode) -> Response<Body> {
+        let (weight, version) = *lock(&self.weight);
+        let mut response = json(status, serde_json::json!({ "weight_bps": weight.bps() }).to_string());
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+            response.headers_mut().insert(ETAG, etag);
+        }
+        response
+    }
+
+    /// Sets the weight if `If-Match` names the current version, as a
+    /// KeyValueStore `PutKey` does.
+    async fn put_weight(&self, request: Request<Incoming>) -> Response<Body> {
+        let if_match = request.headers().get(IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = match http_body_util::Limited::new(request.into_body(), 1024).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "a weight is a tiny JSON object")
+            }
+        };
+        let Some(expected) = if_match else {
+            return error(
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition_required",
+                "send If-Match with the ETag of GET /_cutover/weight",
+            );
+        };
+        let requested = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("weight_bps").and_then(serde_json::Value::as_u64))
+            .and_then(|bps| u16::try_from(bps).ok())
+            .and_then(Weight::from_bps);
+        let Some(weight) = requested else {
+            return error(StatusCode::BAD_REQUEST, "invalid_weight", "send {\"weight_bps\": N} with N from 0 to 10000");
+        };
+        {
+            let mut current = lock(&self.weight);
+            if expected.trim_matches('"') != current.1.to_string() {
+                let message = format!("the weight changed: its ETag is \"{}\", not {expected}", current.1);
+                return error(StatusCode::PRECONDITION_FAILED, "precondition_failed", message);
+            }
+            *current = (weight, current.1 + 1);
+        }
+        tracing::info!(weight = %weight, "edge weight set");
+        self.weight_answer(StatusCode::OK)
+    }
+}
+
+fn merge(total: &mut PerSide<SideSample>, more: &PerSide<SideSample>) {
+    total.legacy.merge(&more.legacy);
+    total.serverless.merge(&more.serverless);
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Legacy => "legacy",
+        Side::Serverless => "serverless",
+    }
+}
