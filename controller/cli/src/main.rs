@@ -1,6 +1,8 @@
 //! `cutover`: the command line. Thin by design: it parses arguments, reads
 //! files, and hands everything else to the core and simulation crates.
 
+mod edge;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +40,15 @@ enum Cmd {
     /// Benchmarks (printed as tables).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Run the local weighted edge in front of the plan's [target.local] upstreams.
+    Edge {
+        /// The plan (its target's upstreams, cohort key and salt); the default plan when left out.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Where to listen (port 0 picks a free one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,6 +64,18 @@ enum BenchCmd {
         /// Worker threads; all cores when left out.
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// The local edge's added latency against calling the upstream directly.
+    Edge {
+        /// Requests per second, open loop.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds of load each way (direct and through the edge).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Alternating rounds the seconds are split into.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
     },
 }
 
@@ -118,6 +141,13 @@ fn main() -> ExitCode {
         Cmd::Plan(PlanCmd::Show { file }) => plan_show(&file),
         Cmd::Simulate(args) => simulate(&args),
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
+        Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
+        Cmd::Edge { plan, listen } => {
+            match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {
+                Ok(plan) => edge::run(&plan, listen),
+                Err(code) => Ok(code),
+            }
+        }
     };
     match result {
         Ok(code) => code,

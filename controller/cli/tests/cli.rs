@@ -121,3 +121,51 @@ fn bench_judge_prints_the_judges_side_by_side() {
     let rows = stdout.lines().filter(|l| l.starts_with("| ")).count();
     assert_eq!(rows, 1 + 1 + 7 * 3, "header, healthy row, 7 regressions x 3 steps:\n{stdout}");
 }
+
+#[test]
+fn edge_runs_in_front_of_the_plans_upstreams_and_refuses_a_cloudfront_plan() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("edge");
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, cutover(&["plan", "init"]).stdout).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["edge", "--listen", "127.0.0.1:0", "--plan", plan.to_str().unwrap()])
+        .env("CUTOVER_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cutover edge");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line.trim().strip_prefix("cutover edge listening on http://").expect("the address line").to_owned();
+    let request = b"GET /_cutover/weight HTTP/1.1\r\nhost: edge\r\nconnection: close\r\n\r\n";
+    let response = cutover_testkit::http::raw_request(&address, request).expect("an answer");
+    assert_eq!((response.status, response.header("etag")), (200, Some("\"1\"")));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success(), "SIGTERM is a clean stop");
+
+    // The AWS-mode plan: the default's commented [target.cloudfront] and
+    // [target.metrics] tables in place of [target.local].
+    let local = "[target.local]\nlegacy_url = \"http://127.0.0.1:8081\"\nserverless_url = \"http://127.0.0.1:8082\"\n";
+    let written = std::fs::read_to_string(&plan).unwrap().replace(local, "");
+    let (head, tail) = written.split_once("# AWS mode").unwrap();
+    let (aws, rest) = tail.split_once("\n\n").unwrap();
+    let uncommented: Vec<&str> = aws.lines().skip(1).map(|l| l.trim_start_matches('#').trim_start()).collect();
+    let cloudfront = format!("{head}{}\n\n{rest}", uncommented.join("\n"));
+    std::fs::write(&plan, cloudfront).unwrap();
+    let out = cutover(&["edge", "--listen", "127.0.0.1:0", "--plan", plan.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("local mode only"), "{stderr}");
+}
+
+#[test]
+fn bench_edge_prints_both_paths_and_the_added_latency() {
+    let out = cutover(&["bench", "edge", "--rate", "200", "--seconds", "1", "--rounds", "1"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for line in ["direct to upstream", "through the edge", "added by the edge at p99"] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    let through = stdout.lines().find(|l| l.starts_with("through the edge")).unwrap();
+    assert!(through.split_whitespace().nth(3) == Some("200"), "200 requests sent: {through}");
+}

@@ -3,6 +3,7 @@
 //! edge, which also records what the metric sources would report.
 
 mod edge;
+pub mod load;
 mod sqlite;
 
 pub use edge::{Edge, EdgeConfig, PROBE_HEADER};

@@ -1,0 +1,187 @@
+//! `cutover edge` (the local weighted edge as a process of its own) and
+//! `cutover bench edge` (what the edge adds to a request's latency).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use cutover_core::plan::{Edge as EdgeTarget, Plan, DEFAULT_PLAN};
+use cutover_local::load::{self, LoadReport};
+use cutover_local::{Edge, EdgeConfig};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::TcpListener;
+
+use crate::EXIT_INPUT;
+
+/// Runs the edge in front of the plan's `[target.local]` upstreams until
+/// SIGINT or SIGTERM. Prints `cutover edge listening on http://ADDR`.
+pub fn run(plan: &Plan, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    let EdgeTarget::Local(local) = &plan.target.edge else {
+        eprintln!("error: the plan's target is CloudFront; `cutover edge` runs in local mode only ([target.local])");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    };
+    let parse = |name: &str, url: &str| {
+        url.parse::<http::Uri>().with_context(|| format!("target.local.{name} = {url:?} is not a URL"))
+    };
+    let config = EdgeConfig {
+        listen,
+        legacy: parse("legacy_url", &local.legacy_url)?,
+        serverless: parse("serverless_url", &local.serverless_url)?,
+        cohort: plan.target.cohort.clone(),
+        salt: plan.target.salt.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(async {
+        let edge = match Edge::start(config).await {
+            Ok(edge) => edge,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_INPUT));
+            }
+            Err(e) => return Err(e).with_context(|| format!("listen on {listen}")),
+        };
+        println!("cutover edge listening on http://{}", edge.address());
+        tracing::info!(address = %edge.address(), legacy = %local.legacy_url, serverless = %local.serverless_url, "edge up");
+        shutdown_signal().await;
+        tracing::info!("edge stopping");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// An upstream that answers at once, so what is measured is the edge.
+async fn instant_upstream() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let service = service_fn(|_request| async {
+                let mut response = Response::new(Full::new(Bytes::from_static(br#"{"status":"ok"}"#)));
+                response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+                Ok::<_, Infallible>(response)
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        }
+    });
+    Ok(address)
+}
+
+/// Open-loop load at `rate` for `seconds`, half straight to an upstream,
+/// half through a `cutover edge` process in front of it, in alternating
+/// rounds so drift in the machine's load hits both alike.
+pub fn bench(rate: f64, seconds: u64, rounds: u32) -> anyhow::Result<ExitCode> {
+    if !(rate > 0.0 && seconds > 0 && rounds > 0) {
+        eprintln!("error: --rate, --seconds and --rounds must be positive");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(async {
+        let upstream = instant_upstream().await.context("start the upstream")?;
+        let dir = std::env::temp_dir().join(format!("cutover-bench-edge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let plan_path = dir.join("plan.toml");
+        let url = format!("http://{upstream}");
+        let plan = DEFAULT_PLAN.replace("http://127.0.0.1:8081", &url).replace("http://127.0.0.1:8082", &url);
+        std::fs::write(&plan_path, plan)?;
+        let (mut child, edge) = spawn_edge(&plan_path).await?;
+
+        let client = load::client();
+        let target = |base: SocketAddr| {
+            move |n: u64| {
+                Request::get(format!("http://{base}/api/health"))
+                    .header("x-user-id", format!("user-{}", n % 1000))
+                    .body(Full::new(Bytes::new()))
+                    .expect("a valid request")
+            }
+        };
+        let round = Duration::from_secs_f64(seconds as f64 / f64::from(rounds));
+        let timeout = Duration::from_secs(5);
+        eprintln!("warming up (1 s each way)");
+        load::open_loop(&client, rate, Duration::from_secs(1), timeout, target(upstream)).await;
+        load::open_loop(&client, rate, Duration::from_secs(1), timeout, target(edge)).await;
+        let (mut direct, mut through) = (LoadReport::default(), LoadReport::default());
+        for r in 1..=rounds {
+            eprint!("\rround {r}/{rounds}: direct");
+            direct.merge(load::open_loop(&client, rate, round, timeout, target(upstream)).await);
+            eprint!("\rround {r}/{rounds}: through the edge");
+            through.merge(load::open_loop(&client, rate, round, timeout, target(edge)).await);
+        }
+        eprintln!();
+        let _ = child.kill().await;
+        let _ = std::fs::remove_dir_all(&dir);
+
+        println!(
+            "{rate:.0} requests/s open loop, {seconds} s each way in {rounds} alternating rounds; \
+             latency = send to last byte, microseconds\n"
+        );
+        println!("{:<20} {:>9} {:>8} {:>8} {:>8} {:>8}", "path", "requests", "failed", "p50", "p99", "p99.9");
+        for (name, report) in [("direct to upstream", &direct), ("through the edge", &through)] {
+            println!(
+                "{name:<20} {:>9} {:>8} {:>8} {:>8} {:>8}",
+                report.sent,
+                report.failed,
+                micros(report.quantile_us(0.5)),
+                micros(report.quantile_us(0.99)),
+                micros(report.quantile_us(0.999)),
+            );
+        }
+        let added = |q: f64| -> Option<(i64, f64)> {
+            let (d, t) = (direct.quantile_us(q)?, through.quantile_us(q)?);
+            Some((i64::from(t) - i64::from(d), f64::from(t) / f64::from(d.max(1))))
+        };
+        for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+            if let Some((us, ratio)) = added(q) {
+                println!("added by the edge at {name}: {:.3} ms ({ratio:.2}x direct)", us as f64 / 1000.0);
+            }
+        }
+        if direct.failed + through.failed > 0 {
+            bail!("{} requests failed; the figures above are not clean", direct.failed + through.failed);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn micros(us: Option<u32>) -> String {
+    us.map_or("-".into(), |us| format!("{us} µs"))
+}
+
+/// Starts `cutover edge` (this same binary) on a free port and reads its address.
+async fn spawn_edge(plan: &Path) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    let exe = std::env::current_exe().context("find the cutover binary")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["edge", "--listen", "127.0.0.1:0", "--plan"])
+        .arg(plan)
+        .env("CUTOVER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start cutover edge")?;
+    let stdout = child.stdout.take().context("the edge's stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tokio::io::BufReader::new(stdout).read_line(&mut line))
+        .await
+        .context("cutover edge did not start within 10 s")??;
+    let address = line
+        .trim()
+        .strip_prefix("cutover edge listening on http://")
+        .and_then(|a| a.parse().ok())
+        .with_context(|| format!("unexpected first line from cutover edge: {line:?}"))?;
+    Ok((child, address))
+}
