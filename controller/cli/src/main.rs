@@ -2,6 +2,7 @@
 //! files, and hands everything else to the core and simulation crates.
 
 mod edge;
+mod history;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,17 @@ enum Cmd {
     /// Benchmarks (printed as tables).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// List the cutovers in the store, or show one's audit trail.
+    History {
+        /// A cutover's id: its audit trail (every weight change, verdict and command). Without it: every cutover.
+        id: Option<String>,
+        /// The embedded store (local mode).
+        #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+        store: PathBuf,
+        /// A table for people or JSON for scripts.
+        #[arg(long, value_enum, default_value_t = history::Output::Table)]
+        output: history::Output,
+    },
     /// Run the local weighted edge in front of the plan's [target.local] upstreams.
     Edge {
         /// The plan (its target's upstreams, cohort key and salt); the default plan when left out.
@@ -142,6 +154,7 @@ fn main() -> ExitCode {
         Cmd::Simulate(args) => simulate(&args),
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
         Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
+        Cmd::History { id, store, output } => history::run(&store, id.as_deref(), output),
         Cmd::Edge { plan, listen } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {
                 Ok(plan) => edge::run(&plan, listen),

@@ -169,3 +169,85 @@ fn bench_edge_prints_both_paths_and_the_added_latency() {
     let through = stdout.lines().find(|l| l.starts_with("through the edge")).unwrap();
     assert!(through.split_whitespace().nth(3) == Some("200"), "200 requests sent: {through}");
 }
+
+/// A store with two cutovers, one with an operator's rollback in its trail.
+fn seeded_store(dir: &std::path::Path) -> PathBuf {
+    use cutover_core::engine::{Actor, CutoverState, Event, EventKind, Phase, RollbackReason};
+    use cutover_core::store::Store;
+    use cutover_core::units::{Timestamp, Weight};
+    let path = dir.join("cutover.db");
+    let store = cutover_local::SqliteStore::open(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let at = Timestamp::from_ms(1_795_870_800_000);
+        let event =
+            |id: &str, version, index, actor, kind| Event { cutover_id: id.into(), version, index, at, actor, kind };
+        let mut state = CutoverState::new("demo-1", at);
+        state.version = 1;
+        let started = event("demo-1", 1, 0, Actor::Operator("ana".into()), EventKind::Started { steps: 7 });
+        store.create("plan", &state, &[started]).await.unwrap();
+        let lease = store.acquire("demo-1", "test", at, std::time::Duration::from_secs(60)).await.unwrap();
+        state.version = 2;
+        state.phase = Phase::RolledBack { reason: RollbackReason::Operator };
+        let trail = [
+            event(
+                "demo-1",
+                2,
+                0,
+                Actor::Controller,
+                EventKind::WeightIntent { from: Weight::ZERO, to: Weight::FULL, step: 0 },
+            ),
+            event(
+                "demo-1",
+                2,
+                1,
+                Actor::Operator("ana".into()),
+                EventKind::RollbackStarted { reason: RollbackReason::Operator },
+            ),
+        ];
+        store.commit(lease.epoch, &state, &trail).await.unwrap();
+        let mut other = CutoverState::new("demo-0", Timestamp::from_ms(1_795_000_000_000));
+        other.version = 1;
+        store.create("plan", &other, &[]).await.unwrap();
+    });
+    path
+}
+
+#[test]
+fn history_lists_cutovers_and_shows_an_audit_trail() {
+    let dir = temp_dir("history");
+    let store = seeded_store(&dir);
+    let store = store.to_str().unwrap();
+
+    let out = cutover(&["history", "--store", store]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert!(rows[0].starts_with("demo-1") && rows[0].contains("RolledBack(operator)"), "newest first: {stdout}");
+    assert!(rows[1].starts_with("demo-0") && rows[1].contains("Pending"), "{stdout}");
+
+    let out = cutover(&["history", "demo-1", "--store", store]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(stdout.contains("1.0  2026-11-28T13:00:00Z  ana           started by ana: 7 steps"), "{stdout}");
+    assert!(stdout.contains("2.1") && stdout.contains("rollback_started (operator) by ana"), "{stdout}");
+
+    let out = cutover(&["history", "demo-1", "--store", store, "--output", "json"]);
+    let events: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["kind"]["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "weight_intent", "rollback_started"]);
+
+    let out = cutover(&["history", "nope", "--store", store]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no cutover nope"));
+}
+
+#[test]
+fn history_without_a_store_says_where_it_looked_and_creates_nothing() {
+    let dir = temp_dir("history-none");
+    let missing = dir.join("missing.db");
+    let out = cutover(&["history", "--store", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains(&format!("no store at {}", missing.display())));
+    assert!(!missing.exists(), "a read leaves no empty store behind");
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cutover_core::engine::{CutoverState, Event};
 use cutover_core::store::{Lease, Request, Store, StoreError, Stored};
 use cutover_core::units::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cutovers (
@@ -60,12 +60,22 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`. Its folder must exist.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        SqliteStore::open_with(path.as_ref(), OpenFlags::default())
+    }
+
+    /// Opens the store at `path` only if it exists: for commands that read,
+    /// which must not leave an empty store behind a mistyped path.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path.as_ref(), OpenFlags::default() - OpenFlags::SQLITE_OPEN_CREATE)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
         let fail = |e: rusqlite::Error| StoreError::Unavailable {
             message: format!("cannot open the store {}: {e}", path.display()),
             retryable: false,
         };
-        let conn = Connection::open(&path).map_err(fail)?;
+        let conn = Connection::open_with_flags(&path, flags).map_err(fail)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
