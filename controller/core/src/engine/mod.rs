@@ -117,6 +117,14 @@ pub enum Command {
 }
 
 impl Command {
+    pub const ALL: [Command; 6] =
+        [Command::Start, Command::Pause, Command::Resume, Command::Rollback, Command::Promote, Command::Abort];
+
+    /// The inverse of [`Command::as_str`].
+    pub fn parse(name: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Command::Start => "start",

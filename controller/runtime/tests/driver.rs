@@ -1,0 +1,150 @@
+//! The driver runs the real engine and judge against the embedded store,
+//! with a recording edge and scripted metric sources, on a compressed
+//! clock: a short plan completes, a regression rolls back, and an
+//! operator's rollback sent through the store's inbox is obeyed.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cutover_core::engine::{CutoverState, EventKind, Phase, RollbackReason};
+use cutover_core::judge::SequentialJudge;
+use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
+use cutover_core::plan::{Plan, Step};
+use cutover_core::store::{Request, Store};
+use cutover_core::units::{Timestamp, Weight};
+use cutover_local::SqliteStore;
+use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings};
+
+#[derive(Default)]
+struct RecordingEdge {
+    applied: Mutex<Vec<Weight>>,
+}
+
+impl EdgePort for &RecordingEdge {
+    async fn apply(&self, weight: Weight) -> Result<(), EdgeError> {
+        self.applied.lock().unwrap().push(weight);
+        Ok(())
+    }
+}
+
+/// 200 requests a minute per side, latencies 30–49 ms on both; the new
+/// side fails `serverless_error_percent` of its requests.
+struct ScriptedMetrics {
+    serverless_error_percent: u64,
+}
+
+impl MetricsPort for ScriptedMetrics {
+    async fn measure(&self, window: Window) -> Result<Measurement, MeasureError> {
+        let minutes = window.to.since(window.from).as_secs_f64() / 60.0;
+        let requests = (200.0 * minutes).round() as u64;
+        let side = |error_percent: u64| {
+            let mut latency_ms = Histogram::default();
+            for n in 0..requests {
+                latency_ms.record(30.0 + (n % 20) as f64);
+            }
+            SideSample { requests, errors: requests * error_percent / 100, latency_ms, ..SideSample::default() }
+        };
+        let mut measurement = Measurement::default();
+        measurement.traffic.legacy = side(0);
+        measurement.traffic.serverless = side(self.serverless_error_percent);
+        Ok(measurement)
+    }
+}
+
+/// Two steps, 5 % and 100 %, 15 minutes each.
+fn short_plan() -> Plan {
+    let mut plan = Plan::default_plan();
+    plan.schedule.steps = vec![
+        Step { weight: Weight::from_bps(500).unwrap(), hold: Duration::from_secs(15 * 60) },
+        Step { weight: Weight::FULL, hold: Duration::from_secs(15 * 60) },
+    ];
+    plan.schedule.freeze.clear();
+    plan
+}
+
+fn store(name: &str) -> SqliteStore {
+    let dir = std::env::temp_dir().join(format!("cutover-driver-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    SqliteStore::open(dir.join("cutover.db")).unwrap()
+}
+
+const ORIGIN: Timestamp = Timestamp::from_ms(1_795_867_200_000);
+
+/// Creates the cutover, queues the operators' commands, and drives it.
+async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands: &[&str]) -> CutoverState {
+    let plan = short_plan();
+    store.create("(test plan)", &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
+    for command in commands {
+        let request = Request { seq: 0, command: (*command).into(), actor: "ana".into(), reason: None, at: ORIGIN };
+        store.send("c1", &request).await.unwrap();
+    }
+    let driver = Driver {
+        store: store.clone(),
+        edge,
+        metrics: ScriptedMetrics { serverless_error_percent: errors },
+        clock: ScaledClock::new(ORIGIN, 20_000.0),
+        settings: Settings { poll: Duration::from_millis(20), ..Settings::default() },
+    };
+    tokio::time::timeout(Duration::from_secs(60), driver.run("c1", &plan, SequentialJudge::new))
+        .await
+        .expect("the cutover settles within a minute")
+        .expect("the driver runs")
+}
+
+#[tokio::test]
+async fn a_healthy_cutover_completes_with_every_decision_recorded() {
+    let (store, edge) = (store("healthy"), RecordingEdge::default());
+    let state = drive(&store, &edge, 0, &["start"]).await;
+    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(*edge.applied.lock().unwrap(), vec![Weight::from_bps(500).unwrap(), Weight::FULL]);
+
+    let history = store.history("c1").await.unwrap();
+    let names: Vec<&str> = history.iter().map(|e| e.kind.name()).collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
+    assert!(position("started") < position("weight_intent"));
+    assert!(position("weight_intent") < position("weight_confirmed"));
+    assert!(position("step_advanced") < position("completed"));
+    assert!(names.contains(&"analysis"));
+    let versions: Vec<(u64, u16)> = history.iter().map(|e| (e.version, e.index)).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "audit order: {versions:?}");
+    assert_eq!(store.load("c1").await.unwrap().unwrap().state, state, "the store holds the final state");
+}
+
+#[tokio::test]
+async fn a_regression_on_the_new_side_rolls_back_to_zero() {
+    let (store, edge) = (store("regression"), RecordingEdge::default());
+    let state = drive(&store, &edge, 20, &["start"]).await;
+    assert!(matches!(state.phase, Phase::RolledBack { .. }), "{:?}", state.phase);
+    assert_eq!(edge.applied.lock().unwrap().last(), Some(&Weight::ZERO));
+    let history = store.history("c1").await.unwrap();
+    let failed = history.iter().find_map(|e| match &e.kind {
+        EventKind::Analysis { analysis, .. } if analysis.verdict.as_str() == "fail" => Some(analysis.clone()),
+        _ => None,
+    });
+    let failed = failed.expect("the failing verdict is in the audit trail");
+    assert!(failed.samples.serverless > 0, "with its numbers: {failed:?}");
+}
+
+#[tokio::test]
+async fn an_operators_rollback_through_the_inbox_is_obeyed() {
+    let (store, edge) = (store("operator"), RecordingEdge::default());
+    let state = drive(&store, &edge, 0, &["start", "rollback"]).await;
+    assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
+    assert_eq!(edge.applied.lock().unwrap().last(), Some(&Weight::ZERO));
+    assert!(store.history("c1").await.unwrap().iter().any(|e| e.kind.name() == "rollback_started"));
+}
+
+#[tokio::test]
+async fn a_missing_cutover_is_named() {
+    let store = store("missing");
+    let driver = Driver {
+        store,
+        edge: &RecordingEdge::default(),
+        metrics: ScriptedMetrics { serverless_error_percent: 0 },
+        clock: ScaledClock::new(ORIGIN, 1.0),
+        settings: Settings::default(),
+    };
+    let err = driver.run("nope", &short_plan(), SequentialJudge::new).await.unwrap_err();
+    assert_eq!(err.to_string(), "no cutover nope in the store");
+}
