@@ -24,7 +24,7 @@ use crate::EXIT_INPUT;
 
 /// Runs the edge in front of the plan's `[target.local]` upstreams until
 /// SIGINT or SIGTERM. Prints `cutover edge listening on http://ADDR`.
-pub fn run(plan: &Plan, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+pub fn run(plan: &Plan, listen: SocketAddr, slot: Duration) -> anyhow::Result<ExitCode> {
     let EdgeTarget::Local(local) = &plan.target.edge else {
         eprintln!("error: the plan's target is CloudFront; `cutover edge` runs in local mode only ([target.local])");
         return Ok(ExitCode::from(EXIT_INPUT));
@@ -38,6 +38,7 @@ pub fn run(plan: &Plan, listen: SocketAddr) -> anyhow::Result<ExitCode> {
         serverless: parse("serverless_url", &local.serverless_url)?,
         cohort: plan.target.cohort.clone(),
         salt: plan.target.salt.clone(),
+        slot,
     };
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {

@@ -60,6 +60,9 @@ enum Cmd {
         /// Where to listen (port 0 picks a free one; the address is printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Recording granularity in milliseconds: metric windows are whole slots.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+        slot_ms: u64,
     },
 }
 
@@ -155,9 +158,9 @@ fn main() -> ExitCode {
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
         Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
         Cmd::History { id, store, output } => history::run(&store, id.as_deref(), output),
-        Cmd::Edge { plan, listen } => {
+        Cmd::Edge { plan, listen, slot_ms } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {
-                Ok(plan) => edge::run(&plan, listen),
+                Ok(plan) => edge::run(&plan, listen, Duration::from_millis(slot_ms)),
                 Err(code) => Ok(code),
             }
         }

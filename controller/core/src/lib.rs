@@ -13,5 +13,6 @@ pub mod engine;
 pub mod judge;
 pub mod measure;
 pub mod plan;
+pub mod ports;
 pub mod store;
 pub mod units;

@@ -12,9 +12,10 @@
 //! * The weight is read and set on `/_cutover/weight` with the same
 //!   optimistic concurrency as a CloudFront KeyValueStore: `GET` gives the
 //!   weight and an `ETag`; `PUT` needs `If-Match` with it (412 otherwise).
-//! * Per side and per second of wall time it keeps requests, errors (5xx or
-//!   no answer), warm latency (time to the upstream's response headers) and
-//!   cold starts (`x-cold-start: 1` from the upstream);
+//! * Per side and per slot of wall time (`EdgeConfig::slot`, 1 s in real
+//!   time, finer under a compressed demo clock) it keeps requests, errors
+//!   (5xx or no answer), warm latency (time to the upstream's response
+//!   headers) and cold starts (`x-cold-start: 1` from the upstream);
 //!   `/_cutover/metrics?from_ms=&to_ms=` returns a window of them as a
 //!   [`Measurement`].
 
@@ -43,8 +44,8 @@ use tokio::net::TcpListener;
 
 /// Marks a controller probe and names the side it must reach.
 pub const PROBE_HEADER: &str = "x-cutover-probe";
-/// How long per-second records are kept.
-const RETENTION: Duration = Duration::from_secs(6 * 3600);
+/// How many slots are kept (with 1 s slots, 5.5 hours).
+const RETAINED_SLOTS: usize = 20_000;
 /// How long an upstream may take to send its response headers.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,6 +57,8 @@ pub struct EdgeConfig {
     pub serverless: Uri,
     pub cohort: CohortKey,
     pub salt: String,
+    /// The recording granularity: windows are measured in whole slots.
+    pub slot: Duration,
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -64,7 +67,9 @@ struct Shared {
     config: EdgeConfig,
     /// The weight and its version (the ETag).
     weight: Mutex<(Weight, u64)>,
-    seconds: Mutex<BTreeMap<u64, Measurement>>,
+    /// Slot number (wall ms / slot ms) → what happened in it.
+    slots: Mutex<BTreeMap<u64, Measurement>>,
+    slot_ms: u64,
     client: Client<HttpConnector, Incoming>,
 }
 
@@ -97,9 +102,10 @@ impl Edge {
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
         let shared = Arc::new(Shared {
+            slot_ms: (config.slot.as_millis() as u64).max(1),
             config,
             weight: Mutex::new((Weight::ZERO, 1)),
-            seconds: Mutex::new(BTreeMap::new()),
+            slots: Mutex::new(BTreeMap::new()),
             client,
         });
         let serving = shared.clone();
@@ -231,9 +237,9 @@ impl Shared {
     }
 
     fn record(&self, side: Side, probe: bool, elapsed_ms: f64, failed: bool, cold: bool) {
-        let second = now_ms() / 1000;
-        let mut seconds = lock(&self.seconds);
-        let measurement = seconds.entry(second).or_default();
+        let slot = now_ms() / self.slot_ms;
+        let mut slots = lock(&self.slots);
+        let measurement = slots.entry(slot).or_default();
         let sample = if probe { measurement.probes.get_mut(side) } else { measurement.traffic.get_mut(side) };
         sample.requests += 1;
         if failed {
@@ -245,18 +251,17 @@ impl Shared {
         } else if !failed {
             sample.latency_ms.record(elapsed_ms);
         }
-        let horizon = second.saturating_sub(RETENTION.as_secs());
-        while seconds.first_key_value().is_some_and(|(s, _)| *s < horizon) {
-            seconds.pop_first();
+        while slots.len() > RETAINED_SLOTS {
+            slots.pop_first();
         }
     }
 
-    /// Every whole second that starts in `[from_ms, to_ms)`.
+    /// Every slot that starts in `[from_ms, to_ms)`.
     fn measure(&self, from_ms: u64, to_ms: u64) -> Measurement {
-        let (first, end) = (from_ms.div_ceil(1000), to_ms.div_ceil(1000));
-        let seconds = lock(&self.seconds);
+        let (first, end) = (from_ms.div_ceil(self.slot_ms), to_ms.div_ceil(self.slot_ms));
+        let slots = lock(&self.slots);
         let mut total = Measurement::default();
-        for measurement in seconds.range(first..end.max(first)).map(|(_, m)| m) {
+        for measurement in slots.range(first..end.max(first)).map(|(_, m)| m) {
             merge(&mut total.traffic, &measurement.traffic);
             merge(&mut total.probes, &measurement.probes);
         }

@@ -1,10 +1,13 @@
 //! Local mode: what stands in for AWS on one machine, behind the same
 //! traits. [`SqliteStore`] is the embedded store; [`Edge`] the weighted
-//! edge, which also records what the metric sources would report.
+//! edge, which also records what the metric sources would report;
+//! [`LocalEdgePort`] and [`LocalMetricsPort`] are the driver's ports on it.
 
 mod edge;
 pub mod load;
+mod ports;
 mod sqlite;
 
 pub use edge::{Edge, EdgeConfig, PROBE_HEADER};
+pub use ports::{LocalEdgePort, LocalMetricsPort};
 pub use sqlite::SqliteStore;

@@ -38,6 +38,7 @@ fn setup(cohort: CohortKey) -> Setup {
         serverless: serverless.base().parse().unwrap(),
         cohort,
         salt: "internal-api".into(),
+        slot: std::time::Duration::from_secs(1),
     };
     let edge = runtime.block_on(Edge::start(config)).expect("start the edge");
     Setup { edge, _runtime: runtime, _legacy: legacy, serverless }
@@ -172,6 +173,7 @@ fn a_side_that_is_down_is_a_502_and_an_error() {
         serverless: down.parse().unwrap(),
         cohort: CohortKey::ViewerIp,
         salt: "s".into(),
+        slot: std::time::Duration::from_secs(1),
     };
     let edge = runtime.block_on(Edge::start(config)).unwrap();
     let setup = Setup { edge, _runtime: runtime, _legacy: legacy, serverless: upstream("unused") };
@@ -192,6 +194,7 @@ fn a_bad_upstream_url_is_refused_at_start() {
         serverless: "http://127.0.0.1:1".parse().unwrap(),
         cohort: CohortKey::ViewerIp,
         salt: "s".into(),
+        slot: std::time::Duration::from_secs(1),
     };
     let err = runtime.block_on(Edge::start(config)).err().expect("refused");
     assert!(err.to_string().contains("the legacy upstream must be an http:// URL"), "{err}");

@@ -1,18 +1,9 @@
-//! Time for the engine: real, or compressed for the demo and rehearsals.
+//! A compressed clock for the demo and rehearsals.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cutover_core::ports::Clock;
 use cutover_core::units::Timestamp;
-
-pub trait Clock: Send + Sync {
-    /// The engine's now.
-    fn now(&self) -> Timestamp;
-    /// Returns once the engine's now has reached `t`.
-    fn sleep_until(&self, t: Timestamp) -> impl Future<Output = ()> + Send;
-    /// How much engine time passes in `wall` of wall-clock time.
-    fn virtual_span(&self, wall: Duration) -> Duration;
-}
 
 /// Engine time that runs `speed` times faster than the wall clock, from
 /// `origin` (speed 1 is real time). Durations are scaled; nothing is skipped.
@@ -20,12 +11,15 @@ pub trait Clock: Send + Sync {
 pub struct ScaledClock {
     origin: Timestamp,
     started: Instant,
+    /// Unix ms at `started`.
+    started_wall_ms: u64,
     speed: f64,
 }
 
 impl ScaledClock {
     pub fn new(origin: Timestamp, speed: f64) -> ScaledClock {
-        ScaledClock { origin, started: Instant::now(), speed: speed.max(f64::MIN_POSITIVE) }
+        let started_wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        ScaledClock { origin, started: Instant::now(), started_wall_ms, speed: speed.max(f64::MIN_POSITIVE) }
     }
 
     pub fn speed(&self) -> f64 {
@@ -51,5 +45,10 @@ impl Clock for ScaledClock {
 
     fn virtual_span(&self, wall: Duration) -> Duration {
         wall.mul_f64(self.speed)
+    }
+
+    fn wall_ms(&self, t: Timestamp) -> u64 {
+        let ahead = (t.as_ms() as f64 - self.origin.as_ms() as f64) / self.speed;
+        (self.started_wall_ms as f64 + ahead).max(0.0).round() as u64
     }
 }

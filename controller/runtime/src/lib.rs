@@ -15,36 +15,16 @@
 mod clock;
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cutover_core::engine::{Command, CutoverState, EdgeResult, Effect, Engine, Input, Phase};
 use cutover_core::judge::Judge;
-use cutover_core::measure::{MeasureError, Measurement, Window};
 use cutover_core::plan::Plan;
 use cutover_core::store::{Lease, Store, StoreError};
-use cutover_core::units::{Timestamp, Weight};
+use cutover_core::units::Timestamp;
 
-pub use clock::{Clock, ScaledClock};
-
-/// Where the weight is applied: the CloudFront KeyValueStore, or the local edge.
-pub trait EdgePort: Send + Sync {
-    fn apply(&self, weight: Weight) -> impl Future<Output = Result<(), EdgeError>> + Send;
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EdgeError {
-    /// The edge's version changed under us (an ETag mismatch).
-    #[error("the edge changed under us")]
-    Conflict,
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// Where the numbers come from: CloudWatch and X-Ray, or the local edge.
-pub trait MetricsPort: Send + Sync {
-    fn measure(&self, window: Window) -> impl Future<Output = Result<Measurement, MeasureError>> + Send;
-}
+pub use clock::ScaledClock;
+pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
