@@ -4,6 +4,8 @@
 //! the tests and development. Settings can come from the same environment
 //! variables the functions read.
 
+mod faults;
+
 use std::convert::Infallible;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use cutover_api::backend::Trace;
 use cutover_api::store::{Expect, Item, Key, MemoryStore, Store, StoreError};
 use cutover_api::{domain, ApiError, App, Config, Invocation, TRACE_ID};
 use cutover_api_aws::{DynamoStore, Endpoint, HttpBackend};
+use faults::{Fate, FaultState, Faults};
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -61,6 +64,18 @@ struct Args {
     /// The `x-served-by` value of every answer.
     #[arg(long, default_value = "serverless")]
     side: String,
+    /// Fault knob: median added latency, ms (also `PUT /_faults` at run time).
+    #[arg(long, default_value_t = 0.0)]
+    latency_ms: f64,
+    /// Fault knob: share of requests answered 500, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Fault knob: share of requests that are cold starts (marked x-cold-start: 1), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    cold_start_rate: f64,
+    /// Fault knob: the extra latency of a cold start, ms.
+    #[arg(long, default_value_t = 250.0)]
+    cold_start_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -93,6 +108,12 @@ impl Store for AnyStore {
 
 type LocalApp = App<AnyStore, Option<HttpBackend>>;
 
+/// What every connection shares.
+struct Server {
+    app: LocalApp,
+    faults: FaultState,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_tracing();
@@ -113,6 +134,16 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let faults = Faults {
+        latency_ms: args.latency_ms,
+        error_rate: args.error_rate,
+        outage: false,
+        cold_start_rate: args.cold_start_rate,
+        cold_start_ms: args.cold_start_ms,
+    };
+    if let Err(problem) = faults.check() {
+        anyhow::bail!("--{}", problem.replacen('_', "-", 2).replacen(" = ", " ", 1));
+    }
     let backend = match &args.backend_url {
         Some(url) => {
             Some(HttpBackend::new(url, Duration::from_millis(args.backend_timeout_ms)).context("--backend-url")?)
@@ -135,7 +166,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         metadata_ttl: Duration::from_secs(args.metadata_ttl_seconds),
         ..Config::default()
     };
-    let app = Arc::new(App::new(store, backend, config));
+    let server = Arc::new(Server { app: App::new(store, backend, config), faults: FaultState::new(faults) });
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // The one line on stdout: scripts and tests read the address from it.
@@ -154,10 +185,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                         continue;
                     }
                 };
-                let app = app.clone();
+                let server = server.clone();
                 let service = service_fn(move |request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(answer(&app, request).await) }
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(answer(&server, request).await) }
                 });
                 let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
@@ -177,9 +208,30 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn answer(app: &LocalApp, request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+async fn answer(server: &Server, request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+    let app = &server.app;
     let trace_id = request.headers().get(TRACE_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let invocation = Invocation { trace: Trace { request_id: next_request_id(), trace_id }, cold_start: false };
+    let mut invocation = Invocation { trace: Trace { request_id: next_request_id(), trace_id }, cold_start: false };
+    if request.uri().path() == "/_faults" {
+        return faults_admin(server, request).await;
+    }
+    match server.faults.decide() {
+        Fate::Outage => {
+            let outage = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outage", "this side is down (fault injected)");
+            return app.reject(outage, &invocation).map(Full::new);
+        }
+        Fate::Error => {
+            let error =
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "injected_error", "a fault injected on purpose");
+            return app.reject(error, &invocation).map(Full::new);
+        }
+        Fate::Serve { delay, cold } => {
+            invocation.cold_start = cold;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, domain::MAX_BODY_BYTES).collect().await {
         Ok(body) => app.handle(http::Request::from_parts(parts, body.to_bytes()), &invocation).await,
@@ -197,6 +249,44 @@ async fn answer(app: &LocalApp, request: http::Request<Incoming>) -> http::Respo
         }
     };
     response.map(Full::new)
+}
+
+/// `GET /_faults` shows the knobs; `PUT /_faults` with a JSON object sets
+/// them all (fields left out are 0 / off).
+async fn faults_admin(server: &Server, request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+    let json = |status: StatusCode, body: String| {
+        let mut response = http::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        response
+    };
+    let invalid = |message: String| {
+        json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_faults", "message": message}).to_string())
+    };
+    match request.method().as_str() {
+        "GET" => json(StatusCode::OK, serde_json::to_string(&server.faults.get()).unwrap_or_default()),
+        "PUT" => {
+            let body = match Limited::new(request.into_body(), 4096).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) => return invalid(format!("the body could not be read: {e}")),
+            };
+            let faults: Faults = match serde_json::from_slice(&body) {
+                Ok(faults) => faults,
+                Err(e) => return invalid(format!("{e}; fields: latency_ms, error_rate, outage, cold_start_rate, cold_start_ms")),
+            };
+            if let Err(problem) = faults.check() {
+                return invalid(problem);
+            }
+            tracing::info!(?faults, "faults set");
+            server.faults.set(faults.clone());
+            json(StatusCode::OK, serde_json::to_string(&faults).unwrap_or_default())
+        }
+        other => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"error": "method_not_allowed", "message": format!("/_faults takes GET, PUT, not {other}")})
+                .to_string(),
+        ),
+    }
 }
 
 /// `local-<process start>-<n>`: unique across restarts, ordered within one.

@@ -135,3 +135,42 @@ fn bad_flags_are_refused_with_their_name() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("--backend-url: the backend URL must look like https://backend.internal"), "{stderr}");
 }
+
+#[test]
+fn fault_knobs_inject_outages_errors_and_cold_starts() {
+    let server = Server::start(&["--side", "legacy", "--cold-start-rate", "1"]);
+    let (status, headers, body) = server.send("GET", "/api/health", &[], "");
+    assert_eq!((status, header(&headers, "x-cold-start")), (200, Some("1")), "{body}");
+    assert_eq!(header(&headers, "x-served-by"), Some("legacy"));
+
+    let json = [("content-type", "application/json")];
+    let (status, _, body) = server.send("PUT", "/_faults", &json, r#"{"outage": true}"#);
+    assert_eq!((status, body["outage"].as_bool()), (200, Some(true)));
+    let (status, headers, body) = server.send("GET", "/api/health", &[], "");
+    assert_eq!((status, body["error"].as_str()), (503, Some("outage")));
+    assert_eq!(header(&headers, "x-served-by"), Some("legacy"), "an outage still names its side");
+
+    server.send("PUT", "/_faults", &json, r#"{"error_rate": 1}"#);
+    let (status, _, body) = server.send("GET", "/api/health", &[], "");
+    assert_eq!((status, body["error"].as_str()), (500, Some("injected_error")));
+
+    let (status, _, body) = server.send("PUT", "/_faults", &json, r#"{"error_rate": 2}"#);
+    assert_eq!((status, body["message"].as_str()), (400, Some("error_rate = 2: a share from 0 to 1")));
+    let (status, _, body) = server.send("PUT", "/_faults", &json, r#"{"errors": 1}"#);
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("unknown field `errors`"), "{body}");
+
+    server.send("PUT", "/_faults", &json, "{}");
+    let (status, headers, _) = server.send("GET", "/api/health", &[], "");
+    assert_eq!((status, header(&headers, "x-cold-start")), (200, None), "all knobs off");
+}
+
+#[test]
+fn a_bad_fault_flag_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_api-local"))
+        .args(["--listen", "127.0.0.1:0", "--error-rate", "1.5"])
+        .output()
+        .expect("run api-local");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--error-rate 1.5: a share from 0 to 1"));
+}
