@@ -58,7 +58,7 @@ pub fn run(plan: &Plan, listen: SocketAddr, slot: Duration) -> anyhow::Result<Ex
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

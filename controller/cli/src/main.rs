@@ -3,6 +3,7 @@
 
 mod edge;
 mod history;
+mod origin;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +53,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = history::Output::Table)]
         output: history::Output,
     },
+    /// Run one of the local demo's origins (legacy or serverless), with fault knobs.
+    Origin(origin::OriginArgs),
     /// Run the local weighted edge in front of the plan's [target.local] upstreams.
     Edge {
         /// The plan (its target's upstreams, cohort key and salt); the default plan when left out.
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         Cmd::Simulate(args) => simulate(&args),
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
         Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
+        Cmd::Origin(args) => origin::run(&args),
         Cmd::History { id, store, output } => history::run(&store, id.as_deref(), output),
         Cmd::Edge { plan, listen, slot_ms } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {

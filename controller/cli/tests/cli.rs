@@ -251,3 +251,28 @@ fn history_without_a_store_says_where_it_looked_and_creates_nothing() {
     assert!(text(&out).1.contains(&format!("no store at {}", missing.display())));
     assert!(!missing.exists(), "a read leaves no empty store behind");
 }
+
+#[test]
+fn origin_serves_the_route_contract_as_either_side() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["origin", "--side", "legacy", "--latency-ms", "1"])
+        .env("CUTOVER_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start cutover origin");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line.trim().strip_prefix("cutover origin (legacy) listening on http://").expect("address").to_owned();
+    let put =
+        b"PUT /api/users/u1/context HTTP/1.1\r\nhost: o\r\nconnection: close\r\ncontent-type: application/json\r\n\
+if-none-match: *\r\ncontent-length: 2\r\n\r\n{}";
+    let response = cutover_testkit::http::raw_request(&address, put).expect("an answer");
+    assert_eq!((response.status, response.header("x-served-by")), (201, Some("legacy")));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let out = cutover(&["origin", "--side", "serverless", "--error-rate", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--error-rate 2: a share from 0 to 1"));
+}

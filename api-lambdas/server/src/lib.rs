@@ -1,0 +1,175 @@
+//! The serverless side's handlers served over HTTP with hyper, over any
+//! store and backend, with fault knobs: the engine of `api-local` (which
+//! adds DynamoDB) and of `cutover origin` (the local demo's two origins).
+//! No AWS SDK here.
+
+mod faults;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cutover_api::backend::{Backend, Trace};
+use cutover_api::store::Store;
+use cutover_api::{domain, ApiError, App, Invocation, TRACE_ID};
+use http::StatusCode;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+pub use faults::{Fate, FaultState, Faults};
+
+/// What every connection shares: the handlers and the fault knobs.
+pub struct Server<S, B> {
+    pub app: App<S, B>,
+    pub faults: FaultState,
+}
+
+impl<S: Store, B: Backend> Server<S, B> {
+    pub fn new(app: App<S, B>, faults: Faults) -> Server<S, B> {
+        Server { app, faults: FaultState::new(faults) }
+    }
+}
+
+/// Serves `server` on `listener` until `shutdown` completes, then lets
+/// requests in flight finish (for up to 10 s).
+pub async fn serve<S: Store, B: Backend>(
+    listener: TcpListener,
+    server: Arc<Server<S, B>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let server = server.clone();
+                let service = service_fn(move |request| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(answer(&server, request).await) }
+                });
+                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after 10 s; stopping anyway");
+    }
+}
+
+async fn answer<S: Store, B: Backend>(
+    server: &Server<S, B>,
+    request: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let app = &server.app;
+    let trace_id = request.headers().get(TRACE_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut invocation = Invocation { trace: Trace { request_id: next_request_id(), trace_id }, cold_start: false };
+    if request.uri().path() == "/_faults" {
+        return faults_admin(server, request).await;
+    }
+    match server.faults.decide() {
+        Fate::Outage => {
+            let outage = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outage", "this side is down (fault injected)");
+            return app.reject(outage, &invocation).map(Full::new);
+        }
+        Fate::Error => {
+            let error =
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "injected_error", "a fault injected on purpose");
+            return app.reject(error, &invocation).map(Full::new);
+        }
+        Fate::Serve { delay, cold } => {
+            invocation.cold_start = cold;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+    let (parts, body) = request.into_parts();
+    let response = match Limited::new(body, domain::MAX_BODY_BYTES).collect().await {
+        Ok(body) => app.handle(http::Request::from_parts(parts, body.to_bytes()), &invocation).await,
+        Err(e) => {
+            let error = if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("a request body is at most {} bytes", domain::MAX_BODY_BYTES),
+                )
+            } else {
+                ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}"))
+            };
+            app.reject(error, &invocation)
+        }
+    };
+    response.map(Full::new)
+}
+
+/// `GET /_faults` shows the knobs; `PUT /_faults` with a JSON object sets
+/// them all (fields left out are 0 / off).
+async fn faults_admin<S: Store, B: Backend>(
+    server: &Server<S, B>,
+    request: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let json = |status: StatusCode, body: String| {
+        let mut response = http::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        response
+    };
+    let invalid = |message: String| {
+        json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_faults", "message": message}).to_string())
+    };
+    match request.method().as_str() {
+        "GET" => json(StatusCode::OK, serde_json::to_string(&server.faults.get()).unwrap_or_default()),
+        "PUT" => {
+            let body = match Limited::new(request.into_body(), 4096).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) => return invalid(format!("the body could not be read: {e}")),
+            };
+            let faults: Faults = match serde_json::from_slice(&body) {
+                Ok(faults) => faults,
+                Err(e) => return invalid(format!("{e}; fields: latency_ms, error_rate, outage, cold_start_rate, cold_start_ms")),
+            };
+            if let Err(problem) = faults.check() {
+                return invalid(problem);
+            }
+            tracing::info!(?faults, "faults set");
+            server.faults.set(faults.clone());
+            json(StatusCode::OK, serde_json::to_string(&faults).unwrap_or_default())
+        }
+        other => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"error": "method_not_allowed", "message": format!("/_faults takes GET, PUT, not {other}")})
+                .to_string(),
+        ),
+    }
+}
+
+/// `local-<process start>-<n>`: unique across restarts, ordered within one.
+fn next_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    });
+    format!("local-{:x}-{}", *START, NEXT.fetch_add(1, Ordering::Relaxed))
+}
