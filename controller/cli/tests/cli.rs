@@ -185,7 +185,7 @@ fn seeded_store(dir: &std::path::Path) -> PathBuf {
         let mut state = CutoverState::new("demo-1", at);
         state.version = 1;
         let started = event("demo-1", 1, 0, Actor::Operator("ana".into()), EventKind::Started { steps: 7 });
-        store.create("plan", &state, &[started]).await.unwrap();
+        store.create("plan", cutover_core::store::TimeScale::REAL, &state, &[started]).await.unwrap();
         let lease = store.acquire("demo-1", "test", at, std::time::Duration::from_secs(60)).await.unwrap();
         state.version = 2;
         state.phase = Phase::RolledBack { reason: RollbackReason::Operator };
@@ -208,7 +208,7 @@ fn seeded_store(dir: &std::path::Path) -> PathBuf {
         store.commit(lease.epoch, &state, &trail).await.unwrap();
         let mut other = CutoverState::new("demo-0", Timestamp::from_ms(1_795_000_000_000));
         other.version = 1;
-        store.create("plan", &other, &[]).await.unwrap();
+        store.create("plan", cutover_core::store::TimeScale::REAL, &other, &[]).await.unwrap();
     });
     path
 }

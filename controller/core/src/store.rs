@@ -24,12 +24,39 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{CutoverState, Event};
 use crate::units::Timestamp;
 
-/// A cutover as stored: its latest state and the plan it runs (TOML text,
-/// so that any process can rebuild its engine).
+/// A cutover as stored: its latest state, the plan it runs (TOML text, so
+/// that any process can rebuild its engine) and its time scale.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stored {
     pub state: CutoverState,
     pub plan: String,
+    pub time: TimeScale,
+}
+
+/// How a cutover's engine time relates to wall-clock time:
+/// `engine = anchor + (wall - anchor) × speed`. Real cutovers run at speed
+/// 1; rehearsals and the demo compress time. Stored with the cutover, so a
+/// controller restarted after a crash continues the same timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeScale {
+    pub speed: f64,
+    pub anchor: Timestamp,
+}
+
+impl TimeScale {
+    pub const REAL: TimeScale = TimeScale { speed: 1.0, anchor: Timestamp::from_ms(0) };
+
+    /// Engine time at wall-clock time `wall`.
+    pub fn engine_time(&self, wall: Timestamp) -> Timestamp {
+        let ahead = (wall.as_ms() as f64 - self.anchor.as_ms() as f64) * self.speed;
+        Timestamp::from_ms((self.anchor.as_ms() as f64 + ahead).max(0.0).round() as u64)
+    }
+
+    /// Wall-clock time at engine time `t`.
+    pub fn wall_time(&self, t: Timestamp) -> Timestamp {
+        let ahead = (t.as_ms() as f64 - self.anchor.as_ms() as f64) / self.speed;
+        Timestamp::from_ms((self.anchor.as_ms() as f64 + ahead).max(0.0).round() as u64)
+    }
 }
 
 /// The right to drive one cutover, until `expires_at`.
@@ -78,11 +105,12 @@ pub enum StoreError {
 }
 
 pub trait Store: Send + Sync {
-    /// Creates a cutover with its plan, first state and events. Fails with
-    /// [`StoreError::Exists`] if the id is taken.
+    /// Creates a cutover with its plan, time scale, first state and events.
+    /// Fails with [`StoreError::Exists`] if the id is taken.
     fn create(
         &self,
         plan: &str,
+        time: TimeScale,
         state: &CutoverState,
         events: &[Event],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -160,14 +188,21 @@ pub mod conformance {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
+    fn demo_time() -> TimeScale {
+        TimeScale { speed: 1200.0, anchor: Timestamp::from_ms(1_795_867_200_123) }
+    }
+
     async fn create_load_list<S: Store>(store: &S, prefix: &str) {
         let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
         assert_eq!(store.load(&a).await, Ok(None), "load of a missing cutover");
         let started = event(&a, 1, 0, EventKind::Started { steps: 7 });
-        store.create("plan = 'a'", &state(&a, 1, 10), std::slice::from_ref(&started)).await.expect("create a");
-        store.create("plan = 'b'", &state(&b, 1, 20), &[]).await.expect("create b");
+        store
+            .create("plan = 'a'", TimeScale::REAL, &state(&a, 1, 10), std::slice::from_ref(&started))
+            .await
+            .expect("create a");
+        store.create("plan = 'b'", demo_time(), &state(&b, 1, 20), &[]).await.expect("create b");
         assert_eq!(
-            store.create("plan = 'again'", &state(&a, 1, 30), &[]).await,
+            store.create("plan = 'again'", TimeScale::REAL, &state(&a, 1, 30), &[]).await,
             Err(StoreError::Exists(a.clone())),
             "a second create of the same id"
         );
@@ -185,7 +220,7 @@ pub mod conformance {
 
     async fn commits_follow_versions_and_append_events<S: Store>(store: &S, prefix: &str) {
         let id = format!("{prefix}-commits");
-        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[]).await.expect("create");
         let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
         let mut two = state(&id, 2, 50);
         two.phase = Phase::Progressing;
@@ -218,7 +253,7 @@ pub mod conformance {
 
     async fn leases_fence_old_leaders<S: Store>(store: &S, prefix: &str) {
         let id = format!("{prefix}-lease");
-        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[]).await.expect("create");
         let t = Timestamp::from_ms;
         let ttl = Duration::from_secs(15);
         let first = store.acquire(&id, "one", t(0), ttl).await.expect("first acquire");
@@ -254,7 +289,7 @@ pub mod conformance {
 
     async fn the_inbox_hands_commands_to_the_leader<S: Store>(store: &S, prefix: &str) {
         let id = format!("{prefix}-inbox");
-        store.create("plan", &state(&id, 1, 0), &[]).await.expect("create");
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[]).await.expect("create");
         let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
         let request = |command: &str| Request {
             seq: 0,
@@ -281,5 +316,23 @@ pub mod conformance {
             Err(StoreError::NotFound("nobody".into())),
             "a command for a missing cutover"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_scale_maps_both_ways() {
+        let scale = TimeScale { speed: 1000.0, anchor: Timestamp::from_ms(1_000_000) };
+        assert_eq!(scale.engine_time(Timestamp::from_ms(1_000_000)), Timestamp::from_ms(1_000_000));
+        assert_eq!(
+            scale.engine_time(Timestamp::from_ms(1_000_060)),
+            Timestamp::from_ms(1_060_000),
+            "60 ms is a minute"
+        );
+        assert_eq!(scale.wall_time(Timestamp::from_ms(1_060_000)), Timestamp::from_ms(1_000_060));
+        assert_eq!(TimeScale::REAL.engine_time(Timestamp::from_ms(42)), Timestamp::from_ms(42));
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cutover_core::engine::{CutoverState, Event};
-use cutover_core::store::{Lease, Request, Store, StoreError, Stored};
+use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
 use cutover_core::units::Timestamp;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS cutovers (
     version     INTEGER NOT NULL,
     state       TEXT NOT NULL,
     plan        TEXT NOT NULL,
+    speed       REAL NOT NULL,
+    anchor_ms   INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -155,8 +157,15 @@ fn exists(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<u64>, Store
 }
 
 impl Store for SqliteStore {
-    async fn create(&self, plan: &str, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        plan: &str,
+        time: TimeScale,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
         let (id, version, updated) = (state.id.clone(), state.version, ms(state.updated_at));
+        let (speed, anchor) = (time.speed, ms(time.anchor));
         let (state, events, plan) = (to_json(state)?, encode_events(events)?, plan.to_owned());
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
@@ -164,8 +173,9 @@ impl Store for SqliteStore {
                 return Err(StoreError::Exists(id));
             }
             tx.execute(
-                "INSERT INTO cutovers (id, version, state, plan, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, version as i64, state, plan, updated],
+                "INSERT INTO cutovers (id, version, state, plan, speed, anchor_ms, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, version as i64, state, plan, speed, anchor, updated],
             )
             .map_err(sql)?;
             insert_events(&tx, &events, &id)?;
@@ -203,12 +213,21 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.with(move |conn| {
             let row = conn
-                .query_row("SELECT state, plan FROM cutovers WHERE id = ?1", [&id], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                .query_row("SELECT state, plan, speed, anchor_ms FROM cutovers WHERE id = ?1", [&id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, f64>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
                 })
                 .optional()
                 .map_err(sql)?;
-            row.map(|(state, plan)| Ok(Stored { state: from_json(&state)?, plan })).transpose()
+            row.map(|(state, plan, speed, anchor)| {
+                let time = TimeScale { speed, anchor: Timestamp::from_ms(anchor.max(0) as u64) };
+                Ok(Stored { state: from_json(&state)?, plan, time })
+            })
+            .transpose()
         })
         .await
     }

@@ -61,7 +61,7 @@ async fn racing_commits_from_many_connections_have_one_winner() {
     let state = CutoverState::new("raced", Timestamp::from_ms(0));
     let mut one = state.clone();
     one.version = 1;
-    first.create("plan", &one, &[]).await.expect("create");
+    first.create("plan", cutover_core::store::TimeScale::REAL, &one, &[]).await.expect("create");
     let lease = first.acquire("raced", "leader", Timestamp::from_ms(0), std::time::Duration::from_secs(60)).await;
     let epoch = lease.expect("acquire").epoch;
     let racers: Vec<_> = (0..8)

@@ -1,54 +1,54 @@
-//! A compressed clock for the demo and rehearsals.
+//! The engine's clock: wall-clock time through a cutover's [`TimeScale`]
+//! (real time, or compressed for the demo and rehearsals).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cutover_core::ports::Clock;
+use cutover_core::store::TimeScale;
 use cutover_core::units::Timestamp;
 
-/// Engine time that runs `speed` times faster than the wall clock, from
-/// `origin` (speed 1 is real time). Durations are scaled; nothing is skipped.
-#[derive(Clone, Debug)]
+pub(crate) fn wall_now() -> Timestamp {
+    Timestamp::from_ms(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+}
+
+/// Engine time `speed` times faster than the wall clock (durations are
+/// scaled; nothing is skipped). Being a function of the wall clock and the
+/// stored scale, it continues the same timeline after a restart.
+#[derive(Clone, Copy, Debug)]
 pub struct ScaledClock {
-    origin: Timestamp,
-    started: Instant,
-    /// Unix ms at `started`.
-    started_wall_ms: u64,
-    speed: f64,
+    scale: TimeScale,
 }
 
 impl ScaledClock {
-    pub fn new(origin: Timestamp, speed: f64) -> ScaledClock {
-        let started_wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        ScaledClock { origin, started: Instant::now(), started_wall_ms, speed: speed.max(f64::MIN_POSITIVE) }
+    pub fn new(scale: TimeScale) -> ScaledClock {
+        ScaledClock { scale }
     }
 
-    pub fn speed(&self) -> f64 {
-        self.speed
+    /// A scale anchored at this instant: engine time starts at wall time.
+    pub fn starting_now(speed: f64) -> TimeScale {
+        TimeScale { speed: speed.max(f64::MIN_POSITIVE), anchor: wall_now() }
     }
 
-    /// The wall-clock instant at which engine time reaches `t`.
-    pub fn wall_instant(&self, t: Timestamp) -> Instant {
-        let ahead = t.as_ms().saturating_sub(self.origin.as_ms()) as f64 / 1e3 / self.speed;
-        self.started + Duration::from_secs_f64(ahead)
+    pub fn scale(&self) -> TimeScale {
+        self.scale
     }
 }
 
 impl Clock for ScaledClock {
     fn now(&self) -> Timestamp {
-        let elapsed = self.started.elapsed().as_secs_f64() * self.speed;
-        self.origin + Duration::from_secs_f64(elapsed)
+        self.scale.engine_time(wall_now())
     }
 
     async fn sleep_until(&self, t: Timestamp) {
-        tokio::time::sleep_until(self.wall_instant(t).into()).await;
+        let wait = self.scale.wall_time(t).as_ms().saturating_sub(wall_now().as_ms());
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 
     fn virtual_span(&self, wall: Duration) -> Duration {
-        wall.mul_f64(self.speed)
+        wall.mul_f64(self.scale.speed)
     }
 
     fn wall_ms(&self, t: Timestamp) -> u64 {
-        let ahead = (t.as_ms() as f64 - self.origin.as_ms() as f64) / self.speed;
-        (self.started_wall_ms as f64 + ahead).max(0.0).round() as u64
+        self.scale.wall_time(t).as_ms()
     }
 }

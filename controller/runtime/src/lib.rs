@@ -14,14 +14,15 @@
 
 mod clock;
 
+use clock::wall_now;
+
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cutover_core::engine::{Command, CutoverState, EdgeResult, Effect, Engine, Input, Phase};
 use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
 use cutover_core::store::{Lease, Store, StoreError};
-use cutover_core::units::Timestamp;
 
 pub use clock::ScaledClock;
 pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort};
@@ -63,10 +64,6 @@ pub struct Driver<S, E, M, C> {
     pub metrics: M,
     pub clock: C,
     pub settings: Settings,
-}
-
-fn wall_now() -> Timestamp {
-    Timestamp::from_ms(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
 }
 
 /// A phase the driver has nothing more to do in.

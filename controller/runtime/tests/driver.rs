@@ -10,7 +10,7 @@ use cutover_core::engine::{CutoverState, EventKind, Phase, RollbackReason};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
-use cutover_core::store::{Request, Store};
+use cutover_core::store::{Request, Store, TimeScale};
 use cutover_core::units::{Timestamp, Weight};
 use cutover_local::SqliteStore;
 use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings};
@@ -74,7 +74,7 @@ const ORIGIN: Timestamp = Timestamp::from_ms(1_795_867_200_000);
 /// Creates the cutover, queues the operators' commands, and drives it.
 async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands: &[&str]) -> CutoverState {
     let plan = short_plan();
-    store.create("(test plan)", &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
+    store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
     for command in commands {
         let request = Request { seq: 0, command: (*command).into(), actor: "ana".into(), reason: None, at: ORIGIN };
         store.send("c1", &request).await.unwrap();
@@ -83,7 +83,7 @@ async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands:
         store: store.clone(),
         edge,
         metrics: ScriptedMetrics { serverless_error_percent: errors },
-        clock: ScaledClock::new(ORIGIN, 20_000.0),
+        clock: ScaledClock::new(ScaledClock::starting_now(20_000.0)),
         settings: Settings { poll: Duration::from_millis(20), ..Settings::default() },
     };
     tokio::time::timeout(Duration::from_secs(60), driver.run("c1", &plan, SequentialJudge::new))
@@ -142,7 +142,7 @@ async fn a_missing_cutover_is_named() {
         store,
         edge: &RecordingEdge::default(),
         metrics: ScriptedMetrics { serverless_error_percent: 0 },
-        clock: ScaledClock::new(ORIGIN, 1.0),
+        clock: ScaledClock::new(TimeScale::REAL),
         settings: Settings::default(),
     };
     let err = driver.run("nope", &short_plan(), SequentialJudge::new).await.unwrap_err();
