@@ -1,9 +1,11 @@
 //! `cutover`: the command line. Thin by design: it parses arguments, reads
 //! files, and hands everything else to the core and simulation crates.
 
+mod demo;
 mod edge;
 mod history;
 mod origin;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +55,12 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = history::Output::Table)]
         output: history::Output,
     },
+    /// A whole cutover on this machine: origins, edge, controller and traffic, on a compressed clock.
+    Demo(demo::DemoArgs),
+    /// Drive one cutover in local mode until it settles (exit 0 completed, 3 rolled back, 4 aborted).
+    Run(run::RunArgs),
+    /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
+    Rollback(run::RollbackArgs),
     /// Run one of the local demo's origins (legacy or serverless), with fault knobs.
     Origin(origin::OriginArgs),
     /// Run the local weighted edge in front of the plan's [target.local] upstreams.
@@ -161,6 +169,9 @@ fn main() -> ExitCode {
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
         Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
         Cmd::Origin(args) => origin::run(&args),
+        Cmd::Run(args) => run::run(&args),
+        Cmd::Rollback(args) => run::rollback(&args),
+        Cmd::Demo(args) => demo::run(&args),
         Cmd::History { id, store, output } => history::run(&store, id.as_deref(), output),
         Cmd::Edge { plan, listen, slot_ms } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {
@@ -176,6 +187,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Unix milliseconds now.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn unix_timestamp() -> Timestamp {
+    Timestamp::from_ms(unix_ms())
+}
+
+/// `20261128-131500`: a sortable UTC stamp for names.
+fn now_compact() -> String {
+    Timestamp::from_ms(unix_ms()).to_string().replace(['-', ':'], "").replace('T', "-").trim_end_matches('Z').to_owned()
 }
 
 /// Logs go to stderr: human-readable on a terminal, JSON lines otherwise.

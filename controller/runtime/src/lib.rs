@@ -102,10 +102,6 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
                     engine = self.rebuild(id, plan, &judge, lease.epoch, &mut inputs).await?;
                 }
             }
-            if settled(engine.state().phase) {
-                let _ = self.store.release(id, &lease).await;
-                return Ok(engine.state().clone());
-            }
             if wall_now() >= renew_at {
                 lease = match self.store.acquire(id, &self.settings.holder, wall_now(), self.settings.lease_ttl).await {
                     Ok(renewed) if renewed.epoch == lease.epoch => renewed,
@@ -141,6 +137,12 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
                         tracing::warn!(cutover = id, command = %request.command, "unknown command in the inbox; ignored")
                     }
                 }
+            }
+            // Settled and nothing asked of it: done. (Commands are read first,
+            // so an operator can still roll a completed cutover back.)
+            if settled(engine.state().phase) && inputs.is_empty() {
+                let _ = self.store.release(id, &lease).await;
+                return Ok(engine.state().clone());
             }
             if inputs.is_empty() {
                 let poll = self.clock.now() + self.clock.virtual_span(self.settings.poll);

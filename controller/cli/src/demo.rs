@@ -1,0 +1,504 @@
+//! `cutover demo`: a whole cutover on this machine, with real HTTP traffic.
+//!
+//! It starts two origins (`cutover origin`, legacy and serverless), the
+//! weighted edge in front of them (`cutover edge`) and the controller
+//! (`cutover run`, on a compressed clock), each a process of its own, then
+//! sends open-loop traffic through the edge until the cutover settles,
+//! showing its progress; `--inject` makes the new side regress at a step.
+//! It ends with a report drawn from the audit trail and the edge's numbers.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use cutover_core::engine::{CutoverState, EventKind, Phase};
+use cutover_core::judge::CheckName;
+use cutover_core::measure::{Measurement, SideSample};
+use cutover_core::plan::Plan;
+use cutover_core::store::Store;
+use cutover_core::units::{format_duration, Weight};
+use cutover_local::load;
+use cutover_local::{SqliteStore, PROBE_HEADER};
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+
+use crate::run::exit_code;
+use crate::EXIT_INPUT;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// The plan to rehearse (its [target.local] addresses are replaced by the demo's origins); the default plan when left out.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// How many times faster than real time the plan runs (1200: the 48 h default plan in 2.4 minutes).
+    #[arg(long, default_value_t = 1200.0)]
+    speed: f64,
+    /// User requests per second through the edge, open loop.
+    #[arg(long, default_value_t = 800.0)]
+    rate: f64,
+    /// Make the new side regress when a step begins: 'step=4,errors=5%', 'step=2,latency=+40ms' or 'step=3,outage'.
+    #[arg(long)]
+    inject: Option<Inject>,
+    /// Kill the controller with SIGKILL when this step begins, and start it
+    /// again: it resumes the same cutover from the store.
+    #[arg(long)]
+    kill_controller_at_step: Option<usize>,
+    /// The embedded store the cutover is recorded in.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    store: PathBuf,
+}
+
+/// A regression to inject into the serverless origin when a step begins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inject {
+    /// 1-based, as `cutover plan show` numbers steps.
+    step: usize,
+    error_rate: f64,
+    extra_latency_ms: f64,
+    outage: bool,
+}
+
+impl FromStr for Inject {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Inject, String> {
+        let usage = "give step=N and a fault: errors=P% (a share of requests failing), latency=+Nms, or outage; \
+                     e.g. 'step=4,errors=5%'";
+        let mut inject = Inject { step: 0, error_rate: 0.0, extra_latency_ms: 0.0, outage: false };
+        for part in spec.split(',').map(str::trim) {
+            match part.split_once('=') {
+                Some(("step", n)) => {
+                    inject.step = n.parse().map_err(|_| format!("step={n}: a step number; {usage}"))?
+                }
+                Some(("errors", p)) => {
+                    let percent: f64 =
+                        p.strip_suffix('%').unwrap_or(p).parse().map_err(|_| format!("errors={p}: {usage}"))?;
+                    if !(0.0..=100.0).contains(&percent) {
+                        return Err(format!("errors={p}: a percentage from 0 to 100"));
+                    }
+                    inject.error_rate = percent / 100.0;
+                }
+                Some(("latency", ms)) => {
+                    let value = ms.trim_start_matches('+').trim_end_matches("ms");
+                    inject.extra_latency_ms = value.parse().map_err(|_| format!("latency={ms}: {usage}"))?;
+                    if !(0.0..=10_000.0).contains(&inject.extra_latency_ms) {
+                        return Err(format!("latency={ms}: from +0ms to +10000ms"));
+                    }
+                }
+                None if part == "outage" => inject.outage = true,
+                _ => return Err(format!("{part:?}: {usage}")),
+            }
+        }
+        if inject.step == 0 {
+            return Err(format!("no step: {usage}"));
+        }
+        if inject.error_rate == 0.0 && inject.extra_latency_ms == 0.0 && !inject.outage {
+            return Err(format!("no fault: {usage}"));
+        }
+        Ok(inject)
+    }
+}
+
+/// The serverless origin's latency profile, which an injection adds to.
+const SERVERLESS_MEDIAN_MS: f64 = 31.0;
+
+struct Process {
+    /// Killed when dropped.
+    _child: Child,
+    address: String,
+}
+
+/// Starts `cutover ARGS...` and reads the address from its first line.
+async fn start(args: &[&str], log: &Path, prefix: &str) -> anyhow::Result<Process> {
+    let exe = std::env::current_exe().context("find the cutover binary")?;
+    let log_file = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .env("CUTOVER_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start cutover {}", args.join(" ")))?;
+    let stdout = child.stdout.take().context("its stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), tokio::io::BufReader::new(stdout).read_line(&mut line))
+        .await
+        .with_context(|| format!("cutover {} did not start within 10 s (see {})", args[0], log.display()))??;
+    let address = line.trim().strip_prefix(prefix).with_context(|| format!("unexpected first line {line:?}"))?;
+    Ok(Process { _child: child, address: address.to_owned() })
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let plan = match &args.plan {
+        Some(path) => match crate::load_plan(path) {
+            Ok(plan) => plan,
+            Err(code) => return Ok(code),
+        },
+        None => Plan::default_plan(),
+    };
+    if !(args.speed.is_finite() && args.speed >= 1.0 && args.speed <= 100_000.0) {
+        eprintln!("error: --speed {}: give a factor from 1 to 100000", args.speed);
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    if !(args.rate.is_finite() && args.rate >= 10.0 && args.rate <= 20_000.0) {
+        eprintln!("error: --rate {}: give 10 to 20000 requests a second", args.rate);
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    if let Some(inject) = &args.inject {
+        if inject.step > plan.schedule.steps.len() {
+            eprintln!("error: --inject step={}: the plan has {} steps", inject.step, plan.schedule.steps.len());
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(demo(args, plan))
+}
+
+async fn demo(args: &DemoArgs, plan: Plan) -> anyhow::Result<ExitCode> {
+    let dir = args.store.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let id = format!("demo-{}", crate::now_compact());
+    let log = |name: &str| dir.join(format!("{id}.{name}.log"));
+
+    let legacy =
+        start(&["origin", "--side", "legacy"], &log("legacy"), "cutover origin (legacy) listening on http://").await?;
+    let serverless = start(
+        &["origin", "--side", "serverless"],
+        &log("serverless"),
+        "cutover origin (serverless) listening on http://",
+    )
+    .await?;
+    let plan_path = dir.join(format!("{id}.plan.toml"));
+    let plan_text = plan_toml(args.plan.as_deref(), &legacy.address, &serverless.address)?;
+    std::fs::write(&plan_path, plan_text).with_context(|| format!("write {}", plan_path.display()))?;
+    // Record in slots of a fifth of a judging interval, in wall time.
+    let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / args.speed / 5.0).round() as u64).clamp(5, 1000);
+    let plan_arg = plan_path.to_string_lossy().into_owned();
+    let edge = start(
+        &["edge", "--listen", "127.0.0.1:0", "--plan", &plan_arg, "--slot-ms", &slot_ms.to_string()],
+        &log("edge"),
+        "cutover edge listening on http://",
+    )
+    .await?;
+    let store_arg = args.store.to_string_lossy().into_owned();
+    let speed = args.speed.to_string();
+    let edge_url = format!("http://{}", edge.address);
+    let controller_args = [
+        "run",
+        &id,
+        "--store",
+        &store_arg,
+        "--plan",
+        &plan_arg,
+        "--speed",
+        &speed,
+        "--edge",
+        &edge_url,
+        "--lease-ttl",
+        "1",
+    ];
+    let mut controller = spawn_controller(&controller_args, &["--start"], &log("controller"))?;
+
+    println!(
+        "cutover demo {id}: {} steps over {} of plan time at {}x ({} of wall time), {:.0} requests/s",
+        plan.schedule.steps.len(),
+        format_duration(plan.duration()),
+        args.speed,
+        format_duration(plan.duration().div_f64(args.speed)),
+        args.rate
+    );
+    println!(
+        "  legacy {}  serverless {}  edge {}  store {}",
+        legacy.address,
+        serverless.address,
+        edge.address,
+        args.store.display()
+    );
+    if let Some(inject) = &args.inject {
+        println!("  will inject into serverless at step {}: {}", inject.step, describe(inject));
+    }
+
+    let traffic = tokio::spawn(traffic(edge.address.clone(), args.rate));
+    let started = Instant::now();
+    let store = SqliteStore::open(&args.store)?;
+    let client = load::client();
+    let mut injected = false;
+    let mut killed = false;
+    let status = loop {
+        if let Some(status) = controller.try_wait()? {
+            break status;
+        }
+        let state = store.load(&id).await?.map(|s| s.state);
+        if let (Some(state), Some(step), false) = (&state, args.kill_controller_at_step, killed) {
+            if state.step + 1 >= step && state.phase.is_active() {
+                controller.kill().await.context("kill the controller")?;
+                killed = true;
+                eprintln!("\r\x1b[2Kkilled the controller (SIGKILL) at step {}; starting it again", state.step + 1);
+                controller = spawn_controller(&controller_args, &[], &log("controller-restarted"))?;
+            }
+        }
+        if let (Some(state), Some(inject), false) = (&state, &args.inject, injected) {
+            if state.step + 1 >= inject.step && state.phase == Phase::Progressing {
+                inject_fault(&client, &serverless.address, inject).await?;
+                injected = true;
+                eprintln!("\r\x1b[2Kinjected into serverless at step {}: {}", state.step + 1, describe(inject));
+            }
+        }
+        let recent = recent_window(&client, &edge.address, &plan, args.speed).await;
+        show_progress(state.as_ref(), &plan, recent.as_ref(), started.elapsed());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    traffic.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let whole = metrics(&client, &edge.address, 0, u64::MAX / 2).await;
+    drop((legacy, serverless, edge));
+    let Some(stored) = store.load(&id).await? else {
+        bail!("the controller recorded nothing (see {})", log("controller").display())
+    };
+    report(&store, &stored.state, &plan, whole.as_ref()).await?;
+    let code = status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1);
+    if code != exit_code(stored.state.phase) {
+        eprintln!("the controller exited with {status}; see {}", log("controller").display());
+    }
+    println!("\naudit trail: cutover history {id} --store {}", args.store.display());
+    Ok(ExitCode::from(code))
+}
+
+fn spawn_controller(args: &[&str], extra: &[&str], log: &Path) -> anyhow::Result<Child> {
+    Command::new(std::env::current_exe()?)
+        .args(args)
+        .args(extra)
+        .env("CUTOVER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?)
+        .kill_on_drop(true)
+        .spawn()
+        .context("start the controller")
+}
+
+fn describe(inject: &Inject) -> String {
+    let mut faults = Vec::new();
+    if inject.error_rate > 0.0 {
+        faults.push(format!("{}% of requests fail", inject.error_rate * 100.0));
+    }
+    if inject.extra_latency_ms > 0.0 {
+        faults.push(format!("+{} ms latency", inject.extra_latency_ms));
+    }
+    if inject.outage {
+        faults.push("an outage".to_owned());
+    }
+    faults.join(", ")
+}
+
+/// The plan with its local upstreams pointed at the demo's origins.
+fn plan_toml(path: Option<&Path>, legacy: &str, serverless: &str) -> anyhow::Result<String> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => cutover_core::plan::DEFAULT_PLAN.to_owned(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut in_local = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_local = trimmed.starts_with("[target.local]");
+        }
+        match trimmed.split_once('=').map(|(k, _)| k.trim()) {
+            Some("legacy_url") if in_local => out.push_str(&format!("legacy_url = \"http://{legacy}\"")),
+            Some("serverless_url") if in_local => out.push_str(&format!("serverless_url = \"http://{serverless}\"")),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if Plan::parse(&out).is_err() {
+        bail!("the plan with the demo's origins does not parse; does it have a [target.local] table?");
+    }
+    Ok(out)
+}
+
+/// Users' traffic through the edge: reads and writes of the routes that
+/// need no backend, from 5000 users, plus 2 % probes pinned to each side.
+async fn traffic(edge: String, rate: f64) {
+    let client = load::client();
+    let make = move |n: u64| {
+        let user = format!("user-{}", (n.wrapping_mul(2_654_435_761)) % 5000);
+        let (method, path, body) = match n % 20 {
+            0 | 1 => ("PUT", format!("/api/users/{user}/context"), r#"{"theme":"dark"}"#),
+            2 => ("PUT", format!("/api/workflows/wf-{}/mapping", n % 300), r#"{"ingest":"queue-a"}"#),
+            3..=5 => ("GET", format!("/api/workflows/wf-{}/mapping", n % 300), ""),
+            6..=8 => ("GET", "/api/health".to_owned(), ""),
+            _ => ("GET", format!("/api/users/{user}/context"), ""),
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{edge}{path}"))
+            .header("x-user-id", &user)
+            .header("content-type", "application/json")
+            .header("if-none-match", "*");
+        if n % 50 == 0 {
+            request = request.header(PROBE_HEADER, if n % 100 == 0 { "legacy" } else { "serverless" });
+        }
+        request.body(Full::new(Bytes::from(body))).expect("a valid request")
+    };
+    load::open_loop(&client, rate, Duration::from_secs(24 * 3600), Duration::from_secs(10), make).await;
+}
+
+async fn inject_fault(client: &load::LoadClient, origin: &str, inject: &Inject) -> anyhow::Result<()> {
+    let faults = serde_json::json!({
+        "latency_ms": SERVERLESS_MEDIAN_MS + inject.extra_latency_ms,
+        "error_rate": inject.error_rate,
+        "outage": inject.outage,
+        "cold_start_rate": 0.002,
+        "cold_start_ms": 20.0,
+    });
+    let request = Request::put(format!("http://{origin}/_faults"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(faults.to_string())))?;
+    let response = client.request(request).await.context("inject the fault")?;
+    if !response.status().is_success() {
+        bail!("the serverless origin refused the fault: {}", response.status());
+    }
+    Ok(())
+}
+
+async fn metrics(client: &load::LoadClient, edge: &str, from_ms: u64, to_ms: u64) -> Option<Measurement> {
+    let request = Request::get(format!("http://{edge}/_cutover/metrics?from_ms={from_ms}&to_ms={to_ms}"))
+        .body(Full::default())
+        .ok()?;
+    let body = client.request(request).await.ok()?.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+/// The last 30 minutes of plan time, as the edge saw them.
+async fn recent_window(client: &load::LoadClient, edge: &str, plan: &Plan, speed: f64) -> Option<Measurement> {
+    let span_ms = (plan.guardrails.interval.as_secs_f64() * 30.0 * 1e3 / speed).max(1000.0) as u64;
+    let now = crate::unix_ms();
+    metrics(client, edge, now.saturating_sub(span_ms), now).await
+}
+
+fn figures(sample: &SideSample) -> String {
+    let q = |q: f64| sample.latency_ms.quantile(q).map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let errors = sample.error_rate().map_or("-".to_owned(), |e| format!("{:.1}%", e * 100.0));
+    format!("p50 {:>3} p99 {:>3} ms err {errors:>5}", q(0.5), q(0.99))
+}
+
+fn show_progress(state: Option<&CutoverState>, plan: &Plan, recent: Option<&Measurement>, elapsed: Duration) {
+    let Some(state) = state else { return };
+    let steps = plan.schedule.steps.len();
+    let done: Duration = plan.schedule.steps.iter().take(state.step).map(|s| s.hold).sum();
+    let fraction = (done.as_secs_f64() / plan.duration().as_secs_f64()).clamp(0.0, 1.0);
+    let fraction = if state.phase == Phase::Completed { 1.0 } else { fraction };
+    let width = 20;
+    let filled = (fraction * width as f64).round() as usize;
+    let bar: String = "█".repeat(filled) + &"░".repeat(width - filled);
+    let verdict = state.last_verdict.map_or("-", |v| v.as_str());
+    let (legacy, serverless) = recent.map_or((String::from("-"), String::from("-")), |m| {
+        (
+            figures(&m.combined(cutover_core::measure::Side::Legacy)),
+            figures(&m.combined(cutover_core::measure::Side::Serverless)),
+        )
+    });
+    let line = format!(
+        "{bar} {:>5.1}s  step {}/{steps} {:>5}  {:<22}  verdict {verdict:<12}  legacy {legacy} │ serverless {serverless}",
+        elapsed.as_secs_f64(),
+        (state.step + 1).min(steps),
+        state.weight.to_string(),
+        state.phase.to_string(),
+    );
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{line}");
+        let _ = std::io::stderr().flush();
+    } else if elapsed.as_millis() % 5000 < 250 {
+        eprintln!("{line}");
+    }
+}
+
+/// Per step: weight, plan time, samples per side, p50/p99 old vs new,
+/// error rates and the last verdict; then the overall before/after.
+async fn report(
+    store: &SqliteStore,
+    state: &CutoverState,
+    plan: &Plan,
+    whole: Option<&Measurement>,
+) -> anyhow::Result<()> {
+    let history = store.history(&state.id).await?;
+    println!("\ncutover {}: {}\n", state.id, state.phase);
+    println!(
+        "{:>4} {:>6} {:>8}  {:>15}  {:>15}  {:>15}  {:>15}  verdict",
+        "step", "weight", "time", "samples old/new", "p50 old → new", "p99 old → new", "errors old → new"
+    );
+    for (index, step) in plan.schedule.steps.iter().enumerate() {
+        let analyses: Vec<_> = history
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Analysis { step, analysis, .. } if *step == index => Some((e.at, analysis)),
+                _ => None,
+            })
+            .collect();
+        let Some((last_at, last)) = analyses.last() else { continue };
+        let first_at = analyses.first().map_or(*last_at, |(at, _)| *at);
+        let check = |name: CheckName| last.checks.iter().find(|c| c.check == name);
+        let pair = |name: CheckName, unit: &str| {
+            check(name).map_or("-".to_owned(), |c| {
+                let v = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.0}"));
+                format!("{} → {} {unit}", v(c.legacy), v(c.serverless))
+            })
+        };
+        let errors = check(CheckName::ErrorRate).map_or("-".to_owned(), |c| {
+            let v = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.1}%"));
+            format!("{} → {}", v(c.legacy), v(c.serverless))
+        });
+        let span = last_at.since(first_at) + plan.guardrails.interval;
+        println!(
+            "{:>4} {:>6} {:>8}  {:>15}  {:>15}  {:>15}  {:>15}  {}",
+            index + 1,
+            step.weight.to_string(),
+            format_duration(Duration::from_secs(span.as_secs() / 60 * 60)),
+            format!("{}/{}", last.samples.legacy, last.samples.serverless),
+            pair(CheckName::LatencyP50, "ms"),
+            pair(CheckName::LatencyP99, "ms"),
+            errors,
+            last.verdict.as_str(),
+        );
+    }
+    if let Some(failed) = history.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Analysis { analysis, .. } if analysis.verdict.as_str() == "fail" => Some(analysis),
+        _ => None,
+    }) {
+        println!("\nthe verdict that rolled it back:");
+        for check in failed.checks.iter().filter(|c| c.verdict.as_str() == "fail") {
+            println!("  {}: {}", check.check.as_str(), check.reason);
+        }
+    }
+    if let Some(whole) = whole {
+        let p50 = |s: &SideSample| s.latency_ms.quantile(0.5).map_or("-".to_owned(), |v| format!("{v:.0} ms"));
+        let p99 = |s: &SideSample| s.latency_ms.quantile(0.99).map_or("-".to_owned(), |v| format!("{v:.0} ms"));
+        let (old, new) = (&whole.traffic.legacy, &whole.traffic.serverless);
+        let errors = |s: &SideSample| s.error_rate().map_or("-".to_owned(), |e| format!("{:.2}%", e * 100.0));
+        println!(
+            "\nbefore → after (users' requests through the edge): p50 {} → {}, p99 {} → {}, errors {} → {}; {} + {} requests",
+            p50(old),
+            p50(new),
+            p99(old),
+            p99(new),
+            errors(old),
+            errors(new),
+            old.requests,
+            new.requests
+        );
+    }
+    let weight = if state.weight == Weight::ZERO { "0% (all users on legacy)" } else { "" };
+    if !weight.is_empty() {
+        println!("edge weight now: {weight}");
+    }
+    Ok(())
+}
