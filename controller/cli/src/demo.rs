@@ -164,7 +164,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 async fn demo(args: &DemoArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     let dir = args.store.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let id = format!("demo-{}", crate::now_compact());
+    let id = format!("demo-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
     let log = |name: &str| dir.join(format!("{id}.{name}.log"));
 
     let legacy =

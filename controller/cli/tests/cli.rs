@@ -180,8 +180,15 @@ fn seeded_store(dir: &std::path::Path) -> PathBuf {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let at = Timestamp::from_ms(1_795_870_800_000);
-        let event =
-            |id: &str, version, index, actor, kind| Event { cutover_id: id.into(), version, index, at, actor, kind };
+        let event = |id: &str, version, index, actor, kind| Event {
+            cutover_id: id.into(),
+            version,
+            index,
+            at,
+            actor,
+            kind,
+            reason: None,
+        };
         let mut state = CutoverState::new("demo-1", at);
         state.version = 1;
         let started = event("demo-1", 1, 0, Actor::Operator("ana".into()), EventKind::Started { steps: 7 });

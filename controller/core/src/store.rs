@@ -183,6 +183,7 @@ pub mod conformance {
             at: Timestamp::from_ms(1_000 * version),
             actor: Actor::Controller,
             kind,
+            reason: None,
         }
     }
 

@@ -127,7 +127,7 @@ impl Rig {
     }
 
     fn command(&mut self, command: Command) -> Output {
-        self.send(Input::Command { command, actor: "alice".into() })
+        self.send(Input::Command { command, actor: "alice".into(), reason: None })
     }
 
     fn at(&mut self, d: Duration) -> Output {

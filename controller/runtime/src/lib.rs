@@ -131,7 +131,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
                 match Command::parse(&request.command) {
                     Some(command) => {
                         tracing::info!(cutover = id, command = command.as_str(), actor = %request.actor, reason = ?request.reason, "operator command");
-                        inputs.push_back(Input::Command { command, actor: request.actor });
+                        inputs.push_back(Input::Command { command, actor: request.actor, reason: request.reason });
                     }
                     None => {
                         tracing::warn!(cutover = id, command = %request.command, "unknown command in the inbox; ignored")

@@ -76,7 +76,8 @@ async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands:
     let plan = short_plan();
     store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
     for command in commands {
-        let request = Request { seq: 0, command: (*command).into(), actor: "ana".into(), reason: None, at: ORIGIN };
+        let reason = Some(format!("{command}, because the test says so"));
+        let request = Request { seq: 0, command: (*command).into(), actor: "ana".into(), reason, at: ORIGIN };
         store.send("c1", &request).await.unwrap();
     }
     let driver = Driver {
@@ -132,7 +133,12 @@ async fn an_operators_rollback_through_the_inbox_is_obeyed() {
     let state = drive(&store, &edge, 0, &["start", "rollback"]).await;
     assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
     assert_eq!(edge.applied.lock().unwrap().last(), Some(&Weight::ZERO));
-    assert!(store.history("c1").await.unwrap().iter().any(|e| e.kind.name() == "rollback_started"));
+    let history = store.history("c1").await.unwrap();
+    let rollback = history.iter().find(|e| e.kind.name() == "rollback_started").expect("rollback_started");
+    assert_eq!(rollback.reason.as_deref(), Some("rollback, because the test says so"), "the operator's words are kept");
+    assert!(rollback.describe().ends_with(": \"rollback, because the test says so\""), "{}", rollback.describe());
+    let controller_events = history.iter().filter(|e| e.actor == cutover_core::engine::Actor::Controller);
+    assert!(controller_events.clone().count() > 0 && controller_events.clone().all(|e| e.reason.is_none()));
 }
 
 #[tokio::test]

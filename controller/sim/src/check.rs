@@ -197,7 +197,7 @@ mod tests {
     }
 
     fn event(version: u64, at: Timestamp, kind: EventKind) -> Event {
-        Event { cutover_id: "c".into(), version, index: 0, at, actor: Actor::Controller, kind }
+        Event { cutover_id: "c".into(), version, index: 0, at, actor: Actor::Controller, kind, reason: None }
     }
 
     fn state(version: u64, step: usize, weight: Weight, at: Timestamp) -> CutoverState {

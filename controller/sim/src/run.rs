@@ -238,7 +238,7 @@ pub fn run<J: Judge>(
                     Input::Edge(result)
                 }
                 Pending::Measured(window, result) => Input::Measured { window, result: *result },
-                Pending::Command(command) => Input::Command { command, actor: "sim-operator".into() },
+                Pending::Command(command) => Input::Command { command, actor: "sim-operator".into(), reason: None },
             });
         } else {
             inputs.push(Input::Tick);

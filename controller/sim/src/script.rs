@@ -144,7 +144,7 @@ impl<J: Judge> Rig<'_, J> {
                 }),
                 None => Input::Tick,
             },
-            Action::Command(command) => Input::Command { command, actor: "script".into() },
+            Action::Command(command) => Input::Command { command, actor: "script".into(), reason: None },
             Action::LeaseLost => Input::LeaseLost,
             Action::LeaseGained => self.lease(),
             Action::Crash => {
@@ -187,7 +187,7 @@ fn drive_with<J: Judge>(
     };
     let lease = rig.lease();
     rig.feed(lease);
-    rig.feed(Input::Command { command: Command::Start, actor: "script".into() });
+    rig.feed(Input::Command { command: Command::Start, actor: "script".into(), reason: None });
     for action in actions {
         let input = rig.input_for(*action);
         rig.feed(input);

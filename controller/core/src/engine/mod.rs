@@ -50,21 +50,18 @@ pub enum Input {
     /// Time has passed; the engine re-evaluates (level-triggered).
     Tick,
     /// The answer to an [`Effect::Measure`].
-    Measured {
-        window: Window,
-        result: Result<Measurement, MeasureError>,
-    },
+    Measured { window: Window, result: Result<Measurement, MeasureError> },
     /// The answer to an [`Effect::ApplyWeight`].
     Edge(EdgeResult),
     Command {
         command: Command,
         actor: String,
+        /// Why, in the operator's words; recorded on the events it causes.
+        reason: Option<String>,
     },
     /// This engine now holds the lease: it may act. `epoch` is the lease's
     /// fencing token, higher than any earlier holder's.
-    LeaseGained {
-        epoch: u64,
-    },
+    LeaseGained { epoch: u64 },
     /// Another controller may act now: stop at once.
     LeaseLost,
 }
@@ -193,6 +190,8 @@ impl MeasureProgress {
 #[derive(Default)]
 struct Txn {
     events: Vec<(Actor, EventKind)>,
+    /// The operator's reason for the command being handled.
+    reason: Option<String>,
     notify: Vec<usize>,
     apply: bool,
     measures: Vec<Window>,
@@ -276,7 +275,8 @@ impl<J: Judge> Engine<J> {
             Input::Tick => {}
             Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
             Input::Edge(result) => self.on_edge(now, result, &mut tx),
-            Input::Command { command, actor } => {
+            Input::Command { command, actor, reason } => {
+                tx.reason = reason;
                 rejected = self.on_command(now, command, Actor::Operator(actor), &mut tx).err();
             }
         }
@@ -699,6 +699,7 @@ impl<J: Judge> Engine<J> {
         if !tx.events.is_empty() {
             self.state.version += 1;
             self.state.updated_at = now;
+            let reason = tx.reason;
             events = tx
                 .events
                 .into_iter()
@@ -708,6 +709,7 @@ impl<J: Judge> Engine<J> {
                     version: self.state.version,
                     index: i as u16,
                     at: now,
+                    reason: reason.clone().filter(|_| matches!(actor, Actor::Operator(_))),
                     actor,
                     kind,
                 })

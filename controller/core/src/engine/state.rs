@@ -222,6 +222,10 @@ pub struct Event {
     pub at: Timestamp,
     pub actor: Actor,
     pub kind: EventKind,
+    /// The operator's own words, on the events their command caused
+    /// (`cutover rollback --reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -294,6 +298,13 @@ impl EventKind {
 impl Event {
     /// One line a person can read, in the audit vocabulary.
     pub fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("{}: \"{reason}\"", self.describe_kind()),
+            None => self.describe_kind(),
+        }
+    }
+
+    fn describe_kind(&self) -> String {
         let who = match &self.actor {
             Actor::Controller => String::new(),
             Actor::Operator(name) => format!(" by {name}"),
