@@ -46,7 +46,7 @@ fn demo(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let plan = short_plan(dir);
     let store = dir.join("cutover.db");
     let mut args = vec!["demo", "--plan", plan.to_str().unwrap(), "--store", store.to_str().unwrap()];
-    args.extend_from_slice(&["--speed", "600", "--rate", "400"]);
+    args.extend_from_slice(&["--speed", "600", "--rate", "250"]);
     args.extend_from_slice(extra);
     let out = cutover(&args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
