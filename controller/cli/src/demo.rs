@@ -136,12 +136,12 @@ async fn start(args: &[&str], log: &Path, prefix: &str) -> anyhow::Result<Proces
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    let plan = match &args.plan {
-        Some(path) => match crate::load_plan(path) {
-            Ok(plan) => plan,
+    let (text, plan) = match &args.plan {
+        Some(path) => match crate::load_plan_text(path) {
+            Ok(loaded) => loaded,
             Err(code) => return Ok(code),
         },
-        None => Plan::default_plan(),
+        None => (cutover_core::plan::DEFAULT_PLAN.to_owned(), Plan::default_plan()),
     };
     if !(args.speed.is_finite() && args.speed >= 1.0 && args.speed <= 100_000.0) {
         eprintln!("error: --speed {}: give a factor from 1 to 100000", args.speed);
@@ -158,10 +158,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(demo(args, plan))
+    runtime.block_on(demo(args, &text, plan))
 }
 
-async fn demo(args: &DemoArgs, plan: Plan) -> anyhow::Result<ExitCode> {
+async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
     let dir = args.store.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let id = format!("demo-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
@@ -176,7 +176,7 @@ async fn demo(args: &DemoArgs, plan: Plan) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let plan_path = dir.join(format!("{id}.plan.toml"));
-    let plan_text = plan_toml(args.plan.as_deref(), &legacy.address, &serverless.address)?;
+    let plan_text = plan_toml(plan_text, &legacy.address, &serverless.address)?;
     std::fs::write(&plan_path, plan_text).with_context(|| format!("write {}", plan_path.display()))?;
     // Record in slots of a fifth of a judging interval, in wall time.
     let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / args.speed / 5.0).round() as u64).clamp(5, 1000);
@@ -300,11 +300,7 @@ fn describe(inject: &Inject) -> String {
 }
 
 /// The plan with its local upstreams pointed at the demo's origins.
-fn plan_toml(path: Option<&Path>, legacy: &str, serverless: &str) -> anyhow::Result<String> {
-    let text = match path {
-        Some(path) => std::fs::read_to_string(path)?,
-        None => cutover_core::plan::DEFAULT_PLAN.to_owned(),
-    };
+fn plan_toml(text: &str, legacy: &str, serverless: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut in_local = false;
     for line in text.lines() {

@@ -216,6 +216,11 @@ fn init_tracing() {
 
 /// Reads and validates a plan; on problems prints them all and returns the exit code.
 fn load_plan(path: &Path) -> Result<Plan, ExitCode> {
+    load_plan_text(path).map(|(_, plan)| plan)
+}
+
+/// [`load_plan`], also returning the text as read (to store beside the cutover).
+fn load_plan_text(path: &Path) -> Result<(String, Plan), ExitCode> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -223,14 +228,17 @@ fn load_plan(path: &Path) -> Result<Plan, ExitCode> {
             return Err(ExitCode::from(EXIT_INPUT));
         }
     };
-    Plan::parse(&text).map_err(|err| {
-        let n = err.problems.len();
-        for p in &err.problems {
-            eprintln!("{}: {p}", path.display());
+    match Plan::parse(&text) {
+        Ok(plan) => Ok((text, plan)),
+        Err(err) => {
+            let n = err.problems.len();
+            for p in &err.problems {
+                eprintln!("{}: {p}", path.display());
+            }
+            eprintln!("{}: {n} problem{}; the plan was not used", path.display(), if n == 1 { "" } else { "s" });
+            Err(ExitCode::from(EXIT_INPUT))
         }
-        eprintln!("{}: {n} problem{}; the plan was not used", path.display(), if n == 1 { "" } else { "s" });
-        ExitCode::from(EXIT_INPUT)
-    })
+    }
 }
 
 fn plan_init(output: Option<&Path>) -> anyhow::Result<ExitCode> {

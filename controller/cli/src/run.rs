@@ -137,9 +137,7 @@ fn read_plan(path: Option<&Path>) -> Result<(String, Plan), ExitCode> {
     let Some(path) = path else {
         return Ok((cutover_core::plan::DEFAULT_PLAN.to_owned(), Plan::default_plan()));
     };
-    let plan = crate::load_plan(path)?;
-    let text = std::fs::read_to_string(path).map_err(|_| ExitCode::from(EXIT_INPUT))?;
-    Ok((text, plan))
+    crate::load_plan_text(path)
 }
 
 #[derive(clap::Args)]

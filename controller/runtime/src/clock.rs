@@ -28,10 +28,6 @@ impl ScaledClock {
     pub fn starting_now(speed: f64) -> TimeScale {
         TimeScale { speed: speed.max(f64::MIN_POSITIVE), anchor: wall_now() }
     }
-
-    pub fn scale(&self) -> TimeScale {
-        self.scale
-    }
 }
 
 impl Clock for ScaledClock {
