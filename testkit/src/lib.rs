@@ -51,6 +51,19 @@ impl Moto {
     /// If moto is not installed (run `./tests/run`, which installs it into
     /// `.venv`) or does not start within 30 seconds.
     pub fn start() -> Moto {
+        Moto::launch(false)
+    }
+
+    /// A moto that serves one request at a time. moto's threaded server
+    /// does not isolate concurrent `TransactWriteItems` (it checks the
+    /// conditions and writes without a lock), which DynamoDB does: races
+    /// between transactions are tested against this one, where the
+    /// outcome depends only on the conditions the code wrote.
+    pub fn start_serial() -> Moto {
+        Moto::launch(true)
+    }
+
+    fn launch(serial: bool) -> Moto {
         let program = venv().join("bin/moto_server");
         assert!(
             program.exists(),
@@ -60,8 +73,16 @@ impl Moto {
         let mut last_error = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let mut child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let mut command = if serial {
+                let mut python = Command::new(venv().join("bin/python"));
+                python.args(["-c", SERIAL_MOTO, &port.to_string()]);
+                python
+            } else {
+                let mut server = Command::new(&program);
+                server.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                server
+            };
+            let mut child = command
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -86,6 +107,15 @@ impl Moto {
         &self.endpoint
     }
 }
+
+/// moto's own server (`moto.server.main`), one request at a time.
+const SERIAL_MOTO: &str = "
+import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+os.environ['MOTO_PORT'] = sys.argv[1]
+run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+";
 
 impl Drop for Moto {
     fn drop(&mut self) {

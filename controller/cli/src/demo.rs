@@ -22,13 +22,14 @@ use cutover_core::plan::Plan;
 use cutover_core::store::Store;
 use cutover_core::units::{format_duration, Weight};
 use cutover_local::load;
-use cutover_local::{SqliteStore, PROBE_HEADER};
+use cutover_local::PROBE_HEADER;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 use crate::run::exit_code;
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 use crate::EXIT_INPUT;
 
 #[derive(clap::Args)]
@@ -49,9 +50,10 @@ pub struct DemoArgs {
     /// again: it resumes the same cutover from the store.
     #[arg(long)]
     kill_controller_at_step: Option<usize>,
-    /// The embedded store the cutover is recorded in.
+    /// Where the cutover is recorded: a SQLite file, or dynamodb://TABLE (with
+    /// --endpoint-url-dynamodb for an emulator). Logs go beside a SQLite file, else to .cutover/.
     #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
-    store: PathBuf,
+    store: StoreAt,
 }
 
 /// A regression to inject into the serverless origin when a step begins.
@@ -135,7 +137,7 @@ async fn start(args: &[&str], log: &Path, prefix: &str) -> anyhow::Result<Proces
     Ok(Process { _child: child, address: address.to_owned() })
 }
 
-pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &DemoArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
     let (text, plan) = match &args.plan {
         Some(path) => match crate::load_plan_text(path) {
             Ok(loaded) => loaded,
@@ -158,11 +160,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(demo(args, &text, plan))
+    runtime.block_on(demo(args, aws, &text, plan))
 }
 
-async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
-    let dir = args.store.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
+    let dir = match &args.store {
+        StoreAt::Sqlite(path) => {
+            path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+        }
+        StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
+    };
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let id = format!("demo-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
     let log = |name: &str| dir.join(format!("{id}.{name}.log"));
@@ -187,7 +194,7 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
         "cutover edge listening on http://",
     )
     .await?;
-    let store_arg = args.store.to_string_lossy().into_owned();
+    let store_arg = args.store.to_string();
     let speed = args.speed.to_string();
     let edge_url = format!("http://{}", edge.address);
     let controller_args = [
@@ -204,7 +211,14 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
         "--lease-ttl",
         "1",
     ];
-    let mut controller = spawn_controller(&controller_args, &["--start"], &log("controller"))?;
+    // The controller gets this command's AWS endpoints (flags or environment).
+    let mut extra = vec!["--start".to_owned()];
+    if let Some(url) = &aws.endpoint_url_dynamodb {
+        extra.extend(["--endpoint-url-dynamodb".to_owned(), url.clone()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
+    let mut controller = spawn_controller(&controller_args, &extra, &log("controller"))?;
 
     println!(
         "cutover demo {id}: {} steps over {} of plan time at {}x ({} of wall time), {:.0} requests/s",
@@ -216,10 +230,7 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
     );
     println!(
         "  legacy {}  serverless {}  edge {}  store {}",
-        legacy.address,
-        serverless.address,
-        edge.address,
-        args.store.display()
+        legacy.address, serverless.address, edge.address, args.store
     );
     if let Some(inject) = &args.inject {
         println!("  will inject into serverless at step {}: {}", inject.step, describe(inject));
@@ -227,7 +238,6 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
 
     let traffic = tokio::spawn(traffic(edge.address.clone(), args.rate));
     let started = Instant::now();
-    let store = SqliteStore::open(&args.store)?;
     let client = load::client();
     let mut injected = false;
     let mut killed = false;
@@ -241,7 +251,7 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
                 controller.kill().await.context("kill the controller")?;
                 killed = true;
                 eprintln!("\r\x1b[2Kkilled the controller (SIGKILL) at step {}; starting it again", state.step + 1);
-                controller = spawn_controller(&controller_args, &[], &log("controller-restarted"))?;
+                controller = spawn_controller(&controller_args, &extra[1..], &log("controller-restarted"))?;
             }
         }
         if let (Some(state), Some(inject), false) = (&state, &args.inject, injected) {
@@ -269,7 +279,7 @@ async fn demo(args: &DemoArgs, plan_text: &str, plan: Plan) -> anyhow::Result<Ex
     if code != exit_code(stored.state.phase) {
         eprintln!("the controller exited with {status}; see {}", log("controller").display());
     }
-    println!("\naudit trail: cutover history {id} --store {}", args.store.display());
+    println!("\naudit trail: cutover history {id} --store {}", args.store);
     Ok(ExitCode::from(code))
 }
 
@@ -421,7 +431,7 @@ fn show_progress(state: Option<&CutoverState>, plan: &Plan, recent: Option<&Meas
 /// Per step: weight, plan time, samples per side, p50/p99 old vs new,
 /// error rates and the last verdict; then the overall before/after.
 async fn report(
-    store: &SqliteStore,
+    store: &AnyStore,
     state: &CutoverState,
     plan: &Plan,
     whole: Option<&Measurement>,

@@ -1,15 +1,17 @@
 //! `cutover history [ID]`: the cutovers in the store, or one cutover's
 //! audit trail, as a table or as JSON for scripts.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use cutover_core::engine::{Actor, CutoverState, Event};
 use cutover_core::store::Store;
-use cutover_local::SqliteStore;
 
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 use crate::EXIT_INPUT;
+
+/// Exit code of `history --verify` when the hash chain is broken.
+pub const EXIT_TAMPERED: u8 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -17,29 +19,37 @@ pub enum Output {
     Json,
 }
 
-pub fn run(store_path: &Path, id: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
-    if !store_path.exists() {
-        eprintln!(
-            "error: no store at {}: a cutover run writes one there; pass --store (or set CUTOVER_STORE) to read another",
-            store_path.display()
-        );
-        return Ok(ExitCode::from(EXIT_INPUT));
-    }
-    let store = SqliteStore::open_existing(store_path)?;
+pub fn run(
+    at: &StoreAt,
+    aws: &EndpointArgs,
+    id: Option<&str>,
+    output: Output,
+    verify: bool,
+) -> anyhow::Result<ExitCode> {
+    let store_path = at;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the runtime")?;
     runtime.block_on(async {
+        let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
+            eprintln!(
+                "error: no store at {at}: a cutover run writes one there; pass --store (or set CUTOVER_STORE) to read another"
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        };
+        if let (Some(id), true) = (id, verify) {
+            return verify_trail(&store, at, id).await;
+        }
         match id {
             None => {
                 let cutovers = store.list().await?;
                 match output {
                     Output::Json => println!("{}", serde_json::to_string_pretty(&cutovers)?),
-                    Output::Table if cutovers.is_empty() => println!("no cutovers in {}", store_path.display()),
+                    Output::Table if cutovers.is_empty() => println!("no cutovers in {store_path}"),
                     Output::Table => print_cutovers(&cutovers),
                 }
             }
             Some(id) => {
                 if store.load(id).await?.is_none() {
-                    eprintln!("error: no cutover {id} in {}; `cutover history` lists them", store_path.display());
+                    eprintln!("error: no cutover {id} in {store_path}; `cutover history` lists them");
                     return Ok(ExitCode::from(EXIT_INPUT));
                 }
                 let events = store.history(id).await?;
@@ -51,6 +61,24 @@ pub fn run(store_path: &Path, id: Option<&str>, output: Output) -> anyhow::Resul
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Recomputes every link of the trail's hash chain and checks the head.
+async fn verify_trail(store: &AnyStore, at: &StoreAt, id: &str) -> anyhow::Result<ExitCode> {
+    let Some(trail) = store.trail(id).await? else {
+        eprintln!("error: no cutover {id} in {at}; `cutover history` lists them");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    };
+    match cutover_core::audit::verify(&trail) {
+        Ok(count) => {
+            println!("cutover {id}: audit trail intact: {count} events, every hash links, head {}", trail.head);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            println!("cutover {id}: audit trail BROKEN: {broken}");
+            Ok(ExitCode::from(EXIT_TAMPERED))
+        }
+    }
 }
 
 fn print_cutovers(cutovers: &[CutoverState]) {

@@ -6,6 +6,7 @@ mod edge;
 mod history;
 mod origin;
 mod run;
+mod stores;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ const EXIT_INPUT: u8 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    #[command(flatten)]
+    aws: stores::EndpointArgs,
 }
 
 #[derive(Subcommand)]
@@ -48,12 +51,15 @@ enum Cmd {
     History {
         /// A cutover's id: its audit trail (every weight change, verdict and command). Without it: every cutover.
         id: Option<String>,
-        /// The embedded store (local mode).
+        /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
         #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
-        store: PathBuf,
+        store: stores::StoreAt,
         /// A table for people or JSON for scripts.
         #[arg(long, value_enum, default_value_t = history::Output::Table)]
         output: history::Output,
+        /// Check the audit trail's hash chain instead of printing it: exit 0 if intact, 5 if broken.
+        #[arg(long, requires = "id")]
+        verify: bool,
     },
     /// A whole cutover on this machine: origins, edge, controller and traffic, on a compressed clock.
     Demo(demo::DemoArgs),
@@ -169,10 +175,10 @@ fn main() -> ExitCode {
         Cmd::Bench(BenchCmd::Judge { null_runs, runs, threads }) => bench_judge(null_runs, runs, threads),
         Cmd::Bench(BenchCmd::Edge { rate, seconds, rounds }) => edge::bench(rate, seconds, rounds),
         Cmd::Origin(args) => origin::run(&args),
-        Cmd::Run(args) => run::run(&args),
-        Cmd::Rollback(args) => run::rollback(&args),
-        Cmd::Demo(args) => demo::run(&args),
-        Cmd::History { id, store, output } => history::run(&store, id.as_deref(), output),
+        Cmd::Run(args) => run::run(&args, &cli.aws),
+        Cmd::Rollback(args) => run::rollback(&args, &cli.aws),
+        Cmd::Demo(args) => demo::run(&args, &cli.aws),
+        Cmd::History { id, store, output, verify } => history::run(&store, &cli.aws, id.as_deref(), output, verify),
         Cmd::Edge { plan, listen, slot_ms } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {
                 Ok(plan) => edge::run(&plan, listen, Duration::from_millis(slot_ms)),

@@ -12,7 +12,9 @@ use cutover_core::judge::SequentialJudge;
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError};
-use cutover_local::{LocalEdgePort, LocalMetricsPort, SqliteStore};
+use cutover_local::{LocalEdgePort, LocalMetricsPort};
+
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 use cutover_runtime::{Driver, DriverError, ScaledClock, Settings};
 
 use crate::EXIT_INPUT;
@@ -26,9 +28,9 @@ pub const EXIT_ABORTED: u8 = 4;
 pub struct RunArgs {
     /// The cutover's id (created if the store has none by that name).
     pub id: String,
-    /// The embedded store (local mode).
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
     #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
-    pub store: PathBuf,
+    pub store: StoreAt,
     /// The plan of a new cutover (a resumed one keeps its recorded plan); the default plan when left out.
     #[arg(long)]
     pub plan: Option<PathBuf>,
@@ -50,7 +52,7 @@ pub fn operator() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "operator".into())
 }
 
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &RunArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
         eprintln!("error: --speed {}: give a factor from above 0 to 100000 (1 is real time)", args.speed);
         return Ok(ExitCode::from(EXIT_INPUT));
@@ -59,12 +61,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --lease-ttl {}: give 0.3 to 600 seconds", args.lease_ttl);
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    if let Some(dir) = args.store.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    let store = SqliteStore::open(&args.store)?;
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
+        let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
         let (plan, scale) = match store.load(&args.id).await? {
             Some(stored) => match Plan::parse(&stored.plan) {
                 Ok(plan) => (plan, stored.time),
@@ -147,9 +146,9 @@ pub struct RollbackArgs {
     /// Why, for the audit trail and the people reading it.
     #[arg(long)]
     pub reason: String,
-    /// The embedded store (local mode).
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
     #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
-    pub store: PathBuf,
+    pub store: StoreAt,
     /// The local edge, driven by this command itself when no controller is running.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub edge: String,
@@ -158,20 +157,19 @@ pub struct RollbackArgs {
 /// Sends the rollback to the cutover's inbox. A running controller takes
 /// it within its poll; with none running, this command takes the lease and
 /// drives the rollback itself until the edge confirms 0 %.
-pub fn rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+pub fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
     if args.reason.trim().is_empty() {
         eprintln!("error: --reason is empty: say why, for the audit trail");
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    if !args.store.exists() {
-        eprintln!("error: no store at {}; pass --store (or set CUTOVER_STORE)", args.store.display());
-        return Ok(ExitCode::from(EXIT_INPUT));
-    }
-    let store = SqliteStore::open_existing(&args.store)?;
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
+        let Some(store) = AnyStore::open(&args.store, Open::Existing, aws).await? else {
+            eprintln!("error: no store at {}; pass --store (or set CUTOVER_STORE)", args.store);
+            return Ok(ExitCode::from(EXIT_INPUT));
+        };
         let Some(stored) = store.load(&args.id).await? else {
-            eprintln!("error: no cutover {} in {}; `cutover history` lists them", args.id, args.store.display());
+            eprintln!("error: no cutover {} in {}; `cutover history` lists them", args.id, args.store);
             return Ok(ExitCode::from(EXIT_INPUT));
         };
         let clock = ScaledClock::new(stored.time);
@@ -220,7 +218,7 @@ pub fn rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Polls the store until the cutover is RolledBack, Completed or Aborted.
-async fn wait_settled(store: &SqliteStore, id: &str, limit: Duration) -> anyhow::Result<CutoverState> {
+async fn wait_settled(store: &AnyStore, id: &str, limit: Duration) -> anyhow::Result<CutoverState> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let state = store.load(id).await?.map(|s| s.state).context("the cutover disappeared from the store")?;

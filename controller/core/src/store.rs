@@ -15,12 +15,16 @@
 //!    `(version, index)` order.
 //! 5. **Epochs only grow.** Taking over an expired lease gives an epoch
 //!    higher than any before it.
+//! 6. **The trail is hash-chained** ([`crate::audit`]): every event is stored
+//!    with its link hash, and the state record with the newest one (the
+//!    head), in the same write.
 
 use std::future::Future;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Trail;
 use crate::engine::{CutoverState, Event};
 use crate::units::Timestamp;
 
@@ -132,6 +136,10 @@ pub trait Store: Send + Sync {
     /// The audit trail, in `(version, index)` order.
     fn history(&self, id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
+    /// The audit trail as stored, with its hashes and head, for
+    /// [`crate::audit::verify`]; `None` for a missing cutover.
+    fn trail(&self, id: &str) -> impl Future<Output = Result<Option<Trail>, StoreError>> + Send;
+
     /// Takes or renews the lease on `id` for `holder` until `now + ttl`.
     /// A live lease of the same holder is renewed with its epoch; a missing
     /// or expired one is taken with a higher epoch; a live lease of another
@@ -158,7 +166,7 @@ pub trait Store: Send + Sync {
 /// each implementation. Each check uses its own cutover id under `prefix`.
 pub mod conformance {
     use super::*;
-    use crate::engine::{Actor, EventKind, Phase};
+    use crate::engine::{Actor, EventKind, PauseReason, Phase};
     use crate::units::Weight;
 
     /// Runs every check; panics with the check's name on the first failure.
@@ -167,6 +175,7 @@ pub mod conformance {
         commits_follow_versions_and_append_events(store, prefix).await;
         leases_fence_old_leaders(store, prefix).await;
         the_inbox_hands_commands_to_the_leader(store, prefix).await;
+        the_trail_is_hash_chained(store, prefix).await;
     }
 
     fn state(id: &str, version: u64, at: u64) -> CutoverState {
@@ -317,6 +326,25 @@ pub mod conformance {
             Err(StoreError::NotFound("nobody".into())),
             "a command for a missing cutover"
         );
+    }
+
+    async fn the_trail_is_hash_chained<S: Store>(store: &S, prefix: &str) {
+        let id = format!("{prefix}-chain");
+        assert_eq!(store.trail(&id).await, Ok(None), "no trail for a missing cutover");
+        let started = event(&id, 1, 0, EventKind::Started { steps: 7 });
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[started]).await.expect("create");
+        let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
+        let events = [
+            event(&id, 2, 0, EventKind::Completed),
+            event(&id, 2, 1, EventKind::Paused { reason: PauseReason::Operator }),
+        ];
+        store.commit(lease.epoch, &state(&id, 2, 5), &events).await.expect("commit");
+        store.commit(lease.epoch, &state(&id, 3, 6), &[]).await.expect("a commit without events");
+        let trail = store.trail(&id).await.expect("trail").expect("exists");
+        let places: Vec<_> = trail.records.iter().map(|r| (r.version, r.index)).collect();
+        assert_eq!(places, vec![(1, 0), (2, 0), (2, 1)], "the trail holds every event in order");
+        assert_eq!(crate::audit::verify(&trail), Ok(3), "an untouched trail verifies, head included");
+        assert_ne!(trail.head, crate::audit::GENESIS, "the head moved");
     }
 }
 

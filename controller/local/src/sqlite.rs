@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cutover_core::audit::{self, Record, Trail};
 use cutover_core::engine::{CutoverState, Event};
 use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
 use cutover_core::units::Timestamp;
@@ -21,13 +22,15 @@ CREATE TABLE IF NOT EXISTS cutovers (
     plan        TEXT NOT NULL,
     speed       REAL NOT NULL,
     anchor_ms   INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
+    updated_at  INTEGER NOT NULL,
+    head        TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     cutover_id  TEXT NOT NULL REFERENCES cutovers(id),
     version     INTEGER NOT NULL,
     idx         INTEGER NOT NULL,
     body        TEXT NOT NULL,
+    hash        TEXT NOT NULL,
     PRIMARY KEY (cutover_id, version, idx)
 );
 CREATE TRIGGER IF NOT EXISTS events_are_never_changed BEFORE UPDATE ON events
@@ -83,6 +86,21 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        // A store from before the hash chain has tables without its columns.
+        if conn
+            .prepare("SELECT head FROM cutovers LIMIT 0")
+            .and_then(|_| conn.prepare("SELECT hash FROM events LIMIT 0"))
+            .is_err()
+        {
+            return Err(StoreError::Unavailable {
+                message: format!(
+                    "the store {} was made by an older cutover, without the audit hash chain: move it aside \
+                     (mv {0} {0}.old) and run again",
+                    path.display()
+                ),
+                retryable: false,
+            });
+        }
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path })
     }
 
@@ -127,14 +145,21 @@ fn ms(t: Timestamp) -> i64 {
     i64::try_from(t.as_ms()).unwrap_or(i64::MAX)
 }
 
-fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[(u64, u16, String)], id: &str) -> Result<(), StoreError> {
+/// Appends `events` chained after `head`; returns the new head.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[(u64, u16, String)],
+    id: &str,
+    head: &str,
+) -> Result<String, StoreError> {
     let mut insert = tx
-        .prepare_cached("INSERT INTO events (cutover_id, version, idx, body) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached("INSERT INTO events (cutover_id, version, idx, body, hash) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(sql)?;
-    for (version, index, body) in events {
-        insert.execute(params![id, *version as i64, *index, body]).map_err(sql)?;
+    let hashes = audit::seal(head, events.iter().map(|(_, _, body)| body.as_str()));
+    for ((version, index, body), hash) in events.iter().zip(&hashes) {
+        insert.execute(params![id, *version as i64, *index, body, hash]).map_err(sql)?;
     }
-    Ok(())
+    Ok(hashes.last().cloned().unwrap_or_else(|| head.to_owned()))
 }
 
 fn encode_events(events: &[Event]) -> Result<Vec<(u64, u16, String)>, StoreError> {
@@ -173,12 +198,13 @@ impl Store for SqliteStore {
                 return Err(StoreError::Exists(id));
             }
             tx.execute(
-                "INSERT INTO cutovers (id, version, state, plan, speed, anchor_ms, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, version as i64, state, plan, speed, anchor, updated],
+                "INSERT INTO cutovers (id, version, state, plan, speed, anchor_ms, updated_at, head)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, version as i64, state, plan, speed, anchor, updated, audit::GENESIS],
             )
             .map_err(sql)?;
-            insert_events(&tx, &events, &id)?;
+            let head = insert_events(&tx, &events, &id, audit::GENESIS)?;
+            tx.execute("UPDATE cutovers SET head = ?2 WHERE id = ?1", params![id, head]).map_err(sql)?;
             tx.commit().map_err(sql)
         })
         .await
@@ -198,12 +224,14 @@ impl Store for SqliteStore {
             if stored != follows || version == 0 {
                 return Err(StoreError::VersionConflict { id, follows, stored: Some(stored) });
             }
+            let head: String =
+                tx.query_row("SELECT head FROM cutovers WHERE id = ?1", [&id], |row| row.get(0)).map_err(sql)?;
+            let head = insert_events(&tx, &events, &id, &head)?;
             tx.execute(
-                "UPDATE cutovers SET version = ?2, state = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id, version as i64, state, updated],
+                "UPDATE cutovers SET version = ?2, state = ?3, updated_at = ?4, head = ?5 WHERE id = ?1",
+                params![id, version as i64, state, updated, head],
             )
             .map_err(sql)?;
-            insert_events(&tx, &events, &id)?;
             tx.commit().map_err(sql)
         })
         .await
@@ -249,6 +277,36 @@ impl Store for SqliteStore {
                 conn.prepare("SELECT body FROM events WHERE cutover_id = ?1 ORDER BY version, idx").map_err(sql)?;
             let rows = query.query_map([&id], |row| row.get::<_, String>(0)).map_err(sql)?;
             rows.map(|row| from_json(&row.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
+    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(sql)?;
+            let Some(head) = tx
+                .query_row("SELECT head FROM cutovers WHERE id = ?1", [&id], |row| row.get::<_, String>(0))
+                .optional()
+                .map_err(sql)?
+            else {
+                return Ok(None);
+            };
+            let mut query = tx
+                .prepare("SELECT version, idx, body, hash FROM events WHERE cutover_id = ?1 ORDER BY version, idx")
+                .map_err(sql)?;
+            let rows = query
+                .query_map([&id], |row| {
+                    Ok(Record {
+                        version: row.get::<_, i64>(0)? as u64,
+                        index: row.get(1)?,
+                        body: row.get(2)?,
+                        hash: row.get(3)?,
+                    })
+                })
+                .map_err(sql)?;
+            let records = rows.collect::<Result<Vec<_>, _>>().map_err(sql)?;
+            Ok(Some(Trail { head, records }))
         })
         .await
     }

@@ -83,3 +83,37 @@ async fn racing_commits_from_many_connections_have_one_winner() {
     let winner = results.iter().position(Result::is_ok).expect("a winner");
     assert_eq!(stored.state.started_by, Some(format!("racer-{winner}")));
 }
+
+/// Someone who drops the triggers and edits an event is caught by the hash
+/// chain: `cutover history ID --verify` names the event.
+#[tokio::test]
+async fn an_edited_event_breaks_the_hash_chain() {
+    use cutover_core::audit::{verify, Broken};
+
+    let path = temp_path("tamper");
+    let store = SqliteStore::open(&path).expect("open");
+    conformance::run(&store, "tamper").await;
+    assert_eq!(verify(&store.trail("tamper-chain").await.unwrap().unwrap()), Ok(3));
+    let raw = rusqlite::Connection::open(&path).expect("raw connection");
+    raw.execute_batch(
+        "DROP TRIGGER events_are_never_changed;
+         UPDATE events SET body = replace(body, 'completed', 'aborted') WHERE cutover_id = 'tamper-chain' AND version = 2 AND idx = 0;",
+    )
+    .expect("tamper");
+    let trail = store.trail("tamper-chain").await.unwrap().unwrap();
+    assert_eq!(verify(&trail), Err(Broken::Event { version: 2, index: 0 }));
+}
+
+#[test]
+fn a_store_from_before_the_hash_chain_is_refused_with_the_fix() {
+    let path = temp_path("old-schema");
+    let raw = rusqlite::Connection::open(&path).expect("raw connection");
+    raw.execute_batch(
+        "CREATE TABLE cutovers (id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, plan TEXT NOT NULL,
+             speed REAL NOT NULL, anchor_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
+    )
+    .expect("an old schema");
+    drop(raw);
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("older cutover") && err.contains("move it aside"), "{err}");
+}

@@ -1,0 +1,118 @@
+//! The controller's AWS adapters, behind the ports `cutover-core` defines:
+//!
+//! * [`DynamoStore`] — the [`cutover_core::store::Store`] on one DynamoDB
+//!   table: state and events in one `TransactWriteItems`, a lease item whose
+//!   epoch fences every write, events hash-chained;
+//! * [`KvsEdge`] — the [`cutover_core::ports::EdgePort`] on a CloudFront
+//!   KeyValueStore: `PutKey` under `If-Match`, drift detected, never
+//!   overwritten blindly;
+//! * [`CloudWatchMetrics`] — the [`cutover_core::ports::MetricsPort`] on one
+//!   batched `GetMetricData` per window, units normalised here, once;
+//! * [`preflight`] — the checklist run before a real cutover.
+//!
+//! Every call has a timeout and bounded retries with backoff (see
+//! [`sdk_config`]); failures are classified once, in [`AwsFailure`], into
+//! "retry later", "needs a person" (naming the IAM action that was denied)
+//! and the rest.
+
+mod dynamo;
+mod failure;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamo::DynamoStore;
+pub use failure::{AwsFailure, FailureKind};
+
+/// Where each service's calls go: AWS itself (`None`), or an emulator's URL.
+/// The CLI fills this from `--endpoint-url-<service>` or the SDK's own
+/// `AWS_ENDPOINT_URL_<SERVICE>` variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub dynamodb: Option<String>,
+    pub cloudfront: Option<String>,
+    pub keyvaluestore: Option<String>,
+    pub cloudwatch: Option<String>,
+    pub lambda: Option<String>,
+}
+
+impl Endpoints {
+    fn any(&self) -> bool {
+        [&self.dynamodb, &self.cloudfront, &self.keyvaluestore, &self.cloudwatch, &self.lambda]
+            .iter()
+            .any(|e| e.is_some())
+    }
+}
+
+/// Per attempt and per call. A call that exhausts them is reported, never
+/// waited on forever: the engine retries at its own pace.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per call, throttling and 5xx included (the SDK's standard retry
+/// mode: exponential backoff with jitter, a token bucket against retry storms).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The SDK configuration every adapter uses: the standard credential and
+/// region chain, [`MAX_ATTEMPTS`] with backoff, and timeouts. With any
+/// emulator endpoint set, missing credentials and region get placeholders
+/// (emulators ignore them) so a laptop without an AWS profile works.
+pub async fn sdk_config(endpoints: &Endpoints) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(CALL_TIMEOUT)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(timeouts);
+    if endpoints.any() {
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "emulator",
+                "emulator",
+                None,
+                None,
+                "placeholder",
+            ));
+        }
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            loader = loader.region(aws_config::Region::from_static("us-east-1"));
+        }
+    }
+    loader.load().await
+}
+
+/// The clients, each pointed at its endpoint.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    pub keyvaluestore: aws_sdk_cloudfrontkeyvaluestore::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Clients {
+    pub async fn new(endpoints: &Endpoints) -> Clients {
+        let config = sdk_config(endpoints).await;
+        macro_rules! client {
+            ($krate:ident, $endpoint:expr) => {{
+                let mut builder = $krate::config::Builder::from(&config);
+                if let Some(url) = &$endpoint {
+                    builder = builder.endpoint_url(url);
+                }
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
+        Clients {
+            dynamodb: client!(aws_sdk_dynamodb, endpoints.dynamodb),
+            cloudfront: client!(aws_sdk_cloudfront, endpoints.cloudfront),
+            keyvaluestore: client!(aws_sdk_cloudfrontkeyvaluestore, endpoints.keyvaluestore),
+            cloudwatch: client!(aws_sdk_cloudwatch, endpoints.cloudwatch),
+            lambda: client!(aws_sdk_lambda, endpoints.lambda),
+        }
+    }
+}
