@@ -1,7 +1,7 @@
 //! Sticky cohort bucketing: which side a request goes to at a weight.
 //!
-//! One definition, shared by the CloudFront Function (in JavaScript, checked
-//! against [`VECTORS`]), the local edge, the controller's verification
+//! One definition, shared by the CloudFront Function (in JavaScript,
+//! `infra/edge-function/function.js`), the local edge, the controller's verification
 //! probes and the simulator. A request's cohort key (a header, a cookie,
 //! or the client's address) hashes to a bucket in `0..10_000`; the request
 //! goes to the serverless side when its bucket is below the weight in basis
@@ -38,18 +38,6 @@ pub fn side(bucket: u16, weight: Weight) -> Side {
     }
 }
 
-/// Shared test vectors: `(salt, key, bucket)`, computed independently of
-/// this code (a Python FNV-1a). The JavaScript function's tests check the
-/// same table.
-pub const VECTORS: &[(&str, &str, u16)] = &[
-    ("internal-api", "user-1", 4_196),
-    ("internal-api", "user-2", 7_053),
-    ("internal-api", "198.51.100.7", 1_077),
-    ("internal-api", "", 3_653),
-    ("other-cutover", "user-1", 1_513),
-    ("internal-api", "Zoë", 1_884),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,9 +55,23 @@ mod tests {
     }
 
     #[test]
-    fn the_vectors_hold() {
-        for &(salt, key, expected) in VECTORS {
-            assert_eq!(bucket(salt, key), expected, "bucket({salt:?}, {key:?})");
+    /// The vectors the CloudFront Function is checked against too
+    /// (`infra/edge-function/test.mjs`), computed by an independent Python
+    /// FNV-1a.
+    fn the_shared_vectors_hold() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../infra/edge-function/vectors.json")).unwrap();
+        let buckets = vectors["buckets"].as_array().unwrap();
+        assert!(buckets.len() >= 6);
+        for v in buckets {
+            let (salt, key) = (v["salt"].as_str().unwrap(), v["key"].as_str().unwrap());
+            assert_eq!(u64::from(bucket(salt, key)), v["bucket"].as_u64().unwrap(), "bucket({salt:?}, {key:?})");
+        }
+        for v in vectors["sides"].as_array().unwrap() {
+            let b = u16::try_from(v["bucket"].as_u64().unwrap()).unwrap();
+            let weight = Weight::from_bps(u16::try_from(v["weight"].as_u64().unwrap()).unwrap()).unwrap();
+            let expected = if v["side"] == "serverless" { Side::Serverless } else { Side::Legacy };
+            assert_eq!(side(b, weight), expected, "{v}");
         }
     }
 

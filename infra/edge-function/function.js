@@ -1,0 +1,86 @@
+// cutover's CloudFront Function (runtime cloudfront-js-2.0, viewer-request,
+// on the /api/* cache behaviour). It sends each request to the ALB (the
+// behaviour's own origin) or to API Gateway, by sticky cohort:
+//
+//   bucket = FNV-1a-32(salt + ":" + cohort key, UTF-8) % 10000
+//   serverless if bucket < weight (basis points, read from the KeyValueStore)
+//
+// The same bucketing is cutover_core::cohort in Rust; both are checked
+// against vectors.json. Buckets never move, so raising the weight only moves
+// clients from the ALB to API Gateway; weight 0 moves everybody back.
+//
+// Fail-safe: a missing key, a KVS error or a value that is not a whole
+// number from 0 to 10000 keeps the request on the ALB.
+//
+// Terraform renders this file with templatefile(); the ${...} below are its
+// variables (infra/edge.tf). No JavaScript template literals here, so the
+// two syntaxes never meet.
+
+import cf from 'cloudfront';
+
+const WEIGHT_KEY = '${weight_key}';
+const SERVERLESS_ORIGIN_ID = '${serverless_origin_id}';
+const SALT = '${salt}';
+const COHORT_HEADER = '${cohort_header}';
+const COHORT_COOKIE = '${cohort_cookie}';
+// Synthetic probes pin themselves to one side, whatever the weight.
+const PROBE_HEADER = 'x-cutover-probe';
+
+const kvs = cf.kvs();
+
+function fnv1a(text) {
+    const bytes = Buffer.from(text, 'utf8');
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < bytes.length; i++) {
+        hash ^= bytes[i];
+        // hash * 16777619 (0x01000193) mod 2^32, without Math.imul.
+        hash = (hash + (hash << 1) + (hash << 4) + (hash << 7) + (hash << 8) + (hash << 24)) >>> 0;
+    }
+    return hash >>> 0;
+}
+
+function bucket(salt, key) {
+    return fnv1a(salt + ':' + key) % 10000;
+}
+
+function cohortKey(event) {
+    const request = event.request;
+    if (COHORT_HEADER !== '' && request.headers[COHORT_HEADER]) {
+        return request.headers[COHORT_HEADER].value;
+    }
+    if (COHORT_COOKIE !== '' && request.cookies[COHORT_COOKIE]) {
+        return request.cookies[COHORT_COOKIE].value;
+    }
+    return event.viewer.ip;
+}
+
+// The weight in basis points, or 0 for anything but a whole number 0..10000.
+function parseWeight(value) {
+    if (typeof value !== 'string' || !/^[0-9]{1,5}$/.test(value)) {
+        return 0;
+    }
+    const weight = parseInt(value, 10);
+    return weight <= 10000 ? weight : 0;
+}
+
+async function handler(event) {
+    const request = event.request;
+    const probe = request.headers[PROBE_HEADER];
+    if (probe && probe.value === 'serverless') {
+        cf.selectRequestOriginById(SERVERLESS_ORIGIN_ID);
+        return request;
+    }
+    if (probe && probe.value === 'legacy') {
+        return request;
+    }
+    let weight = 0;
+    try {
+        weight = parseWeight(await kvs.get(WEIGHT_KEY));
+    } catch (err) {
+        return request;
+    }
+    if (weight > 0 && bucket(SALT, cohortKey(event)) < weight) {
+        cf.selectRequestOriginById(SERVERLESS_ORIGIN_ID);
+    }
+    return request;
+}

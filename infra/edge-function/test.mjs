@@ -1,0 +1,136 @@
+// Runs the CloudFront Function (function.js) under Node.js with a stand-in
+// for the `cloudfront` module, rendered the way Terraform's templatefile()
+// renders it, and checks it against the shared vectors (vectors.json) and
+// the fail-safe rules. Run: node infra/edge-function/test.mjs
+// (the Rust test suite runs it: controller/aws/tests/edge_function.rs).
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import vm from 'node:vm';
+import assert from 'node:assert/strict';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const vectors = JSON.parse(readFileSync(join(here, 'vectors.json'), 'utf8'));
+const source = readFileSync(join(here, 'function.js'), 'utf8');
+
+// Renders like templatefile(): every ${name} must have a value.
+function render(vars) {
+    return source.replace(/\$\{([a-z_]+)\}/g, (_, name) => {
+        assert.ok(name in vars, 'template variable without a value: ' + name);
+        return vars[name];
+    });
+}
+
+// Loads the rendered function with a `cloudfront` module whose KVS answers
+// with `kvsGet`; returns the handler, the bucket function and what the
+// function selected.
+function load(vars, kvsGet) {
+    const selected = [];
+    const cf = {
+        kvs: () => ({ get: kvsGet }),
+        selectRequestOriginById: (id) => selected.push(id),
+    };
+    const code = render(vars).replace("import cf from 'cloudfront';", '');
+    assert.ok(!/\bimport\b/.test(code), 'the function imports only cloudfront');
+    const context = vm.createContext({ cf, Buffer });
+    vm.runInContext(code + '\n;globalThis.__exports = { handler, bucket };', context);
+    return { ...context.__exports, selected };
+}
+
+const VARS = {
+    weight_key: 'internal-api/weight',
+    serverless_origin_id: 'api-gateway',
+    salt: 'internal-api',
+    cohort_header: 'x-user-id',
+    cohort_cookie: '',
+};
+
+function event({ header, cookie, ip = '198.51.100.7', probe } = {}) {
+    const headers = {};
+    if (header !== undefined) headers['x-user-id'] = { value: header };
+    if (probe !== undefined) headers['x-cutover-probe'] = { value: probe };
+    const cookies = cookie === undefined ? {} : { session: { value: cookie } };
+    return { request: { method: 'GET', uri: '/api/health', headers, cookies, querystring: {} }, viewer: { ip } };
+}
+
+async function route(vars, kvsGet, ev) {
+    const fn = load(vars, kvsGet);
+    const request = await fn.handler(ev);
+    assert.equal(request, ev.request, 'the request passes on');
+    assert.ok(fn.selected.length <= 1);
+    return fn.selected.length === 1 ? fn.selected[0] : 'alb';
+}
+
+const weightIs = (value) => async (key) => {
+    assert.equal(key, VARS.weight_key);
+    return value;
+};
+
+let checks = 0;
+async function check(name, body) {
+    await body();
+    checks++;
+    console.log('ok ' + checks + ' - ' + name);
+}
+
+await check('buckets match the shared vectors', async () => {
+    for (const v of vectors.buckets) {
+        const { bucket } = load({ ...VARS, salt: v.salt }, weightIs('0'));
+        assert.equal(bucket(v.salt, v.key), v.bucket, JSON.stringify(v));
+    }
+});
+
+await check('weight -> side matches the shared vectors', async () => {
+    const { bucket } = load(VARS, weightIs('0'));
+    const keyFor = new Map();
+    for (let i = 0; keyFor.size < vectors.sides.length && i < 1_000_000; i++) {
+        const b = bucket(VARS.salt, 'k' + i);
+        if (vectors.sides.some((s) => s.bucket === b) && !keyFor.has(b)) keyFor.set(b, 'k' + i);
+    }
+    for (const s of vectors.sides) {
+        const key = keyFor.get(s.bucket);
+        assert.ok(key, 'a key in bucket ' + s.bucket);
+        const side = await route(VARS, weightIs(String(s.weight)), event({ header: key }));
+        assert.equal(side === 'api-gateway' ? 'serverless' : 'legacy', s.side, JSON.stringify(s));
+    }
+});
+
+await check('a missing key or a KVS error keeps the ALB', async () => {
+    const missing = async () => { throw new Error('KeyNotFound'); };
+    assert.equal(await route(VARS, missing, event({ header: 'user-1' })), 'alb');
+    const failing = async () => { throw new Error('KVS unavailable'); };
+    assert.equal(await route(VARS, failing, event({ header: 'user-1' })), 'alb');
+});
+
+await check('a weight that is not a whole number 0..10000 keeps the ALB', async () => {
+    for (const bad of ['', 'abc', '10001', '-1', '1.5', ' 5000', '5000 ', '1e4', '99999999', undefined, null]) {
+        assert.equal(await route(VARS, weightIs(bad), event({ header: 'user-1' })), 'alb', String(bad));
+    }
+});
+
+await check('10000 sends everybody to API Gateway, 0 nobody', async () => {
+    for (let i = 0; i < 200; i++) {
+        assert.equal(await route(VARS, weightIs('10000'), event({ header: 'u' + i })), 'api-gateway');
+        assert.equal(await route(VARS, weightIs('0'), event({ header: 'u' + i })), 'alb');
+    }
+});
+
+await check('the cohort key: header, then cookie, then viewer IP', async () => {
+    // user-1 is bucket 4196, 198.51.100.7 is 1077 (vectors.json).
+    const at = (w) => weightIs(String(w));
+    assert.equal(await route(VARS, at(4197), event({ header: 'user-1' })), 'api-gateway');
+    assert.equal(await route(VARS, at(4196), event({ header: 'user-1' })), 'alb');
+    assert.equal(await route(VARS, at(1078), event({})), 'api-gateway', 'no header: the viewer IP');
+    assert.equal(await route(VARS, at(1077), event({})), 'alb');
+    const byCookie = { ...VARS, cohort_header: '', cohort_cookie: 'session' };
+    assert.equal(await route(byCookie, at(4197), event({ cookie: 'user-1' })), 'api-gateway');
+    assert.equal(await route(byCookie, at(4196), event({ cookie: 'user-1' })), 'alb');
+});
+
+await check('probes pin themselves to a side', async () => {
+    assert.equal(await route(VARS, weightIs('0'), event({ probe: 'serverless' })), 'api-gateway');
+    assert.equal(await route(VARS, weightIs('10000'), event({ probe: 'legacy' })), 'alb');
+});
+
+console.log('1..' + checks);
