@@ -12,7 +12,14 @@ use crate::units::{Timestamp, Weight};
 
 /// Where the weight is applied.
 pub trait EdgePort: Send + Sync {
-    fn apply(&self, weight: Weight) -> impl Future<Output = Result<(), EdgeError>> + Send;
+    /// Sets the weight to `weight`, where the cutover last wrote `expected`.
+    /// Reads the live weight first and follows [`before_write`]: a weight
+    /// someone else wrote is [`EdgeError::Drift`], never overwritten.
+    fn apply(&self, weight: Weight, expected: Weight) -> impl Future<Output = Result<(), EdgeError>> + Send;
+
+    /// The weight the edge holds now (a missing value reads as 0, as the
+    /// edge itself treats it).
+    fn read(&self) -> impl Future<Output = Result<Weight, EdgeError>> + Send;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,8 +27,34 @@ pub enum EdgeError {
     /// The edge's version changed under us (an ETag mismatch).
     #[error("the edge changed under us")]
     Conflict,
+    /// The edge holds a weight this cutover did not write.
+    #[error("the edge holds {found}, which this cutover did not write")]
+    Drift { found: Weight },
     #[error("{0}")]
     Failed(String),
+}
+
+/// What an edge adapter does after reading the live weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// The edge already holds the weight (a repeated apply): done.
+    AlreadyThere,
+    /// Write it, conditioned on the version just read.
+    Write,
+}
+
+/// The drift rule, the same for every edge: `live` is what the edge holds,
+/// `weight` what is to be applied, `expected` what this cutover last wrote.
+/// A rollback (weight 0) is applied over anything: 0 is the fail-safe every
+/// party agrees on, and a rollback must never wait for a person.
+pub fn before_write(live: Weight, weight: Weight, expected: Weight) -> Result<Write, EdgeError> {
+    if live == weight {
+        Ok(Write::AlreadyThere)
+    } else if live == expected || weight == Weight::ZERO {
+        Ok(Write::Write)
+    } else {
+        Err(EdgeError::Drift { found: live })
+    }
 }
 
 /// Where the numbers come from.

@@ -95,7 +95,7 @@ impl Rig {
                     persisted = Some(state.weight);
                     self.store.extend(events.iter().cloned());
                 }
-                Effect::ApplyWeight { id, weight } => {
+                Effect::ApplyWeight { id, weight, .. } => {
                     self.last_apply = Some(*id);
                     // Write-ahead: the weight was persisted as intent, in this batch or before.
                     let intended = persisted.unwrap_or(self.engine.state().weight);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_core::measure::{MeasureError, Measurement, Window};
-use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort};
+use cutover_core::ports::{before_write, Clock, EdgeError, EdgePort, MetricsPort, Write};
 use cutover_core::units::Weight;
 use http::header::{ETAG, IF_MATCH};
 use http::{Request, StatusCode};
@@ -49,14 +49,37 @@ async fn call(
     }
 }
 
-impl EdgePort for LocalEdgePort {
-    async fn apply(&self, weight: Weight) -> Result<(), EdgeError> {
+impl LocalEdgePort {
+    /// The live weight and its ETag.
+    async fn current(&self) -> Result<(Weight, String), EdgeError> {
         let url = format!("{}/_cutover/weight", self.base);
         let get = Request::get(&url).body(Full::default()).map_err(|e| EdgeError::Failed(e.to_string()))?;
-        let (status, etag, _) = call(&self.client, get).await.map_err(EdgeError::Failed)?;
+        let (status, etag, body) = call(&self.client, get).await.map_err(EdgeError::Failed)?;
         let etag = etag
             .filter(|_| status == StatusCode::OK)
             .ok_or_else(|| EdgeError::Failed(format!("GET {url} answered {status} without an ETag")))?;
+        let weight = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("weight_bps").and_then(serde_json::Value::as_u64))
+            .and_then(|bps| Weight::from_bps(u16::try_from(bps).ok()?))
+            .ok_or_else(|| {
+                EdgeError::Failed(format!("GET {url}: no weight_bps in {}", String::from_utf8_lossy(&body)))
+            })?;
+        Ok((weight, etag))
+    }
+}
+
+impl EdgePort for LocalEdgePort {
+    async fn read(&self) -> Result<Weight, EdgeError> {
+        self.current().await.map(|(weight, _)| weight)
+    }
+
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+        let url = format!("{}/_cutover/weight", self.base);
+        let (live, etag) = self.current().await?;
+        if before_write(live, weight, expected)? == Write::AlreadyThere {
+            return Ok(());
+        }
         let body = format!(r#"{{"weight_bps":{}}}"#, weight.bps());
         let put = Request::put(&url)
             .header(IF_MATCH, etag)

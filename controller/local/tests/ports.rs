@@ -45,10 +45,32 @@ async fn the_edge_port_sets_the_weight() {
     let upstream = Stub::start(|_: &Received| Answer::json(200, "{}"));
     let edge = edge(&upstream).await;
     let port = LocalEdgePort::new(format!("http://{}", edge.address()));
-    port.apply(Weight::from_bps(500).unwrap()).await.unwrap();
-    assert_eq!(edge.weight(), Weight::from_bps(500).unwrap());
-    port.apply(Weight::ZERO).await.unwrap();
+    let five = Weight::from_bps(500).unwrap();
+    port.apply(five, Weight::ZERO).await.unwrap();
+    assert_eq!(edge.weight(), five);
+    assert_eq!(port.read().await, Ok(five));
+    port.apply(five, Weight::ZERO).await.unwrap();
+    assert_eq!(edge.weight(), five, "applying what is there is done at once");
+    port.apply(Weight::ZERO, five).await.unwrap();
     assert_eq!(edge.weight(), Weight::ZERO);
+}
+
+/// A weight someone else wrote is not overwritten by a step; a rollback to
+/// 0 is applied over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_someone_else_wrote_is_drift() {
+    let upstream = Stub::start(|_: &Received| Answer::json(200, "{}"));
+    let edge = edge(&upstream).await;
+    let port = LocalEdgePort::new(format!("http://{}", edge.address()));
+    let (five, ten, thirty) =
+        (Weight::from_bps(500).unwrap(), Weight::from_bps(1000).unwrap(), Weight::from_bps(3000).unwrap());
+    port.apply(five, Weight::ZERO).await.unwrap();
+    // Someone else, through the same admin API, with a valid ETag.
+    LocalEdgePort::new(format!("http://{}", edge.address())).apply(thirty, five).await.unwrap();
+    assert_eq!(port.apply(ten, five).await, Err(EdgeError::Drift { found: thirty }));
+    assert_eq!(edge.weight(), thirty, "left as found");
+    port.apply(Weight::ZERO, five).await.unwrap();
+    assert_eq!(edge.weight(), Weight::ZERO, "a rollback goes through");
 }
 
 #[tokio::test]
@@ -59,10 +81,10 @@ async fn a_changed_etag_is_a_conflict_and_a_dead_edge_a_failure() {
         _ => Answer::json(412, r#"{"error":"precondition_failed","message":"the weight changed"}"#),
     });
     let port = LocalEdgePort::new(racing.base());
-    assert_eq!(port.apply(Weight::FULL).await, Err(EdgeError::Conflict));
+    assert_eq!(port.apply(Weight::FULL, Weight::ZERO).await, Err(EdgeError::Conflict));
 
     let dead = format!("http://127.0.0.1:{}", cutover_testkit::free_port());
-    let err = LocalEdgePort::new(&dead).apply(Weight::FULL).await.unwrap_err();
+    let err = LocalEdgePort::new(&dead).apply(Weight::FULL, Weight::ZERO).await.unwrap_err();
     assert!(matches!(&err, EdgeError::Failed(m) if m.contains("the local edge did not answer")), "{err}");
 }
 

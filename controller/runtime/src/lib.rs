@@ -195,13 +195,18 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
         for effect in effects {
             match effect {
                 Effect::Persist { state, events } => self.store.commit(epoch, &state, &events).await?,
-                Effect::ApplyWeight { id: apply, weight } => {
-                    let answer = match self.edge.apply(weight).await {
+                Effect::ApplyWeight { id: apply, weight, expected } => {
+                    let answer = match self.edge.apply(weight, expected).await {
                         Ok(()) => EdgeResult::Applied { id: apply, weight },
                         Err(EdgeError::Conflict) => EdgeResult::Conflict { id: apply, weight },
+                        Err(EdgeError::Drift { found }) => EdgeResult::Drift { id: apply, weight, found },
                         Err(EdgeError::Failed(error)) => EdgeResult::Failed { id: apply, weight, error },
                     };
                     inputs.push_back(Input::Edge(answer));
+                }
+                Effect::ReadEdge => {
+                    let found = self.edge.read().await.map_err(|e| e.to_string());
+                    inputs.push_back(Input::EdgeRead(found));
                 }
                 Effect::Measure { window } => {
                     let result = self.metrics.measure(window).await;

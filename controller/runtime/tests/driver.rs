@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cutover_core::engine::{CutoverState, EventKind, Phase, RollbackReason};
+use cutover_core::engine::{CutoverState, EventKind, PauseReason, Phase, RollbackReason};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
@@ -15,15 +15,34 @@ use cutover_core::units::{Timestamp, Weight};
 use cutover_local::SqliteStore;
 use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings};
 
+/// An edge that keeps its weight and the drift rule; `someone_else` makes
+/// another party write a weight right after the cutover first applies one.
 #[derive(Default)]
 struct RecordingEdge {
     applied: Mutex<Vec<Weight>>,
+    live: Mutex<Weight>,
+    someone_else: Mutex<Option<(Weight, Weight)>>,
 }
 
 impl EdgePort for &RecordingEdge {
-    async fn apply(&self, weight: Weight) -> Result<(), EdgeError> {
-        self.applied.lock().unwrap().push(weight);
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+        let mut live = self.live.lock().unwrap();
+        if cutover_core::ports::before_write(*live, weight, expected)? == cutover_core::ports::Write::Write {
+            *live = weight;
+            self.applied.lock().unwrap().push(weight);
+        }
+        let mut someone_else = self.someone_else.lock().unwrap();
+        if let Some((after, writes)) = *someone_else {
+            if after == weight {
+                *live = writes;
+                *someone_else = None;
+            }
+        }
         Ok(())
+    }
+
+    async fn read(&self) -> Result<Weight, EdgeError> {
+        Ok(*self.live.lock().unwrap())
     }
 }
 
@@ -139,6 +158,50 @@ async fn an_operators_rollback_through_the_inbox_is_obeyed() {
     assert!(rollback.describe().ends_with(": \"rollback, because the test says so\""), "{}", rollback.describe());
     let controller_events = history.iter().filter(|e| e.actor == cutover_core::engine::Actor::Controller);
     assert!(controller_events.clone().count() > 0 && controller_events.clone().all(|e| e.reason.is_none()));
+}
+
+/// Someone sets the weight by hand while a step holds: the controller sees
+/// it at its next read, records what it expected and found, and pauses
+/// without writing; an operator's resume takes it from there.
+#[tokio::test]
+async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
+    let (store, edge) = (store("drift"), RecordingEdge::default());
+    let five = Weight::from_bps(500).unwrap();
+    let thirty = Weight::from_bps(3000).unwrap();
+    *edge.someone_else.lock().unwrap() = Some((five, thirty));
+    let resumer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let Ok(Some(stored)) = store.load("c1").await else { continue };
+                if stored.state.phase == (Phase::Paused { reason: PauseReason::Drift }) {
+                    let request = Request {
+                        seq: 0,
+                        command: "resume".into(),
+                        actor: "ana".into(),
+                        reason: Some("30 % was my test; carry on".into()),
+                        at: ORIGIN,
+                    };
+                    store.send("c1", &request).await.unwrap();
+                    return;
+                }
+            }
+        })
+    };
+    let state = drive(&store, &edge, 0, &["start"]).await;
+    resumer.await.unwrap();
+    assert_eq!(state.phase, Phase::Completed);
+    let history = store.history("c1").await.unwrap();
+    let drift = history.iter().find_map(|e| match e.kind {
+        EventKind::EdgeDrift { expected, found, wanted } => Some((expected, found, wanted)),
+        _ => None,
+    });
+    assert_eq!(drift, Some((five, thirty, five)), "what it expected and what it found are recorded");
+    let names: Vec<&str> = history.iter().map(|e| e.kind.name()).collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
+    assert!(position("edge_drift") < position("paused") && position("paused") < position("resumed"), "{names:?}");
+    assert_eq!(*edge.applied.lock().unwrap(), vec![five, five, Weight::FULL], "the resume re-applied the intent");
 }
 
 #[tokio::test]

@@ -171,7 +171,7 @@ pub fn run<J: Judge>(
                             break;
                         }
                     }
-                    Effect::ApplyWeight { id, weight } => {
+                    Effect::ApplyWeight { id, weight, .. } => {
                         checker.applied(now, weight);
                         let at = (now + uniform(&mut edge_rng, scenario.edge_delay)).max(edge_free_at);
                         edge_free_at = at + Duration::from_millis(1);
@@ -193,6 +193,8 @@ pub fn run<J: Judge>(
                         };
                         push(&mut queue, now + scenario.measure_delay, Pending::Measured(window, Box::new(result)));
                     }
+                    // Nobody else writes the simulated edge: it reads as applied.
+                    Effect::ReadEdge => inputs.push(Input::EdgeRead(Ok(world.edge))),
                     Effect::Notify { .. } => {}
                 }
             }

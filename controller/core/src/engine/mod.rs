@@ -53,6 +53,9 @@ pub enum Input {
     Measured { window: Window, result: Result<Measurement, MeasureError> },
     /// The answer to an [`Effect::ApplyWeight`].
     Edge(EdgeResult),
+    /// The answer to an [`Effect::ReadEdge`]: the weight there, or why it
+    /// could not be read (ignored: measuring covers an unreachable side).
+    EdgeRead(Result<Weight, String>),
     Command {
         command: Command,
         actor: String,
@@ -89,12 +92,21 @@ pub enum EdgeResult {
         id: ApplyId,
         weight: Weight,
     },
+    /// The edge holds `found`, which this cutover did not write: not applied.
+    Drift {
+        id: ApplyId,
+        weight: Weight,
+        found: Weight,
+    },
 }
 
 impl EdgeResult {
     pub fn id(&self) -> ApplyId {
         match self {
-            EdgeResult::Applied { id, .. } | EdgeResult::Failed { id, .. } | EdgeResult::Conflict { id, .. } => *id,
+            EdgeResult::Applied { id, .. }
+            | EdgeResult::Failed { id, .. }
+            | EdgeResult::Conflict { id, .. }
+            | EdgeResult::Drift { id, .. } => *id,
         }
     }
 }
@@ -140,8 +152,15 @@ pub enum Effect {
     /// Write the state and its events atomically, conditioned on
     /// `state.version - 1` being the stored version.
     Persist { state: CutoverState, events: Vec<Event> },
-    /// Set the edge's weight (its intent is already persisted).
-    ApplyWeight { id: ApplyId, weight: Weight },
+    /// Set the edge's weight (its intent is already persisted). `expected`
+    /// is the weight the cutover last wrote there: finding anything else
+    /// but it or `weight` is drift ([`EdgeResult::Drift`]), except that a
+    /// weight of 0 (a rollback) is always applied.
+    ApplyWeight { id: ApplyId, weight: Weight, expected: Weight },
+    /// Read the weight the edge holds now, answered with
+    /// [`Input::EdgeRead`]: asked with every window while a step holds, so
+    /// drift is seen within one interval.
+    ReadEdge,
     /// Measure both sides over the window.
     Measure { window: Window },
     /// Tell people (webhooks) about an event that was just persisted.
@@ -275,6 +294,7 @@ impl<J: Judge> Engine<J> {
             Input::Tick => {}
             Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
             Input::Edge(result) => self.on_edge(now, result, &mut tx),
+            Input::EdgeRead(found) => self.on_edge_read(found, &mut tx),
             Input::Command { command, actor, reason } => {
                 tx.reason = reason;
                 rejected = self.on_command(now, command, Actor::Operator(actor), &mut tx).err();
@@ -317,8 +337,9 @@ impl<J: Judge> Engine<J> {
             return;
         }
         // The recorded intent may or may not have reached the edge: apply it
-        // again (idempotent) and trust only the answer.
-        tx.apply = true;
+        // again (idempotent) and trust only the answer. Not over drift: that
+        // waits for an operator.
+        tx.apply = self.state.phase != (Phase::Paused { reason: PauseReason::Drift });
         if let Some(started) = self.state.step_started_at {
             // The judge's evidence lived in the old process's memory. Rather
             // than persist it, ask the sources again: the old side's baseline
@@ -398,6 +419,7 @@ impl<J: Judge> Engine<J> {
                 self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
                 let first = self.state.edge_weight != Some(weight);
                 self.state.edge_weight = Some(weight);
+                self.state.written = weight;
                 if let Phase::RollingBack { reason } = self.state.phase {
                     tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
                     if reason == RollbackReason::Abort {
@@ -420,6 +442,37 @@ impl<J: Judge> Engine<J> {
             EdgeResult::Conflict { .. } => {
                 self.edge_retry(now, "the edge changed under us (ETag conflict); re-read and retry".into(), tx)
             }
+            EdgeResult::Drift { weight, found, .. } => {
+                self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
+                self.state.edge_weight = Some(found);
+                self.drift(found, weight, tx);
+            }
+        }
+    }
+
+    /// What a read of the edge found while a step holds.
+    fn on_edge_read(&mut self, found: Result<Weight, String>, tx: &mut Txn) {
+        let Ok(found) = found else { return };
+        // Only a step the edge confirmed, with no apply on its way, is
+        // compared: mid-apply the edge may hold either weight.
+        let settled = self.measuring() && self.edge.latest.is_none() && self.edge.retry_at.is_none();
+        if settled && found != self.state.written && self.state.drift_found != Some(found) {
+            self.state.edge_weight = Some(found);
+            self.drift(found, self.state.weight, tx);
+        }
+    }
+
+    /// Someone else wrote the edge: record it and pause (a rollback in
+    /// progress is never paused; it applies 0 regardless).
+    fn drift(&mut self, found: Weight, wanted: Weight, tx: &mut Txn) {
+        let expected = self.state.written;
+        self.state.drift_found = Some(found);
+        tx.record_and_notify(&Actor::Controller, EventKind::EdgeDrift { expected, found, wanted });
+        if matches!(self.state.phase, Phase::Progressing | Phase::Paused { .. }) {
+            if self.state.phase != (Phase::Paused { reason: PauseReason::Drift }) {
+                tx.record_and_notify(&Actor::Controller, EventKind::Paused { reason: PauseReason::Drift });
+            }
+            self.state.phase = Phase::Paused { reason: PauseReason::Drift };
         }
     }
 
@@ -467,6 +520,14 @@ impl<J: Judge> Engine<J> {
                 self.state.phase = Phase::Progressing;
                 self.state.no_data_since = None;
                 tx.record_and_notify(&actor, EventKind::Resumed);
+                if let Some(found) = self.state.drift_found.take() {
+                    // The operator looked at what someone else wrote and
+                    // resumed: take it as the last written weight, and apply
+                    // the intent over it.
+                    self.state.written = found;
+                    self.edge = EdgeProgress::default();
+                    tx.apply = true;
+                }
             }
             Command::Rollback => match phase {
                 Phase::Progressing | Phase::Paused { .. } | Phase::Completed => {
@@ -686,6 +747,7 @@ impl<J: Judge> Engine<J> {
         tx.record(actor, EventKind::WeightIntent { from: self.state.weight, to: Weight::ZERO, step: self.state.step });
         self.state.phase = Phase::RollingBack { reason };
         self.state.weight = Weight::ZERO;
+        self.state.drift_found = None;
         self.measure = MeasureProgress::default();
         self.edge = EdgeProgress::default();
         tx.apply = true;
@@ -722,7 +784,7 @@ impl<J: Judge> Engine<J> {
             self.edge.intent_since.get_or_insert(id);
             self.edge.latest = Some(id);
             self.edge.in_flight_since = Some(now);
-            effects.push(Effect::ApplyWeight { id, weight: self.state.weight });
+            effects.push(Effect::ApplyWeight { id, weight: self.state.weight, expected: self.state.written });
         }
         // A rollback or advance later in the same call cancels a request.
         for window in tx.measures {
@@ -730,6 +792,9 @@ impl<J: Judge> Engine<J> {
             let baseline = self.measure.baseline_in_flight.is_some() && self.measure.baseline_wanted == Some(window);
             if step_window || baseline {
                 effects.push(Effect::Measure { window });
+            }
+            if step_window && self.edge.latest.is_none() {
+                effects.push(Effect::ReadEdge);
             }
         }
         for i in tx.notify {

@@ -65,6 +65,8 @@ pub enum PauseReason {
     Operator,
     /// The no-data policy ran out with `then = "pause"`.
     NoData,
+    /// The edge holds a weight this cutover did not write.
+    Drift,
 }
 
 impl PauseReason {
@@ -72,6 +74,7 @@ impl PauseReason {
         match self {
             PauseReason::Operator => "operator",
             PauseReason::NoData => "no_data",
+            PauseReason::Drift => "drift",
         }
     }
 }
@@ -154,6 +157,15 @@ pub struct CutoverState {
     pub weight: Weight,
     /// The last weight the edge confirmed; `None` when unknown.
     pub edge_weight: Option<Weight>,
+    /// The last weight this cutover saw confirmed at the edge, kept through
+    /// failed applies (0 before the first): anything else found there was
+    /// written by someone else, which is drift.
+    #[serde(default = "zero_weight")]
+    pub written: Weight,
+    /// The weight found at the edge when drift paused the cutover: an
+    /// operator's `resume` accepts it as the starting point.
+    #[serde(default)]
+    pub drift_found: Option<Weight>,
     /// When the edge confirmed this step's weight: the hold counts from here.
     pub step_started_at: Option<Timestamp>,
     /// Non-critical failed analyses in this step.
@@ -170,6 +182,10 @@ pub struct CutoverState {
     pub updated_at: Timestamp,
 }
 
+fn zero_weight() -> Weight {
+    Weight::ZERO
+}
+
 impl CutoverState {
     pub fn new(id: impl Into<String>, now: Timestamp) -> CutoverState {
         CutoverState {
@@ -179,6 +195,8 @@ impl CutoverState {
             step: 0,
             weight: Weight::ZERO,
             edge_weight: None,
+            written: Weight::ZERO,
+            drift_found: None,
             step_started_at: None,
             failures: 0,
             last_verdict: None,
@@ -248,6 +266,15 @@ pub enum EventKind {
         attempt: u32,
         error: String,
     },
+    /// The edge holds a weight this cutover did not write: `expected` is
+    /// what it last wrote, `found` what is there, `wanted` what it was about
+    /// to apply (the current intent). Never overwritten blindly: the
+    /// cutover pauses until an operator resumes or rolls back.
+    EdgeDrift {
+        expected: Weight,
+        found: Weight,
+        wanted: Weight,
+    },
     /// A verdict, the numbers behind it, and what was decided.
     Analysis {
         step: usize,
@@ -283,6 +310,7 @@ impl EventKind {
             EventKind::WeightIntent { .. } => "weight_intent",
             EventKind::WeightConfirmed { .. } => "weight_confirmed",
             EventKind::EdgeFailed { .. } => "edge_failed",
+            EventKind::EdgeDrift { .. } => "edge_drift",
             EventKind::Analysis { .. } => "analysis",
             EventKind::StepAdvanced { .. } => "step_advanced",
             EventKind::Paused { .. } => "paused",
@@ -315,6 +343,9 @@ impl Event {
             EventKind::WeightConfirmed { weight } => format!("weight_confirmed {weight} at the edge"),
             EventKind::EdgeFailed { weight, attempt, error } => {
                 format!("edge_failed applying {weight} (attempt {attempt}): {error}")
+            }
+            EventKind::EdgeDrift { expected, found, wanted } => {
+                format!("edge_drift: the edge holds {found}, not {expected} as last written (about to apply {wanted})")
             }
             EventKind::Analysis { analysis, decision, .. } => {
                 let worst = analysis.checks.iter().filter(|c| c.verdict == analysis.verdict).map(|c| c.reason.as_str());
