@@ -17,6 +17,7 @@
 
 mod dynamo;
 mod failure;
+mod kvs;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
+pub use kvs::{KvsEdge, WEIGHT_KEY};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.
 /// The CLI fills this from `--endpoint-url-<service>` or the SDK's own
@@ -55,6 +57,13 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// mode: exponential backoff with jitter, a token bucket against retry storms).
 pub const MAX_ATTEMPTS: u32 = 4;
 
+/// The retry policy of every call: the SDK's standard mode (exponential
+/// backoff with jitter; throttling, 5xx and transport errors retried; a
+/// token bucket against retry storms), [`MAX_ATTEMPTS`] attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
 /// The SDK configuration every adapter uses: the standard credential and
 /// region chain, [`MAX_ATTEMPTS`] with backoff, and timeouts. With any
 /// emulator endpoint set, missing credentials and region get placeholders
@@ -65,9 +74,8 @@ pub async fn sdk_config(endpoints: &Endpoints) -> SdkConfig {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(CALL_TIMEOUT)
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .timeout_config(timeouts);
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(timeouts);
     if endpoints.any() {
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -1,0 +1,106 @@
+//! The weight in a CloudFront KeyValueStore, where the CloudFront Function
+//! (`infra/edge-function/function.js`) reads it: one key, its value the
+//! weight in basis points as a decimal string (`"2500"` is 25 %).
+//!
+//! A write is `DescribeKeyValueStore` (the store's ETag) → `GetKey` (what is
+//! there now) → the drift rule ([`before_write`]) → `PutKey` with `If-Match`
+//! → `GetKey` again (read back). A changed ETag is a conflict the engine
+//! retries; a weight the cutover did not write is drift, never overwritten
+//! (a rollback to 0 excepted).
+
+use aws_sdk_cloudfrontkeyvaluestore::Client;
+use cutover_core::ports::{before_write, EdgeError, EdgePort, Write};
+use cutover_core::units::Weight;
+
+use crate::AwsFailure;
+
+/// The key the plan names when it names none.
+pub const WEIGHT_KEY: &str = "weight";
+
+#[derive(Clone, Debug)]
+pub struct KvsEdge {
+    client: Client,
+    kvs_arn: String,
+    key: String,
+}
+
+impl KvsEdge {
+    pub fn new(client: Client, kvs_arn: impl Into<String>, key: impl Into<String>) -> KvsEdge {
+        KvsEdge { client, kvs_arn: kvs_arn.into(), key: key.into() }
+    }
+
+    /// The value as stored, `None` when the key is missing.
+    async fn get(&self) -> Result<Option<String>, EdgeError> {
+        match self.client.get_key().kvs_arn(&self.kvs_arn).key(&self.key).send().await {
+            Ok(out) => Ok(Some(out.value().to_owned())),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                // Either the key or the store is missing; a missing store
+                // also fails DescribeKeyValueStore, which names it.
+                Ok(None)
+            }
+            Err(e) => Err(EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:GetKey", &e).message)),
+        }
+    }
+
+    /// The weight as the function reads it: missing is 0; anything but a
+    /// whole number of basis points is an error naming the key (the
+    /// function would treat it as 0, so someone wrote it by hand).
+    fn parse(&self, value: Option<&str>) -> Result<Weight, EdgeError> {
+        let Some(value) = value else {
+            return Ok(Weight::ZERO);
+        };
+        value.parse::<u16>().ok().and_then(Weight::from_bps).ok_or_else(|| {
+            EdgeError::Failed(format!(
+                "key `{}` in {} holds {value:?}, not a weight in basis points (0 to 10000); the CloudFront \
+                 Function sends everybody to the ALB until it does",
+                self.key, self.kvs_arn
+            ))
+        })
+    }
+}
+
+impl EdgePort for KvsEdge {
+    async fn read(&self) -> Result<Weight, EdgeError> {
+        let value = self.get().await?;
+        self.parse(value.as_deref())
+    }
+
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
+            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
+        })?;
+        let etag = described.e_tag().to_owned();
+        let live = match self.read().await {
+            Ok(live) => live,
+            // Garbage at the key: only a rollback writes over it.
+            Err(_) if weight == Weight::ZERO => Weight::FULL,
+            Err(e) => return Err(e),
+        };
+        if before_write(live, weight, expected)? == Write::AlreadyThere {
+            return Ok(());
+        }
+        let put = self
+            .client
+            .put_key()
+            .kvs_arn(&self.kvs_arn)
+            .key(&self.key)
+            .value(weight.bps().to_string())
+            .if_match(etag)
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {
+                return Err(EdgeError::Conflict)
+            }
+            Err(e) => {
+                return Err(EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:PutKey", &e).message))
+            }
+        }
+        // Read back: a write that landed and was overwritten at once is drift.
+        match self.read().await? {
+            found if found == weight => Ok(()),
+            found => Err(EdgeError::Drift { found }),
+        }
+    }
+}
