@@ -15,6 +15,7 @@
 //! "retry later", "needs a person" (naming the IAM action that was denied)
 //! and the rest.
 
+mod cloudwatch;
 mod dynamo;
 mod failure;
 mod kvs;
@@ -25,6 +26,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::{KvsEdge, WEIGHT_KEY};

@@ -1,0 +1,345 @@
+//! Both sides' numbers from CloudWatch: one `GetMetricData` call per
+//! window (paged if CloudWatch pages it), every query in it.
+//!
+//! | side | namespace | metrics | unit as sent |
+//! |---|---|---|---|
+//! | legacy | `AWS/ApplicationELB` | `TargetResponseTime` percentiles, `RequestCount`, `HTTPCode_Target_5XX_Count`, `HTTPCode_ELB_5XX_Count` | **seconds** |
+//! | serverless | `AWS/ApiGateway` (HTTP API) | `Latency` and `IntegrationLatency` percentiles, `Count`, `5xx` | milliseconds |
+//! | serverless | `AWS/Lambda` | `Errors`, `Throttles`, `ConcurrentExecutions` per function | counts |
+//!
+//! Units are normalised here, once: latencies become milliseconds in the
+//! judge's [`Histogram`]. CloudWatch gives percentiles, not samples, so each
+//! minute's histogram is rebuilt from its percentiles (p10 … p99.9): the
+//! requests between two percentiles are recorded at their geometric middle.
+//! The judge's quantile and exceedance checks read those back within the
+//! histogram's ~4 % bucket width plus the spacing of the percentiles.
+//!
+//! Missing data is missing, never zero: a minute with requests but no
+//! percentiles, a result CloudWatch marks partial, or a source that failed
+//! is a [`MeasureError`]. A minute with no `RequestCount` datapoint is a
+//! minute without requests (CloudWatch writes none then).
+//!
+//! One-minute data shows up about two minutes late, so the window asked for
+//! is read [`LAG`] earlier, in whole minutes. AWS cutovers run at real time
+//! (speed 1), so engine time is wall time here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
+use aws_sdk_cloudwatch::Client;
+use cutover_core::measure::{Histogram, MeasureError, Measurement, Side, SideSample, Window};
+use cutover_core::plan::MetricSources;
+use cutover_core::ports::MetricsPort;
+
+use crate::AwsFailure;
+
+/// How far behind the engine's window CloudWatch is read.
+pub const LAG: Duration = Duration::from_secs(180);
+const PERIOD_SECS: i32 = 60;
+/// The percentiles asked for, as CloudWatch names them, and their ranks.
+const PERCENTILES: [(&str, f64); 8] = [
+    ("p10", 0.10),
+    ("p25", 0.25),
+    ("p50", 0.50),
+    ("p75", 0.75),
+    ("p90", 0.90),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+];
+
+/// What was read for one window, normalised, beyond what the judge takes:
+/// for dashboards and the audit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reading {
+    pub measurement: Measurement,
+    /// API Gateway's integration latency (time in Lambda and beyond), p50
+    /// and p99 in ms over the window, when there was traffic.
+    pub integration_p50_ms: Option<f64>,
+    pub integration_p99_ms: Option<f64>,
+    pub lambda_errors: u64,
+    pub lambda_throttles: u64,
+    /// The highest per-minute `ConcurrentExecutions` of any function.
+    pub lambda_peak_concurrency: Option<f64>,
+    /// The window actually read (the asked one, [`LAG`] earlier, in minutes).
+    pub read_from_ms: u64,
+    pub read_to_ms: u64,
+}
+
+pub struct CloudWatchMetrics {
+    client: Client,
+    sources: MetricSources,
+}
+
+fn dimension(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
+}
+
+fn query(id: String, namespace: &str, name: &str, dimensions: Vec<Dimension>, stat: &str) -> MetricDataQuery {
+    let metric = Metric::builder().namespace(namespace).metric_name(name).set_dimensions(Some(dimensions)).build();
+    let stat = MetricStat::builder().metric(metric).period(PERIOD_SECS).stat(stat).build();
+    MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
+}
+
+/// Query ids: `[a-z][a-zA-Z0-9_]*`; percentiles' dots become underscores.
+fn id(side: &str, metric: &str, stat: &str) -> String {
+    format!("{side}_{metric}_{}", stat.replace('.', "_")).to_lowercase()
+}
+
+impl CloudWatchMetrics {
+    pub fn new(client: Client, sources: MetricSources) -> CloudWatchMetrics {
+        CloudWatchMetrics { client, sources }
+    }
+
+    /// Every query of one window, in one list.
+    fn queries(&self) -> Vec<MetricDataQuery> {
+        let s = &self.sources;
+        let alb =
+            || vec![dimension("LoadBalancer", &s.alb_load_balancer), dimension("TargetGroup", &s.alb_target_group)];
+        let api = || vec![dimension("ApiId", &s.api_id), dimension("Stage", &s.api_stage)];
+        let mut queries = Vec::new();
+        for (stat, _) in PERCENTILES {
+            queries.push(query(id("legacy", "latency", stat), "AWS/ApplicationELB", "TargetResponseTime", alb(), stat));
+            queries.push(query(id("serverless", "latency", stat), "AWS/ApiGateway", "Latency", api(), stat));
+        }
+        queries.push(query(id("legacy", "requests", "sum"), "AWS/ApplicationELB", "RequestCount", alb(), "Sum"));
+        queries.push(query(
+            id("legacy", "target5xx", "sum"),
+            "AWS/ApplicationELB",
+            "HTTPCode_Target_5XX_Count",
+            alb(),
+            "Sum",
+        ));
+        let lb = vec![dimension("LoadBalancer", &s.alb_load_balancer)];
+        queries.push(query(id("legacy", "elb5xx", "sum"), "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum"));
+        queries.push(query(id("serverless", "requests", "sum"), "AWS/ApiGateway", "Count", api(), "Sum"));
+        queries.push(query(id("serverless", "5xx", "sum"), "AWS/ApiGateway", "5xx", api(), "Sum"));
+        for stat in ["p50", "p99"] {
+            queries.push(query(
+                id("serverless", "integration", stat),
+                "AWS/ApiGateway",
+                "IntegrationLatency",
+                api(),
+                stat,
+            ));
+        }
+        for (n, function) in s.lambda_functions.iter().enumerate() {
+            let dims = || vec![dimension("FunctionName", function)];
+            queries.push(query(format!("lambda{n}_errors"), "AWS/Lambda", "Errors", dims(), "Sum"));
+            queries.push(query(format!("lambda{n}_throttles"), "AWS/Lambda", "Throttles", dims(), "Sum"));
+            queries.push(query(
+                format!("lambda{n}_concurrency"),
+                "AWS/Lambda",
+                "ConcurrentExecutions",
+                dims(),
+                "Maximum",
+            ));
+        }
+        queries
+    }
+
+    /// Reads one window (shifted by [`LAG`], in whole minutes).
+    pub async fn read(&self, window: Window) -> Result<Reading, MeasureError> {
+        let fail = |message: String| MeasureError { source_name: "cloudwatch".into(), message };
+        let minute = 60_000;
+        let lag = LAG.as_millis() as u64;
+        let from = window.from.as_ms().saturating_sub(lag) / minute * minute;
+        let to = window.to.as_ms().saturating_sub(lag) / minute * minute;
+        if to <= from {
+            return Err(fail(format!(
+                "the window {}–{} holds no whole minute once read {} s late; CloudWatch's period is 60 s, so the \
+                 plan's interval must be at least 2m",
+                window.from,
+                window.to,
+                LAG.as_secs()
+            )));
+        }
+        let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(self.queries()))
+                .start_time(DateTime::from_millis(from as i64))
+                .end_time(DateTime::from_millis(to as i64))
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| fail(AwsFailure::from_sdk("cloudwatch:GetMetricData", &e).message))?;
+            let mut partial = false;
+            for result in out.metric_data_results() {
+                partial |= collect(result, &mut series).map_err(fail)?;
+            }
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                // Partial with nothing more to page: data is missing.
+                _ if partial => return Err(fail("CloudWatch marked the data partial and sent no next page".into())),
+                _ => break,
+            }
+        }
+        let mut reading = Reading { read_from_ms: from, read_to_ms: to, ..Reading::default() };
+        for (side, name) in [(Side::Legacy, "legacy"), (Side::Serverless, "serverless")] {
+            *reading.measurement.traffic.get_mut(side) = side_sample(&series, name).map_err(fail)?;
+        }
+        let sum = |id: &str| series.get(id).map_or(0.0, |points| points.values().sum::<f64>());
+        let combined = |stat: &str| {
+            // Weighted by each minute's requests: the window's middle, near enough for a dashboard.
+            let (values, counts) = (
+                series.get(&id("serverless", "integration", stat))?,
+                series.get(&id("serverless", "requests", "sum"))?,
+            );
+            let (mut total, mut weight) = (0.0, 0.0);
+            for (minute, value) in values {
+                let n = counts.get(minute).copied().unwrap_or(0.0);
+                total += value * n;
+                weight += n;
+            }
+            (weight > 0.0).then(|| total / weight)
+        };
+        reading.integration_p50_ms = combined("p50");
+        reading.integration_p99_ms = combined("p99");
+        for n in 0..self.sources.lambda_functions.len() {
+            reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
+            reading.lambda_throttles += sum(&format!("lambda{n}_throttles")).round() as u64;
+            let peak = series.get(&format!("lambda{n}_concurrency")).and_then(|p| p.values().copied().reduce(f64::max));
+            reading.lambda_peak_concurrency = match (reading.lambda_peak_concurrency, peak) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(reading)
+    }
+}
+
+/// Adds one query's datapoints to `series`; says whether CloudWatch marked
+/// them partial (more on the next page); refuses failed results.
+fn collect(result: &MetricDataResult, series: &mut HashMap<String, BTreeMap<i64, f64>>) -> Result<bool, String> {
+    let id = result.id().unwrap_or_default().to_owned();
+    let partial = match result.status_code() {
+        Some(StatusCode::Complete) | None => false,
+        Some(StatusCode::PartialData) => true,
+        Some(status) => {
+            let messages: Vec<&str> = result.messages().iter().filter_map(|m| m.value()).collect();
+            return Err(format!("query {id}: CloudWatch answered {status}: {}", messages.join("; ")));
+        }
+    };
+    if result.timestamps().len() != result.values().len() {
+        return Err(format!(
+            "query {id}: {} timestamps for {} values",
+            result.timestamps().len(),
+            result.values().len()
+        ));
+    }
+    let points = series.entry(id).or_default();
+    for (at, value) in result.timestamps().iter().zip(result.values()) {
+        let ms = at.to_millis().map_err(|e| format!("a timestamp CloudWatch sent: {e}"))?;
+        points.insert(ms, *value);
+    }
+    Ok(partial)
+}
+
+/// One side's requests, errors and latency histogram over the window.
+fn side_sample(series: &HashMap<String, BTreeMap<i64, f64>>, side: &str) -> Result<SideSample, String> {
+    // ALB latency comes in seconds, API Gateway's in milliseconds.
+    let to_ms = if side == "legacy" { 1000.0 } else { 1.0 };
+    let empty = BTreeMap::new();
+    let requests = series.get(&id(side, "requests", "sum")).unwrap_or(&empty);
+    let error_ids: &[&str] = if side == "legacy" { &["target5xx", "elb5xx"] } else { &["5xx"] };
+    let mut sample = SideSample::default();
+    for id_part in error_ids {
+        sample.errors += series.get(&id(side, id_part, "sum")).map_or(0.0, |p| p.values().sum::<f64>()).round() as u64;
+    }
+    for (minute, count) in requests {
+        let count = count.round() as u64;
+        if count == 0 {
+            continue;
+        }
+        sample.requests += count;
+        let mut quantiles = Vec::with_capacity(PERCENTILES.len());
+        for (stat, rank) in PERCENTILES {
+            if let Some(value) = series.get(&id(side, "latency", stat)).and_then(|p| p.get(minute)) {
+                quantiles.push((rank, value * to_ms));
+            }
+        }
+        if quantiles.is_empty() {
+            return Err(format!(
+                "{side}: {count} requests in the minute at {} but no latency percentiles: missing data, not zero",
+                cutover_core::units::Timestamp::from_ms(*minute as u64)
+            ));
+        }
+        record_from_percentiles(&mut sample.latency_ms, count, &quantiles);
+    }
+    Ok(sample)
+}
+
+/// Records `count` requests whose latency has the given `(rank, ms)`
+/// percentiles. The share between two neighbouring percentiles is spread
+/// log-evenly over eight points up to and including the upper one, so each
+/// given percentile reads back as itself; the share below the first lies at
+/// it, the rest above the last at it.
+fn record_from_percentiles(histogram: &mut Histogram, count: u64, quantiles: &[(f64, f64)]) {
+    const SPREAD: u64 = 8;
+    let mut recorded = 0u64;
+    let mut previous: Option<f64> = None;
+    let mut record = |ms: f64, n: u64| {
+        if n > 0 {
+            histogram.record_n(ms, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    };
+    for &(rank, ms) in quantiles {
+        let upto = ((rank * count as f64).round() as u64).max(recorded);
+        let n = upto - recorded;
+        match previous {
+            Some(low) if low > 0.0 && ms > low => {
+                let mut placed = 0;
+                for j in 1..=SPREAD {
+                    let share = n * j / SPREAD - placed;
+                    record(low * (ms / low).powf(j as f64 / SPREAD as f64), share);
+                    placed += share;
+                }
+            }
+            _ => record(ms, n),
+        }
+        recorded = upto;
+        previous = Some(ms);
+    }
+    if let Some(last) = previous {
+        record(last, count.saturating_sub(recorded));
+    }
+}
+
+impl MetricsPort for CloudWatchMetrics {
+    async fn measure(&self, window: Window) -> Result<Measurement, MeasureError> {
+        self.read(window).await.map(|r| r.measurement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_rebuilt_from_percentiles_gives_them_back() {
+        let mut h = Histogram::default();
+        let quantiles = [
+            (0.10, 20.0),
+            (0.25, 25.0),
+            (0.5, 30.0),
+            (0.75, 40.0),
+            (0.9, 60.0),
+            (0.95, 80.0),
+            (0.99, 150.0),
+            (0.999, 400.0),
+        ];
+        record_from_percentiles(&mut h, 10_000, &quantiles);
+        assert_eq!(h.count(), 10_000);
+        let p50 = h.quantile(0.5).unwrap();
+        let p99 = h.quantile(0.99).unwrap();
+        assert!((25.0..=31.5).contains(&p50), "p50 {p50}");
+        assert!((80.0..=157.0).contains(&p99), "p99 {p99}");
+        assert!(h.count_above(400.0) <= 10, "at most the 0.1 % above p99.9");
+    }
+}

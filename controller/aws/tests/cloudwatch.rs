@@ -1,0 +1,201 @@
+//! The CloudWatch metric source at the SDK boundary (aws-smithy-mocks: the
+//! SDK speaks CBOR to CloudWatch, which moto does not). Results are shaped
+//! as GetMetricData returns them: newest datapoint first, the ALB's
+//! latency in seconds, API Gateway's in milliseconds, no datapoint in a
+//! minute without requests, NextToken paging with PartialData.
+
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{MetricDataResult, StatusCode};
+use aws_sdk_cloudwatch::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use cutover_aws::{CloudWatchMetrics, LAG};
+use cutover_core::measure::Window;
+use cutover_core::plan::MetricSources;
+use cutover_core::units::Timestamp;
+
+/// 2026-11-28T12:00:00Z, a whole minute.
+const NOON: u64 = 1_795_867_200_000;
+const MINUTE: u64 = 60_000;
+
+fn sources() -> MetricSources {
+    MetricSources {
+        alb_load_balancer: "app/internal-api/50dc6c495c0c9188".into(),
+        alb_target_group: "targetgroup/internal-api/73e2d6bc24d8a067".into(),
+        api_id: "a1b2c3d4e5".into(),
+        api_stage: "$default".into(),
+        lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
+        xray_legacy_service: None,
+        xray_serverless_service: None,
+    }
+}
+
+/// The window the engine asks for, whose read (LAG earlier) is the two
+/// minutes from noon.
+fn window() -> Window {
+    let lag = LAG.as_millis() as u64;
+    Window { from: Timestamp::from_ms(NOON + lag), to: Timestamp::from_ms(NOON + 2 * MINUTE + lag) }
+}
+
+/// A result with datapoints `(minute index, value)`, newest first.
+fn result(id: &str, points: &[(u64, f64)]) -> MetricDataResult {
+    let mut points = points.to_vec();
+    points.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut r = MetricDataResult::builder().id(id).label(id).status_code(StatusCode::Complete);
+    for (minute, value) in points {
+        r = r.timestamps(DateTime::from_millis((NOON + minute * MINUTE) as i64)).values(value);
+    }
+    r.build()
+}
+
+/// Percentile results for one side: `scale` turns ms into the unit sent.
+fn latencies(side: &str, p50_ms: f64, p99_ms: f64, scale: f64, minutes: &[u64]) -> Vec<MetricDataResult> {
+    let shape = [
+        ("p10", 0.6),
+        ("p25", 0.8),
+        ("p50", 1.0),
+        ("p75", 1.2),
+        ("p90", 1.5),
+        ("p95", 1.8),
+        ("p99", 0.0),
+        ("p99_9", 0.0),
+    ];
+    shape
+        .iter()
+        .map(|(stat, factor)| {
+            let ms = match *stat {
+                "p99" => p99_ms,
+                "p99_9" => p99_ms * 1.5,
+                _ => p50_ms * factor,
+            };
+            let points: Vec<(u64, f64)> = minutes.iter().map(|m| (*m, ms * scale)).collect();
+            result(&format!("{side}_latency_{stat}"), &points)
+        })
+        .collect()
+}
+
+fn healthy() -> Vec<MetricDataResult> {
+    let mut results = latencies("legacy", 40.0, 120.0, 0.001, &[0, 1]);
+    results.extend(latencies("serverless", 33.0, 90.0, 1.0, &[0, 1]));
+    results.push(result("legacy_requests_sum", &[(0, 100.0), (1, 120.0)]));
+    results.push(result("legacy_target5xx_sum", &[(1, 1.0)]));
+    results.push(result("legacy_elb5xx_sum", &[(0, 1.0)]));
+    results.push(result("serverless_requests_sum", &[(0, 50.0), (1, 30.0)]));
+    results.push(result("serverless_5xx_sum", &[(0, 2.0)]));
+    results.push(result("serverless_integration_p50", &[(0, 20.0), (1, 20.0)]));
+    results.push(result("serverless_integration_p99", &[(0, 70.0), (1, 70.0)]));
+    results.push(result("lambda0_errors", &[(0, 1.0)]));
+    results.push(result("lambda1_throttles", &[(1, 3.0)]));
+    results.push(result("lambda1_concurrency", &[(0, 4.0), (1, 7.0)]));
+    results
+}
+
+fn metrics(rules: &[aws_smithy_mocks::Rule]) -> CloudWatchMetrics {
+    CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, rules), sources())
+}
+
+#[tokio::test]
+async fn one_call_per_window_and_units_normalised_to_milliseconds() {
+    let rule = mock!(Client::get_metric_data)
+        .match_requests(|r| {
+            let queries = r.metric_data_queries();
+            queries.len() == 16 + 7 + 6
+                && queries.iter().all(|q| q.metric_stat().and_then(|s| s.period()) == Some(60))
+                && r.start_time() == Some(&DateTime::from_millis(NOON as i64))
+                && r.end_time() == Some(&DateTime::from_millis((NOON + 2 * MINUTE) as i64))
+        })
+        .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+    let reading = metrics(std::slice::from_ref(&rule)).read(window()).await.expect("a reading");
+    assert_eq!(rule.num_calls(), 1, "one batched call");
+    let (legacy, serverless) = (&reading.measurement.traffic.legacy, &reading.measurement.traffic.serverless);
+    assert_eq!((legacy.requests, legacy.errors), (220, 2), "target and ELB 5xx both count");
+    assert_eq!((serverless.requests, serverless.errors), (80, 2));
+    let p50 = |s: &cutover_core::measure::SideSample| s.latency_ms.quantile(0.5).unwrap();
+    assert!((38.0..=42.0).contains(&p50(legacy)), "0.040 s is 40 ms: {}", p50(legacy));
+    assert!((31.5..=34.5).contains(&p50(serverless)), "{}", p50(serverless));
+    let p99 = legacy.latency_ms.quantile(0.99).unwrap();
+    assert!((100.0..=125.0).contains(&p99), "p99 {p99}");
+    assert_eq!(reading.integration_p50_ms, Some(20.0));
+    assert_eq!((reading.lambda_errors, reading.lambda_throttles, reading.lambda_peak_concurrency), (1, 3, Some(7.0)));
+    assert_eq!((reading.read_from_ms, reading.read_to_ms), (NOON, NOON + 2 * MINUTE), "read {} s late", LAG.as_secs());
+}
+
+/// At 100 % the ALB serves only probes: no RequestCount datapoints is no
+/// traffic, not an error.
+#[tokio::test]
+async fn a_side_without_datapoints_had_no_requests() {
+    let rule = mock!(Client::get_metric_data).then_output(|| {
+        let mut results = latencies("serverless", 33.0, 90.0, 1.0, &[0, 1]);
+        results.push(result("serverless_requests_sum", &[(0, 50.0), (1, 30.0)]));
+        results.push(result("legacy_requests_sum", &[]));
+        GetMetricDataOutput::builder().set_metric_data_results(Some(results)).build()
+    });
+    let m = metrics(&[rule]).read(window()).await.expect("a reading").measurement;
+    assert_eq!(m.traffic.legacy.requests, 0);
+    assert_eq!(m.traffic.legacy.latency_ms.count(), 0);
+    assert_eq!(m.traffic.serverless.requests, 80);
+}
+
+#[tokio::test]
+async fn requests_without_percentiles_are_missing_data_not_zero() {
+    let rule = mock!(Client::get_metric_data).then_output(|| {
+        let mut results = latencies("serverless", 33.0, 90.0, 1.0, &[0]);
+        results.push(result("serverless_requests_sum", &[(0, 50.0), (1, 30.0)]));
+        GetMetricDataOutput::builder().set_metric_data_results(Some(results)).build()
+    });
+    let err = metrics(&[rule]).read(window()).await.unwrap_err();
+    assert_eq!(err.source_name, "cloudwatch");
+    assert!(err.message.contains("30 requests") && err.message.contains("missing data"), "{err}");
+}
+
+#[tokio::test]
+async fn pages_are_followed_and_a_dangling_partial_is_an_error() {
+    let first = mock!(Client::get_metric_data).match_requests(|r| r.next_token().is_none()).then_output(|| {
+        let mut results = latencies("legacy", 40.0, 120.0, 0.001, &[1]);
+        let mut requests = result("legacy_requests_sum", &[(1, 120.0)]);
+        requests.status_code = Some(StatusCode::PartialData);
+        results.push(requests);
+        GetMetricDataOutput::builder().set_metric_data_results(Some(results)).next_token("page-2").build()
+    });
+    let second =
+        mock!(Client::get_metric_data).match_requests(|r| r.next_token() == Some("page-2")).then_output(|| {
+            let mut results = latencies("legacy", 40.0, 120.0, 0.001, &[0]);
+            results.push(result("legacy_requests_sum", &[(0, 100.0)]));
+            GetMetricDataOutput::builder().set_metric_data_results(Some(results)).build()
+        });
+    let m = metrics(&[first, second]).read(window()).await.expect("both pages").measurement;
+    assert_eq!(m.traffic.legacy.requests, 220, "both pages' minutes");
+
+    let dangling = mock!(Client::get_metric_data).then_output(|| {
+        let mut requests = result("legacy_requests_sum", &[(1, 120.0)]);
+        requests.status_code = Some(StatusCode::PartialData);
+        GetMetricDataOutput::builder().metric_data_results(requests).build()
+    });
+    let err = metrics(&[dangling]).read(window()).await.unwrap_err();
+    assert!(err.message.contains("partial"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_query_a_short_window_and_access_denied_are_errors() {
+    let forbidden = mock!(Client::get_metric_data).then_output(|| {
+        let failed = MetricDataResult::builder().id("legacy_requests_sum").status_code(StatusCode::Forbidden).build();
+        GetMetricDataOutput::builder().metric_data_results(failed).build()
+    });
+    let err = metrics(&[forbidden]).read(window()).await.unwrap_err();
+    assert!(err.message.contains("legacy_requests_sum") && err.message.contains("Forbidden"), "{err}");
+
+    let never = mock!(Client::get_metric_data).then_output(|| GetMetricDataOutput::builder().build());
+    let short = Window { from: window().from, to: window().from + std::time::Duration::from_secs(30) };
+    let err = metrics(std::slice::from_ref(&never)).read(short).await.unwrap_err();
+    assert!(err.message.contains("no whole minute"), "{err}");
+    assert_eq!(never.num_calls(), 0, "nothing asked");
+
+    let denied = mock!(Client::get_metric_data).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        )
+    });
+    let err = metrics(&[denied]).read(window()).await.unwrap_err();
+    assert!(err.message.contains("grant `cloudwatch:GetMetricData`"), "{err}");
+}
