@@ -40,7 +40,7 @@ fn window() -> Window {
 /// A result with datapoints `(minute index, value)`, newest first.
 fn result(id: &str, points: &[(u64, f64)]) -> MetricDataResult {
     let mut points = points.to_vec();
-    points.sort_by(|a, b| b.0.cmp(&a.0));
+    points.sort_by_key(|p| std::cmp::Reverse(p.0));
     let mut r = MetricDataResult::builder().id(id).label(id).status_code(StatusCode::Complete);
     for (minute, value) in points {
         r = r.timestamps(DateTime::from_millis((NOON + minute * MINUTE) as i64)).values(value);
