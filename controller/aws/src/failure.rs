@@ -3,7 +3,7 @@
 use std::error::Error;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
@@ -70,7 +70,15 @@ impl AwsFailure {
             _ if status.is_some_and(|s| s >= 500 || s == 429) => FailureKind::Unavailable,
             _ => FailureKind::Rejected,
         };
-        let detail = DisplayErrorContext(err).to_string();
+        let detail = match (err, err.message()) {
+            // What the service said, without the SDK's debug dump.
+            (SdkError::ServiceError(_), Some(message)) => format!("{}: {message}", code.as_deref().unwrap_or("error")),
+            (SdkError::ServiceError(_), None) => match status {
+                Some(status) => format!("{} (HTTP {status})", code.as_deref().unwrap_or("error")),
+                None => code.clone().unwrap_or_else(|| "error".into()),
+            },
+            _ => chain(err),
+        };
         let message = match kind {
             FailureKind::Denied => format!(
                 "{action} was denied ({}): grant `{action}` to the controller's IAM role (infra/controller-policy.json lists \
@@ -89,4 +97,20 @@ impl AwsFailure {
     pub fn retryable(&self) -> bool {
         self.kind == FailureKind::Unavailable
     }
+}
+
+/// An error and its causes on one line, without debug output: a transport
+/// failure's cause is usually three levels down.
+fn chain(e: &dyn Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -19,6 +19,7 @@ mod cloudwatch;
 mod dynamo;
 mod failure;
 mod kvs;
+pub mod preflight;
 
 use std::time::Duration;
 

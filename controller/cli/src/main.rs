@@ -5,6 +5,7 @@ mod demo;
 mod edge;
 mod history;
 mod origin;
+mod preflight;
 mod run;
 mod stores;
 
@@ -67,6 +68,8 @@ enum Cmd {
     Run(run::RunArgs),
     /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
     Rollback(run::RollbackArgs),
+    /// Check a CloudFront target before a real cutover: a line per check, each failure with its fix.
+    Preflight(preflight::PreflightArgs),
     /// Run one of the local demo's origins (legacy or serverless), with fault knobs.
     Origin(origin::OriginArgs),
     /// Run the local weighted edge in front of the plan's [target.local] upstreams.
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run::run(&args, &cli.aws),
         Cmd::Rollback(args) => run::rollback(&args, &cli.aws),
         Cmd::Demo(args) => demo::run(&args, &cli.aws),
+        Cmd::Preflight(args) => preflight::run(&args, &cli.aws),
         Cmd::History { id, store, output, verify } => history::run(&store, &cli.aws, id.as_deref(), output, verify),
         Cmd::Edge { plan, listen, slot_ms } => {
             match plan.as_deref().map(load_plan).unwrap_or_else(|| Ok(Plan::default_plan())) {

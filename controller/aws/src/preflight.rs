@@ -1,0 +1,328 @@
+//! `cutover preflight PLAN`: what must be true before a real cutover can
+//! start, checked one line at a time, each failure with its fix. Nothing is
+//! changed; every call is a read.
+
+use std::time::Duration;
+
+use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage};
+use cutover_core::plan::{CloudFrontEdge, MetricSources};
+use cutover_core::ports::EdgePort;
+use cutover_core::units::Weight;
+
+use crate::{AwsFailure, Clients, KvsEdge};
+
+/// The header every answer of the api-lambdas carries, naming its side.
+pub const SERVED_BY: &str = "x-served-by";
+/// The header a probe pins its side with (the CloudFront Function obeys it).
+pub const PROBE_HEADER: &str = "x-cutover-probe";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass(String),
+    Fail {
+        found: String,
+        fix: String,
+    },
+    /// Not checked, because a check it needs failed.
+    Skipped(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: Outcome,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check { name, outcome: Outcome::Pass(detail.into()) }
+    }
+
+    fn fail(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check { name, outcome: Outcome::Fail { found: found.into(), fix: fix.into() } }
+    }
+
+    fn skip(name: &'static str, why: impl Into<String>) -> Check {
+        Check { name, outcome: Outcome::Skipped(why.into()) }
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail { .. })
+    }
+}
+
+pub struct Preflight {
+    pub clients: Clients,
+    pub edge: CloudFrontEdge,
+    pub metrics: Option<MetricSources>,
+    /// Where to probe: the distribution's own domain when `None`.
+    pub edge_url: Option<String>,
+    /// A cheap GET route both sides serve.
+    pub probe_path: String,
+    /// Unreserved account concurrency below this fails.
+    pub min_unreserved_concurrency: i32,
+}
+
+const API_PATTERN: &str = "/api/*";
+
+impl Preflight {
+    /// Runs every check, in order; a check whose input is missing is skipped.
+    pub async fn run(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let id = &self.edge.distribution_id;
+        let distribution = match self.clients.cloudfront.get_distribution().id(id).send().await {
+            Ok(out) => out.distribution,
+            Err(e) => {
+                let failure = AwsFailure::from_sdk("cloudfront:GetDistribution", &e);
+                let found = if e.as_service_error().is_some_and(|e| e.is_no_such_distribution()) {
+                    format!("no distribution {id}")
+                } else {
+                    failure.message
+                };
+                checks.push(Check::fail(
+                    "distribution",
+                    found,
+                    "set [target.cloudfront] distribution_id to the distribution in front of the API \
+                     (aws cloudfront list-distributions)",
+                ));
+                None
+            }
+        };
+        let config = distribution.as_ref().and_then(|d| d.distribution_config.clone());
+        let domain = distribution.as_ref().map(|d| d.domain_name().to_owned());
+        match (&distribution, &config) {
+            (Some(d), Some(config)) => {
+                checks.push(Check::pass("distribution", format!("{id} at {} ({})", d.domain_name(), d.status())));
+                self.check_behaviour(config, &mut checks).await;
+            }
+            (Some(_), None) => checks.push(Check::fail(
+                "distribution",
+                "no configuration returned",
+                "check cloudfront:GetDistribution access",
+            )),
+            _ => {
+                for name in
+                    ["/api/* behaviour", "edge function", "legacy origin", "serverless origin", "function store"]
+                {
+                    checks.push(Check::skip(name, "the distribution could not be read"));
+                }
+            }
+        }
+        checks.push(self.check_weight().await);
+        let base = self.edge_url.clone().or(domain.map(|d| format!("https://{d}")));
+        for side in ["legacy", "serverless"] {
+            checks.push(self.check_side(base.as_deref(), side).await);
+        }
+        checks.push(self.check_concurrency().await);
+        checks
+    }
+
+    async fn check_behaviour(&self, config: &DistributionConfig, checks: &mut Vec<Check>) {
+        let behaviours = config.cache_behaviors().map(|b| b.items()).unwrap_or_default();
+        let Some(api) = behaviours.iter().find(|b| b.path_pattern() == API_PATTERN) else {
+            let patterns: Vec<&str> = behaviours.iter().map(CacheBehavior::path_pattern).collect();
+            checks.push(Check::fail(
+                "/api/* behaviour",
+                format!(
+                    "no cache behaviour for {API_PATTERN} (found: {})",
+                    if patterns.is_empty() { "none".into() } else { patterns.join(", ") }
+                ),
+                "add a /api/* cache behaviour whose origin is the ALB (infra/)",
+            ));
+            for name in ["edge function", "legacy origin", "function store"] {
+                checks.push(Check::skip(name, "no /api/* behaviour"));
+            }
+            checks.push(self.check_origin(config, "serverless origin", &self.edge.serverless_origin_id));
+            return;
+        };
+        checks.push(Check::pass("/api/* behaviour", format!("origin {}", api.target_origin_id())));
+        let viewer_request = api
+            .function_associations()
+            .map(|f| f.items())
+            .unwrap_or_default()
+            .iter()
+            .find(|f| *f.event_type() == EventType::ViewerRequest)
+            .map(|f| f.function_arn().to_owned());
+        match &viewer_request {
+            Some(arn) => checks.push(Check::pass("edge function", format!("{arn} at viewer-request"))),
+            None => checks.push(Check::fail(
+                "edge function",
+                "no CloudFront Function at viewer-request on /api/*",
+                "publish infra/edge-function/function.js (runtime cloudfront-js-2.0) and associate it with the \
+                 /api/* behaviour at viewer-request (infra/)",
+            )),
+        }
+        checks.push(self.check_origin(config, "legacy origin", api.target_origin_id()));
+        checks.push(self.check_origin(config, "serverless origin", &self.edge.serverless_origin_id));
+        match viewer_request {
+            Some(arn) => checks.push(self.check_function(&arn).await),
+            None => checks.push(Check::skip("function store", "no edge function")),
+        }
+    }
+
+    fn check_origin(&self, config: &DistributionConfig, name: &'static str, origin_id: &str) -> Check {
+        let origins = config.origins().map(|o| o.items()).unwrap_or_default();
+        match origins.iter().find(|o| o.id() == origin_id) {
+            Some(origin) => Check::pass(name, format!("{origin_id} → {}", origin.domain_name())),
+            None => {
+                let ids: Vec<&str> = origins.iter().map(|o| o.id()).collect();
+                let fix = if name == "serverless origin" {
+                    format!(
+                        "add an origin with id {origin_id} pointing at the API Gateway domain, or set \
+                         [target.cloudfront] serverless_origin_id to its id"
+                    )
+                } else {
+                    format!("add the ALB as origin {origin_id}, or point /api/* at the ALB's origin")
+                };
+                Check::fail(name, format!("no origin {origin_id} (origins: {})", ids.join(", ")), fix)
+            }
+        }
+    }
+
+    async fn check_function(&self, arn: &str) -> Check {
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        let described = self.clients.cloudfront.describe_function().name(name).stage(FunctionStage::Live).send().await;
+        let summary = match described {
+            Ok(out) => out.function_summary,
+            Err(e) => {
+                let failure = AwsFailure::from_sdk("cloudfront:DescribeFunction", &e);
+                return Check::fail(
+                    "function store",
+                    failure.message,
+                    "check the function exists and is published (LIVE)",
+                );
+            }
+        };
+        let Some(config) = summary.as_ref().and_then(|s| s.function_config()) else {
+            return Check::fail("function store", format!("{name} has no configuration"), "publish the function");
+        };
+        if *config.runtime() != FunctionRuntime::CloudfrontJs20 {
+            return Check::fail(
+                "function store",
+                format!("{name} runs {}", config.runtime().as_str()),
+                "the function needs runtime cloudfront-js-2.0 (KeyValueStore and origin selection)",
+            );
+        }
+        let stores = config.key_value_store_associations().map(|a| a.items()).unwrap_or_default();
+        if stores.iter().any(|s| s.key_value_store_arn() == self.edge.kvs_arn) {
+            Check::pass("function store", format!("{name} (cloudfront-js-2.0) reads {}", self.edge.kvs_arn))
+        } else {
+            Check::fail(
+                "function store",
+                format!("{name} is not associated with {}", self.edge.kvs_arn),
+                "associate the KeyValueStore with the function (infra/), or fix [target.cloudfront] kvs_arn",
+            )
+        }
+    }
+
+    async fn check_weight(&self) -> Check {
+        let edge = KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key);
+        match edge.read().await {
+            Ok(w) if w == Weight::ZERO => Check::pass("weight is 0", format!("{} reads 0", self.edge.weight_key)),
+            Ok(w) => Check::fail(
+                "weight is 0",
+                format!("{} reads {w}", self.edge.weight_key),
+                "a cutover starts at 0 %: roll the previous one back (cutover rollback ID) or put 0 under the key",
+            ),
+            Err(e) => Check::fail(
+                "weight is 0",
+                e.to_string(),
+                "check [target.cloudfront] kvs_arn and weight_key, and the controller's cloudfront-keyvaluestore access",
+            ),
+        }
+    }
+
+    /// A probe pinned to `side` through the edge must be answered by it.
+    async fn check_side(&self, base: Option<&str>, side: &'static str) -> Check {
+        let name = if side == "legacy" { "legacy answers" } else { "serverless answers" };
+        let Some(base) = base else {
+            return Check::skip(name, "no distribution domain to probe (pass --edge-url)");
+        };
+        let url = format!("{}{}", base.trim_end_matches('/'), self.probe_path);
+        let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
+            Ok(client) => client,
+            Err(e) => return Check::fail(name, format!("no HTTP client: {e}"), "check the machine's TLS setup"),
+        };
+        let answer = client.get(&url).header(PROBE_HEADER, side).send().await;
+        match answer {
+            Err(e) => Check::fail(name, format!("GET {url}: {e}"), "check the distribution is deployed and reachable"),
+            Ok(response) => {
+                let status = response.status();
+                let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let right_side = match (side, served_by.as_deref()) {
+                    ("serverless", Some("serverless")) => true,
+                    ("serverless", _) => false,
+                    (_, served_by) => served_by != Some("serverless"),
+                };
+                if !status.is_success() {
+                    Check::fail(
+                        name,
+                        format!("GET {url} pinned to {side} answered {status}"),
+                        format!("make {} serve GET {} with 2xx", side, self.probe_path),
+                    )
+                } else if !right_side {
+                    Check::fail(
+                        name,
+                        format!("GET {url} pinned to {side} was answered by {}", served_by.as_deref().unwrap_or("a side without x-served-by")),
+                        "publish the current infra/edge-function/function.js (it honours x-cutover-probe), and have each side set x-served-by",
+                    )
+                } else {
+                    Check::pass(name, format!("{status} from {}", served_by.as_deref().unwrap_or(side)))
+                }
+            }
+        }
+    }
+
+    async fn check_concurrency(&self) -> Check {
+        let name = "lambda concurrency";
+        let Some(sources) = &self.metrics else {
+            return Check::skip(name, "the plan names no [target.metrics] lambda_functions");
+        };
+        let mut found = Vec::new();
+        for function in &sources.lambda_functions {
+            match self.clients.lambda.get_function_concurrency().function_name(function).send().await {
+                Ok(out) if out.reserved_concurrent_executions() == Some(0) => {
+                    return Check::fail(
+                        name,
+                        format!("{function} has reserved concurrency 0: every request is throttled"),
+                        format!("aws lambda delete-function-concurrency --function-name {function}"),
+                    )
+                }
+                Ok(out) => found.push(match out.reserved_concurrent_executions() {
+                    Some(n) => format!("{function} reserved {n}"),
+                    None => format!("{function} unreserved"),
+                }),
+                Err(e) => {
+                    let failure = AwsFailure::from_sdk("lambda:GetFunctionConcurrency", &e);
+                    return Check::fail(
+                        name,
+                        failure.message,
+                        format!("deploy {function}, or fix [target.metrics] lambda_functions"),
+                    );
+                }
+            }
+        }
+        match self.clients.lambda.get_account_settings().send().await {
+            Ok(out) => {
+                let unreserved = out.account_limit().and_then(|l| l.unreserved_concurrent_executions()).unwrap_or(0);
+                if unreserved < self.min_unreserved_concurrency {
+                    Check::fail(
+                        name,
+                        format!("{unreserved} unreserved concurrent executions in the account"),
+                        format!(
+                            "ask for a higher Lambda concurrency quota (at least {})",
+                            self.min_unreserved_concurrency
+                        ),
+                    )
+                } else {
+                    Check::pass(name, format!("{unreserved} unreserved; {}", found.join(", ")))
+                }
+            }
+            Err(e) => Check::fail(
+                name,
+                AwsFailure::from_sdk("lambda:GetAccountSettings", &e).message,
+                "grant lambda:GetAccountSettings",
+            ),
+        }
+    }
+}

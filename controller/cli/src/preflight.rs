@@ -1,0 +1,73 @@
+//! `cutover preflight PLAN`: the checklist before a real cutover, a line
+//! per check, each failure with its fix; exit 1 on any failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cutover_aws::preflight::{Outcome, Preflight};
+use cutover_aws::Clients;
+use cutover_core::plan::Edge;
+
+use crate::stores::EndpointArgs;
+use crate::EXIT_INPUT;
+
+#[derive(clap::Args)]
+pub struct PreflightArgs {
+    /// The plan whose [target.cloudfront] and [target.metrics] are checked.
+    pub plan: PathBuf,
+    /// Probe through this URL instead of the distribution's own domain (a staging alias, or a local stand-in).
+    #[arg(long)]
+    pub edge_url: Option<String>,
+    /// A GET route both sides serve, for the probes.
+    #[arg(long, default_value = "/api/health")]
+    pub probe_path: String,
+    /// Unreserved Lambda concurrency in the account below this fails the check.
+    #[arg(long, default_value_t = 100)]
+    pub min_concurrency: i32,
+}
+
+pub fn run(args: &PreflightArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
+    let plan = match crate::load_plan(&args.plan) {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    let Edge::CloudFront(edge) = plan.target.edge.clone() else {
+        eprintln!(
+            "error: {}: the plan's target is local ([target.local]); pre-flight checks a [target.cloudfront] target",
+            args.plan.display()
+        );
+        return Ok(ExitCode::from(EXIT_INPUT));
+    };
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    let checks = runtime.block_on(async {
+        let preflight = Preflight {
+            clients: Clients::new(&aws.endpoints()).await,
+            edge,
+            metrics: plan.target.metrics.clone(),
+            edge_url: args.edge_url.clone(),
+            probe_path: args.probe_path.clone(),
+            min_unreserved_concurrency: args.min_concurrency,
+        };
+        preflight.run().await
+    });
+    println!("pre-flight for {} ({}):", plan.target.name, args.plan.display());
+    for check in &checks {
+        match &check.outcome {
+            Outcome::Pass(detail) => println!("  ok    {:<20} {detail}", check.name),
+            Outcome::Fail { found, fix } => {
+                println!("  FAIL  {:<20} {found}", check.name);
+                println!("        {:<20} fix: {fix}", "");
+            }
+            Outcome::Skipped(why) => println!("  skip  {:<20} {why}", check.name),
+        }
+    }
+    let failed = checks.iter().filter(|c| c.failed()).count();
+    if failed == 0 {
+        println!("all {} checks passed: ready for `cutover run`", checks.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{failed} of {} checks failed", checks.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
