@@ -84,7 +84,7 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     let plan_path = dir.join("aws.toml");
     std::fs::write(&plan_path, plan(&id)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args(["preflight", plan_path.to_str().unwrap(), "--edge-url", &edge.base()])
+        .args(["preflight", plan_path.to_str().unwrap(), "--edge-url", edge.base()])
         .args(["--endpoint-url-cloudfront", moto.endpoint()])
         .args(["--endpoint-url-keyvaluestore", moto.endpoint()])
         .args(["--endpoint-url-lambda", moto.endpoint()])
