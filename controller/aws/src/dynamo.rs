@@ -31,6 +31,10 @@ use cutover_core::units::Timestamp;
 
 use crate::{AwsFailure, FailureKind};
 
+/// IAM authorises a `TransactWriteItems` by its parts.
+const TRANSACT_ACTIONS: &str =
+    "dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem and dynamodb:ConditionCheckItem (TransactWriteItems)";
+
 /// DynamoDB's limit on items per transaction; two go to the lease check and
 /// the state.
 const MAX_EVENTS_PER_COMMIT: usize = 98;
@@ -180,7 +184,7 @@ impl DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => Err(None),
-            Err(e) => Err(Some(failed("dynamodb:TransactWriteItems", e))),
+            Err(e) => Err(Some(failed(TRANSACT_ACTIONS, e))),
         }
     }
 

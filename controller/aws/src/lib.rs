@@ -8,6 +8,8 @@
 //!   overwritten blindly;
 //! * [`CloudWatchMetrics`] — the [`cutover_core::ports::MetricsPort`] on one
 //!   batched `GetMetricData` per window, units normalised here, once;
+//! * [`Verified`] — any edge, its weight changes verified by probes through
+//!   it with cohort keys just either side of the threshold;
 //! * [`preflight`] — the checklist run before a real cutover.
 //!
 //! Every call has a timeout and bounded retries with backoff (see
@@ -20,6 +22,7 @@ mod dynamo;
 mod failure;
 mod kvs;
 pub mod preflight;
+mod verify;
 
 use std::time::Duration;
 
@@ -31,6 +34,7 @@ pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::{KvsEdge, WEIGHT_KEY};
+pub use verify::{Verified, Verifier};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.
 /// The CLI fills this from `--endpoint-url-<service>` or the SDK's own

@@ -68,6 +68,16 @@ enum Cmd {
     Run(run::RunArgs),
     /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
     Rollback(run::RollbackArgs),
+    /// Start a Pending (or rolled-back) cutover: its controller takes the command.
+    Start(run::CommandArgs),
+    /// Hold the current step (rollbacks still happen).
+    Pause(run::CommandArgs),
+    /// Go on after a pause; after drift, accept the weight found and apply the step's over it.
+    Resume(run::CommandArgs),
+    /// Skip the rest of the current step's hold (never past a failing verdict).
+    Promote(run::CommandArgs),
+    /// Stop for good at 0 %.
+    Abort(run::CommandArgs),
     /// Check a CloudFront target before a real cutover: a line per check, each failure with its fix.
     Preflight(preflight::PreflightArgs),
     /// Run one of the local demo's origins (legacy or serverless), with fault knobs.
@@ -180,6 +190,11 @@ fn main() -> ExitCode {
         Cmd::Origin(args) => origin::run(&args),
         Cmd::Run(args) => run::run(&args, &cli.aws),
         Cmd::Rollback(args) => run::rollback(&args, &cli.aws),
+        Cmd::Start(args) => run::send_command(&args, "start", &cli.aws),
+        Cmd::Pause(args) => run::send_command(&args, "pause", &cli.aws),
+        Cmd::Resume(args) => run::send_command(&args, "resume", &cli.aws),
+        Cmd::Promote(args) => run::send_command(&args, "promote", &cli.aws),
+        Cmd::Abort(args) => run::send_command(&args, "abort", &cli.aws),
         Cmd::Demo(args) => demo::run(&args, &cli.aws),
         Cmd::Preflight(args) => preflight::run(&args, &cli.aws),
         Cmd::History { id, store, output, verify } => history::run(&store, &cli.aws, id.as_deref(), output, verify),

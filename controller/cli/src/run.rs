@@ -15,6 +15,7 @@ use cutover_core::store::{Request, Store, StoreError};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
 
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
+use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, Verified, Verifier};
 use cutover_runtime::{Driver, DriverError, ScaledClock, Settings};
 
 use crate::EXIT_INPUT;
@@ -37,9 +38,13 @@ pub struct RunArgs {
     /// Run a new cutover's clock this many times faster than real time (a rehearsal).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// The local edge to drive.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub edge: String,
+    /// The local edge to drive ([target.local]); for [target.cloudfront], where verification probes go
+    /// (the distribution's own domain when left out).
+    #[arg(long)]
+    pub edge: Option<String>,
+    /// A GET route both sides serve, for the verification probes.
+    #[arg(long, default_value = "/api/health")]
+    pub probe_path: String,
     /// Start a new cutover at once (otherwise it waits, Pending, for `start`).
     #[arg(long)]
     pub start: bool,
@@ -81,8 +86,11 @@ pub fn run(args: &RunArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
                 (plan, scale)
             }
         };
-        if !matches!(plan.target.edge, EdgeTarget::Local(_)) {
-            eprintln!("error: the plan's target is CloudFront; `cutover run` drives a local edge ([target.local])");
+        if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && scale.speed != 1.0 {
+            eprintln!(
+                "error: --speed {}: a CloudFront target runs at real time (CloudWatch's clock is the wall's)",
+                scale.speed
+            );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
         if args.start {
@@ -96,18 +104,17 @@ pub fn run(args: &RunArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
             store.send(&args.id, &request).await?;
         }
         let clock = ScaledClock::new(scale);
-        let driver = Driver {
-            store: store.clone(),
-            edge: LocalEdgePort::new(&args.edge),
-            metrics: LocalMetricsPort::new(&args.edge, clock),
-            clock,
-            settings: Settings {
-                poll: Duration::from_millis(100),
-                lease_ttl: Duration::from_secs_f64(args.lease_ttl),
-                ..Settings::default()
-            },
+        let settings = Settings {
+            poll: Duration::from_millis(100),
+            lease_ttl: Duration::from_secs_f64(args.lease_ttl),
+            ..Settings::default()
         };
-        match driver.run(&args.id, &plan, SequentialJudge::new).await {
+        let outcome =
+            match drive(&store, &plan, clock, settings, &args.id, args.edge.as_deref(), &args.probe_path, aws).await? {
+                Ok(outcome) => outcome,
+                Err(code) => return Ok(code),
+            };
+        match outcome {
             Ok(state) => {
                 println!("cutover {}: {}", args.id, state.phase);
                 Ok(ExitCode::from(exit_code(state.phase)))
@@ -119,6 +126,79 @@ pub fn run(args: &RunArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
             Err(e) => Err(e.into()),
         }
     })
+}
+
+/// Drives cutover `id` against the plan's target: the local edge and its
+/// metrics, or the KeyValueStore and CloudWatch; weight changes verified by
+/// probes through the edge either way. `Err(code)`: bad input, said.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    store: &AnyStore,
+    plan: &Plan,
+    clock: ScaledClock,
+    settings: Settings,
+    id: &str,
+    edge: Option<&str>,
+    probe_path: &str,
+    aws: &EndpointArgs,
+) -> anyhow::Result<Result<Result<CutoverState, DriverError>, ExitCode>> {
+    let outcome = match &plan.target.edge {
+        EdgeTarget::Local(_) => {
+            let edge_url = edge.map(str::to_owned).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let verifier = verifier(plan, &edge_url, probe_path, Duration::from_secs(10));
+            let driver = Driver {
+                store: store.clone(),
+                edge: Verified::new(LocalEdgePort::new(&edge_url), verifier),
+                metrics: LocalMetricsPort::new(&edge_url, clock),
+                clock,
+                settings,
+            };
+            driver.run(id, plan, SequentialJudge::new).await
+        }
+        EdgeTarget::CloudFront(target) => {
+            let Some(sources) = plan.target.metrics.clone() else {
+                eprintln!(
+                    "error: a [target.cloudfront] plan needs [target.metrics] (where CloudWatch finds both sides)"
+                );
+                return Ok(Err(ExitCode::from(EXIT_INPUT)));
+            };
+            let clients = Clients::new(&aws.endpoints()).await;
+            let edge_url = match edge {
+                Some(url) => url.to_owned(),
+                None => {
+                    let out = clients.cloudfront.get_distribution().id(&target.distribution_id).send().await;
+                    match out.ok().and_then(|o| o.distribution).map(|d| d.domain_name().to_owned()) {
+                        Some(domain) => format!("https://{domain}"),
+                        None => anyhow::bail!(
+                            "cannot read distribution {}: run `cutover preflight` for what is missing",
+                            target.distribution_id
+                        ),
+                    }
+                }
+            };
+            let kvs = KvsEdge::new(clients.keyvaluestore.clone(), &target.kvs_arn, &target.weight_key);
+            let driver = Driver {
+                store: store.clone(),
+                edge: Verified::new(kvs, verifier(plan, &edge_url, probe_path, Duration::from_secs(120))),
+                metrics: CloudWatchMetrics::new(clients.cloudwatch.clone(), sources),
+                clock,
+                settings,
+            };
+            driver.run(id, plan, SequentialJudge::new).await
+        }
+    };
+    Ok(Ok(outcome))
+}
+
+/// Probes through `edge_url` with the plan's cohort key and salt.
+fn verifier(plan: &Plan, edge_url: &str, path: &str, max_wait: Duration) -> Verifier {
+    Verifier {
+        base: edge_url.to_owned(),
+        path: path.to_owned(),
+        cohort: plan.target.cohort.clone(),
+        salt: plan.target.salt.clone(),
+        max_wait,
+    }
 }
 
 /// 0 completed, 3 rolled back, 4 aborted.
@@ -149,9 +229,13 @@ pub struct RollbackArgs {
     /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
     #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
     pub store: StoreAt,
-    /// The local edge, driven by this command itself when no controller is running.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub edge: String,
+    /// The local edge, driven by this command itself when no controller is running; for
+    /// [target.cloudfront], where verification probes go (the distribution's domain when left out).
+    #[arg(long)]
+    pub edge: Option<String>,
+    /// A GET route both sides serve, for the verification probes.
+    #[arg(long, default_value = "/api/health")]
+    pub probe_path: String,
 }
 
 /// Sends the rollback to the cutover's inbox. A running controller takes
@@ -194,20 +278,15 @@ pub fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> anyhow::Result<ExitC
             Ok(_) => {
                 let plan = Plan::parse(&stored.plan)
                     .map_err(|e| anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id))?;
-                let driver = Driver {
-                    store: store.clone(),
-                    edge: LocalEdgePort::new(&args.edge),
-                    metrics: LocalMetricsPort::new(&args.edge, clock),
-                    clock,
-                    settings,
-                };
-                match tokio::time::timeout(Duration::from_secs(120), driver.run(&args.id, &plan, SequentialJudge::new))
-                    .await
-                {
-                    Ok(Ok(state)) => state,
-                    Ok(Err(e)) => return Err(e.into()),
+                let edge = args.edge.as_deref();
+                let rollback = drive(&store, &plan, clock, settings, &args.id, edge, &args.probe_path, aws);
+                match tokio::time::timeout(Duration::from_secs(180), rollback).await {
+                    Ok(Ok(Ok(Ok(state)))) => state,
+                    Ok(Ok(Ok(Err(e)))) => return Err(e.into()),
+                    Ok(Ok(Err(code))) => return Ok(code),
+                    Ok(Err(e)) => return Err(e),
                     Err(_) => {
-                        anyhow::bail!("the rollback did not settle within 2 minutes; see `cutover history {}`", args.id)
+                        anyhow::bail!("the rollback did not settle within 3 minutes; see `cutover history {}`", args.id)
                     }
                 }
             }
@@ -234,4 +313,47 @@ async fn wait_settled(store: &AnyStore, id: &str, limit: Duration) -> anyhow::Re
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[derive(clap::Args)]
+pub struct CommandArgs {
+    /// The cutover.
+    pub id: String,
+    /// Why, for the audit trail.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    pub store: StoreAt,
+}
+
+/// Queues `start`, `pause`, `resume`, `promote` or `abort` in the cutover's
+/// inbox; its controller (running now, or the next `cutover run ID`) takes
+/// it and records the outcome in the audit trail.
+pub fn send_command(args: &CommandArgs, command: &str, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(async {
+        let Some(store) = AnyStore::open(&args.store, Open::Existing, aws).await? else {
+            eprintln!("error: no store at {}; pass --store (or set CUTOVER_STORE)", args.store);
+            return Ok(ExitCode::from(EXIT_INPUT));
+        };
+        let Some(stored) = store.load(&args.id).await? else {
+            eprintln!("error: no cutover {} in {}; `cutover history` lists them", args.id, args.store);
+            return Ok(ExitCode::from(EXIT_INPUT));
+        };
+        let request = Request {
+            seq: 0,
+            command: command.into(),
+            actor: operator(),
+            reason: args.reason.clone(),
+            at: ScaledClock::new(stored.time).now(),
+        };
+        let seq = store.send(&args.id, &request).await?;
+        println!(
+            "{command} of {} queued (#{seq}) by {}; its controller takes it within a second \
+             (`cutover history {}` shows what it did)",
+            args.id, request.actor, args.id
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -283,3 +283,35 @@ if-none-match: *\r\ncontent-length: 2\r\n\r\n{}";
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("--error-rate 2: a share from 0 to 1"));
 }
+
+/// `cutover pause|resume|…` queue the command, with its reason, for the
+/// cutover's controller; a missing cutover is named.
+#[test]
+fn operator_commands_are_queued_for_the_controller() {
+    use cutover_core::engine::CutoverState;
+    use cutover_core::store::{Store, TimeScale};
+    use cutover_core::units::Timestamp;
+
+    let dir = temp_dir("commands");
+    let path = dir.join("cutover.db");
+    let store = cutover_local::SqliteStore::open(&path).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut state = CutoverState::new("c1", Timestamp::from_ms(0));
+    state.version = 1;
+    runtime.block_on(store.create("plan", TimeScale::REAL, &state, &[])).unwrap();
+    let store_arg = path.to_str().unwrap();
+    for command in ["pause", "resume"] {
+        let out = cutover(&[command, "c1", "--reason", "checking the dashboards", "--store", store_arg]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stdout.contains(&format!("{command} of c1 queued")), "{stdout}");
+    }
+    let lease =
+        runtime.block_on(store.acquire("c1", "test", Timestamp::from_ms(1), std::time::Duration::from_secs(60)));
+    let taken = runtime.block_on(store.take("c1", lease.unwrap().epoch)).unwrap();
+    let commands: Vec<_> = taken.iter().map(|r| (r.command.as_str(), r.reason.as_deref())).collect();
+    assert_eq!(commands, [("pause", Some("checking the dashboards")), ("resume", Some("checking the dashboards"))]);
+    let out = cutover(&["abort", "nobody", "--store", store_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no cutover nobody"));
+}

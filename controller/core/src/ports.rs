@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::engine::Verification;
 use crate::measure::{MeasureError, Measurement, Window};
 use crate::units::{Timestamp, Weight};
 
@@ -14,8 +15,13 @@ use crate::units::{Timestamp, Weight};
 pub trait EdgePort: Send + Sync {
     /// Sets the weight to `weight`, where the cutover last wrote `expected`.
     /// Reads the live weight first and follows [`before_write`]: a weight
-    /// someone else wrote is [`EdgeError::Drift`], never overwritten.
-    fn apply(&self, weight: Weight, expected: Weight) -> impl Future<Output = Result<(), EdgeError>> + Send;
+    /// someone else wrote is [`EdgeError::Drift`], never overwritten. An
+    /// edge that probes its own work says how it saw the weight take effect.
+    fn apply(
+        &self,
+        weight: Weight,
+        expected: Weight,
+    ) -> impl Future<Output = Result<Option<Verification>, EdgeError>> + Send;
 
     /// The weight the edge holds now (a missing value reads as 0, as the
     /// edge itself treats it).
@@ -30,6 +36,9 @@ pub enum EdgeError {
     /// The edge holds a weight this cutover did not write.
     #[error("the edge holds {found}, which this cutover did not write")]
     Drift { found: Weight },
+    /// Written, but probes through the edge kept disagreeing.
+    #[error("{0}")]
+    Unverified(String),
     #[error("{0}")]
     Failed(String),
 }

@@ -235,7 +235,7 @@ pub mod conformance {
         let mut two = state(&id, 2, 50);
         two.phase = Phase::Progressing;
         let intent = event(&id, 2, 0, EventKind::WeightIntent { from: Weight::ZERO, to: Weight::FULL, step: 0 });
-        let confirmed = event(&id, 2, 1, EventKind::WeightConfirmed { weight: Weight::FULL });
+        let confirmed = event(&id, 2, 1, EventKind::WeightConfirmed { weight: Weight::FULL, verification: None });
         store.commit(lease.epoch, &two, &[intent.clone(), confirmed.clone()]).await.expect("commit 2 over 1");
         assert_eq!(
             store.commit(lease.epoch, &state(&id, 2, 60), &[event(&id, 2, 0, EventKind::Completed)]).await,

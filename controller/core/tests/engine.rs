@@ -473,6 +473,47 @@ fn a_restart_mid_step_measures_the_whole_step_again() {
     assert_eq!(window, Some(Window { from: step_started, to: rig.now }), "a catch-up window from the step's start");
 }
 
+/// Killed after a step's intent, before the edge confirmed it: the new
+/// leader's judge has no baseline, so it reads it once the edge confirms
+/// (without it, a 100 % step, where the old side serves no users, would
+/// hold Inconclusive for ever).
+#[test]
+fn a_restart_between_intent_and_confirmation_reads_the_baseline_on_confirmation() {
+    let mut rig = Rig::started();
+    let started_at = rig.engine.state().started_at.unwrap();
+    loop {
+        let out = rig.measure_with(healthy());
+        if !applies(&out).is_empty() {
+            break; // the next step's weight is intended, not yet confirmed
+        }
+    }
+    assert!(rig.engine.state().step_started_at.is_none());
+    rig.now = rig.now + minutes(1);
+    let plan = plan();
+    let judge = ThresholdJudge::new(plan.guardrails);
+    let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
+    let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
+    let (id, weight) = out
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::ApplyWeight { id, weight, .. } => Some((*id, *weight)),
+            _ => None,
+        })
+        .expect("the intent is applied again");
+    rig.now = rig.now + Duration::from_secs(5);
+    let out = engine.handle(rig.now, Input::Edge(EdgeResult::Applied { id, weight }));
+    let windows: Vec<Window> = out
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Measure { window } => Some(*window),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(windows, [Window { from: started_at, to: rig.now }], "the baseline, from the start to the confirmation");
+}
+
 #[test]
 fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
     let mut rig = Rig::started();

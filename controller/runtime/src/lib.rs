@@ -197,7 +197,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
                 Effect::Persist { state, events } => self.store.commit(epoch, &state, &events).await?,
                 Effect::ApplyWeight { id: apply, weight, expected } => {
                     let answer = match self.edge.apply(weight, expected).await {
-                        Ok(()) => EdgeResult::Applied { id: apply, weight },
+                        Ok(None) => EdgeResult::Applied { id: apply, weight },
+                        Ok(Some(verification)) => EdgeResult::Verified { id: apply, weight, verification },
+                        Err(EdgeError::Unverified(reason)) => EdgeResult::Unverified { id: apply, weight, reason },
                         Err(EdgeError::Conflict) => EdgeResult::Conflict { id: apply, weight },
                         Err(EdgeError::Drift { found }) => EdgeResult::Drift { id: apply, weight, found },
                         Err(EdgeError::Failed(error)) => EdgeResult::Failed { id: apply, weight, error },

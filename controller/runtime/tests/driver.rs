@@ -25,7 +25,11 @@ struct RecordingEdge {
 }
 
 impl EdgePort for &RecordingEdge {
-    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+    async fn apply(
+        &self,
+        weight: Weight,
+        expected: Weight,
+    ) -> Result<Option<cutover_core::engine::Verification>, EdgeError> {
         let mut live = self.live.lock().unwrap();
         if cutover_core::ports::before_write(*live, weight, expected)? == cutover_core::ports::Write::Write {
             *live = weight;
@@ -38,7 +42,7 @@ impl EdgePort for &RecordingEdge {
                 *someone_else = None;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn read(&self) -> Result<Weight, EdgeError> {

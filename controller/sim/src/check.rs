@@ -91,7 +91,7 @@ impl Checker {
                 }
                 self.last_intent = Some(*to);
             }
-            EventKind::WeightConfirmed { weight }
+            EventKind::WeightConfirmed { weight, .. }
                 if Some(*weight) == self.last_intent && self.step_started_at.is_none() =>
             {
                 self.step_started_at = Some(at);
@@ -258,7 +258,10 @@ mod tests {
     fn catches_an_advance_before_the_hold_and_without_a_pass() {
         let mut c = Checker::new(&plan());
         intent(&mut c, 1, 0, Weight::ZERO, pct(1), T0);
-        c.persisted(&state(2, 0, pct(1), T0), &[event(2, T0, EventKind::WeightConfirmed { weight: pct(1) })]);
+        c.persisted(
+            &state(2, 0, pct(1), T0),
+            &[event(2, T0, EventKind::WeightConfirmed { weight: pct(1), verification: None })],
+        );
         let at = T0 + std::time::Duration::from_secs(600);
         let advance = EventKind::StepAdvanced { from_step: 0, to_step: 1, weight: pct(5), promoted: false };
         c.persisted(

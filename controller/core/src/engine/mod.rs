@@ -98,6 +98,19 @@ pub enum EdgeResult {
         weight: Weight,
         found: Weight,
     },
+    /// Applied, and probes through the edge agree: as `Applied`, recorded
+    /// with how it was verified.
+    Verified {
+        id: ApplyId,
+        weight: Weight,
+        verification: Verification,
+    },
+    /// Applied, but probes through the edge kept disagreeing.
+    Unverified {
+        id: ApplyId,
+        weight: Weight,
+        reason: String,
+    },
 }
 
 impl EdgeResult {
@@ -106,7 +119,9 @@ impl EdgeResult {
             EdgeResult::Applied { id, .. }
             | EdgeResult::Failed { id, .. }
             | EdgeResult::Conflict { id, .. }
-            | EdgeResult::Drift { id, .. } => *id,
+            | EdgeResult::Drift { id, .. }
+            | EdgeResult::Verified { id, .. }
+            | EdgeResult::Unverified { id, .. } => *id,
         }
     }
 }
@@ -195,6 +210,10 @@ struct MeasureProgress {
     /// (the old side's baseline), and since when it has been asked for.
     baseline_wanted: Option<Window>,
     baseline_in_flight: Option<Timestamp>,
+    /// A new leader took over between a step's intent and its confirmation:
+    /// the judge's memory is empty, so the baseline is read again once the
+    /// edge confirms (from the cutover's start to then).
+    baseline_on_confirm: bool,
 }
 
 impl MeasureProgress {
@@ -339,7 +358,7 @@ impl<J: Judge> Engine<J> {
         // The recorded intent may or may not have reached the edge: apply it
         // again (idempotent) and trust only the answer. Not over drift: that
         // waits for an operator.
-        tx.apply = self.state.phase != (Phase::Paused { reason: PauseReason::Drift });
+        tx.apply = !matches!(self.state.phase, Phase::Paused { reason: PauseReason::Drift | PauseReason::Unverified });
         if let Some(started) = self.state.step_started_at {
             // The judge's evidence lived in the old process's memory. Rather
             // than persist it, ask the sources again: the old side's baseline
@@ -350,6 +369,8 @@ impl<J: Judge> Engine<J> {
             self.measure.measured_to = Some(started);
             self.measure.baseline_wanted =
                 self.state.started_at.filter(|t| *t < started).map(|from| Window { from, to: started });
+        } else {
+            self.measure.baseline_on_confirm = self.state.started_at.is_some();
         }
     }
 
@@ -404,6 +425,12 @@ impl<J: Judge> Engine<J> {
     }
 
     fn on_edge(&mut self, now: Timestamp, result: EdgeResult, tx: &mut Txn) {
+        let (result, verification) = match result {
+            EdgeResult::Verified { id, weight, verification } => {
+                (EdgeResult::Applied { id, weight }, Some(verification))
+            }
+            other => (other, None),
+        };
         let id = result.id();
         let counts = match result {
             EdgeResult::Applied { weight, .. } => {
@@ -421,7 +448,10 @@ impl<J: Judge> Engine<J> {
                 self.state.edge_weight = Some(weight);
                 self.state.written = weight;
                 if let Phase::RollingBack { reason } = self.state.phase {
-                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                    tx.record(
+                        &Actor::Controller,
+                        EventKind::WeightConfirmed { weight, verification: verification.clone() },
+                    );
                     if reason == RollbackReason::Abort {
                         self.state.phase = Phase::Aborted;
                         tx.record_and_notify(&Actor::Controller, EventKind::Aborted);
@@ -430,12 +460,22 @@ impl<J: Judge> Engine<J> {
                         tx.record_and_notify(&Actor::Controller, EventKind::RolledBack { reason });
                     }
                 } else if self.state.step_started_at.is_none() {
-                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                    tx.record(
+                        &Actor::Controller,
+                        EventKind::WeightConfirmed { weight, verification: verification.clone() },
+                    );
                     self.state.step_started_at = Some(now);
                     self.judge.begin_step(self.state.step, weight, now);
                     self.measure.restart_step(Some(now));
+                    if std::mem::take(&mut self.measure.baseline_on_confirm) {
+                        self.measure.baseline_wanted =
+                            self.state.started_at.filter(|t| *t < now).map(|from| Window { from, to: now });
+                    }
                 } else if first {
-                    tx.record(&Actor::Controller, EventKind::WeightConfirmed { weight });
+                    tx.record(
+                        &Actor::Controller,
+                        EventKind::WeightConfirmed { weight, verification: verification.clone() },
+                    );
                 }
             }
             EdgeResult::Failed { error, .. } => self.edge_retry(now, error, tx),
@@ -447,6 +487,20 @@ impl<J: Judge> Engine<J> {
                 self.state.edge_weight = Some(found);
                 self.drift(found, weight, tx);
             }
+            EdgeResult::Unverified { weight, reason, .. } => {
+                if matches!(self.state.phase, Phase::RollingBack { .. }) {
+                    // A rollback is never paused: keep applying 0 until the edge agrees.
+                    return self.edge_retry(now, format!("unverified: {reason}"), tx);
+                }
+                self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
+                self.state.edge_weight = None;
+                tx.record_and_notify(&Actor::Controller, EventKind::EdgeUnverified { weight, reason });
+                if self.state.phase != (Phase::Paused { reason: PauseReason::Unverified }) {
+                    tx.record_and_notify(&Actor::Controller, EventKind::Paused { reason: PauseReason::Unverified });
+                }
+                self.state.phase = Phase::Paused { reason: PauseReason::Unverified };
+            }
+            EdgeResult::Verified { .. } => {} // turned into Applied above
         }
     }
 
@@ -525,6 +579,10 @@ impl<J: Judge> Engine<J> {
                     // resumed: take it as the last written weight, and apply
                     // the intent over it.
                     self.state.written = found;
+                    self.edge = EdgeProgress::default();
+                    tx.apply = true;
+                } else if phase == (Phase::Paused { reason: PauseReason::Unverified }) {
+                    // Apply (and verify) again.
                     self.edge = EdgeProgress::default();
                     tx.apply = true;
                 }

@@ -67,6 +67,8 @@ pub enum PauseReason {
     NoData,
     /// The edge holds a weight this cutover did not write.
     Drift,
+    /// Probes through the edge kept disagreeing with the applied weight.
+    Unverified,
 }
 
 impl PauseReason {
@@ -75,6 +77,7 @@ impl PauseReason {
             PauseReason::Operator => "operator",
             PauseReason::NoData => "no_data",
             PauseReason::Drift => "drift",
+            PauseReason::Unverified => "unverified",
         }
     }
 }
@@ -182,6 +185,21 @@ pub struct CutoverState {
     pub updated_at: Timestamp,
 }
 
+/// How probes through the edge saw a new weight take effect: a cohort key
+/// just below the threshold answered by the serverless side, one at or
+/// just above it by the legacy side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Probe rounds until both agreed (1: at once).
+    pub rounds: u32,
+    /// Wall time from the write to the agreeing round.
+    pub waited_ms: u64,
+    /// Each side's answer time in the agreeing round, as a client sees it
+    /// through the edge (none for a side the weight leaves no room for).
+    pub legacy_us: Option<u64>,
+    pub serverless_us: Option<u64>,
+}
+
 fn zero_weight() -> Weight {
     Weight::ZERO
 }
@@ -260,6 +278,9 @@ pub enum EventKind {
     },
     WeightConfirmed {
         weight: Weight,
+        /// How the edge was seen to agree, when it was probed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification: Option<Verification>,
     },
     EdgeFailed {
         weight: Weight,
@@ -274,6 +295,11 @@ pub enum EventKind {
         expected: Weight,
         found: Weight,
         wanted: Weight,
+    },
+    /// The edge took the weight but probes through it kept disagreeing.
+    EdgeUnverified {
+        weight: Weight,
+        reason: String,
     },
     /// A verdict, the numbers behind it, and what was decided.
     Analysis {
@@ -311,6 +337,7 @@ impl EventKind {
             EventKind::WeightConfirmed { .. } => "weight_confirmed",
             EventKind::EdgeFailed { .. } => "edge_failed",
             EventKind::EdgeDrift { .. } => "edge_drift",
+            EventKind::EdgeUnverified { .. } => "edge_unverified",
             EventKind::Analysis { .. } => "analysis",
             EventKind::StepAdvanced { .. } => "step_advanced",
             EventKind::Paused { .. } => "paused",
@@ -340,7 +367,15 @@ impl Event {
         match &self.kind {
             EventKind::Started { steps } => format!("started{who}: {steps} steps"),
             EventKind::WeightIntent { from, to, step } => format!("weight_intent {from} → {to} (step {})", step + 1),
-            EventKind::WeightConfirmed { weight } => format!("weight_confirmed {weight} at the edge"),
+            EventKind::WeightConfirmed { weight, verification: None } => format!("weight_confirmed {weight} at the edge"),
+            EventKind::WeightConfirmed { weight, verification: Some(v) } => format!(
+                "weight_confirmed {weight} at the edge, verified by probes after {} round(s) in {} ms (legacy {}, serverless {})",
+                v.rounds,
+                v.waited_ms,
+                v.legacy_us.map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1e3)),
+                v.serverless_us.map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1e3))
+            ),
+            EventKind::EdgeUnverified { weight, reason } => format!("edge_unverified at {weight}: {reason}"),
             EventKind::EdgeFailed { weight, attempt, error } => {
                 format!("edge_failed applying {weight} (attempt {attempt}): {error}")
             }
