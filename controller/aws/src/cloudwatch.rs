@@ -29,10 +29,11 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
-use cutover_core::measure::{Histogram, MeasureError, Measurement, Side, SideSample, Window};
+use cutover_core::measure::{Histogram, MeasureError, Measurement, PerSide, Side, SideSample, Window};
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
+use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 use crate::AwsFailure;
 
 /// How far behind the engine's window CloudWatch is read.
@@ -66,11 +67,17 @@ pub struct Reading {
     /// The window actually read (the asked one, [`LAG`] earlier, in minutes).
     pub read_from_ms: u64,
     pub read_to_ms: u64,
+    /// X-Ray's samples over the same window, when X-Ray is a source; a side
+    /// with at least [`XRAY_MIN_TRACES`] of them is judged on their latencies.
+    pub xray: Option<PerSide<TraceSample>>,
+    /// Why X-Ray could not be read (CloudWatch's histograms were used).
+    pub xray_error: Option<String>,
 }
 
 pub struct CloudWatchMetrics {
     client: Client,
     sources: MetricSources,
+    xray: Option<XRaySource>,
 }
 
 fn dimension(name: &str, value: &str) -> Dimension {
@@ -90,7 +97,13 @@ fn id(side: &str, metric: &str, stat: &str) -> String {
 
 impl CloudWatchMetrics {
     pub fn new(client: Client, sources: MetricSources) -> CloudWatchMetrics {
-        CloudWatchMetrics { client, sources }
+        CloudWatchMetrics { client, sources, xray: None }
+    }
+
+    /// Judges latency on X-Ray's samples where there are enough of them.
+    pub fn with_xray(mut self, xray: XRaySource) -> CloudWatchMetrics {
+        self.xray = Some(xray);
+        self
     }
 
     /// Every query of one window, in one list.
@@ -199,6 +212,24 @@ impl CloudWatchMetrics {
             }
             (weight > 0.0).then(|| total / weight)
         };
+        if let Some(xray) = &self.xray {
+            match xray.sample(from, to).await {
+                Ok(samples) => {
+                    for side in [Side::Legacy, Side::Serverless] {
+                        let sample = samples.get(side);
+                        if sample.traces >= XRAY_MIN_TRACES {
+                            reading.measurement.traffic.get_mut(side).latency_ms = sample.latency_ms.clone();
+                        }
+                    }
+                    reading.xray = Some(samples);
+                }
+                Err(e) => {
+                    // CloudWatch still measured both sides: judge on it, and say so.
+                    tracing::warn!(error = %e, "X-Ray unreadable; latency from CloudWatch's percentiles");
+                    reading.xray_error = Some(e.to_string());
+                }
+            }
+        }
         reading.integration_p50_ms = combined("p50");
         reading.integration_p99_ms = combined("p99");
         for n in 0..self.sources.lambda_functions.len() {

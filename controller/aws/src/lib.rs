@@ -7,7 +7,8 @@
 //!   KeyValueStore: `PutKey` under `If-Match`, drift detected, never
 //!   overwritten blindly;
 //! * [`CloudWatchMetrics`] — the [`cutover_core::ports::MetricsPort`] on one
-//!   batched `GetMetricData` per window, units normalised here, once;
+//!   batched `GetMetricData` per window, units normalised here, once, with
+//!   [`XRaySource`]'s sampled latencies where X-Ray has enough of them;
 //! * [`Verified`] — any edge, its weight changes verified by probes through
 //!   it with cohort keys just either side of the threshold;
 //! * [`preflight`] — the checklist run before a real cutover.
@@ -23,6 +24,7 @@ mod failure;
 mod kvs;
 pub mod preflight;
 mod verify;
+mod xray;
 
 use std::time::Duration;
 
@@ -35,6 +37,7 @@ pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::{KvsEdge, WEIGHT_KEY};
 pub use verify::{Verified, Verifier};
+pub use xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.
 /// The CLI fills this from `--endpoint-url-<service>` or the SDK's own
@@ -46,11 +49,12 @@ pub struct Endpoints {
     pub keyvaluestore: Option<String>,
     pub cloudwatch: Option<String>,
     pub lambda: Option<String>,
+    pub xray: Option<String>,
 }
 
 impl Endpoints {
     fn any(&self) -> bool {
-        [&self.dynamodb, &self.cloudfront, &self.keyvaluestore, &self.cloudwatch, &self.lambda]
+        [&self.dynamodb, &self.cloudfront, &self.keyvaluestore, &self.cloudwatch, &self.lambda, &self.xray]
             .iter()
             .any(|e| e.is_some())
     }
@@ -108,6 +112,7 @@ pub struct Clients {
     pub keyvaluestore: aws_sdk_cloudfrontkeyvaluestore::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub xray: aws_sdk_xray::Client,
 }
 
 impl Clients {
@@ -128,6 +133,7 @@ impl Clients {
             keyvaluestore: client!(aws_sdk_cloudfrontkeyvaluestore, endpoints.keyvaluestore),
             cloudwatch: client!(aws_sdk_cloudwatch, endpoints.cloudwatch),
             lambda: client!(aws_sdk_lambda, endpoints.lambda),
+            xray: client!(aws_sdk_xray, endpoints.xray),
         }
     }
 }

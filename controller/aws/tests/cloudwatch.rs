@@ -199,3 +199,92 @@ async fn a_failed_query_a_short_window_and_access_denied_are_errors() {
     let err = metrics(&[denied]).read(window()).await.unwrap_err();
     assert!(err.message.contains("grant `cloudwatch:GetMetricData`"), "{err}");
 }
+
+mod xray {
+    use super::*;
+    use aws_sdk_xray::operation::get_trace_summaries::GetTraceSummariesOutput;
+    use aws_sdk_xray::types::TraceSummary;
+    use cutover_aws::XRaySource;
+    use cutover_core::measure::PerSide;
+
+    fn traces(n: usize, seconds: f64) -> Vec<TraceSummary> {
+        (0..n)
+            .map(|i| {
+                TraceSummary::builder()
+                    .id(format!("1-6768a000-{i:024x}"))
+                    .response_time(seconds)
+                    .duration(seconds)
+                    .has_fault(i % 20 == 0)
+                    .has_error(false)
+                    .has_throttle(false)
+                    .is_partial(false)
+                    .build()
+            })
+            .collect()
+    }
+
+    fn source(rules: &[aws_smithy_mocks::Rule]) -> XRaySource {
+        let client = mock_client!(aws_sdk_xray, RuleMode::MatchAny, rules);
+        XRaySource::new(
+            client,
+            PerSide { legacy: "internal-api-express".into(), serverless: "internal-api-lambda".into() },
+        )
+    }
+
+    /// The old side has 40 complete traces over two pages (and 2 partial
+    /// ones): its latency is judged on them (0.050 s → 50 ms). The new side
+    /// has 10, too few: it keeps CloudWatch's histogram.
+    #[tokio::test]
+    async fn xray_latencies_replace_the_rebuilt_histogram_where_there_are_enough() {
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+        let legacy_first = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(|r| {
+                r.filter_expression() == Some(r#"service("internal-api-express")"#) && r.next_token().is_none()
+            })
+            .then_output(|| {
+                let mut page = traces(20, 0.050);
+                page.push(TraceSummary::builder().id("partial-1").is_partial(true).response_time(9.0).build());
+                page.push(TraceSummary::builder().id("partial-2").is_partial(true).build());
+                GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).next_token("more").build()
+            });
+        let legacy_second = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(|r| r.next_token() == Some("more"))
+            .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(20, 0.050))).build());
+        let serverless = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-lambda")"#))
+            .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(10, 0.500))).build());
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
+            .with_xray(source(&[legacy_first, legacy_second, serverless]));
+        let reading = metrics.read(window()).await.expect("a reading");
+        let xray = reading.xray.expect("X-Ray was read");
+        assert_eq!((xray.legacy.traces, xray.legacy.partial, xray.legacy.faults), (40, 2, 2));
+        assert_eq!(xray.serverless.traces, 10);
+        let traffic = &reading.measurement.traffic;
+        let p50 = traffic.legacy.latency_ms.quantile(0.5).unwrap();
+        assert!((48.0..=52.0).contains(&p50), "X-Ray's 0.050 s as ms: {p50}");
+        assert_eq!(traffic.legacy.latency_ms.count(), 38, "faulted traces are not latency samples");
+        assert_eq!(traffic.legacy.requests, 220, "counts stay CloudWatch's");
+        let p50 = traffic.serverless.latency_ms.quantile(0.5).unwrap();
+        assert!((31.5..=34.5).contains(&p50), "too few traces: CloudWatch's histogram stays: {p50}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_xray_leaves_cloudwatch_judging_and_says_why() {
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+        let denied = mock!(aws_sdk_xray::Client::get_trace_summaries).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(r#"{"message":"not authorized"}"#),
+            )
+        });
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
+            .with_xray(source(&[denied]));
+        let reading = metrics.read(window()).await.expect("CloudWatch still measured");
+        assert!(reading.xray.is_none());
+        let why = reading.xray_error.expect("the reason");
+        assert!(why.contains("grant `xray:GetTraceSummaries`"), "{why}");
+        assert_eq!(reading.measurement.traffic.legacy.requests, 220);
+    }
+}

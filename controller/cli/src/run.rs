@@ -15,7 +15,9 @@ use cutover_core::store::{Request, Store, StoreError};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
 
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
-use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, Verified, Verifier};
+use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, Verified, Verifier, XRaySource};
+use cutover_core::measure::PerSide;
+use cutover_core::plan::MetricSources;
 use cutover_runtime::{Driver, DriverError, ScaledClock, Settings};
 
 use crate::EXIT_INPUT;
@@ -180,7 +182,7 @@ async fn drive(
             let driver = Driver {
                 store: store.clone(),
                 edge: Verified::new(kvs, verifier(plan, &edge_url, probe_path, Duration::from_secs(120))),
-                metrics: CloudWatchMetrics::new(clients.cloudwatch.clone(), sources),
+                metrics: metrics_for(&clients, sources),
                 clock,
                 settings,
             };
@@ -188,6 +190,18 @@ async fn drive(
         }
     };
     Ok(Ok(outcome))
+}
+
+/// CloudWatch, with X-Ray's latencies when the plan names both sides' services.
+fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
+    let services = sources.xray_legacy_service.clone().zip(sources.xray_serverless_service.clone());
+    let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
+    match services {
+        Some((legacy, serverless)) => {
+            metrics.with_xray(XRaySource::new(clients.xray.clone(), PerSide { legacy, serverless }))
+        }
+        None => metrics,
+    }
 }
 
 /// Probes through `edge_url` with the plan's cohort key and salt.

@@ -32,6 +32,9 @@ pub struct EndpointArgs {
     /// Lambda (pre-flight's concurrency headroom).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_LAMBDA", value_name = "URL")]
     pub endpoint_url_lambda: Option<String>,
+    /// X-Ray (sampled latencies per side).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_XRAY", value_name = "URL")]
+    pub endpoint_url_xray: Option<String>,
 }
 
 impl EndpointArgs {
@@ -42,6 +45,7 @@ impl EndpointArgs {
             keyvaluestore: self.endpoint_url_keyvaluestore.clone(),
             cloudwatch: self.endpoint_url_cloudwatch.clone(),
             lambda: self.endpoint_url_lambda.clone(),
+            xray: self.endpoint_url_xray.clone(),
         }
     }
 }
