@@ -262,13 +262,9 @@ pub fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> anyhow::Result<ExitC
     }
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
-        let Some(store) = AnyStore::open(&args.store, Open::Existing, aws).await? else {
-            eprintln!("error: no store at {}; pass --store (or set CUTOVER_STORE)", args.store);
-            return Ok(ExitCode::from(EXIT_INPUT));
-        };
-        let Some(stored) = store.load(&args.id).await? else {
-            eprintln!("error: no cutover {} in {}; `cutover history` lists them", args.id, args.store);
-            return Ok(ExitCode::from(EXIT_INPUT));
+        let (store, stored) = match open_cutover(&args.store, &args.id, aws).await? {
+            Ok(found) => found,
+            Err(code) => return Ok(code),
         };
         let clock = ScaledClock::new(stored.time);
         let request = Request {
@@ -310,6 +306,24 @@ pub fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> anyhow::Result<ExitC
     })
 }
 
+/// The existing store at `at` and cutover `id` in it; `Err(code)` when
+/// either is missing, said on stderr with the fix.
+async fn open_cutover(
+    at: &StoreAt,
+    id: &str,
+    aws: &EndpointArgs,
+) -> anyhow::Result<Result<(AnyStore, cutover_core::store::Stored), ExitCode>> {
+    let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
+        eprintln!("error: no store at {at}; pass --store (or set CUTOVER_STORE)");
+        return Ok(Err(ExitCode::from(EXIT_INPUT)));
+    };
+    let Some(stored) = store.load(id).await? else {
+        eprintln!("error: no cutover {id} in {at}; `cutover history` lists them");
+        return Ok(Err(ExitCode::from(EXIT_INPUT)));
+    };
+    Ok(Ok((store, stored)))
+}
+
 /// Polls the store until the cutover is RolledBack, Completed or Aborted.
 async fn wait_settled(store: &AnyStore, id: &str, limit: Duration) -> anyhow::Result<CutoverState> {
     let deadline = tokio::time::Instant::now() + limit;
@@ -347,13 +361,9 @@ pub struct CommandArgs {
 pub fn send_command(args: &CommandArgs, command: &str, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
-        let Some(store) = AnyStore::open(&args.store, Open::Existing, aws).await? else {
-            eprintln!("error: no store at {}; pass --store (or set CUTOVER_STORE)", args.store);
-            return Ok(ExitCode::from(EXIT_INPUT));
-        };
-        let Some(stored) = store.load(&args.id).await? else {
-            eprintln!("error: no cutover {} in {}; `cutover history` lists them", args.id, args.store);
-            return Ok(ExitCode::from(EXIT_INPUT));
+        let (store, stored) = match open_cutover(&args.store, &args.id, aws).await? {
+            Ok(found) => found,
+            Err(code) => return Ok(code),
         };
         let request = Request {
             seq: 0,
