@@ -80,26 +80,15 @@ impl SqliteStore {
             message: format!("cannot open the store {}: {e}", path.display()),
             retryable: false,
         };
-        let conn = Connection::open_with_flags(&path, flags).map_err(fail)?;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(fail)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
         // A store from before the hash chain has tables without its columns.
-        if conn
-            .prepare("SELECT head FROM cutovers LIMIT 0")
-            .and_then(|_| conn.prepare("SELECT hash FROM events LIMIT 0"))
-            .is_err()
-        {
-            return Err(StoreError::Unavailable {
-                message: format!(
-                    "the store {} was made by an older cutover, without the audit hash chain: move it aside \
-                     (mv {0} {0}.old) and run again",
-                    path.display()
-                ),
-                retryable: false,
-            });
+        if conn.prepare("SELECT hash FROM events LIMIT 0").is_err() {
+            seal_old_store(&mut conn).map_err(fail)?;
         }
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path })
     }
@@ -125,6 +114,41 @@ impl SqliteStore {
             Err(StoreError::Unavailable { message: format!("store task failed: {e}"), retryable: true })
         })
     }
+}
+
+/// Upgrades a store made before the hash chain, in one transaction: adds
+/// the columns and seals each cutover's existing events in their order, as
+/// if they had been chained when written. From then on the chain shows any
+/// change; what happened to those events before the upgrade it cannot.
+fn seal_old_store(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "ALTER TABLE cutovers ADD COLUMN head TEXT NOT NULL DEFAULT '';
+         ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+         DROP TRIGGER events_are_never_changed;",
+    )?;
+    let ids: Vec<String> =
+        tx.prepare("SELECT id FROM cutovers")?.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    for id in ids {
+        let events: Vec<(i64, i64, String)> = tx
+            .prepare("SELECT version, idx, body FROM events WHERE cutover_id = ?1 ORDER BY version, idx")?
+            .query_map([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let hashes = audit::seal(audit::GENESIS, events.iter().map(|(_, _, body)| body.as_str()));
+        for ((version, index, _), hash) in events.iter().zip(&hashes) {
+            tx.execute(
+                "UPDATE events SET hash = ?4 WHERE cutover_id = ?1 AND version = ?2 AND idx = ?3",
+                params![id, version, index, hash],
+            )?;
+        }
+        let head = hashes.last().map_or(audit::GENESIS, String::as_str);
+        tx.execute("UPDATE cutovers SET head = ?2 WHERE id = ?1", params![id, head])?;
+    }
+    tx.execute_batch(
+        "CREATE TRIGGER events_are_never_changed BEFORE UPDATE ON events
+             BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;",
+    )?;
+    tx.commit()
 }
 
 fn sql(e: rusqlite::Error) -> StoreError {

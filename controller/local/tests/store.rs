@@ -104,16 +104,30 @@ async fn an_edited_event_breaks_the_hash_chain() {
     assert_eq!(verify(&trail), Err(Broken::Event { version: 2, index: 0 }));
 }
 
-#[test]
-fn a_store_from_before_the_hash_chain_is_refused_with_the_fix() {
+/// A store from before the hash chain is upgraded when opened: its
+/// cutovers' existing events are sealed in order, and their trails verify.
+#[tokio::test]
+async fn a_store_from_before_the_hash_chain_is_upgraded_and_sealed() {
     let path = temp_path("old-schema");
     let raw = rusqlite::Connection::open(&path).expect("raw connection");
     raw.execute_batch(
-        "CREATE TABLE cutovers (id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, plan TEXT NOT NULL,
-             speed REAL NOT NULL, anchor_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
+        r#"CREATE TABLE cutovers (id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, plan TEXT NOT NULL,
+             speed REAL NOT NULL, anchor_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+           CREATE TABLE events (cutover_id TEXT NOT NULL REFERENCES cutovers(id), version INTEGER NOT NULL,
+             idx INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (cutover_id, version, idx));
+           CREATE TRIGGER events_are_never_changed BEFORE UPDATE ON events
+             BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+           INSERT INTO cutovers VALUES ('old', 2, '{}', 'plan', 1.0, 0, 0);
+           INSERT INTO events VALUES ('old', 1, 0, '{"a":1}'), ('old', 2, 0, '{"b":2}'), ('old', 2, 1, '{"c":3}');"#,
     )
-    .expect("an old schema");
+    .expect("an old store");
     drop(raw);
-    let err = SqliteStore::open(&path).unwrap_err().to_string();
-    assert!(err.contains("older cutover") && err.contains("move it aside"), "{err}");
+    let store = SqliteStore::open(&path).expect("opened and upgraded");
+    let trail = store.trail("old").await.unwrap().unwrap();
+    assert_eq!(cutover_core::audit::verify(&trail), Ok(3), "the old events are sealed in order");
+    let raw = rusqlite::Connection::open(&path).expect("raw connection");
+    let update = raw.execute("UPDATE events SET body = '{}'", []);
+    assert!(update.unwrap_err().to_string().contains("append-only"), "the trigger is back");
+    drop(store);
+    SqliteStore::open(&path).expect("opens again without upgrading twice");
 }
