@@ -178,6 +178,14 @@ enum JudgeName {
 }
 
 fn main() -> ExitCode {
+    // `cutover history | head` must end quietly when head has read enough,
+    // as other Unix tools do, not panic on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal before any thread
+    // starts; nothing else in the process handles SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
