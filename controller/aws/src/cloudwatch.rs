@@ -169,13 +169,14 @@ impl CloudWatchMetrics {
                 LAG.as_secs()
             )));
         }
+        let queries = self.queries();
         let mut series: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
         let mut next = None;
         loop {
             let out = self
                 .client
                 .get_metric_data()
-                .set_metric_data_queries(Some(self.queries()))
+                .set_metric_data_queries(Some(queries.clone()))
                 .start_time(DateTime::from_millis(from as i64))
                 .end_time(DateTime::from_millis(to as i64))
                 .set_next_token(next)

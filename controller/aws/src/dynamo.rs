@@ -29,7 +29,7 @@ use cutover_core::engine::{CutoverState, Event};
 use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
 use cutover_core::units::Timestamp;
 
-use crate::{AwsFailure, FailureKind};
+use crate::AwsFailure;
 
 /// IAM authorises a `TransactWriteItems` by its parts.
 const TRANSACT_ACTIONS: &str =
@@ -106,10 +106,6 @@ fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore { client, table: table.into() }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 
     /// Creates the table (on-demand, `pk`/`sk` strings) if it is missing:
@@ -487,11 +483,5 @@ impl Store for DynamoStore {
             }
         }
         Ok(taken)
-    }
-}
-
-impl From<AwsFailure> for StoreError {
-    fn from(failure: AwsFailure) -> StoreError {
-        StoreError::Unavailable { retryable: failure.kind == FailureKind::Unavailable, message: failure.message }
     }
 }

@@ -15,9 +15,6 @@ use cutover_core::units::Weight;
 
 use crate::AwsFailure;
 
-/// The key the plan names when it names none.
-pub const WEIGHT_KEY: &str = "weight";
-
 #[derive(Clone, Debug)]
 pub struct KvsEdge {
     client: Client,

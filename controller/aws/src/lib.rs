@@ -35,7 +35,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
-pub use kvs::{KvsEdge, WEIGHT_KEY};
+pub use kvs::KvsEdge;
 pub use verify::{Verified, Verifier};
 pub use xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 

@@ -178,6 +178,16 @@ fn applies(out: &Output) -> Vec<Weight> {
         .collect()
 }
 
+fn measures(out: &Output) -> Vec<Window> {
+    out.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Measure { window } => Some(*window),
+            _ => None,
+        })
+        .collect()
+}
+
 fn pct(p: u16) -> Weight {
     Weight::from_bps(p * 100).unwrap()
 }
@@ -503,14 +513,7 @@ fn a_restart_between_intent_and_confirmation_reads_the_baseline_on_confirmation(
         .expect("the intent is applied again");
     rig.now = rig.now + Duration::from_secs(5);
     let out = engine.handle(rig.now, Input::Edge(EdgeResult::Applied { id, weight }));
-    let windows: Vec<Window> = out
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Measure { window } => Some(*window),
-            _ => None,
-        })
-        .collect();
+    let windows = measures(&out);
     assert_eq!(windows, [Window { from: started_at, to: rig.now }], "the baseline, from the start to the confirmation");
 }
 
@@ -530,14 +533,7 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
     let judge = ThresholdJudge::new(plan.guardrails);
     let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
-    let windows: Vec<Window> = out
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Measure { window } => Some(*window),
-            _ => None,
-        })
-        .collect();
+    let windows = measures(&out);
     assert_eq!(
         windows,
         [Window { from: started_at, to: step_started }, Window { from: step_started, to: rig.now }],
