@@ -29,7 +29,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
-use cutover_core::measure::{Histogram, MeasureError, Measurement, PerSide, Side, SideSample, Window};
+use cutover_core::measure::{Histogram, Hop, MeasureError, Measurement, PerSide, Side, SideSample, Window};
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
@@ -213,15 +213,13 @@ impl CloudWatchMetrics {
             }
             (weight > 0.0).then(|| total / weight)
         };
+        reading.integration_p50_ms = combined("p50");
+        reading.integration_p99_ms = combined("p99");
+        reading.measurement.hops = self.cloudwatch_hops(&reading);
         if let Some(xray) = &self.xray {
             match xray.sample(from, to).await {
                 Ok(samples) => {
-                    for side in [Side::Legacy, Side::Serverless] {
-                        let sample = samples.get(side);
-                        if sample.traces >= XRAY_MIN_TRACES {
-                            reading.measurement.traffic.get_mut(side).latency_ms = sample.latency_ms.clone();
-                        }
-                    }
+                    reading.apply_xray(&samples);
                     reading.xray = Some(samples);
                 }
                 Err(e) => {
@@ -231,8 +229,6 @@ impl CloudWatchMetrics {
                 }
             }
         }
-        reading.integration_p50_ms = combined("p50");
-        reading.integration_p99_ms = combined("p99");
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
             reading.lambda_throttles += sum(&format!("lambda{n}_throttles")).round() as u64;
@@ -243,6 +239,66 @@ impl CloudWatchMetrics {
             };
         }
         Ok(reading)
+    }
+}
+
+impl CloudWatchMetrics {
+    /// The hops CloudWatch sees: the ALB's wait on its targets; API
+    /// Gateway's whole latency and, within it, the integration's.
+    fn cloudwatch_hops(&self, reading: &Reading) -> PerSide<Vec<Hop>> {
+        let traffic = &reading.measurement.traffic;
+        let hop = |name: &str, depth: u8, samples: u64, p50_ms: Option<f64>, p99_ms: Option<f64>| Hop {
+            name: name.into(),
+            source: "cloudwatch".into(),
+            depth,
+            samples,
+            p50_ms,
+            p99_ms,
+        };
+        let of = |name: &str, sample: &SideSample| {
+            let h = &sample.latency_ms;
+            hop(name, 0, sample.requests, h.quantile(0.5), h.quantile(0.99))
+        };
+        let mut hops = PerSide::<Vec<Hop>>::default();
+        if traffic.legacy.requests > 0 {
+            hops.legacy.push(of("alb_target", &traffic.legacy));
+        }
+        let serverless = &traffic.serverless;
+        if serverless.requests > 0 {
+            hops.serverless.push(of("api_gateway", serverless));
+            if reading.integration_p50_ms.is_some() || reading.integration_p99_ms.is_some() {
+                hops.serverless.push(hop(
+                    "integration",
+                    1,
+                    serverless.requests,
+                    reading.integration_p50_ms,
+                    reading.integration_p99_ms,
+                ));
+            }
+        }
+        hops
+    }
+}
+
+impl Reading {
+    /// Takes in X-Ray's samples: a side's latency where it has enough
+    /// traces, the new side's cold starts where traces were read whole, and
+    /// both sides' hops beneath CloudWatch's.
+    fn apply_xray(&mut self, samples: &PerSide<TraceSample>) {
+        for side in [Side::Legacy, Side::Serverless] {
+            let sample = samples.get(side);
+            let traffic = self.measurement.traffic.get_mut(side);
+            if sample.traces >= XRAY_MIN_TRACES {
+                traffic.latency_ms = sample.latency_ms.clone();
+            }
+            if side == Side::Serverless && sample.detailed > 0 {
+                traffic.cold_starts = sample.cold_starts;
+                traffic.cold_latency_ms = sample.cold_latency_ms.clone();
+            }
+            let hops = self.measurement.hops.get_mut(side);
+            let beneath = hops.iter().map(|h| h.depth + 1).max().unwrap_or(0);
+            hops.extend(sample.hops.iter().map(|h| Hop { depth: h.depth + beneath, ..h.clone() }));
+        }
     }
 }
 

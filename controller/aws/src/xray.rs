@@ -1,22 +1,41 @@
-//! Per-side latency samples from X-Ray: `GetTraceSummaries` for each side's
-//! service over the window, every page. X-Ray samples (by default 1 request
-//! a second plus 5 %), so it gives real latency samples but not totals:
-//! counts come from CloudWatch, and these samples replace CloudWatch's
-//! percentile-rebuilt histogram when there are enough of them.
+//! Per-side samples from X-Ray, in two reads per side and window:
+//!
+//! 1. `GetTraceSummaries` for the side's service over the window, every
+//!    page: response times, faults, errors, throttles of every sampled
+//!    request. X-Ray samples (by default 1 request a second plus 5 %), so
+//!    these are latency samples, not totals: counts come from CloudWatch,
+//!    and these samples replace CloudWatch's percentile-rebuilt histogram
+//!    when there are at least [`XRAY_MIN_TRACES`] of them.
+//! 2. `BatchGetTraces` (5 ids a call, paged) for up to [`DETAILED_TRACES`]
+//!    of those, spread evenly over the window: their segment documents give
+//!    the hop-by-hop breakdown ([`Hop`]) and the cold starts. A Lambda
+//!    function's segment holds an `Initialization` subsegment when the
+//!    request met a cold start; such a trace's response time is a cold
+//!    latency, kept out of the warm histogram (cold starts are judged on
+//!    their own limit). Traces not read whole cannot be told apart and stay
+//!    warm.
 //!
 //! Where the traces start: HTTP APIs send nothing to X-Ray, so the new
 //! side's traces start at Lambda; the ALB sends nothing either, so the old
 //! side's start at the Express app's own SDK. Both leave out the front door
-//! alike. `ResponseTime` is in seconds; it becomes milliseconds here.
+//! alike (CloudWatch's hops cover it). Times in X-Ray are seconds; they
+//! become milliseconds here.
+
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_xray::primitives::DateTime;
 use aws_sdk_xray::Client;
-use cutover_core::measure::{Histogram, MeasureError, PerSide};
+use cutover_core::measure::{Histogram, Hop, MeasureError, PerSide};
+use serde_json::Value;
 
 use crate::AwsFailure;
 
 /// Below this many traces a side keeps CloudWatch's histogram.
 pub const XRAY_MIN_TRACES: u64 = 30;
+/// Traces read whole per side and window: 8 `BatchGetTraces` calls.
+pub const DETAILED_TRACES: usize = 40;
+/// `BatchGetTraces` takes at most this many ids a call.
+const IDS_PER_CALL: usize = 5;
 
 /// What one side's traces say over a window.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -27,13 +46,28 @@ pub struct TraceSample {
     pub faults: u64,
     pub errors: u64,
     pub throttles: u64,
-    /// Response times of the complete traces that did not fault, in ms.
+    /// Response times of the complete traces that did not fault and met no
+    /// cold start that was seen, in ms.
     pub latency_ms: Histogram,
+    /// Traces whose segment documents were read (at most [`DETAILED_TRACES`]).
+    pub detailed: u64,
+    /// Of those, the ones that met a Lambda cold start, and their response times.
+    pub cold_starts: u64,
+    pub cold_latency_ms: Histogram,
+    /// The detailed traces' breakdown, outermost hop first.
+    pub hops: Vec<Hop>,
 }
 
 pub struct XRaySource {
     client: Client,
     services: PerSide<String>,
+}
+
+/// A complete trace's summary, kept until its documents are read.
+struct Summary {
+    id: String,
+    response_ms: Option<f64>,
+    fault: bool,
 }
 
 impl XRaySource {
@@ -52,12 +86,47 @@ impl XRaySource {
     }
 
     async fn side(&self, service: &str, from_ms: u64, to_ms: u64) -> Result<TraceSample, MeasureError> {
-        let fail = |message: String| MeasureError { source_name: "xray".into(), message };
         // Quotes inside the name would end the filter's string early.
         if service.contains('"') {
             return Err(fail(format!("X-Ray service name {service:?} holds a double quote")));
         }
         let mut sample = TraceSample::default();
+        let summaries = self.summaries(service, from_ms, to_ms, &mut sample).await?;
+        let chosen = spread(&summaries, DETAILED_TRACES);
+        let documents = self.documents(&chosen).await?;
+        let mut hops = HopTable::default();
+        let mut cold = HashSet::new();
+        for (id, segments) in &documents {
+            let walk = walk_trace(segments);
+            if walk.cold_start {
+                cold.insert(id.as_str());
+            }
+            hops.add(&walk.hops);
+        }
+        sample.detailed = documents.len() as u64;
+        sample.hops = hops.finish();
+        for s in &summaries {
+            match s.response_ms {
+                Some(ms) if cold.contains(s.id.as_str()) => {
+                    sample.cold_starts += 1;
+                    sample.cold_latency_ms.record(ms);
+                }
+                Some(ms) if !s.fault => sample.latency_ms.record(ms),
+                _ => {}
+            }
+        }
+        Ok(sample)
+    }
+
+    /// Every page of the side's summaries; counts go straight into `sample`.
+    async fn summaries(
+        &self,
+        service: &str,
+        from_ms: u64,
+        to_ms: u64,
+        sample: &mut TraceSample,
+    ) -> Result<Vec<Summary>, MeasureError> {
+        let mut summaries = Vec::new();
         let mut next: Option<String> = None;
         loop {
             let out = self
@@ -80,17 +149,276 @@ impl XRaySource {
                 sample.faults += u64::from(fault);
                 sample.errors += u64::from(trace.has_error() == Some(true));
                 sample.throttles += u64::from(trace.has_throttle() == Some(true));
-                match trace.response_time() {
-                    Some(seconds) if !fault && seconds.is_finite() && seconds >= 0.0 => {
-                        sample.latency_ms.record(seconds * 1000.0)
-                    }
-                    _ => {}
-                }
+                let response_ms =
+                    trace.response_time().filter(|s| s.is_finite() && *s >= 0.0).map(|seconds| seconds * 1000.0);
+                summaries.push(Summary { id: trace.id().unwrap_or_default().to_owned(), response_ms, fault });
             }
             match out.next_token() {
                 Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => return Ok(sample),
+                _ => return Ok(summaries),
             }
         }
+    }
+
+    /// The segment documents of `ids`, parsed, per trace id. Ids X-Ray
+    /// leaves unprocessed are skipped: a smaller sample, not an error.
+    async fn documents(&self, ids: &[&str]) -> Result<Vec<(String, Vec<Value>)>, MeasureError> {
+        let mut traces = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_CALL) {
+            let mut next: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .batch_get_traces()
+                    .set_trace_ids(Some(chunk.iter().map(|id| (*id).to_owned()).collect()))
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| fail(AwsFailure::from_sdk("xray:BatchGetTraces", &e).message))?;
+                for trace in out.traces() {
+                    let segments = trace
+                        .segments()
+                        .iter()
+                        .filter_map(|s| s.document())
+                        .map(serde_json::from_str::<Value>)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| fail(format!("a segment document X-Ray sent is not JSON: {e}")))?;
+                    traces.push((trace.id().unwrap_or_default().to_owned(), segments));
+                }
+                match out.next_token() {
+                    Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(traces)
+    }
+}
+
+fn fail(message: String) -> MeasureError {
+    MeasureError { source_name: "xray".into(), message }
+}
+
+/// At most `n` ids, evenly spread over the (time-ordered) summaries, so the
+/// detailed sample is not the window's first minute only.
+fn spread(summaries: &[Summary], n: usize) -> Vec<&str> {
+    let usable: Vec<&str> = summaries.iter().map(|s| s.id.as_str()).filter(|id| !id.is_empty()).collect();
+    if usable.len() <= n {
+        return usable;
+    }
+    (0..n).map(|i| usable[i * usable.len() / n]).collect()
+}
+
+/// What one trace's documents say.
+#[derive(Debug, Default, PartialEq)]
+struct TraceWalk {
+    /// `(name, depth, ms)` in the order first met; a hop met twice (two
+    /// DynamoDB calls) is summed.
+    hops: Vec<(String, u8, f64)>,
+    cold_start: bool,
+}
+
+impl TraceWalk {
+    fn add(&mut self, name: &str, depth: u8, ms: f64) {
+        match self.hops.iter_mut().find(|(n, ..)| n == name) {
+            Some((_, _, total)) => *total += ms,
+            None => self.hops.push((name.to_owned(), depth, ms)),
+        }
+    }
+}
+
+/// Walks a trace's segments: the Lambda service (`lambda`) and function
+/// (`function`) segments, an app's own segment (by its service name), and
+/// inside them the subsegments that are hops: `init` (a cold start), AWS
+/// calls by service (`dynamodb`), SQL (`db`) and other HTTP calls
+/// (`remote`). Inferred segments repeat what a subsegment already says and
+/// are skipped; other subsegments are looked through.
+fn walk_trace(segments: &[Value]) -> TraceWalk {
+    let mut walk = TraceWalk::default();
+    for segment in segments {
+        if segment.get("inferred").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let (name, depth) = match segment.get("origin").and_then(Value::as_str) {
+            Some("AWS::Lambda") => ("lambda".to_owned(), 0),
+            Some("AWS::Lambda::Function") => ("function".to_owned(), 1),
+            _ => match segment.get("name").and_then(Value::as_str) {
+                Some(name) => (name.to_owned(), 0),
+                None => continue,
+            },
+        };
+        if let Some(ms) = span_ms(segment) {
+            walk.add(&name, depth, ms);
+        }
+        walk_subsegments(segment, depth + 1, &mut walk);
+    }
+    walk
+}
+
+fn walk_subsegments(parent: &Value, depth: u8, walk: &mut TraceWalk) {
+    let Some(children) = parent.get("subsegments").and_then(Value::as_array) else { return };
+    for sub in children {
+        let name = sub.get("name").and_then(Value::as_str).unwrap_or_default();
+        let namespace = sub.get("namespace").and_then(Value::as_str);
+        let hop = if name == "Initialization" {
+            walk.cold_start = true;
+            Some("init".to_owned())
+        } else if sub.get("sql").is_some() {
+            Some("db".to_owned())
+        } else if namespace == Some("aws") && !name.is_empty() {
+            Some(name.to_lowercase())
+        } else if namespace == Some("remote") {
+            Some("remote".to_owned())
+        } else {
+            None
+        };
+        match hop {
+            Some(hop) => {
+                if let Some(ms) = span_ms(sub) {
+                    walk.add(&hop, depth, ms);
+                }
+                walk_subsegments(sub, depth + 1, walk);
+            }
+            // `Invocation`, `Overhead`, the app's own spans: looked through.
+            None => walk_subsegments(sub, depth, walk),
+        }
+    }
+}
+
+/// A finished span's length in ms; `None` while in progress or malformed.
+fn span_ms(span: &Value) -> Option<f64> {
+    if span.get("in_progress").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let start = span.get("start_time")?.as_f64()?;
+    let end = span.get("end_time")?.as_f64()?;
+    let ms = (end - start) * 1000.0;
+    (ms.is_finite() && ms >= 0.0).then_some(ms)
+}
+
+/// Each hop's per-trace times over many traces.
+#[derive(Default)]
+struct HopTable {
+    order: Vec<(String, u8)>,
+    times: HashMap<String, Histogram>,
+}
+
+impl HopTable {
+    fn add(&mut self, hops: &[(String, u8, f64)]) {
+        for (name, depth, ms) in hops {
+            let times = self.times.entry(name.clone()).or_insert_with(|| {
+                self.order.push((name.clone(), *depth));
+                Histogram::default()
+            });
+            times.record(*ms);
+        }
+    }
+
+    /// Outermost first; within a depth, in the order first met.
+    fn finish(mut self) -> Vec<Hop> {
+        self.order.sort_by_key(|(_, depth)| *depth);
+        self.order
+            .into_iter()
+            .map(|(name, depth)| {
+                let times = self.times.remove(&name).unwrap_or_default();
+                Hop {
+                    source: "xray".into(),
+                    depth,
+                    samples: times.count(),
+                    p50_ms: times.quantile(0.5),
+                    p99_ms: times.quantile(0.99),
+                    name,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A Lambda trace as X-Ray returns it: the service segment, the
+    /// function segment with a cold start and two DynamoDB calls (one
+    /// inside the handler's own subsegment), and DynamoDB's inferred segment.
+    fn cold_lambda_trace() -> Vec<Value> {
+        vec![
+            json!({"id": "a", "name": "get-report", "origin": "AWS::Lambda", "start_time": 100.000, "end_time": 100.310}),
+            json!({"id": "b", "name": "get-report", "origin": "AWS::Lambda::Function",
+                   "start_time": 100.005, "end_time": 100.300, "subsegments": [
+                {"name": "Initialization", "start_time": 100.005, "end_time": 100.205},
+                {"name": "Invocation", "start_time": 100.205, "end_time": 100.295, "subsegments": [
+                    {"name": "DynamoDB", "namespace": "aws", "start_time": 100.210, "end_time": 100.230},
+                    {"name": "render", "start_time": 100.230, "end_time": 100.290, "subsegments": [
+                        {"name": "DynamoDB", "namespace": "aws", "start_time": 100.240, "end_time": 100.250}
+                    ]}
+                ]},
+                {"name": "Overhead", "start_time": 100.295, "end_time": 100.300}
+            ]}),
+            json!({"id": "c", "name": "DynamoDB", "origin": "AWS::DynamoDB::Table", "inferred": true,
+                   "start_time": 100.210, "end_time": 100.230}),
+        ]
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn a_lambda_trace_gives_its_hops_and_its_cold_start() {
+        let walk = walk_trace(&cold_lambda_trace());
+        assert!(walk.cold_start);
+        let names: Vec<(&str, u8)> = walk.hops.iter().map(|(n, d, _)| (n.as_str(), *d)).collect();
+        assert_eq!(names, [("lambda", 0), ("function", 1), ("init", 2), ("dynamodb", 2)]);
+        let ms: Vec<f64> = walk.hops.iter().map(|h| h.2).collect();
+        assert!(close(ms[0], 310.0) && close(ms[2], 200.0), "{ms:?}");
+        assert!(close(ms[3], 30.0), "two calls summed, the inferred segment not counted again: {ms:?}");
+    }
+
+    #[test]
+    fn an_express_trace_gives_its_database_and_remote_calls() {
+        let trace = [json!({"name": "internal-api-express", "origin": "AWS::EC2::Instance",
+        "start_time": 1.0, "end_time": 1.040, "subsegments": [
+            {"name": "orders@db.internal", "namespace": "remote", "sql": {"database_type": "PostgreSQL"},
+             "start_time": 1.002, "end_time": 1.020},
+            {"name": "billing.internal", "namespace": "remote", "start_time": 1.020, "end_time": 1.035},
+            {"name": "in progress", "namespace": "remote", "start_time": 1.035, "in_progress": true}
+        ]})];
+        let walk = walk_trace(&trace);
+        assert!(!walk.cold_start);
+        let names: Vec<&str> = walk.hops.iter().map(|h| h.0.as_str()).collect();
+        assert_eq!(names, ["internal-api-express", "db", "remote"], "an unfinished call has no length");
+    }
+
+    #[test]
+    fn odd_documents_are_skipped_not_fatal() {
+        let trace = [json!({"origin": "AWS::Lambda"}), json!("text"), json!({"subsegments": 3})];
+        let walk = walk_trace(&trace);
+        assert_eq!(walk, TraceWalk::default());
+    }
+
+    #[test]
+    fn the_detailed_sample_is_spread_over_the_window() {
+        let summaries: Vec<Summary> =
+            (0..100).map(|i| Summary { id: format!("t{i}"), response_ms: Some(1.0), fault: false }).collect();
+        let chosen = spread(&summaries, 4);
+        assert_eq!(chosen, ["t0", "t25", "t50", "t75"]);
+        assert_eq!(spread(&summaries[..3], 4).len(), 3);
+    }
+
+    #[test]
+    fn hop_table_reads_percentiles_per_hop() {
+        let mut table = HopTable::default();
+        for ms in 1..=100 {
+            table.add(&[("function".into(), 1, f64::from(ms)), ("lambda".into(), 0, f64::from(ms) + 5.0)]);
+        }
+        table.add(&[("init".into(), 2, 180.0)]);
+        let hops = table.finish();
+        let names: Vec<&str> = hops.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["lambda", "function", "init"], "outermost first");
+        assert_eq!((hops[1].samples, hops[2].samples), (100, 1));
+        let p50 = hops[1].p50_ms.unwrap();
+        assert!((48.0..=52.0).contains(&p50), "{p50}");
     }
 }

@@ -202,10 +202,61 @@ async fn a_failed_query_a_short_window_and_access_denied_are_errors() {
 
 mod xray {
     use super::*;
+    use aws_sdk_xray::operation::batch_get_traces::{BatchGetTracesInput, BatchGetTracesOutput};
     use aws_sdk_xray::operation::get_trace_summaries::GetTraceSummariesOutput;
-    use aws_sdk_xray::types::TraceSummary;
+    use aws_sdk_xray::types::{Segment, Trace, TraceSummary};
     use cutover_aws::XRaySource;
     use cutover_core::measure::PerSide;
+
+    /// Segment documents as X-Ray returns them for `id`: ids with `cold`
+    /// in them met a Lambda cold start; ids with `lambda` are the new
+    /// side's (service, function, a DynamoDB call, its inferred segment),
+    /// the rest the Express app's (an SQL query). 1 s = 1000 ms.
+    fn trace(id: &str) -> Trace {
+        let documents: Vec<String> = if id.contains("lambda") {
+            // A cold start's 250 ms come before the handler's 40.
+            let (init, start) = if id.contains("cold") {
+                (r#"{"name": "Initialization", "start_time": 10.000, "end_time": 10.250},"#, 10.000)
+            } else {
+                ("", 10.250)
+            };
+            vec![
+                format!(
+                    r#"{{"id": "1", "name": "api", "origin": "AWS::Lambda", "start_time": {}, "end_time": 10.300}}"#,
+                    start - 0.002
+                ),
+                format!(
+                    r#"{{"id": "2", "name": "api", "origin": "AWS::Lambda::Function", "start_time": {start},
+                         "end_time": 10.295, "subsegments": [{init}
+                         {{"name": "Invocation", "start_time": 10.250, "end_time": 10.290, "subsegments": [
+                           {{"name": "DynamoDB", "namespace": "aws", "start_time": 10.260, "end_time": 10.268}}]}}]}}"#
+                ),
+                r#"{"id": "3", "name": "DynamoDB", "origin": "AWS::DynamoDB::Table", "inferred": true,
+                    "start_time": 10.260, "end_time": 10.268}"#
+                    .into(),
+            ]
+        } else {
+            vec![r#"{"id": "4", "name": "internal-api-express", "origin": "AWS::EC2::Instance",
+                     "start_time": 5.0, "end_time": 5.045, "subsegments": [
+                       {"name": "orders@db", "namespace": "remote", "sql": {"database_type": "PostgreSQL"},
+                        "start_time": 5.010, "end_time": 5.022}]}"#
+                .into()]
+        };
+        let segments =
+            documents.into_iter().enumerate().map(|(i, d)| Segment::builder().id(i.to_string()).document(d).build());
+        Trace::builder().id(id).set_segments(Some(segments.collect())).build()
+    }
+
+    fn documents(input: &BatchGetTracesInput) -> BatchGetTracesOutput {
+        let traces = input.trace_ids().iter().map(|id| trace(id)).collect();
+        BatchGetTracesOutput::builder().set_traces(Some(traces)).build()
+    }
+
+    fn batch_get_traces() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_xray::Client::batch_get_traces)
+            .match_requests(|r| (1..=5).contains(&r.trace_ids().len()))
+            .then_compute_output(documents)
+    }
 
     fn traces(n: usize, seconds: f64) -> Vec<TraceSummary> {
         (0..n)
@@ -255,7 +306,7 @@ mod xray {
             .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-lambda")"#))
             .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(10, 0.500))).build());
         let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_xray(source(&[legacy_first, legacy_second, serverless]));
+            .with_xray(source(&[legacy_first, legacy_second, serverless, batch_get_traces()]));
         let reading = metrics.read(window()).await.expect("a reading");
         let xray = reading.xray.expect("X-Ray was read");
         assert_eq!((xray.legacy.traces, xray.legacy.partial, xray.legacy.faults), (40, 2, 2));
@@ -267,6 +318,90 @@ mod xray {
         assert_eq!(traffic.legacy.requests, 220, "counts stay CloudWatch's");
         let p50 = traffic.serverless.latency_ms.quantile(0.5).unwrap();
         assert!((31.5..=34.5).contains(&p50), "too few traces: CloudWatch's histogram stays: {p50}");
+    }
+
+    fn summary(id: String, seconds: f64) -> TraceSummary {
+        TraceSummary::builder()
+            .id(id)
+            .response_time(seconds)
+            .has_fault(false)
+            .has_error(false)
+            .has_throttle(false)
+            .is_partial(false)
+            .build()
+    }
+
+    /// 60 Lambda traces, of which three met a cold start (0.4 s); 40 are
+    /// read whole, in 8 calls, evenly spread, and the cold ones are among
+    /// them: their latency leaves the warm histogram for the cold one. Both
+    /// sides' hops nest beneath CloudWatch's.
+    #[tokio::test]
+    async fn whole_traces_give_cold_starts_and_the_hops_beneath_cloudwatchs() {
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+        let legacy = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-express")"#))
+            .then_output(|| {
+                let page = (0..30).map(|i| summary(format!("express-{i}"), 0.045)).collect();
+                GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).build()
+            });
+        let serverless = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-lambda")"#))
+            .then_output(|| {
+                // Indices 0, 3 and 6 are among every 1.5th of 60 read whole.
+                let page = (0..60)
+                    .map(|i| match i {
+                        0 | 3 | 6 => summary(format!("lambda-cold-{i}"), 0.400),
+                        _ => summary(format!("lambda-{i}"), 0.030),
+                    })
+                    .collect();
+                GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).build()
+            });
+        let batch = batch_get_traces();
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
+            .with_xray(source(&[legacy, serverless, batch.clone()]));
+        let reading = metrics.read(window()).await.expect("a reading");
+        assert_eq!(batch.num_calls(), 6 + 8, "30 and 40 ids, 5 a call");
+        let xray = reading.xray.as_ref().unwrap();
+        assert_eq!((xray.legacy.detailed, xray.serverless.detailed), (30, 40));
+
+        let serverless = &reading.measurement.traffic.serverless;
+        assert_eq!(serverless.cold_starts, 3);
+        assert_eq!((serverless.latency_ms.count(), serverless.cold_latency_ms.count()), (57, 3));
+        let cold_p50 = serverless.cold_latency_ms.quantile(0.5).unwrap();
+        assert!((390.0..=410.0).contains(&cold_p50), "{cold_p50}");
+        assert!(serverless.latency_ms.quantile(0.99).unwrap() < 35.0, "no cold start among the warm");
+
+        let hops = &reading.measurement.hops;
+        let shape = |hops: &[cutover_core::measure::Hop]| -> Vec<(String, u8, u64)> {
+            hops.iter().map(|h| (h.name.clone(), h.depth, h.samples)).collect()
+        };
+        let own = |name: &str, depth: u8, samples: u64| (name.to_owned(), depth, samples);
+        assert_eq!(
+            shape(&hops.serverless),
+            [
+                own("api_gateway", 0, 80),
+                own("integration", 1, 80),
+                own("lambda", 2, 40),
+                own("function", 3, 40),
+                own("init", 4, 3),
+                own("dynamodb", 4, 40)
+            ]
+        );
+        assert_eq!(
+            shape(&hops.legacy),
+            [own("alb_target", 0, 220), own("internal-api-express", 1, 30), own("db", 2, 30)]
+        );
+        let ms = |side: &[cutover_core::measure::Hop], name: &str| {
+            side.iter().find(|h| h.name == name).and_then(|h| h.p50_ms).unwrap()
+        };
+        assert!((7.6..=8.4).contains(&ms(&hops.serverless, "dynamodb")), "8 ms, the inferred segment not added");
+        assert!((240.0..=260.0).contains(&ms(&hops.serverless, "init")));
+        assert!((11.5..=12.5).contains(&ms(&hops.legacy, "db")));
+        assert_eq!(hops.serverless[1].p50_ms, Some(20.0), "IntegrationLatency as CloudWatch sent it");
+        let line = cutover_core::measure::describe_hops(&hops.serverless);
+        assert!(line.starts_with("api_gateway 33/"), "{line}");
+        assert!(line.contains(" › function 45/293 ms (40 traces) › init 250/250 ms (3 traces) › dynamodb "), "{line}");
     }
 
     #[tokio::test]

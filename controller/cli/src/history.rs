@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cutover_core::engine::{Actor, CutoverState, Event};
+use cutover_core::engine::{Actor, CutoverState, Event, EventKind};
+use cutover_core::measure::describe_hops;
 use cutover_core::store::Store;
 
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
@@ -100,16 +101,82 @@ fn print_cutovers(cutovers: &[CutoverState]) {
 fn print_events(events: &[Event]) {
     println!("{:>7}  {:<20}  {:<12}  event", "version", "at", "actor");
     for e in events {
-        let actor = match &e.actor {
-            Actor::Controller => "controller".to_owned(),
-            Actor::Operator(name) => name.clone(),
+        for line in event_lines(e) {
+            println!("{line}");
+        }
+    }
+}
+
+/// An event's row, and under an analysis that saw them, each side's hops
+/// (where the time went, p50/p99).
+fn event_lines(e: &Event) -> Vec<String> {
+    let actor = match &e.actor {
+        Actor::Controller => "controller".to_owned(),
+        Actor::Operator(name) => name.clone(),
+    };
+    let version = format!("{}.{}", e.version, e.index);
+    let mut lines = vec![format!("{version:>7}  {:<20}  {actor:<12}  {}", e.at.to_string(), e.describe())];
+    if let EventKind::Analysis { analysis, .. } = &e.kind {
+        for (side, hops) in [("legacy", &analysis.hops.legacy), ("serverless", &analysis.hops.serverless)] {
+            if !hops.is_empty() {
+                lines.push(format!("{:45}    {side:<10}  {}", "", describe_hops(hops)));
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_core::engine::{Decision, HoldReason};
+    use cutover_core::judge::{Analysis, Verdict};
+    use cutover_core::measure::{Hop, PerSide, Window};
+    use cutover_core::units::{Timestamp, Weight};
+
+    #[test]
+    fn an_analysis_shows_where_the_time_went() {
+        let at = Timestamp::from_ms(1_795_867_200_000);
+        let hop = |name: &str, source: &str, depth: u8, p50: f64, p99: f64| Hop {
+            name: name.into(),
+            source: source.into(),
+            depth,
+            samples: 41,
+            p50_ms: Some(p50),
+            p99_ms: Some(p99),
         };
-        println!(
-            "{:>7}  {:<20}  {:<12}  {}",
-            format!("{}.{}", e.version, e.index),
-            e.at.to_string(),
-            actor,
-            e.describe()
+        let mut analysis = Analysis::from_checks(Window { from: at, to: at }, PerSide::default(), vec![]);
+        analysis.verdict = Verdict::Pass;
+        analysis.hops.serverless =
+            vec![hop("api_gateway", "cloudwatch", 0, 33.2, 56.0), hop("dynamodb", "xray", 1, 6.25, 12.0)];
+        let event = Event {
+            cutover_id: "c1".into(),
+            version: 7,
+            index: 0,
+            at,
+            actor: Actor::Controller,
+            kind: EventKind::Analysis {
+                step: 0,
+                weight: Weight::ZERO,
+                failures: 0,
+                analysis,
+                decision: Decision::Hold { reason: HoldReason::HoldTime },
+            },
+            reason: None,
+        };
+        let lines = event_lines(&event);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        let event_column = lines[0].find("analysis").unwrap();
+        assert_eq!(
+            lines[1].find("serverless"),
+            Some(event_column + 4),
+            "indented under the event:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            lines[1].ends_with("serverless  api_gateway 33/56 ms › dynamodb 6.2/12 ms (41 traces)"),
+            "{}",
+            lines[1]
         );
     }
 }

@@ -18,7 +18,7 @@ use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, Verified, Verifier, XRaySource};
 use cutover_core::measure::PerSide;
 use cutover_core::plan::MetricSources;
-use cutover_runtime::{Driver, DriverError, ScaledClock, Settings};
+use cutover_runtime::{Driver, DriverError, ScaledClock, Settings, Webhooks};
 
 use crate::EXIT_INPUT;
 
@@ -152,6 +152,7 @@ async fn drive(
                 store: store.clone(),
                 edge: Verified::new(LocalEdgePort::new(&edge_url), verifier),
                 metrics: LocalMetricsPort::new(&edge_url, clock),
+                notifier: Webhooks::new(&plan.notify.webhooks),
                 clock,
                 settings,
             };
@@ -183,6 +184,7 @@ async fn drive(
                 store: store.clone(),
                 edge: Verified::new(kvs, verifier(plan, &edge_url, probe_path, Duration::from_secs(120))),
                 metrics: metrics_for(&clients, sources),
+                notifier: Webhooks::new(&plan.notify.webhooks),
                 clock,
                 settings,
             };

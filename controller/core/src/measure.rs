@@ -188,6 +188,48 @@ pub struct Measurement {
     /// Synthetic requests pinned to each side: evidence that does not depend
     /// on the weight, so the legacy side is still seen at 100 %.
     pub probes: PerSide<SideSample>,
+    /// Where each side's time went, hop by hop, when a source can tell
+    /// (CloudWatch and X-Ray traces); for people, not for the judge.
+    #[serde(default, skip_serializing_if = "no_hops")]
+    pub hops: PerSide<Vec<Hop>>,
+}
+
+/// One hop on a side's path and how long requests spent in it. Hops nest:
+/// each lies within the nearest one above it with a smaller `depth`, so a
+/// side's list reads as a waterfall (`api_gateway` › `integration` ›
+/// `lambda` › `function` › `dynamodb`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hop {
+    /// `api_gateway`, `integration`, `alb_target` (CloudWatch); `lambda`,
+    /// `function`, `init` (cold starts), an AWS service such as `dynamodb`,
+    /// `db` (SQL), `remote` (HTTP calls), or an app's X-Ray service name.
+    pub name: String,
+    /// `cloudwatch` or `xray`.
+    pub source: String,
+    pub depth: u8,
+    /// Requests (CloudWatch) or traces (X-Ray) the hop was seen in.
+    pub samples: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// True when neither side has a hop (what is left out of the JSON).
+pub fn no_hops(hops: &PerSide<Vec<Hop>>) -> bool {
+    hops.legacy.is_empty() && hops.serverless.is_empty()
+}
+
+/// One side's hops on a line: `api_gateway 33/56 ms › integration 30/50 ms ›
+/// lambda 28/49 ms (38 traces)` (p50/p99).
+pub fn describe_hops(hops: &[Hop]) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| if v < 10.0 { format!("{v:.1}") } else { format!("{v:.0}") });
+    let parts: Vec<String> = hops
+        .iter()
+        .map(|h| {
+            let seen = if h.source == "xray" { format!(" ({} traces)", h.samples) } else { String::new() };
+            format!("{} {}/{} ms{seen}", h.name, ms(h.p50_ms), ms(h.p99_ms))
+        })
+        .collect();
+    parts.join(" › ")
 }
 
 impl Measurement {

@@ -1,13 +1,13 @@
 //! The ports the controller's driver runs the engine against, besides the
 //! [`crate::store::Store`]: where the weight is applied, where the numbers
-//! come from, and what time it is. Adapters implement them for AWS
+//! come from, who hears about it, and what time it is. Adapters implement them for AWS
 //! (CloudFront KeyValueStore, CloudWatch and X-Ray) and for local mode (the
 //! local edge); `cutover-runtime` drives them.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::Verification;
+use crate::engine::{Event, Verification};
 use crate::measure::{MeasureError, Measurement, Window};
 use crate::units::{Timestamp, Weight};
 
@@ -69,6 +69,19 @@ pub fn before_write(live: Weight, weight: Weight, expected: Weight) -> Result<Wr
 /// Where the numbers come from.
 pub trait MetricsPort: Send + Sync {
     fn measure(&self, window: Window) -> impl Future<Output = Result<Measurement, MeasureError>> + Send;
+}
+
+/// Who hears about the events people act on (rollbacks, pauses, drift,
+/// completion): the engine's `Notify` effects. The audit trail is the record;
+/// a notification is a courtesy, so it must never hold up the control loop.
+pub trait Notifier: Send + Sync {
+    /// Hands `event` over for delivery and returns at once.
+    fn notify(&self, event: &Event);
+
+    /// Waits, for a bounded time, until what was handed over is delivered or
+    /// given up on: called when the driver stops, so the last word (completed,
+    /// rolled back) is sent before the process exits.
+    fn flush(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// Time for the engine: real, or compressed for the demo and rehearsals.

@@ -229,6 +229,39 @@ fn advances_only_after_hold_and_pass() {
     }
 }
 
+/// The window's hop-by-hop breakdown travels from the measurement into
+/// the analysis event beside the verdict; the trail stays as it was for a
+/// source without one (nothing is written for no hops).
+#[test]
+fn the_windows_hops_are_recorded_with_its_analysis() {
+    let mut rig = Rig::started();
+    let hop = |name: &str, depth: u8, p50: f64| cutover_core::measure::Hop {
+        name: name.into(),
+        source: "xray".into(),
+        depth,
+        samples: 40,
+        p50_ms: Some(p50),
+        p99_ms: Some(p50 * 2.0),
+    };
+    let mut m = healthy();
+    m.hops.serverless = vec![hop("lambda", 0, 28.0), hop("dynamodb", 1, 6.0)];
+    let _ = rig.measure_with(m.clone());
+    let _ = rig.measure_with(healthy());
+    let analyses: Vec<&cutover_core::judge::Analysis> = rig
+        .store
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Analysis { analysis, .. } => Some(analysis),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(analyses[0].hops, m.hops);
+    assert!(analyses[1].hops.serverless.is_empty());
+    let json = |a: &cutover_core::judge::Analysis| serde_json::to_string(a).unwrap();
+    assert!(json(analyses[0]).contains(r#""hops":{"legacy":[],"serverless":[{"name":"lambda""#));
+    assert!(!json(analyses[1]).contains("hops"), "no hops, no field: {}", json(analyses[1]));
+}
+
 #[test]
 fn inconclusive_holds_forever() {
     let mut rig = Rig::started();

@@ -99,11 +99,9 @@ fn cloudfront_mode_needs_metrics_and_valid_ids() {
 
 #[test]
 fn freeze_windows_wrap_midnight() {
-    let text = format!("{DEFAULT_PLAN}\n[[schedule.freeze]]\nfrom_hour = 22\nto_hour = 6\n");
-    // The TOML above appends to [notify]; a freeze table must sit under schedule.
-    let text = text
-        .replace("[notify]\n# Webhooks that hear about rollbacks, pauses and completion.\nwebhooks = []\n", "")
-        + "\n[notify]\n";
+    // The default ends with [notify]; the freeze table goes before it.
+    let (head, notify) = DEFAULT_PLAN.split_at(DEFAULT_PLAN.find("[notify]").unwrap());
+    let text = format!("{head}[[schedule.freeze]]\nfrom_hour = 22\nto_hour = 6\n\n{notify}");
     let plan = Plan::parse(&text).unwrap();
     assert!(plan.is_frozen_hour(23) && plan.is_frozen_hour(0) && plan.is_frozen_hour(5));
     assert!(!plan.is_frozen_hour(6) && !plan.is_frozen_hour(21));

@@ -1,6 +1,6 @@
 //! The controller's driver: runs one cutover's sans-IO engine against the
 //! ports that touch the world — a [`Store`], an [`EdgePort`], a
-//! [`MetricsPort`] and a [`Clock`] — keeping the driver's side of the
+//! [`MetricsPort`], a [`Notifier`] and a [`Clock`] — keeping the driver's side of the
 //! engine's contract (see `cutover_core::engine`):
 //!
 //! * a `Persist` is durable before the next effect runs; when it fails the
@@ -10,9 +10,12 @@
 //!   starts, renewed on wall-clock time (also under a compressed clock),
 //!   and every commit names its epoch, so a paused ex-leader is fenced off;
 //! * operators' commands arrive through the store's inbox, so `cutover
-//!   rollback` in another terminal reaches a running controller.
+//!   rollback` in another terminal reaches a running controller;
+//! * notifications never wait: they are handed to the [`Notifier`] and
+//!   flushed (bounded) when the driver stops.
 
 mod clock;
+mod notify;
 
 use clock::wall_now;
 
@@ -25,7 +28,8 @@ use cutover_core::plan::Plan;
 use cutover_core::store::{Lease, Store, StoreError};
 
 pub use clock::ScaledClock;
-pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort};
+pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort, Notifier};
+pub use notify::Webhooks;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -58,10 +62,11 @@ pub enum DriverError {
     Store(#[from] StoreError),
 }
 
-pub struct Driver<S, E, M, C> {
+pub struct Driver<S, E, M, C, N> {
     pub store: S,
     pub edge: E,
     pub metrics: M,
+    pub notifier: N,
     pub clock: C,
     pub settings: Settings,
 }
@@ -71,11 +76,23 @@ fn settled(phase: Phase) -> bool {
     matches!(phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
 }
 
-impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
+impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, M, C, N> {
     /// Drives cutover `id` with `plan` until it settles (Completed,
     /// RolledBack or Aborted) or the lease is lost. Waits for a lease held
-    /// by another live controller to expire first.
+    /// by another live controller to expire first. Notifications still on
+    /// their way are flushed before it returns.
     pub async fn run<J: Judge>(
+        &self,
+        id: &str,
+        plan: &Plan,
+        judge: impl Fn(&Plan) -> J,
+    ) -> Result<CutoverState, DriverError> {
+        let outcome = self.drive(id, plan, judge).await;
+        self.notifier.flush().await;
+        outcome
+    }
+
+    async fn drive<J: Judge>(
         &self,
         id: &str,
         plan: &Plan,
@@ -214,7 +231,10 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock> Driver<S, E, M, C> {
                     let result = self.metrics.measure(window).await;
                     inputs.push_back(Input::Measured { window, result });
                 }
-                Effect::Notify { event } => tracing::info!(cutover = %id, event = %event.describe(), "notify"),
+                Effect::Notify { event } => {
+                    tracing::info!(cutover = %id, event = %event.describe(), "notify");
+                    self.notifier.notify(&event);
+                }
             }
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! The driver runs the real engine and judge against the embedded store,
 //! with a recording edge and scripted metric sources, on a compressed
 //! clock: a short plan completes, a regression rolls back, and an
-//! operator's rollback sent through the store's inbox is obeyed.
+//! operator's rollback sent through the store's inbox is obeyed, and the
+//! plan's webhooks hear about it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use cutover_core::plan::{Plan, Step};
 use cutover_core::store::{Request, Store, TimeScale};
 use cutover_core::units::{Timestamp, Weight};
 use cutover_local::SqliteStore;
-use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings};
+use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings, Webhooks};
+use cutover_testkit::http::{Answer, Stub};
 
 /// An edge that keeps its weight and the drift rule; `someone_else` makes
 /// another party write a weight right after the cutover first applies one.
@@ -96,7 +98,18 @@ const ORIGIN: Timestamp = Timestamp::from_ms(1_795_867_200_000);
 
 /// Creates the cutover, queues the operators' commands, and drives it.
 async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands: &[&str]) -> CutoverState {
-    let plan = short_plan();
+    drive_notifying(store, edge, errors, commands, &[]).await
+}
+
+async fn drive_notifying(
+    store: &SqliteStore,
+    edge: &RecordingEdge,
+    errors: u64,
+    commands: &[&str],
+    webhooks: &[String],
+) -> CutoverState {
+    let mut plan = short_plan();
+    plan.notify.webhooks = webhooks.to_vec();
     store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
     for command in commands {
         let reason = Some(format!("{command}, because the test says so"));
@@ -107,6 +120,7 @@ async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands:
         store: store.clone(),
         edge,
         metrics: ScriptedMetrics { serverless_error_percent: errors },
+        notifier: Webhooks::new(&plan.notify.webhooks),
         clock: ScaledClock::new(ScaledClock::starting_now(20_000.0)),
         settings: Settings { poll: Duration::from_millis(20), ..Settings::default() },
     };
@@ -166,10 +180,16 @@ async fn an_operators_rollback_through_the_inbox_is_obeyed() {
 
 /// Someone sets the weight by hand while a step holds: the controller sees
 /// it at its next read, records what it expected and found, and pauses
-/// without writing; an operator's resume takes it from there.
+/// without writing; an operator's resume takes it from there. The webhook
+/// hears each of those in order, though its first answer is a 503.
 #[tokio::test]
 async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
     let (store, edge) = (store("drift"), RecordingEdge::default());
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let hook = Stub::start(move |_| {
+        let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        Answer::json(if first { 503 } else { 204 }, "")
+    });
     let five = Weight::from_bps(500).unwrap();
     let thirty = Weight::from_bps(3000).unwrap();
     *edge.someone_else.lock().unwrap() = Some((five, thirty));
@@ -193,7 +213,7 @@ async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
             }
         })
     };
-    let state = drive(&store, &edge, 0, &["start"]).await;
+    let state = drive_notifying(&store, &edge, 0, &["start"], &[format!("{}/hook", hook.base())]).await;
     resumer.await.unwrap();
     assert_eq!(state.phase, Phase::Completed);
     let history = store.history("c1").await.unwrap();
@@ -206,6 +226,21 @@ async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
     let position = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
     assert!(position("edge_drift") < position("paused") && position("paused") < position("resumed"), "{names:?}");
     assert_eq!(*edge.applied.lock().unwrap(), vec![five, five, Weight::FULL], "the resume re-applied the intent");
+
+    // Flushed before `run` returned: everything is there already.
+    let received = hook.received();
+    let bodies: Vec<serde_json::Value> = received.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let heard: Vec<&str> = bodies.iter().map(|b| b["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        heard,
+        ["started", "started", "edge_drift", "paused", "resumed", "completed"],
+        "in order; the first try of `started` got a 503 and was repeated"
+    );
+    assert!(received.iter().all(|r| r.method == "POST" && r.path == "/hook"));
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    let text = bodies[2]["text"].as_str().unwrap();
+    assert_eq!(text, "cutover c1: edge_drift: the edge holds 30%, not 5% as last written (about to apply 5%)");
+    assert_eq!(bodies[2]["record"]["kind"]["found"], serde_json::json!(3000), "the event as the audit trail has it");
 }
 
 #[tokio::test]
@@ -215,6 +250,7 @@ async fn a_missing_cutover_is_named() {
         store,
         edge: &RecordingEdge::default(),
         metrics: ScriptedMetrics { serverless_error_percent: 0 },
+        notifier: Webhooks::new(&[]),
         clock: ScaledClock::new(TimeScale::REAL),
         settings: Settings::default(),
     };

@@ -228,6 +228,7 @@ mod tests {
             critical: false,
             samples: PerSide { legacy: 1000, serverless: 1000 },
             checks: vec![],
+            hops: PerSide::default(),
         };
         EventKind::Analysis {
             step: 0,

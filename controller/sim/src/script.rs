@@ -66,7 +66,7 @@ fn reading(r: Reading) -> Result<Measurement, MeasureError> {
             return Err(MeasureError { source_name: "script".into(), message: "source down".into() });
         }
     };
-    Ok(Measurement { traffic: PerSide { legacy, serverless }, probes: PerSide::default() })
+    Ok(Measurement { traffic: PerSide { legacy, serverless }, ..Measurement::default() })
 }
 
 /// The result of driving one script.

@@ -391,7 +391,7 @@ impl<J: Judge> Engine<J> {
             return;
         }
         let analysis = match result {
-            Ok(m) => self.judge.judge(window, &m),
+            Ok(m) => Analysis { hops: m.hops.clone(), ..self.judge.judge(window, &m) },
             Err(e) => Analysis::error(window, &e),
         };
         self.on_analysis(now, analysis, tx);

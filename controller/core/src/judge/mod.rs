@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{MeasureError, Measurement, PerSide, Side, Window};
+use crate::measure::{no_hops, Hop, MeasureError, Measurement, PerSide, Side, Window};
 use crate::units::{Timestamp, Weight};
 
 /// Ordered by severity: `max` of two verdicts is the worse one.
@@ -90,6 +90,10 @@ pub struct Analysis {
     /// Requests per side counted as evidence for this verdict.
     pub samples: PerSide<u64>,
     pub checks: Vec<CheckResult>,
+    /// The window's hop-by-hop breakdown, as the sources gave it (the engine
+    /// copies it from the measurement; judges leave it empty).
+    #[serde(default, skip_serializing_if = "no_hops")]
+    pub hops: PerSide<Vec<Hop>>,
 }
 
 impl Analysis {
@@ -113,6 +117,7 @@ impl Analysis {
                 e_value: None,
                 e_threshold: None,
             }],
+            hops: PerSide::default(),
         }
     }
 
@@ -120,7 +125,7 @@ impl Analysis {
     pub fn from_checks(window: Window, samples: PerSide<u64>, checks: Vec<CheckResult>) -> Analysis {
         let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
         let critical = checks.iter().any(|c| c.critical && c.verdict == Verdict::Fail);
-        Analysis { window, verdict, critical, samples, checks }
+        Analysis { window, verdict, critical, samples, checks, hops: PerSide::default() }
     }
 }
 

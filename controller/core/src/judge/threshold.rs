@@ -147,7 +147,7 @@ mod tests {
 
     fn judge(legacy: SideSample, serverless: SideSample) -> Analysis {
         let mut j = ThresholdJudge::new(Guardrails::default());
-        let m = Measurement { traffic: PerSide { legacy, serverless }, probes: PerSide::default() };
+        let m = Measurement { traffic: PerSide { legacy, serverless }, ..Measurement::default() };
         j.judge(window(), &m)
     }
 
@@ -191,7 +191,7 @@ mod tests {
         let mut j = ThresholdJudge::new(Guardrails::default());
         let m = Measurement {
             traffic: PerSide { legacy: side(30, 0, 38.0), serverless: side(30, 0, 31.0) },
-            probes: PerSide::default(),
+            ..Measurement::default()
         };
         assert_eq!(j.judge(window(), &m).verdict, Verdict::Inconclusive);
         assert_eq!(j.judge(window(), &m).verdict, Verdict::Pass);
