@@ -1,0 +1,278 @@
+//! Pre-flight's passing paths and the failures moto cannot stage, at the
+//! SDK boundary (aws-smithy-mocks): a function association at
+//! viewer-request, the function's runtime and KeyValueStore association,
+//! the weight under the key, and Lambda's concurrency. Responses are shaped
+//! as the API reference gives them. The probes go to a stand-in edge that
+//! honours `x-cutover-probe` as the CloudFront Function does.
+
+use aws_sdk_cloudfront::operation::describe_function::DescribeFunctionOutput;
+use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
+use aws_sdk_cloudfront::primitives::DateTime;
+use aws_sdk_cloudfront::types::{
+    CacheBehavior, CacheBehaviors, DefaultCacheBehavior, Distribution, DistributionConfig, EventType,
+    FunctionAssociation, FunctionAssociations, FunctionConfig, FunctionMetadata, FunctionRuntime, FunctionSummary,
+    KeyValueStoreAssociation, KeyValueStoreAssociations, Origin, Origins, ViewerProtocolPolicy,
+};
+use aws_sdk_cloudfrontkeyvaluestore::operation::describe_key_value_store::DescribeKeyValueStoreOutput;
+use aws_sdk_cloudfrontkeyvaluestore::operation::get_key::GetKeyOutput;
+use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+use aws_sdk_lambda::types::AccountLimit;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use cutover_aws::preflight::{Check, Outcome, Preflight};
+use cutover_aws::Clients;
+use cutover_core::plan::{CloudFrontEdge, MetricSources};
+use cutover_testkit::http::{Answer, Stub};
+
+const DISTRIBUTION: &str = "E2QWRUHAPOMQZL";
+const FUNCTION_ARN: &str = "arn:aws:cloudfront::123456789012:function/internal-api-weight";
+const KVS_ARN: &str = "arn:aws:cloudfront::123456789012:key-value-store/8aa76c9b-1b7e-4f5c-9d60-2f7a0b6c1c3e";
+const KEY: &str = "internal-api/weight";
+
+/// What the account looks like; `ready()` is a distribution set up as
+/// `infra/` sets it up.
+#[derive(Clone)]
+struct Account {
+    function_at_viewer_request: bool,
+    runtime: FunctionRuntime,
+    function_reads: &'static str,
+    weight: &'static str,
+    reserved: Option<i32>,
+    unreserved: i32,
+}
+
+impl Account {
+    fn ready() -> Account {
+        Account {
+            function_at_viewer_request: true,
+            runtime: FunctionRuntime::CloudfrontJs20,
+            function_reads: KVS_ARN,
+            weight: "0",
+            reserved: None,
+            unreserved: 900,
+        }
+    }
+
+    fn distribution(&self) -> Distribution {
+        let origin = |id: &str, domain: &str| Origin::builder().id(id).domain_name(domain).build().unwrap();
+        let origins = vec![
+            origin("alb", "internal-api-123456.eu-west-1.elb.amazonaws.com"),
+            origin("api-gateway", "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"),
+        ];
+        let event = if self.function_at_viewer_request { EventType::ViewerRequest } else { EventType::ViewerResponse };
+        let function = FunctionAssociation::builder().function_arn(FUNCTION_ARN).event_type(event).build().unwrap();
+        let api = CacheBehavior::builder()
+            .path_pattern("/api/*")
+            .target_origin_id("alb")
+            .viewer_protocol_policy(ViewerProtocolPolicy::HttpsOnly)
+            .function_associations(FunctionAssociations::builder().quantity(1).items(function).build().unwrap())
+            .build()
+            .unwrap();
+        let config = DistributionConfig::builder()
+            .caller_reference("infra")
+            .comment("internal API")
+            .enabled(true)
+            .origins(Origins::builder().quantity(2).set_items(Some(origins)).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("alb")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap(),
+            )
+            .cache_behaviors(CacheBehaviors::builder().quantity(1).items(api).build().unwrap())
+            .build()
+            .unwrap();
+        Distribution::builder()
+            .id(DISTRIBUTION)
+            .arn(format!("arn:aws:cloudfront::123456789012:distribution/{DISTRIBUTION}"))
+            .status("Deployed")
+            .last_modified_time(DateTime::from_secs(1_795_867_200))
+            .in_progress_invalidation_batches(0)
+            .domain_name("d111111abcdef8.cloudfront.net")
+            .distribution_config(config)
+            .build()
+            .unwrap()
+    }
+
+    fn function(&self) -> FunctionSummary {
+        let store = KeyValueStoreAssociation::builder().key_value_store_arn(self.function_reads).build().unwrap();
+        let config = FunctionConfig::builder()
+            .comment("cutover weight")
+            .runtime(self.runtime.clone())
+            .key_value_store_associations(
+                KeyValueStoreAssociations::builder().quantity(1).items(store).build().unwrap(),
+            )
+            .build()
+            .unwrap();
+        let metadata = FunctionMetadata::builder()
+            .function_arn(FUNCTION_ARN)
+            .last_modified_time(DateTime::from_secs(1_795_867_200))
+            .build()
+            .unwrap();
+        FunctionSummary::builder()
+            .name("internal-api-weight")
+            .function_config(config)
+            .function_metadata(metadata)
+            .build()
+            .unwrap()
+    }
+
+    fn clients(&self) -> Clients {
+        let cloudfront = {
+            let (a, b) = (self.clone(), self.clone());
+            let distribution = mock!(aws_sdk_cloudfront::Client::get_distribution)
+                .match_requests(|r| r.id() == Some(DISTRIBUTION))
+                .then_output(move || GetDistributionOutput::builder().distribution(a.distribution()).build());
+            let function = mock!(aws_sdk_cloudfront::Client::describe_function)
+                .match_requests(|r| r.name() == Some("internal-api-weight"))
+                .then_output(move || DescribeFunctionOutput::builder().function_summary(b.function()).build());
+            mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, &[distribution, function])
+        };
+        let keyvaluestore = {
+            let weight = self.weight;
+            let describe = mock!(aws_sdk_cloudfrontkeyvaluestore::Client::describe_key_value_store).then_output(|| {
+                DescribeKeyValueStoreOutput::builder()
+                    .kvs_arn(KVS_ARN)
+                    .created(aws_sdk_cloudfrontkeyvaluestore::primitives::DateTime::from_secs(1_795_867_200))
+                    .e_tag("KV1")
+                    .item_count(1)
+                    .total_size_in_bytes(32)
+                    .build()
+                    .unwrap()
+            });
+            let get = mock!(aws_sdk_cloudfrontkeyvaluestore::Client::get_key)
+                .match_requests(|r| r.key() == Some(KEY))
+                .then_output(move || {
+                    GetKeyOutput::builder()
+                        .key(KEY)
+                        .value(weight)
+                        .item_count(1)
+                        .total_size_in_bytes(32)
+                        .build()
+                        .unwrap()
+                });
+            mock_client!(aws_sdk_cloudfrontkeyvaluestore, RuleMode::MatchAny, &[describe, get])
+        };
+        let lambda = {
+            let (reserved, unreserved) = (self.reserved, self.unreserved);
+            let concurrency = mock!(aws_sdk_lambda::Client::get_function_concurrency).then_output(move || {
+                GetFunctionConcurrencyOutput::builder().set_reserved_concurrent_executions(reserved).build()
+            });
+            let settings = mock!(aws_sdk_lambda::Client::get_account_settings).then_output(move || {
+                let limit = AccountLimit::builder().unreserved_concurrent_executions(unreserved).build();
+                GetAccountSettingsOutput::builder().account_limit(limit).build()
+            });
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &[concurrency, settings])
+        };
+        let none: &[&Rule] = &[];
+        Clients {
+            dynamodb: mock_client!(aws_sdk_dynamodb, none),
+            cloudfront,
+            keyvaluestore,
+            cloudwatch: mock_client!(aws_sdk_cloudwatch, none),
+            lambda,
+            xray: mock_client!(aws_sdk_xray, none),
+        }
+    }
+}
+
+/// A stand-in for the distribution with the function: a pinned probe is
+/// answered by the side it names.
+fn edge() -> Stub {
+    Stub::start(|r| {
+        let side = if r.header("x-cutover-probe") == Some("serverless") { "serverless" } else { "legacy" };
+        Answer::json(200, "{}").with_header("x-served-by", side)
+    })
+}
+
+async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
+    let check = Preflight {
+        clients: account.clients(),
+        edge: CloudFrontEdge {
+            distribution_id: DISTRIBUTION.into(),
+            kvs_arn: KVS_ARN.into(),
+            weight_key: KEY.into(),
+            serverless_origin_id: "api-gateway".into(),
+        },
+        metrics: Some(MetricSources {
+            alb_load_balancer: "app/internal-api/50dc6c495c0c9188".into(),
+            alb_target_group: "targetgroup/internal-api/73e2d6bc24d8a067".into(),
+            api_id: "a1b2c3d4e5".into(),
+            api_stage: "$default".into(),
+            lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
+            xray_legacy_service: None,
+            xray_serverless_service: None,
+        }),
+        edge_url: Some(edge.base().to_owned()),
+        probe_path: "/api/health".into(),
+        min_unreserved_concurrency: 100,
+    };
+    check.run().await
+}
+
+fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
+    &checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} line in {checks:#?}")).outcome
+}
+
+#[tokio::test]
+async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
+    let edge = edge();
+    let checks = preflight(&Account::ready(), &edge).await;
+    assert_eq!(checks.len(), 10, "{checks:#?}");
+    let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, Outcome::Pass(_))).collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+    assert_eq!(
+        *outcome(&checks, "function store"),
+        Outcome::Pass(format!("internal-api-weight (cloudfront-js-2.0) reads {KVS_ARN}"))
+    );
+    assert_eq!(*outcome(&checks, "edge function"), Outcome::Pass(format!("{FUNCTION_ARN} at viewer-request")));
+    assert_eq!(*outcome(&checks, "weight is 0"), Outcome::Pass(format!("{KEY} reads 0")));
+    assert_eq!(
+        *outcome(&checks, "lambda concurrency"),
+        Outcome::Pass("900 unreserved; internal-api-health unreserved, internal-api-user-context unreserved".into())
+    );
+    let probes = edge.received();
+    let pinned: Vec<Option<&str>> = probes.iter().map(|r| r.header("x-cutover-probe")).collect();
+    assert_eq!(pinned, [Some("legacy"), Some("serverless")]);
+    assert!(probes.iter().all(|r| r.path == "/api/health"));
+}
+
+#[tokio::test]
+async fn each_line_moto_cannot_stage_fails_with_its_fix() {
+    let edge = edge();
+    let fix = |checks: &[Check], name: &str| match outcome(checks, name) {
+        Outcome::Fail { found, fix } => format!("{found} | {fix}"),
+        other => panic!("{name}: {other:?}"),
+    };
+
+    let old_runtime = Account { runtime: FunctionRuntime::CloudfrontJs10, ..Account::ready() };
+    let checks = preflight(&old_runtime, &edge).await;
+    let line = fix(&checks, "function store");
+    assert!(line.contains("runs cloudfront-js-1.0") && line.contains("needs runtime cloudfront-js-2.0"), "{line}");
+
+    let other_store =
+        Account { function_reads: "arn:aws:cloudfront::123456789012:key-value-store/other", ..Account::ready() };
+    let line = fix(&preflight(&other_store, &edge).await, "function store");
+    assert!(line.contains("is not associated with") && line.contains("associate the KeyValueStore"), "{line}");
+
+    let at_response = Account { function_at_viewer_request: false, ..Account::ready() };
+    let checks = preflight(&at_response, &edge).await;
+    assert!(fix(&checks, "edge function").contains("no CloudFront Function at viewer-request"));
+    assert_eq!(*outcome(&checks, "function store"), Outcome::Skipped("no edge function".into()));
+
+    let left_at_25 = Account { weight: "2500", ..Account::ready() };
+    let line = fix(&preflight(&left_at_25, &edge).await, "weight is 0");
+    assert!(line.starts_with(&format!("{KEY} reads 25% | a cutover starts at 0 %")), "{line}");
+
+    let throttled = Account { reserved: Some(0), ..Account::ready() };
+    let line = fix(&preflight(&throttled, &edge).await, "lambda concurrency");
+    assert!(line.contains("reserved concurrency 0") && line.contains("delete-function-concurrency"), "{line}");
+
+    let crowded = Account { unreserved: 50, ..Account::ready() };
+    let line = fix(&preflight(&crowded, &edge).await, "lambda concurrency");
+    assert_eq!(
+        line,
+        "50 unreserved concurrent executions in the account | ask for a higher Lambda concurrency quota (at least 100)"
+    );
+}
