@@ -102,3 +102,25 @@ impl EdgePort for KvsEdge {
         }
     }
 }
+
+/// Sends every KeyValueStore call to one URL, as given. The SDK's own rules
+/// put the store's account id in front of a custom endpoint's host
+/// (`123456789012.localhost:4566`), which no emulator answers; this keeps
+/// the signing the SDK's rules ask for (SigV4A, any region).
+#[derive(Debug)]
+pub(crate) struct AtUrl(pub(crate) String);
+
+impl aws_sdk_cloudfrontkeyvaluestore::config::endpoint::ResolveEndpoint for AtUrl {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_cloudfrontkeyvaluestore::config::endpoint::Params,
+    ) -> aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture<'a> {
+        use aws_smithy_types::endpoint::{Endpoint, EndpointAuthScheme};
+        use aws_smithy_types::Document;
+        let sigv4a = EndpointAuthScheme::with_capacity("sigv4a".to_owned(), 2)
+            .put("signingName", "cloudfront-keyvaluestore")
+            .put("signingRegionSet", vec![Document::from("*".to_owned())]);
+        let endpoint = Endpoint::builder().url(self.0.trim_end_matches('/').to_owned()).auth_scheme(sigv4a).build();
+        aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture::ready(Ok(endpoint))
+    }
+}

@@ -130,7 +130,13 @@ impl Clients {
         Clients {
             dynamodb: client!(aws_sdk_dynamodb, endpoints.dynamodb),
             cloudfront: client!(aws_sdk_cloudfront, endpoints.cloudfront),
-            keyvaluestore: client!(aws_sdk_cloudfrontkeyvaluestore, endpoints.keyvaluestore),
+            keyvaluestore: {
+                let mut builder = aws_sdk_cloudfrontkeyvaluestore::config::Builder::from(&config);
+                if let Some(url) = &endpoints.keyvaluestore {
+                    builder = builder.endpoint_resolver(kvs::AtUrl(url.clone()));
+                }
+                aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(builder.build())
+            },
             cloudwatch: client!(aws_sdk_cloudwatch, endpoints.cloudwatch),
             lambda: client!(aws_sdk_lambda, endpoints.lambda),
             xray: client!(aws_sdk_xray, endpoints.xray),

@@ -217,3 +217,78 @@ async fn throttling_is_retried_and_access_denied_names_the_action() {
     assert!(err.contains("grant `cloudfront-keyvaluestore:PutKey`"), "{err}");
     assert_eq!(rules[2].num_calls(), 1, "not retried");
 }
+
+/// The whole adapter over HTTP, through `--endpoint-url-keyvaluestore`: a
+/// stand-in for the KeyValueStore data plane (REST-JSON, the store's ETag
+/// in a header, `If-Match` on PutKey) on a loopback port. The SDK's own
+/// endpoint rules would send these to `123456789012.127.0.0.1:…`.
+mod over_http {
+    use super::*;
+    use cutover_aws::{Clients, Endpoints};
+    use cutover_testkit::http::{Answer, Received, Stub};
+
+    /// The data plane holding `value` under [`KEY`], at ETag `KV1`.
+    fn data_plane(value: &str) -> Stub {
+        let state = Mutex::new((value.to_owned(), 1u32));
+        Stub::start(move |r: &Received| {
+            let mut state = state.lock().unwrap();
+            let keys = "/keys/internal-api%2Fweight";
+            let sizes = r#""ItemCount": 1, "TotalSizeInBytes": 32"#;
+            match (r.method.as_str(), r.path.ends_with(keys)) {
+                ("GET", false) => {
+                    Answer::json(200, format!(r#"{{"KvsARN": "{ARN}", "Created": 1795867200, {sizes}}}"#))
+                        .with_header("ETag", &format!("KV{}", state.1))
+                }
+                ("GET", true) => Answer::json(200, format!(r#"{{"Key": "{KEY}", "Value": "{}", {sizes}}}"#, state.0)),
+                ("PUT", true) if r.header("if-match") != Some(format!("KV{}", state.1).as_str()) => {
+                    Answer::json(409, r#"{"Message": "stale ETag"}"#)
+                        .with_header("x-amzn-errortype", "ConflictException")
+                }
+                ("PUT", true) => {
+                    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                    state.0 = body["Value"].as_str().unwrap().to_owned();
+                    state.1 += 1;
+                    Answer::json(200, format!("{{{sizes}}}")).with_header("ETag", &format!("KV{}", state.1))
+                }
+                _ => Answer::json(404, r#"{"Message": "no such route"}"#)
+                    .with_header("x-amzn-errortype", "ResourceNotFoundException"),
+            }
+        })
+    }
+
+    async fn edge(plane: &Stub) -> KvsEdge {
+        let endpoints = Endpoints { keyvaluestore: Some(plane.base().to_owned()), ..Endpoints::default() };
+        KvsEdge::new(Clients::new(&endpoints).await.keyvaluestore, ARN, KEY)
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_url_is_used_as_given() {
+        let plane = data_plane("100");
+        let edge = edge(&plane).await;
+        edge.apply(bps(500), bps(100)).await.expect("written");
+        assert_eq!(edge.read().await.unwrap(), bps(500));
+
+        let received = plane.received();
+        let calls: Vec<(&str, bool)> =
+            received.iter().map(|r| (r.method.as_str(), r.path.ends_with("/keys/internal-api%2Fweight"))).collect();
+        assert_eq!(calls, [("GET", false), ("GET", true), ("PUT", true), ("GET", true), ("GET", true)]);
+        let put = &received[2];
+        assert_eq!(put.header("if-match"), Some("KV1"), "conditioned on the ETag just described");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&put.body).unwrap(),
+            serde_json::json!({"Value": "500"})
+        );
+        let host = plane.base().trim_start_matches("http://");
+        assert!(received.iter().all(|r| r.header("host") == Some(host)), "no account id before the host");
+        let signed = put.header("authorization").unwrap_or_default();
+        assert!(signed.starts_with("AWS4-ECDSA-P256-SHA256 "), "SigV4A, as the SDK's rules ask: {signed}");
+    }
+
+    #[tokio::test]
+    async fn drift_over_http_is_not_overwritten() {
+        let plane = data_plane("3000");
+        let err = edge(&plane).await.apply(bps(500), bps(100)).await.unwrap_err();
+        assert_eq!(err, EdgeError::Drift { found: bps(3000) });
+        assert!(plane.received().iter().all(|r| r.method == "GET"), "nothing written");
+    }
+}

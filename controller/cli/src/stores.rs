@@ -23,7 +23,7 @@ pub struct EndpointArgs {
     /// CloudFront (pre-flight reads the distribution and its function).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_CLOUDFRONT", value_name = "URL")]
     pub endpoint_url_cloudfront: Option<String>,
-    /// CloudFront KeyValueStore (the weight).
+    /// CloudFront KeyValueStore (the weight). Used as given: no account id is put before the host.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_CLOUDFRONT_KEYVALUESTORE", value_name = "URL")]
     pub endpoint_url_keyvaluestore: Option<String>,
     /// CloudWatch (the metrics).
