@@ -98,18 +98,16 @@ const ORIGIN: Timestamp = Timestamp::from_ms(1_795_867_200_000);
 
 /// Creates the cutover, queues the operators' commands, and drives it.
 async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands: &[&str]) -> CutoverState {
-    drive_notifying(store, edge, errors, commands, &[]).await
+    drive_plan(store, edge, errors, commands, short_plan()).await
 }
 
-async fn drive_notifying(
+async fn drive_plan(
     store: &SqliteStore,
     edge: &RecordingEdge,
     errors: u64,
     commands: &[&str],
-    webhooks: &[String],
+    plan: Plan,
 ) -> CutoverState {
-    let mut plan = short_plan();
-    plan.notify.webhooks = webhooks.to_vec();
     store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
     for command in commands {
         let reason = Some(format!("{command}, because the test says so"));
@@ -213,7 +211,12 @@ async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
             }
         })
     };
-    let state = drive_notifying(&store, &edge, 0, &["start"], &[format!("{}/hook", hook.base())]).await;
+    let mut plan = short_plan();
+    plan.notify.webhooks = vec![format!("{}/hook", hook.base())];
+    // 4 h (0.7 s here) for the resume to arrive before the hold ends: a
+    // resume after it advances straight to 100 %, not re-applying 5 %.
+    plan.schedule.steps[0].hold = Duration::from_secs(4 * 3600);
+    let state = drive_plan(&store, &edge, 0, &["start"], plan).await;
     resumer.await.unwrap();
     assert_eq!(state.phase, Phase::Completed);
     let history = store.history("c1").await.unwrap();
