@@ -33,6 +33,7 @@ use cutover_core::measure::{Histogram, Hop, MeasureError, Measurement, PerSide, 
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
+use crate::verify::EdgeProbe;
 use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 use crate::AwsFailure;
 
@@ -78,6 +79,7 @@ pub struct CloudWatchMetrics {
     client: Client,
     sources: MetricSources,
     xray: Option<XRaySource>,
+    edge_probe: Option<EdgeProbe>,
 }
 
 fn dimension(name: &str, value: &str) -> Dimension {
@@ -97,12 +99,19 @@ fn id(side: &str, metric: &str, stat: &str) -> String {
 
 impl CloudWatchMetrics {
     pub fn new(client: Client, sources: MetricSources) -> CloudWatchMetrics {
-        CloudWatchMetrics { client, sources, xray: None }
+        CloudWatchMetrics { client, sources, xray: None, edge_probe: None }
     }
 
     /// Judges latency on X-Ray's samples where there are enough of them.
     pub fn with_xray(mut self, xray: XRaySource) -> CloudWatchMetrics {
         self.xray = Some(xray);
+        self
+    }
+
+    /// Times probes through the edge with each window read: the `edge`
+    /// hop, above CloudWatch's and X-Ray's.
+    pub fn with_edge_probe(mut self, probe: EdgeProbe) -> CloudWatchMetrics {
+        self.edge_probe = Some(probe);
         self
     }
 
@@ -226,6 +235,16 @@ impl CloudWatchMetrics {
                     // CloudWatch still measured both sides: judge on it, and say so.
                     tracing::warn!(error = %e, "X-Ray unreadable; latency from CloudWatch's percentiles");
                     reading.xray_error = Some(e.to_string());
+                }
+            }
+        }
+        if let Some(probe) = &self.edge_probe {
+            let edge = probe.hops().await;
+            for side in [Side::Legacy, Side::Serverless] {
+                if let Some(hop) = edge.get(side).clone() {
+                    let hops = reading.measurement.hops.get_mut(side);
+                    hops.iter_mut().for_each(|h| h.depth += 1);
+                    hops.insert(0, hop);
                 }
             }
         }

@@ -36,7 +36,7 @@ pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
-pub use verify::{Verified, Verifier};
+pub use verify::{EdgeProbe, Verified, Verifier};
 pub use xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.

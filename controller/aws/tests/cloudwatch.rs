@@ -404,6 +404,45 @@ mod xray {
         assert!(line.contains(" › function 45/293 ms (40 traces) › init 250/250 ms (3 traces) › dynamodb "), "{line}");
     }
 
+    /// Probes through the edge, pinned to each side, top the breakdown; a
+    /// probe the wrong side answered (a function ignoring the pin) or a 5xx
+    /// is not timed.
+    #[tokio::test]
+    async fn probes_through_the_edge_are_the_outermost_hop() {
+        use cutover_testkit::http::{Answer, Stub};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let serverless_calls = AtomicUsize::new(0);
+        let edge = Stub::start(move |r| match r.header("x-cutover-probe") {
+            Some("serverless") => match serverless_calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Answer::json(503, "{}").with_header("x-served-by", "serverless"),
+                1 => Answer::json(200, "{}").with_header("x-served-by", "legacy"),
+                _ => Answer { delay: std::time::Duration::from_millis(20), ..Answer::json(200, "{}") }
+                    .with_header("x-served-by", "serverless"),
+            },
+            _ => Answer { delay: std::time::Duration::from_millis(40), ..Answer::json(200, "{}") },
+        });
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
+            .with_edge_probe(cutover_aws::EdgeProbe::new(edge.base(), "/api/health", 5));
+        let hops = metrics.read(window()).await.expect("a reading").measurement.hops;
+        let shape = |hops: &[cutover_core::measure::Hop]| -> Vec<(String, u8, u64)> {
+            hops.iter().map(|h| (h.name.clone(), h.depth, h.samples)).collect()
+        };
+        assert_eq!(shape(&hops.legacy), [("edge".into(), 0, 5), ("alb_target".into(), 1, 220)]);
+        assert_eq!(
+            shape(&hops.serverless),
+            [("edge".into(), 0, 3), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
+            "the 503 and the answer from the wrong side are not timed"
+        );
+        let p50 = |h: &cutover_core::measure::Hop| h.p50_ms.unwrap();
+        assert!(p50(&hops.legacy[0]) >= 40.0 && p50(&hops.serverless[0]) >= 20.0);
+        assert_eq!(hops.legacy[0].source, "probes");
+        let received = edge.received();
+        assert_eq!(received.len(), 10);
+        assert!(received.iter().all(|r| r.path == "/api/health"));
+    }
+
     #[tokio::test]
     async fn an_unreadable_xray_leaves_cloudwatch_judging_and_says_why() {
         let cloudwatch = mock!(Client::get_metric_data)

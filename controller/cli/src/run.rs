@@ -15,7 +15,7 @@ use cutover_core::store::{Request, Store, StoreError};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
 
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
-use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, Verified, Verifier, XRaySource};
+use cutover_aws::{Clients, CloudWatchMetrics, EdgeProbe, KvsEdge, Verified, Verifier, XRaySource};
 use cutover_core::measure::PerSide;
 use cutover_core::plan::MetricSources;
 use cutover_runtime::{Driver, DriverError, ScaledClock, Settings, Webhooks};
@@ -183,7 +183,11 @@ async fn drive(
             let driver = Driver {
                 store: store.clone(),
                 edge: Verified::new(kvs, verifier(plan, &edge_url, probe_path, Duration::from_secs(120))),
-                metrics: metrics_for(&clients, sources),
+                metrics: metrics_for(&clients, sources).with_edge_probe(EdgeProbe::new(
+                    &edge_url,
+                    probe_path,
+                    EDGE_PROBES_PER_SIDE,
+                )),
                 notifier: Webhooks::new(&plan.notify.webhooks),
                 clock,
                 settings,
@@ -193,6 +197,10 @@ async fn drive(
     };
     Ok(Ok(outcome))
 }
+
+/// Probes per side through the distribution with each window read: the
+/// breakdown's `edge` hop (p50/p99 over these).
+const EDGE_PROBES_PER_SIDE: usize = 10;
 
 /// CloudWatch, with X-Ray's latencies when the plan names both sides' services.
 fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {

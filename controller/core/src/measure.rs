@@ -200,14 +200,16 @@ pub struct Measurement {
 /// `lambda` › `function` › `dynamodb`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hop {
+    /// `edge` (probes through the distribution, timed by the controller);
     /// `api_gateway`, `integration`, `alb_target` (CloudWatch); `lambda`,
     /// `function`, `init` (cold starts), an AWS service such as `dynamodb`,
     /// `db` (SQL), `remote` (HTTP calls), or an app's X-Ray service name.
     pub name: String,
-    /// `cloudwatch` or `xray`.
+    /// `probes`, `cloudwatch` or `xray`.
     pub source: String,
+    /// 0 for the outermost hop.
     pub depth: u8,
-    /// Requests (CloudWatch) or traces (X-Ray) the hop was seen in.
+    /// Requests (CloudWatch), traces (X-Ray) or probes the hop was seen in.
     pub samples: u64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -225,7 +227,11 @@ pub fn describe_hops(hops: &[Hop]) -> String {
     let parts: Vec<String> = hops
         .iter()
         .map(|h| {
-            let seen = if h.source == "xray" { format!(" ({} traces)", h.samples) } else { String::new() };
+            let seen = match h.source.as_str() {
+                "xray" => format!(" ({} traces)", h.samples),
+                "probes" => format!(" ({} probes)", h.samples),
+                _ => String::new(),
+            };
             format!("{} {}/{} ms{seen}", h.name, ms(h.p50_ms), ms(h.p99_ms))
         })
         .collect();
