@@ -224,7 +224,7 @@ impl CloudWatchMetrics {
         };
         reading.integration_p50_ms = combined("p50");
         reading.integration_p99_ms = combined("p99");
-        reading.measurement.hops = self.cloudwatch_hops(&reading);
+        reading.measurement.hops = reading.cloudwatch_hops();
         if let Some(xray) = &self.xray {
             match xray.sample(from, to).await {
                 Ok(samples) => {
@@ -239,14 +239,7 @@ impl CloudWatchMetrics {
             }
         }
         if let Some(probe) = &self.edge_probe {
-            let edge = probe.hops().await;
-            for side in [Side::Legacy, Side::Serverless] {
-                if let Some(hop) = edge.get(side).clone() {
-                    let hops = reading.measurement.hops.get_mut(side);
-                    hops.iter_mut().for_each(|h| h.depth += 1);
-                    hops.insert(0, hop);
-                }
-            }
+            reading.top_with(probe.hops().await);
         }
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
@@ -261,11 +254,11 @@ impl CloudWatchMetrics {
     }
 }
 
-impl CloudWatchMetrics {
+impl Reading {
     /// The hops CloudWatch sees: the ALB's wait on its targets; API
     /// Gateway's whole latency and, within it, the integration's.
-    fn cloudwatch_hops(&self, reading: &Reading) -> PerSide<Vec<Hop>> {
-        let traffic = &reading.measurement.traffic;
+    fn cloudwatch_hops(&self) -> PerSide<Vec<Hop>> {
+        let traffic = &self.measurement.traffic;
         let hop = |name: &str, depth: u8, samples: u64, p50_ms: Option<f64>, p99_ms: Option<f64>| Hop {
             name: name.into(),
             source: "cloudwatch".into(),
@@ -285,21 +278,25 @@ impl CloudWatchMetrics {
         let serverless = &traffic.serverless;
         if serverless.requests > 0 {
             hops.serverless.push(of("api_gateway", serverless));
-            if reading.integration_p50_ms.is_some() || reading.integration_p99_ms.is_some() {
-                hops.serverless.push(hop(
-                    "integration",
-                    1,
-                    serverless.requests,
-                    reading.integration_p50_ms,
-                    reading.integration_p99_ms,
-                ));
+            if self.integration_p50_ms.is_some() || self.integration_p99_ms.is_some() {
+                let (p50, p99) = (self.integration_p50_ms, self.integration_p99_ms);
+                hops.serverless.push(hop("integration", 1, serverless.requests, p50, p99));
             }
         }
         hops
     }
-}
 
-impl Reading {
+    /// Puts each side's `edge` hop on top of the others.
+    fn top_with(&mut self, edge: PerSide<Option<Hop>>) {
+        for (side, hop) in [(Side::Legacy, edge.legacy), (Side::Serverless, edge.serverless)] {
+            if let Some(hop) = hop {
+                let hops = self.measurement.hops.get_mut(side);
+                hops.iter_mut().for_each(|h| h.depth += 1);
+                hops.insert(0, hop);
+            }
+        }
+    }
+
     /// Takes in X-Ray's samples: a side's latency where it has enough
     /// traces, the new side's cold starts where traces were read whole, and
     /// both sides' hops beneath CloudWatch's.
