@@ -199,8 +199,8 @@ fn fail(message: String) -> MeasureError {
     MeasureError { source_name: "xray".into(), message }
 }
 
-/// At most `n` ids, evenly spread over the (time-ordered) summaries, so the
-/// detailed sample is not the window's first minute only.
+/// At most `n` ids, evenly spread over the summaries in the order X-Ray
+/// listed them, so the detailed sample is not the first page only.
 fn spread(summaries: &[Summary], n: usize) -> Vec<&str> {
     let usable: Vec<&str> = summaries.iter().map(|s| s.id.as_str()).filter(|id| !id.is_empty()).collect();
     if usable.len() <= n {

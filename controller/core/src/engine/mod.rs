@@ -391,7 +391,11 @@ impl<J: Judge> Engine<J> {
             return;
         }
         let analysis = match result {
-            Ok(m) => Analysis { hops: m.hops.clone(), ..self.judge.judge(window, &m) },
+            Ok(mut m) => {
+                // The breakdown is for the record; judges never read it.
+                let hops = std::mem::take(&mut m.hops);
+                Analysis { hops, ..self.judge.judge(window, &m) }
+            }
             Err(e) => Analysis::error(window, &e),
         };
         self.on_analysis(now, analysis, tx);
