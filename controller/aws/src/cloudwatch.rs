@@ -204,8 +204,8 @@ impl CloudWatchMetrics {
             }
         }
         let mut reading = Reading { read_from_ms: from, read_to_ms: to, ..Reading::default() };
-        for (side, name) in [(Side::Legacy, "legacy"), (Side::Serverless, "serverless")] {
-            *reading.measurement.traffic.get_mut(side) = side_sample(&series, name).map_err(fail)?;
+        for side in Side::BOTH {
+            *reading.measurement.traffic.get_mut(side) = side_sample(&series, side.as_str()).map_err(fail)?;
         }
         let sum = |id: &str| series.get(id).map_or(0.0, |points| points.values().sum::<f64>());
         let combined = |stat: &str| {
@@ -301,7 +301,7 @@ impl Reading {
     /// traces, the new side's cold starts where traces were read whole, and
     /// both sides' hops beneath CloudWatch's.
     fn apply_xray(&mut self, samples: &PerSide<TraceSample>) {
-        for side in [Side::Legacy, Side::Serverless] {
+        for side in Side::BOTH {
             let sample = samples.get(side);
             let traffic = self.measurement.traffic.get_mut(side);
             if sample.traces >= XRAY_MIN_TRACES {

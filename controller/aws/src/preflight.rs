@@ -2,19 +2,29 @@
 //! start, checked one line at a time, each failure with its fix. Nothing is
 //! changed; every call is a read.
 
-use std::time::Duration;
-
 use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage};
+use cutover_core::measure::Side;
 use cutover_core::plan::{CloudFrontEdge, MetricSources};
 use cutover_core::ports::EdgePort;
 use cutover_core::units::Weight;
 
+use crate::verify::probe_client;
 use crate::{AwsFailure, Clients, KvsEdge};
 
 /// The header every answer of the api-lambdas carries, naming its side.
 pub const SERVED_BY: &str = "x-served-by";
 /// The header a probe pins its side with (the CloudFront Function obeys it).
 pub const PROBE_HEADER: &str = "x-cutover-probe";
+
+/// The side an answer came from, by its `x-served-by`: only the new side
+/// must say so; an answer without it is the ALB's (the old app predates it).
+pub fn answered_by(served_by: Option<&str>) -> Side {
+    if served_by == Some(Side::Serverless.as_str()) {
+        Side::Serverless
+    } else {
+        Side::Legacy
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -110,7 +120,7 @@ impl Preflight {
         }
         checks.push(self.check_weight().await);
         let base = self.edge_url.clone().or(domain.map(|d| format!("https://{d}")));
-        for side in ["legacy", "serverless"] {
+        for side in Side::BOTH {
             checks.push(self.check_side(base.as_deref(), side).await);
         }
         checks.push(self.check_concurrency().await);
@@ -233,41 +243,34 @@ impl Preflight {
     }
 
     /// A probe pinned to `side` through the edge must be answered by it.
-    async fn check_side(&self, base: Option<&str>, side: &'static str) -> Check {
-        let name = if side == "legacy" { "legacy answers" } else { "serverless answers" };
+    async fn check_side(&self, base: Option<&str>, side: Side) -> Check {
+        let name = if side == Side::Legacy { "legacy answers" } else { "serverless answers" };
+        let label = side.as_str();
         let Some(base) = base else {
             return Check::skip(name, "no distribution domain to probe (pass --edge-url)");
         };
         let url = format!("{}{}", base.trim_end_matches('/'), self.probe_path);
-        let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
-            Ok(client) => client,
-            Err(e) => return Check::fail(name, format!("no HTTP client: {e}"), "check the machine's TLS setup"),
-        };
-        let answer = client.get(&url).header(PROBE_HEADER, side).send().await;
+        let answer = probe_client().get(&url).header(PROBE_HEADER, side.as_str()).send().await;
         match answer {
             Err(e) => Check::fail(name, format!("GET {url}: {e}"), "check the distribution is deployed and reachable"),
             Ok(response) => {
                 let status = response.status();
                 let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                let right_side = match (side, served_by.as_deref()) {
-                    ("serverless", Some("serverless")) => true,
-                    ("serverless", _) => false,
-                    (_, served_by) => served_by != Some("serverless"),
-                };
+                let right_side = answered_by(served_by.as_deref()) == side;
                 if !status.is_success() {
                     Check::fail(
                         name,
-                        format!("GET {url} pinned to {side} answered {status}"),
-                        format!("make {} serve GET {} with 2xx", side, self.probe_path),
+                        format!("GET {url} pinned to {label} answered {status}"),
+                        format!("make {label} serve GET {} with 2xx", self.probe_path),
                     )
                 } else if !right_side {
                     Check::fail(
                         name,
-                        format!("GET {url} pinned to {side} was answered by {}", served_by.as_deref().unwrap_or("a side without x-served-by")),
+                        format!("GET {url} pinned to {label} was answered by {}", served_by.as_deref().unwrap_or("a side without x-served-by")),
                         "publish the current infra/edge-function/function.js (it honours x-cutover-probe), and have each side set x-served-by",
                     )
                 } else {
-                    Check::pass(name, format!("{status} from {}", served_by.as_deref().unwrap_or(side)))
+                    Check::pass(name, format!("{status} from {}", served_by.as_deref().unwrap_or(label)))
                 }
             }
         }

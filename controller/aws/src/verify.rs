@@ -20,7 +20,7 @@ use cutover_core::plan::CohortKey;
 use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
 
-use crate::preflight::{PROBE_HEADER, SERVED_BY};
+use crate::preflight::{answered_by, PROBE_HEADER, SERVED_BY};
 
 /// Probes keys in buckets this close to the threshold.
 const NEAR: u16 = 20;
@@ -47,12 +47,13 @@ pub struct Verified<E> {
 
 impl<E> Verified<E> {
     pub fn new(inner: E, verifier: Verifier) -> Verified<E> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Verified { inner, verifier, client }
+        Verified { inner, verifier, client: probe_client() }
     }
+}
+
+/// The HTTP client every probe through the edge uses: 5 s per request.
+pub(crate) fn probe_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// A cohort key whose bucket lies in `range` under `salt`.
@@ -182,11 +183,7 @@ pub struct EdgeProbe {
 impl EdgeProbe {
     /// Probes `path` (a cheap GET both sides serve) under `base`.
     pub fn new(base: &str, path: &str, per_side: usize) -> EdgeProbe {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        EdgeProbe { client, url: format!("{}{path}", base.trim_end_matches('/')), per_side }
+        EdgeProbe { client: probe_client(), url: format!("{}{path}", base.trim_end_matches('/')), per_side }
     }
 
     /// Each side's `edge` hop; `None` for a side no probe reached.
@@ -195,16 +192,14 @@ impl EdgeProbe {
     }
 
     async fn side(&self, side: Side) -> Option<Hop> {
-        let name = match side {
-            Side::Legacy => "legacy",
-            Side::Serverless => "serverless",
-        };
         let mut times = Histogram::default();
         for _ in 0..self.per_side {
             let started = Instant::now();
-            let Ok(response) = self.client.get(&self.url).header(PROBE_HEADER, name).send().await else { continue };
-            let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok()).unwrap_or("legacy");
-            if served_by == name && !response.status().is_server_error() && response.bytes().await.is_ok() {
+            let pinned = self.client.get(&self.url).header(PROBE_HEADER, side.as_str());
+            let Ok(response) = pinned.send().await else { continue };
+            let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok());
+            if answered_by(served_by) == side && !response.status().is_server_error() && response.bytes().await.is_ok()
+            {
                 times.record(started.elapsed().as_secs_f64() * 1000.0);
             }
         }

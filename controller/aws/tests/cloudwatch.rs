@@ -11,24 +11,14 @@ use aws_sdk_cloudwatch::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use cutover_aws::{CloudWatchMetrics, LAG};
 use cutover_core::measure::Window;
-use cutover_core::plan::MetricSources;
 use cutover_core::units::Timestamp;
+
+mod common;
+use common::sources;
 
 /// 2026-11-28T12:00:00Z, a whole minute.
 const NOON: u64 = 1_795_867_200_000;
 const MINUTE: u64 = 60_000;
-
-fn sources() -> MetricSources {
-    MetricSources {
-        alb_load_balancer: "app/internal-api/50dc6c495c0c9188".into(),
-        alb_target_group: "targetgroup/internal-api/73e2d6bc24d8a067".into(),
-        api_id: "a1b2c3d4e5".into(),
-        api_stage: "$default".into(),
-        lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
-        xray_legacy_service: None,
-        xray_serverless_service: None,
-    }
-}
 
 /// The window the engine asks for, whose read (LAG earlier) is the two
 /// minutes from noon.

@@ -21,8 +21,10 @@ use aws_sdk_lambda::types::AccountLimit;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cutover_aws::preflight::{Check, Outcome, Preflight};
 use cutover_aws::Clients;
-use cutover_core::plan::{CloudFrontEdge, MetricSources};
+use cutover_core::plan::CloudFrontEdge;
 use cutover_testkit::http::{Answer, Stub};
+
+mod common;
 
 const DISTRIBUTION: &str = "E2QWRUHAPOMQZL";
 const FUNCTION_ARN: &str = "arn:aws:cloudfront::123456789012:function/internal-api-weight";
@@ -195,15 +197,7 @@ async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
             weight_key: KEY.into(),
             serverless_origin_id: "api-gateway".into(),
         },
-        metrics: Some(MetricSources {
-            alb_load_balancer: "app/internal-api/50dc6c495c0c9188".into(),
-            alb_target_group: "targetgroup/internal-api/73e2d6bc24d8a067".into(),
-            api_id: "a1b2c3d4e5".into(),
-            api_stage: "$default".into(),
-            lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
-            xray_legacy_service: None,
-            xray_serverless_service: None,
-        }),
+        metrics: Some(common::sources()),
         edge_url: Some(edge.base().to_owned()),
         probe_path: "/api/health".into(),
         min_unreserved_concurrency: 100,

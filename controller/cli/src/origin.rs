@@ -57,17 +57,13 @@ pub fn run(args: &OriginArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: --{}", problem.replacen('_', "-", 2).replacen(" = ", " ", 1));
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    let name = match side {
-        Side::Legacy => "legacy",
-        Side::Serverless => "serverless",
-    };
-    let config = Config { side: name.into(), ..Config::default() };
+    let config = Config { side: side.as_str().into(), ..Config::default() };
     let server = Arc::new(Server::new(App::new(MemoryStore::new(), NeverBackend, config), faults));
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     runtime.block_on(async {
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
-        println!("cutover origin ({name}) listening on http://{}", listener.local_addr()?);
+        println!("cutover origin ({}) listening on http://{}", side.as_str(), listener.local_addr()?);
         cutover_api_server::serve(listener, server, crate::edge::shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
     })

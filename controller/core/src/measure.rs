@@ -18,6 +18,23 @@ pub enum Side {
     Serverless,
 }
 
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Legacy, Side::Serverless];
+
+    /// `legacy` or `serverless`: the side's name in headers, output and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Legacy => "legacy",
+            Side::Serverless => "serverless",
+        }
+    }
+
+    /// The inverse of [`Side::as_str`].
+    pub fn parse(name: &str) -> Option<Side> {
+        Side::BOTH.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerSide<T> {
     pub legacy: T,

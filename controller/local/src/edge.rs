@@ -166,11 +166,7 @@ impl Shared {
         if path.starts_with("/_cutover/") {
             return self.admin(request).await;
         }
-        let probe = request.headers().get(PROBE_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| match v {
-            "legacy" => Some(Side::Legacy),
-            "serverless" => Some(Side::Serverless),
-            _ => None,
-        });
+        let probe = request.headers().get(PROBE_HEADER).and_then(|v| v.to_str().ok()).and_then(Side::parse);
         if !(path == "/api" || path.starts_with("/api/")) {
             return self.forward(request, Side::Legacy, peer).await.0;
         }
@@ -225,12 +221,12 @@ impl Shared {
         match tokio::time::timeout(UPSTREAM_TIMEOUT, self.client.request(request)).await {
             Ok(Ok(response)) => (response.map(|body| body.boxed()), true),
             Ok(Err(e)) => {
-                let message = format!("the {} side did not answer: {e}", side_name(side));
+                let message = format!("the {} side did not answer: {e}", side.as_str());
                 (error(StatusCode::BAD_GATEWAY, "bad_gateway", message), false)
             }
             Err(_) => {
                 let message =
-                    format!("the {} side did not answer within {} s", side_name(side), UPSTREAM_TIMEOUT.as_secs());
+                    format!("the {} side did not answer within {} s", side.as_str(), UPSTREAM_TIMEOUT.as_secs());
                 (error(StatusCode::GATEWAY_TIMEOUT, "gateway_timeout", message), false)
             }
         }
@@ -344,11 +340,4 @@ impl Shared {
 fn merge(total: &mut PerSide<SideSample>, more: &PerSide<SideSample>) {
     total.legacy.merge(&more.legacy);
     total.serverless.merge(&more.serverless);
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Legacy => "legacy",
-        Side::Serverless => "serverless",
-    }
 }

@@ -477,7 +477,7 @@ impl Judge for SequentialJudge {
             let cold = &stratum.serverless.cold_latency_ms;
             self.ev.cold.observe(cold.count(), cold.count_above(g.cold_start.max_p99_ms));
         }
-        for side in [Side::Legacy, Side::Serverless] {
+        for side in Side::BOTH {
             self.step.totals.get_mut(side).merge(&m.combined(side));
         }
 

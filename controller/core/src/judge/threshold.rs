@@ -116,7 +116,7 @@ impl Judge for ThresholdJudge {
     }
 
     fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
-        for side in [Side::Legacy, Side::Serverless] {
+        for side in Side::BOTH {
             self.step.get_mut(side).merge(&m.combined(side));
         }
         let samples = PerSide { legacy: self.step.legacy.requests, serverless: self.step.serverless.requests };
