@@ -9,7 +9,6 @@
 //! (a rollback to 0 excepted).
 
 use aws_sdk_cloudfrontkeyvaluestore::Client;
-use cutover_core::engine::Verification;
 use cutover_core::ports::{before_write, EdgeError, EdgePort, Write};
 use cutover_core::units::Weight;
 
@@ -63,7 +62,7 @@ impl EdgePort for KvsEdge {
         self.parse(value.as_deref())
     }
 
-    async fn apply(&self, weight: Weight, expected: Weight) -> Result<Option<Verification>, EdgeError> {
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
         let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
             EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
         })?;
@@ -75,7 +74,7 @@ impl EdgePort for KvsEdge {
             Err(e) => return Err(e),
         };
         if before_write(live, weight, expected)? == Write::AlreadyThere {
-            return Ok(None);
+            return Ok(());
         }
         let put = self
             .client
@@ -97,7 +96,7 @@ impl EdgePort for KvsEdge {
         }
         // Read back: a write that landed and was overwritten at once is drift.
         match self.read().await? {
-            found if found == weight => Ok(None),
+            found if found == weight => Ok(()),
             found => Err(EdgeError::Drift { found }),
         }
     }

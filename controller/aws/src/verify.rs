@@ -11,7 +11,9 @@
 //! choose its bucket, so nothing is verified (and the audit says so by
 //! carrying no verification).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use cutover_core::cohort::{self, BUCKETS};
 use cutover_core::engine::Verification;
@@ -80,7 +82,7 @@ impl<E: EdgePort> Verified<E> {
         Ok((side, took))
     }
 
-    async fn verify(&self, weight: Weight) -> Result<Option<Verification>, EdgeError> {
+    async fn probe_until_agreed(&self, weight: Weight) -> Result<Option<Verification>, EdgeError> {
         if self.verifier.cohort == CohortKey::ViewerIp {
             return Ok(None);
         }
@@ -139,9 +141,12 @@ impl<E: EdgePort> Verified<E> {
 }
 
 impl<E: EdgePort> EdgePort for Verified<E> {
-    async fn apply(&self, weight: Weight, expected: Weight) -> Result<Option<Verification>, EdgeError> {
-        self.inner.apply(weight, expected).await?;
-        self.verify(weight).await
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+        self.inner.apply(weight, expected).await
+    }
+
+    async fn verify(&self, weight: Weight) -> Result<Option<Verification>, EdgeError> {
+        self.probe_until_agreed(weight).await
     }
 
     async fn read(&self) -> Result<Weight, EdgeError> {

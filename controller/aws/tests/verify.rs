@@ -46,7 +46,8 @@ async fn a_weight_change_is_verified_through_the_edge() {
     let verified = Verified::new(LocalEdgePort::new(&base), verifier(base.clone(), Duration::from_secs(5)));
     for (bps, expected) in [(2_500, 0), (10_000, 2_500), (0, 10_000)] {
         let weight = Weight::from_bps(bps).unwrap();
-        let v = verified.apply(weight, Weight::from_bps(expected).unwrap()).await.expect("verified").expect("probed");
+        verified.apply(weight, Weight::from_bps(expected).unwrap()).await.expect("written");
+        let v = verified.verify(weight).await.expect("verified").expect("probed");
         assert_eq!(v.rounds, 1, "the local edge applies at once");
         assert_eq!(v.serverless_us.is_some(), bps > 0, "{bps}: a key below the threshold exists only above 0");
         assert_eq!(v.legacy_us.is_some(), bps < 10_000, "{bps}");
@@ -62,7 +63,9 @@ async fn an_edge_that_keeps_disagreeing_is_unverified() {
     let stale = side("legacy");
     let port = LocalEdgePort::new(format!("http://{}", edge.address()));
     let verified = Verified::new(port, verifier(stale.base().to_owned(), Duration::from_millis(600)));
-    let err = verified.apply(Weight::from_bps(5_000).unwrap(), Weight::ZERO).await.unwrap_err();
+    let half = Weight::from_bps(5_000).unwrap();
+    verified.apply(half, Weight::ZERO).await.expect("the write itself succeeds");
+    let err = verified.verify(half).await.unwrap_err();
     let EdgeError::Unverified(reason) = err else { panic!("{err:?}") };
     assert!(reason.contains("below the threshold 5000") && reason.contains("answered by legacy"), "{reason}");
     assert!(reason.contains("probe rounds"), "{reason}");

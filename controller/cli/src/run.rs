@@ -121,8 +121,8 @@ pub fn run(args: &RunArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
                 println!("cutover {}: {}", args.id, state.phase);
                 Ok(ExitCode::from(exit_code(state.phase)))
             }
-            Err(DriverError::LeaseLost(id)) => {
-                eprintln!("cutover {id}: another controller took over; this one stopped");
+            Err(e @ (DriverError::LeaseLost { .. } | DriverError::LeaseHeld { .. })) => {
+                eprintln!("{e}");
                 Ok(ExitCode::FAILURE)
             }
             Err(e) => Err(e.into()),

@@ -12,16 +12,26 @@ use crate::measure::{MeasureError, Measurement, Window};
 use crate::units::{Timestamp, Weight};
 
 /// Where the weight is applied.
+///
+/// An apply is two calls: the write ([`EdgePort::apply`]), which the driver
+/// makes one at a time and in order, and the check that it took effect
+/// ([`EdgePort::verify`]), which may take minutes (edge propagation) and
+/// runs beside everything else: a rollback's write never waits for the
+/// previous weight's verification.
 pub trait EdgePort: Send + Sync {
     /// Sets the weight to `weight`, where the cutover last wrote `expected`.
     /// Reads the live weight first and follows [`before_write`]: a weight
-    /// someone else wrote is [`EdgeError::Drift`], never overwritten. An
-    /// edge that probes its own work says how it saw the weight take effect.
-    fn apply(
-        &self,
-        weight: Weight,
-        expected: Weight,
-    ) -> impl Future<Output = Result<Option<Verification>, EdgeError>> + Send;
+    /// someone else wrote is [`EdgeError::Drift`], never overwritten.
+    fn apply(&self, weight: Weight, expected: Weight) -> impl Future<Output = Result<(), EdgeError>> + Send;
+
+    /// After a successful [`EdgePort::apply`] of `weight`: waits until the
+    /// edge is seen to route by it, and says how it was seen; `Ok(None)`
+    /// when this edge has no way to look (the default).
+    /// [`EdgeError::Unverified`] when it kept disagreeing.
+    fn verify(&self, weight: Weight) -> impl Future<Output = Result<Option<Verification>, EdgeError>> + Send {
+        let _ = weight;
+        std::future::ready(Ok(None))
+    }
 
     /// The weight the edge holds now (a missing value reads as 0, as the
     /// edge itself treats it).
@@ -88,6 +98,9 @@ pub trait Notifier: Send + Sync {
 pub trait Clock: Send + Sync {
     /// The engine's now.
     fn now(&self) -> Timestamp;
+    /// The wall-clock time now, whatever the engine's scale: what leases
+    /// and the driver's deadlines are measured in.
+    fn wall_now(&self) -> Timestamp;
     /// Returns once the engine's now has reached `t`.
     fn sleep_until(&self, t: Timestamp) -> impl Future<Output = ()> + Send;
     /// How much engine time passes in `wall` of wall-clock time.

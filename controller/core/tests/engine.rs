@@ -352,11 +352,16 @@ fn no_data_pause_policy_pauses() {
     let mut rig = Rig::with_plan(plan);
     let _ = rig.command(Command::Start);
     let _ = rig.confirm();
-    // The measurement never answers: each request times out into an Error.
+    // The source never answers: the driver answers each request with an
+    // error when its deadline passes.
     for _ in 0..20 {
         let wake = rig.engine.next_wake().unwrap();
         rig.now = wake;
-        let _ = rig.send(Input::Tick);
+        let out = rig.send(Input::Tick);
+        for window in measures(&out) {
+            let late = MeasureError { source_name: "measure".into(), message: "no answer within 30 s".into() };
+            let _ = rig.send(Input::Measured { window, result: Err(late) });
+        }
     }
     assert_eq!(rig.phase(), Phase::Paused { reason: PauseReason::NoData });
     assert_eq!(rig.weight(), pct(1));
@@ -572,7 +577,7 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
         [Window { from: started_at, to: step_started }, Window { from: step_started, to: rig.now }],
         "the baseline, then a catch-up window of the step"
     );
-    // A failed baseline read is asked again.
+    // A failed baseline read is asked again an interval later, not at once.
     let out = engine.handle(
         rig.now,
         Input::Measured {
@@ -580,5 +585,8 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
             result: Err(MeasureError { source_name: "x".into(), message: "down".into() }),
         },
     );
-    assert!(out.effects.iter().any(|e| matches!(e, Effect::Measure { window } if *window == windows[0])), "{out:?}");
+    assert!(measures(&out).is_empty(), "no tight loop: {out:?}");
+    assert!(engine.next_wake().is_some_and(|t| t <= rig.now + minutes(5)), "woken to ask again");
+    let out = engine.handle(rig.now + minutes(5), Input::Tick);
+    assert!(measures(&out).contains(&windows[0]), "{out:?}");
 }

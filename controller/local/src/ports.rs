@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_core::engine::Verification;
 use cutover_core::measure::{MeasureError, Measurement, Window};
 use cutover_core::ports::{before_write, Clock, EdgeError, EdgePort, MetricsPort, Write};
 use cutover_core::units::Weight;
@@ -75,11 +74,11 @@ impl EdgePort for LocalEdgePort {
         self.current().await.map(|(weight, _)| weight)
     }
 
-    async fn apply(&self, weight: Weight, expected: Weight) -> Result<Option<Verification>, EdgeError> {
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
         let url = format!("{}/_cutover/weight", self.base);
         let (live, etag) = self.current().await?;
         if before_write(live, weight, expected)? == Write::AlreadyThere {
-            return Ok(None);
+            return Ok(());
         }
         let body = format!(r#"{{"weight_bps":{}}}"#, weight.bps());
         let put = Request::put(&url)
@@ -88,7 +87,7 @@ impl EdgePort for LocalEdgePort {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| EdgeError::Failed(e.to_string()))?;
         match call(&self.client, put).await.map_err(EdgeError::Failed)? {
-            (StatusCode::OK, _, _) => Ok(None),
+            (StatusCode::OK, _, _) => Ok(()),
             (StatusCode::PRECONDITION_FAILED, _, _) => Err(EdgeError::Conflict),
             (status, _, body) => {
                 Err(EdgeError::Failed(format!("PUT {url} answered {status}: {}", String::from_utf8_lossy(&body))))

@@ -17,6 +17,9 @@ impl Clock for WallClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_ms(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
     }
+    fn wall_now(&self) -> Timestamp {
+        self.now()
+    }
     async fn sleep_until(&self, t: Timestamp) {
         tokio::time::sleep(Duration::from_millis(t.as_ms().saturating_sub(self.now().as_ms()))).await;
     }

@@ -1,33 +1,47 @@
 //! The controller's driver: runs one cutover's sans-IO engine against the
 //! ports that touch the world — a [`Store`], an [`EdgePort`], a
-//! [`MetricsPort`], a [`Notifier`] and a [`Clock`] — keeping the driver's side of the
-//! engine's contract (see `cutover_core::engine`):
+//! [`MetricsPort`], a [`Notifier`] and a [`Clock`] — keeping the driver's
+//! side of the engine's contract (see `cutover_core::engine`):
 //!
 //! * a `Persist` is durable before the next effect runs; when it fails the
 //!   rest of the batch is dropped and the engine rebuilt from the store;
-//! * every `ApplyWeight` and `Measure` is answered, in order;
-//! * nothing happens without the lease: it is taken before the engine
-//!   starts, renewed on wall-clock time (also under a compressed clock),
-//!   and every commit names its epoch, so a paused ex-leader is fenced off;
-//! * operators' commands arrive through the store's inbox, so `cutover
-//!   rollback` in another terminal reaches a running controller;
+//! * edge writes run one at a time, in the order asked; each write's
+//!   verification, every metric read and every edge read run beside them;
+//! * every request is bounded in wall-clock time ([`Deadlines`]) and
+//!   answered, with a failure if its bound passes;
+//! * the loop never waits on a request: while one is in flight it keeps
+//!   renewing the lease, reading operators' commands from the store's
+//!   inbox and ticking the engine, so a rollback issued while an edge
+//!   verification hangs is written as soon as the edge takes writes;
+//! * nothing is written without the lease: it is taken (waiting at most
+//!   [`Settings::acquire_wait`] for another holder) before the engine
+//!   starts, renewed every third of its time to live, checked before every
+//!   write, and every commit names its epoch, so a controller that was
+//!   paused past its lease is fenced off and says so;
 //! * notifications never wait: they are handed to the [`Notifier`] and
 //!   flushed (bounded) when the driver stops.
+//!
+//! All waiting is on tokio's clock and the [`Clock`]'s wall time, so tests
+//! run hours of a cutover under `tokio::time::pause`.
 
 mod clock;
 mod notify;
 
-use clock::wall_now;
-
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use cutover_core::engine::{Command, CutoverState, EdgeResult, Effect, Engine, Input, Phase};
+use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Phase, Verification};
 use cutover_core::judge::Judge;
+use cutover_core::measure::{MeasureError, Window};
 use cutover_core::plan::Plan;
 use cutover_core::store::{Lease, Store, StoreError};
+use cutover_core::units::{Timestamp, Weight};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
-pub use clock::ScaledClock;
+pub use clock::{system_now, ScaledClock};
 pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort, Notifier};
 pub use notify::Webhooks;
 
@@ -35,10 +49,16 @@ pub use notify::Webhooks;
 pub struct Settings {
     /// Names this controller in the lease (unique per process).
     pub holder: String,
-    /// How long a lease lives without renewal, in wall-clock time.
+    /// How long a lease lives without renewal, in wall-clock time. It is
+    /// renewed every third of that.
     pub lease_ttl: Duration,
-    /// How often, in wall-clock time, the inbox is read and the lease renewed.
+    /// How often, in wall-clock time, the inbox is read and the engine ticked.
     pub poll: Duration,
+    /// How long [`Driver::run`] waits for a lease that another live
+    /// controller holds before giving up with [`DriverError::LeaseHeld`]
+    /// (zero: one try).
+    pub acquire_wait: Duration,
+    pub deadlines: Deadlines,
 }
 
 impl Default for Settings {
@@ -47,6 +67,38 @@ impl Default for Settings {
             holder: format!("controller-{}", std::process::id()),
             lease_ttl: Duration::from_secs(15),
             poll: Duration::from_millis(500),
+            acquire_wait: Duration::from_secs(30),
+            deadlines: Deadlines::default(),
+        }
+    }
+}
+
+/// How long each kind of request may take, in wall-clock time, before the
+/// driver answers it as failed.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// One edge write (read, drift rule, conditional write).
+    pub write: Duration,
+    /// One verification, on top of its verifier's own bound.
+    pub verify: Duration,
+    /// One read of the edge's weight.
+    pub read: Duration,
+    /// A metric read may take as long as the wall time its window covers,
+    /// but never less than `measure_min` nor more than `measure_max`: a
+    /// one-minute window is read within a minute, the old side's baseline
+    /// over two days within a quarter of an hour.
+    pub measure_min: Duration,
+    pub measure_max: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Deadlines {
+        Deadlines {
+            write: Duration::from_secs(30),
+            verify: Duration::from_secs(300),
+            read: Duration::from_secs(30),
+            measure_min: Duration::from_secs(30),
+            measure_max: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -55,9 +107,15 @@ impl Default for Settings {
 pub enum DriverError {
     #[error("no cutover {0} in the store")]
     NotFound(String),
-    /// Another controller took the lease: this one stopped.
-    #[error("cutover {0}: the lease passed to another controller; this one stopped")]
-    LeaseLost(String),
+    /// Another controller holds the lease, and did not give it up within
+    /// [`Settings::acquire_wait`].
+    #[error("cutover {id} is driven by {holder} (its lease runs until {until}); not taken")]
+    LeaseHeld { id: String, holder: String, until: Timestamp },
+    /// The lease passed to another controller while this one ran (it was
+    /// stopped or cut off past the lease's time to live): fenced, it wrote
+    /// nothing more and stopped.
+    #[error("cutover {id}: the lease passed to {holder}; this controller was fenced off and stopped")]
+    LeaseLost { id: String, holder: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,18 +134,123 @@ fn settled(phase: Phase) -> bool {
     matches!(phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
 }
 
+type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An edge write in flight: which apply, which weight, and the write.
+type Writing<'a> = (ApplyId, Weight, Pending<'a, Result<(), EdgeError>>);
+
+/// Why the loop cannot go on with the engine it has.
+enum Stop {
+    /// The lease is someone else's now.
+    Lost { holder: String },
+    /// A write failed, or the lease was retaken after lapsing: rebuild the
+    /// engine from the store, as after a crash.
+    Rebuild(String),
+    /// The store is out of reach and the lease can no longer be vouched for.
+    Store(StoreError),
+}
+
+/// The requests in flight, and the edge writes waiting their turn.
+struct Work<'a> {
+    queued: VecDeque<(ApplyId, Weight, Weight)>,
+    writing: Option<Writing<'a>>,
+    verifying: Option<Pending<'a, Input>>,
+    reads: FuturesUnordered<Pending<'a, Input>>,
+}
+
+/// What finished. Handled at once, one at a time: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Done {
+    Written { id: ApplyId, weight: Weight, result: Result<(), EdgeError> },
+    Answer(Input),
+}
+
+impl<'a> Work<'a> {
+    fn new() -> Work<'a> {
+        Work { queued: VecDeque::new(), writing: None, verifying: None, reads: FuturesUnordered::new() }
+    }
+
+    fn idle(&self) -> bool {
+        self.queued.is_empty() && self.writing.is_none() && self.verifying.is_none() && self.reads.is_empty()
+    }
+
+    /// The next request to finish; pending for ever when none is in flight.
+    async fn next(&mut self) -> Done {
+        std::future::poll_fn(|cx| {
+            if let Some((id, weight, write)) = &mut self.writing {
+                if let Poll::Ready(result) = write.as_mut().poll(cx) {
+                    let (id, weight) = (*id, *weight);
+                    self.writing = None;
+                    return Poll::Ready(Done::Written { id, weight, result });
+                }
+            }
+            if let Some(verify) = &mut self.verifying {
+                if let Poll::Ready(input) = verify.as_mut().poll(cx) {
+                    self.verifying = None;
+                    return Poll::Ready(Done::Answer(input));
+                }
+            }
+            match self.reads.poll_next_unpin(cx) {
+                Poll::Ready(Some(input)) => Poll::Ready(Done::Answer(input)),
+                _ => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// Who took a lease, as far as a fenced write can tell.
+fn holder_of(current: Option<u64>) -> String {
+    current.map_or("another controller".into(), |epoch| format!("the controller with epoch {epoch}"))
+}
+
+fn write_answer(id: ApplyId, weight: Weight, error: EdgeError) -> EdgeResult {
+    match error {
+        EdgeError::Conflict => EdgeResult::Conflict { id, weight },
+        EdgeError::Drift { found } => EdgeResult::Drift { id, weight, found },
+        EdgeError::Unverified(reason) => EdgeResult::Unverified { id, weight, reason },
+        EdgeError::Failed(error) => EdgeResult::Failed { id, weight, error },
+    }
+}
+
+fn verify_answer(id: ApplyId, weight: Weight, result: Result<Option<Verification>, EdgeError>) -> EdgeResult {
+    match result {
+        Ok(None) => EdgeResult::Applied { id, weight },
+        Ok(Some(verification)) => EdgeResult::Verified { id, weight, verification },
+        Err(error) => write_answer(id, weight, error),
+    }
+}
+
 impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, M, C, N> {
     /// Drives cutover `id` with `plan` until it settles (Completed,
-    /// RolledBack or Aborted) or the lease is lost. Waits for a lease held
-    /// by another live controller to expire first. Notifications still on
-    /// their way are flushed before it returns.
+    /// RolledBack or Aborted) or the lease is lost. Waits up to
+    /// [`Settings::acquire_wait`] for a lease held by another live
+    /// controller. Notifications still on their way are flushed before it
+    /// returns.
     pub async fn run<J: Judge>(
         &self,
         id: &str,
         plan: &Plan,
         judge: impl Fn(&Plan) -> J,
     ) -> Result<CutoverState, DriverError> {
-        let outcome = self.drive(id, plan, judge).await;
+        let outcome = match self.acquire(id).await {
+            Ok(lease) => self.drive(id, plan, judge, lease).await,
+            Err(e) => Err(e),
+        };
+        self.notifier.flush().await;
+        outcome
+    }
+
+    /// [`Driver::run`] with a lease already taken (the daemon takes leases
+    /// itself, one try each, and hands over the ones it got).
+    pub async fn run_with<J: Judge>(
+        &self,
+        id: &str,
+        plan: &Plan,
+        judge: impl Fn(&Plan) -> J,
+        lease: Lease,
+    ) -> Result<CutoverState, DriverError> {
+        let outcome = self.drive(id, plan, judge, lease).await;
         self.notifier.flush().await;
         outcome
     }
@@ -97,12 +260,14 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         id: &str,
         plan: &Plan,
         judge: impl Fn(&Plan) -> J,
+        mut lease: Lease,
     ) -> Result<CutoverState, DriverError> {
-        let mut lease = self.acquire(id).await?;
-        let stored = self.store.load(id).await?.ok_or_else(|| DriverError::NotFound(id.to_owned()))?;
-        let mut engine = Engine::restore(plan.clone(), stored.state, judge(plan));
+        let mut renew_at = self.clock.wall_now() + self.settings.lease_ttl / 3;
+        let mut engine = self.restore(id, plan, &judge).await?;
         let mut inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
-        let mut renew_at = wall_now() + self.settings.lease_ttl / 3;
+        let mut work = Work::new();
+        let mut housekeeping = tokio::time::interval(self.settings.poll);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(cutover = id, epoch = lease.epoch, holder = %lease.holder, "lease gained");
         loop {
             while let Some(input) = inputs.pop_front() {
@@ -110,87 +275,219 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 if let Some(reason) = output.rejected {
                     tracing::warn!(cutover = id, %reason, "command refused");
                 }
-                if let Err(e) = self.carry_out(output.effects, &mut engine, &mut inputs, lease.epoch).await {
-                    tracing::warn!(cutover = id, error = %e, "a write failed; rebuilding from the store");
-                    if matches!(e, StoreError::Fenced { .. }) {
-                        let _ = engine.handle(self.clock.now(), Input::LeaseLost);
-                        return Err(DriverError::LeaseLost(id.to_owned()));
-                    }
-                    engine = self.rebuild(id, plan, &judge, lease.epoch, &mut inputs).await?;
-                }
-            }
-            if wall_now() >= renew_at {
-                lease = match self.store.acquire(id, &self.settings.holder, wall_now(), self.settings.lease_ttl).await {
-                    Ok(renewed) if renewed.epoch == lease.epoch => renewed,
-                    Ok(retaken) => {
-                        // The lease had expired (this process stalled) and was
-                        // taken afresh: someone may have written meanwhile.
-                        tracing::warn!(
-                            cutover = id,
-                            epoch = retaken.epoch,
-                            "lease had expired; retaken, rebuilding from the store"
-                        );
-                        engine = self.rebuild(id, plan, &judge, retaken.epoch, &mut inputs).await?;
-                        retaken
-                    }
-                    Err(StoreError::LeaseHeld { .. } | StoreError::Fenced { .. }) => {
-                        let _ = engine.handle(self.clock.now(), Input::LeaseLost);
-                        return Err(DriverError::LeaseLost(id.to_owned()));
-                    }
-                    Err(e) => {
-                        tracing::warn!(cutover = id, error = %e, "lease renewal failed; retrying");
-                        lease
-                    }
-                };
-                renew_at = wall_now() + self.settings.lease_ttl / 3;
-            }
-            for request in self.store.take(id, lease.epoch).await? {
-                match Command::parse(&request.command) {
-                    Some(command) => {
-                        tracing::info!(cutover = id, command = command.as_str(), actor = %request.actor, reason = ?request.reason, "operator command");
-                        inputs.push_back(Input::Command { command, actor: request.actor, reason: request.reason });
-                    }
-                    None => {
-                        tracing::warn!(cutover = id, command = %request.command, "unknown command in the inbox; ignored")
+                let carried = self.carry_out(output.effects, &mut work, &mut lease, &mut renew_at).await;
+                match carried {
+                    Ok(()) => {}
+                    Err(stop) => {
+                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
+                        work = Work::new();
+                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
                     }
                 }
             }
-            // Settled and nothing asked of it: done. (Commands are read first,
-            // so an operator can still roll a completed cutover back.)
-            if settled(engine.state().phase) && inputs.is_empty() {
-                let _ = self.store.release(id, &lease).await;
-                return Ok(engine.state().clone());
+            if work.writing.is_none() {
+                if let Some((apply, weight, expected)) = work.queued.pop_front() {
+                    // Writing to the edge is acting for the cutover: only
+                    // with a lease known to be live.
+                    if let Err(stop) = self.keep_lease(id, &mut lease, &mut renew_at, true).await {
+                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
+                        work = Work::new();
+                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                        continue;
+                    }
+                    let write = tokio::time::timeout(self.settings.deadlines.write, self.edge.apply(weight, expected));
+                    let limit = self.settings.deadlines.write;
+                    let write = async move {
+                        write.await.unwrap_or_else(|_| {
+                            Err(EdgeError::Failed(format!("no answer from the edge within {} s", limit.as_secs())))
+                        })
+                    };
+                    work.writing = Some((apply, weight, Box::pin(write)));
+                }
             }
-            if inputs.is_empty() {
-                let poll = self.clock.now() + self.clock.virtual_span(self.settings.poll);
-                let wake = engine.next_wake().map_or(poll, |t| t.min(poll));
-                self.clock.sleep_until(wake).await;
-                inputs.push_back(Input::Tick);
+            if settled(engine.state().phase) && work.idle() {
+                // One last look: an operator may roll a completed cutover back.
+                let commands = self.inbox(id, &lease).await;
+                match commands {
+                    Ok(commands) if commands.is_empty() => {
+                        let _ = self.store.release(id, &lease).await;
+                        tracing::info!(cutover = id, phase = %engine.state().phase, "settled; lease released");
+                        return Ok(engine.state().clone());
+                    }
+                    Ok(commands) => inputs.extend(commands),
+                    Err(stop) => {
+                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
+                        work = Work::new();
+                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                    }
+                }
+                continue;
+            }
+            let wake = engine.next_wake();
+            tokio::select! {
+                biased;
+                _ = housekeeping.tick() => {
+                    let kept = match self.keep_lease(id, &mut lease, &mut renew_at, false).await {
+                        Ok(()) => self.inbox(id, &lease).await,
+                        Err(stop) => Err(stop),
+                    };
+                    match kept {
+                        Ok(commands) => {
+                            inputs.extend(commands);
+                            inputs.push_back(Input::Tick);
+                        }
+                        Err(stop) => {
+                            engine = self.after(stop, id, plan, &judge, &mut engine).await?;
+                            work = Work::new();
+                            inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                        }
+                    }
+                }
+                done = work.next() => match done {
+                    Done::Answer(input) => inputs.push_back(input),
+                    Done::Written { id: apply, weight, result: Ok(()) } => {
+                        if work.queued.is_empty() {
+                            let verify = tokio::time::timeout(self.settings.deadlines.verify, self.edge.verify(weight));
+                            let limit = self.settings.deadlines.verify;
+                            work.verifying = Some(Box::pin(async move {
+                                let result = verify.await.unwrap_or_else(|_| {
+                                    Err(EdgeError::Unverified(format!("not verified within {} s", limit.as_secs())))
+                                });
+                                Input::Edge(verify_answer(apply, weight, result))
+                            }));
+                        }
+                        // Else a newer apply waits: this weight is history,
+                        // and its answer would count for nothing.
+                    }
+                    Done::Written { id: apply, weight, result: Err(error) } => {
+                        inputs.push_back(Input::Edge(write_answer(apply, weight, error)));
+                    }
+                },
+                () = self.clock.sleep_until(wake.unwrap_or(Timestamp::from_ms(0))), if wake.is_some() => {
+                    inputs.push_back(Input::Tick);
+                }
             }
         }
     }
 
-    /// A fresh engine from the stored state, to be started under `epoch`
-    /// (after a failed write or a retaken lease: the same path as a crash).
-    async fn rebuild<J: Judge>(
+    /// What a [`Stop`] leaves: a rebuilt engine, or the driver's end.
+    async fn after<J: Judge>(
+        &self,
+        stop: Stop,
+        id: &str,
+        plan: &Plan,
+        judge: &impl Fn(&Plan) -> J,
+        engine: &mut Engine<J>,
+    ) -> Result<Engine<J>, DriverError> {
+        let lost = |engine: &mut Engine<J>, holder: String| {
+            let _ = engine.handle(self.clock.now(), Input::LeaseLost);
+            tracing::error!(
+                cutover = id,
+                %holder,
+                "fenced: the lease passed to {holder} while this controller was stopped or cut off; \
+                 it writes nothing more for this cutover and stops"
+            );
+            DriverError::LeaseLost { id: id.to_owned(), holder }
+        };
+        match stop {
+            Stop::Lost { holder } => Err(lost(engine, holder)),
+            Stop::Store(e) => {
+                let _ = engine.handle(self.clock.now(), Input::LeaseLost);
+                tracing::error!(cutover = id, error = %e, "the store is out of reach and the lease lapsed; stopping");
+                Err(DriverError::Store(e))
+            }
+            Stop::Rebuild(why) => {
+                tracing::warn!(cutover = id, %why, "rebuilding the engine from the store");
+                self.restore(id, plan, judge).await
+            }
+        }
+    }
+
+    async fn restore<J: Judge>(
         &self,
         id: &str,
         plan: &Plan,
         judge: &impl Fn(&Plan) -> J,
-        epoch: u64,
-        inputs: &mut VecDeque<Input>,
     ) -> Result<Engine<J>, DriverError> {
         let stored = self.store.load(id).await?.ok_or_else(|| DriverError::NotFound(id.to_owned()))?;
-        *inputs = VecDeque::from([Input::LeaseGained { epoch }]);
         Ok(Engine::restore(plan.clone(), stored.state, judge(plan)))
     }
 
-    /// Takes the lease, waiting out another live holder.
+    /// Renews the lease when a third of its time has passed. With
+    /// `before_write`, a lease that cannot be renewed and has lapsed stops
+    /// the loop; otherwise a failed renewal is retried at the next round.
+    async fn keep_lease(
+        &self,
+        id: &str,
+        lease: &mut Lease,
+        renew_at: &mut Timestamp,
+        before_write: bool,
+    ) -> Result<(), Stop> {
+        let now = self.clock.wall_now();
+        if now < *renew_at {
+            return Ok(());
+        }
+        match self.store.acquire(id, &self.settings.holder, now, self.settings.lease_ttl).await {
+            Ok(renewed) if renewed.epoch == lease.epoch => {
+                *lease = renewed;
+                *renew_at = now + self.settings.lease_ttl / 3;
+                Ok(())
+            }
+            Ok(retaken) => {
+                // It had lapsed (this process stalled) and was taken afresh:
+                // someone may have written meanwhile.
+                tracing::warn!(cutover = id, epoch = retaken.epoch, "lease had lapsed; retaken, rebuilding");
+                *lease = retaken;
+                *renew_at = now + self.settings.lease_ttl / 3;
+                Err(Stop::Rebuild("the lease had lapsed and was retaken".into()))
+            }
+            Err(StoreError::LeaseHeld { holder, .. }) => Err(Stop::Lost { holder }),
+            Err(StoreError::Fenced { current, .. }) => Err(Stop::Lost { holder: holder_of(current) }),
+            Err(e) if before_write && now >= lease.expires_at => Err(Stop::Store(e)),
+            Err(e) => {
+                tracing::warn!(cutover = id, error = %e, "lease renewal failed; retrying");
+                Ok(())
+            }
+        }
+    }
+
+    /// The operators' commands waiting in the store's inbox.
+    async fn inbox(&self, id: &str, lease: &Lease) -> Result<Vec<Input>, Stop> {
+        let requests = match self.store.take(id, lease.epoch).await {
+            Ok(requests) => requests,
+            Err(StoreError::Fenced { current, .. }) => return Err(Stop::Lost { holder: holder_of(current) }),
+            Err(e) => {
+                tracing::warn!(cutover = id, error = %e, "the inbox could not be read; retrying");
+                return Ok(Vec::new());
+            }
+        };
+        Ok(requests
+            .into_iter()
+            .filter_map(|request| match Command::parse(&request.command) {
+                Some(command) => {
+                    tracing::info!(cutover = id, command = command.as_str(), actor = %request.actor, reason = ?request.reason, "operator command");
+                    Some(Input::Command { command, actor: request.actor, reason: request.reason })
+                }
+                None => {
+                    tracing::warn!(cutover = id, command = %request.command, "unknown command in the inbox; ignored");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Takes the lease, waiting at most [`Settings::acquire_wait`] for
+    /// another live holder to let go.
     async fn acquire(&self, id: &str) -> Result<Lease, DriverError> {
+        let give_up = tokio::time::Instant::now() + self.settings.acquire_wait;
         loop {
-            match self.store.acquire(id, &self.settings.holder, wall_now(), self.settings.lease_ttl).await {
+            let now = self.clock.wall_now();
+            match self.store.acquire(id, &self.settings.holder, now, self.settings.lease_ttl).await {
                 Ok(lease) => return Ok(lease),
                 Err(StoreError::LeaseHeld { holder, expires_at, .. }) => {
+                    if tokio::time::Instant::now() >= give_up {
+                        return Err(DriverError::LeaseHeld { id: id.to_owned(), holder, until: expires_at });
+                    }
                     tracing::info!(cutover = id, %holder, until = %expires_at, "waiting for the lease");
                     tokio::time::sleep(self.settings.poll).await;
                 }
@@ -200,43 +497,67 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         }
     }
 
-    /// Runs one batch of effects in order; stops at the first failed write.
-    async fn carry_out<J: Judge>(
-        &self,
+    /// Carries out one batch of effects in order: writes now, requests
+    /// into `work`. Stops at the first failed write.
+    async fn carry_out<'a>(
+        &'a self,
         effects: Vec<Effect>,
-        engine: &mut Engine<J>,
-        inputs: &mut VecDeque<Input>,
-        epoch: u64,
-    ) -> Result<(), StoreError> {
-        let id = engine.state().id.clone();
+        work: &mut Work<'a>,
+        lease: &mut Lease,
+        renew_at: &mut Timestamp,
+    ) -> Result<(), Stop> {
         for effect in effects {
             match effect {
-                Effect::Persist { state, events } => self.store.commit(epoch, &state, &events).await?,
-                Effect::ApplyWeight { id: apply, weight, expected } => {
-                    let answer = match self.edge.apply(weight, expected).await {
-                        Ok(None) => EdgeResult::Applied { id: apply, weight },
-                        Ok(Some(verification)) => EdgeResult::Verified { id: apply, weight, verification },
-                        Err(EdgeError::Unverified(reason)) => EdgeResult::Unverified { id: apply, weight, reason },
-                        Err(EdgeError::Conflict) => EdgeResult::Conflict { id: apply, weight },
-                        Err(EdgeError::Drift { found }) => EdgeResult::Drift { id: apply, weight, found },
-                        Err(EdgeError::Failed(error)) => EdgeResult::Failed { id: apply, weight, error },
-                    };
-                    inputs.push_back(Input::Edge(answer));
+                Effect::Persist { state, events } => {
+                    self.keep_lease(&state.id, lease, renew_at, true).await?;
+                    match self.store.commit(lease.epoch, &state, &events).await {
+                        Ok(()) => {}
+                        Err(StoreError::Fenced { current, .. }) => {
+                            return Err(Stop::Lost { holder: holder_of(current) })
+                        }
+                        Err(e) => return Err(Stop::Rebuild(format!("a write failed: {e}"))),
+                    }
+                }
+                Effect::ApplyWeight { id, weight, expected } => {
+                    // A newer intent: the last one's verification is moot.
+                    work.verifying = None;
+                    work.queued.push_back((id, weight, expected));
                 }
                 Effect::ReadEdge => {
-                    let found = self.edge.read().await.map_err(|e| e.to_string());
-                    inputs.push_back(Input::EdgeRead(found));
+                    let limit = self.settings.deadlines.read;
+                    work.reads.push(Box::pin(async move {
+                        let found = match tokio::time::timeout(limit, self.edge.read()).await {
+                            Ok(found) => found.map_err(|e| e.to_string()),
+                            Err(_) => Err(format!("no answer from the edge within {} s", limit.as_secs())),
+                        };
+                        Input::EdgeRead(found)
+                    }));
                 }
                 Effect::Measure { window } => {
-                    let result = self.metrics.measure(window).await;
-                    inputs.push_back(Input::Measured { window, result });
+                    let limit = self.measure_deadline(window);
+                    work.reads.push(Box::pin(async move {
+                        let result = match tokio::time::timeout(limit, self.metrics.measure(window)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(MeasureError {
+                                source_name: "measure".into(),
+                                message: format!("no answer within {} s", limit.as_secs()),
+                            }),
+                        };
+                        Input::Measured { window, result }
+                    }));
                 }
                 Effect::Notify { event } => {
-                    tracing::info!(cutover = %id, event = %event.describe(), "notify");
+                    tracing::info!(cutover = %event.cutover_id, event = %event.describe(), "notify");
                     self.notifier.notify(&event);
                 }
             }
         }
         Ok(())
+    }
+
+    fn measure_deadline(&self, window: Window) -> Duration {
+        let d = self.settings.deadlines;
+        let covers = self.clock.wall_ms(window.to).saturating_sub(self.clock.wall_ms(window.from));
+        Duration::from_millis(covers).clamp(d.measure_min, d.measure_max)
     }
 }

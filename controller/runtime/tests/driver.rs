@@ -1,41 +1,54 @@
 //! The driver runs the real engine and judge against the embedded store,
-//! with a recording edge and scripted metric sources, on a compressed
-//! clock: a short plan completes, a regression rolls back, and an
-//! operator's rollback sent through the store's inbox is obeyed, and the
-//! plan's webhooks hear about it.
+//! with a recording edge and scripted metric sources, on tokio's paused
+//! clock: hours of a cutover pass in milliseconds and nothing depends on how
+//! busy the machine is. A short plan completes, a regression rolls back, an
+//! operator's rollback sent through the store's inbox is obeyed; a rollback
+//! is written while a verification hangs; a ten-minute read never lets the
+//! lease lapse; and a lease held elsewhere is waited for a bounded time.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cutover_core::engine::{CutoverState, EventKind, PauseReason, Phase, RollbackReason};
+use cutover_core::engine::{CutoverState, Event, EventKind, PauseReason, Phase, RollbackReason, Verification};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
+use cutover_core::ports::{before_write, Write};
 use cutover_core::store::{Request, Store, TimeScale};
-use cutover_core::units::{Timestamp, Weight};
+use cutover_core::units::Weight;
 use cutover_local::SqliteStore;
-use cutover_runtime::{Driver, EdgeError, EdgePort, MetricsPort, ScaledClock, Settings, Webhooks};
-use cutover_testkit::http::{Answer, Stub};
+use cutover_runtime::{Clock, Driver, DriverError, EdgeError, EdgePort, MetricsPort, Notifier, ScaledClock, Settings};
+use tokio::time::Instant;
 
-/// An edge that keeps its weight and the drift rule; `someone_else` makes
-/// another party write a weight right after the cutover first applies one.
+/// An edge that keeps its weight and the drift rule, and records when each
+/// weight was written. `someone_else` makes another party write a weight
+/// right after the cutover first applies one; `hang_verify` makes the
+/// verification of any weight above 0 take that long.
 #[derive(Default)]
 struct RecordingEdge {
-    applied: Mutex<Vec<Weight>>,
+    applied: Mutex<Vec<(Instant, Weight)>>,
     live: Mutex<Weight>,
     someone_else: Mutex<Option<(Weight, Weight)>>,
+    hang_verify: Option<Duration>,
+}
+
+impl RecordingEdge {
+    fn weights(&self) -> Vec<Weight> {
+        self.applied.lock().unwrap().iter().map(|(_, w)| *w).collect()
+    }
+
+    fn written_at(&self, weight: Weight) -> Option<Instant> {
+        self.applied.lock().unwrap().iter().find(|(_, w)| *w == weight).map(|(t, _)| *t)
+    }
 }
 
 impl EdgePort for &RecordingEdge {
-    async fn apply(
-        &self,
-        weight: Weight,
-        expected: Weight,
-    ) -> Result<Option<cutover_core::engine::Verification>, EdgeError> {
+    async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
         let mut live = self.live.lock().unwrap();
-        if cutover_core::ports::before_write(*live, weight, expected)? == cutover_core::ports::Write::Write {
+        if before_write(*live, weight, expected)? == Write::Write {
             *live = weight;
-            self.applied.lock().unwrap().push(weight);
+            self.applied.lock().unwrap().push((Instant::now(), weight));
         }
         let mut someone_else = self.someone_else.lock().unwrap();
         if let Some((after, writes)) = *someone_else {
@@ -43,6 +56,13 @@ impl EdgePort for &RecordingEdge {
                 *live = writes;
                 *someone_else = None;
             }
+        }
+        Ok(())
+    }
+
+    async fn verify(&self, weight: Weight) -> Result<Option<Verification>, EdgeError> {
+        if let Some(hang) = self.hang_verify.filter(|_| weight > Weight::ZERO) {
+            tokio::time::sleep(hang).await;
         }
         Ok(None)
     }
@@ -53,18 +73,33 @@ impl EdgePort for &RecordingEdge {
 }
 
 /// 200 requests a minute per side, latencies 30–49 ms on both; the new
-/// side fails `serverless_error_percent` of its requests.
+/// side fails `serverless_error_percent` of its requests. Windows longer
+/// than `slow_over` take `slow_for` to read.
+#[derive(Default)]
 struct ScriptedMetrics {
     serverless_error_percent: u64,
+    slow_over: Option<Duration>,
+    slow_for: Duration,
+    slow_reads: AtomicUsize,
 }
 
-impl MetricsPort for ScriptedMetrics {
+impl ScriptedMetrics {
+    fn failing(percent: u64) -> ScriptedMetrics {
+        ScriptedMetrics { serverless_error_percent: percent, ..ScriptedMetrics::default() }
+    }
+}
+
+impl MetricsPort for &ScriptedMetrics {
     async fn measure(&self, window: Window) -> Result<Measurement, MeasureError> {
-        let minutes = window.to.since(window.from).as_secs_f64() / 60.0;
-        let requests = (200.0 * minutes).round() as u64;
+        let span = window.to.since(window.from);
+        if self.slow_over.is_some_and(|over| span > over) {
+            self.slow_reads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.slow_for).await;
+        }
+        let requests = (200.0 * span.as_secs_f64() / 60.0).round() as u64;
         let side = |error_percent: u64| {
             let mut latency_ms = Histogram::default();
-            for n in 0..requests {
+            for n in 0..requests.min(20_000) {
                 latency_ms.record(30.0 + (n % 20) as f64);
             }
             SideSample { requests, errors: requests * error_percent / 100, latency_ms, ..SideSample::default() }
@@ -74,6 +109,18 @@ impl MetricsPort for ScriptedMetrics {
         measurement.traffic.serverless = side(self.serverless_error_percent);
         Ok(measurement)
     }
+}
+
+/// Remembers what it was asked to tell, as the audit trail names it.
+#[derive(Default)]
+struct Heard(Mutex<Vec<&'static str>>);
+
+impl Notifier for &Heard {
+    fn notify(&self, event: &Event) {
+        self.0.lock().unwrap().push(event.kind.name());
+    }
+
+    async fn flush(&self) {}
 }
 
 /// Two steps, 5 % and 100 %, 15 minutes each.
@@ -87,6 +134,10 @@ fn short_plan() -> Plan {
     plan
 }
 
+fn five() -> Weight {
+    Weight::from_bps(500).unwrap()
+}
+
 fn store(name: &str) -> SqliteStore {
     let dir = std::env::temp_dir().join(format!("cutover-driver-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,46 +145,72 @@ fn store(name: &str) -> SqliteStore {
     SqliteStore::open(dir.join("cutover.db")).unwrap()
 }
 
-const ORIGIN: Timestamp = Timestamp::from_ms(1_795_867_200_000);
-
-/// Creates the cutover, queues the operators' commands, and drives it.
-async fn drive(store: &SqliteStore, edge: &RecordingEdge, errors: u64, commands: &[&str]) -> CutoverState {
-    drive_plan(store, edge, errors, commands, short_plan()).await
+thread_local! {
+    /// One wall clock per test (each test has a thread and a runtime of its
+    /// own): every party of a test must agree on the time.
+    static CLOCK: ScaledClock = ScaledClock::on_tokio_time(TimeScale::REAL);
 }
 
-async fn drive_plan(
+fn clock() -> ScaledClock {
+    CLOCK.with(|c| *c)
+}
+
+/// A week of virtual time: a driver that hangs fails the test at once
+/// (the paused clock jumps straight to this deadline), never slowly.
+const PATIENCE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+async fn send(store: &SqliteStore, command: &str) {
+    let reason = Some(format!("{command}, because the test says so"));
+    let request = Request { seq: 0, command: command.into(), actor: "ana".into(), reason, at: clock().now() };
+    store.send("c1", &request).await.unwrap();
+}
+
+async fn create(store: &SqliteStore) {
+    store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", clock().now()), &[]).await.unwrap();
+}
+
+fn driver<'a>(
     store: &SqliteStore,
-    edge: &RecordingEdge,
-    errors: u64,
-    commands: &[&str],
-    plan: Plan,
-) -> CutoverState {
-    store.create("(test plan)", TimeScale::REAL, &CutoverState::new("c1", ORIGIN), &[]).await.unwrap();
-    for command in commands {
-        let reason = Some(format!("{command}, because the test says so"));
-        let request = Request { seq: 0, command: (*command).into(), actor: "ana".into(), reason, at: ORIGIN };
-        store.send("c1", &request).await.unwrap();
-    }
-    let driver = Driver {
+    edge: &'a RecordingEdge,
+    metrics: &'a ScriptedMetrics,
+    heard: &'a Heard,
+    holder: &str,
+) -> Driver<SqliteStore, &'a RecordingEdge, &'a ScriptedMetrics, ScaledClock, &'a Heard> {
+    Driver {
         store: store.clone(),
         edge,
-        metrics: ScriptedMetrics { serverless_error_percent: errors },
-        notifier: Webhooks::new(&plan.notify.webhooks),
-        clock: ScaledClock::new(ScaledClock::starting_now(20_000.0)),
-        settings: Settings { poll: Duration::from_millis(20), ..Settings::default() },
-    };
-    tokio::time::timeout(Duration::from_secs(60), driver.run("c1", &plan, SequentialJudge::new))
+        metrics,
+        notifier: heard,
+        clock: clock(),
+        settings: Settings { holder: holder.into(), ..Settings::default() },
+    }
+}
+
+/// Creates the cutover, queues the operators' commands, and drives it.
+async fn drive(
+    store: &SqliteStore,
+    edge: &RecordingEdge,
+    metrics: &ScriptedMetrics,
+    commands: &[&str],
+) -> CutoverState {
+    create(store).await;
+    for command in commands {
+        send(store, command).await;
+    }
+    let heard = Heard::default();
+    let driver = driver(store, edge, metrics, &heard, "controller-a");
+    tokio::time::timeout(PATIENCE, driver.run("c1", &short_plan(), SequentialJudge::new))
         .await
-        .expect("the cutover settles within a minute")
+        .expect("the cutover settles")
         .expect("the driver runs")
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_healthy_cutover_completes_with_every_decision_recorded() {
     let (store, edge) = (store("healthy"), RecordingEdge::default());
-    let state = drive(&store, &edge, 0, &["start"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::default(), &["start"]).await;
     assert_eq!(state.phase, Phase::Completed);
-    assert_eq!(*edge.applied.lock().unwrap(), vec![Weight::from_bps(500).unwrap(), Weight::FULL]);
+    assert_eq!(edge.weights(), vec![five(), Weight::FULL]);
 
     let history = store.history("c1").await.unwrap();
     let names: Vec<&str> = history.iter().map(|e| e.kind.name()).collect();
@@ -147,12 +224,12 @@ async fn a_healthy_cutover_completes_with_every_decision_recorded() {
     assert_eq!(store.load("c1").await.unwrap().unwrap().state, state, "the store holds the final state");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_regression_on_the_new_side_rolls_back_to_zero() {
     let (store, edge) = (store("regression"), RecordingEdge::default());
-    let state = drive(&store, &edge, 20, &["start"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::failing(20), &["start"]).await;
     assert!(matches!(state.phase, Phase::RolledBack { .. }), "{:?}", state.phase);
-    assert_eq!(edge.applied.lock().unwrap().last(), Some(&Weight::ZERO));
+    assert_eq!(edge.weights().last(), Some(&Weight::ZERO));
     let history = store.history("c1").await.unwrap();
     let failed = history.iter().find_map(|e| match &e.kind {
         EventKind::Analysis { analysis, .. } if analysis.verdict.as_str() == "fail" => Some(analysis.clone()),
@@ -162,12 +239,12 @@ async fn a_regression_on_the_new_side_rolls_back_to_zero() {
     assert!(failed.samples.serverless > 0, "with its numbers: {failed:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_operators_rollback_through_the_inbox_is_obeyed() {
     let (store, edge) = (store("operator"), RecordingEdge::default());
-    let state = drive(&store, &edge, 0, &["start", "rollback"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::default(), &["start", "rollback"]).await;
     assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
-    assert_eq!(edge.applied.lock().unwrap().last(), Some(&Weight::ZERO));
+    assert_eq!(edge.weights().last(), Some(&Weight::ZERO));
     let history = store.history("c1").await.unwrap();
     let rollback = history.iter().find(|e| e.kind.name() == "rollback_started").expect("rollback_started");
     assert_eq!(rollback.reason.as_deref(), Some("rollback, because the test says so"), "the operator's words are kept");
@@ -178,85 +255,175 @@ async fn an_operators_rollback_through_the_inbox_is_obeyed() {
 
 /// Someone sets the weight by hand while a step holds: the controller sees
 /// it at its next read, records what it expected and found, and pauses
-/// without writing; an operator's resume takes it from there. The webhook
-/// hears each of those in order, though its first answer is a 503.
-#[tokio::test]
+/// without writing; an operator's resume takes it from there. The notifier
+/// hears each of those, in order.
+#[tokio::test(start_paused = true)]
 async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
     let (store, edge) = (store("drift"), RecordingEdge::default());
-    let calls = std::sync::atomic::AtomicUsize::new(0);
-    let hook = Stub::start(move |_| {
-        let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
-        Answer::json(if first { 503 } else { 204 }, "")
-    });
-    let five = Weight::from_bps(500).unwrap();
     let thirty = Weight::from_bps(3000).unwrap();
-    *edge.someone_else.lock().unwrap() = Some((five, thirty));
-    let resumer = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let Ok(Some(stored)) = store.load("c1").await else { continue };
-                if stored.state.phase == (Phase::Paused { reason: PauseReason::Drift }) {
-                    let request = Request {
-                        seq: 0,
-                        command: "resume".into(),
-                        actor: "ana".into(),
-                        reason: Some("30 % was my test; carry on".into()),
-                        at: ORIGIN,
-                    };
-                    store.send("c1", &request).await.unwrap();
-                    return;
-                }
+    *edge.someone_else.lock().unwrap() = Some((five(), thirty));
+    create(&store).await;
+    send(&store, "start").await;
+    let heard = Heard::default();
+    let metrics = ScriptedMetrics::default();
+    let (driver, plan) = (driver(&store, &edge, &metrics, &heard, "controller-a"), short_plan());
+    let resumer = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let stored = store.load("c1").await.unwrap().unwrap();
+            if stored.state.phase == (Phase::Paused { reason: PauseReason::Drift }) {
+                return send(&store, "resume").await;
             }
-        })
+        }
     };
-    let mut plan = short_plan();
-    plan.notify.webhooks = vec![format!("{}/hook", hook.base())];
-    // 4 h (0.7 s here) for the resume to arrive before the hold ends: a
-    // resume after it advances straight to 100 %, not re-applying 5 %.
-    plan.schedule.steps[0].hold = Duration::from_secs(4 * 3600);
-    let state = drive_plan(&store, &edge, 0, &["start"], plan).await;
-    resumer.await.unwrap();
-    assert_eq!(state.phase, Phase::Completed);
+    let (state, ()) =
+        tokio::time::timeout(PATIENCE, async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), resumer) })
+            .await
+            .expect("settles");
+    assert_eq!(state.expect("the driver runs").phase, Phase::Completed);
     let history = store.history("c1").await.unwrap();
     let drift = history.iter().find_map(|e| match e.kind {
         EventKind::EdgeDrift { expected, found, wanted } => Some((expected, found, wanted)),
         _ => None,
     });
-    assert_eq!(drift, Some((five, thirty, five)), "what it expected and what it found are recorded");
+    assert_eq!(drift, Some((five(), thirty, five())), "what it expected and what it found are recorded");
     let names: Vec<&str> = history.iter().map(|e| e.kind.name()).collect();
     let position = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} in {names:?}"));
     assert!(position("edge_drift") < position("paused") && position("paused") < position("resumed"), "{names:?}");
-    assert_eq!(*edge.applied.lock().unwrap(), vec![five, five, Weight::FULL], "the resume re-applied the intent");
-
-    // Flushed before `run` returned: everything is there already.
-    let received = hook.received();
-    let bodies: Vec<serde_json::Value> = received.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
-    let heard: Vec<&str> = bodies.iter().map(|b| b["event"].as_str().unwrap()).collect();
-    assert_eq!(
-        heard,
-        ["started", "started", "edge_drift", "paused", "resumed", "completed"],
-        "in order; the first try of `started` got a 503 and was repeated"
-    );
-    assert!(received.iter().all(|r| r.method == "POST" && r.path == "/hook"));
-    assert_eq!(received[0].header("content-type"), Some("application/json"));
-    let text = bodies[2]["text"].as_str().unwrap();
-    assert_eq!(text, "cutover c1: edge_drift: the edge holds 30%, not 5% as last written (about to apply 5%)");
-    assert_eq!(bodies[2]["record"]["kind"]["found"], serde_json::json!(3000), "the event as the audit trail has it");
+    assert_eq!(edge.weights(), vec![five(), five(), Weight::FULL], "the resume re-applied the intent");
+    assert_eq!(*heard.0.lock().unwrap(), ["started", "edge_drift", "paused", "resumed", "completed"]);
 }
 
-#[tokio::test]
-async fn a_missing_cutover_is_named() {
-    let store = store("missing");
-    let driver = Driver {
-        store,
-        edge: &RecordingEdge::default(),
-        metrics: ScriptedMetrics { serverless_error_percent: 0 },
-        notifier: Webhooks::new(&[]),
-        clock: ScaledClock::new(TimeScale::REAL),
-        settings: Settings::default(),
+/// A verification that hangs for two minutes (an edge slow to propagate)
+/// does not hold up an operator's rollback: the rollback's write reaches
+/// the edge within one poll of the command, and the cutover settles
+/// RolledBack without waiting for the verification.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_is_written_while_a_verification_hangs() {
+    let store = store("hanging-verification");
+    let edge = RecordingEdge { hang_verify: Some(Duration::from_secs(120)), ..RecordingEdge::default() };
+    let (metrics, heard) = (ScriptedMetrics::default(), Heard::default());
+    create(&store).await;
+    send(&store, "start").await;
+    let (driver, plan) = (driver(&store, &edge, &metrics, &heard, "controller-a"), short_plan());
+    let operator = async {
+        while edge.written_at(five()).is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        send(&store, "rollback").await;
+        Instant::now()
     };
-    let err = driver.run("nope", &short_plan(), SequentialJudge::new).await.unwrap_err();
+    let (state, sent) =
+        tokio::time::timeout(PATIENCE, async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), operator) })
+            .await
+            .expect("settles");
+    assert_eq!(state.expect("the driver runs").phase, Phase::RolledBack { reason: RollbackReason::Operator });
+    let (wrote_five, wrote_zero) = (edge.written_at(five()).unwrap(), edge.written_at(Weight::ZERO).unwrap());
+    let after_command = wrote_zero.duration_since(sent);
+    assert!(
+        after_command <= Settings::default().poll + Duration::from_millis(100),
+        "the rollback reached the edge {after_command:?} after the command"
+    );
+    assert!(wrote_zero.duration_since(wrote_five) < Duration::from_secs(11), "not after the 120 s verification");
+}
+
+/// A controller dies mid-cutover; the next one reads the old side's
+/// baseline again, and that read takes ten minutes. All along it keeps the
+/// lease: a contender asking every second never gets it, and no lapse
+/// forces a retake (the next epoch after it is its own plus one).
+#[tokio::test(start_paused = true)]
+async fn a_ten_minute_read_never_lets_the_lease_lapse() {
+    let (store, edge, heard) = (store("slow-read"), RecordingEdge::default(), Heard::default());
+    create(&store).await;
+    send(&store, "start").await;
+    let fast = ScriptedMetrics::default();
+    let (first, plan) = (driver(&store, &edge, &fast, &heard, "controller-a"), short_plan());
+    let in_second_step = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let state = store.load("c1").await.unwrap().unwrap().state;
+            if state.step == 1 && state.step_started_at.is_some() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        outcome = first.run("c1", &plan, SequentialJudge::new) => panic!("ended early: {outcome:?}"),
+        () = in_second_step => {} // the first controller dies here, its lease left to run out
+    }
+    tokio::time::sleep(Settings::default().lease_ttl + Duration::from_secs(1)).await;
+
+    let slow = ScriptedMetrics {
+        slow_over: Some(Duration::from_secs(10 * 60)),
+        slow_for: Duration::from_secs(600),
+        ..ScriptedMetrics::default()
+    };
+    let second = driver(&store, &edge, &slow, &heard, "controller-b");
+    let taken = AtomicUsize::new(0);
+    let contender = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        loop {
+            match store.acquire("c1", "contender", clock().wall_now(), Duration::from_secs(15)).await {
+                Ok(lease) => {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                    store.release("c1", &lease).await.unwrap();
+                }
+                Err(cutover_core::store::StoreError::LeaseHeld { holder, .. }) => {
+                    assert_eq!(holder, "controller-b")
+                }
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let state = tokio::time::timeout(PATIENCE, async {
+        tokio::select! {
+            state = second.run("c1", &plan, SequentialJudge::new) => state,
+            () = contender => unreachable!(),
+        }
+    })
+    .await
+    .expect("settles")
+    .expect("the second controller runs");
+    assert_eq!(state.phase, Phase::Completed);
+    assert!(slow.slow_reads.load(Ordering::SeqCst) >= 1, "the baseline read took ten minutes");
+    assert_eq!(taken.load(Ordering::SeqCst), 0, "the contender never got the lease");
+    let after = store.acquire("c1", "auditor", clock().wall_now(), Duration::from_secs(15)).await.unwrap();
+    assert_eq!(after.epoch, 3, "two leases before this one: the first controller's and the second's, never retaken");
+}
+
+/// Another controller holds the lease for an hour: `run` waits for
+/// `acquire_wait`, then says who holds it and until when.
+#[tokio::test(start_paused = true)]
+async fn lease_acquisition_is_bounded_and_names_the_holder() {
+    let (store, edge, metrics, heard) =
+        (store("held"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
+    create(&store).await;
+    let held =
+        store.acquire("c1", "controller-elsewhere", clock().wall_now(), Duration::from_secs(3600)).await.unwrap();
+    let driver = driver(&store, &edge, &metrics, &heard, "controller-a");
+    let started = Instant::now();
+    let err = driver.run("c1", &short_plan(), SequentialJudge::new).await.unwrap_err();
+    let waited = started.elapsed();
+    let DriverError::LeaseHeld { holder, until, .. } = &err else { panic!("{err}") };
+    assert_eq!((holder.as_str(), *until), ("controller-elsewhere", held.expires_at));
+    assert!(
+        err.to_string().starts_with("cutover c1 is driven by controller-elsewhere (its lease runs until 20"),
+        "{err}"
+    );
+    let bound = Settings::default().acquire_wait;
+    assert!(waited >= bound && waited <= bound + Settings::default().poll, "gave up after {waited:?}");
+    assert!(edge.weights().is_empty(), "nothing was applied");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_cutover_is_named() {
+    let (store, edge, metrics, heard) =
+        (store("missing"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
+    let err = driver(&store, &edge, &metrics, &heard, "controller-a")
+        .run("nope", &short_plan(), SequentialJudge::new)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "no cutover nope in the store");
 }
