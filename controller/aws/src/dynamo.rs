@@ -321,6 +321,40 @@ impl Store for DynamoStore {
         Ok(states)
     }
 
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        // Event keys sort by (version, index): one key range, read in order
+        // until the page is full. `event#~` sorts after every event key.
+        let from = after.map_or_else(|| "event#".to_owned(), |(v, i)| event_sk(v, i));
+        let mut events = Vec::new();
+        let mut start = None;
+        while events.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", pk(id))
+                .expression_attribute_values(":from", s(&from))
+                .expression_attribute_values(":to", s("event#~"))
+                .consistent_read(true)
+                .limit(i32::try_from(limit - events.len() + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failed("dynamodb:Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                if text(&item, "sk")? != from && events.len() < limit {
+                    events.push(from_json(text(&item, "body")?)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+
     async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
         self.query(id, "event#").await?.iter().map(|item| from_json(text(item, "body")?)).collect()
     }

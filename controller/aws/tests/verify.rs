@@ -29,6 +29,7 @@ fn verifier(base: String, max_wait: Duration) -> Verifier {
 async fn edge(legacy: &Stub, serverless: &Stub) -> Edge {
     let config = EdgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         legacy: legacy.base().parse().unwrap(),
         serverless: serverless.base().parse().unwrap(),
         cohort: CohortKey::Header("x-user-id".into()),
@@ -43,7 +44,8 @@ async fn a_weight_change_is_verified_through_the_edge() {
     let (legacy, serverless) = (side("legacy"), side("serverless"));
     let edge = edge(&legacy, &serverless).await;
     let base = format!("http://{}", edge.address());
-    let verified = Verified::new(LocalEdgePort::new(&base), verifier(base.clone(), Duration::from_secs(5)));
+    let admin = format!("http://{}", edge.admin_address());
+    let verified = Verified::new(LocalEdgePort::new(&admin), verifier(base.clone(), Duration::from_secs(5)));
     for (bps, expected) in [(2_500, 0), (10_000, 2_500), (0, 10_000)] {
         let weight = Weight::from_bps(bps).unwrap();
         verified.apply(weight, Weight::from_bps(expected).unwrap()).await.expect("written");
@@ -61,7 +63,7 @@ async fn an_edge_that_keeps_disagreeing_is_unverified() {
     // The weight is written, but the probes reach something that always
     // answers from the ALB, as a distribution without the function would.
     let stale = side("legacy");
-    let port = LocalEdgePort::new(format!("http://{}", edge.address()));
+    let port = LocalEdgePort::new(format!("http://{}", edge.admin_address()));
     let verified = Verified::new(port, verifier(stale.base().to_owned(), Duration::from_millis(600)));
     let half = Weight::from_bps(5_000).unwrap();
     verified.apply(half, Weight::ZERO).await.expect("the write itself succeeds");

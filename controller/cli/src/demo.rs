@@ -1,11 +1,13 @@
 //! `cutover demo`: a whole cutover on this machine, with real HTTP traffic.
 //!
 //! It starts two origins (`cutover origin`, legacy and serverless), the
-//! weighted edge in front of them (`cutover edge`) and the controller
-//! (`cutover run`, on a compressed clock), each a process of its own, then
-//! sends open-loop traffic through the edge until the cutover settles,
-//! showing its progress; `--inject` makes the new side regress at a step.
-//! It ends with a report drawn from the audit trail and the edge's numbers.
+//! weighted edge in front of them (`cutover edge`) and the control-plane
+//! daemon (`cutover serve`), each a process of its own; creates and starts
+//! the cutover through the daemon's API (on a compressed clock), then sends
+//! open-loop traffic through the edge until the cutover settles, showing
+//! its progress; `--inject` makes the new side regress at a step. It ends
+//! with a report drawn from the audit trail and the edge's numbers; with
+//! `--keep` the daemon keeps serving until Ctrl-C.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,9 +30,11 @@ use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
+use crate::api::CreateCutover;
+use crate::client::Client;
+use crate::failure::Failure;
 use crate::run::exit_code;
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
-use crate::EXIT_INPUT;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -46,10 +50,14 @@ pub struct DemoArgs {
     /// Make the new side regress when a step begins: 'step=4,errors=5%', 'step=2,latency=+40ms' or 'step=3,outage'.
     #[arg(long)]
     inject: Option<Inject>,
-    /// Kill the controller with SIGKILL when this step begins, and start it
+    /// Kill the daemon with SIGKILL when this step begins, and start it
     /// again: it resumes the same cutover from the store.
     #[arg(long)]
     kill_controller_at_step: Option<usize>,
+    /// Keep the daemon, the edge and the origins running after the cutover
+    /// settles (until Ctrl-C), to try the API and the CLI against them.
+    #[arg(long)]
+    keep: bool,
     /// Where the cutover is recorded: a SQLite file, or dynamodb://TABLE (with
     /// --endpoint-url-dynamodb for an emulator). Logs go beside a SQLite file, else to .cutover/.
     #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
@@ -112,16 +120,25 @@ const SERVERLESS_MEDIAN_MS: f64 = 31.0;
 
 struct Process {
     /// Killed when dropped.
-    _child: Child,
-    address: String,
+    child: Child,
+    /// What its first lines said, after each expected prefix.
+    addresses: Vec<String>,
 }
 
-/// Starts `cutover ARGS...` and reads the address from its first line.
-async fn start(args: &[&str], log: &Path, prefix: &str) -> anyhow::Result<Process> {
+impl Process {
+    fn address(&self) -> &str {
+        &self.addresses[0]
+    }
+}
+
+/// Starts `cutover ARGS...` and reads an address from each of its first
+/// lines, which start with `prefixes` in order.
+async fn start(args: &[&str], env: &[(&str, &str)], log: &Path, prefixes: &[&str]) -> anyhow::Result<Process> {
     let exe = std::env::current_exe().context("find the cutover binary")?;
     let log_file = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
     let mut child = Command::new(exe)
         .args(args)
+        .envs(env.iter().copied())
         .env("CUTOVER_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(log_file)
@@ -129,38 +146,48 @@ async fn start(args: &[&str], log: &Path, prefix: &str) -> anyhow::Result<Proces
         .spawn()
         .with_context(|| format!("start cutover {}", args.join(" ")))?;
     let stdout = child.stdout.take().context("its stdout")?;
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(10), tokio::io::BufReader::new(stdout).read_line(&mut line))
-        .await
-        .with_context(|| format!("cutover {} did not start within 10 s (see {})", args[0], log.display()))??;
-    let address = line.trim().strip_prefix(prefix).with_context(|| format!("unexpected first line {line:?}"))?;
-    Ok(Process { _child: child, address: address.to_owned() })
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut addresses = Vec::new();
+    for prefix in prefixes {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .with_context(|| format!("cutover {} did not start within 10 s (see {})", args[0], log.display()))??
+            .with_context(|| format!("cutover {} ended at start (see {})", args[0], log.display()))?;
+        let address = line.trim().strip_prefix(prefix).with_context(|| format!("unexpected line {line:?}"))?;
+        addresses.push(address.to_owned());
+    }
+    Ok(Process { child, addresses })
 }
 
-pub fn run(args: &DemoArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
+/// A secret for the demo's own admin token: 16 random bytes, in hex.
+fn secret() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("read /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub async fn run(args: &DemoArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
     let (text, plan) = match &args.plan {
-        Some(path) => match crate::load_plan_text(path) {
-            Ok(loaded) => loaded,
-            Err(code) => return Ok(code),
-        },
+        Some(path) => crate::plan::load_plan_text(path)?,
         None => (cutover_core::plan::DEFAULT_PLAN.to_owned(), Plan::default_plan()),
     };
     if !(args.speed.is_finite() && args.speed >= 1.0 && args.speed <= 100_000.0) {
-        eprintln!("error: --speed {}: give a factor from 1 to 100000", args.speed);
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input(format!("--speed {}: give a factor from 1 to 100000", args.speed)));
     }
     if !(args.rate.is_finite() && args.rate >= 10.0 && args.rate <= 20_000.0) {
-        eprintln!("error: --rate {}: give 10 to 20000 requests a second", args.rate);
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input(format!("--rate {}: give 10 to 20000 requests a second", args.rate)));
     }
     if let Some(inject) = &args.inject {
         if inject.step > plan.schedule.steps.len() {
-            eprintln!("error: --inject step={}: the plan has {} steps", inject.step, plan.schedule.steps.len());
-            return Ok(ExitCode::from(EXIT_INPUT));
+            return Err(Failure::input(format!(
+                "--inject step={}: the plan has {} steps",
+                inject.step,
+                plan.schedule.steps.len()
+            )));
         }
     }
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(demo(args, aws, &text, plan))
+    Ok(demo(args, aws, &text, plan).await?)
 }
 
 async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
@@ -174,51 +201,67 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     let id = format!("demo-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
     let log = |name: &str| dir.join(format!("{id}.{name}.log"));
 
-    let legacy =
-        start(&["origin", "--side", "legacy"], &log("legacy"), "cutover origin (legacy) listening on http://").await?;
-    let serverless = start(
-        &["origin", "--side", "serverless"],
-        &log("serverless"),
-        "cutover origin (serverless) listening on http://",
-    )
-    .await?;
+    let origin_line = |side: &str| format!("cutover origin ({side}) listening on http://");
+    let legacy = start(&["origin", "--side", "legacy"], &[], &log("legacy"), &[&origin_line("legacy")]).await?;
+    let serverless =
+        start(&["origin", "--side", "serverless"], &[], &log("serverless"), &[&origin_line("serverless")]).await?;
     let plan_path = dir.join(format!("{id}.plan.toml"));
-    let plan_text = plan_toml(plan_text, &legacy.address, &serverless.address)?;
-    std::fs::write(&plan_path, plan_text).with_context(|| format!("write {}", plan_path.display()))?;
     // Record in slots of a fifth of a judging interval, in wall time.
     let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / args.speed / 5.0).round() as u64).clamp(5, 1000);
+    // The edge reads its upstreams from the plan; the plan then learns the
+    // edge's own addresses, and is written again as the cutover runs it.
+    let mut local = Local {
+        legacy: format!("http://{}", legacy.address()),
+        serverless: format!("http://{}", serverless.address()),
+        edge: None,
+    };
+    std::fs::write(&plan_path, plan_toml(plan_text, &local)?)
+        .with_context(|| format!("write {}", plan_path.display()))?;
     let plan_arg = plan_path.to_string_lossy().into_owned();
     let edge = start(
-        &["edge", "--listen", "127.0.0.1:0", "--plan", &plan_arg, "--slot-ms", &slot_ms.to_string()],
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--plan",
+            &plan_arg,
+            "--slot-ms",
+            &slot_ms.to_string(),
+        ],
+        &[],
         &log("edge"),
-        "cutover edge listening on http://",
+        &["cutover edge listening on http://", "cutover edge admin on http://"],
     )
     .await?;
+    let (edge_url, admin_url) = (format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1]));
+    local.edge = Some((edge_url.clone(), admin_url.clone()));
+    let plan_text = plan_toml(plan_text, &local)?;
+    std::fs::write(&plan_path, &plan_text).with_context(|| format!("write {}", plan_path.display()))?;
+
+    // The daemon, with an admin token of the demo's own.
+    let token = secret()?;
+    let tokens = format!("demo admin {token}");
     let store_arg = args.store.to_string();
-    let speed = args.speed.to_string();
-    let edge_url = format!("http://{}", edge.address);
-    let controller_args = [
-        "run",
-        &id,
-        "--store",
-        &store_arg,
-        "--plan",
-        &plan_arg,
-        "--speed",
-        &speed,
-        "--edge",
-        &edge_url,
-        "--lease-ttl",
-        "1",
-    ];
-    // The controller gets this command's AWS endpoints (flags or environment).
-    let mut extra = vec!["--start".to_owned()];
+    let mut serve_args = vec!["serve", "--listen", "127.0.0.1:0", "--store", &store_arg, "--lease-ttl", "1"];
     if let Some(url) = &aws.endpoint_url_dynamodb {
-        extra.extend(["--endpoint-url-dynamodb".to_owned(), url.clone()]);
+        serve_args.extend(["--endpoint-url-dynamodb", url]);
     }
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let serve_env = [("CUTOVER_TOKENS", tokens.as_str())];
+    let prefix = ["cutover serve listening on http://"];
+    let mut daemon = start(&serve_args, &serve_env, &log("serve"), &prefix).await?;
+    let server = format!("http://{}", daemon.address());
+    let api = Client::new(&server, Some(token.clone()))?;
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
-    let mut controller = spawn_controller(&controller_args, &extra, &log("controller"))?;
+    let create = CreateCutover {
+        id: id.clone(),
+        plan: plan_text,
+        start: true,
+        speed: Some(args.speed),
+        reason: Some("cutover demo".into()),
+    };
+    api.create(&create).await.map_err(|e| anyhow::anyhow!("create the cutover through the API: {e}"))?;
 
     println!(
         "cutover demo {id}: {} steps over {} of plan time at {}x ({} of wall time), {:.0} requests/s",
@@ -230,38 +273,50 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     );
     println!(
         "  legacy {}  serverless {}  edge {}  store {}",
-        legacy.address, serverless.address, edge.address, args.store
+        legacy.address(),
+        serverless.address(),
+        edge.address(),
+        args.store
     );
+    println!("  control API {server} (try: CUTOVER_SERVER={server} CUTOVER_TOKEN={token} cutover status {id})");
     if let Some(inject) = &args.inject {
         println!("  will inject into serverless at step {}: {}", inject.step, describe(inject));
     }
 
-    let traffic = tokio::spawn(traffic(edge.address.clone(), args.rate));
+    let traffic = tokio::spawn(traffic(edge.address().to_owned(), args.rate));
     let started = Instant::now();
     let client = load::client();
     let mut injected = false;
     let mut killed = false;
-    let status = loop {
-        if let Some(status) = controller.try_wait()? {
-            break status;
-        }
+    let state = loop {
         let state = store.load(&id).await?.map(|s| s.state);
+        if let Some(state) = &state {
+            if matches!(state.phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted) {
+                break state.clone();
+            }
+        }
+        if let Some(status) = daemon.child.try_wait()? {
+            bail!("the daemon exited with {status}; see {}", log("serve").display());
+        }
         if let (Some(state), Some(step), false) = (&state, args.kill_controller_at_step, killed) {
             if state.step + 1 >= step && state.phase.is_active() {
-                controller.kill().await.context("kill the controller")?;
+                daemon.child.kill().await.context("kill the daemon")?;
                 killed = true;
-                eprintln!("\r\x1b[2Kkilled the controller (SIGKILL) at step {}; starting it again", state.step + 1);
-                controller = spawn_controller(&controller_args, &extra[1..], &log("controller-restarted"))?;
+                eprintln!(
+                    "\r\x1b[2Kkilled the controller (cutover serve, SIGKILL) at step {}; starting it again",
+                    state.step + 1
+                );
+                daemon = start(&serve_args, &serve_env, &log("serve-restarted"), &prefix).await?;
             }
         }
         if let (Some(state), Some(inject), false) = (&state, &args.inject, injected) {
             if state.step + 1 >= inject.step && state.phase == Phase::Progressing {
-                inject_fault(&client, &serverless.address, inject).await?;
+                inject_fault(&client, serverless.address(), inject).await?;
                 injected = true;
                 eprintln!("\r\x1b[2Kinjected into serverless at step {}: {}", state.step + 1, describe(inject));
             }
         }
-        let recent = recent_window(&client, &edge.address, &plan, args.speed).await;
+        let recent = recent_window(&client, &edge.addresses[1], &plan, args.speed).await;
         show_progress(state.as_ref(), &plan, recent.as_ref(), started.elapsed());
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -269,30 +324,17 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    let whole = metrics(&client, &edge.address, 0, u64::MAX / 2).await;
-    drop((legacy, serverless, edge));
-    let Some(stored) = store.load(&id).await? else {
-        bail!("the controller recorded nothing (see {})", log("controller").display())
-    };
-    report(&store, &stored.state, &plan, whole.as_ref()).await?;
-    let code = status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1);
-    if code != exit_code(stored.state.phase) {
-        eprintln!("the controller exited with {status}; see {}", log("controller").display());
+    let whole = metrics(&client, &edge.addresses[1], 0, u64::MAX / 2).await;
+    report(&store, &state, &plan, whole.as_ref()).await?;
+    if args.keep {
+        println!("\nstill serving (Ctrl-C to stop): control API {server}, edge {edge_url}");
+        println!("  export CUTOVER_SERVER={server} CUTOVER_TOKEN={token}");
+        println!("  cutover status {id}; cutover history {id}; cutover rollback {id} --reason \"...\"");
+        crate::edge::shutdown_signal().await;
     }
+    drop((legacy, serverless, edge, daemon));
     println!("\naudit trail: cutover history {id} --store {}", args.store);
-    Ok(ExitCode::from(code))
-}
-
-fn spawn_controller(args: &[&str], extra: &[&str], log: &Path) -> anyhow::Result<Child> {
-    Command::new(std::env::current_exe()?)
-        .args(args)
-        .args(extra)
-        .env("CUTOVER_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?)
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the controller")
+    Ok(ExitCode::from(exit_code(state.phase)))
 }
 
 fn describe(inject: &Inject) -> String {
@@ -309,8 +351,16 @@ fn describe(inject: &Inject) -> String {
     faults.join(", ")
 }
 
-/// The plan with its local upstreams pointed at the demo's origins.
-fn plan_toml(text: &str, legacy: &str, serverless: &str) -> anyhow::Result<String> {
+/// The demo's own addresses for the plan's `[target.local]`.
+struct Local {
+    legacy: String,
+    serverless: String,
+    /// The edge's users' and admin addresses, once it listens.
+    edge: Option<(String, String)>,
+}
+
+/// The plan with its `[target.local]` pointed at the demo's processes.
+fn plan_toml(text: &str, local: &Local) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut in_local = false;
     for line in text.lines() {
@@ -318,12 +368,17 @@ fn plan_toml(text: &str, legacy: &str, serverless: &str) -> anyhow::Result<Strin
         if trimmed.starts_with('[') {
             in_local = trimmed.starts_with("[target.local]");
         }
-        match trimmed.split_once('=').map(|(k, _)| k.trim()) {
-            Some("legacy_url") if in_local => out.push_str(&format!("legacy_url = \"http://{legacy}\"")),
-            Some("serverless_url") if in_local => out.push_str(&format!("serverless_url = \"http://{serverless}\"")),
+        let key = trimmed.trim_start_matches('#').trim_start().split_once('=').map(|(k, _)| k.trim());
+        match key.filter(|_| in_local) {
+            Some("legacy_url") => out.push_str(&format!("legacy_url = \"{}\"", local.legacy)),
+            Some("serverless_url") => out.push_str(&format!("serverless_url = \"{}\"", local.serverless)),
+            Some("edge_url" | "admin_url") => continue,
             _ => out.push_str(line),
         }
         out.push('\n');
+        if let (true, Some((edge, admin))) = (trimmed.starts_with("[target.local]"), &local.edge) {
+            out.push_str(&format!("edge_url = \"{edge}\"\nadmin_url = \"{admin}\"\n"));
+        }
     }
     if Plan::parse(&out).is_err() {
         bail!("the plan with the demo's origins does not parse; does it have a [target.local] table?");

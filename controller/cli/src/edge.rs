@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use bytes::Bytes;
 use cutover_core::plan::{Edge as EdgeTarget, Plan, DEFAULT_PLAN};
 use cutover_local::load::{self, LoadReport};
@@ -20,42 +20,55 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 
-use crate::EXIT_INPUT;
+use crate::failure::Failure;
 
 /// Runs the edge in front of the plan's `[target.local]` upstreams until
-/// SIGINT or SIGTERM. Prints `cutover edge listening on http://ADDR`.
-pub fn run(plan: &Plan, listen: SocketAddr, slot: Duration) -> anyhow::Result<ExitCode> {
+/// SIGINT or SIGTERM. Prints `cutover edge listening on http://ADDR`, then
+/// `cutover edge admin on http://ADDR` (the weight and the metrics).
+pub async fn run(
+    plan: &Plan,
+    listen: SocketAddr,
+    admin_listen: SocketAddr,
+    slot: Duration,
+) -> Result<ExitCode, Failure> {
     let EdgeTarget::Local(local) = &plan.target.edge else {
-        eprintln!("error: the plan's target is CloudFront; `cutover edge` runs in local mode only ([target.local])");
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input(
+            "the plan's target is CloudFront; `cutover edge` runs in local mode only ([target.local])",
+        ));
     };
     let parse = |name: &str, url: &str| {
         url.parse::<http::Uri>().with_context(|| format!("target.local.{name} = {url:?} is not a URL"))
     };
     let config = EdgeConfig {
         listen,
+        admin_listen,
         legacy: parse("legacy_url", &local.legacy_url)?,
         serverless: parse("serverless_url", &local.serverless_url)?,
         cohort: plan.target.cohort.clone(),
         salt: plan.target.salt.clone(),
         slot,
     };
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(async {
+    {
         let edge = match Edge::start(config).await {
             Ok(edge) => edge,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(EXIT_INPUT));
+                return Err(Failure::input(format!("{e}")));
             }
-            Err(e) => return Err(e).with_context(|| format!("listen on {listen}")),
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("listen on {listen}")).into()),
         };
-        println!("cutover edge listening on http://{}", edge.address());
-        tracing::info!(address = %edge.address(), legacy = %local.legacy_url, serverless = %local.serverless_url, "edge up");
+        // One write, so that a reader who stops after the first line cannot
+        // close the pipe between the two (the edge would die of SIGPIPE).
+        print!(
+            "cutover edge listening on http://{}\ncutover edge admin on http://{}\n",
+            edge.address(),
+            edge.admin_address()
+        );
+        std::io::Write::flush(&mut std::io::stdout())?;
+        tracing::info!(address = %edge.address(), admin = %edge.admin_address(), legacy = %local.legacy_url, serverless = %local.serverless_url, "edge up");
         shutdown_signal().await;
         tracing::info!("edge stopping");
         Ok(ExitCode::SUCCESS)
-    })
+    }
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -87,13 +100,11 @@ async fn instant_upstream() -> std::io::Result<SocketAddr> {
 /// Open-loop load at `rate` for `seconds`, half straight to an upstream,
 /// half through a `cutover edge` process in front of it, in alternating
 /// rounds so drift in the machine's load hits both alike.
-pub fn bench(rate: f64, seconds: u64, rounds: u32) -> anyhow::Result<ExitCode> {
+pub async fn bench(rate: f64, seconds: u64, rounds: u32) -> Result<ExitCode, Failure> {
     if !(rate > 0.0 && seconds > 0 && rounds > 0) {
-        eprintln!("error: --rate, --seconds and --rounds must be positive");
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input("--rate, --seconds and --rounds must be positive"));
     }
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(async {
+    {
         let upstream = instant_upstream().await.context("start the upstream")?;
         let dir = std::env::temp_dir().join(format!("cutover-bench-edge-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -153,10 +164,14 @@ pub fn bench(rate: f64, seconds: u64, rounds: u32) -> anyhow::Result<ExitCode> {
             }
         }
         if direct.failed + through.failed > 0 {
-            bail!("{} requests failed; the figures above are not clean", direct.failed + through.failed);
+            return Err(anyhow::anyhow!(
+                "{} requests failed; the figures above are not clean",
+                direct.failed + through.failed
+            )
+            .into());
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }
 }
 
 fn micros(us: Option<u32>) -> String {
@@ -167,7 +182,7 @@ fn micros(us: Option<u32>) -> String {
 async fn spawn_edge(plan: &Path) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
     let exe = std::env::current_exe().context("find the cutover binary")?;
     let mut child = tokio::process::Command::new(exe)
-        .args(["edge", "--listen", "127.0.0.1:0", "--plan"])
+        .args(["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan"])
         .arg(plan)
         .env("CUTOVER_LOG", "warn")
         .stdout(Stdio::piped())
@@ -175,10 +190,14 @@ async fn spawn_edge(plan: &Path) -> anyhow::Result<(tokio::process::Child, Socke
         .spawn()
         .context("start cutover edge")?;
     let stdout = child.stdout.take().context("the edge's stdout")?;
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(10), tokio::io::BufReader::new(stdout).read_line(&mut line))
-        .await
-        .context("cutover edge did not start within 10 s")??;
+    let mut reader = tokio::io::BufReader::new(stdout);
+    let (mut line, mut admin) = (String::new(), String::new());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        reader.read_line(&mut line).await?;
+        reader.read_line(&mut admin).await
+    })
+    .await
+    .context("cutover edge did not start within 10 s")??;
     let address = line
         .trim()
         .strip_prefix("cutover edge listening on http://")

@@ -1,5 +1,6 @@
-//! `cutover history [ID]`: the cutovers in the store, or one cutover's
-//! audit trail, as a table or as JSON for scripts.
+//! `cutover history [ID]`: the cutovers, or one cutover's audit trail, as
+//! a table or as JSON for scripts; from the store, or from a daemon with
+//! `--server`.
 
 use std::process::ExitCode;
 
@@ -8,11 +9,9 @@ use cutover_core::engine::{Actor, CutoverState, Event, EventKind};
 use cutover_core::measure::describe_hops;
 use cutover_core::store::Store;
 
+use crate::client::{Client, ServerArgs};
+use crate::failure::{Failure, EXIT_BROKEN_CHAIN};
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
-use crate::EXIT_INPUT;
-
-/// Exit code of `history --verify` when the hash chain is broken.
-pub const EXIT_TAMPERED: u8 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -20,55 +19,106 @@ pub enum Output {
     Json,
 }
 
-pub fn run(
-    at: &StoreAt,
-    aws: &EndpointArgs,
-    id: Option<&str>,
-    output: Output,
-    verify: bool,
-) -> anyhow::Result<ExitCode> {
-    let store_path = at;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the runtime")?;
-    runtime.block_on(async {
-        let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
-            eprintln!(
-                "error: no store at {at}: a cutover run writes one there; pass --store (or set CUTOVER_STORE) to read another"
-            );
-            return Ok(ExitCode::from(EXIT_INPUT));
-        };
-        if let (Some(id), true) = (id, verify) {
-            return verify_trail(&store, at, id).await;
+#[derive(clap::Args)]
+pub struct HistoryArgs {
+    /// A cutover's id: its audit trail (every weight change, verdict and command). Without it: every cutover.
+    pub id: Option<String>,
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    pub store: StoreAt,
+    /// A table for people or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Check the audit trail's hash chain instead of printing it: exit 0 if intact, 5 if broken.
+    #[arg(long, requires = "id")]
+    pub verify: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
+    Ok(serde_json::to_string_pretty(value).context("encode JSON")?)
+}
+
+pub async fn run(args: &HistoryArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    if let Some(client) = Client::from_args(&args.server)? {
+        return remote(&client, args).await;
+    }
+    let at = &args.store;
+    let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
+        return Err(Failure::input(format!(
+            "no store at {at}: a cutover run writes one there; pass --store (or set CUTOVER_STORE) to read another"
+        )));
+    };
+    if let (Some(id), true) = (args.id.as_deref(), args.verify) {
+        return verify_trail(&store, at, id).await;
+    }
+    match args.id.as_deref() {
+        None => {
+            let cutovers = store.list().await?;
+            match args.output {
+                Output::Json => println!("{}", json(&cutovers)?),
+                Output::Table if cutovers.is_empty() => println!("no cutovers in {at}"),
+                Output::Table => print_cutovers(&cutovers),
+            }
         }
-        match id {
-            None => {
-                let cutovers = store.list().await?;
-                match output {
-                    Output::Json => println!("{}", serde_json::to_string_pretty(&cutovers)?),
-                    Output::Table if cutovers.is_empty() => println!("no cutovers in {store_path}"),
-                    Output::Table => print_cutovers(&cutovers),
+        Some(id) => {
+            if store.load(id).await?.is_none() {
+                return Err(Failure::input(format!("no cutover {id} in {at}; `cutover history` lists them")));
+            }
+            let events = store.history(id).await?;
+            match args.output {
+                Output::Json => println!("{}", json(&events)?),
+                Output::Table => print_events(&events),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same, through the daemon's API.
+async fn remote(client: &Client, args: &HistoryArgs) -> Result<ExitCode, Failure> {
+    match args.id.as_deref() {
+        None => {
+            let views = client.list().await?;
+            match args.output {
+                Output::Json => println!("{}", json(&views)?),
+                Output::Table if views.is_empty() => println!("no cutovers at {}", client.base()),
+                Output::Table => {
+                    println!("{:<24} {:<28} {:>5} {:>7}  {:<20}", "cutover", "phase", "step", "weight", "updated");
+                    for v in &views {
+                        let phase = v.reason.as_ref().map_or(v.phase.clone(), |r| format!("{}({r})", v.phase));
+                        let weight = format!("{}%", f64::from(v.weight_bps) / 100.0);
+                        println!("{:<24} {:<28} {:>5} {:>7}  {:<20}", v.id, phase, v.step, weight, v.updated_at);
+                    }
                 }
             }
-            Some(id) => {
-                if store.load(id).await?.is_none() {
-                    eprintln!("error: no cutover {id} in {store_path}; `cutover history` lists them");
-                    return Ok(ExitCode::from(EXIT_INPUT));
-                }
-                let events = store.history(id).await?;
-                match output {
-                    Output::Json => println!("{}", serde_json::to_string_pretty(&events)?),
-                    Output::Table => print_events(&events),
-                }
+        }
+        Some(id) if args.verify => {
+            let chain = client.chain(id).await?;
+            if chain.intact {
+                println!("cutover {id}: audit trail intact: {} events, every hash links", chain.events);
+            } else {
+                let problem = chain.problem.unwrap_or_default();
+                println!("cutover {id}: audit trail BROKEN: {problem}");
+                return Ok(ExitCode::from(EXIT_BROKEN_CHAIN));
             }
         }
-        Ok(ExitCode::SUCCESS)
-    })
+        Some(id) => {
+            let events = client.history(id).await?;
+            match args.output {
+                Output::Json => println!("{}", json(&events)?),
+                Output::Table => print_events(&events),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Recomputes every link of the trail's hash chain and checks the head.
-async fn verify_trail(store: &AnyStore, at: &StoreAt, id: &str) -> anyhow::Result<ExitCode> {
+async fn verify_trail(store: &AnyStore, at: &StoreAt, id: &str) -> Result<ExitCode, Failure> {
     let Some(trail) = store.trail(id).await? else {
-        eprintln!("error: no cutover {id} in {at}; `cutover history` lists them");
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input(format!("no cutover {id} in {at}; `cutover history` lists them")));
     };
     match cutover_core::audit::verify(&trail) {
         Ok(count) => {
@@ -77,7 +127,7 @@ async fn verify_trail(store: &AnyStore, at: &StoreAt, id: &str) -> anyhow::Resul
         }
         Err(broken) => {
             println!("cutover {id}: audit trail BROKEN: {broken}");
-            Ok(ExitCode::from(EXIT_TAMPERED))
+            Ok(ExitCode::from(EXIT_BROKEN_CHAIN))
         }
     }
 }

@@ -12,7 +12,7 @@ use cutover_api::{App, Config};
 use cutover_api_server::{Faults, Server};
 use cutover_core::measure::Side;
 
-use crate::EXIT_INPUT;
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct OriginArgs {
@@ -41,7 +41,7 @@ enum SideArg {
     Serverless,
 }
 
-pub fn run(args: &OriginArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &OriginArgs) -> Result<ExitCode, Failure> {
     let side = match args.side {
         SideArg::Legacy => Side::Legacy,
         SideArg::Serverless => Side::Serverless,
@@ -54,19 +54,17 @@ pub fn run(args: &OriginArgs) -> anyhow::Result<ExitCode> {
         cold_start_ms: args.cold_start_ms,
     };
     if let Err(problem) = faults.check() {
-        eprintln!("error: --{}", problem.replacen('_', "-", 2).replacen(" = ", " ", 1));
-        return Ok(ExitCode::from(EXIT_INPUT));
+        return Err(Failure::input(format!("--{}", problem.replacen('_', "-", 2).replacen(" = ", " ", 1))));
     }
     let config = Config { side: side.as_str().into(), ..Config::default() };
     let server = Arc::new(Server::new(App::new(MemoryStore::new(), NeverBackend, config), faults));
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    runtime.block_on(async {
+    {
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
         println!("cutover origin ({}) listening on http://{}", side.as_str(), listener.local_addr()?);
         cutover_api_server::serve(listener, server, crate::edge::shutdown_signal()).await;
         Ok(ExitCode::SUCCESS)
-    })
+    }
 }
 
 /// The demo's origins have no backend: the metadata and report routes

@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use cutover_aws::preflight::{Outcome, Preflight};
 use cutover_aws::Clients;
 use cutover_core::plan::Edge;
 
+use crate::failure::Failure;
 use crate::stores::EndpointArgs;
-use crate::EXIT_INPUT;
 
 #[derive(clap::Args)]
 pub struct PreflightArgs {
@@ -27,20 +26,15 @@ pub struct PreflightArgs {
     pub min_concurrency: i32,
 }
 
-pub fn run(args: &PreflightArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode> {
-    let plan = match crate::load_plan(&args.plan) {
-        Ok(plan) => plan,
-        Err(code) => return Ok(code),
-    };
+pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    let plan = crate::plan::load_plan(&args.plan)?;
     let Edge::CloudFront(edge) = plan.target.edge.clone() else {
-        eprintln!(
-            "error: {}: the plan's target is local ([target.local]); pre-flight checks a [target.cloudfront] target",
+        return Err(Failure::input(format!(
+            "{}: the plan's target is local ([target.local]); pre-flight checks a [target.cloudfront] target",
             args.plan.display()
-        );
-        return Ok(ExitCode::from(EXIT_INPUT));
+        )));
     };
-    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
-    let checks = runtime.block_on(async {
+    let checks = {
         let preflight = Preflight {
             clients: Clients::new(&aws.endpoints()).await,
             edge,
@@ -50,7 +44,7 @@ pub fn run(args: &PreflightArgs, aws: &EndpointArgs) -> anyhow::Result<ExitCode>
             min_unreserved_concurrency: args.min_concurrency,
         };
         preflight.run().await
-    });
+    };
     println!("pre-flight for {} ({}):", plan.target.name, args.plan.display());
     for check in &checks {
         match &check.outcome {

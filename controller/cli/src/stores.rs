@@ -152,6 +152,9 @@ impl Store for AnyStore {
     async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
         each!(self, s => s.history(id))
     }
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        each!(self, s => s.history_after(id, after, limit))
+    }
     async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
         each!(self, s => s.trail(id))
     }

@@ -129,17 +129,22 @@ fn edge_runs_in_front_of_the_plans_upstreams_and_refuses_a_cloudfront_plan() {
     let plan = dir.join("p.toml");
     std::fs::write(&plan, cutover(&["plan", "init"]).stdout).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args(["edge", "--listen", "127.0.0.1:0", "--plan", plan.to_str().unwrap()])
+        .args(["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan", plan.to_str().unwrap()])
         .env("CUTOVER_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start cutover edge");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("cutover edge listening on http://").expect("the address line").to_owned();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = |prefix: &str| {
+        let line = lines.next().expect("a line").unwrap();
+        line.strip_prefix(prefix).unwrap_or_else(|| panic!("{prefix} in {line:?}")).to_owned()
+    };
+    let (users, admin) = (address("cutover edge listening on http://"), address("cutover edge admin on http://"));
     let request = b"GET /_cutover/weight HTTP/1.1\r\nhost: edge\r\nconnection: close\r\n\r\n";
-    let response = cutover_testkit::http::raw_request(&address, request).expect("an answer");
+    let response = cutover_testkit::http::raw_request(&admin, request).expect("an answer");
     assert_eq!((response.status, response.header("etag")), (200, Some("\"1\"")));
+    let response = cutover_testkit::http::raw_request(&users, request).expect("an answer");
+    assert_eq!(response.status, 404, "the weight is not on the users' port");
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(child.wait().unwrap().success(), "SIGTERM is a clean stop");
 
@@ -152,7 +157,15 @@ fn edge_runs_in_front_of_the_plans_upstreams_and_refuses_a_cloudfront_plan() {
     let uncommented: Vec<&str> = aws.lines().skip(1).map(|l| l.trim_start_matches('#').trim_start()).collect();
     let cloudfront = format!("{head}{}\n\n{rest}", uncommented.join("\n"));
     std::fs::write(&plan, cloudfront).unwrap();
-    let out = cutover(&["edge", "--listen", "127.0.0.1:0", "--plan", plan.to_str().unwrap()]);
+    let out = cutover(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("local mode only"), "{stderr}");

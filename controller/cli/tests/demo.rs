@@ -151,7 +151,7 @@ fn an_injected_regression_rolls_back_with_the_numbers_that_caused_it() {
 fn a_controller_killed_mid_run_resumes_the_same_cutover() {
     let dir = temp_dir("kill");
     let (code, output) = demo(&dir, &["--kill-controller-at-step", "2"]);
-    assert!(output.contains("killed the controller (SIGKILL) at step 2"), "{output}");
+    assert!(output.contains("killed the controller (cutover serve, SIGKILL) at step 2"), "{output}");
     assert_eq!(code, Some(0), "{output}");
     let (state, trail) = recorded(&dir);
     assert_eq!(state["phase"]["phase"], "completed");

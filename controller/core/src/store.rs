@@ -136,6 +136,16 @@ pub trait Store: Send + Sync {
     /// The audit trail, in `(version, index)` order.
     fn history(&self, id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
+    /// At most `limit` events of the trail that come after `after` (a
+    /// `(version, index)` place; `None`: from the start), in order: a page
+    /// of the trail, or what was written since a reader last looked.
+    fn history_after(
+        &self,
+        id: &str,
+        after: Option<(u64, u16)>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
     /// The audit trail as stored, with its hashes and head, for
     /// [`crate::audit::verify`]; `None` for a missing cutover.
     fn trail(&self, id: &str) -> impl Future<Output = Result<Option<Trail>, StoreError>> + Send;
@@ -176,6 +186,7 @@ pub mod conformance {
         leases_fence_old_leaders(store, prefix).await;
         the_inbox_hands_commands_to_the_leader(store, prefix).await;
         the_trail_is_hash_chained(store, prefix).await;
+        the_trail_reads_in_pages(store, prefix).await;
     }
 
     fn state(id: &str, version: u64, at: u64) -> CutoverState {
@@ -326,6 +337,38 @@ pub mod conformance {
             Err(StoreError::NotFound("nobody".into())),
             "a command for a missing cutover"
         );
+    }
+
+    async fn the_trail_reads_in_pages<S: Store>(store: &S, prefix: &str) {
+        let id = format!("{prefix}-pages");
+        let started = event(&id, 1, 0, EventKind::Started { steps: 7 });
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), std::slice::from_ref(&started)).await.expect("create");
+        let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
+        let mut all = vec![started];
+        for version in 2..=4 {
+            let events: Vec<Event> = (0..3)
+                .map(|index| event(&id, version, index, EventKind::Paused { reason: PauseReason::Operator }))
+                .collect();
+            store.commit(lease.epoch, &state(&id, version, version), &events).await.expect("commit");
+            all.extend(events);
+        }
+        let mut read = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.history_after(&id, after, 4).await.expect("a page");
+            assert!(page.len() <= 4, "a page holds at most its limit");
+            let Some(last) = page.last() else { break };
+            after = Some((last.version, last.index));
+            read.extend(page);
+        }
+        assert_eq!(read, all, "pages of 4 read the whole trail once, in order");
+        assert_eq!(
+            store.history_after(&id, Some((3, 1)), 100).await.expect("after"),
+            all[6..].to_vec(),
+            "after (3, 1)"
+        );
+        assert_eq!(store.history_after(&id, Some((4, 2)), 100).await, Ok(vec![]), "nothing after the last");
+        assert_eq!(store.history_after("nobody", None, 10).await, Ok(vec![]), "no trail, no events");
     }
 
     async fn the_trail_is_hash_chained<S: Store>(store: &S, prefix: &str) {

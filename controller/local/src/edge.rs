@@ -9,9 +9,12 @@
 //!   Every other path goes to legacy untouched and is not recorded.
 //! * A request with `x-cutover-probe: legacy|serverless` is a controller
 //!   probe: pinned to that side and recorded apart from user traffic.
-//! * The weight is read and set on `/_cutover/weight` with the same
-//!   optimistic concurrency as a CloudFront KeyValueStore: `GET` gives the
-//!   weight and an `ETag`; `PUT` needs `If-Match` with it (412 otherwise).
+//! * The admin surface has a listener of its own (`EdgeConfig::admin_listen`),
+//!   as a KeyValueStore's API is not the distribution's: users reach only
+//!   the traffic listener, where `/_cutover/*` is not found. The weight is
+//!   read and set on `/_cutover/weight` with the same optimistic
+//!   concurrency as a CloudFront KeyValueStore: `GET` gives the weight and
+//!   an `ETag`; `PUT` needs `If-Match` with it (412 otherwise).
 //! * Per side and per slot of wall time (`EdgeConfig::slot`, 1 s in real
 //!   time, finer under a compressed demo clock) it keeps requests, errors
 //!   (5xx or no answer), warm latency (time to the upstream's response
@@ -51,7 +54,10 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
+    /// Users' requests (and the controller's probes).
     pub listen: SocketAddr,
+    /// The weight and the recorded metrics: for the controller only.
+    pub admin_listen: SocketAddr,
     /// Base URLs, such as `http://127.0.0.1:8081`.
     pub legacy: Uri,
     pub serverless: Uri,
@@ -76,13 +82,16 @@ struct Shared {
 /// A running edge; stops when dropped.
 pub struct Edge {
     address: SocketAddr,
+    admin_address: SocketAddr,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Drop for Edge {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -97,6 +106,8 @@ impl Edge {
         }
         let listener = TcpListener::bind(config.listen).await?;
         let address = listener.local_addr()?;
+        let admin_listener = TcpListener::bind(config.admin_listen).await?;
+        let admin_address = admin_listener.local_addr()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -108,26 +119,18 @@ impl Edge {
             slots: Mutex::new(BTreeMap::new()),
             client,
         });
-        let serving = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else { continue };
-                let _ = stream.set_nodelay(true);
-                let shared = serving.clone();
-                let service = service_fn(move |request| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(shared.answer(request, peer).await) }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Ok(Edge { address, shared, task })
+        let tasks = [serve(listener, shared.clone(), false), serve(admin_listener, shared.clone(), true)];
+        Ok(Edge { address, admin_address, shared, tasks })
     }
 
+    /// Where users' requests go.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the controller reads and sets the weight and reads metrics.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
     }
 
     /// The weight now (for tests and the demo's display).
@@ -139,6 +142,29 @@ impl Edge {
     pub fn measure(&self, from_ms: u64, to_ms: u64) -> Measurement {
         self.shared.measure(from_ms, to_ms)
     }
+}
+
+/// Accepts connections on `listener`: the admin surface, or users' traffic.
+fn serve(listener: TcpListener, shared: Arc<Shared>, admin: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            let shared = shared.clone();
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move {
+                    Ok::<_, Infallible>(match admin {
+                        true => shared.admin(request).await,
+                        false => shared.answer(request, peer).await,
+                    })
+                }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -164,7 +190,7 @@ impl Shared {
     async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let path = request.uri().path();
         if path.starts_with("/_cutover/") {
-            return self.admin(request).await;
+            return error(StatusCode::NOT_FOUND, "not_found", "the edge's admin surface has a listener of its own");
         }
         let probe = request.headers().get(PROBE_HEADER).and_then(|v| v.to_str().ok()).and_then(Side::parse);
         if !(path == "/api" || path.starts_with("/api/")) {

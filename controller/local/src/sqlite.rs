@@ -294,6 +294,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let id = id.to_owned();
+        let (version, index) = after.map_or((0, -1), |(v, i)| (v as i64, i64::from(i)));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let mut query = conn
+                .prepare(
+                    "SELECT body FROM events WHERE cutover_id = ?1 AND (version > ?2 OR (version = ?2 AND idx > ?3)) \
+                     ORDER BY version, idx LIMIT ?4",
+                )
+                .map_err(sql)?;
+            let rows = query
+                .query_map(rusqlite::params![&id, version, index, limit], |row| row.get::<_, String>(0))
+                .map_err(sql)?;
+            rows.map(|row| from_json(&row.map_err(sql)?)).collect()
+        })
+        .await
+    }
+
     async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
         let id = id.to_owned();
         self.with(move |conn| {

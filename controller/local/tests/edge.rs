@@ -34,6 +34,7 @@ fn setup(cohort: CohortKey) -> Setup {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let config = EdgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         legacy: legacy.base().parse().unwrap(),
         serverless: serverless.base().parse().unwrap(),
         cohort,
@@ -51,7 +52,10 @@ impl Setup {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
-        let address = self.edge.address().to_string();
+        let address = match path.starts_with("/_cutover/") {
+            true => self.edge.admin_address().to_string(),
+            false => self.edge.address().to_string(),
+        };
         let response = raw_request(&address, request.as_bytes()).expect("an answer from the edge");
         let etag = response.header("etag").map(str::to_owned);
         (response.status, etag, serde_json::from_slice(&response.body).unwrap_or(Value::Null))
@@ -106,6 +110,23 @@ fn the_weight_needs_the_current_etag() {
     assert_eq!((status, etag.as_deref()), (200, Some("\"2\"")));
     assert_eq!(put(&[("if-match", "\"1\"")], r#"{"weight_bps":0}"#).0, 412, "a stale ETag loses");
     assert_eq!(setup.edge.weight(), Weight::from_bps(100).unwrap());
+}
+
+/// A client of the edge cannot move the weight or read the recording:
+/// the admin surface is not on the users' port.
+#[test]
+fn users_cannot_reach_the_admin_surface() {
+    let setup = setup(CohortKey::ViewerIp);
+    let users = setup.edge.address().to_string();
+    for request in [
+        "PUT /_cutover/weight HTTP/1.1\r\nhost: edge\r\nif-match: \"1\"\r\nconnection: close\r\ncontent-length: 20\r\n\r\n{\"weight_bps\":10000}",
+        "GET /_cutover/metrics?from_ms=0&to_ms=1 HTTP/1.1\r\nhost: edge\r\nconnection: close\r\n\r\n",
+    ] {
+        let response = raw_request(&users, request.as_bytes()).expect("an answer");
+        assert_eq!(response.status, 404, "{request}");
+    }
+    assert_eq!(setup.edge.weight(), Weight::ZERO, "the weight did not move");
+    assert!(setup._legacy.received().is_empty(), "nor was it forwarded");
 }
 
 #[test]
@@ -163,6 +184,7 @@ fn a_side_that_is_down_is_a_502_and_an_error() {
     let down = format!("http://127.0.0.1:{}", cutover_testkit::free_port());
     let config = EdgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         legacy: legacy.base().parse().unwrap(),
         serverless: down.parse().unwrap(),
         cohort: CohortKey::ViewerIp,
@@ -184,6 +206,7 @@ fn a_bad_upstream_url_is_refused_at_start() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let config = EdgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         legacy: "https://legacy.internal".parse().unwrap(),
         serverless: "http://127.0.0.1:1".parse().unwrap(),
         cohort: CohortKey::ViewerIp,

@@ -34,6 +34,7 @@ impl Clock for WallClock {
 async fn edge(upstream: &Stub) -> Edge {
     let config = EdgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         legacy: upstream.base().parse().unwrap(),
         serverless: upstream.base().parse().unwrap(),
         cohort: CohortKey::ViewerIp,
@@ -47,7 +48,7 @@ async fn edge(upstream: &Stub) -> Edge {
 async fn the_edge_port_sets_the_weight() {
     let upstream = Stub::start(|_: &Received| Answer::json(200, "{}"));
     let edge = edge(&upstream).await;
-    let port = LocalEdgePort::new(format!("http://{}", edge.address()));
+    let port = LocalEdgePort::new(format!("http://{}", edge.admin_address()));
     let five = Weight::from_bps(500).unwrap();
     port.apply(five, Weight::ZERO).await.unwrap();
     assert_eq!(edge.weight(), five);
@@ -64,12 +65,12 @@ async fn the_edge_port_sets_the_weight() {
 async fn a_weight_someone_else_wrote_is_drift() {
     let upstream = Stub::start(|_: &Received| Answer::json(200, "{}"));
     let edge = edge(&upstream).await;
-    let port = LocalEdgePort::new(format!("http://{}", edge.address()));
+    let port = LocalEdgePort::new(format!("http://{}", edge.admin_address()));
     let (five, ten, thirty) =
         (Weight::from_bps(500).unwrap(), Weight::from_bps(1000).unwrap(), Weight::from_bps(3000).unwrap());
     port.apply(five, Weight::ZERO).await.unwrap();
     // Someone else, through the same admin API, with a valid ETag.
-    LocalEdgePort::new(format!("http://{}", edge.address())).apply(thirty, five).await.unwrap();
+    LocalEdgePort::new(format!("http://{}", edge.admin_address())).apply(thirty, five).await.unwrap();
     assert_eq!(port.apply(ten, five).await, Err(EdgeError::Drift { found: thirty }));
     assert_eq!(edge.weight(), thirty, "left as found");
     port.apply(Weight::ZERO, five).await.unwrap();
@@ -106,7 +107,7 @@ async fn the_metrics_port_reads_a_window() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(60)).await;
     let to = WallClock.now();
-    let port = LocalMetricsPort::new(format!("http://{}", edge.address()), WallClock);
+    let port = LocalMetricsPort::new(format!("http://{}", edge.admin_address()), WallClock);
     let measured = port.measure(Window { from: Timestamp::from_ms(from.as_ms() - 50), to }).await.unwrap();
     assert_eq!(measured.traffic.legacy.requests, 4, "weight 0: all four on legacy");
 

@@ -233,24 +233,30 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         plan: &Plan,
         judge: impl Fn(&Plan) -> J,
     ) -> Result<CutoverState, DriverError> {
-        let outcome = match self.acquire(id).await {
-            Ok(lease) => self.drive(id, plan, judge, lease).await,
-            Err(e) => Err(e),
-        };
-        self.notifier.flush().await;
-        outcome
+        self.run_until(id, plan, judge, None, std::future::pending()).await
     }
 
-    /// [`Driver::run`] with a lease already taken (the daemon takes leases
-    /// itself, one try each, and hands over the ones it got).
-    pub async fn run_with<J: Judge>(
+    /// [`Driver::run`], starting with `lease` when one was taken already
+    /// (the daemon takes leases itself, one try each), and stopping early
+    /// when `stop` completes: the edge write in flight is let finish (within
+    /// its deadline), the lease is released for another controller to take
+    /// at once, and the state as it stands is returned.
+    pub async fn run_until<J: Judge>(
         &self,
         id: &str,
         plan: &Plan,
         judge: impl Fn(&Plan) -> J,
-        lease: Lease,
+        lease: Option<Lease>,
+        stop: impl Future<Output = ()>,
     ) -> Result<CutoverState, DriverError> {
-        let outcome = self.drive(id, plan, judge, lease).await;
+        let lease = match lease {
+            Some(lease) => Ok(lease),
+            None => self.acquire(id).await,
+        };
+        let outcome = match lease {
+            Ok(lease) => self.drive(id, plan, judge, lease, stop).await,
+            Err(e) => Err(e),
+        };
         self.notifier.flush().await;
         outcome
     }
@@ -261,7 +267,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         plan: &Plan,
         judge: impl Fn(&Plan) -> J,
         mut lease: Lease,
+        stop: impl Future<Output = ()>,
     ) -> Result<CutoverState, DriverError> {
+        let mut stop = std::pin::pin!(stop);
         let mut renew_at = self.clock.wall_now() + self.settings.lease_ttl / 3;
         let mut engine = self.restore(id, plan, &judge).await?;
         let mut inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
@@ -326,6 +334,14 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
             let wake = engine.next_wake();
             tokio::select! {
                 biased;
+                () = &mut stop => {
+                    if let Some((_, _, write)) = work.writing.take() {
+                        let _ = write.await; // bounded by its deadline
+                    }
+                    let _ = self.store.release(id, &lease).await;
+                    tracing::info!(cutover = id, phase = %engine.state().phase, "stopped; lease released");
+                    return Ok(engine.state().clone());
+                }
                 _ = housekeeping.tick() => {
                     let kept = match self.keep_lease(id, &mut lease, &mut renew_at, false).await {
                         Ok(()) => self.inbox(id, &lease).await,

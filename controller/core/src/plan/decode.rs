@@ -457,8 +457,21 @@ impl<'s> Decoder<'s> {
         let legacy = self.req_string(&mut t, "legacy_url", "add legacy_url = \"http://127.0.0.1:8081\"", check_url);
         let serverless =
             self.req_string(&mut t, "serverless_url", "add serverless_url = \"http://127.0.0.1:8082\"", check_url);
+        let mut url_or = |t: &mut Tbl, key: &'static str, default: &str| match self.string(t, key)? {
+            None => Some(default.to_owned()),
+            Some(s) => match check_url(&s) {
+                Ok(()) => Some(s),
+                Err(msg) => {
+                    let span = t.get(key).map(|v| v.span()).unwrap_or_default();
+                    self.problem(t.key_path(key), &span, true, msg);
+                    None
+                }
+            },
+        };
+        let edge_url = url_or(&mut t, "edge_url", LocalEdge::EDGE_URL);
+        let admin_url = url_or(&mut t, "admin_url", LocalEdge::ADMIN_URL);
         self.finish(t);
-        Some(LocalEdge { legacy_url: legacy?, serverless_url: serverless? })
+        Some(LocalEdge { legacy_url: legacy?, serverless_url: serverless?, edge_url: edge_url?, admin_url: admin_url? })
     }
 
     fn cloudfront(&mut self, mut t: Tbl) -> Option<CloudFrontEdge> {

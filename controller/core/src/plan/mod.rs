@@ -62,6 +62,18 @@ pub struct CloudFrontEdge {
 pub struct LocalEdge {
     pub legacy_url: String,
     pub serverless_url: String,
+    /// Where users' requests (and the verification probes) reach the local edge.
+    pub edge_url: String,
+    /// The local edge's admin listener: its weight and its recorded metrics,
+    /// never on the users' port.
+    pub admin_url: String,
+}
+
+impl LocalEdge {
+    /// Where `cutover edge` listens by default.
+    pub const EDGE_URL: &str = "http://127.0.0.1:8080";
+    /// Where `cutover edge` serves its admin surface by default.
+    pub const ADMIN_URL: &str = "http://127.0.0.1:8079";
 }
 
 /// The source of the cohort key; the viewer IP when the request has none.

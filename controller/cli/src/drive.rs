@@ -1,0 +1,129 @@
+//! One cutover driven against its plan's target: the local edge and its
+//! recorded metrics, or the CloudFront KeyValueStore with CloudWatch (and
+//! X-Ray); every weight change verified by probes through the edge. Shared
+//! by `cutover run`, `cutover rollback` (with no controller running) and
+//! each cutover `cutover serve` leads.
+
+use std::future::Future;
+use std::time::Duration;
+
+use cutover_aws::{Clients, CloudWatchMetrics, EdgeProbe, KvsEdge, Verified, Verifier, XRaySource};
+use cutover_core::engine::CutoverState;
+use cutover_core::judge::SequentialJudge;
+use cutover_core::measure::PerSide;
+use cutover_core::plan::{Edge as EdgeTarget, MetricSources, Plan};
+use cutover_core::store::{Lease, Store};
+use cutover_local::{LocalEdgePort, LocalMetricsPort};
+use cutover_runtime::{Driver, ScaledClock, Settings, Webhooks};
+
+use crate::failure::Failure;
+use crate::stores::EndpointArgs;
+
+/// Who drives (the driver's settings: holder, lease, poll) and where it
+/// reaches what its plan names.
+#[derive(Clone, Debug)]
+pub struct Controller {
+    pub settings: Settings,
+    /// Where verification probes go: for a local target the plan's
+    /// `edge_url` when left out; for CloudFront the distribution's domain.
+    pub edge: Option<String>,
+    /// A GET route both sides serve, for the probes.
+    pub probe_path: String,
+    pub aws: EndpointArgs,
+}
+
+/// Probes per side through the distribution with each window read: the
+/// breakdown's `edge` hop (p50/p99 over these).
+const EDGE_PROBES_PER_SIDE: usize = 10;
+
+/// Drives cutover `id` until it settles, the lease is lost, or `stop`
+/// completes; with `lease`, starts under that lease instead of taking one.
+pub async fn drive<S: Store + Clone>(
+    store: &S,
+    id: &str,
+    plan: &Plan,
+    clock: ScaledClock,
+    reach: &Controller,
+    lease: Option<Lease>,
+    stop: impl Future<Output = ()>,
+) -> Result<CutoverState, Failure> {
+    let state = match &plan.target.edge {
+        EdgeTarget::Local(local) => {
+            let edge_url = reach.edge.clone().unwrap_or_else(|| local.edge_url.clone());
+            let verifier = verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(10));
+            let driver = Driver {
+                store: store.clone(),
+                edge: Verified::new(LocalEdgePort::new(&local.admin_url), verifier),
+                metrics: LocalMetricsPort::new(&local.admin_url, clock),
+                notifier: Webhooks::new(&plan.notify.webhooks),
+                clock,
+                settings: reach.settings.clone(),
+            };
+            driver.run_until(id, plan, SequentialJudge::new, lease, stop).await?
+        }
+        EdgeTarget::CloudFront(target) => {
+            let Some(sources) = plan.target.metrics.clone() else {
+                return Err(Failure::Input(
+                    "a [target.cloudfront] plan needs [target.metrics] (where CloudWatch finds both sides)".into(),
+                ));
+            };
+            if clock.scale().speed != 1.0 {
+                return Err(Failure::Input(format!(
+                    "a CloudFront target runs at real time (CloudWatch's clock is the wall's), not at {}x",
+                    clock.scale().speed
+                )));
+            }
+            let clients = Clients::new(&reach.aws.endpoints()).await;
+            let edge_url = match &reach.edge {
+                Some(url) => url.clone(),
+                None => {
+                    let out = clients.cloudfront.get_distribution().id(&target.distribution_id).send().await;
+                    match out.ok().and_then(|o| o.distribution).map(|d| d.domain_name().to_owned()) {
+                        Some(domain) => format!("https://{domain}"),
+                        None => {
+                            return Err(Failure::Other(anyhow::anyhow!(
+                                "cannot read distribution {}: run `cutover preflight` for what is missing",
+                                target.distribution_id
+                            )))
+                        }
+                    }
+                }
+            };
+            let kvs = KvsEdge::new(clients.keyvaluestore.clone(), &target.kvs_arn, &target.weight_key);
+            let probe = EdgeProbe::new(&edge_url, &reach.probe_path, EDGE_PROBES_PER_SIDE);
+            let driver = Driver {
+                store: store.clone(),
+                edge: Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120))),
+                metrics: metrics_for(&clients, sources).with_edge_probe(probe),
+                notifier: Webhooks::new(&plan.notify.webhooks),
+                clock,
+                settings: reach.settings.clone(),
+            };
+            driver.run_until(id, plan, SequentialJudge::new, lease, stop).await?
+        }
+    };
+    Ok(state)
+}
+
+/// CloudWatch, with X-Ray's latencies when the plan names both sides' services.
+fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
+    let services = sources.xray_legacy_service.clone().zip(sources.xray_serverless_service.clone());
+    let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
+    match services {
+        Some((legacy, serverless)) => {
+            metrics.with_xray(XRaySource::new(clients.xray.clone(), PerSide { legacy, serverless }))
+        }
+        None => metrics,
+    }
+}
+
+/// Probes through `edge_url` with the plan's cohort key and salt.
+fn verifier(plan: &Plan, edge_url: &str, path: &str, max_wait: Duration) -> Verifier {
+    Verifier {
+        base: edge_url.to_owned(),
+        path: path.to_owned(),
+        cohort: plan.target.cohort.clone(),
+        salt: plan.target.salt.clone(),
+        max_wait,
+    }
+}

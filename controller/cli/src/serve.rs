@@ -1,0 +1,482 @@
+//! `cutover serve`: the control-plane daemon. It leads every cutover in its
+//! store whose lease it can take, each in a task of its own (with its own
+//! tracing span), and answers the control API ([`crate::api`]).
+//!
+//! Replicas on one store share the work through the leases: a supervisor
+//! looks at the store every second and tries, once, to take the lease of
+//! each cutover that needs a leader and has none here; the store's lease
+//! decides who wins. A replica that dies leaves its leases to expire, and
+//! another takes them over at its next look; one that was stopped (SIGSTOP)
+//! past its lease finds itself fenced when it wakes and writes nothing
+//! more. SIGTERM stops taking cutovers, lets each driver finish its edge
+//! write, releases its leases (another replica takes over at once) and
+//! flushes notifications.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use cutover_core::audit::Trail;
+use cutover_core::engine::{CutoverState, Event, EventKind};
+use cutover_core::judge::Analysis;
+use cutover_core::plan::Plan;
+use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
+use cutover_core::units::Timestamp;
+use cutover_runtime::{system_now, DriverError, ScaledClock, Settings};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::drive::{drive, Controller};
+use crate::failure::Failure;
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
+use crate::tokens::Tokens;
+use crate::view::phase_words;
+
+/// How often the supervisor looks for cutovers to lead.
+const SCAN: Duration = Duration::from_secs(1);
+/// How long SIGTERM waits for the drivers to let go.
+const DRAIN: Duration = Duration::from_secs(30);
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Where the control API listens (port 0 picks a free one; the address is printed).
+    /// Loopback unless told otherwise; any other address needs tokens.
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    pub listen: SocketAddr,
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    pub store: StoreAt,
+    /// The API's bearer tokens, a `NAME ROLE SECRET` line each (roles: viewer, operator, admin).
+    /// Without any (here or in CUTOVER_TOKENS), the API serves reads only.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// How long a lease outlives this process if it dies, in seconds: another replica takes over after it.
+    #[arg(long, default_value_t = 15.0)]
+    pub lease_ttl: f64,
+    /// Names this replica in leases and logs (default: serve-PID).
+    #[arg(long)]
+    pub holder: Option<String>,
+    /// A GET route both sides serve, for the verification probes.
+    #[arg(long, default_value = "/api/health")]
+    pub probe_path: String,
+}
+
+/// What the API and the supervisor share.
+pub struct Daemon {
+    pub store: AnyStore,
+    pub tokens: Tokens,
+    pub metrics: Arc<Metrics>,
+    pub holder: String,
+    pub stopping: watch::Receiver<bool>,
+    controller: Controller,
+    /// Cutovers this replica leads now.
+    led: Mutex<BTreeSet<String>>,
+    /// Cutovers to look at now, whatever their phase (a command just sent).
+    wanted: Mutex<HashSet<String>>,
+    wake: Notify,
+    /// Per cutover, the newest analysis seen and where reading stopped.
+    tails: Mutex<HashMap<String, Tail>>,
+}
+
+/// The newest analysis of a trail, and the place reading it stopped.
+type Tail = (Option<Event>, Option<(u64, u16)>);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Daemon {
+    /// Asks the supervisor to look at `id` now, whatever its phase: a
+    /// command for a settled cutover needs a leader to take it.
+    pub fn nudge(&self, id: &str) {
+        lock(&self.wanted).insert(id.to_owned());
+        self.wake.notify_one();
+    }
+
+    /// The newest analysis in `id`'s trail, reading only what is new since
+    /// the last call.
+    pub async fn latest_analysis(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        let (latest, after) = lock(&self.tails).get(id).cloned().unwrap_or_default();
+        let (latest, after) = crate::view::latest_analysis(&self.store, id, after, latest).await?;
+        let mut tails = lock(&self.tails);
+        let known = tails.entry(id.to_owned()).or_default();
+        if after > known.1 {
+            *known = (latest.clone(), after);
+        }
+        Ok(latest)
+    }
+
+    /// Whether a cutover in this phase needs a leader.
+    fn needs_leader(state: &CutoverState) -> bool {
+        use cutover_core::engine::Phase;
+        matches!(state.phase, Phase::Pending | Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. })
+    }
+
+    /// Looks at the store and takes the lease of every cutover that needs a
+    /// leader and has none here (one try each: the lease decides).
+    async fn look(self: &Arc<Self>, tasks: &mut JoinSet<String>) {
+        let wanted = std::mem::take(&mut *lock(&self.wanted));
+        let states = match self.store.list().await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the store's cutovers; trying again");
+                return;
+            }
+        };
+        for state in states {
+            let id = state.id.clone();
+            if !(Daemon::needs_leader(&state) || wanted.contains(&id)) || lock(&self.led).contains(&id) {
+                continue;
+            }
+            match self.store.acquire(&id, &self.holder, system_now(), self.controller.settings.lease_ttl).await {
+                Ok(lease) => {
+                    lock(&self.led).insert(id.clone());
+                    self.metrics.lead(&id, true);
+                    let span = tracing::info_span!("cutover", id = %id, epoch = lease.epoch);
+                    tasks.spawn(self.clone().lead(id, lease).instrument(span));
+                }
+                Err(StoreError::LeaseHeld { .. }) => {}
+                Err(e) => tracing::warn!(cutover = %id, error = %e, "cannot take the lease; trying again"),
+            }
+        }
+    }
+
+    /// Leads one cutover until it settles, its lease is lost, or the daemon
+    /// stops. Returns its id.
+    async fn lead(self: Arc<Self>, id: String, lease: Lease) -> String {
+        tracing::info!(holder = %self.holder, "leading");
+        let outcome = async {
+            let stored = self.store.load(&id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let plan = Plan::parse(&stored.plan)
+                .map_err(|e| Failure::Other(anyhow::anyhow!("the recorded plan no longer parses: {e}")))?;
+            let store = Counting { inner: self.store.clone(), metrics: self.metrics.clone() };
+            let mut stopping = self.stopping.clone();
+            let stop = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let clock = ScaledClock::new(stored.time);
+            drive(&store, &id, &plan, clock, &self.controller, Some(lease.clone()), stop).await
+        }
+        .await;
+        match outcome {
+            Ok(state) => tracing::info!(phase = %state.phase, "no longer leading"),
+            Err(Failure::Driver(DriverError::LeaseLost { holder, .. })) => {
+                tracing::warn!(%holder, "the lease passed to another replica; no longer leading")
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "leading failed; another look will try again");
+                let _ = self.store.release(&id, &lease).await;
+            }
+        }
+        lock(&self.led).remove(&id);
+        self.metrics.lead(&id, false);
+        id
+    }
+
+    /// The supervisor: looks every [`SCAN`], or at once when nudged, until
+    /// the daemon stops; then waits (bounded) for every driver to let go.
+    async fn supervise(self: Arc<Self>) {
+        let mut tasks = JoinSet::new();
+        let mut stopping = self.stopping.clone();
+        loop {
+            self.look(&mut tasks).await;
+            tokio::select! {
+                _ = tokio::time::sleep(SCAN) => {}
+                () = self.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = stopping.wait_for(|stop| *stop) => break,
+            }
+        }
+        let drained = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("drivers still busy after {} s; leaving their leases to expire", DRAIN.as_secs());
+        }
+    }
+}
+
+pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    if !(args.lease_ttl.is_finite() && (0.3..=600.0).contains(&args.lease_ttl)) {
+        return Err(Failure::input(format!("--lease-ttl {}: give 0.3 to 600 seconds", args.lease_ttl)));
+    }
+    let mut tokens = match &args.tokens {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(format!("--tokens {}: cannot read it: {e}", path.display())))?;
+            Tokens::parse(&text, &path.display().to_string()).map_err(Failure::Input)?
+        }
+        None => Tokens::default(),
+    };
+    if let Ok(text) = std::env::var("CUTOVER_TOKENS") {
+        if !text.trim().is_empty() {
+            if !tokens.is_empty() {
+                return Err(Failure::input("give tokens in --tokens FILE or in CUTOVER_TOKENS, not both"));
+            }
+            tokens = Tokens::parse(&text, "CUTOVER_TOKENS").map_err(Failure::Input)?;
+        }
+    }
+    if !args.listen.ip().is_loopback() && tokens.is_empty() {
+        return Err(Failure::input(format!(
+            "--listen {}: an address beyond loopback needs tokens (--tokens FILE or CUTOVER_TOKENS)",
+            args.listen
+        )));
+    }
+    let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
+    let holder = args.holder.clone().unwrap_or_else(|| format!("serve-{}", std::process::id()));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::input(format!("--listen {}: cannot listen there: {e}", args.listen)))?;
+    let address = listener.local_addr().context("the listening address")?;
+    let (stop, stopping) = watch::channel(false);
+    let settings = Settings {
+        holder: holder.clone(),
+        lease_ttl: Duration::from_secs_f64(args.lease_ttl),
+        poll: Duration::from_millis(200),
+        acquire_wait: Duration::ZERO,
+        ..Settings::default()
+    };
+    let daemon = Arc::new(Daemon {
+        store,
+        tokens,
+        metrics: Arc::new(Metrics::default()),
+        holder: holder.clone(),
+        stopping,
+        controller: Controller { settings, edge: None, probe_path: args.probe_path.clone(), aws: aws.clone() },
+        led: Mutex::default(),
+        wanted: Mutex::default(),
+        wake: Notify::new(),
+        tails: Mutex::default(),
+    });
+    println!("cutover serve listening on http://{address}");
+    tracing::info!(%address, %holder, store = %args.store, tokens = daemon.tokens.len(), "serving");
+    let supervisor = tokio::spawn(daemon.clone().supervise());
+    let app = crate::api::router(daemon.clone());
+    let mut stopped = daemon.stopping.clone();
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    });
+    let signal = async {
+        crate::edge::shutdown_signal().await;
+        tracing::info!("stopping: releasing leases");
+        let _ = stop.send(true);
+    };
+    let (served, ()) = tokio::join!(serving, signal);
+    served.context("serving the API")?;
+    let _ = supervisor.await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What this replica decided, and the latest numbers of what it leads, for
+/// `/metrics`. Fed by [`Counting`], the store its drivers write through.
+#[derive(Default)]
+pub struct Metrics {
+    counts: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    verdicts: BTreeMap<&'static str, u64>,
+    rollbacks: BTreeMap<String, u64>,
+    edge_failures: u64,
+    commands: BTreeMap<&'static str, u64>,
+    latest: BTreeMap<String, Analysis>,
+    led: BTreeSet<String>,
+}
+
+impl Metrics {
+    fn lead(&self, id: &str, leading: bool) {
+        let mut counts = lock(&self.counts);
+        if leading {
+            counts.led.insert(id.to_owned());
+        } else {
+            counts.led.remove(id);
+            counts.latest.remove(id);
+        }
+    }
+
+    fn committed(&self, id: &str, events: &[Event]) {
+        let mut counts = lock(&self.counts);
+        for event in events {
+            match &event.kind {
+                EventKind::Analysis { analysis, .. } => {
+                    *counts.verdicts.entry(analysis.verdict.as_str()).or_default() += 1;
+                    counts.latest.insert(id.to_owned(), analysis.clone());
+                }
+                EventKind::RollbackStarted { reason } => *counts.rollbacks.entry(reason.to_string()).or_default() += 1,
+                EventKind::EdgeFailed { .. } => counts.edge_failures += 1,
+                EventKind::Started { .. } => *counts.commands.entry("start").or_default() += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of `states` and this replica's counts.
+    pub fn render(&self, states: &[CutoverState]) -> String {
+        use std::fmt::Write;
+        let counts = lock(&self.counts);
+        let mut out = String::new();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(&mut out, "cutover_weight_bps", "gauge", "The weight intended at the edge, in basis points.");
+        for s in states {
+            let _ = writeln!(out, "cutover_weight_bps{{cutover=\"{}\"}} {}", label(&s.id), s.weight.bps());
+        }
+        family(&mut out, "cutover_step", "gauge", "The current step, from 1.");
+        for s in states {
+            let _ = writeln!(out, "cutover_step{{cutover=\"{}\"}} {}", label(&s.id), s.step + 1);
+        }
+        family(&mut out, "cutover_phase", "gauge", "1 for the phase each cutover is in.");
+        for s in states {
+            let (phase, _) = phase_words(s.phase);
+            let _ = writeln!(out, "cutover_phase{{cutover=\"{}\",phase=\"{phase}\"}} 1", label(&s.id));
+        }
+        family(&mut out, "cutover_led", "gauge", "1 for each cutover this replica leads.");
+        for id in &counts.led {
+            let _ = writeln!(out, "cutover_led{{cutover=\"{}\"}} 1", label(id));
+        }
+        family(&mut out, "cutover_side_latency_ms", "gauge", "Each side's latency in the latest analysis.");
+        for (id, a) in &counts.latest {
+            for c in a.checks.iter().filter(|c| c.unit == "ms") {
+                let quantile = match c.check {
+                    cutover_core::judge::CheckName::LatencyP50 => "0.5",
+                    cutover_core::judge::CheckName::LatencyP99 => "0.99",
+                    _ => continue,
+                };
+                for (side, value) in [("legacy", c.legacy), ("serverless", c.serverless)] {
+                    if let Some(v) = value {
+                        let _ = writeln!(
+                            out,
+                            "cutover_side_latency_ms{{cutover=\"{}\",side=\"{side}\",quantile=\"{quantile}\"}} {v}",
+                            label(id)
+                        );
+                    }
+                }
+            }
+        }
+        family(&mut out, "cutover_side_error_percent", "gauge", "Each side's error rate in the latest analysis.");
+        for (id, a) in &counts.latest {
+            for c in a.checks.iter().filter(|c| c.check == cutover_core::judge::CheckName::ErrorRate) {
+                for (side, value) in [("legacy", c.legacy), ("serverless", c.serverless)] {
+                    if let Some(v) = value {
+                        let _ = writeln!(
+                            out,
+                            "cutover_side_error_percent{{cutover=\"{}\",side=\"{side}\"}} {v}",
+                            label(id)
+                        );
+                    }
+                }
+            }
+        }
+        family(
+            &mut out,
+            "cutover_check_e_value",
+            "gauge",
+            "Each check's evidence against \"the new side is no worse\".",
+        );
+        for (id, a) in &counts.latest {
+            for c in &a.checks {
+                if let Some(e) = c.e_value {
+                    let _ = writeln!(
+                        out,
+                        "cutover_check_e_value{{cutover=\"{}\",check=\"{}\"}} {e}",
+                        label(id),
+                        c.check.as_str()
+                    );
+                }
+            }
+        }
+        family(&mut out, "cutover_check_e_threshold", "gauge", "Where each check's e-value fails it.");
+        for (id, a) in &counts.latest {
+            for c in &a.checks {
+                if let Some(e) = c.e_threshold {
+                    let _ = writeln!(
+                        out,
+                        "cutover_check_e_threshold{{cutover=\"{}\",check=\"{}\"}} {e}",
+                        label(id),
+                        c.check.as_str()
+                    );
+                }
+            }
+        }
+        family(&mut out, "cutover_verdicts_total", "counter", "Analyses this replica recorded, by verdict.");
+        for verdict in ["pass", "inconclusive", "error", "fail"] {
+            let _ = writeln!(
+                out,
+                "cutover_verdicts_total{{verdict=\"{verdict}\"}} {}",
+                counts.verdicts.get(verdict).unwrap_or(&0)
+            );
+        }
+        family(&mut out, "cutover_rollbacks_total", "counter", "Rollbacks this replica started, by reason.");
+        for (reason, n) in &counts.rollbacks {
+            let _ = writeln!(out, "cutover_rollbacks_total{{reason=\"{}\"}} {n}", label(reason));
+        }
+        family(&mut out, "cutover_edge_failures_total", "counter", "Edge writes that failed (each retried).");
+        let _ = writeln!(out, "cutover_edge_failures_total {}", counts.edge_failures);
+        family(&mut out, "cutover_starts_total", "counter", "Cutovers this replica started.");
+        let _ = writeln!(out, "cutover_starts_total {}", counts.commands.get("start").unwrap_or(&0));
+        out
+    }
+}
+
+/// A label value, escaped as the exposition format asks.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The store as this replica's drivers write it: every commit that lands
+/// is counted for `/metrics`.
+#[derive(Clone)]
+struct Counting {
+    inner: AnyStore,
+    metrics: Arc<Metrics>,
+}
+
+impl Store for Counting {
+    async fn create(
+        &self,
+        plan: &str,
+        time: TimeScale,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.inner.create(plan, time, state, events).await
+    }
+    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        self.inner.commit(epoch, state, events).await?;
+        self.metrics.committed(&state.id, events);
+        Ok(())
+    }
+    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
+        self.inner.list().await
+    }
+    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        self.inner.history(id).await
+    }
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.inner.history_after(id, after, limit).await
+    }
+    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
+        self.inner.trail(id).await
+    }
+    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
+        self.inner.acquire(id, holder, now, ttl).await
+    }
+    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release(id, lease).await
+    }
+    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
+        self.inner.send(id, request).await
+    }
+    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+        self.inner.take(id, epoch).await
+    }
+}
