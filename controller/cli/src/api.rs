@@ -610,13 +610,22 @@ async fn stream(
     let (latest, end) = latest_analysis(&daemon.store, &id, None, None).await.map_err(unavailable)?;
     let start = Live { daemon, id, after: resume.or(end), latest, version: None, pending: Vec::new() };
     let events = futures_util::stream::unfold(start, |mut live| async move {
+        // A stopping daemon ends its streams, or they would hold its
+        // graceful shutdown open for ever; clients reconnect elsewhere.
+        let mut stopping = live.daemon.stopping.clone();
         loop {
+            if *stopping.borrow() {
+                return None;
+            }
             if let Some(event) = live.pending.pop() {
                 return Some((Ok(event), live));
             }
             live.look().await;
             if live.pending.is_empty() {
-                tokio::time::sleep(STREAM_POLL).await;
+                tokio::select! {
+                    () = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = stopping.changed() => {}
+                }
             }
         }
     });
