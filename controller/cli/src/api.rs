@@ -20,6 +20,7 @@ use cutover_core::engine::{Command, CutoverState, Event};
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError};
+use cutover_core::units::Timestamp;
 use cutover_runtime::ScaledClock;
 use futures_util::stream::Stream;
 use serde::{Deserialize, Serialize};
@@ -261,6 +262,11 @@ pub struct CreateCutover {
     /// Why, for the audit trail (recorded on `started`).
     #[serde(default)]
     pub reason: Option<String>,
+    /// Start it by itself at this time (RFC 3339 UTC, e.g.
+    /// `2026-12-01T02:00:00Z`; after a freeze window it falls in), in the
+    /// caller's name: shown as `scheduled` until then. Not with `start`.
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 fn is_id(id: &str) -> bool {
@@ -330,6 +336,21 @@ async fn create_cutover(
     if create.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         problems.push("reason: empty; say why, or leave it out".into());
     }
+    let at = match create.at.as_deref().map(Timestamp::parse_rfc3339) {
+        None => None,
+        Some(Err(e)) => {
+            problems.push(format!("at = {e}"));
+            None
+        }
+        Some(Ok(at)) if at <= cutover_runtime::system_now() => {
+            problems.push(format!("at = {at}: that time has passed; leave at out and set start to start now"));
+            None
+        }
+        Some(Ok(at)) => Some(at),
+    };
+    if at.is_some() && create.start {
+        problems.push("at and start: give one (start now, or at a time)".into());
+    }
     if !problems.is_empty() {
         let n = problems.len();
         let detail = format!("{n} problem{}; nothing was created", if n == 1 { "" } else { "s" });
@@ -337,7 +358,11 @@ async fn create_cutover(
     }
     let scale = ScaledClock::starting_now(speed);
     let clock = ScaledClock::new(scale);
-    let state = CutoverState::new(&create.id, clock.now());
+    let mut state = CutoverState::for_plan(&create.id, clock.now(), &create.plan);
+    if let Some(at) = at {
+        state.start_at = Some(scale.engine_time(at));
+        state.scheduled_by = Some(caller.name.clone());
+    }
     match daemon.store.create(&create.plan, scale, &state, &[]).await {
         Ok(()) => {}
         Err(StoreError::Exists(id)) => {

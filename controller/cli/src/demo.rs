@@ -260,6 +260,7 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
         start: true,
         speed: Some(args.speed),
         reason: Some("cutover demo".into()),
+        at: None,
     };
     api.create(&create).await.map_err(|e| anyhow::anyhow!("create the cutover through the API: {e}"))?;
 

@@ -67,7 +67,7 @@ enum Cmd {
     /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
     Rollback(run::RollbackArgs),
     /// Start a Pending (or rolled-back) cutover: its controller takes the command.
-    Start(run::CommandArgs),
+    Start(run::StartArgs),
     /// Hold the current step (rollbacks still happen).
     Pause(run::CommandArgs),
     /// Go on after a pause; after drift, accept the weight found and apply the step's over it.
@@ -131,7 +131,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Origin(args) => origin::run(&args).await,
         Cmd::Run(args) => run::run(&args, aws).await,
         Cmd::Rollback(args) => run::rollback(&args, aws).await,
-        Cmd::Start(args) => run::send_command(&args, CommandName::Start, aws).await,
+        Cmd::Start(args) => run::start(&args, aws).await,
         Cmd::Pause(args) => run::send_command(&args, CommandName::Pause, aws).await,
         Cmd::Resume(args) => run::send_command(&args, CommandName::Resume, aws).await,
         Cmd::Promote(args) => run::send_command(&args, CommandName::Promote, aws).await,

@@ -82,7 +82,7 @@ pub async fn run(args: &RunArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure
             }
             let scale = ScaledClock::starting_now(args.speed);
             let now = ScaledClock::new(scale).now();
-            store.create(&text, scale, &CutoverState::new(&args.id, now), &[]).await?;
+            store.create(&text, scale, &CutoverState::for_plan(&args.id, now, &text), &[]).await?;
             tracing::info!(cutover = %args.id, speed = args.speed, "cutover created");
             (plan, scale)
         }
@@ -255,7 +255,7 @@ async fn wait_settled_remote(client: &Client, id: &str, limit: Duration) -> Resu
     }
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct CommandArgs {
     /// The cutover.
     pub id: String,
@@ -302,6 +302,96 @@ pub async fn send_command(args: &CommandArgs, command: CommandName, aws: &Endpoi
          (`cutover history {}` shows what it did)",
         args.id, request.actor, args.id
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// The cutover.
+    pub id: String,
+    /// Create the cutover from this plan first (the id must be new); without it, start an existing one.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// With --plan: start by itself at this time, RFC 3339 UTC (e.g. 2026-12-01T02:00:00Z); shown as
+    /// scheduled until then; a time inside a freeze window waits for its end.
+    #[arg(long, requires = "plan")]
+    pub at: Option<String>,
+    /// With --plan: run its clock this many times faster than real time (a rehearsal, local targets).
+    #[arg(long, requires = "plan", default_value_t = 1.0)]
+    pub speed: f64,
+    /// Why, for the audit trail (required through a daemon).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    pub store: StoreAt,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `cutover start ID`: starts an existing cutover, or with `--plan` creates
+/// it and starts it now or `--at` a time, through the daemon or the store.
+pub async fn start(args: &StartArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    let Some(path) = &args.plan else {
+        let command = CommandArgs {
+            id: args.id.clone(),
+            reason: args.reason.clone(),
+            store: args.store.clone(),
+            server: args.server.clone(),
+        };
+        return send_command(&command, CommandName::Start, aws).await;
+    };
+    let (text, plan) = crate::plan::load_plan_text(path)?;
+    if let Some(client) = Client::from_args(&args.server)? {
+        let create = crate::api::CreateCutover {
+            id: args.id.clone(),
+            plan: text,
+            start: args.at.is_none(),
+            speed: Some(args.speed),
+            reason: args.reason.clone(),
+            at: args.at.clone(),
+        };
+        let view = client.create(&create).await?;
+        print!("{view}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
+        return Err(Failure::input(format!("--speed {}: give a factor above 0 and at most 100000", args.speed)));
+    }
+    if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && args.speed != 1.0 {
+        return Err(Failure::input(format!("--speed {}: a CloudFront target runs at real time", args.speed)));
+    }
+    let at = match args.at.as_deref().map(cutover_core::units::Timestamp::parse_rfc3339).transpose() {
+        Ok(Some(at)) if at <= crate::unix_timestamp() => {
+            return Err(Failure::input(format!("--at {at}: that time has passed; leave --at out to start now")))
+        }
+        Ok(at) => at,
+        Err(e) => return Err(Failure::input(format!("--at {e}"))),
+    };
+    let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
+    let scale = ScaledClock::starting_now(args.speed);
+    let now = ScaledClock::new(scale).now();
+    let mut state = CutoverState::for_plan(&args.id, now, &text);
+    if let Some(at) = at {
+        state.start_at = Some(scale.engine_time(at));
+        state.scheduled_by = Some(operator());
+    }
+    match store.create(&text, scale, &state, &[]).await {
+        Err(StoreError::Exists(id)) => {
+            return Err(Failure::input(format!("cutover {id} exists already; leave --plan out to start it")))
+        }
+        other => other?,
+    }
+    match at {
+        Some(at) => println!("cutover {} created, scheduled by {} to start at {at}", args.id, operator()),
+        None => {
+            let request =
+                Request { seq: 0, command: "start".into(), actor: operator(), reason: args.reason.clone(), at: now };
+            store.send(&args.id, &request).await?;
+            println!("cutover {} created and started by {}", args.id, operator());
+        }
+    }
+    println!("a controller drives it: `cutover serve` on this store, or `cutover run {}`", args.id);
     Ok(ExitCode::SUCCESS)
 }
 

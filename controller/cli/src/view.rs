@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CutoverView {
     pub id: String,
-    /// `pending`, `progressing`, `paused`, `rolling_back`, `rolled_back`, `completed` or `aborted`.
+    /// `scheduled`, `pending`, `progressing`, `paused`, `rolling_back`, `rolled_back`, `completed` or `aborted`.
     pub phase: String,
     /// Why it is paused or rolling (rolled) back: `operator`, `drift`, `critical_fail:error_rate`, ...
     pub reason: Option<String>,
@@ -38,6 +38,11 @@ pub struct CutoverView {
     pub version: u64,
     pub started_by: Option<String>,
     pub started_at: Option<String>,
+    /// When a scheduled cutover starts by itself (RFC 3339), and who scheduled it.
+    pub start_at: Option<String>,
+    pub scheduled_by: Option<String>,
+    /// SHA-256 of the plan it runs.
+    pub plan_sha256: Option<String>,
     pub updated_at: String,
     /// How many times faster than real time its clock runs (1: a real cutover).
     pub speed: f64,
@@ -126,7 +131,10 @@ impl CutoverView {
             }
             _ => None,
         };
-        let (phase, reason) = phase_words(state.phase);
+        let (mut phase, reason) = phase_words(state.phase);
+        if state.phase == Phase::Pending && state.start_at.is_some() {
+            phase = "scheduled".into();
+        }
         let analysis = latest.and_then(|event| match &event.kind {
             EventKind::Analysis { step, analysis, .. } if *step == state.step => {
                 Some(AnalysisView::new(stored.time.wall_time(event.at), analysis))
@@ -146,6 +154,9 @@ impl CutoverView {
             version: state.version,
             started_by: state.started_by.clone(),
             started_at: state.started_at.map(|t| rfc3339(stored.time.wall_time(t))),
+            start_at: state.start_at.map(|t| rfc3339(stored.time.wall_time(t))),
+            scheduled_by: state.scheduled_by.clone(),
+            plan_sha256: state.plan_sha256.clone(),
             updated_at: rfc3339(stored.time.wall_time(state.updated_at)),
             speed: stored.time.speed,
             analysis,
@@ -229,6 +240,9 @@ impl std::fmt::Display for CutoverView {
             (Some(next), None) => writeln!(f, "  next: {} once this step's weight is confirmed and held", pct(*next))?,
             (None, Some(at)) => writeln!(f, "  last step: completes at {at} at the earliest")?,
             (None, None) => {}
+        }
+        if let (Some(at), Some(by)) = (&self.start_at, &self.scheduled_by) {
+            writeln!(f, "  scheduled by {by} to start at {at}")?;
         }
         if self.speed != 1.0 {
             writeln!(f, "  clock: {}x real time (a rehearsal)", self.speed)?;

@@ -204,7 +204,8 @@ fn seeded_store(dir: &std::path::Path) -> PathBuf {
         };
         let mut state = CutoverState::new("demo-1", at);
         state.version = 1;
-        let started = event("demo-1", 1, 0, Actor::Operator("ana".into()), EventKind::Started { steps: 7 });
+        let started =
+            event("demo-1", 1, 0, Actor::Operator("ana".into()), EventKind::Started { steps: 7, plan_sha256: None });
         store.create("plan", cutover_core::store::TimeScale::REAL, &state, &[started]).await.unwrap();
         let lease = store.acquire("demo-1", "test", at, std::time::Duration::from_secs(60)).await.unwrap();
         state.version = 2;

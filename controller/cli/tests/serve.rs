@@ -439,3 +439,41 @@ fn the_api_refuses_what_a_token_does_not_allow() {
     assert_eq!(a.call("POST", "/v1/cutovers/c1/commands", Some(OPERATOR), Some(&empty)).0, 422);
     assert!(!a.proc.log().contains(OPERATOR) && !a.proc.log().contains(ADMIN), "no secret in the log");
 }
+
+/// `cutover start ID --plan FILE --at TIME` through the daemon: shown as
+/// scheduled until its time, then started by itself in the name of the
+/// token that scheduled it, the plan's SHA-256 in `started`.
+#[test]
+fn a_timed_cutover_is_scheduled_then_starts_by_itself() {
+    let dir = temp_dir("timed");
+    let stack = Stack::new(&dir);
+    let db = dir.join("cutover.db");
+    let a = stack.replica("replica-a", &["--store", db.to_str().unwrap()]);
+    let plan = dir.join("plan.toml");
+    std::fs::write(&plan, &stack.plan).unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let at = cutover_core::units::Timestamp::from_ms(now_ms + 4_000).to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["start", "t1", "--plan", plan.to_str().unwrap(), "--at", &at, "--reason", "the night window"])
+        .env("CUTOVER_SERVER", format!("http://{}", a.address))
+        .env("CUTOVER_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("scheduled by ci to start at {at}")), "{stdout}");
+    let view = a.get("/v1/cutovers/t1");
+    assert_eq!((view["phase"].as_str(), view["start_at"].as_str()), (Some("scheduled"), Some(at.as_str())), "{view}");
+    assert_eq!(view["weight_bps"], 0);
+
+    wait_for("it starts by itself", Duration::from_secs(20), || confirmed(&a, "t1") == Some(100));
+    let (events, _) = a.trail("t1");
+    let started = events.iter().find(|e| e["kind"]["event"] == "started").expect("started");
+    assert_eq!(started["actor"], json!({"operator": "ci"}));
+    assert_eq!(started["reason"], format!("scheduled for {at}"));
+    let sha = cutover_core::audit::sha256_hex(stack.plan.as_bytes());
+    assert_eq!(started["kind"]["plan_sha256"], sha, "the stored plan's fingerprint");
+    let started_ms = started["at"].as_u64().unwrap();
+    let at_ms = cutover_core::units::Timestamp::parse_rfc3339(&at).unwrap().as_ms();
+    assert!(started_ms >= at_ms, "not before its time: {started_ms} < {at_ms}");
+}

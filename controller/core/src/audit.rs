@@ -40,9 +40,17 @@ pub fn link(previous: &str, body: &str) -> String {
     hasher.update(previous.as_bytes());
     hasher.update(b"\n");
     hasher.update(body.as_bytes());
-    let digest = hasher.finalize();
+    hex(&hasher.finalize())
+}
+
+/// SHA-256 of `bytes`, in lower-case hex (a plan's fingerprint).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
-    for byte in digest.iter() {
+    for byte in digest {
         hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
         hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
     }

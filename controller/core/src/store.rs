@@ -216,7 +216,7 @@ pub mod conformance {
     async fn create_load_list<S: Store>(store: &S, prefix: &str) {
         let (a, b) = (format!("{prefix}-a"), format!("{prefix}-b"));
         assert_eq!(store.load(&a).await, Ok(None), "load of a missing cutover");
-        let started = event(&a, 1, 0, EventKind::Started { steps: 7 });
+        let started = event(&a, 1, 0, EventKind::Started { steps: 7, plan_sha256: None });
         store
             .create("plan = 'a'", TimeScale::REAL, &state(&a, 1, 10), std::slice::from_ref(&started))
             .await
@@ -341,7 +341,7 @@ pub mod conformance {
 
     async fn the_trail_reads_in_pages<S: Store>(store: &S, prefix: &str) {
         let id = format!("{prefix}-pages");
-        let started = event(&id, 1, 0, EventKind::Started { steps: 7 });
+        let started = event(&id, 1, 0, EventKind::Started { steps: 7, plan_sha256: None });
         store.create("plan", TimeScale::REAL, &state(&id, 1, 0), std::slice::from_ref(&started)).await.expect("create");
         let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
         let mut all = vec![started];
@@ -374,7 +374,7 @@ pub mod conformance {
     async fn the_trail_is_hash_chained<S: Store>(store: &S, prefix: &str) {
         let id = format!("{prefix}-chain");
         assert_eq!(store.trail(&id).await, Ok(None), "no trail for a missing cutover");
-        let started = event(&id, 1, 0, EventKind::Started { steps: 7 });
+        let started = event(&id, 1, 0, EventKind::Started { steps: 7, plan_sha256: None });
         store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[started]).await.expect("create");
         let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
         let events = [

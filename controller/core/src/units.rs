@@ -55,6 +55,54 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Parses RFC 3339 in UTC, `2026-12-01T02:00:00Z` (fractions of a
+    /// second allowed), without a date library.
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
+        let bad = || format!("{text:?}: give a UTC time as 2026-12-01T02:00:00Z");
+        let body = text.strip_suffix('Z').or_else(|| text.strip_suffix('z')).ok_or_else(bad)?;
+        let (date, time) = body.split_once(['T', 't']).ok_or_else(bad)?;
+        let num = |s: &str, len: usize| {
+            (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten()
+        };
+        let mut d = date.split('-');
+        let (y, m, day) = match (d.next(), d.next(), d.next(), d.next()) {
+            (Some(y), Some(m), Some(day), None) => (num(y, 4), num(m, 2), num(day, 2)),
+            _ => return Err(bad()),
+        };
+        let (whole, fraction) = time.split_once('.').unwrap_or((time, ""));
+        let mut t = whole.split(':');
+        let (h, min, s) = match (t.next(), t.next(), t.next(), t.next()) {
+            (Some(h), Some(min), Some(s), None) => (num(h, 2), num(min, 2), num(s, 2)),
+            _ => return Err(bad()),
+        };
+        let (Some(y), Some(m), Some(day), Some(h), Some(min), Some(s)) = (y, m, day, h, min, s) else {
+            return Err(bad());
+        };
+        if !fraction.bytes().all(|b| b.is_ascii_digit()) || !(1..=12).contains(&m) || h > 23 || min > 59 || s > 60 {
+            return Err(bad());
+        }
+        let days = days_from_civil(y, m as u32, day as u32);
+        if day < 1 || civil_from_days(days) != (y, m as u32, day as u32) || y < 1970 {
+            return Err(format!("{text:?}: no such date"));
+        }
+        let ms = fraction.get(..3).map_or(0, |f| format!("{f:0<3}").parse::<u64>().unwrap_or(0));
+        let secs = days as u64 * 86_400 + h as u64 * 3600 + min as u64 * 60 + s as u64;
+        Ok(Timestamp(secs * 1000 + ms))
+    }
+}
+
+/// Howard Hinnant's civil-to-days algorithm: days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -208,6 +256,26 @@ impl fmt::Display for Weight {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_what_display_prints_and_names_what_it_cannot() {
+        for ms in [0u64, 1_795_867_200_000, 1_796_256_000_000, 951_782_400_000] {
+            let t = Timestamp::from_ms(ms);
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_string()), Ok(t), "{t}");
+        }
+        assert_eq!(Timestamp::parse_rfc3339("2026-12-01T02:00:00Z").unwrap().to_string(), "2026-12-01T02:00:00Z");
+        assert_eq!(Timestamp::parse_rfc3339("2026-12-01T02:00:00.250Z").unwrap().as_ms() % 1000, 250);
+        for bad in [
+            "2026-12-01 02:00:00",
+            "2026-12-01T02:00:00+01:00",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "tomorrow",
+            "",
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_round_trip() {

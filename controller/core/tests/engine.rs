@@ -590,3 +590,32 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
     let out = engine.handle(rig.now + minutes(5), Input::Tick);
     assert!(measures(&out).contains(&windows[0]), "{out:?}");
 }
+
+/// A cutover created to start at a time starts by itself then, in the name
+/// of whoever scheduled it, with the plan's fingerprint in `started`; a
+/// time inside a freeze window waits for the window's end.
+#[test]
+fn a_scheduled_cutover_starts_at_its_time_and_not_in_a_freeze() {
+    let mut plan = plan();
+    plan.schedule.freeze.clear();
+    plan.schedule.freeze.push(cutover_core::plan::FreezeWindow { from_hour: 14, to_hour: 16 });
+    for (at, starts) in [(T0 + minutes(90), T0 + minutes(90)), (T0 + minutes(150), T0 + minutes(240))] {
+        let mut state = CutoverState::for_plan("c1", T0, "the plan's text");
+        state.start_at = Some(at);
+        state.scheduled_by = Some("ana".into());
+        let mut engine = Engine::restore(plan.clone(), state, ThresholdJudge::new(plan.guardrails));
+        let out = engine.handle(T0, Input::LeaseGained { epoch: 1 });
+        assert!(out.effects.is_empty(), "nothing before its time");
+        assert_eq!(engine.next_wake(), Some(starts), "woken when it is due ({at})");
+        let early = engine.handle(Timestamp::from_ms(starts.as_ms() - 1000), Input::Tick);
+        assert!(early.effects.is_empty(), "not a second early");
+        let out = engine.handle(starts, Input::Tick);
+        let Some(Effect::Persist { events, .. }) = out.effects.first() else { panic!("{out:?}") };
+        let EventKind::Started { plan_sha256, .. } = &events[0].kind else { panic!("{events:?}") };
+        assert_eq!(plan_sha256.as_deref(), Some(cutover_core::audit::sha256_hex(b"the plan's text").as_str()));
+        assert_eq!(events[0].actor, Actor::Operator("ana".into()));
+        assert_eq!(events[0].reason.as_deref(), Some(format!("scheduled for {at}").as_str()));
+        assert_eq!(applies(&out), [pct(1)]);
+        assert_eq!(engine.state().start_at, None);
+    }
+}

@@ -30,7 +30,7 @@ async fn events_reach_the_webhook_in_order_and_a_503_is_tried_again() {
     });
     let webhooks = Webhooks::new(&[format!("{}/hook", hook.base())]);
     let (five, thirty) = (Weight::from_bps(500).unwrap(), Weight::from_bps(3000).unwrap());
-    webhooks.notify(&event(1, EventKind::Started { steps: 2 }));
+    webhooks.notify(&event(1, EventKind::Started { steps: 2, plan_sha256: None }));
     webhooks.notify(&event(2, EventKind::EdgeDrift { expected: five, found: thirty, wanted: five }));
     webhooks.notify(&event(3, EventKind::Paused { reason: PauseReason::Drift }));
     webhooks.flush().await;

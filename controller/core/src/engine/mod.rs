@@ -336,7 +336,13 @@ impl<J: Judge> Engine<J> {
     /// When the engine next wants a [`Input::Tick`]; `None` when it waits only
     /// for inputs (not the leader, or nothing in progress).
     pub fn next_wake(&self) -> Option<Timestamp> {
-        if !self.leader || !self.state.phase.is_active() {
+        if !self.leader {
+            return None;
+        }
+        if let Some(at) = self.scheduled_start(self.now) {
+            return Some(at.max(self.now));
+        }
+        if !self.state.phase.is_active() {
             return None;
         }
         let now = self.now;
@@ -567,14 +573,7 @@ impl<J: Judge> Engine<J> {
                 if !matches!(phase, Phase::Pending | Phase::RolledBack { .. }) {
                     return refuse();
                 }
-                self.state.phase = Phase::Progressing;
-                self.state.started_at = Some(now);
-                self.state.started_by = match &actor {
-                    Actor::Operator(who) => Some(who.clone()),
-                    Actor::Controller => None,
-                };
-                tx.record_and_notify(&actor, EventKind::Started { steps: self.plan.schedule.steps.len() });
-                self.enter_step(0, &actor, tx);
+                self.start(now, &actor, tx);
             }
             Command::Pause => {
                 if phase != Phase::Progressing {
@@ -650,9 +649,48 @@ impl<J: Judge> Engine<J> {
         Ok(())
     }
 
+    /// Begins at the first step, as `actor`.
+    fn start(&mut self, now: Timestamp, actor: &Actor, tx: &mut Txn) {
+        self.state.phase = Phase::Progressing;
+        self.state.started_at = Some(now);
+        self.state.start_at = None;
+        self.state.started_by = match actor {
+            Actor::Operator(who) => Some(who.clone()),
+            Actor::Controller => None,
+        };
+        let (steps, plan_sha256) = (self.plan.schedule.steps.len(), self.state.plan_sha256.clone());
+        tx.record_and_notify(actor, EventKind::Started { steps, plan_sha256 });
+        self.enter_step(0, actor, tx);
+    }
+
+    /// When a scheduled cutover starts: its time, or the end of the freeze
+    /// window its time falls in (starting raises the weight, which a freeze
+    /// forbids).
+    fn scheduled_start(&self, now: Timestamp) -> Option<Timestamp> {
+        let at = self.state.start_at.filter(|_| self.state.phase == Phase::Pending)?;
+        let mut due = at.max(now);
+        if !self.plan.is_frozen_hour(due.utc_hour()) {
+            return Some(at);
+        }
+        // The first hour outside the window (within a day: a plan frozen
+        // round the clock waits a day at a time, as it would to advance).
+        for _ in 0..24 {
+            due = due.next_utc_hour();
+            if !self.plan.is_frozen_hour(due.utc_hour()) {
+                break;
+            }
+        }
+        Some(due)
+    }
+
     // ---- the level-triggered part -----------------------------------------
 
     fn poll(&mut self, now: Timestamp, tx: &mut Txn) {
+        if self.scheduled_start(now).is_some_and(|t| now >= t) {
+            let who = self.state.scheduled_by.clone().unwrap_or_else(|| "scheduler".into());
+            tx.reason = tx.reason.take().or_else(|| self.state.start_at.map(|t| format!("scheduled for {t}")));
+            self.start(now, &Actor::Operator(who), tx);
+        }
         if !self.state.phase.is_active() {
             return;
         }

@@ -183,6 +183,16 @@ pub struct CutoverState {
     /// When an operator last started it: the old side's baseline begins here.
     pub started_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// A Pending cutover with this set starts by itself then (or at the
+    /// end of a freeze window it falls in), as `scheduled_by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_by: Option<String>,
+    /// SHA-256 of the plan text stored with the cutover, in hex: every
+    /// replica drives that plan, and `started` records which it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_sha256: Option<String>,
 }
 
 /// How probes through the edge saw a new weight take effect: a cohort key
@@ -224,7 +234,15 @@ impl CutoverState {
             started_by: None,
             started_at: None,
             updated_at: now,
+            start_at: None,
+            scheduled_by: None,
+            plan_sha256: None,
         }
+    }
+
+    /// A new cutover for the plan `text`, recording its hash.
+    pub fn for_plan(id: impl Into<String>, now: Timestamp, text: &str) -> CutoverState {
+        CutoverState { plan_sha256: Some(crate::audit::sha256_hex(text.as_bytes())), ..CutoverState::new(id, now) }
     }
 }
 
@@ -269,6 +287,9 @@ pub struct Event {
 pub enum EventKind {
     Started {
         steps: usize,
+        /// The stored plan's SHA-256 (hex), when the cutover was created with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_sha256: Option<String>,
     },
     /// Write-ahead: the weight about to be applied at the edge.
     WeightIntent {
@@ -365,7 +386,10 @@ impl Event {
             Actor::Operator(name) => format!(" by {name}"),
         };
         match &self.kind {
-            EventKind::Started { steps } => format!("started{who}: {steps} steps"),
+            EventKind::Started { steps, plan_sha256 } => match plan_sha256 {
+                Some(hash) => format!("started{who}: {steps} steps, plan sha256 {}", &hash[..hash.len().min(12)]),
+                None => format!("started{who}: {steps} steps"),
+            },
             EventKind::WeightIntent { from, to, step } => format!("weight_intent {from} → {to} (step {})", step + 1),
             EventKind::WeightConfirmed { weight, verification: None } => format!("weight_confirmed {weight} at the edge"),
             EventKind::WeightConfirmed { weight, verification: Some(v) } => format!(
