@@ -18,6 +18,7 @@ mod run;
 mod serve;
 mod simulate;
 mod stores;
+mod tls;
 mod tokens;
 mod view;
 

@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// A GET route both sides serve, for the verification probes.
     #[arg(long, default_value = "/api/health")]
     pub probe_path: String,
+    /// Serve the API over TLS with this certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// What the API and the supervisor share.
@@ -225,6 +231,10 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
             args.listen
         )));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::config(cert, key)?),
+        _ => None,
+    };
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
     let holder = args.holder.clone().unwrap_or_else(|| format!("serve-{}", std::process::id()));
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -251,14 +261,24 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         wake: Notify::new(),
         tails: Mutex::default(),
     });
-    println!("cutover serve listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("cutover serve listening on {scheme}://{address}");
     tracing::info!(%address, %holder, store = %args.store, tokens = daemon.tokens.len(), "serving");
     let supervisor = tokio::spawn(daemon.clone().supervise());
     let app = crate::api::router(daemon.clone());
     let mut stopped = daemon.stopping.clone();
-    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
-    });
+    };
+    let serving = async move {
+        match tls {
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(listener, config)?;
+                axum::serve(listener, app).with_graceful_shutdown(stopped).await
+            }
+            None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
+        }
+    };
     let signal = async {
         crate::edge::shutdown_signal().await;
         tracing::info!("stopping: releasing leases");

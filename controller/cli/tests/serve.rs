@@ -477,3 +477,54 @@ fn a_timed_cutover_is_scheduled_then_starts_by_itself() {
     let at_ms = cutover_core::units::Timestamp::parse_rfc3339(&at).unwrap().as_ms();
     assert!(started_ms >= at_ms, "not before its time: {started_ms} < {at_ms}");
 }
+
+/// With a certificate and key the API speaks only TLS (rustls): curl, given
+/// the certificate as its trust root, reaches it; plain HTTP does not. A key
+/// that is not a key is refused at start, by its flag, with exit 2.
+#[test]
+fn the_api_is_served_over_tls_when_given_a_certificate() {
+    let dir = temp_dir("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let db = dir.join("cutover.db");
+    let tokens = tokens();
+    let args =
+        ["serve", "--listen", "127.0.0.1:0", "--store", db.to_str().unwrap(), "--tls-cert", cert.to_str().unwrap()];
+    let serve = Proc::start(
+        &[&args[..], &["--tls-key", key.to_str().unwrap()]].concat(),
+        &[("CUTOVER_TOKENS", tokens.as_str())],
+        dir.join("serve.log"),
+        &["cutover serve listening on https://"],
+    );
+    let url = format!("https://{}/healthz", serve.said[0]);
+    let curl = Command::new("curl")
+        .args(["-s", "--max-time", "10", "--cacert", cert.to_str().unwrap(), &url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        r#"{"status":"ok"}"#,
+        "{}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+    let plain = Command::new("curl").args(["-s", "--max-time", "5", &url.replace("https", "http")]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("ok"), "no plain HTTP");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(&args)
+        .args(["--tls-key", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tls-key") && stderr.contains("not a PEM private key"), "{stderr}");
+}
