@@ -37,12 +37,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: u32,
     },
+    /// What `cutover serve` costs: RSS and CPU driving many cutovers with live streams open,
+    /// and GET /v1/cutovers/{id} latency meanwhile.
+    Daemon(crate::bench_daemon::DaemonBenchArgs),
 }
 
 pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
     match command {
         BenchCmd::Judge { null_runs, runs, threads } => bench_judge(null_runs, runs, threads),
         BenchCmd::Edge { rate, seconds, rounds } => crate::edge::bench(rate, seconds, rounds).await,
+        BenchCmd::Daemon(args) => crate::bench_daemon::run(&args).await,
     }
 }
 

@@ -118,22 +118,27 @@ impl FromStr for Inject {
 /// The serverless origin's latency profile, which an injection adds to.
 const SERVERLESS_MEDIAN_MS: f64 = 31.0;
 
-struct Process {
+pub(crate) struct Process {
     /// Killed when dropped.
-    child: Child,
+    pub(crate) child: Child,
     /// What its first lines said, after each expected prefix.
-    addresses: Vec<String>,
+    pub(crate) addresses: Vec<String>,
 }
 
 impl Process {
-    fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.addresses[0]
     }
 }
 
 /// Starts `cutover ARGS...` and reads an address from each of its first
 /// lines, which start with `prefixes` in order.
-async fn start(args: &[&str], env: &[(&str, &str)], log: &Path, prefixes: &[&str]) -> anyhow::Result<Process> {
+pub(crate) async fn start(
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &Path,
+    prefixes: &[&str],
+) -> anyhow::Result<Process> {
     let exe = std::env::current_exe().context("find the cutover binary")?;
     let log_file = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
     let mut child = Command::new(exe)
@@ -160,7 +165,7 @@ async fn start(args: &[&str], env: &[(&str, &str)], log: &Path, prefixes: &[&str
 }
 
 /// A secret for the demo's own admin token: 16 random bytes, in hex.
-fn secret() -> anyhow::Result<String> {
+pub(crate) fn secret() -> anyhow::Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("read /dev/urandom")?;
@@ -353,15 +358,15 @@ fn describe(inject: &Inject) -> String {
 }
 
 /// The demo's own addresses for the plan's `[target.local]`.
-struct Local {
-    legacy: String,
-    serverless: String,
+pub(crate) struct Local {
+    pub(crate) legacy: String,
+    pub(crate) serverless: String,
     /// The edge's users' and admin addresses, once it listens.
-    edge: Option<(String, String)>,
+    pub(crate) edge: Option<(String, String)>,
 }
 
 /// The plan with its `[target.local]` pointed at the demo's processes.
-fn plan_toml(text: &str, local: &Local) -> anyhow::Result<String> {
+pub(crate) fn plan_toml(text: &str, local: &Local) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut in_local = false;
     for line in text.lines() {

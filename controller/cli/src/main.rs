@@ -5,6 +5,7 @@
 
 mod api;
 mod bench;
+mod bench_daemon;
 mod client;
 mod demo;
 mod drive;

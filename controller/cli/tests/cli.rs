@@ -329,3 +329,29 @@ fn operator_commands_are_queued_for_the_controller() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no cutover nobody"));
 }
+
+#[test]
+fn bench_daemon_prints_its_table() {
+    let out = cutover(&[
+        "bench",
+        "daemon",
+        "--cutovers",
+        "2",
+        "--watchers",
+        "2",
+        "--seconds",
+        "1",
+        "--get-rate",
+        "20",
+        "--get-seconds",
+        "1",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for row in
+        ["| RSS while driving", "| CPU while driving", "| SSE frames delivered", "| GET /v1/cutovers/{id} at 20 /s"]
+    {
+        assert!(stdout.contains(row), "{row:?} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("(20 sent, 0 failed)"), "{stdout}");
+}
