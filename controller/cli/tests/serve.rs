@@ -520,7 +520,7 @@ fn the_api_is_served_over_tls_when_given_a_certificate() {
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("ok"), "no plain HTTP");
 
     let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args(&args)
+        .args(args)
         .args(["--tls-key", cert.to_str().unwrap()])
         .output()
         .unwrap();
