@@ -84,6 +84,9 @@ pub struct Daemon {
     led: Mutex<BTreeSet<String>>,
     /// Cutovers to look at now, whatever their phase (a command just sent).
     wanted: Mutex<HashSet<String>>,
+    /// Leases another replica holds, and until when: not asked for again
+    /// before then (with many cutovers on DynamoDB, every ask is a write).
+    held: Mutex<HashMap<String, Timestamp>>,
     wake: Notify,
     /// Per cutover, the newest analysis seen and where reading stopped.
     tails: Mutex<HashMap<String, Tail>>,
@@ -134,19 +137,26 @@ impl Daemon {
                 return;
             }
         };
+        let now = system_now();
+        lock(&self.held).retain(|_, until| *until > now);
         for state in states {
             let id = state.id.clone();
             if !(Daemon::needs_leader(&state) || wanted.contains(&id)) || lock(&self.led).contains(&id) {
                 continue;
             }
-            match self.store.acquire(&id, &self.holder, system_now(), self.controller.settings.lease_ttl).await {
+            if lock(&self.held).contains_key(&id) && !wanted.contains(&id) {
+                continue;
+            }
+            match self.store.acquire(&id, &self.holder, now, self.controller.settings.lease_ttl).await {
                 Ok(lease) => {
                     lock(&self.led).insert(id.clone());
                     self.metrics.lead(&id, true);
                     let span = tracing::info_span!("cutover", id = %id, epoch = lease.epoch);
                     tasks.spawn(self.clone().lead(id, lease).instrument(span));
                 }
-                Err(StoreError::LeaseHeld { .. }) => {}
+                Err(StoreError::LeaseHeld { expires_at, .. }) => {
+                    lock(&self.held).insert(id, expires_at);
+                }
                 Err(e) => tracing::warn!(cutover = %id, error = %e, "cannot take the lease; trying again"),
             }
         }
@@ -258,6 +268,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         controller: Controller { settings, edge: None, probe_path: args.probe_path.clone(), aws: aws.clone() },
         led: Mutex::default(),
         wanted: Mutex::default(),
+        held: Mutex::default(),
         wake: Notify::new(),
         tails: Mutex::default(),
     });
