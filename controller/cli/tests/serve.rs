@@ -476,6 +476,23 @@ fn a_timed_cutover_is_scheduled_then_starts_by_itself() {
     let started_ms = started["at"].as_u64().unwrap();
     let at_ms = cutover_core::units::Timestamp::parse_rfc3339(&at).unwrap().as_ms();
     assert!(started_ms >= at_ms, "not before its time: {started_ms} < {at_ms}");
+
+    // Every other command, each recorded under the operator token's name.
+    a.command("t1", "pause", "looking at the p99");
+    wait_for("paused", Duration::from_secs(10), || a.get("/v1/cutovers/t1")["phase"] == "paused");
+    a.command("t1", "resume", "it was the backend");
+    wait_for("resumed", Duration::from_secs(10), || a.get("/v1/cutovers/t1")["phase"] == "progressing");
+    a.command("t1", "abort", "change freeze announced");
+    wait_for("aborted", Duration::from_secs(20), || a.get("/v1/cutovers/t1")["phase"] == "aborted");
+    let (events, _) = a.trail("t1");
+    for (name, reason) in [
+        ("paused", "looking at the p99"),
+        ("resumed", "it was the backend"),
+        ("rollback_started", "change freeze announced"),
+    ] {
+        let event = events.iter().find(|e| e["kind"]["event"] == name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((&event["actor"], &event["reason"]), (&json!({"operator": "ana"}), &json!(reason)), "{name}");
+    }
 }
 
 /// With a certificate and key the API speaks only TLS (rustls): curl, given
