@@ -52,9 +52,17 @@ CREATE TABLE IF NOT EXISTS inbox (
 
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Every write, and reads inside writes.
     conn: Arc<Mutex<Connection>>,
+    /// Reads alone, on connections of their own: in WAL mode a reader sees
+    /// the last commit without waiting for a writer, so a daemon's API and
+    /// live streams never queue behind its drivers' commits.
+    readers: Arc<[Mutex<Connection>]>,
     path: PathBuf,
 }
+
+/// Read connections per store.
+const READERS: usize = 2;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,7 +98,15 @@ impl SqliteStore {
         if conn.prepare("SELECT hash FROM events LIMIT 0").is_err() {
             seal_old_store(&mut conn).map_err(fail)?;
         }
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path })
+        let reader = || -> Result<Mutex<Connection>, StoreError> {
+            let read_only = (flags - OpenFlags::SQLITE_OPEN_CREATE - OpenFlags::SQLITE_OPEN_READ_WRITE)
+                | OpenFlags::SQLITE_OPEN_READ_ONLY;
+            let conn = Connection::open_with_flags(&path, read_only).map_err(fail)?;
+            conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+            Ok(Mutex::new(conn))
+        };
+        let readers = (0..READERS).map(|_| reader()).collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), readers: readers.into(), path })
     }
 
     pub fn path(&self) -> &Path {
@@ -107,6 +123,26 @@ impl SqliteStore {
         let conn = self.conn.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            Err(StoreError::Unavailable { message: format!("store task failed: {e}"), retryable: true })
+        })
+    }
+
+    /// Runs the read `f` on a free read connection (or waits for the first).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = readers
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .unwrap_or_else(|| readers[0].lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             f(&mut conn)
         })
         .await;
@@ -263,7 +299,7 @@ impl Store for SqliteStore {
 
     async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let row = conn
                 .query_row("SELECT state, plan, speed, anchor_ms FROM cutovers WHERE id = ?1", [&id], |row| {
                     Ok((
@@ -285,7 +321,7 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
-        self.with(|conn| {
+        self.read(|conn| {
             let mut query =
                 conn.prepare("SELECT state FROM cutovers ORDER BY updated_at DESC, id DESC").map_err(sql)?;
             let rows = query.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
@@ -298,7 +334,7 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         let (version, index) = after.map_or((0, -1), |(v, i)| (v as i64, i64::from(i)));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut query = conn
                 .prepare(
                     "SELECT body FROM events WHERE cutover_id = ?1 AND (version > ?2 OR (version = ?2 AND idx > ?3)) \
@@ -315,7 +351,7 @@ impl Store for SqliteStore {
 
     async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
         let id = id.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut query =
                 conn.prepare("SELECT body FROM events WHERE cutover_id = ?1 ORDER BY version, idx").map_err(sql)?;
             let rows = query.query_map([&id], |row| row.get::<_, String>(0)).map_err(sql)?;
@@ -326,7 +362,7 @@ impl Store for SqliteStore {
 
     async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
         let id = id.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let tx = conn.transaction().map_err(sql)?;
             let Some(head) = tx
                 .query_row("SELECT head FROM cutovers WHERE id = ?1", [&id], |row| row.get::<_, String>(0))
