@@ -33,9 +33,9 @@ use cutover_core::measure::{Histogram, Hop, MeasureError, Measurement, PerSide, 
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
-use crate::verify::EdgeProbe;
 use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 use crate::AwsFailure;
+use cutover_runtime::verify::EdgeProbe;
 
 /// How far behind the engine's window CloudWatch is read.
 pub const LAG: Duration = Duration::from_secs(180);

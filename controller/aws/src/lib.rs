@@ -23,7 +23,6 @@ mod dynamo;
 mod failure;
 mod kvs;
 pub mod preflight;
-mod verify;
 mod xray;
 
 use std::time::Duration;
@@ -33,10 +32,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
+pub use cutover_runtime::verify::{EdgeProbe, Verified, Verifier};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
-pub use verify::{EdgeProbe, Verified, Verifier};
 pub use xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.

@@ -8,23 +8,10 @@ use cutover_core::plan::{CloudFrontEdge, MetricSources};
 use cutover_core::ports::EdgePort;
 use cutover_core::units::Weight;
 
-use crate::verify::probe_client;
+use cutover_runtime::verify::probe_client;
+pub use cutover_runtime::verify::{answered_by, PROBE_HEADER, SERVED_BY};
+
 use crate::{AwsFailure, Clients, KvsEdge};
-
-/// The header every answer of the api-lambdas carries, naming its side.
-pub const SERVED_BY: &str = "x-served-by";
-/// The header a probe pins its side with (the CloudFront Function obeys it).
-pub const PROBE_HEADER: &str = "x-cutover-probe";
-
-/// The side an answer came from, by its `x-served-by`: only the new side
-/// must say so; an answer without it is the ALB's (the old app predates it).
-pub fn answered_by(served_by: Option<&str>) -> Side {
-    if served_by == Some(Side::Serverless.as_str()) {
-        Side::Serverless
-    } else {
-        Side::Legacy
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -7,13 +7,18 @@
 use std::future::Future;
 use std::time::Duration;
 
-use cutover_aws::{Clients, CloudWatchMetrics, EdgeProbe, KvsEdge, Verified, Verifier, XRaySource};
+#[cfg(feature = "aws")]
+use cutover_aws::{Clients, CloudWatchMetrics, EdgeProbe, KvsEdge, XRaySource};
 use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
+#[cfg(feature = "aws")]
 use cutover_core::measure::PerSide;
-use cutover_core::plan::{Edge as EdgeTarget, MetricSources, Plan};
+#[cfg(feature = "aws")]
+use cutover_core::plan::MetricSources;
+use cutover_core::plan::{Edge as EdgeTarget, Plan};
 use cutover_core::store::{Lease, Store};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
+use cutover_runtime::verify::{Verified, Verifier};
 use cutover_runtime::{Driver, ScaledClock, Settings, Webhooks};
 
 use crate::failure::Failure;
@@ -29,11 +34,13 @@ pub struct Controller {
     pub edge: Option<String>,
     /// A GET route both sides serve, for the probes.
     pub probe_path: String,
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub aws: EndpointArgs,
 }
 
 /// Probes per side through the distribution with each window read: the
 /// breakdown's `edge` hop (p50/p99 over these).
+#[cfg(feature = "aws")]
 const EDGE_PROBES_PER_SIDE: usize = 10;
 
 /// Drives cutover `id` until it settles, the lease is lost, or `stop`
@@ -61,6 +68,9 @@ pub async fn drive<S: Store + Clone>(
             };
             driver.run_until(id, plan, SequentialJudge::new, lease, stop).await?
         }
+        #[cfg(not(feature = "aws"))]
+        EdgeTarget::CloudFront(_) => return Err(Failure::Input(crate::stores::WITHOUT_AWS.into())),
+        #[cfg(feature = "aws")]
         EdgeTarget::CloudFront(target) => {
             let Some(sources) = plan.target.metrics.clone() else {
                 return Err(Failure::Input(
@@ -106,6 +116,7 @@ pub async fn drive<S: Store + Clone>(
 }
 
 /// CloudWatch, with X-Ray's latencies when the plan names both sides' services.
+#[cfg(feature = "aws")]
 fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
     let services = sources.xray_legacy_service.clone().zip(sources.xray_serverless_service.clone());
     let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);

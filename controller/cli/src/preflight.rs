@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "aws")]
 use cutover_aws::preflight::{Outcome, Preflight};
+#[cfg(feature = "aws")]
 use cutover_aws::Clients;
+#[cfg(feature = "aws")]
 use cutover_core::plan::Edge;
 
 use crate::failure::Failure;
@@ -26,6 +29,12 @@ pub struct PreflightArgs {
     pub min_concurrency: i32,
 }
 
+#[cfg(not(feature = "aws"))]
+pub async fn run(_: &PreflightArgs, _: &EndpointArgs) -> Result<ExitCode, Failure> {
+    Err(Failure::Input(crate::stores::WITHOUT_AWS.into()))
+}
+
+#[cfg(feature = "aws")]
 pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
     let plan = crate::plan::load_plan(&args.plan)?;
     let Edge::CloudFront(edge) = plan.target.edge.clone() else {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "aws")]
 use cutover_aws::{Clients, DynamoStore, Endpoints};
 use cutover_core::audit::Trail;
 use cutover_core::engine::{CutoverState, Event};
@@ -37,6 +38,12 @@ pub struct EndpointArgs {
     pub endpoint_url_xray: Option<String>,
 }
 
+/// What a command says when the AWS adapters were left out of the build.
+#[cfg(not(feature = "aws"))]
+pub const WITHOUT_AWS: &str =
+    "this cutover was built without the AWS adapters; build it with `cargo build --release -p cutover --features aws`";
+
+#[cfg(feature = "aws")]
 impl EndpointArgs {
     pub fn endpoints(&self) -> Endpoints {
         Endpoints {
@@ -83,6 +90,7 @@ impl std::fmt::Display for StoreAt {
 #[derive(Clone, Debug)]
 pub enum AnyStore {
     Sqlite(SqliteStore),
+    #[cfg(feature = "aws")]
     Dynamo(DynamoStore),
 }
 
@@ -108,6 +116,12 @@ impl AnyStore {
                 }
                 Ok(Some(AnyStore::Sqlite(SqliteStore::open(path)?)))
             }
+            #[cfg(not(feature = "aws"))]
+            StoreAt::Dynamo(_) => {
+                let _ = endpoints;
+                Err(anyhow::anyhow!("--store dynamodb://…: {WITHOUT_AWS}"))
+            }
+            #[cfg(feature = "aws")]
             StoreAt::Dynamo(table) => {
                 let clients = Clients::new(&endpoints.endpoints()).await;
                 let store = DynamoStore::new(clients.dynamodb, table);
@@ -125,6 +139,7 @@ macro_rules! each {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
             AnyStore::Sqlite($s) => $call.await,
+            #[cfg(feature = "aws")]
             AnyStore::Dynamo($s) => $call.await,
         }
     };

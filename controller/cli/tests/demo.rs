@@ -107,6 +107,7 @@ fn a_short_plan_runs_to_completion() {
 /// The same whole cutover with its state, audit trail, lease and inbox in
 /// DynamoDB (moto, started here): the controller process writes through
 /// `TransactWriteItems`, and the trail's hash chain verifies.
+#[cfg(feature = "aws")]
 #[test]
 fn a_cutover_recorded_in_dynamodb_completes() {
     let moto = cutover_testkit::Moto::start();

@@ -1,3 +1,4 @@
+#![cfg(feature = "aws")]
 //! `cutover preflight` against moto (started here) with a half-configured
 //! distribution: the ALB origin and a /api/* behaviour, but no API Gateway
 //! origin and no edge function. moto keeps no function associations and

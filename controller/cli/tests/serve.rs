@@ -278,6 +278,7 @@ fn a_replica_killed_leaves_its_cutover_to_the_other_sqlite() {
     takes_over_after_sigkill(&["--store", store.to_str().unwrap()], "kill-sqlite");
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn a_replica_killed_leaves_its_cutover_to_the_other_dynamodb() {
     // Serial: moto's threaded server does not isolate conditional writes,

@@ -22,7 +22,20 @@ use cutover_core::plan::CohortKey;
 use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
 
-use crate::preflight::{answered_by, PROBE_HEADER, SERVED_BY};
+/// The header every answer of the api-lambdas carries, naming its side.
+pub const SERVED_BY: &str = "x-served-by";
+/// The header a probe pins its side with (the CloudFront Function obeys it).
+pub const PROBE_HEADER: &str = "x-cutover-probe";
+
+/// The side an answer came from, by its `x-served-by`: only the new side
+/// must say so; an answer without it is the ALB's (the old app predates it).
+pub fn answered_by(served_by: Option<&str>) -> Side {
+    if served_by == Some(Side::Serverless.as_str()) {
+        Side::Serverless
+    } else {
+        Side::Legacy
+    }
+}
 
 /// Probes keys in buckets this close to the threshold.
 const NEAR: u16 = 20;
@@ -57,11 +70,14 @@ impl<E> Verified<E> {
 /// One per process, shared (a client is a handle): each holds a TLS
 /// configuration with the platform's root certificates, about 0.3 MiB, and
 /// a daemon leading 20 cutovers would otherwise hold 20 of them.
-pub(crate) fn probe_client() -> reqwest::Client {
+pub fn probe_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_else(|_| reqwest::Client::new())
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
         })
         .clone()
 }
