@@ -39,8 +39,12 @@ use crate::view::phase_words;
 
 /// How often the supervisor looks for cutovers to lead.
 const SCAN: Duration = Duration::from_secs(1);
-/// How long SIGTERM waits for the drivers to let go.
-const DRAIN: Duration = Duration::from_secs(30);
+/// How long SIGTERM waits for the drivers to let go: longer than an edge
+/// write and a notification flush together.
+const DRAIN: Duration = Duration::from_secs(60);
+/// A cutover whose leading failed (its plan no longer parses, its store
+/// answers nothing) is not tried again for this long.
+const COOL_DOWN: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -58,7 +62,7 @@ pub struct ServeArgs {
     /// How long a lease outlives this process if it dies, in seconds: another replica takes over after it.
     #[arg(long, default_value_t = 15.0)]
     pub lease_ttl: f64,
-    /// Names this replica in leases and logs (default: serve-PID).
+    /// Names this replica in leases and logs; unique per replica (default: serve-HOST-PID-RANDOM).
     #[arg(long)]
     pub holder: Option<String>,
     /// A GET route both sides serve, for the verification probes.
@@ -128,8 +132,8 @@ impl Daemon {
 
     /// Looks at the store and takes the lease of every cutover that needs a
     /// leader and has none here (one try each: the lease decides).
-    async fn look(self: &Arc<Self>, tasks: &mut JoinSet<String>) {
-        let wanted = std::mem::take(&mut *lock(&self.wanted));
+    async fn look(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        while tasks.try_join_next().is_some() {}
         let states = match self.store.list().await {
             Ok(states) => states,
             Err(e) => {
@@ -137,24 +141,30 @@ impl Daemon {
                 return;
             }
         };
-        let now = system_now();
-        lock(&self.held).retain(|_, until| *until > now);
+        lock(&self.held).retain(|_, until| *until > system_now());
         for state in states {
             let id = state.id.clone();
-            if !(Daemon::needs_leader(&state) || wanted.contains(&id)) || lock(&self.led).contains(&id) {
+            // A cutover an operator just sent a command to stays wanted
+            // until a driver of this replica has read its inbox.
+            let wanted = lock(&self.wanted).contains(&id);
+            if !(Daemon::needs_leader(&state) || wanted) || lock(&self.led).contains(&id) {
                 continue;
             }
-            if lock(&self.held).contains_key(&id) && !wanted.contains(&id) {
+            if lock(&self.held).contains_key(&id) && !wanted {
                 continue;
             }
+            let now = system_now();
             match self.store.acquire(&id, &self.holder, now, self.controller.settings.lease_ttl).await {
                 Ok(lease) => {
+                    lock(&self.wanted).remove(&id);
                     lock(&self.led).insert(id.clone());
                     self.metrics.lead(&id, true);
                     let span = tracing::info_span!("cutover", id = %id, epoch = lease.epoch);
                     tasks.spawn(self.clone().lead(id, lease).instrument(span));
                 }
                 Err(StoreError::LeaseHeld { expires_at, .. }) => {
+                    // Whoever leads it takes the command; nothing to want.
+                    lock(&self.wanted).remove(&id);
                     lock(&self.held).insert(id, expires_at);
                 }
                 Err(e) => tracing::warn!(cutover = %id, error = %e, "cannot take the lease; trying again"),
@@ -163,8 +173,18 @@ impl Daemon {
     }
 
     /// Leads one cutover until it settles, its lease is lost, or the daemon
-    /// stops. Returns its id.
-    async fn lead(self: Arc<Self>, id: String, lease: Lease) -> String {
+    /// stops.
+    async fn lead(self: Arc<Self>, id: String, lease: Lease) {
+        // Whatever happens, even a panic, this replica no longer leads it
+        // afterwards, so a later look can take it again.
+        struct Led<'a>(&'a Daemon, &'a str);
+        impl Drop for Led<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.led).remove(self.1);
+                self.0.metrics.lead(self.1, false);
+            }
+        }
+        let _led = Led(&self, &id);
         tracing::info!(holder = %self.holder, "leading");
         let outcome = async {
             let stored = self.store.load(&id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
@@ -185,13 +205,12 @@ impl Daemon {
                 tracing::warn!(%holder, "the lease passed to another replica; no longer leading")
             }
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "leading failed; another look will try again");
+                let secs = COOL_DOWN.as_secs();
+                tracing::error!(error = %format!("{e:#}"), "leading failed; trying again in {secs} s");
                 let _ = self.store.release(&id, &lease).await;
+                lock(&self.held).insert(id.clone(), system_now() + COOL_DOWN);
             }
         }
-        lock(&self.led).remove(&id);
-        self.metrics.lead(&id, false);
-        id
     }
 
     /// The supervisor: looks every [`SCAN`], or at once when nudged, until
@@ -204,7 +223,6 @@ impl Daemon {
             tokio::select! {
                 _ = tokio::time::sleep(SCAN) => {}
                 () = self.wake.notified() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = stopping.wait_for(|stop| *stop) => break,
             }
         }
@@ -246,7 +264,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         _ => None,
     };
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
-    let holder = args.holder.clone().unwrap_or_else(|| format!("serve-{}", std::process::id()));
+    let holder = args.holder.clone().unwrap_or_else(|| cutover_runtime::holder_name("serve"));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::input(format!("--listen {}: cannot listen there: {e}", args.listen)))?;

@@ -78,8 +78,10 @@ impl Clock for ScaledClock {
     }
 
     async fn sleep_until(&self, t: Timestamp) {
+        // One millisecond over: waking a rounding error early would only
+        // tick the engine for nothing and sleep again.
         let wait = self.scale.wall_time(t).as_ms().saturating_sub(self.wall.now().as_ms());
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(Duration::from_millis(wait + 1)).await;
     }
 
     fn virtual_span(&self, wall: Duration) -> Duration {

@@ -65,13 +65,31 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            holder: format!("controller-{}", std::process::id()),
+            holder: holder_name("controller"),
             lease_ttl: Duration::from_secs(15),
             poll: Duration::from_millis(500),
             acquire_wait: Duration::from_secs(30),
             deadlines: Deadlines::default(),
         }
     }
+}
+
+/// A lease holder's name unique to this process: the host, the pid, and a
+/// random suffix (in containers every process may be pid 1, and a second
+/// replica with the same name would renew the first one's lease as its own).
+pub fn holder_name(prefix: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut noise = [0u8; 4];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut noise));
+    let suffix = match random {
+        Ok(()) => noise.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Err(_) => format!("{:08x}", system_now().as_ms() as u32),
+    };
+    format!("{prefix}-{host}-{}-{suffix}", std::process::id())
 }
 
 /// How long each kind of request may take, in wall-clock time, before the
@@ -156,7 +174,10 @@ struct Work<'a> {
     queued: VecDeque<(ApplyId, Weight, Weight)>,
     writing: Option<Writing<'a>>,
     verifying: Option<Pending<'a, Input>>,
+    /// Metric reads.
     reads: FuturesUnordered<Pending<'a, Input>>,
+    /// Reads of the edge's weight, dropped when a new apply is asked for.
+    edge_reads: FuturesUnordered<Pending<'a, Input>>,
 }
 
 /// What finished. Handled at once, one at a time: not worth a box.
@@ -168,11 +189,21 @@ enum Done {
 
 impl<'a> Work<'a> {
     fn new() -> Work<'a> {
-        Work { queued: VecDeque::new(), writing: None, verifying: None, reads: FuturesUnordered::new() }
+        Work {
+            queued: VecDeque::new(),
+            writing: None,
+            verifying: None,
+            reads: FuturesUnordered::new(),
+            edge_reads: FuturesUnordered::new(),
+        }
     }
 
     fn idle(&self) -> bool {
-        self.queued.is_empty() && self.writing.is_none() && self.verifying.is_none() && self.reads.is_empty()
+        self.queued.is_empty()
+            && self.writing.is_none()
+            && self.verifying.is_none()
+            && self.reads.is_empty()
+            && self.edge_reads.is_empty()
     }
 
     /// The next request to finish; pending for ever when none is in flight.
@@ -191,13 +222,29 @@ impl<'a> Work<'a> {
                     return Poll::Ready(Done::Answer(input));
                 }
             }
-            match self.reads.poll_next_unpin(cx) {
+            if let Poll::Ready(Some(input)) = self.reads.poll_next_unpin(cx) {
+                return Poll::Ready(Done::Answer(input));
+            }
+            match self.edge_reads.poll_next_unpin(cx) {
                 Poll::Ready(Some(input)) => Poll::Ready(Done::Answer(input)),
                 _ => Poll::Pending,
             }
         })
         .await
     }
+}
+
+/// When a lease is due for renewal: a third of its time to live after it
+/// was taken or last renewed.
+fn renewal_due(lease: &Lease, ttl: Duration) -> Timestamp {
+    Timestamp::from_ms(lease.expires_at.as_ms().saturating_sub((ttl * 2 / 3).as_millis() as u64))
+}
+
+/// A fresh start after a rebuild: the lease first, then the operators'
+/// commands that were taken from the inbox and not yet handled.
+fn restart(inputs: &mut VecDeque<Input>, epoch: u64) -> VecDeque<Input> {
+    let commands = inputs.drain(..).filter(|input| matches!(input, Input::Command { .. }));
+    std::iter::once(Input::LeaseGained { epoch }).chain(commands).collect()
 }
 
 /// Who took a lease, as far as a fenced write can tell.
@@ -271,7 +318,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         stop: impl Future<Output = ()>,
     ) -> Result<CutoverState, DriverError> {
         let mut stop = std::pin::pin!(stop);
-        let mut renew_at = self.clock.wall_now() + self.settings.lease_ttl / 3;
+        // Renewal is due a third of the way through the lease, counted from
+        // the lease itself: a daemon may hand over one it took a moment ago.
+        let mut renew_at = renewal_due(&lease, self.settings.lease_ttl);
         let mut engine = self.restore(id, plan, &judge).await?;
         let mut inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
         let mut work = Work::new();
@@ -280,18 +329,20 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         tracing::info!(cutover = id, epoch = lease.epoch, holder = %lease.holder, "lease gained");
         loop {
             while let Some(input) = inputs.pop_front() {
+                // An operator's command was taken from the inbox (and so
+                // removed there): if its write fails it is handled again
+                // after the rebuild, never dropped.
+                let command = matches!(input, Input::Command { .. }).then(|| input.clone());
                 let output = engine.handle(self.clock.now(), input);
                 if let Some(reason) = output.rejected {
                     tracing::warn!(cutover = id, %reason, "command refused");
                 }
                 let carried = self.carry_out(output.effects, &mut work, &mut lease, &mut renew_at).await;
-                match carried {
-                    Ok(()) => {}
-                    Err(stop) => {
-                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
-                        work = Work::new();
-                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
-                    }
+                if let Err(stop) = carried {
+                    inputs.extend(command);
+                    engine = self.after(stop, id, plan, &judge, &mut engine).await?;
+                    work = Work::new();
+                    inputs = restart(&mut inputs, lease.epoch);
                 }
             }
             if work.writing.is_none() {
@@ -301,11 +352,13 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     if let Err(stop) = self.keep_lease(id, &mut lease, &mut renew_at, true).await {
                         engine = self.after(stop, id, plan, &judge, &mut engine).await?;
                         work = Work::new();
-                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                        inputs = restart(&mut inputs, lease.epoch);
                         continue;
                     }
-                    let write = tokio::time::timeout(self.settings.deadlines.write, self.edge.apply(weight, expected));
-                    let limit = self.settings.deadlines.write;
+                    // A write never outlives a third of the lease it was
+                    // started under (the lease has at least two thirds left).
+                    let limit = self.settings.deadlines.write.min(self.settings.lease_ttl / 3);
+                    let write = tokio::time::timeout(limit, self.edge.apply(weight, expected));
                     let write = async move {
                         write.await.unwrap_or_else(|_| {
                             Err(EdgeError::Failed(format!("no answer from the edge within {} s", limit.as_secs())))
@@ -315,8 +368,17 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
             }
             if settled(engine.state().phase) && work.idle() {
-                // One last look: an operator may roll a completed cutover back.
-                let commands = self.inbox(id, &lease).await;
+                // One last look: an operator may roll a completed cutover
+                // back. An inbox that cannot be read is looked at again,
+                // not taken for empty.
+                let commands = match self.inbox(id, &lease).await {
+                    Ok(None) => {
+                        tokio::time::sleep(self.settings.poll).await;
+                        continue;
+                    }
+                    Ok(Some(commands)) => Ok(commands),
+                    Err(stop) => Err(stop),
+                };
                 match commands {
                     Ok(commands) if commands.is_empty() => {
                         let _ = self.store.release(id, &lease).await;
@@ -327,7 +389,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     Err(stop) => {
                         engine = self.after(stop, id, plan, &judge, &mut engine).await?;
                         work = Work::new();
-                        inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                        inputs = restart(&mut inputs, lease.epoch);
                     }
                 }
                 continue;
@@ -350,13 +412,13 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     };
                     match kept {
                         Ok(commands) => {
-                            inputs.extend(commands);
+                            inputs.extend(commands.into_iter().flatten());
                             inputs.push_back(Input::Tick);
                         }
                         Err(stop) => {
                             engine = self.after(stop, id, plan, &judge, &mut engine).await?;
                             work = Work::new();
-                            inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
+                            inputs = restart(&mut inputs, lease.epoch);
                         }
                     }
                 }
@@ -415,6 +477,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
             }
             Stop::Rebuild(why) => {
                 tracing::warn!(cutover = id, %why, "rebuilding the engine from the store");
+                // Not in a tight loop: a write that keeps failing is tried
+                // again a poll later (the lease is checked before it).
+                tokio::time::sleep(self.settings.poll).await;
                 self.restore(id, plan, judge).await
             }
         }
@@ -447,7 +512,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         match self.store.acquire(id, &self.settings.holder, now, self.settings.lease_ttl).await {
             Ok(renewed) if renewed.epoch == lease.epoch => {
                 *lease = renewed;
-                *renew_at = now + self.settings.lease_ttl / 3;
+                *renew_at = renewal_due(lease, self.settings.lease_ttl);
                 Ok(())
             }
             Ok(retaken) => {
@@ -455,7 +520,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 // someone may have written meanwhile.
                 tracing::warn!(cutover = id, epoch = retaken.epoch, "lease had lapsed; retaken, rebuilding");
                 *lease = retaken;
-                *renew_at = now + self.settings.lease_ttl / 3;
+                *renew_at = renewal_due(lease, self.settings.lease_ttl);
                 Err(Stop::Rebuild("the lease had lapsed and was retaken".into()))
             }
             Err(StoreError::LeaseHeld { holder, .. }) => Err(Stop::Lost { holder }),
@@ -468,17 +533,18 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         }
     }
 
-    /// The operators' commands waiting in the store's inbox.
-    async fn inbox(&self, id: &str, lease: &Lease) -> Result<Vec<Input>, Stop> {
+    /// The operators' commands waiting in the store's inbox; `None` when
+    /// it could not be read (tried again at the next round).
+    async fn inbox(&self, id: &str, lease: &Lease) -> Result<Option<Vec<Input>>, Stop> {
         let requests = match self.store.take(id, lease.epoch).await {
             Ok(requests) => requests,
             Err(StoreError::Fenced { current, .. }) => return Err(Stop::Lost { holder: holder_of(current) }),
             Err(e) => {
                 tracing::warn!(cutover = id, error = %e, "the inbox could not be read; retrying");
-                return Ok(Vec::new());
+                return Ok(None);
             }
         };
-        Ok(requests
+        Ok(Some(requests
             .into_iter()
             .filter_map(|request| match Command::parse(&request.command) {
                 Some(command) => {
@@ -490,7 +556,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     None
                 }
             })
-            .collect())
+            .collect()))
     }
 
     /// Takes the lease, waiting at most [`Settings::acquire_wait`] for
@@ -532,17 +598,23 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                         Err(StoreError::Fenced { current, .. }) => {
                             return Err(Stop::Lost { holder: holder_of(current) })
                         }
+                        Err(e @ (StoreError::Corrupt(_) | StoreError::Unavailable { retryable: false, .. })) => {
+                            return Err(Stop::Store(e))
+                        }
                         Err(e) => return Err(Stop::Rebuild(format!("a write failed: {e}"))),
                     }
                 }
                 Effect::ApplyWeight { id, weight, expected } => {
-                    // A newer intent: the last one's verification is moot.
+                    // A newer intent: the last one's verification is moot,
+                    // and an edge read begun before it could report the
+                    // old weight after the new one is confirmed (false drift).
                     work.verifying = None;
+                    work.edge_reads = FuturesUnordered::new();
                     work.queued.push_back((id, weight, expected));
                 }
                 Effect::ReadEdge => {
                     let limit = self.settings.deadlines.read;
-                    work.reads.push(Box::pin(async move {
+                    work.edge_reads.push(Box::pin(async move {
                         let found = match tokio::time::timeout(limit, self.edge.read()).await {
                             Ok(found) => found.map_err(|e| e.to_string()),
                             Err(_) => Err(format!("no answer from the edge within {} s", limit.as_secs())),

@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use cutover_core::audit::Trail;
 use cutover_core::engine::{CutoverState, Event, EventKind, PauseReason, Phase, RollbackReason, Verification};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
 use cutover_core::ports::{before_write, Write};
-use cutover_core::store::{Request, Store, TimeScale};
-use cutover_core::units::Weight;
+use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
+use cutover_core::units::{Timestamp, Weight};
 use cutover_local::SqliteStore;
 use cutover_runtime::{Clock, Driver, DriverError, EdgeError, EdgePort, MetricsPort, Notifier, ScaledClock, Settings};
 use tokio::time::Instant;
@@ -400,11 +401,14 @@ async fn lease_acquisition_is_bounded_and_names_the_holder() {
     let (store, edge, metrics, heard) =
         (store("held"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&store).await;
+    send(&store, "start").await; // a driver that ignored the lease would apply 5 %
     let held =
         store.acquire("c1", "controller-elsewhere", clock().wall_now(), Duration::from_secs(3600)).await.unwrap();
     let driver = driver(&store, &edge, &metrics, &heard, "controller-a");
     let started = Instant::now();
-    let err = driver.run("c1", &short_plan(), SequentialJudge::new).await.unwrap_err();
+    let plan = short_plan();
+    let run = driver.run("c1", &plan, SequentialJudge::new);
+    let err = tokio::time::timeout(PATIENCE, run).await.expect("gives up").unwrap_err();
     let waited = started.elapsed();
     let DriverError::LeaseHeld { holder, until, .. } = &err else { panic!("{err}") };
     assert_eq!((holder.as_str(), *until), ("controller-elsewhere", held.expires_at));
@@ -426,4 +430,108 @@ async fn a_missing_cutover_is_named() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "no cutover nope in the store");
+}
+
+/// A store whose commit of a rollback fails once (as if another write got
+/// there first): the driver rebuilds from the store, and the operator's
+/// rollback, already taken from the inbox, is handled again, not lost.
+#[derive(Clone)]
+struct FailsOneRollback {
+    inner: SqliteStore,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Store for FailsOneRollback {
+    async fn create(
+        &self,
+        plan: &str,
+        time: TimeScale,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.inner.create(plan, time, state, events).await
+    }
+    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        let rollback = events.iter().any(|e| e.kind.name() == "rollback_started");
+        if rollback && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::VersionConflict { id: state.id.clone(), follows: state.version - 1, stored: None });
+        }
+        self.inner.commit(epoch, state, events).await
+    }
+    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
+        self.inner.list().await
+    }
+    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        self.inner.history(id).await
+    }
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.inner.history_after(id, after, limit).await
+    }
+    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
+        self.inner.trail(id).await
+    }
+    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
+        self.inner.acquire(id, holder, now, ttl).await
+    }
+    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release(id, lease).await
+    }
+    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
+        self.inner.send(id, request).await
+    }
+    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+        self.inner.take(id, epoch).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
+    let sqlite = store("rebuild");
+    let store = FailsOneRollback { inner: sqlite.clone(), failed: Default::default() };
+    let (edge, metrics, heard) = (RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
+    create(&sqlite).await;
+    send(&sqlite, "start").await;
+    let driver = Driver {
+        store: store.clone(),
+        edge: &edge,
+        metrics: &metrics,
+        notifier: &heard,
+        clock: clock(),
+        settings: Settings { holder: "controller-a".into(), ..Settings::default() },
+    };
+    let plan = short_plan();
+    let operator = async {
+        while edge.written_at(five()).is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        send(&sqlite, "rollback").await;
+    };
+    let both = async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), operator) };
+    let (state, ()) = tokio::time::timeout(PATIENCE, both).await.expect("settles");
+    assert!(store.failed.load(Ordering::SeqCst), "the first rollback write failed");
+    assert_eq!(state.expect("the driver runs").phase, Phase::RolledBack { reason: RollbackReason::Operator });
+    let history = sqlite.history("c1").await.unwrap();
+    let rollbacks = history.iter().filter(|e| e.kind.name() == "rollback_started").count();
+    assert_eq!(rollbacks, 1, "recorded once, by the second try");
+}
+
+/// `run_until` stops when told: the lease is released for another
+/// controller at once, and the state as it stands comes back.
+#[tokio::test(start_paused = true)]
+async fn a_driver_told_to_stop_releases_its_lease() {
+    let (store, edge, metrics, heard) =
+        (store("stop"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
+    create(&store).await;
+    send(&store, "start").await;
+    let driver = driver(&store, &edge, &metrics, &heard, "controller-a");
+    let stop = tokio::time::sleep(Duration::from_secs(5 * 60));
+    let plan = short_plan();
+    let run = driver.run_until("c1", &plan, SequentialJudge::new, None, stop);
+    let state = tokio::time::timeout(PATIENCE, run).await.expect("stops").expect("runs");
+    assert_eq!((state.phase, state.weight), (Phase::Progressing, five()), "mid-step, as it stood");
+    let taken = store.acquire("c1", "controller-b", clock().wall_now(), Duration::from_secs(15)).await;
+    assert!(taken.is_ok(), "the lease was released: {taken:?}");
 }
