@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::CreateCutover;
 use crate::client::Client;
-use crate::demo::{plan_toml, secret, start, Local, Process};
+use crate::demo::{plan_toml, secret, start, start_edge, Local, Process};
 use crate::failure::Failure;
 use cutover_local::load;
 
@@ -95,21 +95,7 @@ async fn bench(args: &DaemonBenchArgs) -> anyhow::Result<ExitCode> {
     eprintln!("starting {} edges, the origins and the daemon", args.cutovers);
     let mut edges: Vec<Process> = Vec::new();
     for n in 0..args.cutovers {
-        let edge = start(
-            &[
-                "edge",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--plan",
-                &edge_plan.to_string_lossy(),
-            ],
-            &[],
-            &log(&format!("edge-{n}")),
-            &["cutover edge listening on http://", "cutover edge admin on http://"],
-        )
-        .await?;
+        let edge = start_edge(&edge_plan, 1000, &log(&format!("edge-{n}"))).await?;
         edges.push(edge);
     }
     let token = secret()?;

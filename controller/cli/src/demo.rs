@@ -164,6 +164,15 @@ pub(crate) async fn start(
     Ok(Process { child, addresses })
 }
 
+/// `cutover edge` on free ports for users and admin, in front of `plan`'s
+/// upstreams, recording in slots of `slot_ms`; its addresses in that order.
+pub(crate) async fn start_edge(plan: &Path, slot_ms: u64, log: &Path) -> anyhow::Result<Process> {
+    let (plan, slot) = (plan.to_string_lossy(), slot_ms.to_string());
+    let args =
+        ["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan", &plan, "--slot-ms", &slot];
+    start(&args, &[], log, &["cutover edge listening on http://", "cutover edge admin on http://"]).await
+}
+
 /// A secret for the demo's own admin token: 16 random bytes, in hex.
 pub(crate) fn secret() -> anyhow::Result<String> {
     use std::io::Read;
@@ -222,24 +231,7 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     };
     std::fs::write(&plan_path, plan_toml(plan_text, &local)?)
         .with_context(|| format!("write {}", plan_path.display()))?;
-    let plan_arg = plan_path.to_string_lossy().into_owned();
-    let edge = start(
-        &[
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--plan",
-            &plan_arg,
-            "--slot-ms",
-            &slot_ms.to_string(),
-        ],
-        &[],
-        &log("edge"),
-        &["cutover edge listening on http://", "cutover edge admin on http://"],
-    )
-    .await?;
+    let edge = start_edge(&plan_path, slot_ms, &log("edge")).await?;
     let (edge_url, admin_url) = (format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1]));
     local.edge = Some((edge_url.clone(), admin_url.clone()));
     let plan_text = plan_toml(plan_text, &local)?;
