@@ -85,7 +85,7 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
-        eprintln!("setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang)");
+        eprintln!("setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang, schemathesis)");
         run(Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(root.join("requirements-dev.txt")))?;
