@@ -62,13 +62,13 @@ enum Cmd {
     History(history::HistoryArgs),
     /// One cutover live: weight, step, the next step, both sides' numbers and each check's evidence.
     Status(run::StatusArgs),
-    /// A whole cutover on this machine: origins, edge, controller and traffic, on a compressed clock.
+    /// A whole cutover on this machine: origins, edge, the daemon and traffic, on a compressed clock.
     Demo(demo::DemoArgs),
-    /// Drive one cutover in local mode until it settles (exit 0 completed, 3 rolled back, 4 aborted).
+    /// Drive one cutover in the foreground until it settles (exit 0 completed, 3 rolled back, 4 aborted).
     Run(run::RunArgs),
     /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
     Rollback(run::RollbackArgs),
-    /// Start a Pending (or rolled-back) cutover: its controller takes the command.
+    /// Start a Pending (or rolled-back) cutover; with --plan, create one and start it now or --at a time.
     Start(run::StartArgs),
     /// Hold the current step (rollbacks still happen).
     Pause(run::CommandArgs),
