@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 
 use crate::serve::Daemon;
 use crate::tokens::Role;
-use crate::view::{latest_analysis, CutoverView};
+use crate::view::CutoverView;
 
 /// The largest request body accepted (a plan is a few kilobytes).
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -213,7 +213,7 @@ async fn readyz(State(daemon): State<Arc<Daemon>>) -> Result<Json<Health>, Probl
 async fn metrics(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Response, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let states = daemon.store.list().await.map_err(unavailable)?;
-    let text = daemon.metrics.render(&states);
+    let text = daemon.metrics_text(&states);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -409,7 +409,7 @@ async fn get_cutover(
 ) -> Result<Json<CutoverView>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    let latest = daemon.latest_analysis(&id).await.map_err(unavailable)?;
+    let (latest, _) = daemon.tail(&id).await.map_err(unavailable)?;
     Ok(Json(CutoverView::new(&stored, latest.as_ref())))
 }
 
@@ -632,7 +632,7 @@ async fn stream(
         None => None,
     };
     daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    let (latest, end) = latest_analysis(&daemon.store, &id, None, None).await.map_err(unavailable)?;
+    let (latest, end) = daemon.tail(&id).await.map_err(unavailable)?;
     let start = Live { daemon, id, after: resume.or(end), latest, version: None, pending: Vec::new() };
     let events = futures_util::stream::unfold(start, |mut live| async move {
         // A stopping daemon ends its streams, or they would hold its
@@ -670,9 +670,14 @@ struct Live {
 
 impl Live {
     /// Reads what was written since the last look; a store that does not
-    /// answer is tried again at the next look (the stream stays open).
+    /// answer is tried again at the next look (the stream stays open). The
+    /// state is read again only when the trail moved: every change of the
+    /// state is committed with its events.
     async fn look(&mut self) {
         let Ok(events) = self.daemon.store.history_after(&self.id, self.after, 500).await else { return };
+        if events.is_empty() && self.version.is_some() {
+            return;
+        }
         let mut frames = Vec::new();
         for event in &events {
             if matches!(event.kind, cutover_core::engine::EventKind::Analysis { .. }) {

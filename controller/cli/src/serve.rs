@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use cutover_core::audit::Trail;
 use cutover_core::engine::{CutoverState, Event, EventKind};
 use cutover_core::judge::Analysis;
 use cutover_core::plan::Plan;
-use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
+use cutover_core::store::{CommitWatch, Lease, Store, StoreError, Watched};
 use cutover_core::units::Timestamp;
 use cutover_runtime::{system_now, DriverError, ScaledClock, Settings};
 use tokio::sync::{watch, Notify};
@@ -80,8 +79,7 @@ pub struct ServeArgs {
 pub struct Daemon {
     pub store: AnyStore,
     pub tokens: Tokens,
-    pub metrics: Arc<Metrics>,
-    pub holder: String,
+    metrics: Arc<Metrics>,
     pub stopping: watch::Receiver<bool>,
     controller: Controller,
     /// Cutovers this replica leads now.
@@ -97,7 +95,7 @@ pub struct Daemon {
 }
 
 /// The newest analysis of a trail, and the place reading it stopped.
-type Tail = (Option<Event>, Option<(u64, u16)>);
+pub type Tail = (Option<Event>, Option<(u64, u16)>);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -111,17 +109,22 @@ impl Daemon {
         self.wake.notify_one();
     }
 
-    /// The newest analysis in `id`'s trail, reading only what is new since
-    /// the last call.
-    pub async fn latest_analysis(&self, id: &str) -> Result<Option<Event>, StoreError> {
+    /// The newest analysis in `id`'s trail and the trail's last place,
+    /// reading only what was written since the last call (for any caller).
+    pub async fn tail(&self, id: &str) -> Result<Tail, StoreError> {
         let (latest, after) = lock(&self.tails).get(id).cloned().unwrap_or_default();
-        let (latest, after) = crate::view::latest_analysis(&self.store, id, after, latest).await?;
+        let tail = crate::view::latest_analysis(&self.store, id, after, latest).await?;
         let mut tails = lock(&self.tails);
         let known = tails.entry(id.to_owned()).or_default();
-        if after > known.1 {
-            *known = (latest.clone(), after);
+        if tail.1 > known.1 {
+            *known = tail.clone();
         }
-        Ok(latest)
+        Ok(tail)
+    }
+
+    /// `/metrics`: `states` and this replica's own numbers.
+    pub fn metrics_text(&self, states: &[CutoverState]) -> String {
+        self.metrics.render(states, &lock(&self.led))
     }
 
     /// Whether a cutover in this phase needs a leader.
@@ -154,11 +157,11 @@ impl Daemon {
                 continue;
             }
             let now = system_now();
-            match self.store.acquire(&id, &self.holder, now, self.controller.settings.lease_ttl).await {
+            let settings = &self.controller.settings;
+            match self.store.acquire(&id, &settings.holder, now, settings.lease_ttl).await {
                 Ok(lease) => {
                     lock(&self.wanted).remove(&id);
                     lock(&self.led).insert(id.clone());
-                    self.metrics.lead(&id, true);
                     let span = tracing::info_span!("cutover", id = %id, epoch = lease.epoch);
                     tasks.spawn(self.clone().lead(id, lease).instrument(span));
                 }
@@ -181,16 +184,16 @@ impl Daemon {
         impl Drop for Led<'_> {
             fn drop(&mut self) {
                 lock(&self.0.led).remove(self.1);
-                self.0.metrics.lead(self.1, false);
+                self.0.metrics.forget(self.1);
             }
         }
         let _led = Led(&self, &id);
-        tracing::info!(holder = %self.holder, "leading");
+        tracing::info!(holder = %self.controller.settings.holder, "leading");
         let outcome = async {
             let stored = self.store.load(&id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
             let plan = Plan::parse(&stored.plan)
                 .map_err(|e| Failure::Other(anyhow::anyhow!("the recorded plan no longer parses: {e}")))?;
-            let store = Counting { inner: self.store.clone(), metrics: self.metrics.clone() };
+            let store = Watched { inner: self.store.clone(), watch: self.metrics.clone() };
             let mut stopping = self.stopping.clone();
             let stop = async move {
                 let _ = stopping.wait_for(|stop| *stop).await;
@@ -281,7 +284,6 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         store,
         tokens,
         metrics: Arc::new(Metrics::default()),
-        holder: holder.clone(),
         stopping,
         controller: Controller { settings, edge: None, probe_path: args.probe_path.clone(), aws: aws.clone() },
         led: Mutex::default(),
@@ -321,7 +323,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
 }
 
 /// What this replica decided, and the latest numbers of what it leads, for
-/// `/metrics`. Fed by [`Counting`], the store its drivers write through.
+/// `/metrics`, fed by the commits of its drivers ([`Watched`]).
 #[derive(Default)]
 pub struct Metrics {
     counts: Mutex<Counts>,
@@ -332,20 +334,15 @@ struct Counts {
     verdicts: BTreeMap<&'static str, u64>,
     rollbacks: BTreeMap<String, u64>,
     edge_failures: u64,
-    commands: BTreeMap<&'static str, u64>,
+    starts: u64,
+    /// The latest analysis of each cutover this replica leads.
     latest: BTreeMap<String, Analysis>,
-    led: BTreeSet<String>,
 }
 
 impl Metrics {
-    fn lead(&self, id: &str, leading: bool) {
-        let mut counts = lock(&self.counts);
-        if leading {
-            counts.led.insert(id.to_owned());
-        } else {
-            counts.led.remove(id);
-            counts.latest.remove(id);
-        }
+    /// A cutover this replica no longer leads: its numbers are another's now.
+    fn forget(&self, id: &str) {
+        lock(&self.counts).latest.remove(id);
     }
 
     fn committed(&self, id: &str, events: &[Event]) {
@@ -358,14 +355,15 @@ impl Metrics {
                 }
                 EventKind::RollbackStarted { reason } => *counts.rollbacks.entry(reason.to_string()).or_default() += 1,
                 EventKind::EdgeFailed { .. } => counts.edge_failures += 1,
-                EventKind::Started { .. } => *counts.commands.entry("start").or_default() += 1,
+                EventKind::Started { .. } => counts.starts += 1,
                 _ => {}
             }
         }
     }
 
-    /// The Prometheus text exposition of `states` and this replica's counts.
-    pub fn render(&self, states: &[CutoverState]) -> String {
+    /// The Prometheus text exposition of `states`, the cutovers this
+    /// replica leads, and its counts.
+    pub fn render(&self, states: &[CutoverState], led: &BTreeSet<String>) -> String {
         use std::fmt::Write;
         let counts = lock(&self.counts);
         let mut out = String::new();
@@ -386,7 +384,7 @@ impl Metrics {
             let _ = writeln!(out, "cutover_phase{{cutover=\"{}\",phase=\"{phase}\"}} 1", label(&s.id));
         }
         family(&mut out, "cutover_led", "gauge", "1 for each cutover this replica leads.");
-        for id in &counts.led {
+        for id in led {
             let _ = writeln!(out, "cutover_led{{cutover=\"{}\"}} 1", label(id));
         }
         family(&mut out, "cutover_side_latency_ms", "gauge", "Each side's latency in the latest analysis.");
@@ -468,7 +466,7 @@ impl Metrics {
         family(&mut out, "cutover_edge_failures_total", "counter", "Edge writes that failed (each retried).");
         let _ = writeln!(out, "cutover_edge_failures_total {}", counts.edge_failures);
         family(&mut out, "cutover_starts_total", "counter", "Cutovers this replica started.");
-        let _ = writeln!(out, "cutover_starts_total {}", counts.commands.get("start").unwrap_or(&0));
+        let _ = writeln!(out, "cutover_starts_total {}", counts.starts);
         out
     }
 }
@@ -478,54 +476,9 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The store as this replica's drivers write it: every commit that lands
-/// is counted for `/metrics`.
-#[derive(Clone)]
-struct Counting {
-    inner: AnyStore,
-    metrics: Arc<Metrics>,
-}
-
-impl Store for Counting {
-    async fn create(
-        &self,
-        plan: &str,
-        time: TimeScale,
-        state: &CutoverState,
-        events: &[Event],
-    ) -> Result<(), StoreError> {
-        self.inner.create(plan, time, state, events).await
-    }
-    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
-        self.inner.commit(epoch, state, events).await?;
-        self.metrics.committed(&state.id, events);
-        Ok(())
-    }
-    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
-        self.inner.list().await
-    }
-    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
-        self.inner.history(id).await
-    }
-    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
-        self.inner.history_after(id, after, limit).await
-    }
-    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
-        self.inner.trail(id).await
-    }
-    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
-        self.inner.acquire(id, holder, now, ttl).await
-    }
-    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
-        self.inner.release(id, lease).await
-    }
-    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
-        self.inner.send(id, request).await
-    }
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
-        self.inner.take(id, epoch).await
+/// What this replica's drivers commit is counted.
+impl CommitWatch for Metrics {
+    fn after(&self, state: &CutoverState, events: &[Event]) {
+        self.committed(&state.id, events);
     }
 }

@@ -5,7 +5,6 @@
 //! local edge); `cutover-runtime` drives them.
 
 use std::future::Future;
-use std::time::Duration;
 
 use crate::engine::{Event, Verification};
 use crate::measure::{MeasureError, Measurement, Window};
@@ -103,8 +102,6 @@ pub trait Clock: Send + Sync {
     fn wall_now(&self) -> Timestamp;
     /// Returns once the engine's now has reached `t`.
     fn sleep_until(&self, t: Timestamp) -> impl Future<Output = ()> + Send;
-    /// How much engine time passes in `wall` of wall-clock time.
-    fn virtual_span(&self, wall: Duration) -> Duration;
     /// The wall-clock time (Unix ms) at which engine time is `t`: where a
     /// metric source that records in wall time finds a window.
     fn wall_ms(&self, t: Timestamp) -> u64;

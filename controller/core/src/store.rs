@@ -172,6 +172,81 @@ pub trait Store: Send + Sync {
     fn take(&self, id: &str, epoch: u64) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
 }
 
+/// What [`Watched`] does around each commit of the store it wraps.
+pub trait CommitWatch: Send + Sync {
+    /// Before the commit; an error refuses it (tests stage failures so).
+    fn before(&self, _state: &CutoverState, _events: &[Event]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// After a commit that landed.
+    fn after(&self, _state: &CutoverState, _events: &[Event]) {}
+}
+
+impl<W: CommitWatch> CommitWatch for std::sync::Arc<W> {
+    fn before(&self, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        W::before(self, state, events)
+    }
+
+    fn after(&self, state: &CutoverState, events: &[Event]) {
+        W::after(self, state, events)
+    }
+}
+
+/// A store whose commits `watch` sees (and may refuse): the daemon counts
+/// what its drivers decide this way, and tests fail a commit on purpose.
+/// Everything else goes straight to `inner`.
+#[derive(Clone, Debug)]
+pub struct Watched<S, W> {
+    pub inner: S,
+    pub watch: W,
+}
+
+impl<S: Store, W: CommitWatch> Store for Watched<S, W> {
+    async fn create(
+        &self,
+        plan: &str,
+        time: TimeScale,
+        state: &CutoverState,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.inner.create(plan, time, state, events).await
+    }
+    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+        self.watch.before(state, events)?;
+        self.inner.commit(epoch, state, events).await?;
+        self.watch.after(state, events);
+        Ok(())
+    }
+    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
+        self.inner.list().await
+    }
+    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
+        self.inner.history(id).await
+    }
+    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.inner.history_after(id, after, limit).await
+    }
+    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
+        self.inner.trail(id).await
+    }
+    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
+        self.inner.acquire(id, holder, now, ttl).await
+    }
+    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release(id, lease).await
+    }
+    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
+        self.inner.send(id, request).await
+    }
+    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+        self.inner.take(id, epoch).await
+    }
+}
+
 /// The behaviour every [`Store`] must have, written once and run against
 /// each implementation. Each check uses its own cutover id under `prefix`.
 pub mod conformance {

@@ -23,9 +23,6 @@ impl Clock for WallClock {
     async fn sleep_until(&self, t: Timestamp) {
         tokio::time::sleep(Duration::from_millis(t.as_ms().saturating_sub(self.now().as_ms()))).await;
     }
-    fn virtual_span(&self, wall: Duration) -> Duration {
-        wall
-    }
     fn wall_ms(&self, t: Timestamp) -> u64 {
         t.as_ms()
     }

@@ -84,10 +84,6 @@ impl Clock for ScaledClock {
         tokio::time::sleep(Duration::from_millis(wait + 1)).await;
     }
 
-    fn virtual_span(&self, wall: Duration) -> Duration {
-        wall.mul_f64(self.scale.speed)
-    }
-
     fn wall_ms(&self, t: Timestamp) -> u64 {
         self.scale.wall_time(t).as_ms()
     }

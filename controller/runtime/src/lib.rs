@@ -234,6 +234,15 @@ impl<'a> Work<'a> {
     }
 }
 
+/// `request`'s answer, or `late`'s when it takes longer than `limit`:
+/// every request the driver makes is answered, one way or the other.
+async fn within<T>(limit: Duration, request: impl Future<Output = T>, late: impl FnOnce(String) -> T) -> T {
+    match tokio::time::timeout(limit, request).await {
+        Ok(answer) => answer,
+        Err(_) => late(format!("no answer within {} s", limit.as_secs())),
+    }
+}
+
 /// When a lease is due for renewal: a third of its time to live after it
 /// was taken or last renewed.
 fn renewal_due(lease: &Lease, ttl: Duration) -> Timestamp {
@@ -327,6 +336,16 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         let mut housekeeping = tokio::time::interval(self.settings.poll);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(cutover = id, epoch = lease.epoch, holder = %lease.holder, "lease gained");
+        // After a `Stop`: the engine rebuilt from the store (or the driver's
+        // end), nothing in flight, and a fresh start that keeps the
+        // operators' commands.
+        macro_rules! recover {
+            ($stop:expr) => {{
+                engine = self.after($stop, id, plan, &judge, &mut engine).await?;
+                work = Work::new();
+                inputs = restart(&mut inputs, lease.epoch);
+            }};
+        }
         loop {
             while let Some(input) = inputs.pop_front() {
                 // An operator's command was taken from the inbox (and so
@@ -340,9 +359,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 let carried = self.carry_out(output.effects, &mut work, &mut lease, &mut renew_at).await;
                 if let Err(stop) = carried {
                     inputs.extend(command);
-                    engine = self.after(stop, id, plan, &judge, &mut engine).await?;
-                    work = Work::new();
-                    inputs = restart(&mut inputs, lease.epoch);
+                    recover!(stop);
                 }
             }
             if work.writing.is_none() {
@@ -350,20 +367,15 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     // Writing to the edge is acting for the cutover: only
                     // with a lease known to be live.
                     if let Err(stop) = self.keep_lease(id, &mut lease, &mut renew_at, true).await {
-                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
-                        work = Work::new();
-                        inputs = restart(&mut inputs, lease.epoch);
+                        recover!(stop);
                         continue;
                     }
                     // A write never outlives a third of the lease it was
                     // started under (the lease has at least two thirds left).
                     let limit = self.settings.deadlines.write.min(self.settings.lease_ttl / 3);
-                    let write = tokio::time::timeout(limit, self.edge.apply(weight, expected));
-                    let write = async move {
-                        write.await.unwrap_or_else(|_| {
-                            Err(EdgeError::Failed(format!("no answer from the edge within {} s", limit.as_secs())))
-                        })
-                    };
+                    let write = within(limit, self.edge.apply(weight, expected), |late| {
+                        Err(EdgeError::Failed(format!("the edge: {late}")))
+                    });
                     work.writing = Some((apply, weight, Box::pin(write)));
                 }
             }
@@ -371,26 +383,15 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 // One last look: an operator may roll a completed cutover
                 // back. An inbox that cannot be read is looked at again,
                 // not taken for empty.
-                let commands = match self.inbox(id, &lease).await {
-                    Ok(None) => {
-                        tokio::time::sleep(self.settings.poll).await;
-                        continue;
-                    }
-                    Ok(Some(commands)) => Ok(commands),
-                    Err(stop) => Err(stop),
-                };
-                match commands {
-                    Ok(commands) if commands.is_empty() => {
+                match self.inbox(id, &lease).await {
+                    Ok(None) => tokio::time::sleep(self.settings.poll).await,
+                    Ok(Some(commands)) if commands.is_empty() => {
                         let _ = self.store.release(id, &lease).await;
                         tracing::info!(cutover = id, phase = %engine.state().phase, "settled; lease released");
                         return Ok(engine.state().clone());
                     }
-                    Ok(commands) => inputs.extend(commands),
-                    Err(stop) => {
-                        engine = self.after(stop, id, plan, &judge, &mut engine).await?;
-                        work = Work::new();
-                        inputs = restart(&mut inputs, lease.epoch);
-                    }
+                    Ok(Some(commands)) => inputs.extend(commands),
+                    Err(stop) => recover!(stop),
                 }
                 continue;
             }
@@ -415,25 +416,18 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                             inputs.extend(commands.into_iter().flatten());
                             inputs.push_back(Input::Tick);
                         }
-                        Err(stop) => {
-                            engine = self.after(stop, id, plan, &judge, &mut engine).await?;
-                            work = Work::new();
-                            inputs = restart(&mut inputs, lease.epoch);
-                        }
+                        Err(stop) => recover!(stop),
                     }
                 }
                 done = work.next() => match done {
                     Done::Answer(input) => inputs.push_back(input),
                     Done::Written { id: apply, weight, result: Ok(()) } => {
                         if work.queued.is_empty() {
-                            let verify = tokio::time::timeout(self.settings.deadlines.verify, self.edge.verify(weight));
-                            let limit = self.settings.deadlines.verify;
-                            work.verifying = Some(Box::pin(async move {
-                                let result = verify.await.unwrap_or_else(|_| {
-                                    Err(EdgeError::Unverified(format!("not verified within {} s", limit.as_secs())))
-                                });
-                                Input::Edge(verify_answer(apply, weight, result))
-                            }));
+                            let verify = within(self.settings.deadlines.verify, self.edge.verify(weight), |late| {
+                                Err(EdgeError::Unverified(format!("the probes: {late}")))
+                            });
+                            work.verifying =
+                                Some(Box::pin(async move { Input::Edge(verify_answer(apply, weight, verify.await)) }));
                         }
                         // Else a newer apply waits: this weight is history,
                         // and its answer would count for nothing.
@@ -613,27 +607,15 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     work.queued.push_back((id, weight, expected));
                 }
                 Effect::ReadEdge => {
-                    let limit = self.settings.deadlines.read;
-                    work.edge_reads.push(Box::pin(async move {
-                        let found = match tokio::time::timeout(limit, self.edge.read()).await {
-                            Ok(found) => found.map_err(|e| e.to_string()),
-                            Err(_) => Err(format!("no answer from the edge within {} s", limit.as_secs())),
-                        };
-                        Input::EdgeRead(found)
-                    }));
+                    let read = async { self.edge.read().await.map_err(|e| e.to_string()) };
+                    let read = within(self.settings.deadlines.read, read, |late| Err(format!("the edge: {late}")));
+                    work.edge_reads.push(Box::pin(async move { Input::EdgeRead(read.await) }));
                 }
                 Effect::Measure { window } => {
-                    let limit = self.measure_deadline(window);
-                    work.reads.push(Box::pin(async move {
-                        let result = match tokio::time::timeout(limit, self.metrics.measure(window)).await {
-                            Ok(result) => result,
-                            Err(_) => Err(MeasureError {
-                                source_name: "measure".into(),
-                                message: format!("no answer within {} s", limit.as_secs()),
-                            }),
-                        };
-                        Input::Measured { window, result }
-                    }));
+                    let measure = within(self.measure_deadline(window), self.metrics.measure(window), |late| {
+                        Err(MeasureError { source_name: "measure".into(), message: late })
+                    });
+                    work.reads.push(Box::pin(async move { Input::Measured { window, result: measure.await } }));
                 }
                 Effect::Notify { event } => {
                     tracing::info!(cutover = %event.cutover_id, event = %event.describe(), "notify");

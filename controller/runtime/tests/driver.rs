@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cutover_core::audit::Trail;
 use cutover_core::engine::{CutoverState, Event, EventKind, PauseReason, Phase, RollbackReason, Verification};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
 use cutover_core::ports::{before_write, Write};
-use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
-use cutover_core::units::{Timestamp, Weight};
+use cutover_core::store::{CommitWatch, Request, Store, StoreError, TimeScale, Watched};
+use cutover_core::units::Weight;
 use cutover_local::SqliteStore;
 use cutover_runtime::{Clock, Driver, DriverError, EdgeError, EdgePort, MetricsPort, Notifier, ScaledClock, Settings};
 use tokio::time::Instant;
@@ -432,65 +431,28 @@ async fn a_missing_cutover_is_named() {
     assert_eq!(err.to_string(), "no cutover nope in the store");
 }
 
-/// A store whose commit of a rollback fails once (as if another write got
-/// there first): the driver rebuilds from the store, and the operator's
+/// Refuses the first commit of a rollback, as if another write had got
+/// there first: the driver rebuilds from the store, and the operator's
 /// rollback, already taken from the inbox, is handled again, not lost.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct FailsOneRollback {
-    inner: SqliteStore,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl Store for FailsOneRollback {
-    async fn create(
-        &self,
-        plan: &str,
-        time: TimeScale,
-        state: &CutoverState,
-        events: &[Event],
-    ) -> Result<(), StoreError> {
-        self.inner.create(plan, time, state, events).await
-    }
-    async fn commit(&self, epoch: u64, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
+impl CommitWatch for FailsOneRollback {
+    fn before(&self, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
         let rollback = events.iter().any(|e| e.kind.name() == "rollback_started");
         if rollback && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(StoreError::VersionConflict { id: state.id.clone(), follows: state.version - 1, stored: None });
         }
-        self.inner.commit(epoch, state, events).await
-    }
-    async fn load(&self, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.inner.load(id).await
-    }
-    async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
-        self.inner.list().await
-    }
-    async fn history(&self, id: &str) -> Result<Vec<Event>, StoreError> {
-        self.inner.history(id).await
-    }
-    async fn history_after(&self, id: &str, after: Option<(u64, u16)>, limit: usize) -> Result<Vec<Event>, StoreError> {
-        self.inner.history_after(id, after, limit).await
-    }
-    async fn trail(&self, id: &str) -> Result<Option<Trail>, StoreError> {
-        self.inner.trail(id).await
-    }
-    async fn acquire(&self, id: &str, holder: &str, now: Timestamp, ttl: Duration) -> Result<Lease, StoreError> {
-        self.inner.acquire(id, holder, now, ttl).await
-    }
-    async fn release(&self, id: &str, lease: &Lease) -> Result<(), StoreError> {
-        self.inner.release(id, lease).await
-    }
-    async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
-        self.inner.send(id, request).await
-    }
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
-        self.inner.take(id, epoch).await
+        Ok(())
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
     let sqlite = store("rebuild");
-    let store = FailsOneRollback { inner: sqlite.clone(), failed: Default::default() };
+    let store = Watched { inner: sqlite.clone(), watch: FailsOneRollback::default() };
     let (edge, metrics, heard) = (RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&sqlite).await;
     send(&sqlite, "start").await;
@@ -511,7 +473,7 @@ async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
     };
     let both = async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), operator) };
     let (state, ()) = tokio::time::timeout(PATIENCE, both).await.expect("settles");
-    assert!(store.failed.load(Ordering::SeqCst), "the first rollback write failed");
+    assert!(store.watch.failed.load(Ordering::SeqCst), "the first rollback write failed");
     assert_eq!(state.expect("the driver runs").phase, Phase::RolledBack { reason: RollbackReason::Operator });
     let history = sqlite.history("c1").await.unwrap();
     let rollbacks = history.iter().filter(|e| e.kind.name() == "rollback_started").count();
