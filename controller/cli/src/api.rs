@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use cutover_core::audit;
-use cutover_core::engine::{Command, CutoverState, Event};
-use cutover_core::plan::{Edge as EdgeTarget, Plan};
+use cutover_core::engine::{Command, Event};
+use cutover_core::plan::Plan;
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError};
 use cutover_core::units::Timestamp;
@@ -318,36 +318,22 @@ async fn create_cutover(
         problems.push(format!("id = {:?}: use 1 to 100 letters, digits, - _ or .", create.id));
     }
     let speed = create.speed.unwrap_or(1.0);
-    if !(speed.is_finite() && speed > 0.0 && speed <= 100_000.0) {
-        problems.push(format!("speed = {speed}: give a factor above 0 and at most 100000 (1 is real time)"));
-    }
-    let plan = match Plan::parse(&create.plan) {
-        Ok(plan) => Some(plan),
-        Err(err) => {
-            problems.extend(err.problems.iter().map(|p| format!("plan: {p}")));
-            None
-        }
-    };
-    if let Some(plan) = &plan {
-        if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && speed != 1.0 {
-            problems.push(format!("speed = {speed}: a CloudFront target runs at real time; leave speed out"));
-        }
-    }
     if create.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         problems.push("reason: empty; say why, or leave it out".into());
     }
-    let at = match create.at.as_deref().map(Timestamp::parse_rfc3339) {
-        None => None,
-        Some(Err(e)) => {
+    let at = match create.at.as_deref().map(Timestamp::parse_rfc3339).transpose() {
+        Ok(at) => at,
+        Err(e) => {
             problems.push(format!("at = {e}"));
             None
         }
-        Some(Ok(at)) if at <= cutover_runtime::system_now() => {
-            problems.push(format!("at = {at}: that time has passed; leave at out and set start to start now"));
-            None
-        }
-        Some(Ok(at)) => Some(at),
     };
+    match Plan::parse(&create.plan) {
+        Ok(plan) => problems.extend(
+            crate::create::problems(&plan, speed, at).into_iter().map(|(field, fix)| format!("{field} = {fix}")),
+        ),
+        Err(err) => problems.extend(err.problems.iter().map(|p| format!("plan: {p}"))),
+    }
     if at.is_some() && create.start {
         problems.push("at and start: give one (start now, or at a time)".into());
     }
@@ -356,31 +342,23 @@ async fn create_cutover(
         let detail = format!("{n} problem{}; nothing was created", if n == 1 { "" } else { "s" });
         return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_problems(problems));
     }
-    let scale = ScaledClock::starting_now(speed);
-    let clock = ScaledClock::new(scale);
-    let mut state = CutoverState::for_plan(&create.id, clock.now(), &create.plan);
-    if let Some(at) = at {
-        state.start_at = Some(scale.engine_time(at));
-        state.scheduled_by = Some(caller.name.clone());
-    }
-    match daemon.store.create(&create.plan, scale, &state, &[]).await {
-        Ok(()) => {}
+    let new = crate::create::New {
+        id: &create.id,
+        plan: &create.plan,
+        speed,
+        at,
+        start: create.start,
+        actor: &caller.name,
+        reason: create.reason,
+    };
+    match crate::create::create(&daemon.store, new).await {
+        Ok(_) => {}
         Err(StoreError::Exists(id)) => {
             return Err(Problem::new(StatusCode::CONFLICT, format!("cutover {id} exists already; pick another id")))
         }
         Err(e) => return Err(unavailable(e)),
     }
     tracing::info!(cutover = %create.id, actor = %caller.name, speed, "cutover created through the API");
-    if create.start {
-        let request = Request {
-            seq: 0,
-            command: "start".into(),
-            actor: caller.name.clone(),
-            reason: create.reason,
-            at: clock.now(),
-        };
-        daemon.store.send(&create.id, &request).await.map_err(unavailable)?;
-    }
     daemon.nudge(&create.id);
     let stored = daemon.store.load(&create.id).await.map_err(unavailable)?;
     let stored = stored.ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "created, then not found"))?;

@@ -7,6 +7,7 @@ mod api;
 mod bench;
 mod bench_daemon;
 mod client;
+mod create;
 mod demo;
 mod drive;
 mod edge;

@@ -11,13 +11,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cutover_core::engine::{CutoverState, Phase};
-use cutover_core::plan::{Edge as EdgeTarget, Plan};
+use cutover_core::plan::Plan;
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError, Stored};
+use cutover_core::units::Timestamp;
 use cutover_runtime::{ScaledClock, Settings};
 
 use crate::api::CommandName;
 use crate::client::{Client, ServerArgs};
+use crate::create::{self, New};
 use crate::drive::{drive, Controller};
 use crate::failure::{Failure, EXIT_ABORTED, EXIT_ROLLED_BACK};
 use crate::history::Output;
@@ -57,41 +59,39 @@ pub fn operator() -> String {
 }
 
 pub async fn run(args: &RunArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
-    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
-        return Err(Failure::input(format!(
-            "--speed {}: give a factor from above 0 to 100000 (1 is real time)",
-            args.speed
-        )));
-    }
     if !(args.lease_ttl.is_finite() && (0.3..=600.0).contains(&args.lease_ttl)) {
         return Err(Failure::input(format!("--lease-ttl {}: give 0.3 to 600 seconds", args.lease_ttl)));
     }
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
     let (plan, scale) = match store.load(&args.id).await? {
-        Some(stored) => match Plan::parse(&stored.plan) {
-            Ok(plan) => (plan, stored.time),
-            Err(e) => return Err(anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id).into()),
-        },
+        Some(stored) => {
+            let plan = Plan::parse(&stored.plan)
+                .map_err(|e| anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id))?;
+            if args.start {
+                let at = ScaledClock::new(stored.time).now();
+                let request = Request { seq: 0, command: "start".into(), actor: operator(), reason: None, at };
+                store.send(&args.id, &request).await?;
+            }
+            (plan, stored.time)
+        }
         None => {
             let (text, plan) = read_plan(args.plan.as_deref())?;
-            if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && args.speed != 1.0 {
-                return Err(Failure::input(format!(
-                    "--speed {}: a CloudFront target runs at real time (CloudWatch's clock is the wall's)",
-                    args.speed
-                )));
-            }
-            let scale = ScaledClock::starting_now(args.speed);
-            let now = ScaledClock::new(scale).now();
-            store.create(&text, scale, &CutoverState::for_plan(&args.id, now, &text), &[]).await?;
+            create::check_flags(&plan, args.speed, None)?;
+            let actor = operator();
+            let new = New {
+                id: &args.id,
+                plan: &text,
+                speed: args.speed,
+                at: None,
+                start: args.start,
+                actor: &actor,
+                reason: None,
+            };
+            let scale = create::create(&store, new).await?;
             tracing::info!(cutover = %args.id, speed = args.speed, "cutover created");
             (plan, scale)
         }
     };
-    if args.start {
-        let at = ScaledClock::new(scale).now();
-        let request = Request { seq: 0, command: "start".into(), actor: operator(), reason: None, at };
-        store.send(&args.id, &request).await?;
-    }
     let settings = Settings {
         poll: Duration::from_millis(100),
         lease_ttl: Duration::from_secs_f64(args.lease_ttl),
@@ -355,41 +355,33 @@ pub async fn start(args: &StartArgs, aws: &EndpointArgs) -> Result<ExitCode, Fai
         print!("{view}");
         return Ok(ExitCode::SUCCESS);
     }
-    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 100_000.0) {
-        return Err(Failure::input(format!("--speed {}: give a factor above 0 and at most 100000", args.speed)));
-    }
-    if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && args.speed != 1.0 {
-        return Err(Failure::input(format!("--speed {}: a CloudFront target runs at real time", args.speed)));
-    }
-    let at = match args.at.as_deref().map(cutover_core::units::Timestamp::parse_rfc3339).transpose() {
-        Ok(Some(at)) if at <= crate::unix_timestamp() => {
-            return Err(Failure::input(format!("--at {at}: that time has passed; leave --at out to start now")))
-        }
-        Ok(at) => at,
-        Err(e) => return Err(Failure::input(format!("--at {e}"))),
-    };
+    let at = args
+        .at
+        .as_deref()
+        .map(Timestamp::parse_rfc3339)
+        .transpose()
+        .map_err(|e| Failure::input(format!("--at {e}")))?;
+    create::check_flags(&plan, args.speed, at)?;
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
-    let scale = ScaledClock::starting_now(args.speed);
-    let now = ScaledClock::new(scale).now();
-    let mut state = CutoverState::for_plan(&args.id, now, &text);
-    if let Some(at) = at {
-        state.start_at = Some(scale.engine_time(at));
-        state.scheduled_by = Some(operator());
-    }
-    match store.create(&text, scale, &state, &[]).await {
+    let actor = operator();
+    let new = New {
+        id: &args.id,
+        plan: &text,
+        speed: args.speed,
+        at,
+        start: at.is_none(),
+        actor: &actor,
+        reason: args.reason.clone(),
+    };
+    match create::create(&store, new).await {
         Err(StoreError::Exists(id)) => {
             return Err(Failure::input(format!("cutover {id} exists already; leave --plan out to start it")))
         }
         other => other?,
-    }
+    };
     match at {
-        Some(at) => println!("cutover {} created, scheduled by {} to start at {at}", args.id, operator()),
-        None => {
-            let request =
-                Request { seq: 0, command: "start".into(), actor: operator(), reason: args.reason.clone(), at: now };
-            store.send(&args.id, &request).await?;
-            println!("cutover {} created and started by {}", args.id, operator());
-        }
+        Some(at) => println!("cutover {} created, scheduled by {actor} to start at {at}", args.id),
+        None => println!("cutover {} created and started by {actor}", args.id),
     }
     println!("a controller drives it: `cutover serve` on this store, or `cutover run {}`", args.id);
     Ok(ExitCode::SUCCESS)
