@@ -328,12 +328,12 @@ async fn create_cutover(
             None
         }
     };
-    match Plan::parse(&create.plan) {
-        Ok(plan) => problems.extend(
-            crate::create::problems(&plan, speed, at).into_iter().map(|(field, fix)| format!("{field} = {fix}")),
-        ),
-        Err(err) => problems.extend(err.problems.iter().map(|p| format!("plan: {p}"))),
+    let plan = Plan::parse(&create.plan);
+    if let Err(err) = &plan {
+        problems.extend(err.problems.iter().map(|p| format!("plan: {p}")));
     }
+    let checked = crate::create::problems(plan.as_ref().ok(), speed, at);
+    problems.extend(checked.into_iter().map(|(field, fix)| format!("{field} = {fix}")));
     if at.is_some() && create.start {
         problems.push("at and start: give one (start now, or at a time)".into());
     }

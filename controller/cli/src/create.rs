@@ -13,11 +13,13 @@ use crate::failure::Failure;
 /// What is wrong with running `plan` at `speed` from `at`, each as the
 /// field it is about (`speed`, `at`) and the value and fix: a flag's
 /// `--speed 0: …` on the command line, `speed = 0: …` in the API.
-pub fn problems(plan: &Plan, speed: f64, at: Option<Timestamp>) -> Vec<(&'static str, String)> {
+/// Without a plan (it did not parse) only what does not depend on it.
+pub fn problems(plan: Option<&Plan>, speed: f64, at: Option<Timestamp>) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
+    let cloudfront = plan.is_some_and(|plan| matches!(plan.target.edge, EdgeTarget::CloudFront(_)));
     if !(speed.is_finite() && speed > 0.0 && speed <= 100_000.0) {
         problems.push(("speed", format!("{speed}: give a factor above 0 and at most 100000 (1 is real time)")));
-    } else if matches!(plan.target.edge, EdgeTarget::CloudFront(_)) && speed != 1.0 {
+    } else if cloudfront && speed != 1.0 {
         let fix = "a CloudFront target runs at real time (CloudWatch's clock is the wall's); leave the speed out";
         problems.push(("speed", format!("{speed}: {fix}")));
     }
@@ -30,7 +32,7 @@ pub fn problems(plan: &Plan, speed: f64, at: Option<Timestamp>) -> Vec<(&'static
 /// [`problems`] as a command line says them: `--speed 0: …`, exit 2.
 pub fn check_flags(plan: &Plan, speed: f64, at: Option<Timestamp>) -> Result<(), Failure> {
     let said: Vec<String> =
-        problems(plan, speed, at).into_iter().map(|(flag, fix)| format!("--{flag} {fix}")).collect();
+        problems(Some(plan), speed, at).into_iter().map(|(flag, fix)| format!("--{flag} {fix}")).collect();
     match said.is_empty() {
         true => Ok(()),
         false => Err(Failure::Input(said.join("; "))),

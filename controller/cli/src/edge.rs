@@ -56,6 +56,7 @@ pub async fn run(
             }
             Err(e) => return Err(anyhow::Error::from(e).context(format!("listen on {listen}")).into()),
         };
+        let stop = shutdown_signal();
         // One write, so that a reader who stops after the first line cannot
         // close the pipe between the two (the edge would die of SIGPIPE).
         print!(
@@ -65,17 +66,32 @@ pub async fn run(
         );
         std::io::Write::flush(&mut std::io::stdout())?;
         tracing::info!(address = %edge.address(), admin = %edge.admin_address(), legacy = %local.legacy_url, serverless = %local.serverless_url, "edge up");
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("edge stopping");
         Ok(ExitCode::SUCCESS)
     }
 }
 
-pub(crate) async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first awaited: call it before announcing an
+/// address, or a SIGTERM sent right after the announcement would find the
+/// default action and kill the process instead of stopping it cleanly.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut terminate, mut interrupt) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+    async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+        match signal {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    async move {
+        tokio::select! {
+            () = received(terminate.as_mut()) => {}
+            () = received(interrupt.as_mut()) => {}
+        }
     }
 }
 

@@ -61,8 +61,9 @@ pub async fn run(args: &OriginArgs) -> Result<ExitCode, Failure> {
     {
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
+        let stop = crate::edge::shutdown_signal();
         println!("cutover origin ({}) listening on http://{}", side.as_str(), listener.local_addr()?);
-        cutover_api_server::serve(listener, server, crate::edge::shutdown_signal()).await;
+        cutover_api_server::serve(listener, server, stop).await;
         Ok(ExitCode::SUCCESS)
     }
 }

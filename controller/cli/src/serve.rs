@@ -292,6 +292,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         wake: Notify::new(),
         tails: Mutex::default(),
     });
+    let stop_signal = crate::edge::shutdown_signal();
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("cutover serve listening on {scheme}://{address}");
     tracing::info!(%address, %holder, store = %args.store, tokens = daemon.tokens.len(), "serving");
@@ -311,7 +312,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         }
     };
     let signal = async {
-        crate::edge::shutdown_signal().await;
+        stop_signal.await;
         tracing::info!("stopping: releasing leases");
         let _ = stop.send(true);
     };
