@@ -57,12 +57,13 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
     let plan = Plan::default_plan();
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let cfg = cutover_sim::bench::BenchConfig { null_runs, runs, threads };
-    let scenarios = (cutover_sim::bench::KINDS.len() * cutover_sim::bench::onsets(&plan).len()) as u64;
-    let per_judge = null_runs + scenarios * runs;
+    let rows = cutover_sim::bench::rows(&plan);
+    let per_judge: u64 = rows.iter().map(|r| if r.healthy { null_runs } else { runs }).sum();
     println!(
-        "judging the default plan (48 h, 1 % → 100 %, every {}) at 100K requests/day: {null_runs} healthy runs and \
-         {runs} runs per regression, per judge, same seeds, {threads} threads",
-        format_duration(plan.guardrails.interval)
+        "judging the default plan (48 h, 1 % → 100 %, every {}) at 100K requests/day: {} scenarios, {null_runs} runs \
+         per healthy one and {runs} per fault, per judge, same seeds, {threads} threads",
+        format_duration(plan.guardrails.interval),
+        rows.len(),
     );
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -76,10 +77,12 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
                 eprint!("\r  {name}: {n}/{per_judge} runs");
             }
         };
+        use cutover_sim::baseline::{AlarmJudge, FlaggerJudge};
+        use cutover_sim::bench::column;
         let column = match i {
-            0 => cutover_sim::bench::column(name, &plan, cfg, &SequentialJudge::new, &progress),
-            1 => cutover_sim::bench::column(name, &plan, cfg, &cutover_sim::baseline::FlaggerJudge::new, &progress),
-            _ => cutover_sim::bench::column(name, &plan, cfg, &cutover_sim::baseline::AlarmJudge::new, &progress),
+            0 => column(name, &plan, &rows, cfg, &SequentialJudge::new, &progress),
+            1 => column(name, &plan, &rows, cfg, &FlaggerJudge::new, &progress),
+            _ => column(name, &plan, &rows, cfg, &AlarmJudge::new, &progress),
         };
         if tty {
             eprintln!();
@@ -88,11 +91,12 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
         columns.push(column);
     }
     println!();
-    print!("{}", cutover_sim::bench::table(&plan, &columns));
+    print!("{}", cutover_sim::bench::table(&rows, &columns));
     println!();
     println!(
-        "cells: detection delay from the regression's onset ({} into the step) to the rollback decision, \
-         median / p90 · new-side requests in between (median) · share of runs caught after the onset",
+        "cells: detection delay from the fault's onset ({} into the step) to the rollback decision, median / p90 · \
+         new-side requests in between (median) · share of runs caught after the onset; for healthy runs and \
+         failures that are not the new side's fault (shared, legacy, inside the allowances): the share rolled back",
         format_hours(cutover_sim::bench::ONSET_INTO_STEP)
     );
     println!("total wall time {:.1} s", started.elapsed().as_secs_f64());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cutover_core::judge::{SequentialJudge, ThresholdJudge};
 use cutover_core::plan::Plan;
 use cutover_core::units::{format_hours, Timestamp, Weight};
-use cutover_sim::{run_seeds, Regression, RunReport, Scenario, Summary};
+use cutover_sim::{run_seeds, Fault, RunReport, Scenario, Summary, Traffic, Users};
 
 use crate::failure::Failure;
 use crate::plan::{load_plan, offset};
@@ -25,9 +25,23 @@ pub struct SimulateArgs {
     /// The first seed (runs use seed-start .. seed-start + seeds).
     #[arg(long, default_value_t = 0)]
     seed_start: u64,
-    /// Inject a regression into the new side: errors+Npp@T, p99xN@T, p50xN@T or outage@T.
-    #[arg(long)]
-    regression: Option<Regression>,
+    /// A fault to inject, repeatable: [legacy:|both:]KIND@TIME[,for=D][,ramp=D|,flap=ON/OFF], KIND one of
+    /// errors+Npp, p99xN, p50xN, coldxN, outage (e.g. errors+5pp@20h, both:outage@1h,for=5m). A rollback counts
+    /// as a detection only for a fault of the new side alone.
+    #[arg(long = "fault", alias = "regression", value_name = "FAULT")]
+    faults: Vec<Fault>,
+    /// Requests per minute from a CSV file (the last column of each row, one row per minute, a header
+    /// allowed), repeated if shorter than the run; replaces --requests-per-day.
+    #[arg(long, value_name = "FILE")]
+    traffic: Option<PathBuf>,
+    /// Latency rising with load on both sides: a minute with x times the average traffic has its
+    /// latencies scaled by 1 + K (x - 1).
+    #[arg(long, default_value_t = 0.0, value_name = "K")]
+    latency_load_slope: f64,
+    /// Sticky users: COUNT users whose requests all land on their cohort's side, SICK of them failing
+    /// RATE of their requests on either side (COUNT, COUNT:SICK:RATE; e.g. 300:3:30%).
+    #[arg(long, value_name = "COUNT[:SICK:RATE]")]
+    users: Option<String>,
     /// User requests per day (diurnal cycle around this average).
     #[arg(long, default_value_t = 100_000.0)]
     requests_per_day: f64,
@@ -37,6 +51,9 @@ pub struct SimulateArgs {
     /// Synthetic probes per side per minute, pinned to each side.
     #[arg(long, default_value_t = 1)]
     probes_per_minute: u32,
+    /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
+    #[arg(long, default_value_t = 10)]
+    quiet_side_probes_per_minute: u32,
     /// Worker threads; all cores when left out.
     #[arg(long)]
     threads: Option<usize>,
@@ -67,27 +84,36 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     if args.seeds == 0 || args.seeds > 1_000_000 {
         return Err(Failure::input("--seeds is from 1 to 1000000"));
     }
-    if args.probes_per_minute > 600 {
-        return Err(Failure::input("--probes-per-minute is at most 600"));
+    if args.probes_per_minute > 600 || args.quiet_side_probes_per_minute > 600 {
+        return Err(Failure::input("--probes-per-minute and --quiet-side-probes-per-minute are at most 600"));
+    }
+    if !(-0.9..=5.0).contains(&args.latency_load_slope) {
+        return Err(Failure::input("--latency-load-slope is from -0.9 to 5"));
     }
     let mut scenario = Scenario {
-        regression: args.regression,
+        faults: args.faults.clone(),
         crash_rate: args.crash_rate,
         probes_per_minute: args.probes_per_minute,
+        quiet_side_probes_per_minute: args.quiet_side_probes_per_minute,
+        latency_load_slope: args.latency_load_slope,
+        users: args.users.as_deref().map(parse_users).transpose()?,
         ..Scenario::default()
     };
-    scenario.traffic.requests_per_day = args.requests_per_day;
+    scenario.traffic = match &args.traffic {
+        Some(path) => Traffic::recorded(read_traffic(path)?, scenario.start),
+        None => Traffic::diurnal(args.requests_per_day),
+    };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
 
     println!(
-        "simulating {} × plan \"{}\" ({} steps, {}) at {} requests/day{}, {} judge, {} thread{}",
+        "simulating {} × plan \"{}\" ({} steps, {}) at {:.0} requests/day{}, {} judge, {} thread{}",
         args.seeds,
         plan.target.name,
         plan.schedule.steps.len(),
         format_hours(plan.duration()),
-        args.requests_per_day,
-        args.regression.map(|r| format!(", regression {r}")).unwrap_or_default(),
+        scenario.traffic.requests_per_day,
+        fault_list(&args.faults, ", faults "),
         match args.judge {
             JudgeName::Sequential => "sequential",
             JudgeName::Threshold => "threshold",
@@ -135,7 +161,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     }
     println!(
         "replay one with: cutover simulate --seeds 1 --seed-start SEED{}",
-        args.regression.map(|r| format!(" --regression {r}")).unwrap_or_default()
+        fault_list(&args.faults, " --fault ")
     );
     Ok(ExitCode::FAILURE)
 }
@@ -169,4 +195,64 @@ fn sparkline(start: Timestamp, end: Timestamp, changes: &[(Timestamp, Weight)]) 
             LEVELS[usize::from(peak.bps()).div_ceil(1250)]
         })
         .collect()
+}
+
+/// `" --fault a --fault b"`-style text for the faults, or nothing.
+fn fault_list(faults: &[Fault], sep: &str) -> String {
+    faults.iter().map(|f| format!("{sep}{f}")).collect()
+}
+
+/// `COUNT` or `COUNT:SICK:RATE` (RATE in percent, `%` optional).
+fn parse_users(text: &str) -> Result<Users, Failure> {
+    let bad = || Failure::input(format!("--users {text}: use COUNT or COUNT:SICK:RATE, e.g. 300 or 300:3:30%"));
+    let mut parts = text.split(':');
+    let count: u32 = parts.next().and_then(|c| c.parse().ok()).filter(|c| (1..=1_000_000).contains(c)).ok_or_else(bad)?;
+    let (sick, rate) = match (parts.next(), parts.next(), parts.next()) {
+        (None, None, None) => (0, 0.0),
+        (Some(sick), Some(rate), None) => {
+            let sick: u32 = sick.parse().ok().filter(|s| *s <= count).ok_or_else(bad)?;
+            let rate: f64 =
+                rate.trim_end_matches('%').parse().ok().filter(|r| (0.0..=100.0).contains(r)).ok_or_else(bad)?;
+            (sick, rate / 100.0)
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Users { count, sick, sick_error_rate: rate })
+}
+
+/// Requests per minute from a CSV file: the last column of each row; a
+/// first row that is not a number is a header. Every problem names its line.
+pub fn read_traffic(path: &std::path::Path) -> Result<Vec<f64>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("cannot read the traffic file {}: {e}", path.display())))?;
+    parse_traffic(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+pub fn parse_traffic(text: &str) -> Result<Vec<f64>, String> {
+    let mut minutes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let last = line.rsplit(',').next().unwrap_or_default().trim();
+        match last.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 && n <= 1e7 => minutes.push(n),
+            Ok(_) => return Err(format!("line {}: {last} is not a request count from 0 to 10000000", i + 1)),
+            Err(_) if minutes.is_empty() && i == 0 => {} // a header
+            Err(_) => {
+                return Err(format!(
+                    "line {}: \"{last}\" is not a number; each row ends with the requests of one minute",
+                    i + 1
+                ))
+            }
+        }
+    }
+    if minutes.is_empty() {
+        return Err("no rows: give one row per minute ending with its request count".into());
+    }
+    if minutes.iter().all(|n| *n == 0.0) {
+        return Err("every minute has 0 requests: there is nothing to judge".into());
+    }
+    Ok(minutes)
 }

@@ -106,7 +106,7 @@ fn simulate_prints_its_table_and_rolls_back_a_regression() {
 fn simulate_rejects_a_bad_regression() {
     let out = cutover(&["simulate", "--regression", "errors+5@20h"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("errors+Npp@T"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("KIND@TIME") && text(&out).1.contains("errors+Npp"), "{}", text(&out).1);
 }
 
 #[test]
@@ -118,8 +118,19 @@ fn bench_judge_prints_the_judges_side_by_side() {
     for judge in ["sequential (cutover)", "flagger-style", "alarm-style"] {
         assert!(header.contains(judge), "{header}");
     }
-    let rows = stdout.lines().filter(|l| l.starts_with("| ")).count();
-    assert_eq!(rows, 1 + 1 + 7 * 3, "header, healthy row, 7 regressions x 3 steps:\n{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    for class in [
+        "healthy 48 h",
+        "sticky users",
+        "errors +1 pp from the 100 % step",
+        "p99 ×2 from the 10 % step",
+        "cold-start storm",
+        "shared outage, 5 min at the 1 % step",
+        "legacy errors +5 pp",
+        "inside the allowance",
+    ] {
+        assert!(rows.iter().any(|r| r.contains(class)), "no row for {class}:\n{stdout}");
+    }
 }
 
 #[test]

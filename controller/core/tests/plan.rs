@@ -59,7 +59,7 @@ webhooks = ["http://example.com/hook", "ftp://x"]
         "schedule.steps[3].weight = 1.005 (line 18): a weight has at most two decimals (it is stored in basis points)",
         "schedule.steps[3].hold = 3 (line 19): expected a duration string like \"2h\", found integer",
         "guardrails.min_samples = 0 (line 22): min_samples is a whole number from 1 to 1000000",
-        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, errors, latency, cold_start, no_data",
+        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, errors, latency, cold_start, no_data, shared_failure",
         "notify.webhooks[0] = \"http://example.com/hook\" (line 26): a webhook leaves this machine: use https://",
         "notify.webhooks[1] = \"ftp://x\" (line 26): expected an https:// URL with a host",
     ];

@@ -21,19 +21,7 @@ impl StepSamples {
 }
 
 fn check(check: CheckName, verdict: Verdict, new: Option<f64>, limit: f64, unit: &str, reason: String) -> CheckResult {
-    CheckResult {
-        check,
-        verdict,
-        critical: true,
-        legacy: None,
-        serverless: new,
-        limit: Some(limit),
-        unit: unit.into(),
-        samples: PerSide::default(),
-        reason,
-        e_value: None,
-        e_threshold: None,
-    }
+    CheckResult { verdict, serverless: new, limit: Some(limit), reason, ..CheckResult::new(check, true, unit) }
 }
 
 /// Flagger-style: each 1-minute window, the new side's success rate must be

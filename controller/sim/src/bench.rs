@@ -1,5 +1,6 @@
 //! The judge benchmark: judges side by side on the same seeds, on the
-//! default traffic (100K requests/day, diurnal), healthy and regressed.
+//! default traffic (100K requests/day, diurnal), healthy, regressed, and
+//! hit by failures that are not the new side's fault.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -8,30 +9,23 @@ use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
 use cutover_core::units::{format_duration, format_hours, Weight};
 
-use crate::model::{Regression, RegressionKind, Scenario};
+use crate::model::{Affects, Fault, RegressionKind, Scenario, Shape, Users};
 use crate::summary::{quantile, run_seeds};
 
-/// The regressions of the benchmark, by name.
-/// `p99 +50 %` and `p50 +20 %` stay inside the default plan's latency
-/// allowances (the new side starts faster than the old: 31 vs 38 ms), so a
-/// judge that compares against the old side should *not* roll them back;
-/// `p99 ×3` and `p50 ×2` go past the allowances and should be.
-pub const KINDS: [(&str, RegressionKind); 7] = [
-    ("errors +1 pp", RegressionKind::ErrorsPlusPp(1.0)),
-    ("errors +5 pp", RegressionKind::ErrorsPlusPp(5.0)),
-    ("p99 +50 %", RegressionKind::P99Times(1.5)),
-    ("p50 +20 %", RegressionKind::P50Times(1.2)),
-    ("p99 ×3", RegressionKind::P99Times(3.0)),
-    ("p50 ×2", RegressionKind::P50Times(2.0)),
-    ("outage", RegressionKind::Outage),
-];
-
-/// The steps a regression starts in (by weight, in percent).
-pub const ONSET_STEPS: [u16; 3] = [5, 10, 50];
-
-/// How far into its step a regression starts (the step's weight is applied
-/// and the judge has begun the step's evidence).
+/// How far into its step a fault starts (the step's weight is applied and
+/// the judge has begun the step's evidence).
 pub const ONSET_INTO_STEP: Duration = Duration::from_secs(30 * 60);
+
+/// One row: a scenario, and whether rolling back is right for it.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub name: String,
+    pub scenario: Scenario,
+    /// Healthy, or a failure that is not the new side's fault: any rollback is false.
+    pub harmless: bool,
+    /// Healthy rows run `null_runs` seeds, the others `runs`.
+    pub healthy: bool,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct BenchConfig {
@@ -40,7 +34,70 @@ pub struct BenchConfig {
     pub threads: usize,
 }
 
-/// One judge on one scenario.
+/// Where a step starts in the default timeline, plus [`ONSET_INTO_STEP`].
+pub fn onset(plan: &Plan, percent: u16) -> Option<Duration> {
+    let w = Weight::from_bps(percent * 100)?;
+    plan.timeline().iter().find(|r| r.weight == w).map(|r| r.starts_at + ONSET_INTO_STEP)
+}
+
+/// The benchmark's rows for `plan` (steps the plan lacks are left out).
+pub fn rows(plan: &Plan) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut healthy = |name: &str, scenario: Scenario| {
+        rows.push(Row { name: name.into(), scenario, harmless: true, healthy: true });
+    };
+    healthy("false rollbacks, healthy 48 h", Scenario::default());
+    healthy(
+        "false rollbacks, latency rising with load on both sides",
+        Scenario { latency_load_slope: 0.5, ..Scenario::default() },
+    );
+    healthy(
+        "false rollbacks, sticky users, 3 of 300 failing 30 % of their requests",
+        Scenario { users: Some(Users { count: 300, sick: 3, sick_error_rate: 0.3 }), ..Scenario::default() },
+    );
+    let new_side: [(&str, RegressionKind, &[u16]); 9] = [
+        ("errors +1 pp", RegressionKind::ErrorsPlusPp(1.0), &[5, 10, 50, 100]),
+        ("errors +5 pp", RegressionKind::ErrorsPlusPp(5.0), &[5, 10, 50, 100]),
+        ("outage", RegressionKind::Outage, &[1, 5, 10, 50, 100]),
+        ("p50 ×2", RegressionKind::P50Times(2.0), &[5, 10, 50, 100]),
+        ("p99 ×2", RegressionKind::P99Times(2.0), &[10, 50, 100]),
+        ("p99 ×3", RegressionKind::P99Times(3.0), &[10, 50, 100]),
+        ("cold-start storm (×20, each under the limit)", RegressionKind::ColdTimes(20.0), &[10, 50, 100]),
+        ("p99 +50 % (inside the allowance)", RegressionKind::P99Times(1.5), &[10, 50]),
+        ("p50 +20 % (inside the allowance)", RegressionKind::P50Times(1.2), &[10, 50]),
+    ];
+    for (name, kind, steps) in new_side {
+        let harmless = name.contains("inside the allowance");
+        for pct in steps {
+            let Some(at) = onset(plan, *pct) else { continue };
+            let scenario = Scenario::with_faults(vec![Fault::new_side(kind, at)]);
+            rows.push(Row { name: format!("{name} from the {pct} % step"), scenario, harmless, healthy: false });
+        }
+    }
+    let not_ours: [(&str, Affects, RegressionKind, Option<Duration>, &[u16]); 4] = [
+        ("shared outage, 5 min", Affects::Both, RegressionKind::Outage, Some(Duration::from_secs(300)), &[1, 10, 50, 100]),
+        (
+            "shared 30 % errors, 15 min",
+            Affects::Both,
+            RegressionKind::ErrorsPlusPp(30.0),
+            Some(Duration::from_secs(900)),
+            &[1, 10, 50, 100],
+        ),
+        ("legacy errors +5 pp", Affects::Legacy, RegressionKind::ErrorsPlusPp(5.0), None, &[10, 50]),
+        ("legacy p99 ×3", Affects::Legacy, RegressionKind::P99Times(3.0), None, &[10, 50]),
+    ];
+    for (name, affects, kind, lasts, steps) in not_ours {
+        for pct in steps {
+            let Some(at) = onset(plan, *pct) else { continue };
+            let fault = Fault { affects, kind, at, lasts, shape: Shape::Step };
+            let scenario = Scenario::with_faults(vec![fault]);
+            rows.push(Row { name: format!("{name} at the {pct} % step"), scenario, harmless: true, healthy: false });
+        }
+    }
+    rows
+}
+
+/// One judge on one row.
 #[derive(Clone, Debug, Default)]
 pub struct Cell {
     pub runs: usize,
@@ -50,10 +107,11 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn text(&self, regressed: bool) -> String {
+    fn text(&self, harmless: bool) -> String {
         let pct = |n: usize| 100.0 * n as f64 / self.runs.max(1) as f64;
-        if !regressed {
-            return format!("{:.1} % ({} of {})", pct(self.false_rollbacks), self.false_rollbacks, self.runs);
+        if harmless {
+            let rolled_back = self.false_rollbacks + self.detections.len();
+            return format!("{:.1} % ({rolled_back} of {}) rolled back", pct(rolled_back), self.runs);
         }
         let (Some(median), Some(p90)) = (quantile(&self.detections, 0.5), quantile(&self.detections, 0.9)) else {
             return format!("not caught ({:.0} % false)", pct(self.false_rollbacks));
@@ -65,85 +123,83 @@ impl Cell {
         };
         format!("{} / {} · {exposed} req · {:.0} %", round(median), round(p90), pct(self.detections.len()))
     }
+
+    /// Share of runs caught after the onset.
+    pub fn caught(&self) -> f64 {
+        self.detections.len() as f64 / self.runs.max(1) as f64
+    }
+
+    pub fn median(&self) -> Option<Duration> {
+        quantile(&self.detections, 0.5)
+    }
 }
 
-/// A judge's column: the healthy runs, then one cell per (kind, step).
+/// A judge's column: one cell per row.
 #[derive(Clone, Debug)]
 pub struct Column {
     pub judge: String,
-    pub null: Cell,
     pub cells: Vec<Cell>,
 }
 
-/// Where each regression starts: the step's nominal start plus [`ONSET_INTO_STEP`].
-pub fn onsets(plan: &Plan) -> Vec<(u16, Duration)> {
-    let timeline = plan.timeline();
-    ONSET_STEPS
-        .iter()
-        .filter_map(|pct| {
-            let w = Weight::from_bps(pct * 100)?;
-            timeline.iter().find(|r| r.weight == w).map(|r| (*pct, r.starts_at + ONSET_INTO_STEP))
-        })
-        .collect()
-}
-
-/// Runs one judge over the healthy and every regressed scenario.
+/// Runs one judge over every row.
 pub fn column<J: Judge>(
     name: &str,
     plan: &Plan,
+    rows: &[Row],
     cfg: BenchConfig,
     make_judge: &(dyn Fn(&Plan) -> J + Sync),
     progress: &(dyn Fn(u64) + Sync),
 ) -> Column {
-    let cell = |scenario: &Scenario, runs: u64| {
-        let results = run_seeds(plan, scenario, 0..runs, cfg.threads, make_judge, progress);
-        let mut c = Cell { runs: results.len(), ..Cell::default() };
-        for (_, r) in &results {
-            let Ok((r, _)) = r else { continue };
-            c.false_rollbacks += usize::from(r.false_rollback());
-            if let Some(d) = r.detection() {
-                c.detections.push(d);
-                c.exposed.push(r.exposed_requests);
-            }
-        }
-        c.detections.sort();
-        c.exposed.sort_unstable();
-        c
-    };
-    let null = cell(&Scenario::default(), cfg.null_runs);
-    let mut cells = Vec::new();
-    for (_, kind) in KINDS {
-        for (_, at) in onsets(plan) {
-            cells.push(cell(&Scenario { regression: Some(Regression { kind, at }), ..Scenario::default() }, cfg.runs));
+    let cells = rows
+        .iter()
+        .map(|row| {
+            let runs = if row.healthy { cfg.null_runs } else { cfg.runs };
+            cell(plan, &row.scenario, runs, cfg.threads, make_judge, progress)
+        })
+        .collect();
+    Column { judge: name.to_string(), cells }
+}
+
+/// One judge on one scenario over seeds `0..runs`.
+pub fn cell<J: Judge>(
+    plan: &Plan,
+    scenario: &Scenario,
+    runs: u64,
+    threads: usize,
+    make_judge: &(dyn Fn(&Plan) -> J + Sync),
+    progress: &(dyn Fn(u64) + Sync),
+) -> Cell {
+    let results = run_seeds(plan, scenario, 0..runs, threads, make_judge, progress);
+    let mut c = Cell { runs: results.len(), ..Cell::default() };
+    for (_, r) in &results {
+        let Ok((r, _)) = r else { continue };
+        c.false_rollbacks += usize::from(r.false_rollback());
+        if let Some(d) = r.detection() {
+            c.detections.push(d);
+            c.exposed.push(r.exposed_requests);
         }
     }
-    Column { judge: name.to_string(), null, cells }
+    c.detections.sort();
+    c.exposed.sort_unstable();
+    c
 }
 
 /// The side-by-side table.
-pub fn table(plan: &Plan, columns: &[Column]) -> String {
-    let mut rows: Vec<Vec<String>> = Vec::new();
+pub fn table(rows: &[Row], columns: &[Column]) -> String {
+    let mut lines: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["scenario".to_string()];
     header.extend(columns.iter().map(|c| c.judge.clone()));
-    rows.push(header);
-    let mut null = vec!["false rollbacks, healthy 48 h".to_string()];
-    null.extend(columns.iter().map(|c| c.null.text(false)));
-    rows.push(null);
-    let onsets = onsets(plan);
-    let mut i = 0;
-    for (name, _) in KINDS {
-        for (pct, _) in &onsets {
-            let mut row = vec![format!("{name} from the {pct} % step")];
-            row.extend(columns.iter().map(|c| c.cells.get(i).map_or_else(String::new, |cell| cell.text(true))));
-            rows.push(row);
-            i += 1;
-        }
+    lines.push(header);
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = vec![row.name.clone()];
+        line.extend(columns.iter().map(|c| c.cells.get(i).map_or_else(String::new, |cell| cell.text(row.harmless))));
+        lines.push(line);
     }
     let widths: Vec<usize> =
-        (0..rows[0].len()).map(|col| rows.iter().map(|r| r[col].chars().count()).max().unwrap_or(0)).collect();
+        (0..lines[0].len()).map(|col| lines.iter().map(|r| r[col].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+    for (n, line) in lines.iter().enumerate() {
+        let cells: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
         if n == 0 {
             let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();

@@ -223,12 +223,8 @@ mod tests {
 
     fn analysis(verdict: cutover_core::judge::Verdict, to: Timestamp) -> EventKind {
         let a = Analysis {
-            window: Window { from: T0, to },
             verdict,
-            critical: false,
-            samples: PerSide { legacy: 1000, serverless: 1000 },
-            checks: vec![],
-            hops: PerSide::default(),
+            ..Analysis::from_checks(Window { from: T0, to }, PerSide { legacy: 1000, serverless: 1000 }, vec![])
         };
         EventKind::Analysis {
             step: 0,

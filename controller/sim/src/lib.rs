@@ -17,6 +17,6 @@ pub mod script;
 pub mod summary;
 pub mod world;
 
-pub use model::{Regression, RegressionKind, Scenario, SideModel, Traffic};
+pub use model::{Affects, Fault, Regression, RegressionKind, Scenario, Shape, SideModel, Traffic, Users};
 pub use run::{run, RunReport, Scripted};
 pub use summary::{run_seeds, Summary};

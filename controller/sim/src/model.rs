@@ -1,13 +1,15 @@
 //! The simulated world: traffic, the two sides, the edge, the sources, and
-//! the regression injected into the new side.
+//! the faults injected into either side or both.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_core::units::{parse_duration, Timestamp};
+use cutover_core::units::{format_duration, parse_duration, Timestamp};
 
-/// User traffic: requests per day with a diurnal cycle.
+/// User traffic: requests per day with a diurnal cycle, or a recorded
+/// shape (requests per minute, one per minute from the run's start, repeated).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Traffic {
     pub requests_per_day: f64,
@@ -15,14 +17,46 @@ pub struct Traffic {
     pub diurnal_amplitude: f64,
     /// The busiest hour of the day, UTC.
     pub peak_hour_utc: f64,
+    /// Requests per minute from a file (`cutover simulate --traffic`): when
+    /// set, it replaces the diurnal cycle; minute `i` of the run has
+    /// `profile[i % len]`.
+    pub profile: Option<Arc<Vec<f64>>>,
+    /// Where minute 0 of `profile` falls.
+    pub profile_start: Timestamp,
 }
 
 impl Traffic {
+    /// 100K requests/day, peak at 15:00 UTC, quietest hour 0.4x the average.
+    pub fn diurnal(requests_per_day: f64) -> Traffic {
+        Traffic {
+            requests_per_day,
+            diurnal_amplitude: 0.6,
+            peak_hour_utc: 15.0,
+            profile: None,
+            profile_start: Timestamp::from_ms(0),
+        }
+    }
+
+    /// A recorded shape, requests per minute from `start`.
+    pub fn recorded(per_minute: Vec<f64>, start: Timestamp) -> Traffic {
+        let per_day = per_minute.iter().sum::<f64>() * 1440.0 / per_minute.len().max(1) as f64;
+        Traffic { requests_per_day: per_day, profile: Some(Arc::new(per_minute)), profile_start: start, ..Self::diurnal(0.0) }
+    }
+
     /// Requests per minute at `t`.
     pub fn per_minute(&self, t: Timestamp) -> f64 {
+        if let Some(p) = self.profile.as_ref().filter(|p| !p.is_empty()) {
+            let minute = t.as_ms().saturating_sub(self.profile_start.as_ms()) / 60_000;
+            return p[(minute % p.len() as u64) as usize];
+        }
         let hour = (t.as_ms() % 86_400_000) as f64 / 3_600_000.0;
         let phase = 2.0 * std::f64::consts::PI * (hour - self.peak_hour_utc) / 24.0;
         self.requests_per_day / 1440.0 * (1.0 + self.diurnal_amplitude * phase.cos())
+    }
+
+    /// The average requests per minute (what "load 1.0" means).
+    pub fn mean_per_minute(&self) -> f64 {
+        self.requests_per_day / 1440.0
     }
 }
 
@@ -63,12 +97,51 @@ impl SideModel {
     }
 }
 
-/// What goes wrong with the new side, from `at` (time since the run began).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Regression {
-    pub kind: RegressionKind,
-    pub at: Duration,
+/// Which side a fault hits. `Both` is a failure of something both depend
+/// on (a database, a downstream service, the network): not the new side's
+/// fault, so rolling back for it is a false rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Affects {
+    Serverless,
+    Legacy,
+    Both,
 }
+
+impl Affects {
+    pub fn hits(self, serverless: bool) -> bool {
+        match self {
+            Affects::Serverless => serverless,
+            Affects::Legacy => !serverless,
+            Affects::Both => true,
+        }
+    }
+}
+
+/// How a fault's strength changes over time once it began.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Shape {
+    /// Full strength from the onset.
+    Step,
+    /// From nothing to full strength over this long, then full.
+    Ramp(Duration),
+    /// Full strength for `on`, absent for `off`, repeated.
+    Flap { on: Duration, off: Duration },
+}
+
+/// What goes wrong, where, when and for how long.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fault {
+    pub affects: Affects,
+    pub kind: RegressionKind,
+    /// Time since the run began.
+    pub at: Duration,
+    /// How long it lasts; for ever when `None`.
+    pub lasts: Option<Duration>,
+    pub shape: Shape,
+}
+
+/// The old name: a fault of the new side alone.
+pub type Regression = Fault;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RegressionKind {
@@ -78,43 +151,123 @@ pub enum RegressionKind {
     P99Times(f64),
     /// The whole distribution multiplied (p50 and p99 alike).
     P50Times(f64),
-    /// Every request to the new side fails.
+    /// Every request fails.
     Outage,
+    /// The share of cold starts multiplied (a cold-start storm: each still
+    /// as fast as before).
+    ColdTimes(f64),
 }
 
 impl RegressionKind {
-    pub fn apply(self, m: &SideModel) -> SideModel {
+    /// The model with this fault at `strength` (0 = absent, 1 = full).
+    pub fn apply(self, m: &SideModel, strength: f64) -> SideModel {
         let mut m = m.clone();
+        let s = strength.clamp(0.0, 1.0);
         match self {
-            RegressionKind::ErrorsPlusPp(pp) => m.error_rate = (m.error_rate + pp / 100.0).min(1.0),
-            RegressionKind::P99Times(y) => m.latency_sigma += y.ln() / 2.326,
-            RegressionKind::P50Times(y) => m.latency_ms_p50 *= y,
-            RegressionKind::Outage => m.error_rate = 1.0,
+            RegressionKind::ErrorsPlusPp(pp) => m.error_rate = (m.error_rate + s * pp / 100.0).min(1.0),
+            RegressionKind::P99Times(y) => m.latency_sigma += s * y.ln() / 2.326,
+            RegressionKind::P50Times(y) => m.latency_ms_p50 *= y.powf(s),
+            RegressionKind::Outage => m.error_rate += s * (1.0 - m.error_rate),
+            RegressionKind::ColdTimes(y) => m.cold_start_rate = (m.cold_start_rate * y.powf(s)).min(1.0),
         }
         m
     }
 }
 
-impl fmt::Display for Regression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = cutover_core::units::format_hours(self.at);
-        match self.kind {
-            RegressionKind::ErrorsPlusPp(pp) => write!(f, "errors+{pp}pp@{at}"),
-            RegressionKind::P99Times(y) => write!(f, "p99x{y}@{at}"),
-            RegressionKind::P50Times(y) => write!(f, "p50x{y}@{at}"),
-            RegressionKind::Outage => write!(f, "outage@{at}"),
+impl Fault {
+    /// A fault of the new side, at full strength from `at` on.
+    pub fn new_side(kind: RegressionKind, at: Duration) -> Fault {
+        Fault { affects: Affects::Serverless, kind, at, lasts: None, shape: Shape::Step }
+    }
+
+    /// Its strength `since` the run began: 0 before the onset and after the end.
+    pub fn strength(&self, since: Duration) -> f64 {
+        let Some(into) = since.checked_sub(self.at) else { return 0.0 };
+        if self.lasts.is_some_and(|l| into >= l) {
+            return 0.0;
+        }
+        match self.shape {
+            Shape::Step => 1.0,
+            Shape::Ramp(over) if over.is_zero() => 1.0,
+            Shape::Ramp(over) => (into.as_secs_f64() / over.as_secs_f64()).min(1.0),
+            Shape::Flap { on, off } => {
+                let cycle = (on + off).as_millis().max(1);
+                f64::from(u8::from(into.as_millis() % cycle < on.as_millis()))
+            }
+        }
+    }
+
+    /// Whether its strength jumps anywhere in `(from, to)` (times since the
+    /// run began): a slice that holds a jump is sampled request by request.
+    pub fn jumps_within(&self, from: Duration, to: Duration) -> bool {
+        let inside = |t: Duration| t > from && t < to;
+        if inside(self.at) || self.lasts.is_some_and(|l| inside(self.at + l)) {
+            return true;
+        }
+        match self.shape {
+            Shape::Flap { on, off } if to > self.at => {
+                // A jump every `on` and `off`; a slice longer than either holds one.
+                let (a, b) = (from.max(self.at), to);
+                b - a > on.min(off) || (self.strength(a) != self.strength(b.saturating_sub(Duration::from_millis(1))))
+            }
+            _ => false,
         }
     }
 }
 
-impl FromStr for Regression {
+impl fmt::Display for RegressionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RegressionKind::ErrorsPlusPp(pp) => write!(f, "errors+{pp}pp"),
+            RegressionKind::P99Times(y) => write!(f, "p99x{y}"),
+            RegressionKind::P50Times(y) => write!(f, "p50x{y}"),
+            RegressionKind::Outage => write!(f, "outage"),
+            RegressionKind::ColdTimes(y) => write!(f, "coldx{y}"),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.affects {
+            Affects::Serverless => {}
+            Affects::Legacy => write!(f, "legacy:")?,
+            Affects::Both => write!(f, "both:")?,
+        }
+        write!(f, "{}@{}", self.kind, cutover_core::units::format_hours(self.at))?;
+        if let Some(l) = self.lasts {
+            write!(f, ",for={}", format_duration(l))?;
+        }
+        match self.shape {
+            Shape::Step => Ok(()),
+            Shape::Ramp(d) => write!(f, ",ramp={}", format_duration(d)),
+            Shape::Flap { on, off } => write!(f, ",flap={}/{}", format_duration(on), format_duration(off)),
+        }
+    }
+}
+
+impl FromStr for Fault {
     type Err = String;
 
-    /// `errors+5pp@20h`, `p99x1.5@10h`, `p50x1.2@30m`, `outage@2h`.
-    fn from_str(s: &str) -> Result<Regression, String> {
-        const FORMS: &str = "use errors+Npp@T, p99xN@T, p50xN@T or outage@T (e.g. errors+5pp@20h)";
-        let (what, at) = s.split_once('@').ok_or_else(|| format!("\"{s}\" has no @TIME; {FORMS}"))?;
-        let at = parse_duration(at).map_err(|e| format!("the time in \"{s}\": {e}"))?;
+    /// `[SIDE:]KIND@TIME[,for=D][,ramp=D | ,flap=ON/OFF]`: SIDE is
+    /// `serverless` (the default), `legacy` or `both`; KIND is `errors+Npp`,
+    /// `p99xN`, `p50xN`, `coldxN` or `outage`. E.g. `errors+5pp@20h`,
+    /// `both:outage@1h,for=5m`, `p99x2@6h30m,ramp=1h`, `outage@3h,flap=2m/10m`.
+    fn from_str(s: &str) -> Result<Fault, String> {
+        const FORMS: &str = "use [legacy:|both:]KIND@TIME[,for=D][,ramp=D|,flap=ON/OFF] with KIND errors+Npp, p99xN, \
+                             p50xN, coldxN or outage (e.g. errors+5pp@20h, both:outage@1h,for=5m)";
+        let mut parts = s.split(',');
+        let head = parts.next().unwrap_or_default();
+        let (affects, head) = match head.split_once(':') {
+            Some(("serverless", rest)) => (Affects::Serverless, rest),
+            Some(("legacy", rest)) => (Affects::Legacy, rest),
+            Some(("both", rest)) => (Affects::Both, rest),
+            Some((side, _)) => return Err(format!("unknown side \"{side}\" in \"{s}\"; {FORMS}")),
+            None => (Affects::Serverless, head),
+        };
+        let (what, at) = head.split_once('@').ok_or_else(|| format!("\"{s}\" has no @TIME; {FORMS}"))?;
+        let duration = |text: &str| parse_duration(text).map_err(|e| format!("the time in \"{s}\": {e}"));
+        let at = duration(at)?;
         let number = |text: &str| -> Result<f64, String> {
             text.parse::<f64>()
                 .ok()
@@ -133,11 +286,43 @@ impl FromStr for Regression {
             RegressionKind::P99Times(number(y)?)
         } else if let Some(y) = what.strip_prefix("p50x") {
             RegressionKind::P50Times(number(y)?)
+        } else if let Some(y) = what.strip_prefix("coldx") {
+            RegressionKind::ColdTimes(number(y)?)
         } else {
-            return Err(format!("unknown regression \"{what}\"; {FORMS}"));
+            return Err(format!("unknown fault \"{what}\"; {FORMS}"));
         };
-        Ok(Regression { kind, at })
+        let mut fault = Fault { affects, kind, at, lasts: None, shape: Shape::Step };
+        for part in parts {
+            match part.split_once('=') {
+                Some(("for", d)) => fault.lasts = Some(duration(d)?).filter(|d| !d.is_zero()),
+                Some(("ramp", d)) => fault.shape = Shape::Ramp(duration(d)?),
+                Some(("flap", on_off)) => {
+                    let (on, off) = on_off
+                        .split_once('/')
+                        .ok_or_else(|| format!("flap={on_off} in \"{s}\": use flap=ON/OFF, e.g. flap=2m/10m"))?;
+                    let (on, off) = (duration(on)?, duration(off)?);
+                    if on.is_zero() || off.is_zero() {
+                        return Err(format!("flap={on_off} in \"{s}\": both times are above 0"));
+                    }
+                    fault.shape = Shape::Flap { on, off };
+                }
+                _ => return Err(format!("\"{part}\" in \"{s}\"; {FORMS}")),
+            }
+        }
+        Ok(fault)
     }
+}
+
+/// Users with sticky cohorts: each request comes from one of `count` users,
+/// and a user's requests all land on the side their cohort is bucketed to,
+/// as at the real edge. `sick` of them fail `sick_error_rate` of their
+/// requests on either side (a broken client, bad data): their errors come
+/// in clusters, not one request at a time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Users {
+    pub count: u32,
+    pub sick: u32,
+    pub sick_error_rate: f64,
 }
 
 /// Everything about a simulated run except the plan and the seed.
@@ -147,9 +332,21 @@ pub struct Scenario {
     pub traffic: Traffic,
     pub legacy: SideModel,
     pub serverless: SideModel,
-    pub regression: Option<Regression>,
+    /// What goes wrong; a rollback is a detection only for a fault of the
+    /// new side alone, and a false rollback otherwise.
+    pub faults: Vec<Fault>,
+    /// Latency rises with load on both sides: at `k`, a minute with `x`
+    /// times the average traffic has its latencies scaled by
+    /// `1 + k * (x - 1)` (0 = latency does not depend on load).
+    pub latency_load_slope: f64,
+    /// Sticky users, or `None` for requests independent of each other.
+    pub users: Option<Users>,
     /// Synthetic probes per side per minute, pinned to each side.
     pub probes_per_minute: u32,
+    /// Probes per minute to a side that carries at most 10 % of the users
+    /// (the new side early on, the old side at the last steps): evidence
+    /// where user traffic is thin. Never fewer than `probes_per_minute`.
+    pub quiet_side_probes_per_minute: u32,
     /// Time from ApplyWeight to the edge's answer (uniform in the range).
     pub edge_delay: (Duration, Duration),
     /// Chance that one apply fails, and that it conflicts.
@@ -165,16 +362,32 @@ pub struct Scenario {
     pub overtime: Duration,
 }
 
+impl Scenario {
+    /// The default scenario with `faults`.
+    pub fn with_faults(faults: Vec<Fault>) -> Scenario {
+        Scenario { faults, ..Scenario::default() }
+    }
+
+    /// When the first fault of the new side alone begins: the onset a
+    /// rollback is measured from.
+    pub fn regression_at(&self) -> Option<Duration> {
+        self.faults.iter().filter(|f| f.affects == Affects::Serverless).map(|f| f.at).min()
+    }
+}
+
 impl Default for Scenario {
     fn default() -> Scenario {
         Scenario {
             // 2026-11-28T12:00:00Z: a Saturday noon; only hours matter.
             start: Timestamp::from_ms(1_795_867_200_000),
-            traffic: Traffic { requests_per_day: 100_000.0, diurnal_amplitude: 0.6, peak_hour_utc: 15.0 },
+            traffic: Traffic::diurnal(100_000.0),
             legacy: SideModel::legacy(),
             serverless: SideModel::serverless(),
-            regression: None,
+            faults: Vec::new(),
+            latency_load_slope: 0.0,
+            users: None,
             probes_per_minute: 1,
+            quiet_side_probes_per_minute: 10,
             edge_delay: (Duration::from_secs(2), Duration::from_secs(20)),
             edge_failure_rate: 0.02,
             edge_conflict_rate: 0.01,
@@ -191,21 +404,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn regressions_parse_and_print_back() {
-        for text in ["errors+5pp@20h", "p99x1.5@10h", "p50x1.2@30m", "outage@2h"] {
-            let r: Regression = text.parse().unwrap();
+    fn faults_parse_and_print_back() {
+        for text in [
+            "errors+5pp@20h",
+            "p99x1.5@10h",
+            "p50x1.2@30m",
+            "outage@2h",
+            "coldx20@6h",
+            "both:outage@1h,for=5m",
+            "legacy:errors+30pp@6h30m,for=15m",
+            "p99x2@6h,ramp=1h",
+            "outage@3h,flap=2m/10m",
+        ] {
+            let r: Fault = text.parse().unwrap();
             assert_eq!(r.to_string(), text);
         }
-        assert!("errors+5@20h".parse::<Regression>().is_err());
-        assert!("outage".parse::<Regression>().is_err());
-        assert!("p99x-1@1h".parse::<Regression>().is_err());
-        assert!("errors+500pp@1h".parse::<Regression>().is_err());
+        for bad in ["errors+5@20h", "outage", "p99x-1@1h", "errors+500pp@1h", "left:outage@1h", "outage@1h,flap=2m"] {
+            assert!(bad.parse::<Fault>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn strength_follows_the_shape() {
+        let h = |n: u64| Duration::from_secs(n * 60);
+        let f: Fault = "outage@10m,for=30m,flap=2m/3m".parse().unwrap();
+        let s: Vec<f64> = [9, 10, 11, 12, 13, 15, 16, 40].map(|m| f.strength(h(m))).to_vec();
+        assert_eq!(s, [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+        assert!(f.jumps_within(h(11), h(13)) && !f.jumps_within(h(12) + Duration::from_secs(1), h(14)));
+        let r: Fault = "p99x2@1h,ramp=1h".parse().unwrap();
+        assert_eq!(r.strength(Duration::from_secs(5400)), 0.5);
+        assert_eq!(r.strength(Duration::from_secs(9000)), 1.0);
     }
 
     #[test]
     fn traffic_averages_to_the_daily_rate() {
-        let t = Traffic { requests_per_day: 100_000.0, diurnal_amplitude: 0.6, peak_hour_utc: 15.0 };
+        let t = Traffic::diurnal(100_000.0);
         let day: f64 = (0..1440).map(|m| t.per_minute(Timestamp::from_ms(m * 60_000))).sum();
         assert!((day / 100_000.0 - 1.0).abs() < 1e-9, "{day}");
+        let r = Traffic::recorded(vec![10.0, 30.0], Timestamp::from_ms(60_000));
+        assert_eq!(r.per_minute(Timestamp::from_ms(60_000)), 10.0);
+        assert_eq!(r.per_minute(Timestamp::from_ms(180_000)), 10.0);
+        assert_eq!(r.mean_per_minute(), 20.0);
     }
 }

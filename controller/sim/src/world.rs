@@ -42,15 +42,17 @@ impl From<&SideModel> for Sampler {
     }
 }
 
+/// A side's share at or below which it is "quiet" and gets the quiet-side probe rate.
+const QUIET_SHARE_BPS: u16 = 1000;
+
 pub struct World<'s> {
     scenario: &'s Scenario,
-    legacy: Sampler,
-    serverless: Sampler,
-    regressed: Sampler,
     rng: Rng,
     pub now: Timestamp,
     /// The weight the edge really applies.
     pub edge: Weight,
+    /// Each user's cohort bucket (0..10 000), when users are modelled.
+    user_buckets: Vec<u16>,
     /// Every request so far, in time order: a controller that restarts asks
     /// again for the whole step, as it would ask CloudWatch.
     reqs: Vec<Req>,
@@ -58,24 +60,27 @@ pub struct World<'s> {
     /// to every instant the engine is called at, and windows start and end at
     /// such instants, so a window is always a whole number of slices.
     slices: Vec<(Timestamp, usize)>,
-    /// New-side user requests since the regression began.
+    /// New-side user requests since the new side's own fault began.
     pub exposed: u64,
     /// Set once the rollback is decided; exposure stops counting then.
     pub exposure_closed: bool,
 }
 
 impl<'s> World<'s> {
-    pub fn new(scenario: &'s Scenario, rng: Rng) -> World<'s> {
-        let regressed =
-            scenario.regression.map_or_else(|| scenario.serverless.clone(), |r| r.kind.apply(&scenario.serverless));
+    pub fn new(scenario: &'s Scenario, mut rng: Rng) -> World<'s> {
+        let user_buckets = match scenario.users {
+            Some(u) => {
+                let mut buckets = rng.fork(7);
+                (0..u.count).map(|_| buckets.below(10_000) as u16).collect()
+            }
+            None => Vec::new(),
+        };
         World {
             scenario,
-            legacy: Sampler::from(&scenario.legacy),
-            serverless: Sampler::from(&scenario.serverless),
-            regressed: Sampler::from(&regressed),
             rng,
             now: scenario.start,
             edge: Weight::ZERO,
+            user_buckets,
             reqs: Vec::new(),
             slices: Vec::new(),
             exposed: 0,
@@ -84,7 +89,30 @@ impl<'s> World<'s> {
     }
 
     pub fn regression_at(&self) -> Option<Timestamp> {
-        self.scenario.regression.map(|r| self.scenario.start + r.at)
+        self.scenario.regression_at().map(|at| self.scenario.start + at)
+    }
+
+    /// How one side answers at `t`: its model, every fault active then, and the load.
+    fn sampler(&self, serverless: bool, t: Timestamp) -> Sampler {
+        let s = self.scenario;
+        let mut model = if serverless { s.serverless.clone() } else { s.legacy.clone() };
+        let since = t.since(s.start);
+        for f in s.faults.iter().filter(|f| f.affects.hits(serverless)) {
+            let strength = f.strength(since);
+            if strength > 0.0 {
+                model = f.kind.apply(&model, strength);
+            }
+        }
+        let mut sampler = Sampler::from(&model);
+        if s.latency_load_slope != 0.0 {
+            let load = s.traffic.per_minute(t) / s.traffic.mean_per_minute().max(1e-9);
+            sampler.ln_p50 += (1.0 + s.latency_load_slope * (load - 1.0)).max(0.05).ln();
+        }
+        sampler
+    }
+
+    fn new_side_faulted(&self, t: Timestamp) -> bool {
+        self.regression_at().is_some_and(|r| t >= r)
     }
 
     /// Generates the traffic of `[self.now, to)` at the current edge weight.
@@ -96,39 +124,51 @@ impl<'s> World<'s> {
         self.now = to;
         self.slices.push((from, self.reqs.len()));
         let s = self.scenario;
-        let onset = self.regression_at();
-        let regressed = |at: Timestamp| onset.is_some_and(|r| at >= r);
+        let (since_from, since_to) = (from.since(s.start), to.since(s.start));
+        // A slice in which some fault starts, ends or flaps is sampled
+        // request by request at each request's own time.
+        let jumps = s.faults.iter().any(|f| f.jumps_within(since_from, since_to));
+        let at_start = [self.sampler(false, from), self.sampler(true, from)];
         let minutes = to.since(from).as_secs_f64() / 60.0;
         let n = self.rng.poisson(s.traffic.per_minute(from) * minutes);
-        let n_new = self.rng.binomial(n, self.edge.fraction());
         let span_ms = to.as_ms() - from.as_ms();
-        // Only a slice the regression begins inside needs each request's time.
-        let onset_inside = onset.is_some_and(|r| r > from && r < to);
+        let weight = self.edge;
+        let n_new = if s.users.is_some() { 0 } else { self.rng.binomial(n, weight.fraction()) };
         for i in 0..n {
-            let serverless = i < n_new;
-            let at = if onset_inside { Timestamp::from_ms(from.as_ms() + self.rng.below(span_ms)) } else { from };
-            let model = match (serverless, regressed(at)) {
-                (false, _) => &self.legacy,
-                (true, false) => &self.serverless,
-                (true, true) => {
-                    if !self.exposure_closed {
-                        self.exposed += 1;
-                    }
-                    &self.regressed
+            let (serverless, sick) = match s.users {
+                Some(u) => {
+                    let user = self.rng.below(u64::from(u.count.max(1))) as usize;
+                    let bucket = self.user_buckets.get(user).copied().unwrap_or(0);
+                    (bucket < weight.bps(), (user as u32) < u.sick)
                 }
+                None => (i < n_new, false),
             };
-            let req = sample(&mut self.rng, model, serverless, false);
+            let at = if jumps { Timestamp::from_ms(from.as_ms() + self.rng.below(span_ms)) } else { from };
+            let mut sampler = if jumps { self.sampler(serverless, at) } else { at_start[usize::from(serverless)] };
+            if sick {
+                let rate = s.users.map_or(0.0, |u| u.sick_error_rate);
+                sampler.error_rate = sampler.error_rate.max(rate);
+            }
+            if serverless && !self.exposure_closed && self.new_side_faulted(at) {
+                self.exposed += 1;
+            }
+            let req = sample(&mut self.rng, &sampler, serverless, false);
             self.reqs.push(req);
         }
-        // Probes fire on every whole minute, one per side, pinned.
+        // Probes fire on every whole minute, pinned, more of them to a quiet side.
+        let quiet = s.quiet_side_probes_per_minute.max(s.probes_per_minute);
+        let per_side = |share_bps: u16| if share_bps <= QUIET_SHARE_BPS { quiet } else { s.probes_per_minute };
+        let (old_probes, new_probes) = (per_side(10_000 - weight.bps()), per_side(weight.bps()));
         for minute in from.as_ms().div_ceil(60_000)..to.as_ms().div_ceil(60_000) {
             let at = Timestamp::from_ms(minute * 60_000);
-            let new_model = if regressed(at) { &self.regressed } else { &self.serverless };
-            for _ in 0..s.probes_per_minute {
-                let legacy = sample(&mut self.rng, &self.legacy, false, true);
-                let serverless = sample(&mut self.rng, new_model, true, true);
-                self.reqs.push(legacy);
-                self.reqs.push(serverless);
+            let (old, new) = (self.sampler(false, at), self.sampler(true, at));
+            for _ in 0..old_probes {
+                let r = sample(&mut self.rng, &old, false, true);
+                self.reqs.push(r);
+            }
+            for _ in 0..new_probes {
+                let r = sample(&mut self.rng, &new, true, true);
+                self.reqs.push(r);
             }
         }
     }

@@ -356,6 +356,7 @@ impl<J: Judge> Engine<J> {
             step(self.measure.measured_to.filter(|_| self.measure.in_flight.is_none())).map(|t| t + g.interval),
             step(self.state.step_started_at).map(|t| t + self.hold()),
             step(self.state.no_data_since).map(|t| t + g.no_data.max_hold),
+            step(self.state.shared_failure_since).map(|t| t + g.shared_failure.max_hold),
             (measuring && self.readiness(now) == Err(HoldReason::Frozen)).then(|| now.next_utc_hour()),
         ];
         candidates.into_iter().flatten().filter(|t| *t > now).min()
@@ -431,6 +432,11 @@ impl<J: Judge> Engine<J> {
             s.no_data_since.get_or_insert(now);
         } else {
             s.no_data_since = None;
+        }
+        if analysis.shared_failure.is_some() {
+            s.shared_failure_since.get_or_insert(now);
+        } else {
+            s.shared_failure_since = None;
         }
         let decision = self.decide(now, Some(&analysis));
         tx.record(
@@ -588,6 +594,7 @@ impl<J: Judge> Engine<J> {
                 }
                 self.state.phase = Phase::Progressing;
                 self.state.no_data_since = None;
+                self.state.shared_failure_since = None;
                 tx.record_and_notify(&actor, EventKind::Resumed);
                 if let Some(found) = self.state.drift_found.take() {
                     // The operator looked at what someone else wrote and
@@ -753,6 +760,9 @@ impl<J: Judge> Engine<J> {
             }
             Some(Verdict::Pass) => {}
         }
+        if s.shared_failure_since.is_some() {
+            return Err(HoldReason::SharedFailure);
+        }
         let hold_end = started + self.hold();
         if now < hold_end {
             return Err(HoldReason::HoldTime);
@@ -785,10 +795,14 @@ impl<J: Judge> Engine<J> {
             if now >= since + g.no_data.max_hold {
                 match g.no_data.then {
                     NoDataAction::Rollback => return Decision::Rollback { reason: RollbackReason::NoData },
-                    NoDataAction::Pause if !paused => return Decision::Pause,
+                    NoDataAction::Pause if !paused => return Decision::Pause { reason: PauseReason::NoData },
                     NoDataAction::Pause => {}
                 }
             }
+        }
+        let paused = matches!(self.state.phase, Phase::Paused { .. });
+        if self.state.shared_failure_since.is_some_and(|since| now >= since + g.shared_failure.max_hold) && !paused {
+            return Decision::Pause { reason: PauseReason::SharedFailure };
         }
         match self.readiness(now) {
             Err(reason) => Decision::Hold { reason },
@@ -815,9 +829,9 @@ impl<J: Judge> Engine<J> {
                 tx.record_and_notify(actor, EventKind::Completed);
             }
             Decision::Rollback { reason } => self.start_rollback(reason, actor, tx),
-            Decision::Pause => {
-                self.state.phase = Phase::Paused { reason: PauseReason::NoData };
-                tx.record_and_notify(actor, EventKind::Paused { reason: PauseReason::NoData });
+            Decision::Pause { reason } => {
+                self.state.phase = Phase::Paused { reason };
+                tx.record_and_notify(actor, EventKind::Paused { reason });
             }
         }
     }
@@ -835,6 +849,7 @@ impl<J: Judge> Engine<J> {
         s.last_samples = PerSide::default();
         s.judged_to = None;
         s.no_data_since = None;
+        s.shared_failure_since = None;
         self.measure.restart_step(None);
         self.edge = EdgeProgress::default();
         tx.apply = true;

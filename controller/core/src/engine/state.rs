@@ -69,6 +69,10 @@ pub enum PauseReason {
     Drift,
     /// Probes through the edge kept disagreeing with the applied weight.
     Unverified,
+    /// Both sides kept failing together for longer than
+    /// `guardrails.shared_failure.max_hold`: not the new side's fault, but
+    /// no time to advance either.
+    SharedFailure,
 }
 
 impl PauseReason {
@@ -78,6 +82,7 @@ impl PauseReason {
             PauseReason::NoData => "no_data",
             PauseReason::Drift => "drift",
             PauseReason::Unverified => "unverified",
+            PauseReason::SharedFailure => "shared_failure",
         }
     }
 }
@@ -129,6 +134,8 @@ pub enum HoldReason {
     Frozen,
     /// Paused.
     Paused,
+    /// The old side is failing in the same minutes as the new one.
+    SharedFailure,
 }
 
 impl HoldReason {
@@ -142,6 +149,7 @@ impl HoldReason {
             HoldReason::Failing => "failing",
             HoldReason::Frozen => "frozen",
             HoldReason::Paused => "paused",
+            HoldReason::SharedFailure => "shared_failure",
         }
     }
 }
@@ -179,6 +187,10 @@ pub struct CutoverState {
     pub judged_to: Option<Timestamp>,
     /// Since when every analysis has been Error (could not measure).
     pub no_data_since: Option<Timestamp>,
+    /// Since when every analysis has seen the old side failing with the new
+    /// one (a shared failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_failure_since: Option<Timestamp>,
     pub started_by: Option<String>,
     /// When an operator last started it: the old side's baseline begins here.
     pub started_at: Option<Timestamp>,
@@ -231,6 +243,7 @@ impl CutoverState {
             last_samples: PerSide::default(),
             judged_to: None,
             no_data_since: None,
+            shared_failure_since: None,
             started_by: None,
             started_at: None,
             updated_at: now,
@@ -262,7 +275,15 @@ pub enum Decision {
     Advance { to_step: usize },
     Complete,
     Rollback { reason: RollbackReason },
-    Pause,
+    Pause {
+        #[serde(default = "no_data_reason")]
+        reason: PauseReason,
+    },
+}
+
+/// What a `pause` decision recorded before it carried a reason meant.
+fn no_data_reason() -> PauseReason {
+    PauseReason::NoData
 }
 
 /// One append-only audit record. Events are written in the same atomic write
@@ -408,13 +429,13 @@ impl Event {
             }
             EventKind::Analysis { analysis, decision, .. } => {
                 let worst = analysis.checks.iter().filter(|c| c.verdict == analysis.verdict).map(|c| c.reason.as_str());
-                let why: Vec<&str> = worst.collect();
+                let why: Vec<&str> = analysis.shared_failure.as_deref().into_iter().chain(worst).collect();
                 let decision = match decision {
                     Decision::Hold { reason } => format!("hold ({})", reason.as_str()),
                     Decision::Advance { to_step } => format!("advance to step {}", to_step + 1),
                     Decision::Complete => "complete".into(),
                     Decision::Rollback { reason } => format!("rollback ({reason})"),
-                    Decision::Pause => "pause".into(),
+                    Decision::Pause { reason } => format!("pause ({})", reason.as_str()),
                 };
                 format!(
                     "analysis {}: {} [samples legacy {} / serverless {}] → {decision}",
@@ -446,7 +467,9 @@ impl Event {
         match &self.kind {
             EventKind::WeightIntent { .. } => false,
             EventKind::Analysis { analysis, decision, .. } => {
-                analysis.verdict == Verdict::Fail || !matches!(decision, Decision::Hold { .. })
+                analysis.verdict == Verdict::Fail
+                    || analysis.shared_failure.is_some()
+                    || !matches!(decision, Decision::Hold { .. })
             }
             _ => true,
         }

@@ -33,13 +33,16 @@ impl Verdict {
 
 /// The checks a judge runs; the names are used verbatim in audit events,
 /// dashboards and runbooks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckName {
     ErrorRate,
     LatencyP50,
     LatencyP99,
     ColdStartP99,
+    /// The share of new-side requests that met a cold start (a storm of
+    /// them is felt by users even when each is fast enough).
+    ColdStartShare,
     /// Not a comparison: a source could not be read.
     Source,
 }
@@ -51,6 +54,7 @@ impl CheckName {
             CheckName::LatencyP50 => "latency_p50",
             CheckName::LatencyP99 => "latency_p99",
             CheckName::ColdStartP99 => "cold_start_p99",
+            CheckName::ColdStartShare => "cold_start_share",
             CheckName::Source => "source",
         }
     }
@@ -80,6 +84,38 @@ pub struct CheckResult {
     pub e_threshold: Option<f64>,
 }
 
+impl CheckResult {
+    /// A check's result with nothing measured yet: every judge starts its
+    /// results here and fills in what it knows (struct update syntax), so
+    /// the shape of a result is written once.
+    pub fn new(check: CheckName, critical: bool, unit: &str) -> CheckResult {
+        CheckResult {
+            check,
+            verdict: Verdict::Inconclusive,
+            critical,
+            legacy: None,
+            serverless: None,
+            limit: None,
+            unit: unit.into(),
+            samples: PerSide::default(),
+            reason: String::new(),
+            e_value: None,
+            e_threshold: None,
+        }
+    }
+
+    /// Records a sequential test's evidence: its e-value and the e-value at
+    /// which it fails, both given in nats and reported capped at 1e12.
+    pub fn with_evidence(self, log_e: f64, log_threshold: f64) -> CheckResult {
+        const E_VALUE_MAX: f64 = 1e12;
+        CheckResult {
+            e_value: Some(log_e.exp().min(E_VALUE_MAX)),
+            e_threshold: Some(log_threshold.exp().min(E_VALUE_MAX)),
+            ..self
+        }
+    }
+}
+
 /// The judge's answer for one window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
@@ -94,30 +130,31 @@ pub struct Analysis {
     /// copies it from the measurement; judges leave it empty).
     #[serde(default, skip_serializing_if = "no_hops")]
     pub hops: PerSide<Vec<Hop>>,
+    /// Set when the old side failed in the same minutes as the new one (a
+    /// database, a network or a service both depend on): what was seen.
+    /// Such minutes are judged only by comparing the two sides, never
+    /// against the old side's past, so they are not a rollback reason; the
+    /// engine holds the step while they last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_failure: Option<String>,
 }
 
 impl Analysis {
     /// The verdict for a window that could not be measured.
     pub fn error(window: Window, err: &MeasureError) -> Analysis {
+        let source = CheckResult {
+            verdict: Verdict::Error,
+            reason: err.to_string(),
+            ..CheckResult::new(CheckName::Source, false, "")
+        };
         Analysis {
             window,
             verdict: Verdict::Error,
             critical: false,
             samples: PerSide::default(),
-            checks: vec![CheckResult {
-                check: CheckName::Source,
-                verdict: Verdict::Error,
-                critical: false,
-                legacy: None,
-                serverless: None,
-                limit: None,
-                unit: String::new(),
-                samples: PerSide::default(),
-                reason: err.to_string(),
-                e_value: None,
-                e_threshold: None,
-            }],
+            checks: vec![source],
             hops: PerSide::default(),
+            shared_failure: None,
         }
     }
 
@@ -125,7 +162,7 @@ impl Analysis {
     pub fn from_checks(window: Window, samples: PerSide<u64>, checks: Vec<CheckResult>) -> Analysis {
         let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
         let critical = checks.iter().any(|c| c.critical && c.verdict == Verdict::Fail);
-        Analysis { window, verdict, critical, samples, checks, hops: PerSide::default() }
+        Analysis { window, verdict, critical, samples, checks, hops: PerSide::default(), shared_failure: None }
     }
 }
 

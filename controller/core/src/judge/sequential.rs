@@ -7,33 +7,65 @@
 //! one-sided alternatives. By Ville's inequality the chance that it *ever*
 //! reaches `1 / a` under the null is at most `a`, however often it is looked
 //! at. The plan's `alpha` is split evenly across steps, and within a step
-//! half to `error_rate` and a sixth to each latency and cold-start check; the
-//! union bound keeps the whole cutover's false-rollback chance under
+//! half to `error_rate` and an eighth to each other check (see [`SHARES`]);
+//! the union bound keeps the whole cutover's false-rollback chance under
 //! `alpha`. The tests restart at each step; a check fails the first time its
 //! e-value reaches its threshold and stays failed for the step. Each
 //! likelihood ratio is floored (see [`Floored`]) so that a regression that
 //! starts late in a long, healthy step is not buried under hours of evidence
 //! for the null; the floor costs `ln 4` on the threshold.
 //!
-//! - `error_rate` (Lindon & Malek's count test): given that a window's
-//!   stratum (user traffic, or probes) saw `e` errors, under the null each
-//!   lands on the new side with probability `p0 = n_new / (n_new + n_old)`,
-//!   its share of the stratum's requests. Conditioning on the window makes
-//!   the test immune to the error rate drifting over the day. Alternatives
-//!   are odds ratios 1.5–30. It is averaged with an *availability* test
-//!   (the average of two e-processes is one): null "the new side's error
-//!   rate is at most the old side's (cutover so far, per stratum) plus
-//!   5 pp", alternatives 50 % and 90 %, ~3 nats per failed request during
-//!   an outage. A fail also needs the step's observed increase to reach
-//!   `max_increase_pp`, so a significant but negligible increase never
-//!   rolls back.
+//! - `error_rate` is the average of two e-processes (an average of
+//!   e-processes is one):
+//!   - the *count test* (Lindon & Malek): given that a window's stratum
+//!     (user traffic, or probes) saw `e` errors, under the null each lands
+//!     on the new side with probability `p0 = n_new / (n_new + n_old)`, its
+//!     share of the stratum's requests. It compares the two sides over the
+//!     same minutes, so a failure both share moves nothing; odds ratios
+//!     1.5–30.
+//!   - the *reference test*: null "the new side's error rate is at most the
+//!     old side's rate over the cutover so far (an upper bound of it, per
+//!     stratum) plus half of `max_increase_pp`", alternatives from 1.5× that
+//!     to 90 %. It needs no old-side requests in the same minutes, which is
+//!     what judges the 100 % step (the old side has only probes there) and
+//!     an outage at 1 % (~5 nats per failed request). Minutes in which the
+//!     old side itself failed (see *shared failures*) are left out of it.
+//!
+//!   A fail also needs the step's observed increase (against the old side in
+//!   the step, or its reference rate when the step has too few old-side
+//!   requests) to reach `max_increase_pp`, so a significant but negligible
+//!   increase never rolls back.
+//! - **Shared failures.** A window in which the old side's errors are far
+//!   above its own reference (more than `ln 100` nats of evidence, at least
+//!   2 pp more, two errors at least) is a failure both sides may share. For
+//!   that window and the next [`SHARED_LINGER`], the reference test and the
+//!   old side's reference leave it out, and the analysis says so
+//!   (`shared_failure`): the engine holds the step, and pauses it when it
+//!   lasts. A window whose old side looks bad at all (`ln 5`, in a stratum
+//!   or in both together) is left out of the reference test too: probes fire at the same
+//!   instants on both sides, so one old-side probe failing beside the new
+//!   side's is the sharpest sign there is. The count test still runs, so a
+//!   new side failing *more* than the old one is still caught. The gates
+//!   depend only on the old side's requests, which are independent of the
+//!   new side's, so leaving windows out never raises the chance of a false
+//!   rollback.
 //! - `latency_p50`, `latency_p99`: the allowance is the old side's quantile
-//!   (from all legacy user requests of the cutover so far, fixed before each
-//!   window) widened by `max_ratio` / `max_extra_ms`. Under the null at most
+//!   (all legacy user requests of the cutover so far, fixed before each
+//!   window), scaled by the *load factor* — the old side's median over the
+//!   last half hour (or, when it has too few requests then, at the same UTC
+//!   hour earlier in the cutover) against its median over the cutover — and
+//!   widened by `max_ratio` / `max_extra_ms`. So latency that rises with
+//!   load on both sides moves the allowance with it. Under the null at most
 //!   `1 - q` of new-side warm requests exceed it; the test is a one-sided
-//!   mixture SPRT on that share (alternatives 1.5–10× it).
+//!   mixture SPRT on that share (alternatives 1.5–10× it). (A second test
+//!   at the 99.9th percentile was tried: it caught `p99 ×2` from the 10 %
+//!   step sooner, but also rolled back 30 % of runs whose p99 stayed inside
+//!   the allowance, since a fatter tail leaves p99.9 first. A check named
+//!   p99 judges p99.)
 //! - `cold_start_p99`: the same test on the share of cold starts slower than
 //!   `max_p99_ms` (null: at most 1 %).
+//! - `cold_start_share`: the same test on the share of new-side requests
+//!   that met a cold start (null: at most `max_share`).
 //!
 //! **Pass** means: at least `min_samples` requests on each side in this step
 //! (and, for latency, at least `min_samples` warm new-side requests and a
@@ -42,28 +74,45 @@
 //! the e-value is valid at any sample size, which is what lets an outage at a
 //! 1 % step roll back within minutes.
 
+use std::collections::{BTreeMap, VecDeque};
+
 use super::*;
 use crate::measure::{Histogram, SideSample};
-use crate::plan::{LatencyCheck, Plan};
+use crate::plan::{Guardrails, LatencyCheck, Plan};
 
-/// Odds ratios (new-side error rate / old-side) the error test bets on.
+/// Odds ratios (new-side error rate / old-side) the count test bets on.
 const ERROR_ODDS: [f64; 6] = [1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
-/// Error rates the availability test bets on, and the margin over the old
-/// side's rate that its null allows.
-const OUTAGE_RATES: [f64; 2] = [0.5, 0.9];
-const OUTAGE_MARGIN: f64 = 0.05;
+/// The reference test bets on these multiples of its null rate, and on
+/// these absolute rates (outages).
+const REFERENCE_MULTIPLES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
+const REFERENCE_RATES: [f64; 2] = [0.5, 0.9];
+const REFERENCE_ALTS: usize = REFERENCE_MULTIPLES.len() + REFERENCE_RATES.len();
 /// Alternatives of the exceedance tests, as multiples of the null share.
 const EXCEED_MULTIPLES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
 /// Old-side warm requests needed before its quantiles are trusted.
 pub const BASELINE_MIN: u64 = 1000;
-/// The e-values reported are capped here (they only need to say "huge").
-const E_VALUE_MAX: f64 = 1e12;
+/// Old-side requests a load factor is read from, and over how long.
+const LOAD_MIN: u64 = 300;
+const LOAD_SPAN_MS: u64 = 30 * 60_000;
+/// A shared failure: the old side's window, against its reference, carries
+/// at least this much evidence (nats) and this much excess rate, in at
+/// least two failed requests (one failed probe says little).
+const SHARED_EVIDENCE: f64 = 4.605; // ln 100
+const SHARED_MIN_EXCESS: f64 = 0.02;
+/// Less evidence leaves a window out of the reference test (losing a
+/// window costs little; judging a shared failure costs a rollback).
+const SHARED_GATE_EVIDENCE: f64 = 1.609; // ln 5
+/// Windows after a shared failure that are treated as part of it.
+const SHARED_LINGER: u32 = 3;
 
-/// Shares of each step's alpha, per check.
-const SHARE_ERRORS: f64 = 0.5;
-const SHARE_LATENCY_P50: f64 = 1.0 / 6.0;
-const SHARE_LATENCY_P99: f64 = 1.0 / 6.0;
-const SHARE_COLD_START: f64 = 1.0 / 6.0;
+/// Each check's share of a step's alpha.
+pub const SHARES: [(CheckName, f64); 5] = [
+    (CheckName::ErrorRate, 0.5),
+    (CheckName::LatencyP50, 0.125),
+    (CheckName::LatencyP99, 0.125),
+    (CheckName::ColdStartP99, 0.125),
+    (CheckName::ColdStartShare, 0.125),
+];
 
 /// `ln(Σ exp(x_k) / K)`: the log of an equal-weight mixture.
 fn log_mean_exp(xs: &[f64]) -> f64 {
@@ -115,6 +164,14 @@ pub(crate) fn floored_log_threshold(log_one_over_a: f64, horizon: u64, windows: 
     log_one_over_a + (k + 1.0) * std::f64::consts::LN_2 + (1.0 + k.exp2()).ln()
 }
 
+/// The log-likelihood ratio of `e` failures in `n` Bernoulli trials, rate
+/// `p1` against `p0` (a term with no trials counts 0, even where its
+/// logarithm is infinite).
+fn bernoulli_llr(n: f64, e: f64, p1: f64, p0: f64) -> f64 {
+    let term = |count: f64, ratio: f64| if count > 0.0 { count * ratio.ln() } else { 0.0 };
+    term(e, p1 / p0) + term(n - e, (1.0 - p1) / (1.0 - p0))
+}
+
 /// Lindon–Malek: where do a window's errors land?
 #[derive(Clone, Debug)]
 pub(crate) struct ErrorCountTest {
@@ -144,23 +201,28 @@ impl ErrorCountTest {
     }
 }
 
-/// Is the new side plainly broken? Null: its error rate is at most `r0`.
+/// Is the new side worse than the old side has been? Null: its error rate
+/// is at most `r0`, given per window.
 #[derive(Clone, Debug)]
-pub(crate) struct AvailabilityTest {
-    ev: Floored<{ OUTAGE_RATES.len() }>,
+pub(crate) struct ReferenceTest {
+    ev: Floored<REFERENCE_ALTS>,
 }
 
-impl AvailabilityTest {
+impl ReferenceTest {
     pub(crate) fn new(floor: f64) -> Self {
-        AvailabilityTest { ev: Floored::new(floor) }
+        ReferenceTest { ev: Floored::new(floor) }
     }
 
     /// `e` of `n` new-side requests failed; `r0` bounds the rate under the null.
     pub(crate) fn observe(&mut self, n: u64, e: u64, r0: f64) {
+        if n == 0 {
+            return;
+        }
         let (n, e) = (n as f64, e.min(n) as f64);
-        for (k, r1) in OUTAGE_RATES.into_iter().enumerate() {
+        let alts = REFERENCE_MULTIPLES.map(|m| (m * r0).min(0.95)).into_iter().chain(REFERENCE_RATES);
+        for (k, r1) in alts.enumerate() {
             if r1 > r0 {
-                self.ev.add(k, e * (r1 / r0).ln() + (n - e) * ((1.0 - r1) / (1.0 - r0)).ln());
+                self.ev.add(k, bernoulli_llr(n, e, r1, r0));
             }
         }
     }
@@ -188,12 +250,38 @@ impl ExceedanceTest {
     pub(crate) fn observe(&mut self, n: u64, k: u64) {
         let (n, k) = (n as f64, k.min(n) as f64);
         for (i, p1) in self.alts.into_iter().enumerate() {
-            self.ev.add(i, k * (p1 / self.null).ln() + (n - k) * ((1.0 - p1) / (1.0 - self.null)).ln());
+            self.ev.add(i, bernoulli_llr(n, k, p1, self.null));
         }
     }
 
     pub(crate) fn log_e(&self) -> f64 {
         self.ev.log_e()
+    }
+}
+
+/// Errors and requests: a rate with an upper bound.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rate {
+    requests: u64,
+    errors: u64,
+}
+
+impl Rate {
+    fn add(&mut self, s: &SideSample) {
+        self.requests += s.requests;
+        self.errors += s.errors;
+    }
+
+    /// A smoothed estimate (a Jeffreys-like prior keeps it off 0).
+    fn estimate(self) -> f64 {
+        (self.errors as f64 + 0.5) / (self.requests as f64 + 1.0)
+    }
+
+    /// An upper bound: the estimate plus 2.5 standard errors and a
+    /// small-sample term; loose when few requests were seen.
+    fn upper(self) -> f64 {
+        let (r, n) = (self.estimate(), self.requests as f64 + 1.0);
+        (r + 2.5 * (r * (1.0 - r) / n).sqrt() + 2.5 / n).min(0.99)
     }
 }
 
@@ -214,268 +302,394 @@ struct StepTotals {
 #[derive(Clone, Debug)]
 struct Evidence {
     errors: ErrorCountTest,
-    availability: AvailabilityTest,
+    reference: ReferenceTest,
     p50: ExceedanceTest,
     p99: ExceedanceTest,
     cold: ExceedanceTest,
+    cold_share: ExceedanceTest,
     /// `log_e` at the moment each check failed; a failed check stays failed.
-    failed: [Option<f64>; 4],
-    /// Windows judged, and the horizon the floors are sized for.
+    failed: BTreeMap<CheckName, f64>,
+    /// Windows judged in this step, and the step's expected number (the
+    /// floors' horizon).
     windows: u64,
     horizon: u64,
 }
 
 impl Evidence {
-    /// `planned_windows`: the step's hold in windows. The floors' horizon is
-    /// four times that; past it the thresholds rise (see [`floored_log_threshold`]).
-    fn new(planned_windows: u64) -> Self {
-        let horizon = 4 * planned_windows.max(1);
-        let floor = (horizon as f64).ln();
+    fn new(horizon: u64, cold_share: f64) -> Self {
+        let floor = (4.0 * horizon.max(1) as f64).ln();
         Evidence {
             errors: ErrorCountTest::new(floor),
-            availability: AvailabilityTest::new(floor),
+            reference: ReferenceTest::new(floor),
             p50: ExceedanceTest::new(0.5, floor),
             p99: ExceedanceTest::new(0.01, floor),
             cold: ExceedanceTest::new(0.01, floor),
-            failed: [None; 4],
+            cold_share: ExceedanceTest::new(cold_share, floor),
+            failed: BTreeMap::new(),
             windows: 0,
-            horizon,
+            horizon: horizon.max(1),
         }
     }
 }
 
-/// The judge the controller uses. See the module docs for the method.
+/// What the old side has shown over the cutover so far.
+#[derive(Clone, Debug, Default)]
+struct OldSide {
+    /// Warm user-request latency: the quantiles the allowances start from.
+    latency: Histogram,
+    /// The same by UTC hour of day, for the load factor when the old side
+    /// has too few recent requests (the last steps).
+    by_hour: Vec<Histogram>,
+    /// The last half hour's windows: `(window end, latency)`.
+    recent: VecDeque<(Timestamp, Histogram)>,
+    /// Error rates per stratum (user traffic, probes), shared failures left out.
+    errors: [Rate; 2],
+}
+
+impl OldSide {
+    fn record_latency(&mut self, window: Window, h: &Histogram) {
+        self.latency.merge(h);
+        if self.by_hour.is_empty() {
+            self.by_hour = vec![Histogram::default(); 24];
+        }
+        self.by_hour[usize::from(window.from.utc_hour()) % 24].merge(h);
+        self.recent.push_back((window.to, h.clone()));
+        while self.recent.front().is_some_and(|(to, _)| to.as_ms() + LOAD_SPAN_MS < window.to.as_ms()) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// How much slower (above 1) or faster the old side is now than over the
+    /// cutover: recent median against the cutover's median.
+    fn load_factor(&self, window: Window, current: &Histogram) -> f64 {
+        let Some(overall) = self.latency.quantile(0.5) else { return 1.0 };
+        let mut recent = current.clone();
+        for (to, h) in &self.recent {
+            if to.as_ms() + LOAD_SPAN_MS >= window.to.as_ms() {
+                recent.merge(h);
+            }
+        }
+        let hour = self.by_hour.get(usize::from(window.from.utc_hour()));
+        let now = if recent.count() >= LOAD_MIN {
+            recent.quantile(0.5)
+        } else {
+            hour.filter(|h| h.count() >= LOAD_MIN).and_then(|h| h.quantile(0.5))
+        };
+        now.map_or(1.0, |m| (m / overall).clamp(0.5, 3.0))
+    }
+}
+
+/// The controller's judge (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct SequentialJudge {
-    guardrails: crate::plan::Guardrails,
-    /// `ln(1 / alpha_check_step)` for errors, p50, p99, cold starts.
-    log_one_over_a: [f64; 4],
+    guardrails: Guardrails,
+    /// `ln(1 / a)` per check: the step's alpha times the check's share.
+    log_one_over_a: BTreeMap<CheckName, f64>,
     step: StepTotals,
     ev: Evidence,
-    /// The old side's warm user latency over the whole cutover: the baseline
-    /// survives steps because the old side does not change.
-    baseline: Histogram,
-    /// The old side's requests and errors over the whole cutover, per
-    /// stratum (user traffic, probes): the availability test's null.
-    baseline_errors: [(u64, u64); 2],
-    /// Each step's hold in windows.
+    old: OldSide,
+    /// Windows still treated as part of a shared failure.
+    shared_linger: u32,
+    /// Expected windows per step, for the floors' horizon.
     step_windows: Vec<u64>,
 }
 
 impl SequentialJudge {
     pub fn new(plan: &Plan) -> Self {
         let g = plan.guardrails;
-        let per_step = g.alpha / plan.schedule.steps.len().max(1) as f64;
-        let log_one_over_a =
-            [SHARE_ERRORS, SHARE_LATENCY_P50, SHARE_LATENCY_P99, SHARE_COLD_START].map(|s| (1.0 / (per_step * s)).ln());
-        let windows = |d: std::time::Duration| (d.as_millis() / plan.guardrails.interval.as_millis().max(1)) as u64;
+        let steps = plan.schedule.steps.len().max(1) as f64;
+        let log_one_over_a = SHARES.iter().map(|(c, share)| (*c, -(g.alpha / steps * share).ln())).collect();
+        let windows = |hold: std::time::Duration| (hold.as_secs_f64() / g.interval.as_secs_f64().max(1.0)).ceil() as u64;
         SequentialJudge {
             guardrails: g,
             log_one_over_a,
             step: StepTotals::default(),
-            ev: Evidence::new(1),
-            baseline: Histogram::default(),
-            baseline_errors: [(0, 0); 2],
-            step_windows: plan.schedule.steps.iter().map(|s| windows(s.hold)).collect(),
+            ev: Evidence::new(1, g.cold_start.max_share),
+            old: OldSide::default(),
+            shared_linger: 0,
+            step_windows: plan.schedule.steps.iter().map(|s| windows(s.hold).max(1)).collect(),
         }
     }
 
-    /// The threshold (nats) of check `i` (errors, p50, p99, cold starts) now.
-    fn log_threshold(&self, i: usize) -> f64 {
-        floored_log_threshold(self.log_one_over_a[i], self.ev.horizon, self.ev.windows)
+    /// The threshold (nats) of `check` now.
+    fn log_threshold(&self, check: CheckName) -> f64 {
+        let base = self.log_one_over_a.get(&check).copied().unwrap_or(f64::INFINITY);
+        floored_log_threshold(base, self.ev.horizon, self.ev.windows)
     }
 
-    fn latch(&mut self, i: usize, log_e: f64, extra_condition: bool) -> Option<f64> {
-        if self.ev.failed[i].is_none() && log_e >= self.log_threshold(i) && extra_condition {
-            self.ev.failed[i] = Some(log_e);
+    /// The moment `check` failed (its e-value then), latching it on the
+    /// first crossing of its threshold that `material` allows.
+    fn latch(&mut self, check: CheckName, log_e: f64, material: bool) -> Option<f64> {
+        if !self.ev.failed.contains_key(&check) && material && log_e >= self.log_threshold(check) {
+            self.ev.failed.insert(check, log_e);
         }
-        self.ev.failed[i]
+        self.ev.failed.get(&check).copied()
+    }
+
+    /// The verdict and reason of a sequential check: failed (with the
+    /// e-value it failed at), too little data, or a pass.
+    fn verdict(&self, check: CheckName, failed: Option<f64>, what: &str, short: Option<String>) -> (Verdict, String) {
+        match (failed, short) {
+            (Some(at), _) => (
+                Verdict::Fail,
+                format!("{what}; e-value {:.3e} reached {:.3e}", at.exp().min(1e12), self.log_threshold(check).exp()),
+            ),
+            (None, Some(why)) => (Verdict::Inconclusive, why),
+            (None, None) => (Verdict::Pass, format!("{what}, no evidence of regression")),
+        }
     }
 
     fn error_check(&mut self, samples: PerSide<u64>) -> CheckResult {
         let g = self.guardrails;
+        let check = CheckName::ErrorRate;
         let rate = |s: &SideSample| s.error_rate().map(|r| r * 100.0);
-        let (old, new) = (rate(&self.step.totals.legacy), rate(&self.step.totals.serverless));
+        let step_old = &self.step.totals.legacy;
+        // The old side's rate: in this step when it has enough requests here,
+        // else over the cutover so far (the 100 % step has only probes).
+        let old = if step_old.requests >= g.min_samples {
+            rate(step_old)
+        } else {
+            let mut all = self.old.errors[0];
+            all.requests += self.old.errors[1].requests;
+            all.errors += self.old.errors[1].errors;
+            (all.requests > 0).then(|| 100.0 * all.errors as f64 / all.requests as f64).or_else(|| rate(step_old))
+        };
+        let new = rate(&self.step.totals.serverless);
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= g.errors.max_increase_pp);
-        // The average of the two e-processes is one.
-        let (count, outage) = (self.ev.errors.log_e(), self.ev.availability.log_e());
-        let log_e = log_mean_exp(&[count, outage]);
-        let failed = self.latch(0, log_e, material);
-        let enough = samples.legacy >= g.min_samples && samples.serverless >= g.min_samples;
-        let (verdict, reason) = match (failed, increase) {
-            (Some(at), d) => (
-                Verdict::Fail,
-                format!(
-                    "error rate {:+.2} pp{}, e-value {:.3e} reached {:.3e}",
-                    d.unwrap_or(0.0),
-                    if outage > count { " (outage)" } else { "" },
-                    at.exp().min(E_VALUE_MAX),
-                    self.log_threshold(0).exp()
-                ),
-            ),
-            (None, _) if !enough => (Verdict::Inconclusive, format!("fewer than {} requests on a side", g.min_samples)),
-            (None, d) => (Verdict::Pass, format!("error rate {:+.2} pp, no evidence of regression", d.unwrap_or(0.0))),
+        let (count, reference) = (self.ev.errors.log_e(), self.ev.reference.log_e());
+        let log_e = log_mean_exp(&[count, reference]);
+        let failed = self.latch(check, log_e, material);
+        let d = increase.unwrap_or(0.0);
+        let what = match failed {
+            Some(_) if reference > count => format!("error rate {d:+.2} pp against the old side's usual rate"),
+            _ => format!("error rate {d:+.2} pp"),
         };
+        let short = (samples.legacy < g.min_samples || samples.serverless < g.min_samples)
+            .then(|| format!("fewer than {} requests on a side", g.min_samples));
+        let (verdict, reason) = self.verdict(check, failed, &what, short);
         CheckResult {
-            check: CheckName::ErrorRate,
             verdict,
-            critical: g.errors.critical,
             legacy: old,
             serverless: new,
             limit: old.map(|o| o + g.errors.max_increase_pp),
-            unit: "percent".into(),
             samples,
             reason,
-            e_value: Some(log_e.exp().min(E_VALUE_MAX)),
-            e_threshold: Some(self.log_threshold(0).exp()),
+            ..CheckResult::new(check, g.errors.critical, "percent")
         }
+        .with_evidence(log_e, self.log_threshold(check))
     }
 
-    /// `old`: the old side's quantile this window was judged against.
-    fn latency_check(
-        &mut self,
-        check: CheckName,
-        q: f64,
-        i: usize,
-        limits: LatencyCheck,
-        old: Option<f64>,
-    ) -> CheckResult {
+    /// `allowance`: the new side's limit this window (old quantile × load,
+    /// widened); `old`: the old side's quantile it came from.
+    fn latency_check(&mut self, check: CheckName, q: f64, limits: LatencyCheck, old: Option<(f64, f64)>) -> CheckResult {
         let min = self.guardrails.min_samples;
         let new = self.step.new_warm.quantile(q);
-        let log_e = if i == 1 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
-        let failed = self.latch(i, log_e, true);
-        let samples = PerSide { legacy: self.baseline.count(), serverless: self.step.new_warm.count() };
-        let limit = old.map(|o| limits.allowance(o));
+        let log_e = if check == CheckName::LatencyP50 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
+        let failed = self.latch(check, log_e, true);
+        let samples = PerSide { legacy: self.old.latency.count(), serverless: self.step.new_warm.count() };
         let name = check.as_str();
-        let (verdict, reason) = match (failed, new, limit) {
-            (Some(at), _, _) => (
-                Verdict::Fail,
-                format!(
-                    "{name}: too many new-side requests over the allowance; e-value {:.3e} reached {:.3e}",
-                    at.exp(),
-                    self.log_threshold(i).exp()
-                ),
-            ),
-            (None, _, None) => {
-                (Verdict::Inconclusive, format!("fewer than {BASELINE_MIN} old-side requests for a baseline"))
+        let what = match (failed, new, old) {
+            (Some(_), _, _) => format!("{name}: too many new-side requests over the allowance"),
+            (None, new, Some((_, allowance))) => {
+                format!("{name} {:.1} ms, allowance {allowance:.1} ms", new.unwrap_or(0.0))
             }
-            (None, _, _) if samples.serverless < min => {
-                (Verdict::Inconclusive, format!("fewer than {min} warm new-side requests"))
-            }
-            (None, new, Some(limit)) => (
-                Verdict::Pass,
-                format!("{name} {:.1} ms, allowance {limit:.1} ms, no evidence of regression", new.unwrap_or(0.0)),
-            ),
+            (None, _, None) => String::new(),
         };
+        let short = if old.is_none() {
+            Some(format!("fewer than {BASELINE_MIN} old-side requests for a baseline"))
+        } else {
+            (samples.serverless < min).then(|| format!("fewer than {min} warm new-side requests"))
+        };
+        let (verdict, reason) = self.verdict(check, failed, &what, short);
         CheckResult {
-            check,
             verdict,
-            critical: limits.critical,
-            legacy: old,
+            legacy: old.map(|(o, _)| o),
             serverless: new,
-            limit,
-            unit: "ms".into(),
+            limit: old.map(|(_, a)| a),
             samples,
             reason,
-            e_value: Some(log_e.exp().min(E_VALUE_MAX)),
-            e_threshold: Some(self.log_threshold(i).exp()),
+            ..CheckResult::new(check, limits.critical, "ms")
         }
+        .with_evidence(log_e, self.log_threshold(check))
     }
 
     fn cold_start_check(&mut self) -> CheckResult {
         let c = self.guardrails.cold_start;
-        let cold = &self.step.totals.serverless;
-        let p99 = cold.cold_latency_ms.quantile(0.99);
-        let n = cold.cold_starts;
+        let check = CheckName::ColdStartP99;
+        let new = &self.step.totals.serverless;
+        let p99 = new.cold_latency_ms.quantile(0.99);
+        let n = new.cold_starts;
         let log_e = self.ev.cold.log_e();
-        let failed = self.latch(3, log_e, true);
-        let (verdict, reason) = match (failed, p99) {
-            (Some(at), _) => (
-                Verdict::Fail,
-                format!(
-                    "more than 1 % of cold starts over {:.0} ms; e-value {:.3e} reached {:.3e}",
-                    c.max_p99_ms,
-                    at.exp(),
-                    self.log_threshold(3).exp()
-                ),
-            ),
-            (None, Some(p)) => (
-                Verdict::Pass,
-                format!("cold-start p99 {p:.0} ms over {n} cold starts, no evidence over {:.0} ms", c.max_p99_ms),
-            ),
-            (None, None) => (Verdict::Pass, "no cold starts".into()),
+        let failed = self.latch(check, log_e, true);
+        let what = match (failed, p99) {
+            (Some(_), _) => format!("more than 1 % of cold starts over {:.0} ms", c.max_p99_ms),
+            (None, Some(p)) => format!("cold-start p99 {p:.0} ms over {n} cold starts, limit {:.0} ms", c.max_p99_ms),
+            (None, None) => "no cold starts".into(),
         };
+        let (verdict, reason) = self.verdict(check, failed, &what, None);
         CheckResult {
-            check: CheckName::ColdStartP99,
             verdict,
-            critical: c.critical,
-            legacy: None,
             serverless: p99,
             limit: Some(c.max_p99_ms),
-            unit: "ms".into(),
             samples: PerSide { legacy: self.step.totals.legacy.cold_starts, serverless: n },
             reason,
-            e_value: Some(log_e.exp().min(E_VALUE_MAX)),
-            e_threshold: Some(self.log_threshold(3).exp()),
+            ..CheckResult::new(check, c.critical, "ms")
         }
+        .with_evidence(log_e, self.log_threshold(check))
+    }
+
+    fn cold_share_check(&mut self) -> CheckResult {
+        let c = self.guardrails.cold_start;
+        let check = CheckName::ColdStartShare;
+        let share = |s: &SideSample| (s.requests > 0).then(|| 100.0 * s.cold_starts as f64 / s.requests as f64);
+        let (old, new) = (share(&self.step.totals.legacy), share(&self.step.totals.serverless));
+        let log_e = self.ev.cold_share.log_e();
+        let failed = self.latch(check, log_e, true);
+        let limit = 100.0 * c.max_share;
+        let what = match failed {
+            Some(_) => format!("more than {limit:.1} % of new-side requests met a cold start"),
+            None => format!("{:.2} % of new-side requests met a cold start, limit {limit:.1} %", new.unwrap_or(0.0)),
+        };
+        let (verdict, reason) = self.verdict(check, failed, &what, None);
+        CheckResult {
+            verdict,
+            legacy: old,
+            serverless: new,
+            limit: Some(limit),
+            samples: PerSide { legacy: self.step.totals.legacy.requests, serverless: self.step.totals.serverless.requests },
+            reason,
+            ..CheckResult::new(check, c.critical, "percent")
+        }
+        .with_evidence(log_e, self.log_threshold(check))
+    }
+
+    /// How strongly the old side's `sample` says it failed against its usual
+    /// rate `usual`: nats of evidence (0 when it did no worse), and whether
+    /// the excess is at least [`SHARED_MIN_EXCESS`].
+    fn old_side_failing(sample: &SideSample, usual: Rate) -> (f64, bool) {
+        if sample.requests == 0 {
+            return (0.0, false);
+        }
+        let (r0, seen) = (usual.estimate(), sample.errors as f64 / sample.requests as f64);
+        let evidence = if seen > r0 { bernoulli_llr(sample.requests as f64, sample.errors as f64, seen, r0) } else { 0.0 };
+        (evidence, seen - r0 >= SHARED_MIN_EXCESS)
+    }
+
+    /// Did the old side fail in this window, against its own reference?
+    /// Per stratum, whether its reference test leaves the window out (the
+    /// probes of both sides fire at the same instants, so an old-side probe
+    /// failing beside new-side ones is the sharpest sign); and, on the
+    /// window's old-side requests together, what to record (a shared
+    /// failure the engine holds for).
+    fn shared_failure(&self, m: &Measurement) -> ([bool; 2], Option<String>) {
+        let mut gate = [false; 2];
+        for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
+            let (evidence, material) = Self::old_side_failing(&stratum.legacy, self.old.errors[i]);
+            gate[i] = material && evidence >= SHARED_GATE_EVIDENCE;
+        }
+        let old = m.combined(Side::Legacy);
+        let mut usual = self.old.errors[0];
+        usual.requests += self.old.errors[1].requests;
+        usual.errors += self.old.errors[1].errors;
+        let (evidence, material) = Self::old_side_failing(&old, usual);
+        if material && evidence >= SHARED_GATE_EVIDENCE {
+            // At the last steps the old side has only probes: they speak
+            // for the user traffic too.
+            gate = [true; 2];
+        }
+        let record = (old.errors >= 2 && material && evidence >= SHARED_EVIDENCE).then(|| {
+            format!(
+                "the old side failed too: {} of {} requests ({:.1} %) against {:.2} % before",
+                old.errors,
+                old.requests,
+                100.0 * old.errors as f64 / old.requests as f64,
+                100.0 * usual.estimate()
+            )
+        });
+        if record.is_some() {
+            gate = [true; 2];
+        }
+        (gate, record)
     }
 }
 
 impl Judge for SequentialJudge {
     fn reset(&mut self) {
         self.step = StepTotals::default();
-        self.ev = Evidence::new(1);
-        self.baseline = Histogram::default();
-        self.baseline_errors = [(0, 0); 2];
+        self.ev = Evidence::new(1, self.guardrails.cold_start.max_share);
+        self.old = OldSide::default();
+        self.shared_linger = 0;
     }
 
     fn baseline(&mut self, _window: Window, m: &Measurement) {
-        self.baseline.merge(&m.traffic.legacy.latency_ms);
+        // One aggregate over hours: its latency is the baseline's, but it
+        // says nothing about any hour of the day or the last half hour.
+        self.old.latency.merge(&m.traffic.legacy.latency_ms);
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
-            self.baseline_errors[i].0 += stratum.legacy.requests;
-            self.baseline_errors[i].1 += stratum.legacy.errors;
+            self.old.errors[i].add(&stratum.legacy);
         }
     }
 
     fn begin_step(&mut self, step: usize, _weight: Weight, _at: Timestamp) {
         self.step = StepTotals::default();
-        self.ev = Evidence::new(self.step_windows.get(step).copied().unwrap_or(1));
+        let horizon = self.step_windows.get(step).copied().unwrap_or(1);
+        self.ev = Evidence::new(horizon, self.guardrails.cold_start.max_share);
     }
 
     fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
         let g = self.guardrails;
+        // Shared failures first: they decide what the reference test sees.
+        let (mut gate, shared_now) = self.shared_failure(m);
+        let shared = match &shared_now {
+            Some(_) => {
+                self.shared_linger = SHARED_LINGER;
+                shared_now
+            }
+            None if self.shared_linger > 0 => {
+                self.shared_linger -= 1;
+                gate = [true; 2];
+                Some("shortly after the old side failed too; judged only side against side".into())
+            }
+            None => None,
+        };
         // Errors: user traffic and probes are separate strata (their error
         // rates may differ; each is fair between the sides).
+        let margin = g.errors.max_increase_pp / 200.0;
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);
             self.ev.errors.observe(old.requests, old.errors, new.requests, new.errors);
-            // The old side's rate so far (before this window), smoothed.
-            let (n, e) = self.baseline_errors[i];
-            let r0 = ((e as f64 + 1.0) / (n as f64 + 2.0) + OUTAGE_MARGIN).min(0.99);
-            self.ev.availability.observe(new.requests, new.errors, r0);
-            self.baseline_errors[i].0 += old.requests;
-            self.baseline_errors[i].1 += old.errors;
-        }
-        self.ev.windows += 1;
-        // Latency: against the baseline as it stood before this window.
-        let trusted = self.baseline.count() >= BASELINE_MIN;
-        let old_p50 = self.baseline.quantile(0.5).filter(|_| trusted);
-        let old_p99 = self.baseline.quantile(0.99).filter(|_| trusted);
-        let new = &m.traffic.serverless.latency_ms;
-        for (old, limits, test) in
-            [(old_p50, g.latency_p50, &mut self.ev.p50), (old_p99, g.latency_p99, &mut self.ev.p99)]
-        {
-            if let Some(old) = old {
-                test.observe(new.count(), new.count_above(limits.allowance(old)));
+            if !gate[i] {
+                // Against the old side's rate before this window.
+                let r0 = (self.old.errors[i].upper() + margin).min(0.99);
+                self.ev.reference.observe(new.requests, new.errors, r0);
+                self.old.errors[i].add(old);
             }
         }
-        self.baseline.merge(&m.traffic.legacy.latency_ms);
-        self.step.new_warm.merge(&m.traffic.serverless.latency_ms);
-        // Cold starts, user traffic and probes alike.
+        self.ev.windows += 1;
+        // Latency: against the baseline as it stood before this window,
+        // scaled by how loaded the old side is now.
+        let old_warm = &m.traffic.legacy.latency_ms;
+        let load = self.old.load_factor(window, old_warm);
+        let baseline = &self.old.latency;
+        let trusted = baseline.count() >= BASELINE_MIN;
+        let allowance = |q: f64, limits: LatencyCheck| {
+            baseline.quantile(q).filter(|_| trusted).map(|o| o * load).map(|o| (o, limits.allowance(o)))
+        };
+        let (p50, p99) = (allowance(0.5, g.latency_p50), allowance(0.99, g.latency_p99));
+        let new = &m.traffic.serverless.latency_ms;
+        for (limit, test) in [(p50, &mut self.ev.p50), (p99, &mut self.ev.p99)] {
+            if let Some((_, allowance)) = limit {
+                test.observe(new.count(), new.count_above(allowance));
+            }
+        }
+        self.old.record_latency(window, old_warm);
+        self.step.new_warm.merge(new);
+        // Cold starts, user traffic and probes alike: how slow, and how many.
         for stratum in [&m.traffic, &m.probes] {
-            let cold = &stratum.serverless.cold_latency_ms;
-            self.ev.cold.observe(cold.count(), cold.count_above(g.cold_start.max_p99_ms));
+            let s = &stratum.serverless;
+            self.ev.cold.observe(s.cold_latency_ms.count(), s.cold_latency_ms.count_above(g.cold_start.max_p99_ms));
+            self.ev.cold_share.observe(s.requests, s.cold_starts);
         }
         for side in Side::BOTH {
             self.step.totals.get_mut(side).merge(&m.combined(side));
@@ -485,11 +699,12 @@ impl Judge for SequentialJudge {
             PerSide { legacy: self.step.totals.legacy.requests, serverless: self.step.totals.serverless.requests };
         let checks = vec![
             self.error_check(samples),
-            self.latency_check(CheckName::LatencyP50, 0.5, 1, g.latency_p50, old_p50),
-            self.latency_check(CheckName::LatencyP99, 0.99, 2, g.latency_p99, old_p99),
+            self.latency_check(CheckName::LatencyP50, 0.5, g.latency_p50, p50),
+            self.latency_check(CheckName::LatencyP99, 0.99, g.latency_p99, p99),
             self.cold_start_check(),
+            self.cold_share_check(),
         ];
-        Analysis::from_checks(window, samples, checks)
+        Analysis { shared_failure: shared, ..Analysis::from_checks(window, samples, checks) }
     }
 }
 
@@ -527,9 +742,33 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_test_bets_above_its_null_only() {
+        // Null 1 %: every alternative is above it; 2 of 100 failed.
+        let mut t = ReferenceTest::new(f64::INFINITY);
+        t.observe(100, 2, 0.01);
+        let lr = |p: f64| (p / 0.01f64).powi(2) * ((1.0 - p) / 0.99f64).powi(98);
+        let expected = [0.015, 0.02, 0.03, 0.05, 0.1, 0.5, 0.9].map(lr).iter().sum::<f64>() / 7.0;
+        assert!((t.log_e().exp() / expected - 1.0).abs() < 1e-9, "{} vs {expected}", t.log_e().exp());
+        // Null 60 %: the multiples are capped at 95 %, and 50 % does not bet.
+        let mut u = ReferenceTest::new(f64::INFINITY);
+        u.observe(10, 10, 0.6);
+        let expected = (2.0 * 1.5f64.powi(10) + 4.0 * (0.95f64 / 0.6).powi(10) + 1.0) / 7.0;
+        assert!((u.log_e().exp() / expected - 1.0).abs() < 1e-9, "{} vs {expected}", u.log_e().exp());
+    }
+
+    #[test]
     fn the_p50_alternatives_stay_below_one() {
         let t = ExceedanceTest::new(0.5, f64::INFINITY);
         assert!(t.alts.iter().all(|p| *p > 0.5 && *p < 1.0), "{:?}", t.alts);
+    }
+
+    fn xorshift(mut state: u64) -> impl FnMut() -> f64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        }
     }
 
     /// Ville's inequality, checked: under the null the e-process reaches
@@ -539,13 +778,7 @@ mod tests {
         let a: f64 = 0.05;
         let runs = 4000;
         let mut crossed = 0;
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut uniform = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..runs {
             let mut t = ErrorCountTest::new(f64::INFINITY);
             // 300 windows of 20 old / 5 new requests, 2 % errors on both sides.
@@ -562,19 +795,33 @@ mod tests {
         assert!(rate > 0.0, "a test that never crosses under the null has no power either");
     }
 
+    /// The reference test at its null's boundary keeps the promise too.
+    #[test]
+    fn under_the_null_the_reference_test_rarely_ever_crosses() {
+        let a: f64 = 0.05;
+        let (runs, windows) = (4000, 300);
+        let mut uniform = xorshift(0x5DEE_CE66_D1CE_4E5B);
+        let crossed = (0..runs)
+            .filter(|_| {
+                let mut t = ReferenceTest::new(f64::INFINITY);
+                (0..windows).any(|_| {
+                    let e = (0..20).filter(|_| uniform() < 0.02).count() as u64;
+                    t.observe(20, e, 0.02);
+                    t.log_e() >= (1.0 / a).ln()
+                })
+            })
+            .count();
+        let rate = crossed as f64 / runs as f64;
+        assert!(rate <= a, "crossed in {rate} of null runs, bound {a}");
+    }
+
     /// The floored version keeps its promise too, with its own threshold,
     /// over more windows than its horizon.
     #[test]
     fn under_the_null_the_floored_test_rarely_ever_crosses() {
         let a: f64 = 0.05;
         let (runs, windows, horizon) = (4000, 400, 100);
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut uniform = xorshift(0x2545_F491_4F6C_DD1D);
         let crossed = (0..runs)
             .filter(|_| {
                 let mut t = ExceedanceTest::new(0.1, (horizon as f64).ln());
@@ -598,18 +845,67 @@ mod tests {
         assert!((past - (base + 4f64.ln() + 3f64.ln() - 2f64.ln() + 2f64.ln())).abs() < 1e-12, "{past}");
     }
 
+    fn side(requests: u64, errors: u64) -> SideSample {
+        let mut s = SideSample { requests, errors, ..Default::default() };
+        s.latency_ms.record_n(30.0, (requests - errors) as u32);
+        s
+    }
+
+    const W: Window = Window { from: Timestamp(0), to: Timestamp(60_000) };
+
     #[test]
     fn an_outage_at_a_one_percent_step_fails_within_a_few_windows() {
         let plan = Plan::default_plan();
         let mut j = SequentialJudge::new(&plan);
-        let w = Window { from: Timestamp(0), to: Timestamp(60_000) };
+        j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
+        let mut healthy = Measurement::default();
+        healthy.traffic.legacy = side(70, 0);
+        healthy.traffic.serverless = side(1, 0);
+        for _ in 0..30 {
+            j.judge(W, &healthy);
+        }
         let mut m = Measurement::default();
-        m.traffic.legacy = SideSample { requests: 70, errors: 0, ..Default::default() };
-        m.probes.legacy = SideSample { requests: 1, errors: 0, ..Default::default() };
-        m.probes.serverless = SideSample { requests: 1, errors: 1, ..Default::default() };
-        m.traffic.serverless = SideSample { requests: 1, errors: 1, ..Default::default() };
-        let verdicts: Vec<Verdict> = (0..5).map(|_| j.judge(w, &m).verdict).collect();
+        m.traffic.legacy = side(70, 0);
+        m.probes.legacy = side(1, 0);
+        m.probes.serverless = side(1, 1);
+        m.traffic.serverless = side(1, 1);
+        let verdicts: Vec<Verdict> = (0..5).map(|_| j.judge(W, &m).verdict).collect();
         assert_eq!(verdicts.last(), Some(&Verdict::Fail), "{verdicts:?}");
         assert!(verdicts.iter().position(|v| *v == Verdict::Fail).unwrap() <= 2, "{verdicts:?}");
+    }
+
+    #[test]
+    fn a_failure_both_sides_share_is_not_the_new_sides_fault() {
+        let plan = Plan::default_plan();
+        let mut j = SequentialJudge::new(&plan);
+        j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
+        let mut healthy = Measurement::default();
+        healthy.traffic.legacy = side(70, 0);
+        healthy.traffic.serverless = side(1, 0);
+        for _ in 0..60 {
+            assert_ne!(j.judge(W, &healthy).verdict, Verdict::Fail);
+        }
+        // Ten minutes in which everything fails, on both sides.
+        let mut down = Measurement::default();
+        down.traffic.legacy = side(70, 70);
+        down.traffic.serverless = side(1, 1);
+        down.probes.legacy = side(1, 1);
+        down.probes.serverless = side(1, 1);
+        for _ in 0..10 {
+            let a = j.judge(W, &down);
+            assert_ne!(a.verdict, Verdict::Fail, "{a:#?}");
+            assert!(a.shared_failure.as_deref().is_some_and(|s| s.contains("old side failed too")), "{a:#?}");
+        }
+        // The same outage on the new side alone is caught within minutes.
+        let mut alone = SequentialJudge::new(&plan);
+        alone.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
+        for _ in 0..60 {
+            alone.judge(W, &healthy);
+        }
+        let mut new_down = down.clone();
+        new_down.traffic.legacy = side(70, 0);
+        new_down.probes.legacy = side(1, 0);
+        let verdicts: Vec<Verdict> = (0..3).map(|_| alone.judge(W, &new_down).verdict).collect();
+        assert_eq!(verdicts.last(), Some(&Verdict::Fail), "{verdicts:?}");
     }
 }

@@ -33,17 +33,13 @@ impl ThresholdJudge {
             _ => (Verdict::Inconclusive, "no requests".into()),
         };
         CheckResult {
-            check: CheckName::ErrorRate,
             verdict,
-            critical: g.errors.critical,
             legacy: old,
             serverless: new,
             limit,
-            unit: "percent".into(),
             samples,
             reason,
-            e_value: None,
-            e_threshold: None,
+            ..CheckResult::new(CheckName::ErrorRate, g.errors.critical, "percent")
         }
     }
 
@@ -69,17 +65,13 @@ impl ThresholdJudge {
             _ => (Verdict::Inconclusive, "no warm requests".into()),
         };
         CheckResult {
-            check,
             verdict,
-            critical: limits.critical,
             legacy: old,
             serverless: new,
             limit,
-            unit: "ms".into(),
             samples,
             reason,
-            e_value: None,
-            e_threshold: None,
+            ..CheckResult::new(check, limits.critical, "ms")
         }
     }
 
@@ -95,17 +87,13 @@ impl ThresholdJudge {
             None => (Verdict::Pass, "no cold starts".into()),
         };
         CheckResult {
-            check: CheckName::ColdStartP99,
             verdict,
-            critical: c.critical,
             legacy: self.step.legacy.cold_latency_ms.quantile(0.99),
             serverless: p99,
             limit: Some(c.max_p99_ms),
-            unit: "ms".into(),
             samples: PerSide { legacy: self.step.legacy.cold_starts, serverless: cold.cold_starts },
             reason,
-            e_value: None,
-            e_threshold: None,
+            ..CheckResult::new(CheckName::ColdStartP99, c.critical, "ms")
         }
     }
 }

@@ -701,10 +701,12 @@ impl<'s> Decoder<'s> {
         let cold_start = match self.sub(&mut t, "cold_start") {
             Some(mut c) => {
                 let max = self.num_in(&mut c, "max_p99_ms", 1.0, 900_000.0, "max_p99_ms");
+                let share = self.num_in(&mut c, "max_share", 0.0001, 1.0, "max_share (a share: 0.05 is 5 %)");
                 let critical = self.boolean(&mut c, "critical");
                 self.finish(c);
                 Some(ColdStartCheck {
                     max_p99_ms: max?.unwrap_or(d.cold_start.max_p99_ms),
+                    max_share: share?.unwrap_or(d.cold_start.max_share),
                     critical: critical?.unwrap_or(d.cold_start.critical),
                 })
             }
@@ -733,6 +735,15 @@ impl<'s> Decoder<'s> {
             None if t.get("no_data").is_none() => Some(d.no_data),
             None => None,
         };
+        let shared_failure = match self.sub(&mut t, "shared_failure") {
+            Some(mut f) => {
+                let max_hold = self.duration(&mut f, "max_hold", "max_hold");
+                self.finish(f);
+                Some(SharedFailurePolicy { max_hold: max_hold?.unwrap_or(d.shared_failure.max_hold) })
+            }
+            None if t.get("shared_failure").is_none() => Some(d.shared_failure),
+            None => None,
+        };
         self.finish(t);
         Some(Guardrails {
             interval: interval?.unwrap_or(d.interval),
@@ -744,6 +755,7 @@ impl<'s> Decoder<'s> {
             latency_p99: p99?,
             cold_start: cold_start?,
             no_data: no_data?,
+            shared_failure: shared_failure?,
         })
     }
 

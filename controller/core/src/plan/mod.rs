@@ -144,6 +144,7 @@ pub struct Guardrails {
     pub latency_p99: LatencyCheck,
     pub cold_start: ColdStartCheck,
     pub no_data: NoDataPolicy,
+    pub shared_failure: SharedFailurePolicy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,11 +174,22 @@ impl LatencyCheck {
 }
 
 /// Cold starts are their own population: their latency never counts as warm
-/// latency, and is held to its own absolute limit.
+/// latency, and is held to its own absolute limit; how many there are is
+/// held to `max_share` (users feel a storm of them however fast each is).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ColdStartCheck {
     pub max_p99_ms: f64,
+    /// The largest share of new-side requests that may meet a cold start (0..1).
+    pub max_share: f64,
     pub critical: bool,
+}
+
+/// The old side failing in the same minutes as the new one is not the new
+/// side's fault: the step holds while it lasts, and pauses after `max_hold`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedFailurePolicy {
+    #[serde(with = "duration_text")]
+    pub max_hold: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -209,9 +221,10 @@ impl Default for Guardrails {
             alpha: 0.01,
             errors: ErrorCheck { max_increase_pp: 0.5, critical: true },
             latency_p50: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(10.0), critical: false },
-            latency_p99: LatencyCheck { max_ratio: Some(1.5), max_extra_ms: Some(100.0), critical: false },
-            cold_start: ColdStartCheck { max_p99_ms: 1500.0, critical: false },
+            latency_p99: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(25.0), critical: false },
+            cold_start: ColdStartCheck { max_p99_ms: 1500.0, max_share: 0.05, critical: false },
             no_data: NoDataPolicy { max_hold: Duration::from_secs(1800), then: NoDataAction::Rollback },
+            shared_failure: SharedFailurePolicy { max_hold: Duration::from_secs(1800) },
         }
     }
 }
