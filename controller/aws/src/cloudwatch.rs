@@ -421,6 +421,52 @@ impl MetricsPort for CloudWatchMetrics {
     }
 }
 
+/// The ALB's requests per minute from `from_ms` to `to_ms` (whole minutes):
+/// what `cutover plan advise --from-cloudwatch` simulates on. Before a
+/// cutover every `/api/*` request reaches the ALB, so its `RequestCount` is
+/// the API's traffic. CloudWatch keeps one-minute data for 15 days and
+/// writes no datapoint in a minute without requests: a minute it does not
+/// return had none.
+pub async fn request_history(
+    client: &Client,
+    load_balancer: &str,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Vec<f64>, AwsFailure> {
+    let minute = 60_000;
+    let (from, to) = (from_ms / minute * minute, to_ms / minute * minute);
+    let dimensions = vec![Dimension::builder().name("LoadBalancer").value(load_balancer).build()];
+    let q = query("requests".into(), "AWS/ApplicationELB", "RequestCount", dimensions, "Sum");
+    let mut per_minute = vec![0.0; ((to.saturating_sub(from)) / minute) as usize];
+    let mut next = None;
+    loop {
+        let out = client
+            .get_metric_data()
+            .metric_data_queries(q.clone())
+            .start_time(DateTime::from_millis(from as i64))
+            .end_time(DateTime::from_millis(to as i64))
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("cloudwatch:GetMetricData", &e))?;
+        for result in out.metric_data_results() {
+            for (at, value) in result.timestamps().iter().zip(result.values()) {
+                let ms = at.to_millis().unwrap_or(0).max(0) as u64;
+                if let Some(slot) =
+                    ms.checked_sub(from).map(|d| (d / minute) as usize).and_then(|i| per_minute.get_mut(i))
+                {
+                    *slot += value.max(0.0);
+                }
+            }
+        }
+        match out.next_token() {
+            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(per_minute)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub use cloudwatch::{CloudWatchMetrics, Reading, LAG};
+pub use cloudwatch::{request_history, CloudWatchMetrics, Reading, LAG};
 pub use cutover_runtime::verify::{EdgeProbe, Verified, Verifier};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};

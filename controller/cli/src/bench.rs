@@ -13,7 +13,8 @@ use crate::failure::Failure;
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
-    /// The judge against Flagger-style and CloudWatch-alarm-style judges, same seeds.
+    /// The judge against Flagger-, Argo Rollouts- and Kayenta-style judges, each tuned to at most 1 % false
+    /// rollbacks first; same seeds.
     Judge {
         /// Healthy 48 h runs per judge (the false-rollback rate).
         #[arg(long, default_value_t = 1000)]
@@ -50,6 +51,9 @@ pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
     }
 }
 
+/// The first seed of the peers' tuning runs: apart from the table's seeds.
+const TUNING_SEEDS: u64 = 1_000_000;
+
 fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<ExitCode, Failure> {
     if !(1..=100_000).contains(&null_runs) || !(1..=100_000).contains(&runs) {
         return Err(Failure::input("--null-runs and --runs are from 1 to 100000"));
@@ -67,9 +71,27 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
     );
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
+    // Each peer tuned first, on healthy runs of their own (other seeds than
+    // the table's): its most eager configuration with at most 1 % false rollbacks.
+    use cutover_sim::baseline::{tune, Peer, PeerConfig, PeerJudge};
+    let tuning_runs = null_runs.min(300);
+    let mut peers: Vec<PeerConfig> = Vec::new();
+    for peer in [Peer::Flagger, Peer::Argo, Peer::Kayenta] {
+        if tty {
+            eprint!("\r  tuning {peer:?} on {tuning_runs} healthy runs…");
+        }
+        let (config, rate) =
+            tune(peer, &plan, &cutover_sim::Scenario::default(), tuning_runs, TUNING_SEEDS, 0.01, threads);
+        println!("  {config}: {:.1} % false rollbacks on {tuning_runs} tuning runs", 100.0 * rate);
+        peers.push(config);
+    }
+    if tty {
+        eprintln!();
+    }
     let mut columns = Vec::new();
-    let judges = ["sequential (cutover)", "flagger-style", "alarm-style"];
-    for (i, name) in judges.iter().enumerate() {
+    let names: Vec<String> =
+        std::iter::once("sequential (cutover)".to_string()).chain(peers.iter().map(|p| p.to_string())).collect();
+    for (i, name) in names.iter().enumerate() {
         let done = std::sync::atomic::AtomicU64::new(0);
         let progress = |_: u64| {
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -77,12 +99,11 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
                 eprint!("\r  {name}: {n}/{per_judge} runs");
             }
         };
-        use cutover_sim::baseline::{AlarmJudge, FlaggerJudge};
         use cutover_sim::bench::column;
-        let column = match i {
-            0 => column(name, &plan, &rows, cfg, &SequentialJudge::new, &progress),
-            1 => column(name, &plan, &rows, cfg, &FlaggerJudge::new, &progress),
-            _ => column(name, &plan, &rows, cfg, &AlarmJudge::new, &progress),
+        let short = name.split(" (").next().unwrap_or(name);
+        let column = match i.checked_sub(1).map(|p| peers[p]) {
+            None => column(short, &plan, &rows, cfg, &SequentialJudge::new, &progress),
+            Some(config) => column(short, &plan, &rows, cfg, &move |_: &Plan| PeerJudge::new(config), &progress),
         };
         if tty {
             eprintln!();

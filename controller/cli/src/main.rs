@@ -3,6 +3,7 @@
 //! [`Failure`] into its exit code (in `failure.rs`, the one place that
 //! decides them).
 
+mod advise;
 mod api;
 mod bench;
 mod bench_daemon;
@@ -128,7 +129,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     let aws = &cli.aws;
     match cli.command {
-        Cmd::Plan(command) => plan::run(command),
+        Cmd::Plan(command) => plan::run(command, aws).await,
         Cmd::Simulate(args) => simulate::run(&args),
         Cmd::Bench(command) => bench::run(command).await,
         Cmd::Origin(args) => origin::run(&args).await,

@@ -1,4 +1,4 @@
-//! `cutover plan init|check|show`, and reading a plan file for any command.
+//! `cutover plan init|check|show|advise`, and reading a plan file for any command.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,13 +24,17 @@ pub enum PlanCmd {
     Check { file: PathBuf },
     /// Show a plan's timeline, guardrails and target.
     Show { file: PathBuf },
+    /// Simulate a plan on your own traffic: how fast each step would catch an outage, +1 and +5 pp errors,
+    /// p50 and p99 doubling; which steps are too short or too quiet; and the holds and probe rate that are not.
+    Advise(crate::advise::AdviseArgs),
 }
 
-pub fn run(command: PlanCmd) -> Result<ExitCode, Failure> {
+pub async fn run(command: PlanCmd, aws: &crate::stores::EndpointArgs) -> Result<ExitCode, Failure> {
     match command {
         PlanCmd::Init { output } => plan_init(output.as_deref()),
         PlanCmd::Check { file } => plan_check(&file),
         PlanCmd::Show { file } => plan_show(&file),
+        PlanCmd::Advise(args) => crate::advise::run(&args, aws).await,
     }
 }
 
@@ -161,11 +165,9 @@ fn plan_show(path: &Path) -> Result<ExitCode, Failure> {
     );
     println!("  latency_p50     {}", lat(&g.latency_p50));
     println!("  latency_p99     {}", lat(&g.latency_p99));
-    println!(
-        "  cold_start_p99  ≤ {} ms{}",
-        g.cold_start.max_p99_ms,
-        if g.cold_start.critical { ", critical" } else { "" }
-    );
+    let critical = if g.cold_start.critical { ", critical" } else { "" };
+    println!("  cold_start_p99  ≤ {} ms{critical}", g.cold_start.max_p99_ms);
+    println!("  cold_start_share ≤ {} % of new-side requests{critical}", 100.0 * g.cold_start.max_share);
     println!("  failure_limit   {} failed analyses in a step roll back", g.failure_limit);
     println!("  alpha           {} chance at most of rolling back a healthy cutover (sequential judge)", g.alpha);
     let then = match g.no_data.then {
@@ -173,6 +175,10 @@ fn plan_show(path: &Path) -> Result<ExitCode, Failure> {
         NoDataAction::Pause => "pause",
     };
     println!("  no_data         hold at most {}, then {then}", format_duration(g.no_data.max_hold));
+    println!(
+        "  shared_failure  the old side failing too: hold, and pause after {}",
+        format_duration(g.shared_failure.max_hold)
+    );
     if !plan.notify.webhooks.is_empty() {
         println!("notify   {}", plan.notify.webhooks.join(", "));
     }

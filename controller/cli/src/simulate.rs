@@ -159,10 +159,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     for (seed, v) in summary.violations.iter().take(20) {
         println!("  {seed}: {v}");
     }
-    println!(
-        "replay one with: cutover simulate --seeds 1 --seed-start SEED{}",
-        fault_list(&args.faults, " --fault ")
-    );
+    println!("replay one with: cutover simulate --seeds 1 --seed-start SEED{}", fault_list(&args.faults, " --fault "));
     Ok(ExitCode::FAILURE)
 }
 
@@ -206,7 +203,8 @@ fn fault_list(faults: &[Fault], sep: &str) -> String {
 fn parse_users(text: &str) -> Result<Users, Failure> {
     let bad = || Failure::input(format!("--users {text}: use COUNT or COUNT:SICK:RATE, e.g. 300 or 300:3:30%"));
     let mut parts = text.split(':');
-    let count: u32 = parts.next().and_then(|c| c.parse().ok()).filter(|c| (1..=1_000_000).contains(c)).ok_or_else(bad)?;
+    let count: u32 =
+        parts.next().and_then(|c| c.parse().ok()).filter(|c| (1..=1_000_000).contains(c)).ok_or_else(bad)?;
     let (sick, rate) = match (parts.next(), parts.next(), parts.next()) {
         (None, None, None) => (0, 0.0),
         (Some(sick), Some(rate), None) => {
@@ -237,7 +235,7 @@ pub fn parse_traffic(text: &str) -> Result<Vec<f64>, String> {
         }
         let last = line.rsplit(',').next().unwrap_or_default().trim();
         match last.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 && n <= 1e7 => minutes.push(n),
+            Ok(n) if (0.0..=1e7).contains(&n) => minutes.push(n),
             Ok(_) => return Err(format!("line {}: {last} is not a request count from 0 to 10000000", i + 1)),
             Err(_) if minutes.is_empty() && i == 0 => {} // a header
             Err(_) => {

@@ -115,7 +115,7 @@ fn bench_judge_prints_the_judges_side_by_side() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let header = stdout.lines().find(|l| l.starts_with("| scenario")).expect("a table");
-    for judge in ["sequential (cutover)", "flagger-style", "alarm-style"] {
+    for judge in ["sequential", "flagger-style", "argo-style", "kayenta-style"] {
         assert!(header.contains(judge), "{header}");
     }
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
@@ -365,4 +365,41 @@ fn bench_daemon_prints_its_table() {
         assert!(stdout.contains(row), "{row:?} missing from:\n{stdout}");
     }
     assert!(stdout.contains("(20 sent, 0 failed)"), "{stdout}");
+}
+
+#[test]
+fn plan_advise_simulates_a_plan_on_a_traffic_file() {
+    let dir = temp_dir("advise");
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, cutover(&["plan", "init"]).stdout).unwrap();
+    // Two days of a quiet target: 20 requests a minute by day, 1 at night.
+    let mut csv = String::from("minute,requests\n");
+    for m in 0..2 * 1440 {
+        let busy = (8 * 60..20 * 60).contains(&(m % 1440));
+        csv.push_str(&format!("{m},{}\n", if busy { 20 } else { 1 }));
+    }
+    let traffic = dir.join("t.csv");
+    std::fs::write(&traffic, csv).unwrap();
+    let out = cutover(&[
+        "plan",
+        "advise",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--runs",
+        "3",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for needle in ["new-side req/h", "outage", "errors +1 pp", "p99 ×2", "by the hour", "weight", "exposure", "probes:"]
+    {
+        assert!(stdout.contains(needle), "no {needle:?}:\n{stdout}");
+    }
+    assert!(stdout.contains("too short or too quiet") && stdout.contains("suggested holds"), "{stdout}");
+    // A bad row is named with its line, and nothing is simulated.
+    std::fs::write(&traffic, "minute,requests\n0,12\n1,twelve\n").unwrap();
+    let out = cutover(&["plan", "advise", "--plan", plan.to_str().unwrap(), "--traffic", traffic.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("line 3") && text(&out).1.contains("twelve"), "{}", text(&out).1);
 }

@@ -74,8 +74,16 @@ pub fn rows(plan: &Plan) -> Vec<Row> {
             rows.push(Row { name: format!("{name} from the {pct} % step"), scenario, harmless, healthy: false });
         }
     }
-    let not_ours: [(&str, Affects, RegressionKind, Option<Duration>, &[u16]); 4] = [
-        ("shared outage, 5 min", Affects::Both, RegressionKind::Outage, Some(Duration::from_secs(300)), &[1, 10, 50, 100]),
+    /// A failure that is not the new side's alone: who, what, how long, in which steps.
+    type NotOurs<'a> = (&'a str, Affects, RegressionKind, Option<Duration>, &'a [u16]);
+    let not_ours: [NotOurs; 4] = [
+        (
+            "shared outage, 5 min",
+            Affects::Both,
+            RegressionKind::Outage,
+            Some(Duration::from_secs(300)),
+            &[1, 10, 50, 100],
+        ),
         (
             "shared 30 % errors, 15 min",
             Affects::Both,

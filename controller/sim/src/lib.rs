@@ -7,6 +7,7 @@
 //! [`check::Checker`] verifies the engine's invariants after every step.
 //! The same seed always gives the same run.
 
+pub mod advise;
 pub mod baseline;
 pub mod bench;
 pub mod check;

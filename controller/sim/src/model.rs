@@ -40,7 +40,12 @@ impl Traffic {
     /// A recorded shape, requests per minute from `start`.
     pub fn recorded(per_minute: Vec<f64>, start: Timestamp) -> Traffic {
         let per_day = per_minute.iter().sum::<f64>() * 1440.0 / per_minute.len().max(1) as f64;
-        Traffic { requests_per_day: per_day, profile: Some(Arc::new(per_minute)), profile_start: start, ..Self::diurnal(0.0) }
+        Traffic {
+            requests_per_day: per_day,
+            profile: Some(Arc::new(per_minute)),
+            profile_start: start,
+            ..Self::diurnal(0.0)
+        }
     }
 
     /// Requests per minute at `t`.

@@ -271,10 +271,16 @@ pub enum Actor {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    Hold { reason: HoldReason },
-    Advance { to_step: usize },
+    Hold {
+        reason: HoldReason,
+    },
+    Advance {
+        to_step: usize,
+    },
     Complete,
-    Rollback { reason: RollbackReason },
+    Rollback {
+        reason: RollbackReason,
+    },
     Pause {
         #[serde(default = "no_data_reason")]
         reason: PauseReason,

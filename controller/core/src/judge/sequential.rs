@@ -399,7 +399,8 @@ impl SequentialJudge {
         let g = plan.guardrails;
         let steps = plan.schedule.steps.len().max(1) as f64;
         let log_one_over_a = SHARES.iter().map(|(c, share)| (*c, -(g.alpha / steps * share).ln())).collect();
-        let windows = |hold: std::time::Duration| (hold.as_secs_f64() / g.interval.as_secs_f64().max(1.0)).ceil() as u64;
+        let windows =
+            |hold: std::time::Duration| (hold.as_secs_f64() / g.interval.as_secs_f64().max(1.0)).ceil() as u64;
         SequentialJudge {
             guardrails: g,
             log_one_over_a,
@@ -482,7 +483,13 @@ impl SequentialJudge {
 
     /// `allowance`: the new side's limit this window (old quantile × load,
     /// widened); `old`: the old side's quantile it came from.
-    fn latency_check(&mut self, check: CheckName, q: f64, limits: LatencyCheck, old: Option<(f64, f64)>) -> CheckResult {
+    fn latency_check(
+        &mut self,
+        check: CheckName,
+        q: f64,
+        limits: LatencyCheck,
+        old: Option<(f64, f64)>,
+    ) -> CheckResult {
         let min = self.guardrails.min_samples;
         let new = self.step.new_warm.quantile(q);
         let log_e = if check == CheckName::LatencyP50 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
@@ -557,7 +564,10 @@ impl SequentialJudge {
             legacy: old,
             serverless: new,
             limit: Some(limit),
-            samples: PerSide { legacy: self.step.totals.legacy.requests, serverless: self.step.totals.serverless.requests },
+            samples: PerSide {
+                legacy: self.step.totals.legacy.requests,
+                serverless: self.step.totals.serverless.requests,
+            },
             reason,
             ..CheckResult::new(check, c.critical, "percent")
         }
@@ -572,7 +582,8 @@ impl SequentialJudge {
             return (0.0, false);
         }
         let (r0, seen) = (usual.estimate(), sample.errors as f64 / sample.requests as f64);
-        let evidence = if seen > r0 { bernoulli_llr(sample.requests as f64, sample.errors as f64, seen, r0) } else { 0.0 };
+        let evidence =
+            if seen > r0 { bernoulli_llr(sample.requests as f64, sample.errors as f64, seen, r0) } else { 0.0 };
         (evidence, seen - r0 >= SHARED_MIN_EXCESS)
     }
 
