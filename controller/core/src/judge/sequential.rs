@@ -9,8 +9,11 @@
 //! at. The plan's `alpha` is split evenly across steps, and within a step
 //! half to `error_rate` and an eighth to each other check (see [`SHARES`]);
 //! the union bound keeps the whole cutover's false-rollback chance under
-//! `alpha`. The tests restart at each step; a check fails the first time its
-//! e-value reaches its threshold and stays failed for the step. Each
+//! `alpha`. Each step starts tests of its own, and the previous step's keep
+//! running beside them on their own share of alpha (an e-process's bound
+//! holds for ever, so running on costs nothing): a regression that began
+//! late in a step keeps the evidence it gathered there. A check fails the
+//! first time either reaches its threshold and stays failed for the step. Each
 //! likelihood ratio is floored (see [`Floored`]) so that a regression that
 //! starts late in a long, healthy step is not buried under hours of evidence
 //! for the null; the floor costs `ln 4` on the threshold.
@@ -294,11 +297,11 @@ struct StepTotals {
     new_warm: Histogram,
 }
 
-/// The tests of the current step. They restart at each step (a union over
-/// the steps' alphas): measured on the benchmark, a fresh start at each step
-/// detects a regression that begins early in a step ~20 % sooner than one
-/// floored test over the whole cutover, which pays `ln(plan windows)` of
-/// burial once and keeps evidence across steps.
+/// One step's tests. Each step starts its own (a union over the steps'
+/// alphas): measured on the benchmark, a fresh start at each step detects a
+/// regression that begins early in a step ~20 % sooner than one floored test
+/// over the whole cutover, which pays `ln(plan windows)` of burial once. The
+/// previous step's tests run on beside them (the judge's `carried`).
 #[derive(Clone, Debug)]
 struct Evidence {
     errors: ErrorCountTest,
@@ -307,8 +310,9 @@ struct Evidence {
     p99: ExceedanceTest,
     cold: ExceedanceTest,
     cold_share: ExceedanceTest,
-    /// `log_e` at the moment each check failed; a failed check stays failed.
-    failed: BTreeMap<CheckName, f64>,
+    /// `log_e` and the threshold it reached when each check failed; a
+    /// failed check stays failed.
+    failed: BTreeMap<CheckName, (f64, f64)>,
     /// Windows judged in this step, and the step's expected number (the
     /// floors' horizon).
     windows: u64,
@@ -329,6 +333,43 @@ impl Evidence {
             windows: 0,
             horizon: horizon.max(1),
         }
+    }
+}
+
+/// One window's observations, as every live test takes them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Observations {
+    /// Per stratum: old requests, old errors, new requests, new errors.
+    counts: [(u64, u64, u64, u64); 2],
+    /// Per stratum: new requests, new errors and the null's rate, unless
+    /// the window is left out as a shared failure.
+    reference: [Option<(u64, u64, f64)>; 2],
+    /// New-side warm requests and how many were over each allowance.
+    p50: Option<(u64, u64)>,
+    p99: Option<(u64, u64)>,
+    /// Per stratum: cold starts and how many were over the limit; requests
+    /// and how many were cold.
+    cold: [(u64, u64); 2],
+    cold_share: [(u64, u64); 2],
+}
+
+impl Evidence {
+    fn observe(&mut self, o: &Observations) {
+        for i in 0..2 {
+            let (n_old, e_old, n_new, e_new) = o.counts[i];
+            self.errors.observe(n_old, e_old, n_new, e_new);
+            if let Some((n, e, r0)) = o.reference[i] {
+                self.reference.observe(n, e, r0);
+            }
+            self.cold.observe(o.cold[i].0, o.cold[i].1);
+            self.cold_share.observe(o.cold_share[i].0, o.cold_share[i].1);
+        }
+        for (seen, test) in [(o.p50, &mut self.p50), (o.p99, &mut self.p99)] {
+            if let Some((n, k)) = seen {
+                test.observe(n, k);
+            }
+        }
+        self.windows += 1;
     }
 }
 
@@ -387,6 +428,9 @@ pub struct SequentialJudge {
     log_one_over_a: BTreeMap<CheckName, f64>,
     step: StepTotals,
     ev: Evidence,
+    /// The previous step's tests, still observing: a regression that began
+    /// late in a step keeps the evidence it gathered there.
+    carried: Option<Evidence>,
     old: OldSide,
     /// Windows still treated as part of a shared failure.
     shared_linger: u32,
@@ -406,35 +450,42 @@ impl SequentialJudge {
             log_one_over_a,
             step: StepTotals::default(),
             ev: Evidence::new(1, g.cold_start.max_share),
+            carried: None,
             old: OldSide::default(),
             shared_linger: 0,
             step_windows: plan.schedule.steps.iter().map(|s| windows(s.hold).max(1)).collect(),
         }
     }
 
-    /// The threshold (nats) of `check` now.
-    fn log_threshold(&self, check: CheckName) -> f64 {
+    /// `check`'s e-value and threshold (nats): of this step's test, or of
+    /// the previous step's, which runs on (on its own share of alpha),
+    /// whichever is nearer its threshold.
+    fn evidence(&self, check: CheckName, log_e: impl Fn(&Evidence) -> f64) -> (f64, f64) {
         let base = self.log_one_over_a.get(&check).copied().unwrap_or(f64::INFINITY);
-        floored_log_threshold(base, self.ev.horizon, self.ev.windows)
+        let of = |ev: &Evidence| (log_e(ev), floored_log_threshold(base, ev.horizon, ev.windows));
+        let now = of(&self.ev);
+        match self.carried.as_ref().map(of) {
+            Some(carried) if carried.0 - carried.1 > now.0 - now.1 => carried,
+            _ => now,
+        }
     }
 
-    /// The moment `check` failed (its e-value then), latching it on the
-    /// first crossing of its threshold that `material` allows.
-    fn latch(&mut self, check: CheckName, log_e: f64, material: bool) -> Option<f64> {
-        if !self.ev.failed.contains_key(&check) && material && log_e >= self.log_threshold(check) {
-            self.ev.failed.insert(check, log_e);
+    /// The moment `check` failed (its e-value then, and the threshold it
+    /// reached), latching it on the first crossing that `material` allows.
+    fn latch(&mut self, check: CheckName, (log_e, threshold): (f64, f64), material: bool) -> Option<(f64, f64)> {
+        if !self.ev.failed.contains_key(&check) && material && log_e >= threshold {
+            self.ev.failed.insert(check, (log_e, threshold));
         }
         self.ev.failed.get(&check).copied()
     }
 
     /// The verdict and reason of a sequential check: failed (with the
     /// e-value it failed at), too little data, or a pass.
-    fn verdict(&self, check: CheckName, failed: Option<f64>, what: &str, short: Option<String>) -> (Verdict, String) {
+    fn verdict(failed: Option<(f64, f64)>, what: &str, short: Option<String>) -> (Verdict, String) {
         match (failed, short) {
-            (Some(at), _) => (
-                Verdict::Fail,
-                format!("{what}; e-value {:.3e} reached {:.3e}", at.exp().min(1e12), self.log_threshold(check).exp()),
-            ),
+            (Some((at, threshold)), _) => {
+                (Verdict::Fail, format!("{what}; e-value {:.3e} reached {:.3e}", at.exp().min(1e12), threshold.exp()))
+            }
             (None, Some(why)) => (Verdict::Inconclusive, why),
             (None, None) => (Verdict::Pass, format!("{what}, no evidence of regression")),
         }
@@ -459,8 +510,8 @@ impl SequentialJudge {
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= g.errors.max_increase_pp);
         let (count, reference) = (self.ev.errors.log_e(), self.ev.reference.log_e());
-        let log_e = log_mean_exp(&[count, reference]);
-        let failed = self.latch(check, log_e, material);
+        let (log_e, threshold) = self.evidence(check, |ev| log_mean_exp(&[ev.errors.log_e(), ev.reference.log_e()]));
+        let failed = self.latch(check, (log_e, threshold), material);
         let d = increase.unwrap_or(0.0);
         let what = match failed {
             Some(_) if reference > count => format!("error rate {d:+.2} pp against the old side's usual rate"),
@@ -468,7 +519,7 @@ impl SequentialJudge {
         };
         let short = (samples.legacy < g.min_samples || samples.serverless < g.min_samples)
             .then(|| format!("fewer than {} requests on a side", g.min_samples));
-        let (verdict, reason) = self.verdict(check, failed, &what, short);
+        let (verdict, reason) = Self::verdict(failed, &what, short);
         CheckResult {
             verdict,
             legacy: old,
@@ -478,7 +529,7 @@ impl SequentialJudge {
             reason,
             ..CheckResult::new(check, g.errors.critical, "percent")
         }
-        .with_evidence(log_e, self.log_threshold(check))
+        .with_evidence(log_e, threshold)
     }
 
     /// `allowance`: the new side's limit this window (old quantile × load,
@@ -492,8 +543,9 @@ impl SequentialJudge {
     ) -> CheckResult {
         let min = self.guardrails.min_samples;
         let new = self.step.new_warm.quantile(q);
-        let log_e = if check == CheckName::LatencyP50 { self.ev.p50.log_e() } else { self.ev.p99.log_e() };
-        let failed = self.latch(check, log_e, true);
+        let (log_e, threshold) =
+            self.evidence(check, |ev| if check == CheckName::LatencyP50 { ev.p50.log_e() } else { ev.p99.log_e() });
+        let failed = self.latch(check, (log_e, threshold), true);
         let samples = PerSide { legacy: self.old.latency.count(), serverless: self.step.new_warm.count() };
         let name = check.as_str();
         let what = match (failed, new, old) {
@@ -508,7 +560,7 @@ impl SequentialJudge {
         } else {
             (samples.serverless < min).then(|| format!("fewer than {min} warm new-side requests"))
         };
-        let (verdict, reason) = self.verdict(check, failed, &what, short);
+        let (verdict, reason) = Self::verdict(failed, &what, short);
         CheckResult {
             verdict,
             legacy: old.map(|(o, _)| o),
@@ -518,7 +570,7 @@ impl SequentialJudge {
             reason,
             ..CheckResult::new(check, limits.critical, "ms")
         }
-        .with_evidence(log_e, self.log_threshold(check))
+        .with_evidence(log_e, threshold)
     }
 
     fn cold_start_check(&mut self) -> CheckResult {
@@ -527,14 +579,14 @@ impl SequentialJudge {
         let new = &self.step.totals.serverless;
         let p99 = new.cold_latency_ms.quantile(0.99);
         let n = new.cold_starts;
-        let log_e = self.ev.cold.log_e();
-        let failed = self.latch(check, log_e, true);
+        let (log_e, threshold) = self.evidence(check, |ev| ev.cold.log_e());
+        let failed = self.latch(check, (log_e, threshold), true);
         let what = match (failed, p99) {
             (Some(_), _) => format!("more than 1 % of cold starts over {:.0} ms", c.max_p99_ms),
             (None, Some(p)) => format!("cold-start p99 {p:.0} ms over {n} cold starts, limit {:.0} ms", c.max_p99_ms),
             (None, None) => "no cold starts".into(),
         };
-        let (verdict, reason) = self.verdict(check, failed, &what, None);
+        let (verdict, reason) = Self::verdict(failed, &what, None);
         CheckResult {
             verdict,
             serverless: p99,
@@ -543,7 +595,7 @@ impl SequentialJudge {
             reason,
             ..CheckResult::new(check, c.critical, "ms")
         }
-        .with_evidence(log_e, self.log_threshold(check))
+        .with_evidence(log_e, threshold)
     }
 
     fn cold_share_check(&mut self) -> CheckResult {
@@ -551,14 +603,14 @@ impl SequentialJudge {
         let check = CheckName::ColdStartShare;
         let share = |s: &SideSample| (s.requests > 0).then(|| 100.0 * s.cold_starts as f64 / s.requests as f64);
         let (old, new) = (share(&self.step.totals.legacy), share(&self.step.totals.serverless));
-        let log_e = self.ev.cold_share.log_e();
-        let failed = self.latch(check, log_e, true);
+        let (log_e, threshold) = self.evidence(check, |ev| ev.cold_share.log_e());
+        let failed = self.latch(check, (log_e, threshold), true);
         let limit = 100.0 * c.max_share;
         let what = match failed {
             Some(_) => format!("more than {limit:.1} % of new-side requests met a cold start"),
             None => format!("{:.2} % of new-side requests met a cold start, limit {limit:.1} %", new.unwrap_or(0.0)),
         };
-        let (verdict, reason) = self.verdict(check, failed, &what, None);
+        let (verdict, reason) = Self::verdict(failed, &what, None);
         CheckResult {
             verdict,
             legacy: old,
@@ -571,7 +623,7 @@ impl SequentialJudge {
             reason,
             ..CheckResult::new(check, c.critical, "percent")
         }
-        .with_evidence(log_e, self.log_threshold(check))
+        .with_evidence(log_e, threshold)
     }
 
     /// How strongly the old side's `sample` says it failed against its usual
@@ -629,6 +681,7 @@ impl Judge for SequentialJudge {
     fn reset(&mut self) {
         self.step = StepTotals::default();
         self.ev = Evidence::new(1, self.guardrails.cold_start.max_share);
+        self.carried = None;
         self.old = OldSide::default();
         self.shared_linger = 0;
     }
@@ -645,7 +698,10 @@ impl Judge for SequentialJudge {
     fn begin_step(&mut self, step: usize, _weight: Weight, _at: Timestamp) {
         self.step = StepTotals::default();
         let horizon = self.step_windows.get(step).copied().unwrap_or(1);
-        self.ev = Evidence::new(horizon, self.guardrails.cold_start.max_share);
+        let previous = std::mem::replace(&mut self.ev, Evidence::new(horizon, self.guardrails.cold_start.max_share));
+        // Only a step that was judged has evidence worth carrying; its
+        // failures were its own step's.
+        self.carried = (previous.windows > 0).then_some(Evidence { failed: BTreeMap::new(), ..previous });
     }
 
     fn judge(&mut self, window: Window, m: &Measurement) -> Analysis {
@@ -664,20 +720,20 @@ impl Judge for SequentialJudge {
             }
             None => None,
         };
+        let mut obs = Observations::default();
         // Errors: user traffic and probes are separate strata (their error
         // rates may differ; each is fair between the sides).
         let margin = g.errors.max_increase_pp / 200.0;
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);
-            self.ev.errors.observe(old.requests, old.errors, new.requests, new.errors);
+            obs.counts[i] = (old.requests, old.errors, new.requests, new.errors);
             if !gate[i] {
                 // Against the old side's rate before this window.
                 let r0 = (self.old.errors[i].upper() + margin).min(0.99);
-                self.ev.reference.observe(new.requests, new.errors, r0);
+                obs.reference[i] = Some((new.requests, new.errors, r0));
                 self.old.errors[i].add(old);
             }
         }
-        self.ev.windows += 1;
         // Latency: against the baseline as it stood before this window,
         // scaled by how loaded the old side is now.
         let old_warm = &m.traffic.legacy.latency_ms;
@@ -689,18 +745,19 @@ impl Judge for SequentialJudge {
         };
         let (p50, p99) = (allowance(0.5, g.latency_p50), allowance(0.99, g.latency_p99));
         let new = &m.traffic.serverless.latency_ms;
-        for (limit, test) in [(p50, &mut self.ev.p50), (p99, &mut self.ev.p99)] {
-            if let Some((_, allowance)) = limit {
-                test.observe(new.count(), new.count_above(allowance));
-            }
-        }
+        obs.p50 = p50.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
+        obs.p99 = p99.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
         self.old.record_latency(window, old_warm);
         self.step.new_warm.merge(new);
         // Cold starts, user traffic and probes alike: how slow, and how many.
-        for stratum in [&m.traffic, &m.probes] {
+        for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let s = &stratum.serverless;
-            self.ev.cold.observe(s.cold_latency_ms.count(), s.cold_latency_ms.count_above(g.cold_start.max_p99_ms));
-            self.ev.cold_share.observe(s.requests, s.cold_starts);
+            obs.cold[i] = (s.cold_latency_ms.count(), s.cold_latency_ms.count_above(g.cold_start.max_p99_ms));
+            obs.cold_share[i] = (s.requests, s.cold_starts);
+        }
+        self.ev.observe(&obs);
+        if let Some(carried) = self.carried.as_mut() {
+            carried.observe(&obs);
         }
         for side in Side::BOTH {
             self.step.totals.get_mut(side).merge(&m.combined(side));
@@ -883,6 +940,34 @@ mod tests {
         let verdicts: Vec<Verdict> = (0..5).map(|_| j.judge(W, &m).verdict).collect();
         assert_eq!(verdicts.last(), Some(&Verdict::Fail), "{verdicts:?}");
         assert!(verdicts.iter().position(|v| *v == Verdict::Fail).unwrap() <= 2, "{verdicts:?}");
+    }
+
+    #[test]
+    fn a_steps_evidence_carries_into_the_next_step() {
+        let plan = Plan::default_plan();
+        let mut m = Measurement::default();
+        m.traffic.legacy = side(600, 3);
+        m.traffic.serverless = side(60, 2);
+        let error_e = |a: &Analysis| {
+            let c = &a.checks[0];
+            (c.e_value.unwrap().ln(), c.e_threshold.unwrap().ln(), c.verdict)
+        };
+        // Halfway to the threshold in the 10 % step, not failed.
+        let mut carried = SequentialJudge::new(&plan);
+        carried.begin_step(2, Weight::from_bps(1000).unwrap(), Timestamp(0));
+        loop {
+            let (e, threshold, verdict) = error_e(&carried.judge(W, &m));
+            assert_ne!(verdict, Verdict::Fail);
+            if e >= threshold / 2.0 {
+                break;
+            }
+        }
+        carried.begin_step(3, Weight::from_bps(2500).unwrap(), Timestamp(0));
+        let mut fresh = SequentialJudge::new(&plan);
+        fresh.begin_step(3, Weight::from_bps(2500).unwrap(), Timestamp(0));
+        let first_fail = |j: &mut SequentialJudge| (1..200).find(|_| j.judge(W, &m).verdict == Verdict::Fail);
+        let (with, without) = (first_fail(&mut carried), first_fail(&mut fresh));
+        assert!(with.is_some() && with < without, "carried {with:?}, fresh {without:?}");
     }
 
     #[test]
