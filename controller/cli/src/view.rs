@@ -60,6 +60,9 @@ pub struct AnalysisView {
     pub legacy: SideView,
     pub serverless: SideView,
     pub checks: Vec<CheckView>,
+    /// Set when the old side failed in the same minutes (a shared failure):
+    /// what was seen. The step holds while it lasts.
+    pub shared_failure: Option<String>,
 }
 
 /// One side of the before/after comparison, over the step so far.
@@ -75,7 +78,7 @@ pub struct SideView {
 /// One check of an analysis, with the numbers behind its verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckView {
-    /// `error_rate`, `latency_p50`, `latency_p99`, `cold_start_p99` or `source`.
+    /// `error_rate`, `latency_p50`, `latency_p99`, `cold_start_p99`, `cold_start_share` or `source`.
     pub check: String,
     pub verdict: String,
     pub critical: bool,
@@ -196,6 +199,7 @@ impl AnalysisView {
                     reason: c.reason.clone(),
                 })
                 .collect(),
+            shared_failure: analysis.shared_failure.clone(),
         }
     }
 }
@@ -263,12 +267,15 @@ impl std::fmt::Display for CutoverView {
                 num(side.error_percent, "%")
             )?;
         }
-        writeln!(f, "    {:<15} {:<13} {:>10} {:>10}  samples old/new", "check", "verdict", "e-value", "threshold")?;
+        if let Some(shared) = &a.shared_failure {
+            writeln!(f, "    shared failure: {shared}")?;
+        }
+        writeln!(f, "    {:<16} {:<13} {:>10} {:>10}  samples old/new", "check", "verdict", "e-value", "threshold")?;
         for c in &a.checks {
             let e = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
             writeln!(
                 f,
-                "    {:<15} {:<13} {:>10} {:>10}  {}/{}",
+                "    {:<16} {:<13} {:>10} {:>10}  {}/{}",
                 c.check,
                 c.verdict,
                 e(c.e_value),
