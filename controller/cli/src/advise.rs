@@ -164,12 +164,21 @@ pub fn report(plan: &Plan, base: &Scenario, advice: &Advice) -> String {
     let _ = writeln!(out);
     let flagged: Vec<_> = advice.steps.iter().filter(|s| !s.flags.is_empty()).collect();
     if flagged.is_empty() {
-        let _ = writeln!(out, "every step catches every regression before it ends.");
+        let _ = writeln!(out, "every step catches an outage, +5 pp errors and p50 ×2 before it ends.");
     } else {
-        let _ = writeln!(out, "too short or too quiet:");
+        let _ = writeln!(out, "too short or too quiet (an outage, +5 pp errors or p50 ×2 outlast the step):");
         for s in flagged {
             for f in &s.flags {
                 let _ = writeln!(out, "  step {} ({}): {f}", s.step + 1, s.weight);
+            }
+        }
+    }
+    let noted: Vec<_> = advice.steps.iter().filter(|s| !s.notes.is_empty()).collect();
+    if !noted.is_empty() {
+        let _ = writeln!(out, "slower than the step (+1 pp and p99 ×2 need more traffic than some steps see):");
+        for s in noted {
+            for n in &s.notes {
+                let _ = writeln!(out, "  step {} ({}): {n}", s.step + 1, s.weight);
             }
         }
     }
@@ -193,12 +202,28 @@ pub fn report(plan: &Plan, base: &Scenario, advice: &Advice) -> String {
             let _ = writeln!(out, "  weight = {}", s.weight.bps() as f64 / 100.0);
             let _ = writeln!(out, "  hold = \"{}\"{note}", format_duration(s.suggested_hold));
         }
+        let _ = writeln!(out, "simulated again with these holds, caught before the step ends:");
+        for s in advice.steps.iter().filter(|s| !s.checked.is_empty()) {
+            let required = FAULTS.iter().filter(|(_, _, required)| *required);
+            let parts: Vec<String> = required
+                .zip(&s.checked)
+                .map(|((name, _, _), c)| format!("{name} {}/{}", c.within_step, c.runs))
+                .collect();
+            let _ = writeln!(out, "  step {} ({}): {}", s.step + 1, s.weight, parts.join(", "));
+        }
     } else {
         let _ = writeln!(out, "the plan's holds suffice.");
     }
     let (assumed, suggested) = advice.probes;
     let outage = advice.outage_at_first_step.map_or("not caught".into(), short);
-    if suggested != assumed {
+    if !advice.probes_meet_target {
+        let _ = writeln!(
+            out,
+            "probes: even {suggested} a minute to the quiet side catch an outage at the first step only in {outage} \
+             (median), over the {} target: lengthen or drop the first step",
+            short(cutover_sim::advise::OUTAGE_TARGET)
+        );
+    } else if suggested != assumed {
         let _ = writeln!(
             out,
             "probes: {suggested} a minute to the quiet side (not {assumed}) catch an outage at the first step in \

@@ -74,7 +74,7 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
     // Each peer tuned first, on healthy runs of their own (other seeds than
     // the table's): its most eager configuration with at most 1 % false rollbacks.
     use cutover_sim::baseline::{tune, Peer, PeerConfig, PeerJudge};
-    let tuning_runs = null_runs.min(300);
+    let tuning_runs = null_runs.min(1000);
     let mut peers: Vec<PeerConfig> = Vec::new();
     for peer in [Peer::Flagger, Peer::Argo, Peer::Kayenta] {
         if tty {

@@ -619,3 +619,15 @@ fn a_scheduled_cutover_starts_at_its_time_and_not_in_a_freeze() {
         assert_eq!(engine.state().start_at, None);
     }
 }
+
+#[test]
+fn trails_written_before_pauses_had_reasons_still_read() {
+    // A `pause` decision as older versions stored it: no reason, which
+    // could only mean the no-data policy.
+    let old: Decision = serde_json::from_str(r#"{"decision":"pause"}"#).unwrap();
+    assert_eq!(old, Decision::Pause { reason: PauseReason::NoData });
+    let new = Decision::Pause { reason: PauseReason::SharedFailure };
+    let text = serde_json::to_string(&new).unwrap();
+    assert_eq!(text, r#"{"decision":"pause","reason":"shared_failure"}"#);
+    assert_eq!(serde_json::from_str::<Decision>(&text).unwrap(), new);
+}

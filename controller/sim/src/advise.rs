@@ -56,10 +56,16 @@ pub struct StepAdvice {
     pub new_side_per_hour: f64,
     /// One per [`FAULTS`] entry.
     pub cells: Vec<Cell>,
-    /// Why the step is too short or too quiet, one line each.
+    /// Why the step is too short or too quiet for a regression it must
+    /// catch (an outage, +5 pp, p50 ×2), one line each.
     pub flags: Vec<String>,
+    /// The same for the others (+1 pp, p99 ×2): worth knowing, not required.
+    pub notes: Vec<String>,
     /// A hold long enough to catch the required regressions (p90) before it ends.
     pub suggested_hold: Duration,
+    /// With the suggested holds, simulated again: the required regressions'
+    /// cells (empty when the hold is unchanged).
+    pub checked: Vec<Cell>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,8 +76,10 @@ pub struct Advice {
     /// Quiet-side probes per minute the advice assumes, and the rate it
     /// suggests (the same when the assumed rate suffices).
     pub probes: (u32, u32),
-    /// The outage detection at the first step with the suggested rate.
+    /// The outage detection at the first step with the suggested rate, and
+    /// whether it meets [`OUTAGE_TARGET`] (the highest rate tried may not).
     pub outage_at_first_step: Option<Duration>,
+    pub probes_meet_target: bool,
 }
 
 /// Runs `runs` seeds per step and regression on `base` (its traffic is the
@@ -96,17 +104,24 @@ pub fn advise(plan: &Plan, base: &Scenario, runs: u64, threads: usize, progress:
         let per_step: f64 =
             minutes.map(|m| base.traffic.per_minute(base.start + Duration::from_secs(m * 60))).sum::<f64>()
                 * row.weight.fraction();
-        let mut flags = Vec::new();
+        let (mut flags, mut notes) = (Vec::new(), Vec::new());
         let mut needed = Duration::ZERO;
         for ((name, _, required), c) in FAULTS.iter().zip(&cells) {
-            match c.median {
-                Some(m) if m > left => flags.push(format!(
+            let line = match c.median {
+                Some(m) if m > left => Some(format!(
                     "{name}: caught after {} (median), the step ends {} after the onset",
                     short(m),
                     short(left)
                 )),
-                None => flags.push(format!("{name}: not caught in {} runs", c.runs)),
-                Some(_) => {}
+                None => Some(format!("{name}: not caught in {} runs", c.runs)),
+                Some(_) => None,
+            };
+            if let Some(line) = line {
+                if *required {
+                    flags.push(line)
+                } else {
+                    notes.push(line)
+                }
             }
             if *required {
                 match c.p90 {
@@ -132,19 +147,40 @@ pub fn advise(plan: &Plan, base: &Scenario, runs: u64, threads: usize, progress:
             new_side_per_hour: per_step / hours.max(1e-9),
             cells,
             flags,
+            notes,
             suggested_hold,
+            checked: Vec::new(),
         });
     }
     let mut suggested = plan.clone();
     suggested.schedule.steps =
         steps.iter().map(|s| Step { weight: s.weight, hold: s.suggested_hold }).collect::<Vec<_>>();
+    // Longer holds change when later steps start and how the tests'
+    // floors are sized: simulate the required regressions again on the
+    // suggested plan, for the steps whose hold changed.
+    for (s, row) in steps.iter_mut().zip(suggested.timeline()) {
+        if s.suggested_hold == s.hold {
+            continue;
+        }
+        let at = row.starts_at + s.onset_into_step;
+        let left = row.ends_at.saturating_sub(at);
+        s.checked = FAULTS
+            .iter()
+            .filter(|(_, _, required)| *required)
+            .map(|(_, kind, _)| {
+                let scenario = Scenario { faults: vec![Fault::new_side(*kind, at)], ..base.clone() };
+                cell(&suggested, &scenario, runs, threads, left, progress)
+            })
+            .collect();
+    }
     // The probe rate: the lowest that catches an outage at the first step
     // within the target (median).
     let first = timeline.first().map(|r| r.starts_at + Duration::from_secs(5 * 60)).unwrap_or_default();
     let assumed = base.quiet_side_probes_per_minute;
     let mut probes = (assumed, assumed);
     let mut outage = steps.first().and_then(|s| s.cells.first()).and_then(|c| c.median);
-    if outage.is_none_or(|m| m > OUTAGE_TARGET) {
+    let mut probes_meet_target = outage.is_some_and(|m| m <= OUTAGE_TARGET);
+    if !probes_meet_target {
         for rate in PROBE_RATES.into_iter().filter(|r| *r > assumed) {
             let scenario = Scenario {
                 faults: vec![Fault::new_side(RegressionKind::Outage, first)],
@@ -154,12 +190,13 @@ pub fn advise(plan: &Plan, base: &Scenario, runs: u64, threads: usize, progress:
             let c = cell(plan, &scenario, runs, threads, Duration::MAX, progress);
             probes.1 = rate;
             outage = c.median;
-            if c.median.is_some_and(|m| m <= OUTAGE_TARGET) {
+            probes_meet_target = c.median.is_some_and(|m| m <= OUTAGE_TARGET);
+            if probes_meet_target {
                 break;
             }
         }
     }
-    Advice { steps, suggested, probes, outage_at_first_step: outage }
+    Advice { steps, suggested, probes, outage_at_first_step: outage, probes_meet_target }
 }
 
 fn cell(
@@ -228,6 +265,7 @@ mod tests {
         let first = &advice.steps[0];
         assert!(!first.flags.is_empty(), "{first:#?}");
         assert!(first.suggested_hold > first.hold, "{first:#?}");
+        assert_eq!(first.checked.len(), 3, "the suggested hold is simulated again: {first:#?}");
         assert_eq!(advice.suggested.schedule.steps[0].hold, first.suggested_hold);
     }
 }

@@ -8,20 +8,24 @@
 //! - Flagger (`analysis.interval`, `threshold`, a metric's minimum request
 //!   count): every interval, the new side's request success rate must be at
 //!   least 99 % and its request duration p99 at most 500 ms; failed checks
-//!   are counted over the step and `threshold` of them roll back. An
-//!   interval with fewer requests than the minimum is not checked.
+//!   are counted over the whole rollout and `threshold` of them roll back.
+//!   An interval with fewer requests than the minimum is not checked (a
+//!   metric template's minimum request count).
 //! - Argo Rollouts (an AnalysisTemplate's `interval`, `failureLimit`,
 //!   `consecutiveErrorLimit`): every interval one measurement of the success
 //!   rate, `successCondition: result >= 0.99`; more than `failureLimit`
-//!   failed measurements, or more than `consecutiveErrorLimit` errors in a
-//!   row (no data: the query returns nothing), fail the analysis.
+//!   failed measurements over the rollout (a background analysis), or more
+//!   than `consecutiveErrorLimit` errors in a row (no data: the query
+//!   returns nothing), fail the analysis.
 //! - Kayenta (a canary analysis's `interval`, its minimum data points):
 //!   every interval, each metric's per-minute series of both sides (error
 //!   rate, warm p99) is compared with a one-sided Mann–Whitney test at 98 %
 //!   confidence, failing only when the new side's median is also beyond a
-//!   tolerance (25 %, or +0.5 pp for errors). The score is the share of
-//!   metrics passing; below 75 the canary fails. A metric with fewer
-//!   minutes of data than the minimum passes (Kayenta's "no data").
+//!   tolerance (25 %, or +0.5 pp for errors; Kayenta's own effect size is
+//!   the Hodges–Lehmann estimate, approximated here by the medians). The
+//!   score is the share of metrics with data passing; below 75 the canary
+//!   fails. A metric with fewer minutes of data than the minimum is left out
+//!   of the score (Kayenta's "no data").
 //!
 //! Their failures are critical: they roll back at once. A check that failed
 //! below its limit holds the step (Inconclusive), as their promotion stops.
@@ -223,7 +227,9 @@ impl PeerJudge {
                 _ => false,
             };
             let (verdict, why) = if old.len() < min_points || new.len() < min_points {
-                (Verdict::Pass, format!("no data: {} and {} points, fewer than {min_points}", old.len(), new.len()))
+                // NoData: left out of the score.
+                let why = format!("no data: {} and {} points, fewer than {min_points}", old.len(), new.len());
+                (Verdict::Inconclusive, why)
             } else {
                 let z = mann_whitney_z(&new, &old);
                 // One-sided at 98 % confidence: z above 2.054.
@@ -232,10 +238,12 @@ impl PeerJudge {
             };
             checks.push(result(check, verdict, new_med, old_med.unwrap_or(0.0), unit, why));
         }
-        // The score: the share of metrics passing; under 75 the canary fails.
+        // The score: the share of the metrics with data that pass; under 75
+        // the canary fails. With no metric judged there is no score: hold.
+        let judged = checks.iter().filter(|c| c.verdict != Verdict::Inconclusive).count();
         let passing = checks.iter().filter(|c| c.verdict == Verdict::Pass).count();
-        if 100 * passing < 75 * checks.len() {
-            checks.iter_mut().for_each(|c| c.verdict = c.verdict.max(Verdict::Inconclusive));
+        if judged > 0 && 100 * passing >= 75 * judged {
+            checks.iter_mut().for_each(|c| c.verdict = c.verdict.min(Verdict::Pass));
         }
         checks
     }
@@ -283,10 +291,10 @@ pub fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
 
 impl Judge for PeerJudge {
     fn begin_step(&mut self, _step: usize, _weight: Weight, _at: Timestamp) {
+        // Flagger's failed checks and an Argo background analysis's failed
+        // measurements count over the whole rollout, not per weight step.
         self.step = StepSamples::default();
         self.interval = Interval::default();
-        self.failed = 0;
-        self.errors_in_a_row = 0;
         self.latest.clear();
     }
 

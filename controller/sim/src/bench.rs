@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
-use cutover_core::units::{format_duration, format_hours, Weight};
+use cutover_core::units::{format_duration, format_hours, Timestamp, Weight};
 
 use crate::model::{Affects, Fault, RegressionKind, Scenario, Shape, Users};
 use crate::summary::{quantile, run_seeds};
@@ -47,10 +47,12 @@ pub fn rows(plan: &Plan) -> Vec<Row> {
         rows.push(Row { name: name.into(), scenario, harmless: true, healthy: true });
     };
     healthy("false rollbacks, healthy 48 h", Scenario::default());
-    healthy(
-        "false rollbacks, latency rising with load on both sides",
-        Scenario { latency_load_slope: 0.5, ..Scenario::default() },
-    );
+    // Both sides equally fast, from 03:00 UTC: the baseline is built at
+    // night and the afternoon peak (+48 %) is over its allowance.
+    let mut loaded = Scenario { latency_load_slope: 0.8, ..Scenario::default() };
+    loaded.start = Timestamp::from_ms(loaded.start.as_ms() - 9 * 3_600_000);
+    loaded.serverless.latency_ms_p50 = loaded.legacy.latency_ms_p50;
+    healthy("false rollbacks, latency +48 % at peak on both sides (equal sides, from 03:00)", loaded);
     healthy(
         "false rollbacks, sticky users, 3 of 300 failing 30 % of their requests",
         Scenario { users: Some(Users { count: 300, sick: 3, sick_error_rate: 0.3 }), ..Scenario::default() },
@@ -110,6 +112,8 @@ pub fn rows(plan: &Plan) -> Vec<Row> {
 pub struct Cell {
     pub runs: usize,
     pub false_rollbacks: usize,
+    /// Runs still held or paused when time ran out (a day past the plan).
+    pub unfinished: usize,
     pub detections: Vec<Duration>,
     pub exposed: Vec<u64>,
 }
@@ -119,7 +123,11 @@ impl Cell {
         let pct = |n: usize| 100.0 * n as f64 / self.runs.max(1) as f64;
         if harmless {
             let rolled_back = self.false_rollbacks + self.detections.len();
-            return format!("{:.1} % ({rolled_back} of {}) rolled back", pct(rolled_back), self.runs);
+            let stuck = match self.unfinished {
+                0 => String::new(),
+                n => format!(", {:.0} % unfinished", pct(n)),
+            };
+            return format!("{:.1} % ({rolled_back} of {}) rolled back{stuck}", pct(rolled_back), self.runs);
         }
         let (Some(median), Some(p90)) = (quantile(&self.detections, 0.5), quantile(&self.detections, 0.9)) else {
             return format!("not caught ({:.0} % false)", pct(self.false_rollbacks));
@@ -182,6 +190,7 @@ pub fn cell<J: Judge>(
     for (_, r) in &results {
         let Ok((r, _)) = r else { continue };
         c.false_rollbacks += usize::from(r.false_rollback());
+        c.unfinished += usize::from(r.phase.is_active());
         if let Some(d) = r.detection() {
             c.detections.push(d);
             c.exposed.push(r.exposed_requests);

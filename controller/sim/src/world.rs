@@ -6,7 +6,7 @@ use std::time::Duration;
 use cutover_core::measure::{Measurement, SideSample, Window};
 use cutover_core::units::{Timestamp, Weight};
 
-use crate::model::{Scenario, SideModel};
+use crate::model::{Affects, Scenario, SideModel};
 use crate::rng::Rng;
 
 /// One simulated request.
@@ -111,8 +111,11 @@ impl<'s> World<'s> {
         sampler
     }
 
+    /// Whether a fault of the new side alone is acting at `t` (after its
+    /// end, or between flaps, its users are served well: not exposed).
     fn new_side_faulted(&self, t: Timestamp) -> bool {
-        self.regression_at().is_some_and(|r| t >= r)
+        let since = t.since(self.scenario.start);
+        self.scenario.faults.iter().any(|f| f.affects == Affects::Serverless && f.strength(since) > 0.0)
     }
 
     /// Generates the traffic of `[self.now, to)` at the current edge weight.

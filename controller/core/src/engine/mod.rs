@@ -433,9 +433,11 @@ impl<J: Judge> Engine<J> {
         } else {
             s.no_data_since = None;
         }
+        // A window that could not be measured says nothing either way: the
+        // shared failure's clock runs on through it.
         if analysis.shared_failure.is_some() {
             s.shared_failure_since.get_or_insert(now);
-        } else {
+        } else if analysis.verdict != Verdict::Error {
             s.shared_failure_since = None;
         }
         let decision = self.decide(now, Some(&analysis));

@@ -148,6 +148,8 @@ impl<const K: usize> Floored<K> {
     }
 
     fn add(&mut self, k: usize, inc: f64) {
+        // `max` would turn a NaN into the floor: evidence for the null.
+        debug_assert!(!inc.is_nan(), "a NaN likelihood ratio for alternative {k}");
         self.log_lr[k] = (self.log_lr[k] + inc).max(-self.floor);
     }
 
@@ -156,7 +158,8 @@ impl<const K: usize> Floored<K> {
     }
 }
 
-/// The threshold (in nats) a floored e-process with floor `ln(horizon)` must
+/// The threshold (in nats) a floored e-process with floor `ln(4 × horizon)`
+/// (up to two floored increments a window, one per stratum) must
 /// reach after `windows` windows for a false alarm chance of at most `a`,
 /// given `ln(1 / a)`. Windows are counted in blocks that double past the
 /// horizon, block `k` getting `a / 2^(k+1)`: `ln(2^(k+1) (1 + 2^k) / a)`, so
@@ -280,11 +283,16 @@ impl Rate {
         (self.errors as f64 + 0.5) / (self.requests as f64 + 1.0)
     }
 
-    /// An upper bound: the estimate plus 2.5 standard errors and a
-    /// small-sample term; loose when few requests were seen.
+    /// An upper bound that holds at every look, not only at one: the
+    /// estimate plus an iterated-logarithm multiple of its standard error
+    /// (a stitched boundary after Howard et al. 2021, at 0.1 %) and a
+    /// small-sample term; loose when few requests were seen. The variance
+    /// is the estimate's own, so the bound is approximate for tiny rates,
+    /// which the small-sample term and the test's margin cover.
     fn upper(self) -> f64 {
         let (r, n) = (self.estimate(), self.requests as f64 + 1.0);
-        (r + 2.5 * (r * (1.0 - r) / n).sqrt() + 2.5 / n).min(0.99)
+        let z2 = 2.0 * (1.4 * (2.0 * n).ln().max(1.0).ln() + (5.2f64 / 0.001).ln());
+        (r + (z2 * r * (1.0 - r) / n).sqrt() + z2 / (2.0 * n)).min(0.99)
     }
 }
 
@@ -416,7 +424,10 @@ impl OldSide {
         } else {
             hour.filter(|h| h.count() >= LOAD_MIN).and_then(|h| h.quantile(0.5))
         };
-        now.map_or(1.0, |m| (m / overall).clamp(0.5, 3.0))
+        // Only ever widened: when weight leaves the old side its load (and
+        // latency) falls while the new side's rises, and a shrinking
+        // allowance would turn that into false rollbacks.
+        now.map_or(1.0, |m| (m / overall).clamp(1.0, 3.0))
     }
 }
 
@@ -661,13 +672,22 @@ impl SequentialJudge {
             // for the user traffic too.
             gate = [true; 2];
         }
-        let record = (old.errors >= 2 && material && evidence >= SHARED_EVIDENCE).then(|| {
+        // Recorded (the engine holds for it) only when the new side failed
+        // in the same window too: the old side failing alone is its own
+        // trouble, not a reason to stop the cutover.
+        let new = m.combined(Side::Serverless);
+        let new_failing = new.errors >= 1
+            && new.requests > 0
+            && new.errors as f64 / new.requests as f64 - usual.estimate() >= SHARED_MIN_EXCESS;
+        let record = (old.errors >= 2 && material && evidence >= SHARED_EVIDENCE && new_failing).then(|| {
             format!(
-                "the old side failed too: {} of {} requests ({:.1} %) against {:.2} % before",
+                "the old side failed too: {} of {} requests ({:.1} %) against {:.2} % before, the new side {} of {}",
                 old.errors,
                 old.requests,
                 100.0 * old.errors as f64 / old.requests as f64,
-                100.0 * usual.estimate()
+                100.0 * usual.estimate(),
+                new.errors,
+                new.requests
             )
         });
         if record.is_some() {
@@ -711,7 +731,7 @@ impl Judge for SequentialJudge {
         let shared = match &shared_now {
             Some(_) => {
                 self.shared_linger = SHARED_LINGER;
-                shared_now
+                shared_now.clone()
             }
             None if self.shared_linger > 0 => {
                 self.shared_linger -= 1;
@@ -731,6 +751,12 @@ impl Judge for SequentialJudge {
                 // Against the old side's rate before this window.
                 let r0 = (self.old.errors[i].upper() + margin).min(0.99);
                 obs.reference[i] = Some((new.requests, new.errors, r0));
+            }
+            // The old side's usual rate takes every window but a recorded
+            // shared failure: leaving out the windows it merely looked bad
+            // in would bias it low (its unlucky minutes gone, its lucky ones
+            // kept), and the test with it.
+            if shared_now.is_none() {
                 self.old.errors[i].add(old);
             }
         }

@@ -701,7 +701,7 @@ impl<'s> Decoder<'s> {
         let cold_start = match self.sub(&mut t, "cold_start") {
             Some(mut c) => {
                 let max = self.num_in(&mut c, "max_p99_ms", 1.0, 900_000.0, "max_p99_ms");
-                let share = self.num_in(&mut c, "max_share", 0.0001, 1.0, "max_share (a share: 0.05 is 5 %)");
+                let share = self.num_in(&mut c, "max_share", 0.0001, 0.5, "max_share (a share: 0.05 is 5 %)");
                 let critical = self.boolean(&mut c, "critical");
                 self.finish(c);
                 Some(ColdStartCheck {
