@@ -36,8 +36,11 @@ pub struct AdviseArgs {
     /// Simulated runs per step and regression.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     runs: u64,
-    /// Probes per minute to a side carrying at most 10 % of the users, as the probe driver sends them.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
+    /// Probes per minute to each side, as the probe driver sends them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=600))]
+    probes_per_minute: u32,
+    /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
     quiet_side_probes_per_minute: u32,
     /// Worker threads; all cores when left out.
     #[arg(long)]
@@ -57,20 +60,22 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
     let base = Scenario {
         traffic: Traffic::recorded(per_minute.clone(), start),
         start,
-        quiet_side_probes_per_minute: args.quiet_side_probes_per_minute,
+        probes_per_minute: args.probes_per_minute,
+        quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.max(args.probes_per_minute),
         ..Scenario::default()
     };
     let days = per_minute.len() as f64 / 1440.0;
     println!(
         "advising plan \"{}\" ({} steps, {}) on {source}: {:.1} days, {:.0} requests/day on average; \
-         {} runs per step and regression, {} probes/min to a quiet side",
+         {} runs per step and regression, {} probe(s)/min per side and {} to a quiet side",
         plan.target.name,
         plan.schedule.steps.len(),
         format_duration(plan.duration()),
         days,
         base.traffic.requests_per_day,
         args.runs,
-        args.quiet_side_probes_per_minute,
+        base.probes_per_minute,
+        base.quiet_side_probes_per_minute,
     );
     let total = args.runs * (plan.schedule.steps.len() * FAULTS.len()) as u64;
     let done = AtomicU64::new(0);

@@ -25,6 +25,12 @@ pub enum BenchCmd {
         /// Worker threads; all cores when left out.
         #[arg(long)]
         threads: Option<usize>,
+        /// Synthetic probes per side per minute in every scenario.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=600))]
+        probes_per_minute: u32,
+        /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
+        quiet_side_probes_per_minute: u32,
     },
     /// The local edge's added latency against calling the upstream directly.
     Edge {
@@ -45,7 +51,9 @@ pub enum BenchCmd {
 
 pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
     match command {
-        BenchCmd::Judge { null_runs, runs, threads } => bench_judge(null_runs, runs, threads),
+        BenchCmd::Judge { null_runs, runs, threads, probes_per_minute, quiet_side_probes_per_minute } => {
+            bench_judge(null_runs, runs, threads, (probes_per_minute, quiet_side_probes_per_minute))
+        }
         BenchCmd::Edge { rate, seconds, rounds } => crate::edge::bench(rate, seconds, rounds).await,
         BenchCmd::Daemon(args) => crate::bench_daemon::run(&args).await,
     }
@@ -54,19 +62,30 @@ pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
 /// The first seed of the peers' tuning runs: apart from the table's seeds.
 const TUNING_SEEDS: u64 = 1_000_000;
 
-fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<ExitCode, Failure> {
+fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>, probes: (u32, u32)) -> Result<ExitCode, Failure> {
     if !(1..=100_000).contains(&null_runs) || !(1..=100_000).contains(&runs) {
         return Err(Failure::input("--null-runs and --runs are from 1 to 100000"));
     }
     let plan = Plan::default_plan();
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let cfg = cutover_sim::bench::BenchConfig { null_runs, runs, threads };
-    let rows = cutover_sim::bench::rows(&plan);
+    let with_probes = |s: cutover_sim::Scenario| cutover_sim::Scenario {
+        probes_per_minute: probes.0,
+        quiet_side_probes_per_minute: probes.1,
+        ..s
+    };
+    let rows: Vec<_> = cutover_sim::bench::rows(&plan)
+        .into_iter()
+        .map(|r| cutover_sim::bench::Row { scenario: with_probes(r.scenario), ..r })
+        .collect();
     let per_judge: u64 = rows.iter().map(|r| if r.healthy { null_runs } else { runs }).sum();
     println!(
-        "judging the default plan (48 h, 1 % → 100 %, every {}) at 100K requests/day: {} scenarios, {null_runs} runs \
-         per healthy one and {runs} per fault, per judge, same seeds, {threads} threads",
+        "judging the default plan (48 h, 1 % → 100 %, every {}) at 100K requests/day, {} probe(s)/min per side and \
+         {} to a quiet side: {} scenarios, {null_runs} runs per healthy one and {runs} per fault, per judge, same \
+         seeds, {threads} threads",
         format_duration(plan.guardrails.interval),
+        probes.0,
+        probes.1.max(probes.0),
         rows.len(),
     );
     let started = Instant::now();
@@ -81,7 +100,7 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>) -> Result<Exit
             eprint!("\r  tuning {peer:?} on {tuning_runs} healthy runs…");
         }
         let (config, rate) =
-            tune(peer, &plan, &cutover_sim::Scenario::default(), tuning_runs, TUNING_SEEDS, 0.01, threads);
+            tune(peer, &plan, &with_probes(cutover_sim::Scenario::default()), tuning_runs, TUNING_SEEDS, 0.01, threads);
         println!("  {config}: {:.1} % false rollbacks on {tuning_runs} tuning runs", 100.0 * rate);
         peers.push(config);
     }
