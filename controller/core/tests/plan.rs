@@ -164,3 +164,23 @@ fn an_empty_salt_is_refused() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].starts_with("target.salt = \"\" (line "), "{got:?}");
 }
+
+#[test]
+fn a_problem_in_one_guardrails_table_does_not_hide_the_next_ones() {
+    let text = DEFAULT_PLAN
+        .replace("max_share = 0.05", "max_share = 0.9")
+        .replace("then = \"rollback\"", "then = \"panic\"")
+        .replace(
+            "[guardrails.shared_failure]\nmax_hold = \"30m\"",
+            "[guardrails.shared_failure]\nmax_hold = \"0m\"\nmax_hlod = \"1h\"",
+        );
+    let found = problems(&text);
+    for needle in [
+        "guardrails.cold_start.max_share = 0.9",
+        "guardrails.no_data.then",
+        "guardrails.shared_failure.max_hold = \"0m\"",
+        "guardrails.shared_failure.max_hlod",
+    ] {
+        assert!(found.iter().any(|p| p.contains(needle)), "no problem for {needle}: {found:#?}");
+    }
+}

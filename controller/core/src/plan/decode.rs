@@ -680,10 +680,14 @@ impl<'s> Decoder<'s> {
                 let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
                 let critical = self.boolean(&mut e, "critical");
                 self.finish(e);
-                Some(ErrorCheck {
-                    max_increase_pp: pp?.unwrap_or(d.errors.max_increase_pp),
-                    critical: critical?.unwrap_or(d.errors.critical),
-                })
+                // `?` inside a closure: a bad value here must not stop the
+                // tables after it from being read and their problems reported.
+                (|| {
+                    Some(ErrorCheck {
+                        max_increase_pp: pp?.unwrap_or(d.errors.max_increase_pp),
+                        critical: critical?.unwrap_or(d.errors.critical),
+                    })
+                })()
             }
             None if t.get("errors").is_none() => Some(d.errors),
             None => None,
@@ -704,11 +708,13 @@ impl<'s> Decoder<'s> {
                 let share = self.num_in(&mut c, "max_share", 0.0001, 0.5, "max_share (a share: 0.05 is 5 %)");
                 let critical = self.boolean(&mut c, "critical");
                 self.finish(c);
-                Some(ColdStartCheck {
-                    max_p99_ms: max?.unwrap_or(d.cold_start.max_p99_ms),
-                    max_share: share?.unwrap_or(d.cold_start.max_share),
-                    critical: critical?.unwrap_or(d.cold_start.critical),
-                })
+                (|| {
+                    Some(ColdStartCheck {
+                        max_p99_ms: max?.unwrap_or(d.cold_start.max_p99_ms),
+                        max_share: share?.unwrap_or(d.cold_start.max_share),
+                        critical: critical?.unwrap_or(d.cold_start.critical),
+                    })
+                })()
             }
             None if t.get("cold_start").is_none() => Some(d.cold_start),
             None => None,
@@ -730,7 +736,7 @@ impl<'s> Decoder<'s> {
                     },
                 };
                 self.finish(n);
-                Some(NoDataPolicy { max_hold: max_hold?.unwrap_or(d.no_data.max_hold), then: then? })
+                (|| Some(NoDataPolicy { max_hold: max_hold?.unwrap_or(d.no_data.max_hold), then: then? }))()
             }
             None if t.get("no_data").is_none() => Some(d.no_data),
             None => None,
@@ -739,7 +745,7 @@ impl<'s> Decoder<'s> {
             Some(mut f) => {
                 let max_hold = self.duration(&mut f, "max_hold", "max_hold");
                 self.finish(f);
-                Some(SharedFailurePolicy { max_hold: max_hold?.unwrap_or(d.shared_failure.max_hold) })
+                max_hold.map(|h| SharedFailurePolicy { max_hold: h.unwrap_or(d.shared_failure.max_hold) })
             }
             None if t.get("shared_failure").is_none() => Some(d.shared_failure),
             None => None,
