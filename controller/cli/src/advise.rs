@@ -267,6 +267,6 @@ fn chart(base: &Scenario, advice: &Advice) -> String {
     let drawn: String = exposure.iter().map(|e| LEVELS[((e / top) * 8.0).ceil().min(8.0) as usize]).collect();
     format!(
         "by the hour (each character one hour of the suggested plan):\n  weight    {weight}  (█ = 100 %)\n  \
-         exposure  {drawn}  (requests a +5 pp regression starting then reaches before its rollback; █ = {top:.0})\n"
+         exposure  {drawn}  (requests a +5 pp regression starting then reaches before its rollback, at the median detection of its step as simulated above; █ = {top:.0})\n"
     )
 }
