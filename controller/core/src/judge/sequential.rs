@@ -60,7 +60,11 @@
 //!   widened by `max_ratio` / `max_extra_ms`. So latency that rises with
 //!   load on both sides moves the allowance with it. Under the null at most
 //!   `1 - q` of new-side warm requests exceed it; the test is a one-sided
-//!   mixture SPRT on that share (alternatives 1.5–10× it). (A second test
+//!   mixture SPRT on that share (alternatives 1.5–10× it). Probes are a
+//!   second stratum, held to allowances from the old side's *probes* (their
+//!   route is not the users'), once those number 1000; both strata feed one
+//!   mixture, each alternative betting the same multiple of the null share
+//!   in each, so their evidence adds. (A second test
 //!   at the 99.9th percentile was tried: it caught `p99 ×2` from the 10 %
 //!   step sooner, but also rolled back 30 % of runs whose p99 stayed inside
 //!   the allowance, since a fatter tail leaves p99.9 first. A check named
@@ -352,9 +356,11 @@ struct Observations {
     /// Per stratum: new requests, new errors and the null's rate, unless
     /// the window is left out as a shared failure.
     reference: [Option<(u64, u64, f64)>; 2],
-    /// New-side warm requests and how many were over each allowance.
-    p50: Option<(u64, u64)>,
-    p99: Option<(u64, u64)>,
+    /// Per stratum: new-side warm requests and how many were over each
+    /// allowance (users against the old side's users, probes against its
+    /// probes, once either has a baseline).
+    p50: [Option<(u64, u64)>; 2],
+    p99: [Option<(u64, u64)>; 2],
     /// Per stratum: cold starts and how many were over the limit; requests
     /// and how many were cold.
     cold: [(u64, u64); 2],
@@ -372,9 +378,14 @@ impl Evidence {
             self.cold.observe(o.cold[i].0, o.cold[i].1);
             self.cold_share.observe(o.cold_share[i].0, o.cold_share[i].1);
         }
-        for (seen, test) in [(o.p50, &mut self.p50), (o.p99, &mut self.p99)] {
-            if let Some((n, k)) = seen {
-                test.observe(n, k);
+        // One mixture over both strata: each alternative bets the same
+        // multiple of the null share in each, so the product of the strata's
+        // ratios is one likelihood ratio and the sum adds their evidence.
+        for i in 0..2 {
+            for (seen, test) in [(o.p50[i], &mut self.p50), (o.p99[i], &mut self.p99)] {
+                if let Some((n, k)) = seen {
+                    test.observe(n, k);
+                }
             }
         }
         self.windows += 1;
@@ -386,6 +397,9 @@ impl Evidence {
 struct OldSide {
     /// Warm user-request latency: the quantiles the allowances start from.
     latency: Histogram,
+    /// Warm probe latency: the probes' own baseline (their route is not
+    /// the users').
+    probe_latency: Histogram,
     /// The same by UTC hour of day, for the load factor when the old side
     /// has too few recent requests (the last steps).
     by_hour: Vec<Histogram>,
@@ -710,6 +724,7 @@ impl Judge for SequentialJudge {
         // One aggregate over hours: its latency is the baseline's, but it
         // says nothing about any hour of the day or the last half hour.
         self.old.latency.merge(&m.traffic.legacy.latency_ms);
+        self.old.probe_latency.merge(&m.probes.legacy.latency_ms);
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             self.old.errors[i].add(&stratum.legacy);
         }
@@ -764,15 +779,20 @@ impl Judge for SequentialJudge {
         // scaled by how loaded the old side is now.
         let old_warm = &m.traffic.legacy.latency_ms;
         let load = self.old.load_factor(window, old_warm);
-        let baseline = &self.old.latency;
-        let trusted = baseline.count() >= BASELINE_MIN;
-        let allowance = |q: f64, limits: LatencyCheck| {
+        let allowance = |baseline: &Histogram, q: f64, limits: LatencyCheck| {
+            let trusted = baseline.count() >= BASELINE_MIN;
             baseline.quantile(q).filter(|_| trusted).map(|o| o * load).map(|o| (o, limits.allowance(o)))
         };
-        let (p50, p99) = (allowance(0.5, g.latency_p50), allowance(0.99, g.latency_p99));
+        let (p50, p99) =
+            (allowance(&self.old.latency, 0.5, g.latency_p50), allowance(&self.old.latency, 0.99, g.latency_p99));
         let new = &m.traffic.serverless.latency_ms;
-        obs.p50 = p50.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
-        obs.p99 = p99.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
+        obs.p50[0] = p50.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
+        obs.p99[0] = p99.map(|(_, allowance)| (new.count(), new.count_above(allowance)));
+        let probes = &m.probes.serverless.latency_ms;
+        let probe_allowance = |q, limits| allowance(&self.old.probe_latency, q, limits).map(|(_, a)| a);
+        obs.p50[1] = probe_allowance(0.5, g.latency_p50).map(|a| (probes.count(), probes.count_above(a)));
+        obs.p99[1] = probe_allowance(0.99, g.latency_p99).map(|a| (probes.count(), probes.count_above(a)));
+        self.old.probe_latency.merge(&m.probes.legacy.latency_ms);
         self.old.record_latency(window, old_warm);
         self.step.new_warm.merge(new);
         // Cold starts, user traffic and probes alike: how slow, and how many.
@@ -994,6 +1014,35 @@ mod tests {
         let first_fail = |j: &mut SequentialJudge| (1..200).find(|_| j.judge(W, &m).verdict == Verdict::Fail);
         let (with, without) = (first_fail(&mut carried), first_fail(&mut fresh));
         assert!(with.is_some() && with < without, "carried {with:?}, fresh {without:?}");
+    }
+
+    #[test]
+    fn probes_are_judged_against_the_old_sides_probes() {
+        let plan = Plan::default_plan();
+        let mut j = SequentialJudge::new(&plan);
+        j.begin_step(2, Weight::from_bps(1000).unwrap(), Timestamp(0));
+        let spread = |n: u32, ms: f64| {
+            let mut s = SideSample { requests: u64::from(n), ..Default::default() };
+            s.latency_ms.record_n(ms, n - n / 100);
+            s.latency_ms.record_n(ms * 2.0, n / 100);
+            s
+        };
+        // No new-side user requests at all: only the probes can say anything.
+        let mut m = Measurement::default();
+        m.traffic.legacy = spread(100, 40.0);
+        m.probes.legacy = spread(100, 20.0);
+        m.probes.serverless = spread(100, 20.0);
+        for _ in 0..12 {
+            let a = j.judge(W, &m);
+            assert_ne!(a.verdict, Verdict::Fail, "{a:#?}");
+        }
+        // Then the new side's probes slow down 10x: the p99 check fails.
+        m.probes.serverless = spread(100, 200.0);
+        let failed = (0..10).any(|_| {
+            let a = j.judge(W, &m);
+            a.checks.iter().any(|c| c.check == CheckName::LatencyP99 && c.verdict == Verdict::Fail)
+        });
+        assert!(failed, "slow probes against the old side's probes fail latency_p99");
     }
 
     #[test]
