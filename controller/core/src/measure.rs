@@ -143,6 +143,14 @@ impl Histogram {
         self.total += other.total;
     }
 
+    /// Takes back what `merge` added: `other` must have been merged in.
+    pub fn remove(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a = a.saturating_sub(*b);
+        }
+        self.total = self.total.saturating_sub(other.total);
+    }
+
     pub fn count(&self) -> u64 {
         self.total
     }
@@ -322,6 +330,19 @@ mod tests {
         assert_eq!(h.count_above(30.0), 1, "30.5 shares 30's bucket; 1e9 is in the last");
         assert_eq!(h.count_above(5.0), 5);
         assert_eq!(h.count_above(1e12), 0);
+    }
+
+    #[test]
+    fn removing_takes_back_a_merge() {
+        let (mut a, mut b) = (Histogram::default(), Histogram::default());
+        a.record(10.0);
+        b.record_n(30.0, 3);
+        b.record(5e5);
+        let before = a.clone();
+        a.merge(&b);
+        a.remove(&b);
+        assert_eq!(a, before);
+        assert_eq!(a.quantile(1.0), before.quantile(1.0));
     }
 
     #[test]

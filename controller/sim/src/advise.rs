@@ -10,6 +10,7 @@ use cutover_core::plan::{Plan, Step};
 use cutover_core::units::Weight;
 
 use crate::model::{Fault, RegressionKind, Scenario};
+pub use crate::summary::short;
 use crate::summary::{quantile, run_seeds};
 
 /// The regressions the advisor asks about, and whether a step must catch
@@ -233,16 +234,6 @@ fn cell(
 fn round_up_half_hour(d: Duration) -> Duration {
     let half = 1800;
     Duration::from_secs(d.as_secs().div_ceil(half) * half)
-}
-
-/// `42s`, `3m`, `2h10m`: short enough for a table cell.
-pub fn short(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
 
 #[cfg(test)]

@@ -57,7 +57,6 @@ impl StepSamples {
 #[derive(Clone, Debug, Default)]
 struct Interval {
     started: Option<Timestamp>,
-    new: SideSample,
     minutes: Vec<PerSide<SideSample>>,
 }
 
@@ -65,9 +64,15 @@ impl Interval {
     /// Adds a window; the interval's samples once `length` has passed.
     fn add(&mut self, window: Window, m: &Measurement, length: Duration) -> Option<Interval> {
         let started = *self.started.get_or_insert(window.from);
-        self.new.merge(&m.combined(Side::Serverless));
         self.minutes.push(PerSide { legacy: m.combined(Side::Legacy), serverless: m.combined(Side::Serverless) });
         (window.to.since(started) >= length).then(|| std::mem::take(self))
+    }
+
+    /// The new side over the whole interval.
+    fn new_side(&self) -> SideSample {
+        let mut total = SideSample::default();
+        self.minutes.iter().for_each(|m| total.merge(&m.serverless));
+        total
     }
 }
 
@@ -172,12 +177,13 @@ impl PeerJudge {
     }
 
     fn flagger(&mut self, i: &Interval, threshold: u32, min_requests: u64) -> Vec<CheckResult> {
-        if i.new.requests < min_requests {
-            let why = format!("{} requests, fewer than {min_requests}: not checked", i.new.requests);
+        let new = i.new_side();
+        if new.requests < min_requests {
+            let why = format!("{} requests, fewer than {min_requests}: not checked", new.requests);
             return vec![result(CheckName::ErrorRate, Verdict::Inconclusive, None, 99.0, "percent success", why)];
         }
-        let success = success_pct(&i.new);
-        let p99 = all_latency_p99(&i.new);
+        let success = success_pct(&new);
+        let p99 = all_latency_p99(&new);
         let failed_now = success.is_some_and(|s| s < 99.0) || p99.is_some_and(|p| p > 500.0);
         self.failed += u32::from(failed_now);
         let verdict = match (self.failed >= threshold, failed_now) {
@@ -190,7 +196,7 @@ impl PeerJudge {
     }
 
     fn argo(&mut self, i: &Interval, failure_limit: u32, consecutive_error_limit: u32) -> Vec<CheckResult> {
-        let Some(success) = success_pct(&i.new) else {
+        let Some(success) = success_pct(&i.new_side()) else {
             self.errors_in_a_row += 1;
             let verdict =
                 if self.errors_in_a_row > consecutive_error_limit { Verdict::Fail } else { Verdict::Inconclusive };

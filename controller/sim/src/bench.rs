@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use cutover_core::judge::Judge;
 use cutover_core::plan::Plan;
-use cutover_core::units::{format_duration, format_hours, Timestamp, Weight};
+use cutover_core::units::{Timestamp, Weight};
 
 use crate::model::{Affects, Fault, RegressionKind, Scenario, Shape, Users};
-use crate::summary::{quantile, run_seeds};
+use crate::summary::{quantile, run_seeds, short};
 
 /// How far into its step a fault starts (the step's weight is applied and
 /// the judge has begun the step's evidence).
@@ -133,11 +133,7 @@ impl Cell {
             return format!("not caught ({:.0} % false)", pct(self.false_rollbacks));
         };
         let exposed = quantile(&self.exposed, 0.5).unwrap_or(0);
-        let round = |d: Duration| match d.as_secs() {
-            s if s >= 3600 => format_hours(d),
-            s => format_duration(Duration::from_secs(s)),
-        };
-        format!("{} / {} · {exposed} req · {:.0} %", round(median), round(p90), pct(self.detections.len()))
+        format!("{} / {} · {exposed} req · {:.0} %", short(median), short(p90), pct(self.detections.len()))
     }
 
     /// Share of runs caught after the onset.

@@ -170,6 +170,12 @@ impl Summary {
     }
 }
 
+/// A delay for a table cell: whole seconds under an hour (`1m48s`), whole
+/// minutes from an hour on (`4h28m`).
+pub fn short(d: Duration) -> String {
+    format_hours(round_s(d))
+}
+
 fn round_s(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }

@@ -792,8 +792,8 @@ impl<J: Judge> Engine<J> {
         if self.state.failures >= g.failure_limit {
             return Decision::Rollback { reason: RollbackReason::FailureLimit };
         }
+        let paused = matches!(self.state.phase, Phase::Paused { .. });
         if let Some(since) = self.state.no_data_since {
-            let paused = matches!(self.state.phase, Phase::Paused { .. });
             if now >= since + g.no_data.max_hold {
                 match g.no_data.then {
                     NoDataAction::Rollback => return Decision::Rollback { reason: RollbackReason::NoData },
@@ -802,7 +802,6 @@ impl<J: Judge> Engine<J> {
                 }
             }
         }
-        let paused = matches!(self.state.phase, Phase::Paused { .. });
         if self.state.shared_failure_since.is_some_and(|since| now >= since + g.shared_failure.max_hold) && !paused {
             return Decision::Pause { reason: PauseReason::SharedFailure };
         }

@@ -402,36 +402,41 @@ struct OldSide {
     probe_latency: Histogram,
     /// The same by UTC hour of day, for the load factor when the old side
     /// has too few recent requests (the last steps).
-    by_hour: Vec<Histogram>,
-    /// The last half hour's windows: `(window end, latency)`.
+    by_hour: [Histogram; 24],
+    /// The last half hour's windows: `(window end, latency)`, and their sum
+    /// (kept as they come and go, not merged again every window).
     recent: VecDeque<(Timestamp, Histogram)>,
+    recent_total: Histogram,
     /// Error rates per stratum (user traffic, probes), shared failures left out.
     errors: [Rate; 2],
 }
 
 impl OldSide {
+    /// Its error rate over both strata together.
+    fn usual(&self) -> Rate {
+        let [traffic, probes] = self.errors;
+        Rate { requests: traffic.requests + probes.requests, errors: traffic.errors + probes.errors }
+    }
+
     fn record_latency(&mut self, window: Window, h: &Histogram) {
         self.latency.merge(h);
-        if self.by_hour.is_empty() {
-            self.by_hour = vec![Histogram::default(); 24];
-        }
         self.by_hour[usize::from(window.from.utc_hour()) % 24].merge(h);
+        self.recent_total.merge(h);
         self.recent.push_back((window.to, h.clone()));
-        while self.recent.front().is_some_and(|(to, _)| to.as_ms() + LOAD_SPAN_MS < window.to.as_ms()) {
-            self.recent.pop_front();
-        }
     }
 
     /// How much slower (above 1) or faster the old side is now than over the
-    /// cutover: recent median against the cutover's median.
-    fn load_factor(&self, window: Window, current: &Histogram) -> f64 {
-        let Some(overall) = self.latency.quantile(0.5) else { return 1.0 };
-        let mut recent = current.clone();
-        for (to, h) in &self.recent {
-            if to.as_ms() + LOAD_SPAN_MS >= window.to.as_ms() {
-                recent.merge(h);
+    /// cutover: recent median (the last half hour's windows and `current`)
+    /// against the cutover's median.
+    fn load_factor(&mut self, window: Window, current: &Histogram) -> f64 {
+        while self.recent.front().is_some_and(|(to, _)| to.as_ms() + LOAD_SPAN_MS < window.to.as_ms()) {
+            if let Some((_, h)) = self.recent.pop_front() {
+                self.recent_total.remove(&h);
             }
         }
+        let Some(overall) = self.latency.quantile(0.5) else { return 1.0 };
+        let mut recent = self.recent_total.clone();
+        recent.merge(current);
         let hour = self.by_hour.get(usize::from(window.from.utc_hour()));
         let now = if recent.count() >= LOAD_MIN {
             recent.quantile(0.5)
@@ -526,9 +531,7 @@ impl SequentialJudge {
         let old = if step_old.requests >= g.min_samples {
             rate(step_old)
         } else {
-            let mut all = self.old.errors[0];
-            all.requests += self.old.errors[1].requests;
-            all.errors += self.old.errors[1].errors;
+            let all = self.old.usual();
             (all.requests > 0).then(|| 100.0 * all.errors as f64 / all.requests as f64).or_else(|| rate(step_old))
         };
         let new = rate(&self.step.totals.serverless);
@@ -677,9 +680,7 @@ impl SequentialJudge {
             gate[i] = material && evidence >= SHARED_GATE_EVIDENCE;
         }
         let old = m.combined(Side::Legacy);
-        let mut usual = self.old.errors[0];
-        usual.requests += self.old.errors[1].requests;
-        usual.errors += self.old.errors[1].errors;
+        let usual = self.old.usual();
         let (evidence, material) = Self::old_side_failing(&old, usual);
         if material && evidence >= SHARED_GATE_EVIDENCE {
             // At the last steps the old side has only probes: they speak
@@ -967,17 +968,23 @@ mod tests {
 
     const W: Window = Window { from: Timestamp(0), to: Timestamp(60_000) };
 
-    #[test]
-    fn an_outage_at_a_one_percent_step_fails_within_a_few_windows() {
-        let plan = Plan::default_plan();
-        let mut j = SequentialJudge::new(&plan);
+    /// The default plan's judge at the 1 % step after `windows` healthy
+    /// minutes (70 old-side requests, 1 new-side), none of them failing.
+    fn after_healthy_minutes(windows: usize) -> SequentialJudge {
+        let mut j = SequentialJudge::new(&Plan::default_plan());
         j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
         let mut healthy = Measurement::default();
         healthy.traffic.legacy = side(70, 0);
         healthy.traffic.serverless = side(1, 0);
-        for _ in 0..30 {
-            j.judge(W, &healthy);
+        for _ in 0..windows {
+            assert_ne!(j.judge(W, &healthy).verdict, Verdict::Fail);
         }
+        j
+    }
+
+    #[test]
+    fn an_outage_at_a_one_percent_step_fails_within_a_few_windows() {
+        let mut j = after_healthy_minutes(30);
         let mut m = Measurement::default();
         m.traffic.legacy = side(70, 0);
         m.probes.legacy = side(1, 0);
@@ -1047,15 +1054,7 @@ mod tests {
 
     #[test]
     fn a_failure_both_sides_share_is_not_the_new_sides_fault() {
-        let plan = Plan::default_plan();
-        let mut j = SequentialJudge::new(&plan);
-        j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
-        let mut healthy = Measurement::default();
-        healthy.traffic.legacy = side(70, 0);
-        healthy.traffic.serverless = side(1, 0);
-        for _ in 0..60 {
-            assert_ne!(j.judge(W, &healthy).verdict, Verdict::Fail);
-        }
+        let mut j = after_healthy_minutes(60);
         // Ten minutes in which everything fails, on both sides.
         let mut down = Measurement::default();
         down.traffic.legacy = side(70, 70);
@@ -1068,11 +1067,7 @@ mod tests {
             assert!(a.shared_failure.as_deref().is_some_and(|s| s.contains("old side failed too")), "{a:#?}");
         }
         // The same outage on the new side alone is caught within minutes.
-        let mut alone = SequentialJudge::new(&plan);
-        alone.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
-        for _ in 0..60 {
-            alone.judge(W, &healthy);
-        }
+        let mut alone = after_healthy_minutes(60);
         let mut new_down = down.clone();
         new_down.traffic.legacy = side(70, 0);
         new_down.probes.legacy = side(1, 0);
