@@ -514,11 +514,33 @@ fn a_restart_mid_step_measures_the_whole_step_again() {
     let judge = ThresholdJudge::new(plan.guardrails);
     let mut engine = Engine::restore(plan, rig.engine.state().clone(), judge);
     let out = engine.handle(rig.now, Input::LeaseGained { epoch: 9 });
-    let window = out.effects.iter().find_map(|e| match e {
-        Effect::Measure { window } => Some(*window),
-        _ => None,
-    });
-    assert_eq!(window, Some(Window { from: step_started, to: rig.now }), "a catch-up window from the step's start");
+    let lookback = Window { from: before(rig.engine.state().started_at.unwrap(), HOUR), to: step_started };
+    assert_eq!(
+        measures(&out),
+        [lookback, Window { from: step_started, to: rig.now }],
+        "the old side's baseline again, and a catch-up window from the step's start"
+    );
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn before(t: Timestamp, d: Duration) -> Timestamp {
+    Timestamp::from_ms(t.as_ms() - d.as_millis() as u64)
+}
+
+/// Starting asks for the old side's history before the start (the plan's
+/// `lookback`), so the judge knows its usual rate and latency from the first
+/// window on; `lookback = "0s"` asks for nothing.
+#[test]
+fn starting_reads_the_old_sides_history_before_the_start() {
+    let mut rig = Rig::new();
+    let out = rig.command(Command::Start);
+    assert_eq!(measures(&out), [Window { from: before(rig.now, HOUR), to: rig.now }]);
+    let mut plan = plan();
+    plan.guardrails.lookback = Duration::ZERO;
+    let mut rig = Rig::with_plan(plan);
+    let out = rig.command(Command::Start);
+    assert!(measures(&out).is_empty(), "{out:?}");
 }
 
 /// Killed after a step's intent, before the edge confirmed it: the new
@@ -552,7 +574,8 @@ fn a_restart_between_intent_and_confirmation_reads_the_baseline_on_confirmation(
     rig.now = rig.now + Duration::from_secs(5);
     let out = engine.handle(rig.now, Input::Edge(EdgeResult::Applied { id, weight }));
     let windows = measures(&out);
-    assert_eq!(windows, [Window { from: started_at, to: rig.now }], "the baseline, from the start to the confirmation");
+    let baseline = Window { from: before(started_at, HOUR), to: rig.now };
+    assert_eq!(windows, [baseline], "the baseline, from the lookback before the start to the confirmation");
 }
 
 #[test]
@@ -574,7 +597,7 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
     let windows = measures(&out);
     assert_eq!(
         windows,
-        [Window { from: started_at, to: step_started }, Window { from: step_started, to: rig.now }],
+        [Window { from: before(started_at, HOUR), to: step_started }, Window { from: step_started, to: rig.now }],
         "the baseline, then a catch-up window of the step"
     );
     // A failed baseline read is asked again an interval later, not at once.

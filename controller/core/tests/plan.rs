@@ -59,7 +59,7 @@ webhooks = ["http://example.com/hook", "ftp://x"]
         "schedule.steps[3].weight = 1.005 (line 18): a weight has at most two decimals (it is stored in basis points)",
         "schedule.steps[3].hold = 3 (line 19): expected a duration string like \"2h\", found integer",
         "guardrails.min_samples = 0 (line 22): min_samples is a whole number from 1 to 1000000",
-        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, errors, latency, cold_start, no_data, shared_failure",
+        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, lookback, errors, latency, cold_start, no_data, shared_failure",
         "notify.webhooks[0] = \"http://example.com/hook\" (line 26): a webhook leaves this machine: use https://",
         "notify.webhooks[1] = \"ftp://x\" (line 26): expected an https:// URL with a host",
     ];
@@ -183,4 +183,17 @@ fn a_problem_in_one_guardrails_table_does_not_hide_the_next_ones() {
     ] {
         assert!(found.iter().any(|p| p.contains(needle)), "no problem for {needle}: {found:#?}");
     }
+}
+
+#[test]
+fn the_lookback_may_be_zero_and_at_most_fourteen_days() {
+    let with = |value: &str| DEFAULT_PLAN.replace("lookback = \"1h\"", &format!("lookback = {value}"));
+    assert_eq!(Plan::parse(&with("\"0s\"")).map(|p| p.guardrails.lookback), Ok(Duration::ZERO));
+    assert_eq!(Plan::parse(&with("\"14d\"")).map(|p| p.guardrails.lookback), Ok(Duration::from_secs(14 * 86_400)));
+    let found = problems(&with("\"15d\""));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("guardrails.lookback = \"15d\" (line ") && found[0].ends_with("is at most 14d"),
+        "{found:?}"
+    );
 }

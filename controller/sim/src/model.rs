@@ -51,8 +51,9 @@ impl Traffic {
     /// Requests per minute at `t`.
     pub fn per_minute(&self, t: Timestamp) -> f64 {
         if let Some(p) = self.profile.as_ref().filter(|p| !p.is_empty()) {
-            let minute = t.as_ms().saturating_sub(self.profile_start.as_ms()) / 60_000;
-            return p[(minute % p.len() as u64) as usize];
+            // The profile repeats, before its start too (a lookback).
+            let minute = (t.as_ms() as i64 - self.profile_start.as_ms() as i64).div_euclid(60_000);
+            return p[minute.rem_euclid(p.len() as i64) as usize];
         }
         let hour = (t.as_ms() % 86_400_000) as f64 / 3_600_000.0;
         let phase = 2.0 * std::f64::consts::PI * (hour - self.peak_hour_utc) / 24.0;

@@ -115,7 +115,7 @@ pub fn run<J: Judge>(
 
     let start = scenario.start;
     let horizon = start + plan.duration() + scenario.overtime;
-    let mut world = World::new(scenario, world_rng);
+    let mut world = World::new(scenario, world_rng, plan.guardrails.lookback);
     let mut checker = Checker::new(plan);
     let mut engine = Engine::new(format!("sim-{seed}"), plan.clone(), make_judge(plan), start);
     let mut stored: Option<CutoverState> = None;

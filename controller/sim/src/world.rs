@@ -67,7 +67,9 @@ pub struct World<'s> {
 }
 
 impl<'s> World<'s> {
-    pub fn new(scenario: &'s Scenario, mut rng: Rng) -> World<'s> {
+    /// A world whose traffic begins `history` before the scenario's start,
+    /// all of it on the old side (what the judge's lookback reads).
+    pub fn new(scenario: &'s Scenario, mut rng: Rng, history: Duration) -> World<'s> {
         let user_buckets = match scenario.users {
             Some(u) => {
                 let mut buckets = rng.fork(7);
@@ -78,7 +80,7 @@ impl<'s> World<'s> {
         World {
             scenario,
             rng,
-            now: scenario.start,
+            now: Timestamp::from_ms(scenario.start.as_ms().saturating_sub(history.as_millis() as u64)),
             edge: Weight::ZERO,
             user_buckets,
             reqs: Vec::new(),
@@ -97,7 +99,9 @@ impl<'s> World<'s> {
         let s = self.scenario;
         let mut model = if serverless { s.serverless.clone() } else { s.legacy.clone() };
         let since = t.since(s.start);
-        for f in s.faults.iter().filter(|f| f.affects.hits(serverless)) {
+        // Faults are the scenario's story, which begins at its start.
+        let story = if t >= s.start { &s.faults[..] } else { &[] };
+        for f in story.iter().filter(|f| f.affects.hits(serverless)) {
             let strength = f.strength(since);
             if strength > 0.0 {
                 model = f.kind.apply(&model, strength);
@@ -115,7 +119,8 @@ impl<'s> World<'s> {
     /// end, or between flaps, its users are served well: not exposed).
     fn new_side_faulted(&self, t: Timestamp) -> bool {
         let since = t.since(self.scenario.start);
-        self.scenario.faults.iter().any(|f| f.affects == Affects::Serverless && f.strength(since) > 0.0)
+        t >= self.scenario.start
+            && self.scenario.faults.iter().any(|f| f.affects == Affects::Serverless && f.strength(since) > 0.0)
     }
 
     /// Generates the traffic of `[self.now, to)` at the current edge weight.

@@ -382,8 +382,7 @@ impl<J: Judge> Engine<J> {
             self.judge.reset();
             self.judge.begin_step(self.state.step, self.state.weight, started);
             self.measure.measured_to = Some(started);
-            self.measure.baseline_wanted =
-                self.state.started_at.filter(|t| *t < started).map(|from| Window { from, to: started });
+            self.measure.baseline_wanted = self.baseline_window(started);
         } else {
             self.measure.baseline_on_confirm = self.state.started_at.is_some();
         }
@@ -498,8 +497,7 @@ impl<J: Judge> Engine<J> {
                     self.judge.begin_step(self.state.step, weight, now);
                     self.measure.restart_step(Some(now));
                     if std::mem::take(&mut self.measure.baseline_on_confirm) {
-                        self.measure.baseline_wanted =
-                            self.state.started_at.filter(|t| *t < now).map(|from| Window { from, to: now });
+                        self.measure.baseline_wanted = self.baseline_window(now);
                     }
                 } else if first {
                     tx.record(
@@ -670,6 +668,17 @@ impl<J: Judge> Engine<J> {
         let (steps, plan_sha256) = (self.plan.schedule.steps.len(), self.state.plan_sha256.clone());
         tx.record_and_notify(actor, EventKind::Started { steps, plan_sha256 });
         self.enter_step(0, actor, tx);
+        self.measure.baseline_wanted = self.baseline_window(now);
+        self.measure.baseline_not_before = None;
+    }
+
+    /// What the judge learns the old side from, up to `to`: the plan's
+    /// `lookback` before the start (the old side alone, at full load) and
+    /// the cutover since. `None` when that is empty.
+    fn baseline_window(&self, to: Timestamp) -> Option<Window> {
+        let started = self.state.started_at?;
+        let from = Timestamp::from_ms(started.as_ms().saturating_sub(self.plan.guardrails.lookback.as_millis() as u64));
+        (from < to).then_some(Window { from, to })
     }
 
     /// When a scheduled cutover starts: its time, or the end of the freeze

@@ -27,8 +27,9 @@
 //!     same minutes, so a failure both share moves nothing; odds ratios
 //!     1.5–30.
 //!   - the *reference test*: null "the new side's error rate is at most the
-//!     old side's rate over the cutover so far (an upper bound of it, per
-//!     stratum) plus half of `max_increase_pp`", alternatives from 1.5× that
+//!     old side's rate over the plan's `lookback` before the start and the
+//!     cutover so far (an upper bound of it, per stratum) plus half of
+//!     `max_increase_pp`", alternatives from 1.5× that
 //!     to 90 %. It needs no old-side requests in the same minutes, which is
 //!     what judges the 100 % step (the old side has only probes there) and
 //!     an outage at 1 % (~5 nats per failed request). Minutes in which the
@@ -53,7 +54,7 @@
 //!   new side's, so leaving windows out never raises the chance of a false
 //!   rollback.
 //! - `latency_p50`, `latency_p99`: the allowance is the old side's quantile
-//!   (all legacy user requests of the cutover so far, fixed before each
+//!   (all legacy user requests of the lookback and the cutover so far, fixed before each
 //!   window), scaled by the *load factor* — the old side's median over the
 //!   last half hour (or, when it has too few requests then, at the same UTC
 //!   hour earlier in the cutover) against its median over the cutover — and

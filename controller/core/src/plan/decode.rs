@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::*;
-use crate::units::parse_duration;
+use crate::units::{format_duration, parse_duration};
 
 /// One thing wrong with a plan, located by TOML path and 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -276,6 +276,18 @@ impl<'s> Decoder<'s> {
     }
 
     fn duration(&mut self, t: &mut Tbl, key: &'static str, what: &str) -> Option<Option<Duration>> {
+        self.duration_up_to(t, key, what, false, HOLD_MAX)
+    }
+
+    /// A duration, zero allowed or not, of at most `max`.
+    fn duration_up_to(
+        &mut self,
+        t: &mut Tbl,
+        key: &'static str,
+        what: &str,
+        zero: bool,
+        max: Duration,
+    ) -> Option<Option<Duration>> {
         let Some(v) = t.get(key) else {
             return Some(None);
         };
@@ -284,10 +296,10 @@ impl<'s> Decoder<'s> {
             other => Err(format!("expected a duration string like \"2h\", found {}", other.type_str())),
         };
         let checked = parsed.and_then(|d| {
-            if d.is_zero() {
+            if d.is_zero() && !zero {
                 Err(format!("{what} must be longer than zero"))
-            } else if d > HOLD_MAX {
-                Err(format!("{what} is at most 30d"))
+            } else if d > max {
+                Err(format!("{what} is at most {}", format_duration(max)))
             } else {
                 Ok(d)
             }
@@ -675,6 +687,13 @@ impl<'s> Decoder<'s> {
         let min_samples = self.int_in(&mut t, "min_samples", 1, 1_000_000, "min_samples");
         let failure_limit = self.int_in(&mut t, "failure_limit", 1, 1000, "failure_limit");
         let alpha = self.num_in(&mut t, "alpha", 1e-9, 0.5, "alpha");
+        let lookback = self.duration_up_to(
+            &mut t,
+            "lookback",
+            "lookback (the old side's history before the start; \"0s\" for none)",
+            true,
+            LOOKBACK_MAX,
+        );
         let errors = match self.sub(&mut t, "errors") {
             Some(mut e) => {
                 let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
@@ -762,6 +781,7 @@ impl<'s> Decoder<'s> {
             cold_start: cold_start?,
             no_data: no_data?,
             shared_failure: shared_failure?,
+            lookback: lookback?.unwrap_or(d.lookback),
         })
     }
 

@@ -21,6 +21,9 @@ pub const DEFAULT_PLAN: &str = include_str!("default-plan.toml");
 pub const STEPS_MAX: usize = 100;
 pub const WEBHOOKS_MAX: usize = 10;
 pub const HOLD_MAX: Duration = Duration::from_secs(30 * 86_400);
+/// The longest `guardrails.lookback`: CloudWatch keeps one-minute datapoints
+/// for 15 days.
+pub const LOOKBACK_MAX: Duration = Duration::from_secs(14 * 86_400);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -145,6 +148,15 @@ pub struct Guardrails {
     pub cold_start: ColdStartCheck,
     pub no_data: NoDataPolicy,
     pub shared_failure: SharedFailurePolicy,
+    /// How much of the old side's history before the start the judge learns
+    /// its usual error rate and latency from (zero: none, only the cutover's
+    /// own minutes).
+    #[serde(default = "default_lookback", with = "duration_text")]
+    pub lookback: Duration,
+}
+
+fn default_lookback() -> Duration {
+    Guardrails::default().lookback
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -225,6 +237,7 @@ impl Default for Guardrails {
             cold_start: ColdStartCheck { max_p99_ms: 1500.0, max_share: 0.05, critical: false },
             no_data: NoDataPolicy { max_hold: Duration::from_secs(1800), then: NoDataAction::Rollback },
             shared_failure: SharedFailurePolicy { max_hold: Duration::from_secs(1800) },
+            lookback: Duration::from_secs(3600),
         }
     }
 }
