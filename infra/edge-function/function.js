@@ -12,6 +12,13 @@
 // Fail-safe: a missing key, a KVS error or a value that is not a whole
 // number from 0 to 10000 keeps the request on the ALB.
 //
+// Probes: the controller pins its probes to a side with x-cutover-probe,
+// and proves it is the controller with x-cutover-probe-token, which must
+// equal the KeyValueStore's value under the probe token key (at least 16
+// characters; rotate it by writing a new one there). Without a valid
+// token the pin is ignored and the request is bucketed like any other.
+// Neither header reaches an origin.
+//
 // Terraform renders this file with templatefile(); the ${...} below are its
 // variables (infra/edge.tf). No JavaScript template literals here, so the
 // two syntaxes never meet.
@@ -23,8 +30,11 @@ const SERVERLESS_ORIGIN_ID = '${serverless_origin_id}';
 const SALT = '${salt}';
 const COHORT_HEADER = '${cohort_header}';
 const COHORT_COOKIE = '${cohort_cookie}';
+const PROBE_TOKEN_KEY = '${probe_token_key}';
 // Synthetic probes pin themselves to one side, whatever the weight.
 const PROBE_HEADER = 'x-cutover-probe';
+const PROBE_TOKEN_HEADER = 'x-cutover-probe-token';
+const PROBE_TOKEN_MIN = 16;
 
 const kvs = cf.kvs();
 
@@ -63,15 +73,38 @@ function parseWeight(value) {
     return weight <= 10000 ? weight : 0;
 }
 
+// Whether `presented` is the probe token in the KeyValueStore, compared in
+// time that does not depend on where they differ.
+async function probeTokenValid(presented) {
+    let expected;
+    try {
+        expected = await kvs.get(PROBE_TOKEN_KEY);
+    } catch (err) {
+        return false;
+    }
+    if (typeof expected !== 'string' || expected.length < PROBE_TOKEN_MIN || presented.length !== expected.length) {
+        return false;
+    }
+    let diff = 0;
+    for (let i = 0; i < expected.length; i++) {
+        diff |= expected.charCodeAt(i) ^ presented.charCodeAt(i);
+    }
+    return diff === 0;
+}
+
 async function handler(event) {
     const request = event.request;
     const probe = request.headers[PROBE_HEADER];
-    if (probe && probe.value === 'serverless') {
-        cf.selectRequestOriginById(SERVERLESS_ORIGIN_ID);
-        return request;
-    }
-    if (probe && probe.value === 'legacy') {
-        return request;
+    const token = request.headers[PROBE_TOKEN_HEADER];
+    delete request.headers[PROBE_HEADER];
+    delete request.headers[PROBE_TOKEN_HEADER];
+    if (probe && token && (probe.value === 'serverless' || probe.value === 'legacy')) {
+        if (await probeTokenValid(token.value)) {
+            if (probe.value === 'serverless') {
+                cf.selectRequestOriginById(SERVERLESS_ORIGIN_ID);
+            }
+            return request;
+        }
     }
     let weight = 0;
     try {

@@ -40,16 +40,18 @@ function load(vars, kvsGet) {
 
 const VARS = {
     weight_key: 'internal-api/weight',
+    probe_token_key: 'internal-api/probe-token',
     serverless_origin_id: 'api-gateway',
     salt: 'internal-api',
     cohort_header: 'x-user-id',
     cohort_cookie: '',
 };
 
-function event({ header, cookie, ip = '198.51.100.7', probe } = {}) {
+function event({ header, cookie, ip = '198.51.100.7', probe, token } = {}) {
     const headers = {};
     if (header !== undefined) headers['x-user-id'] = { value: header };
     if (probe !== undefined) headers['x-cutover-probe'] = { value: probe };
+    if (token !== undefined) headers['x-cutover-probe-token'] = { value: token };
     const cookies = cookie === undefined ? {} : { session: { value: cookie } };
     return { request: { method: 'GET', uri: '/api/health', headers, cookies, querystring: {} }, viewer: { ip } };
 }
@@ -64,6 +66,16 @@ async function route(vars, kvsGet, ev) {
 
 const weightIs = (value) => async (key) => {
     assert.equal(key, VARS.weight_key);
+    return value;
+};
+
+const TOKEN = 'b5f1c0de9a7e4b2f8c3d6e1a0f9b8c7d';
+
+// The weight and the probe token, each a value or a function that throws.
+const store = (weight, token = TOKEN) => async (key) => {
+    const value = key === VARS.weight_key ? weight : key === VARS.probe_token_key ? token : undefined;
+    assert.ok(value !== undefined, 'an unexpected key: ' + key);
+    if (typeof value === 'function') return value();
     return value;
 };
 
@@ -128,9 +140,35 @@ await check('the cohort key: header, then cookie, then viewer IP', async () => {
     assert.equal(await route(byCookie, at(4196), event({ cookie: 'user-1' })), 'alb');
 });
 
-await check('probes pin themselves to a side', async () => {
-    assert.equal(await route(VARS, weightIs('0'), event({ probe: 'serverless' })), 'api-gateway');
-    assert.equal(await route(VARS, weightIs('10000'), event({ probe: 'legacy' })), 'alb');
+await check('probes with the token pin themselves to a side', async () => {
+    assert.equal(await route(VARS, store('0'), event({ probe: 'serverless', token: TOKEN })), 'api-gateway');
+    assert.equal(await route(VARS, store('10000'), event({ probe: 'legacy', token: TOKEN })), 'alb');
+});
+
+await check('without the token a pin is ignored and the request bucketed', async () => {
+    const down = () => { throw new Error('KVS unavailable'); };
+    const cases = [
+        ['no token', store('10000'), undefined],
+        ['a wrong token', store('10000'), TOKEN.replace('b', 'c')],
+        ['a prefix of the token', store('10000'), TOKEN.slice(0, 20)],
+        ['no token in the store', store('10000', () => { throw new Error('KeyNotFound'); }), TOKEN],
+        ['a stored token too short to trust', store('10000', 'short'), 'short'],
+        ['an empty stored token', store('10000', ''), ''],
+        ['the store down for the token', store('10000', down), TOKEN],
+    ];
+    for (const [name, kvs, token] of cases) {
+        // At 100 % everybody is bucketed to API Gateway: a pin to the ALB that holds would show.
+        assert.equal(await route(VARS, kvs, event({ header: 'user-1', probe: 'legacy', token })), 'api-gateway', name);
+    }
+    assert.equal(await route(VARS, store('0'), event({ probe: 'serverless' })), 'alb', 'no token at 0 %');
+});
+
+await check('neither probe header reaches an origin', async () => {
+    for (const token of [TOKEN, 'wrong', undefined]) {
+        const ev = event({ header: 'user-1', probe: 'serverless', token });
+        await route(VARS, store('5000'), ev);
+        assert.deepEqual(Object.keys(ev.request.headers), ['x-user-id'], String(token));
+    }
 });
 
 console.log('1..' + checks);

@@ -35,7 +35,7 @@ use cutover_core::ports::MetricsPort;
 
 use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 use crate::AwsFailure;
-use cutover_runtime::verify::EdgeProbe;
+use cutover_runtime::probes::{edge_hop, ProbeLog};
 
 /// How far behind the engine's window CloudWatch is read.
 pub const LAG: Duration = Duration::from_secs(180);
@@ -68,18 +68,18 @@ pub struct Reading {
     /// The window actually read (the asked one, [`LAG`] earlier, in minutes).
     pub read_from_ms: u64,
     pub read_to_ms: u64,
+    /// Each function's invocations over the window, in the plan's order.
+    pub lambda_invocations: Vec<u64>,
     /// X-Ray's samples over the same window, when X-Ray is a source; a side
     /// with at least [`XRAY_MIN_TRACES`] of them is judged on their latencies.
     pub xray: Option<PerSide<TraceSample>>,
-    /// Why X-Ray could not be read (CloudWatch's histograms were used).
-    pub xray_error: Option<String>,
 }
 
 pub struct CloudWatchMetrics {
     client: Client,
     sources: MetricSources,
     xray: Option<XRaySource>,
-    edge_probe: Option<EdgeProbe>,
+    probes: Option<ProbeLog>,
 }
 
 fn dimension(name: &str, value: &str) -> Dimension {
@@ -99,7 +99,7 @@ fn id(side: &str, metric: &str, stat: &str) -> String {
 
 impl CloudWatchMetrics {
     pub fn new(client: Client, sources: MetricSources) -> CloudWatchMetrics {
-        CloudWatchMetrics { client, sources, xray: None, edge_probe: None }
+        CloudWatchMetrics { client, sources, xray: None, probes: None }
     }
 
     /// Judges latency on X-Ray's samples where there are enough of them.
@@ -108,10 +108,12 @@ impl CloudWatchMetrics {
         self
     }
 
-    /// Times probes through the edge with each window read: the `edge`
-    /// hop, above CloudWatch's and X-Ray's.
-    pub fn with_edge_probe(mut self, probe: EdgeProbe) -> CloudWatchMetrics {
-        self.edge_probe = Some(probe);
+    /// The controller's probes ([`cutover_runtime::probes::ProbeDriver`])
+    /// are the probe stratum, taken out of CloudWatch's counts (which cannot
+    /// tell them from users), and each side's `edge` hop, above CloudWatch's
+    /// and X-Ray's.
+    pub fn with_probes(mut self, log: ProbeLog) -> CloudWatchMetrics {
+        self.probes = Some(log);
         self
     }
 
@@ -151,6 +153,7 @@ impl CloudWatchMetrics {
             let dims = || vec![dimension("FunctionName", function)];
             queries.push(query(format!("lambda{n}_errors"), "AWS/Lambda", "Errors", dims(), "Sum"));
             queries.push(query(format!("lambda{n}_throttles"), "AWS/Lambda", "Throttles", dims(), "Sum"));
+            queries.push(query(format!("lambda{n}_invocations"), "AWS/Lambda", "Invocations", dims(), "Sum"));
             queries.push(query(
                 format!("lambda{n}_concurrency"),
                 "AWS/Lambda",
@@ -225,21 +228,27 @@ impl CloudWatchMetrics {
         reading.integration_p50_ms = combined("p50");
         reading.integration_p99_ms = combined("p99");
         reading.measurement.hops = reading.cloudwatch_hops();
+        reading.lambda_invocations = (0..self.sources.lambda_functions.len())
+            .map(|n| sum(&format!("lambda{n}_invocations")).round() as u64)
+            .collect();
         if let Some(xray) = &self.xray {
-            match xray.sample(from, to).await {
-                Ok(samples) => {
-                    reading.apply_xray(&samples);
-                    reading.xray = Some(samples);
-                }
-                Err(e) => {
-                    // CloudWatch still measured both sides: judge on it, and say so.
-                    tracing::warn!(error = %e, "X-Ray unreadable; latency from CloudWatch's percentiles");
-                    reading.xray_error = Some(e.to_string());
-                }
-            }
+            // X-Ray is the only source of cold starts: unreadable, the
+            // window is not measured (judging without it would pass the
+            // cold-start checks on nothing).
+            let legacy_requests = reading.measurement.traffic.legacy.requests;
+            let samples = xray.sample(from, to, legacy_requests, &reading.lambda_invocations).await?;
+            reading.apply_xray(&samples);
+            reading.xray = Some(samples);
         }
-        if let Some(probe) = &self.edge_probe {
-            reading.top_with(probe.hops().await);
+        if let Some(log) = &self.probes {
+            let probes = log.sample(from, to);
+            for side in Side::BOTH {
+                let (traffic, probed) = (reading.measurement.traffic.get_mut(side), probes.get(side));
+                traffic.requests = traffic.requests.saturating_sub(probed.requests);
+                traffic.errors = traffic.errors.saturating_sub(probed.errors).min(traffic.requests);
+            }
+            reading.top_with(PerSide { legacy: edge_hop(&probes.legacy), serverless: edge_hop(&probes.serverless) });
+            reading.measurement.probes = probes;
         }
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
@@ -307,7 +316,9 @@ impl Reading {
             if sample.traces >= XRAY_MIN_TRACES {
                 traffic.latency_ms = sample.latency_ms.clone();
             }
-            if side == Side::Serverless && sample.detailed > 0 {
+            if side == Side::Serverless {
+                // Cold starts are known of the traces read whole only.
+                traffic.cold_checked = Some(sample.detailed);
                 traffic.cold_starts = sample.cold_starts;
                 traffic.cold_latency_ms = sample.cold_latency_ms.clone();
             }

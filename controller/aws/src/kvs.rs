@@ -56,6 +56,56 @@ impl KvsEdge {
     }
 }
 
+/// The probe token's length when the controller writes one (hex digits).
+const PROBE_TOKEN_LEN: usize = 32;
+/// The shortest token the CloudFront Function trusts.
+const PROBE_TOKEN_MIN: usize = 16;
+
+impl KvsEdge {
+    /// The probe token under `key`, the one the CloudFront Function checks
+    /// probes' pins against. A missing (or too short) one is replaced by a
+    /// random one, written under the store's ETag: the first controller to
+    /// run needs no secret handed to it, and rotating is writing a new one.
+    pub async fn probe_token(&self, key: &str) -> Result<String, EdgeError> {
+        let at = KvsEdge { key: key.to_owned(), ..self.clone() };
+        if let Some(token) = at.get().await?.filter(|t| t.len() >= PROBE_TOKEN_MIN) {
+            return Ok(token);
+        }
+        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
+            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
+        })?;
+        let token = random_token().map_err(|e| EdgeError::Failed(format!("no randomness for a probe token: {e}")))?;
+        let put = self
+            .client
+            .put_key()
+            .kvs_arn(&self.kvs_arn)
+            .key(key)
+            .value(&token)
+            .if_match(described.e_tag())
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            // Someone wrote the store meanwhile (perhaps another controller's token): read what won.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
+            Err(e) => {
+                return Err(EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:PutKey", &e).message))
+            }
+        }
+        at.get().await?.filter(|t| t.len() >= PROBE_TOKEN_MIN).ok_or_else(|| {
+            EdgeError::Failed(format!("key `{key}` in {} holds no probe token after writing one", self.kvs_arn))
+        })
+    }
+}
+
+/// 128 random bits as hex, from the operating system.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; PROBE_TOKEN_LEN / 2];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl EdgePort for KvsEdge {
     async fn read(&self) -> Result<Weight, EdgeError> {
         let value = self.get().await?;

@@ -32,7 +32,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use cloudwatch::{request_history, CloudWatchMetrics, Reading, LAG};
-pub use cutover_runtime::verify::{EdgeProbe, Verified, Verifier};
+pub use cutover_runtime::probes::{ProbeDriver, ProbeLog};
+pub use cutover_runtime::verify::{Verified, Verifier};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;

@@ -5,9 +5,10 @@
 use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage};
 use cutover_core::measure::Side;
 use cutover_core::plan::{CloudFrontEdge, MetricSources};
-use cutover_core::ports::EdgePort;
+use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
 
+use cutover_runtime::probes::PROBE_TOKEN_HEADER;
 use cutover_runtime::verify::probe_client;
 pub use cutover_runtime::verify::{answered_by, PROBE_HEADER, SERVED_BY};
 
@@ -107,8 +108,12 @@ impl Preflight {
         }
         checks.push(self.check_weight().await);
         let base = self.edge_url.clone().or(domain.map(|d| format!("https://{d}")));
+        // The edge honours a pin only with the probe token (written at
+        // random when missing, as the controller would on its first run).
+        let edge = KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key);
+        let token = edge.probe_token(&self.edge.probe_token_key).await;
         for side in Side::BOTH {
-            checks.push(self.check_side(base.as_deref(), side).await);
+            checks.push(self.check_side(base.as_deref(), side, &token).await);
         }
         checks.push(self.check_concurrency().await);
         checks
@@ -230,14 +235,26 @@ impl Preflight {
     }
 
     /// A probe pinned to `side` through the edge must be answered by it.
-    async fn check_side(&self, base: Option<&str>, side: Side) -> Check {
+    async fn check_side(&self, base: Option<&str>, side: Side, token: &Result<String, EdgeError>) -> Check {
         let name = if side == Side::Legacy { "legacy answers" } else { "serverless answers" };
         let label = side.as_str();
         let Some(base) = base else {
             return Check::skip(name, "no distribution domain to probe (pass --edge-url)");
         };
+        let token = match token {
+            Ok(token) => token,
+            Err(e) => {
+                return Check::fail(
+                    name,
+                    format!("the probe token at {}: {e}", self.edge.probe_token_key),
+                    "check [target.cloudfront] kvs_arn and probe_token_key, and the controller's \
+                     cloudfront-keyvaluestore access (GetKey, PutKey)",
+                )
+            }
+        };
         let url = format!("{}{}", base.trim_end_matches('/'), self.probe_path);
-        let answer = probe_client().get(&url).header(PROBE_HEADER, side.as_str()).send().await;
+        let pinned = probe_client().get(&url).header(PROBE_HEADER, side.as_str()).header(PROBE_TOKEN_HEADER, token);
+        let answer = pinned.send().await;
         match answer {
             Err(e) => Check::fail(name, format!("GET {url}: {e}"), "check the distribution is deployed and reachable"),
             Ok(response) => {
@@ -254,7 +271,7 @@ impl Preflight {
                     Check::fail(
                         name,
                         format!("GET {url} pinned to {label} was answered by {}", served_by.as_deref().unwrap_or("a side without x-served-by")),
-                        "publish the current infra/edge-function/function.js (it honours x-cutover-probe), and have each side set x-served-by",
+                        "publish the current infra/edge-function/function.js (it honours x-cutover-probe with the probe token from probe_token_key), and have each side set x-served-by",
                     )
                 } else {
                     Check::pass(name, format!("{status} from {}", served_by.as_deref().unwrap_or(label)))

@@ -49,7 +49,9 @@ pub struct TraceSample {
     /// Response times of the complete traces that did not fault and met no
     /// cold start that was seen, in ms.
     pub latency_ms: Histogram,
-    /// Traces whose segment documents were read (at most [`DETAILED_TRACES`]).
+    /// Traces whose segment documents were read (at most [`DETAILED_TRACES`]
+    /// a service; for the new side's functions pooled, their effective
+    /// number once weighted by traffic).
     pub detailed: u64,
     /// Of those, the ones that met a Lambda cold start, and their response times.
     pub cold_starts: u64,
@@ -60,7 +62,8 @@ pub struct TraceSample {
 
 pub struct XRaySource {
     client: Client,
-    services: PerSide<String>,
+    legacy: String,
+    functions: Vec<String>,
 }
 
 /// A complete trace's summary, kept until its documents are read.
@@ -70,31 +73,81 @@ struct Summary {
     fault: bool,
 }
 
+/// Below this many requests in a window (CloudWatch's count) a side or a
+/// function may show no traces; above it none at all means tracing is off.
+pub const TRACED_MIN_REQUESTS: u64 = 10;
+
 impl XRaySource {
-    /// `services`: each side's X-Ray service name (the plan's
-    /// `xray_legacy_service` and `xray_serverless_service`).
-    pub fn new(client: Client, services: PerSide<String>) -> XRaySource {
-        XRaySource { client, services }
+    /// `legacy`: the old side's X-Ray service (the plan's
+    /// `xray_legacy_service`); `functions`: the new side's Lambda functions,
+    /// each its own X-Ray service (the plan's `lambda_functions`).
+    pub fn new(client: Client, legacy: String, functions: Vec<String>) -> XRaySource {
+        XRaySource { client, legacy, functions }
     }
 
-    /// Both sides' samples over `[from_ms, to_ms)` of wall time.
-    pub async fn sample(&self, from_ms: u64, to_ms: u64) -> Result<PerSide<TraceSample>, MeasureError> {
-        Ok(PerSide {
-            legacy: self.side(&self.services.legacy, from_ms, to_ms).await?,
-            serverless: self.side(&self.services.serverless, from_ms, to_ms).await?,
-        })
+    /// Both sides' samples over `[from_ms, to_ms)` of wall time, given
+    /// CloudWatch's counts over it: the old side's requests and each
+    /// function's invocations (in the order of `functions`). The new side's
+    /// sample pools its functions' traces weighted by their invocations (X-Ray
+    /// keeps the first request a second of each function and 5 % of the
+    /// rest, so a quiet function's traces are far more of its traffic than a
+    /// busy one's). A side or function that served requests and left no
+    /// trace at all is an error: tracing is off, and a pass would rest on
+    /// nothing.
+    pub async fn sample(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        legacy_requests: u64,
+        invocations: &[u64],
+    ) -> Result<PerSide<TraceSample>, MeasureError> {
+        let mut hops = HopTable::default();
+        let mut legacy = self.side(&self.legacy, from_ms, to_ms, DETAILED_TRACES, &mut hops).await?;
+        legacy.hops = hops.finish();
+        if legacy_requests >= TRACED_MIN_REQUESTS && legacy.traces + legacy.partial == 0 {
+            return Err(fail(format!(
+                "X-Ray has no trace of service \"{}\" while the ALB counted {legacy_requests} requests: check the \
+                 app's X-Ray SDK names its segments so (the plan's xray_legacy_service) and the daemon runs",
+                self.legacy
+            )));
+        }
+        let total: u64 = invocations.iter().sum();
+        let mut parts = Vec::with_capacity(self.functions.len());
+        let mut hops = HopTable::default();
+        for (i, function) in self.functions.iter().enumerate() {
+            let invoked = invocations.get(i).copied().unwrap_or(0);
+            // The detailed reads shared out by traffic, a few for each.
+            let budget = (DETAILED_TRACES as u64 * invoked).checked_div(total).unwrap_or(0).max(5) as usize;
+            let sample = self.side(function, from_ms, to_ms, budget, &mut hops).await?;
+            if invoked >= TRACED_MIN_REQUESTS && sample.traces + sample.partial == 0 {
+                return Err(fail(format!(
+                    "X-Ray has no trace of function {function} while CloudWatch counted {invoked} invocations: turn \
+                     on its active tracing (TracingConfig Mode=Active; `cutover preflight` checks every function)"
+                )));
+            }
+            parts.push((sample, invoked));
+        }
+        let mut serverless = pool(&parts);
+        serverless.hops = hops.finish();
+        Ok(PerSide { legacy, serverless })
     }
 
-    async fn side(&self, service: &str, from_ms: u64, to_ms: u64) -> Result<TraceSample, MeasureError> {
+    async fn side(
+        &self,
+        service: &str,
+        from_ms: u64,
+        to_ms: u64,
+        detailed: usize,
+        hops: &mut HopTable,
+    ) -> Result<TraceSample, MeasureError> {
         // Quotes inside the name would end the filter's string early.
         if service.contains('"') {
             return Err(fail(format!("X-Ray service name {service:?} holds a double quote")));
         }
         let mut sample = TraceSample::default();
         let summaries = self.summaries(service, from_ms, to_ms, &mut sample).await?;
-        let chosen = spread(&summaries, DETAILED_TRACES);
+        let chosen = spread(&summaries, detailed);
         let documents = self.documents(&chosen).await?;
-        let mut hops = HopTable::default();
         let mut cold = HashSet::new();
         for (id, segments) in &documents {
             let walk = walk_trace(segments);
@@ -104,7 +157,6 @@ impl XRaySource {
             hops.add(&walk.hops);
         }
         sample.detailed = documents.len() as u64;
-        sample.hops = hops.finish();
         for s in &summaries {
             match s.response_ms {
                 Some(ms) if cold.contains(s.id.as_str()) => {
@@ -193,6 +245,65 @@ impl XRaySource {
         }
         Ok(traces)
     }
+}
+
+/// Pools samples of unequal weight: `(histogram, traffic it stands for)`.
+/// Each of a part's values stands for `traffic / count` requests; the pool
+/// has the traffic-weighted mixture's shape and Kish's effective sample
+/// size, `(Σ w)² / Σ w²` over the values, so weighting claims no more
+/// evidence than the traces hold. Parts without traffic (or without
+/// values) are left out; with no traffic anywhere the values are merged as
+/// they are.
+pub fn pool_weighted(parts: &[(&Histogram, u64)]) -> Histogram {
+    let weighted: Vec<(&Histogram, f64)> =
+        parts.iter().filter(|(h, n)| h.count() > 0 && *n > 0).map(|(h, n)| (*h, *n as f64)).collect();
+    if weighted.is_empty() {
+        let mut merged = Histogram::default();
+        parts.iter().for_each(|(h, _)| merged.merge(h));
+        return merged;
+    }
+    let traffic: f64 = weighted.iter().map(|(_, n)| n).sum();
+    let squares: f64 = weighted.iter().map(|(h, n)| n * n / h.count() as f64).sum();
+    let effective = traffic * traffic / squares;
+    let mut pooled = Histogram::default();
+    for (h, n) in weighted {
+        pooled.merge(&h.resized((effective * n / traffic).round() as u64));
+    }
+    pooled
+}
+
+/// The new side's sample from its functions' (sample, invocations).
+fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
+    let mut pooled = TraceSample::default();
+    for (s, _) in parts {
+        pooled.traces += s.traces;
+        pooled.partial += s.partial;
+        pooled.faults += s.faults;
+        pooled.errors += s.errors;
+        pooled.throttles += s.throttles;
+    }
+    let warm: Vec<(&Histogram, u64)> = parts.iter().map(|(s, n)| (&s.latency_ms, *n)).collect();
+    pooled.latency_ms = pool_weighted(&warm);
+    let cold: Vec<(&Histogram, u64)> = parts.iter().map(|(s, n)| (&s.cold_latency_ms, *n)).collect();
+    pooled.cold_latency_ms = pool_weighted(&cold);
+    // Cold starts among the traces read whole, as a share of each
+    // function's traffic: the same weighting, on a yes/no per trace.
+    let read: Vec<(f64, f64, f64)> = parts
+        .iter()
+        .filter(|(s, n)| s.detailed > 0 && *n > 0)
+        .map(|(s, n)| (s.detailed as f64, s.cold_starts as f64, *n as f64))
+        .collect();
+    let traffic: f64 = read.iter().map(|(_, _, n)| n).sum();
+    if traffic > 0.0 {
+        let effective = traffic * traffic / read.iter().map(|(d, _, n)| n * n / d).sum::<f64>();
+        let share = read.iter().map(|(d, c, n)| n * c / d).sum::<f64>() / traffic;
+        pooled.detailed = effective.round() as u64;
+        pooled.cold_starts = (share * effective).round() as u64;
+    } else {
+        pooled.detailed = parts.iter().map(|(s, _)| s.detailed).sum();
+        pooled.cold_starts = parts.iter().map(|(s, _)| s.cold_starts).sum();
+    }
+    pooled
 }
 
 fn fail(message: String) -> MeasureError {

@@ -77,6 +77,17 @@ fn healthy() -> Vec<MetricDataResult> {
     results.push(result("lambda0_errors", &[(0, 1.0)]));
     results.push(result("lambda1_throttles", &[(1, 3.0)]));
     results.push(result("lambda1_concurrency", &[(0, 4.0), (1, 7.0)]));
+    results.push(result("lambda0_invocations", &[(0, 30.0), (1, 20.0)]));
+    results.push(result("lambda1_invocations", &[(0, 20.0), (1, 10.0)]));
+    results
+}
+
+/// [`healthy`] with each function's invocations replaced.
+fn invoked(health: f64, user_context: f64) -> Vec<MetricDataResult> {
+    let mut results: Vec<MetricDataResult> =
+        healthy().into_iter().filter(|r| !r.id().unwrap_or_default().ends_with("_invocations")).collect();
+    results.push(result("lambda0_invocations", &[(0, health)]));
+    results.push(result("lambda1_invocations", &[(0, user_context)]));
     results
 }
 
@@ -89,7 +100,7 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     let rule = mock!(Client::get_metric_data)
         .match_requests(|r| {
             let queries = r.metric_data_queries();
-            queries.len() == 23 + 3 * 2
+            queries.len() == 23 + 4 * 2
                 && queries.iter().all(|q| q.metric_stat().and_then(|s| s.period()) == Some(60))
                 && r.start_time() == Some(&DateTime::from_millis(NOON as i64))
                 && r.end_time() == Some(&DateTime::from_millis((NOON + 2 * MINUTE) as i64))
@@ -107,6 +118,7 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     assert!((100.0..=125.0).contains(&p99), "p99 {p99}");
     assert_eq!(reading.integration_p50_ms, Some(20.0));
     assert_eq!((reading.lambda_errors, reading.lambda_throttles, reading.lambda_peak_concurrency), (1, 3, Some(7.0)));
+    assert_eq!(reading.lambda_invocations, [50, 30], "per function, in the plan's order");
     assert_eq!((reading.read_from_ms, reading.read_to_ms), (NOON, NOON + 2 * MINUTE), "read {} s late", LAG.as_secs());
 }
 
@@ -196,7 +208,6 @@ mod xray {
     use aws_sdk_xray::operation::get_trace_summaries::GetTraceSummariesOutput;
     use aws_sdk_xray::types::{Segment, Trace, TraceSummary};
     use cutover_aws::XRaySource;
-    use cutover_core::measure::PerSide;
 
     /// Segment documents as X-Ray returns them for `id`: ids with `cold`
     /// in them met a Lambda cold start; ids with `lambda` are the new
@@ -266,10 +277,23 @@ mod xray {
 
     fn source(rules: &[aws_smithy_mocks::Rule]) -> XRaySource {
         let client = mock_client!(aws_sdk_xray, RuleMode::MatchAny, rules);
-        XRaySource::new(
-            client,
-            PerSide { legacy: "internal-api-express".into(), serverless: "internal-api-lambda".into() },
-        )
+        XRaySource::new(client, "internal-api-express".into(), sources().lambda_functions)
+    }
+
+    /// `get_trace_summaries` for one service, answering `page` on one page.
+    fn summaries_of(
+        service: &'static str,
+        page: impl Fn() -> Vec<TraceSummary> + Send + Sync + 'static,
+    ) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(move |r| r.filter_expression() == Some(format!("service(\"{service}\")").as_str()))
+            .then_output(move || GetTraceSummariesOutput::builder().set_trace_summaries(Some(page())).build())
+    }
+
+    fn reading_of(results: Vec<MetricDataResult>, rules: &[aws_smithy_mocks::Rule]) -> CloudWatchMetrics {
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(move || GetMetricDataOutput::builder().set_metric_data_results(Some(results.clone())).build());
+        CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources()).with_xray(source(rules))
     }
 
     /// The old side has 40 complete traces over two pages (and 2 partial
@@ -292,15 +316,14 @@ mod xray {
         let legacy_second = mock!(aws_sdk_xray::Client::get_trace_summaries)
             .match_requests(|r| r.next_token() == Some("more"))
             .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(20, 0.050))).build());
-        let serverless = mock!(aws_sdk_xray::Client::get_trace_summaries)
-            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-lambda")"#))
-            .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(10, 0.500))).build());
+        let health = summaries_of("internal-api-health", || traces(10, 0.500));
+        let user_context = summaries_of("internal-api-user-context", || traces(5, 0.500));
         let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_xray(source(&[legacy_first, legacy_second, serverless, batch_get_traces()]));
+            .with_xray(source(&[legacy_first, legacy_second, health, user_context, batch_get_traces()]));
         let reading = metrics.read(window()).await.expect("a reading");
         let xray = reading.xray.expect("X-Ray was read");
         assert_eq!((xray.legacy.traces, xray.legacy.partial, xray.legacy.faults), (40, 2, 2));
-        assert_eq!(xray.serverless.traces, 10);
+        assert_eq!(xray.serverless.traces, 15, "every function's traces");
         let traffic = &reading.measurement.traffic;
         let p50 = traffic.legacy.latency_ms.quantile(0.5).unwrap();
         assert!((48.0..=52.0).contains(&p50), "X-Ray's 0.050 s as ms: {p50}");
@@ -321,14 +344,16 @@ mod xray {
             .build()
     }
 
-    /// 60 Lambda traces, of which three met a cold start (0.4 s); 40 are
-    /// read whole, in 8 calls, evenly spread, and the cold ones are among
-    /// them: their latency leaves the warm histogram for the cold one. Both
-    /// sides' hops nest beneath CloudWatch's.
+    /// 60 Lambda traces of the one function invoked, of which three met a
+    /// cold start (0.4 s); 40 are read whole, in 8 calls, evenly spread,
+    /// and the cold ones are among them: their latency leaves the warm
+    /// histogram for the cold one, and the cold-start share is of the 40.
+    /// Both sides' hops nest beneath CloudWatch's.
     #[tokio::test]
     async fn whole_traces_give_cold_starts_and_the_hops_beneath_cloudwatchs() {
         let cloudwatch = mock!(Client::get_metric_data)
-            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(invoked(80.0, 0.0))).build());
+        let idle = summaries_of("internal-api-user-context", Vec::new);
         let legacy = mock!(aws_sdk_xray::Client::get_trace_summaries)
             .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-express")"#))
             .then_output(|| {
@@ -336,7 +361,7 @@ mod xray {
                 GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).build()
             });
         let serverless = mock!(aws_sdk_xray::Client::get_trace_summaries)
-            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-lambda")"#))
+            .match_requests(|r| r.filter_expression() == Some(r#"service("internal-api-health")"#))
             .then_output(|| {
                 // Indices 0, 3 and 6 are among every 1.5th of 60 read whole.
                 let page = (0..60)
@@ -349,14 +374,14 @@ mod xray {
             });
         let batch = batch_get_traces();
         let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_xray(source(&[legacy, serverless, batch.clone()]));
+            .with_xray(source(&[legacy, serverless, idle, batch.clone()]));
         let reading = metrics.read(window()).await.expect("a reading");
         assert_eq!(batch.num_calls(), 6 + 8, "30 and 40 ids, 5 a call");
         let xray = reading.xray.as_ref().unwrap();
         assert_eq!((xray.legacy.detailed, xray.serverless.detailed), (30, 40));
 
         let serverless = &reading.measurement.traffic.serverless;
-        assert_eq!(serverless.cold_starts, 3);
+        assert_eq!(serverless.cold_sample(), (40, 3), "3 cold of the 40 read whole, not of the 80 requests");
         assert_eq!((serverless.latency_ms.count(), serverless.cold_latency_ms.count()), (57, 3));
         let cold_p50 = serverless.cold_latency_ms.quantile(0.5).unwrap();
         assert!((390.0..=410.0).contains(&cold_p50), "{cold_p50}");
@@ -394,61 +419,96 @@ mod xray {
         assert!(line.contains(" › function 45/293 ms (40 traces) › init 250/250 ms (3 traces) › dynamodb "), "{line}");
     }
 
-    /// Probes through the edge, pinned to each side, top the breakdown; a
-    /// probe the wrong side answered (a function ignoring the pin) or a 5xx
-    /// is not timed.
+    /// The controller's probes (pinned to each side through the edge) are
+    /// the window's probe stratum, out of CloudWatch's counts, which hold
+    /// them among the users' requests; and they top each side's breakdown.
+    /// Only the probes sent in the window read (3 minutes late) count.
     #[tokio::test]
-    async fn probes_through_the_edge_are_the_outermost_hop() {
-        use cutover_testkit::http::{Answer, Stub};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let serverless_calls = AtomicUsize::new(0);
-        let edge = Stub::start(move |r| match r.header("x-cutover-probe") {
-            Some("serverless") => match serverless_calls.fetch_add(1, Ordering::SeqCst) {
-                0 => Answer::json(503, "{}").with_header("x-served-by", "serverless"),
-                1 => Answer::json(200, "{}").with_header("x-served-by", "legacy"),
-                _ => Answer { delay: std::time::Duration::from_millis(20), ..Answer::json(200, "{}") }
-                    .with_header("x-served-by", "serverless"),
-            },
-            _ => Answer { delay: std::time::Duration::from_millis(40), ..Answer::json(200, "{}") },
-        });
+    async fn the_probes_are_the_probe_stratum_and_the_outermost_hop() {
+        use cutover_aws::ProbeLog;
+        use cutover_core::measure::Side;
+        let log = ProbeLog::default();
+        for second in 0..120 {
+            let at = NOON + second * 1000;
+            log.record(at, Side::Legacy, Some(40.0));
+            log.record(at, Side::Serverless, (second % 40 != 0).then_some(20.0));
+        }
+        log.record(NOON + 2 * MINUTE, Side::Legacy, Some(40.0));
         let cloudwatch = mock!(Client::get_metric_data)
             .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
-        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_edge_probe(cutover_aws::EdgeProbe::new(edge.base(), "/api/health", 5));
-        let hops = metrics.read(window()).await.expect("a reading").measurement.hops;
+        let metrics =
+            CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources()).with_probes(log);
+        let m = metrics.read(window()).await.expect("a reading").measurement;
+        assert_eq!((m.probes.legacy.requests, m.probes.legacy.errors), (120, 0), "the window's, not the next minute's");
+        assert_eq!((m.probes.serverless.requests, m.probes.serverless.errors), (120, 3));
+        assert_eq!((m.traffic.legacy.requests, m.traffic.legacy.errors), (100, 2), "220 counted, 120 of them probes");
+        assert_eq!((m.traffic.serverless.requests, m.traffic.serverless.errors), (0, 0), "80 counted, all probes");
         let shape = |hops: &[cutover_core::measure::Hop]| -> Vec<(String, u8, u64)> {
             hops.iter().map(|h| (h.name.clone(), h.depth, h.samples)).collect()
         };
-        assert_eq!(shape(&hops.legacy), [("edge".into(), 0, 5), ("alb_target".into(), 1, 220)]);
+        // CloudWatch's hops stay as CloudWatch counted (probes among them).
+        assert_eq!(shape(&m.hops.legacy), [("edge".into(), 0, 120), ("alb_target".into(), 1, 220)]);
         assert_eq!(
-            shape(&hops.serverless),
-            [("edge".into(), 0, 3), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
-            "the 503 and the answer from the wrong side are not timed"
+            shape(&m.hops.serverless),
+            [("edge".into(), 0, 117), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
+            "failed probes are not timed"
         );
-        let p50 = |h: &cutover_core::measure::Hop| h.p50_ms.unwrap();
-        assert!(p50(&hops.legacy[0]) >= 40.0 && p50(&hops.serverless[0]) >= 20.0);
-        assert_eq!(hops.legacy[0].source, "probes");
-        let received = edge.received();
-        assert_eq!(received.len(), 10);
-        assert!(received.iter().all(|r| r.path == "/api/health"));
+        assert_eq!(m.hops.legacy[0].source, "probes");
     }
 
+    /// X-Ray keeps the first request a second of each function: a quiet
+    /// function's traces are nearly all its requests, a busy one's a few
+    /// percent. Pooled by invocations, the busy function's 30 ms is the
+    /// new side's median, and the pool claims no more samples than the
+    /// weighting leaves (Kish's effective size), not the 200 traces.
     #[tokio::test]
-    async fn an_unreadable_xray_leaves_cloudwatch_judging_and_says_why() {
-        let cloudwatch = mock!(Client::get_metric_data)
-            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+    async fn the_functions_traces_are_pooled_by_their_traffic() {
+        let busy = summaries_of("internal-api-health", || traces(100, 0.030));
+        let quiet = summaries_of("internal-api-user-context", || traces(100, 0.300));
+        let legacy = summaries_of("internal-api-express", || traces(40, 0.045));
+        let metrics = reading_of(invoked(1000.0, 10.0), &[busy, quiet, legacy, batch_get_traces()]);
+        let reading = metrics.read(window()).await.expect("a reading");
+        let warm = &reading.measurement.traffic.serverless.latency_ms;
+        // 95 warm traces each (every 20th faulted): (1010)² / (1000²/95 + 10²/95).
+        assert_eq!(warm.count(), 97, "{warm:?}");
+        let p50 = warm.quantile(0.5).unwrap();
+        assert!((29.0..=31.0).contains(&p50), "the busy function's median: {p50}");
+        assert_eq!(warm.count_above(100.0), 1, "the quiet function's 1 % of the traffic");
+    }
+
+    /// A function that served requests and left no trace has its tracing
+    /// off: its latency and cold starts would be missing from the new
+    /// side's, so the window is an error that names it. A function nobody
+    /// called may leave none.
+    #[tokio::test]
+    async fn a_function_invoked_without_traces_is_an_error_that_names_it() {
+        let rules = || {
+            [
+                summaries_of("internal-api-health", || traces(40, 0.030)),
+                summaries_of("internal-api-user-context", Vec::new),
+                summaries_of("internal-api-express", || traces(40, 0.045)),
+                batch_get_traces(),
+            ]
+        };
+        let err = reading_of(invoked(50.0, 30.0), &rules()).read(window()).await.expect_err("untraced");
+        assert_eq!(err.source_name, "xray");
+        assert!(err.message.contains("function internal-api-user-context while CloudWatch counted 30"), "{err}");
+        assert!(err.message.contains("active tracing"), "{err}");
+        let reading = reading_of(invoked(50.0, 0.0), &rules()).read(window()).await;
+        assert!(reading.is_ok(), "an idle function: {reading:?}");
+    }
+
+    /// X-Ray is the only source of the new side's cold starts: unreadable,
+    /// the window is not measured rather than judged without them.
+    #[tokio::test]
+    async fn an_unreadable_xray_is_an_error_that_says_why() {
         let denied = mock!(aws_sdk_xray::Client::get_trace_summaries).then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
                 aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
                 aws_smithy_types::body::SdkBody::from(r#"{"message":"not authorized"}"#),
             )
         });
-        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_xray(source(&[denied]));
-        let reading = metrics.read(window()).await.expect("CloudWatch still measured");
-        assert!(reading.xray.is_none());
-        let why = reading.xray_error.expect("the reason");
-        assert!(why.contains("grant `xray:GetTraceSummaries`"), "{why}");
-        assert_eq!(reading.measurement.traffic.legacy.requests, 220);
+        let err = reading_of(healthy(), &[denied]).read(window()).await.expect_err("no X-Ray, no reading");
+        assert!(err.message.contains("grant `xray:GetTraceSummaries`"), "{err}");
     }
 }

@@ -33,6 +33,8 @@ fn bps(n: u16) -> Weight {
 /// If-Match rule of the real service, and what was put.
 #[derive(Clone, Default)]
 struct Kvs {
+    /// The one key it holds (the weight's unless told).
+    key: &'static str,
     value: Arc<Mutex<Option<String>>>,
     etag: Arc<Mutex<u32>>,
     puts: Arc<Mutex<Vec<(String, String)>>>,
@@ -40,7 +42,11 @@ struct Kvs {
 
 impl Kvs {
     fn holding(value: Option<&str>) -> Kvs {
-        let kvs = Kvs::default();
+        Kvs::holding_at(KEY, value)
+    }
+
+    fn holding_at(key: &'static str, value: Option<&str>) -> Kvs {
+        let kvs = Kvs { key, ..Kvs::default() };
         *kvs.value.lock().unwrap() = value.map(str::to_owned);
         kvs
     }
@@ -61,44 +67,68 @@ impl Kvs {
                         .unwrap()
                 }
             });
-        let get = mock!(Client::get_key).match_requests(|r| r.key() == Some(KEY)).then_compute_response({
+        let key = self.key;
+        let get = mock!(Client::get_key).match_requests(move |r| r.key() == Some(key)).then_compute_response({
             let value = value.clone();
             move |_| match value.lock().unwrap().clone() {
                 Some(v) => aws_smithy_mocks::MockResponse::Output(
-                    GetKeyOutput::builder().key(KEY).value(v).item_count(1).total_size_in_bytes(64).build().unwrap(),
+                    GetKeyOutput::builder().key(key).value(v).item_count(1).total_size_in_bytes(64).build().unwrap(),
                 ),
                 None => aws_smithy_mocks::MockResponse::Error(GetKeyError::ResourceNotFoundException(
                     ResourceNotFoundException::builder().message("Key not found").build(),
                 )),
             }
         });
-        let put = mock!(Client::put_key).then_compute_response(move |r| {
-            let mut current = etag.lock().unwrap();
-            if r.if_match() != Some(format!("KV{current}").as_str()) {
-                return aws_smithy_mocks::MockResponse::Error(PutKeyError::ConflictException(
-                    ConflictException::builder().message("Pre-condition failed: ETag mismatch").build(),
-                ));
-            }
-            *current += 1;
-            *value.lock().unwrap() = r.value().map(str::to_owned);
-            puts.lock()
-                .unwrap()
-                .push((r.if_match().unwrap_or_default().to_owned(), r.value().unwrap_or_default().to_owned()));
-            aws_smithy_mocks::MockResponse::Output(
-                PutKeyOutput::builder()
-                    .e_tag(format!("KV{current}"))
-                    .item_count(1)
-                    .total_size_in_bytes(64)
-                    .build()
-                    .unwrap(),
-            )
-        });
+        let put =
+            mock!(Client::put_key).match_requests(move |r| r.key() == Some(key)).then_compute_response(move |r| {
+                let mut current = etag.lock().unwrap();
+                if r.if_match() != Some(format!("KV{current}").as_str()) {
+                    return aws_smithy_mocks::MockResponse::Error(PutKeyError::ConflictException(
+                        ConflictException::builder().message("Pre-condition failed: ETag mismatch").build(),
+                    ));
+                }
+                *current += 1;
+                *value.lock().unwrap() = r.value().map(str::to_owned);
+                puts.lock()
+                    .unwrap()
+                    .push((r.if_match().unwrap_or_default().to_owned(), r.value().unwrap_or_default().to_owned()));
+                aws_smithy_mocks::MockResponse::Output(
+                    PutKeyOutput::builder()
+                        .e_tag(format!("KV{current}"))
+                        .item_count(1)
+                        .total_size_in_bytes(64)
+                        .build()
+                        .unwrap(),
+                )
+            });
         vec![describe, get, put]
     }
 
     fn edge(&self) -> KvsEdge {
         let rules = self.rules();
         KvsEdge::new(mock_client!(aws_sdk_cloudfrontkeyvaluestore, RuleMode::MatchAny, &rules), ARN, KEY)
+    }
+}
+
+/// The probe token the CloudFront Function checks pins against: read when
+/// there, written at random (under the store's ETag) when missing or too
+/// short to trust, and the same on every later read.
+#[tokio::test]
+async fn the_probe_token_is_read_or_written_once_at_random() {
+    const TOKEN_KEY: &str = "internal-api/probe-token";
+    let kept = Kvs::holding_at(TOKEN_KEY, Some("an-operators-token-0001"));
+    assert_eq!(kept.edge().probe_token(TOKEN_KEY).await.as_deref(), Ok("an-operators-token-0001"));
+    assert!(kept.puts.lock().unwrap().is_empty());
+    for before in [None, Some("short")] {
+        let kvs = Kvs::holding_at(TOKEN_KEY, before);
+        let edge = kvs.edge();
+        let token = edge.probe_token(TOKEN_KEY).await.unwrap();
+        assert_eq!(token.len(), 32, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        assert_eq!(*kvs.puts.lock().unwrap(), vec![("KV0".to_owned(), token.clone())]);
+        assert_eq!(edge.probe_token(TOKEN_KEY).await, Ok(token.clone()), "written once");
+        let other = Kvs::holding_at(TOKEN_KEY, None).edge().probe_token(TOKEN_KEY).await.unwrap();
+        assert_ne!(other, token, "random");
     }
 }
 

@@ -154,7 +154,18 @@ impl Account {
                         .build()
                         .unwrap()
                 });
-            mock_client!(aws_sdk_cloudfrontkeyvaluestore, RuleMode::MatchAny, &[describe, get])
+            let token = mock!(aws_sdk_cloudfrontkeyvaluestore::Client::get_key)
+                .match_requests(|r| r.key() == Some(TOKEN_KEY))
+                .then_output(|| {
+                    GetKeyOutput::builder()
+                        .key(TOKEN_KEY)
+                        .value(TOKEN)
+                        .item_count(2)
+                        .total_size_in_bytes(64)
+                        .build()
+                        .unwrap()
+                });
+            mock_client!(aws_sdk_cloudfrontkeyvaluestore, RuleMode::MatchAny, &[describe, get, token])
         };
         let lambda = {
             let (reserved, unreserved) = (self.reserved, self.unreserved);
@@ -179,11 +190,15 @@ impl Account {
     }
 }
 
-/// A stand-in for the distribution with the function: a pinned probe is
-/// answered by the side it names.
+const TOKEN_KEY: &str = "internal-api/probe-token";
+const TOKEN: &str = "preflight-token-0123456789abcdef";
+
+/// A stand-in for the distribution with the function: a probe pinned with
+/// the probe token is answered by the side it names.
 fn edge() -> Stub {
     Stub::start(|r| {
-        let side = if r.header("x-cutover-probe") == Some("serverless") { "serverless" } else { "legacy" };
+        let token = r.header("x-cutover-probe-token") == Some(TOKEN);
+        let side = if token && r.header("x-cutover-probe") == Some("serverless") { "serverless" } else { "legacy" };
         Answer::json(200, "{}").with_header("x-served-by", side)
     })
 }
@@ -196,6 +211,8 @@ async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
             kvs_arn: KVS_ARN.into(),
             weight_key: KEY.into(),
             serverless_origin_id: "api-gateway".into(),
+            probe_token_key: CloudFrontEdge::default_probe_token_key(KEY),
+            probes_per_minute: 20,
         },
         metrics: Some(common::sources()),
         edge_url: Some(edge.base().to_owned()),

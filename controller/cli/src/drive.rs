@@ -8,11 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "aws")]
-use cutover_aws::{Clients, CloudWatchMetrics, EdgeProbe, KvsEdge, XRaySource};
+use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, ProbeDriver, ProbeLog, XRaySource};
 use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
-#[cfg(feature = "aws")]
-use cutover_core::measure::PerSide;
 #[cfg(feature = "aws")]
 use cutover_core::plan::MetricSources;
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
@@ -38,10 +36,22 @@ pub struct Controller {
     pub aws: EndpointArgs,
 }
 
-/// Probes per side through the distribution with each window read: the
-/// breakdown's `edge` hop (p50/p99 over these).
+/// How often the probe token is read again from the KeyValueStore, so a
+/// rotated token is in use within this (probes pinned with the old one are
+/// bucketed meanwhile, and the other side's answers are left out).
 #[cfg(feature = "aws")]
-const EDGE_PROBES_PER_SIDE: usize = 10;
+const PROBE_TOKEN_REREAD: Duration = Duration::from_secs(300);
+
+/// Tasks that end with the cutover's drive, however it ends.
+#[cfg(feature = "aws")]
+struct Beside(Vec<tokio::task::JoinHandle<()>>);
+
+#[cfg(feature = "aws")]
+impl Drop for Beside {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
 
 /// Drives cutover `id` until it settles, the lease is lost, or `stop`
 /// completes; with `lease`, starts under that lease instead of taking one.
@@ -100,11 +110,34 @@ pub async fn drive<S: Store + Clone>(
                 }
             };
             let kvs = KvsEdge::new(clients.keyvaluestore.clone(), &target.kvs_arn, &target.weight_key);
-            let probe = EdgeProbe::new(&edge_url, &reach.probe_path, EDGE_PROBES_PER_SIDE);
+            let log = ProbeLog::default();
+            let mut beside = Beside(Vec::new());
+            if target.probes_per_minute > 0 {
+                let key = target.probe_token_key.clone();
+                let token = kvs.probe_token(&key).await.map_err(|e| {
+                    Failure::Other(anyhow::anyhow!("the probe token at `{key}` in {}: {e}", target.kvs_arn))
+                })?;
+                let (current, token) = tokio::sync::watch::channel(token);
+                let probes =
+                    ProbeDriver::new(&edge_url, &reach.probe_path, target.probes_per_minute, token, log.clone());
+                beside.0.push(tokio::spawn(probes.run(clock)));
+                let kvs = kvs.clone();
+                beside.0.push(tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(PROBE_TOKEN_REREAD).await;
+                        match kvs.probe_token(&key).await {
+                            Ok(token) => {
+                                current.send_if_modified(|t| std::mem::replace(t, token.clone()) != token);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "the probe token could not be read again"),
+                        }
+                    }
+                }));
+            }
             let driver = Driver {
                 store: store.clone(),
                 edge: Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120))),
-                metrics: metrics_for(&clients, sources).with_edge_probe(probe),
+                metrics: metrics_for(&clients, sources).with_probes(log),
                 notifier: Webhooks::new(&plan.notify.webhooks),
                 clock,
                 settings: reach.settings.clone(),
@@ -115,15 +148,17 @@ pub async fn drive<S: Store + Clone>(
     Ok(state)
 }
 
-/// CloudWatch, with X-Ray's latencies when the plan names both sides' services.
+/// CloudWatch, with X-Ray (both sides' latency samples, the new side's cold
+/// starts) when the plan names the old side's service.
 #[cfg(feature = "aws")]
 fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
-    let services = sources.xray_legacy_service.clone().zip(sources.xray_serverless_service.clone());
+    let xray = sources
+        .xray_legacy_service
+        .clone()
+        .map(|legacy| XRaySource::new(clients.xray.clone(), legacy, sources.lambda_functions.clone()));
     let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
-    match services {
-        Some((legacy, serverless)) => {
-            metrics.with_xray(XRaySource::new(clients.xray.clone(), PerSide { legacy, serverless }))
-        }
+    match xray {
+        Some(xray) => metrics.with_xray(xray),
         None => metrics,
     }
 }

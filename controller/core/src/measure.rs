@@ -143,6 +143,28 @@ impl Histogram {
         self.total += other.total;
     }
 
+    /// The same shape with `total` values (rounded to whole counts by
+    /// largest remainder, so the result holds exactly `total`): how samples
+    /// of unequal weight are pooled without claiming more of them than they
+    /// are worth.
+    pub fn resized(&self, total: u64) -> Histogram {
+        if self.total == 0 || total == 0 {
+            return Histogram::default();
+        }
+        let factor = total as f64 / self.total as f64;
+        let mut counts: Vec<u32> = self.counts.iter().map(|c| (f64::from(*c) * factor).floor() as u32).collect();
+        let mut short = total.saturating_sub(counts.iter().map(|c| u64::from(*c)).sum());
+        let mut order: Vec<usize> = (0..counts.len()).filter(|i| self.counts[*i] > 0).collect();
+        let remainder = |i: usize| f64::from(self.counts[i]) * factor - f64::from(counts[i]);
+        order.sort_by(|a, b| remainder(*b).total_cmp(&remainder(*a)));
+        for i in order.into_iter().cycle().take(usize::try_from(short).unwrap_or(usize::MAX)) {
+            counts[i] += 1;
+            short -= 1;
+        }
+        debug_assert_eq!(short, 0);
+        Histogram { counts, total }
+    }
+
     /// Takes back what `merge` added: `other` must have been merged in.
     pub fn remove(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
@@ -190,15 +212,28 @@ pub struct SideSample {
     pub latency_ms: Histogram,
     pub cold_starts: u64,
     pub cold_latency_ms: Histogram,
+    /// How many requests were looked at for a cold start, when not every
+    /// one was (X-Ray's traces read whole); `cold_starts` is of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_checked: Option<u64>,
 }
 
 impl SideSample {
     pub fn merge(&mut self, other: &SideSample) {
+        self.cold_checked = match (self.cold_checked, other.cold_checked) {
+            (None, None) => None,
+            _ => Some(self.cold_sample().0 + other.cold_sample().0),
+        };
         self.requests += other.requests;
         self.errors += other.errors;
         self.latency_ms.merge(&other.latency_ms);
         self.cold_starts += other.cold_starts;
         self.cold_latency_ms.merge(&other.cold_latency_ms);
+    }
+
+    /// Requests looked at for a cold start, and how many met one.
+    pub fn cold_sample(&self) -> (u64, u64) {
+        (self.cold_checked.unwrap_or(self.requests), self.cold_starts)
     }
 
     pub fn error_rate(&self) -> Option<f64> {
@@ -343,6 +378,35 @@ mod tests {
         a.remove(&b);
         assert_eq!(a, before);
         assert_eq!(a.quantile(1.0), before.quantile(1.0));
+    }
+
+    #[test]
+    fn resizing_keeps_the_shape_and_the_exact_total() {
+        let mut h = Histogram::default();
+        h.record_n(10.0, 30);
+        h.record_n(20.0, 60);
+        h.record_n(400.0, 10);
+        let half = h.resized(50);
+        assert_eq!(half.count(), 50);
+        assert_eq!((half.count_above(15.0), half.count_above(100.0)), (35, 5));
+        let odd = h.resized(7);
+        assert_eq!(odd.count(), 7, "{odd:?}");
+        assert_eq!(
+            odd.count_above(15.0),
+            5,
+            "2.1, 4.2 and 0.7 values: floors 2, 4, 0, the one left to the largest remainder"
+        );
+        assert_eq!(h.resized(0), Histogram::default());
+        assert_eq!(Histogram::default().resized(5), Histogram::default());
+    }
+
+    #[test]
+    fn cold_starts_looked_at_merge_with_samples_that_looked_at_all() {
+        let traced = SideSample { requests: 100, cold_starts: 2, cold_checked: Some(10), ..Default::default() };
+        let mut all = SideSample { requests: 50, cold_starts: 1, ..Default::default() };
+        assert_eq!(all.cold_sample(), (50, 1));
+        all.merge(&traced);
+        assert_eq!((all.requests, all.cold_sample()), (150, (60, 3)));
     }
 
     #[test]

@@ -128,8 +128,8 @@ proptest! {
 }
 
 /// The AWS block `plan init` writes as comments must be valid once uncommented.
-#[test]
-fn the_commented_aws_target_in_the_default_plan_is_valid() {
+/// The default plan with its commented AWS target in place of the local one.
+fn aws_plan() -> String {
     let local = "[target.local]\nlegacy_url = \"http://127.0.0.1:8081\"\nserverless_url = \"http://127.0.0.1:8082\"\n";
     assert!(DEFAULT_PLAN.contains(local));
     let text = DEFAULT_PLAN.replace(local, "");
@@ -148,13 +148,67 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
             }
         })
         .collect();
-    let text = lines.join("\n");
+    lines.join("\n")
+}
+
+#[test]
+fn the_commented_aws_target_in_the_default_plan_is_valid() {
+    let text = aws_plan();
     let plan = Plan::parse(&text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
     let Edge::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
     assert_eq!(cf.distribution_id, "E2QWRUHAPOMQZL");
     let metrics = plan.target.metrics.unwrap();
     assert_eq!(metrics.api_stage, "$default");
     assert_eq!(metrics.lambda_functions.len(), 2);
+    assert_eq!(metrics.xray_legacy_service.as_deref(), Some("internal-api-express"));
+    assert_eq!((cf.probes_per_minute, cf.probe_token_key.as_str()), (20, "internal-api/probe-token"));
+}
+
+#[test]
+fn the_probes_have_defaults_and_limits() {
+    let text = aws_plan();
+    let without =
+        text.replace("probes_per_minute = 20\n", "").replace("probe_token_key = \"internal-api/probe-token\"\n", "");
+    let plan = Plan::parse(&without).unwrap_or_else(|e| panic!("{e}"));
+    let Edge::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
+    assert_eq!(
+        (cf.probes_per_minute, cf.probe_token_key.as_str()),
+        (20, "internal-api/probe-token"),
+        "beside the weight"
+    );
+    let found = problems(
+        &text
+            .replace("probes_per_minute = 20", "probes_per_minute = 601")
+            .replace("probe_token_key = \"internal-api/probe-token\"", "probe_token_key = \"\""),
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("target.cloudfront.probes_per_minute = 601 (line "), "{found:?}");
+    assert!(found[1].starts_with("target.cloudfront.probe_token_key = \"\" (line "), "{found:?}");
+}
+
+/// Every Lambda function is its own X-Ray service: one name for the new
+/// side would read one function's traces and call them all of it.
+#[test]
+fn the_new_sides_xray_services_are_its_functions() {
+    let text = aws_plan();
+    let one_service = text.replace(
+        "xray_legacy_service = \"internal-api-express\"",
+        "xray_legacy_service = \"internal-api-express\"\nxray_serverless_service = \"internal-api-lambda\"",
+    );
+    let found = problems(&one_service);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("target.metrics.xray_serverless_service = \"internal-api-lambda\" (line "),
+        "{found:?}"
+    );
+    assert!(found[0].contains("every function in lambda_functions"), "{found:?}");
+    let no_functions = text.replace(
+        "lambda_functions = [\"internal-api-health\", \"internal-api-user-context\"]",
+        "lambda_functions = []",
+    );
+    let found = problems(&no_functions);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("name the new side's functions in lambda_functions"), "{found:?}");
 }
 
 #[test]

@@ -26,6 +26,7 @@
 
 mod clock;
 mod notify;
+pub mod probes;
 pub mod verify;
 
 use std::collections::VecDeque;

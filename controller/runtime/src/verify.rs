@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use cutover_core::cohort::{self, BUCKETS};
 use cutover_core::engine::Verification;
-use cutover_core::measure::{Histogram, Hop, PerSide, Side};
+use cutover_core::measure::Side;
 use cutover_core::plan::CohortKey;
 use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
@@ -191,54 +191,5 @@ mod tests {
             assert!(b < bps && bps - b <= NEAR, "{bps}: below {b}");
             assert!(a >= bps && a - bps < NEAR, "{bps}: above {a}");
         }
-    }
-}
-
-/// The edge's hop: with each window read, [`EdgeProbe::per_side`] GETs
-/// pinned to each side (`x-cutover-probe`) through the distribution, timed
-/// from here. The whole request as a client sees it — the edge, the origin
-/// and everything behind it — so it sits above every other hop. Only the
-/// answers the pinned side gave (`x-served-by`) below 500 count. These are
-/// for the breakdown, never the judge's evidence: they carry the network
-/// to the edge, which CloudWatch's and X-Ray's samples do not, and would
-/// weigh more on the side with less traffic.
-#[derive(Clone, Debug)]
-pub struct EdgeProbe {
-    client: reqwest::Client,
-    url: String,
-    pub per_side: usize,
-}
-
-impl EdgeProbe {
-    /// Probes `path` (a cheap GET both sides serve) under `base`.
-    pub fn new(base: &str, path: &str, per_side: usize) -> EdgeProbe {
-        EdgeProbe { client: probe_client(), url: format!("{}{path}", base.trim_end_matches('/')), per_side }
-    }
-
-    /// Each side's `edge` hop; `None` for a side no probe reached.
-    pub async fn hops(&self) -> PerSide<Option<Hop>> {
-        PerSide { legacy: self.side(Side::Legacy).await, serverless: self.side(Side::Serverless).await }
-    }
-
-    async fn side(&self, side: Side) -> Option<Hop> {
-        let mut times = Histogram::default();
-        for _ in 0..self.per_side {
-            let started = Instant::now();
-            let pinned = self.client.get(&self.url).header(PROBE_HEADER, side.as_str());
-            let Ok(response) = pinned.send().await else { continue };
-            let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok());
-            if answered_by(served_by) == side && !response.status().is_server_error() && response.bytes().await.is_ok()
-            {
-                times.record(started.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
-        (times.count() > 0).then(|| Hop {
-            name: "edge".into(),
-            source: "probes".into(),
-            depth: 0,
-            samples: times.count(),
-            p50_ms: times.quantile(0.5),
-            p99_ms: times.quantile(0.99),
-        })
     }
 }

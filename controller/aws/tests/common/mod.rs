@@ -11,6 +11,5 @@ pub fn sources() -> MetricSources {
         api_stage: "$default".into(),
         lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
         xray_legacy_service: None,
-        xray_serverless_service: None,
     }
 }

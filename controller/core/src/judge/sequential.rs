@@ -630,8 +630,17 @@ impl SequentialJudge {
     fn cold_share_check(&mut self) -> CheckResult {
         let c = self.guardrails.cold_start;
         let check = CheckName::ColdStartShare;
-        let share = |s: &SideSample| (s.requests > 0).then(|| 100.0 * s.cold_starts as f64 / s.requests as f64);
-        let (old, new) = (share(&self.step.totals.legacy), share(&self.step.totals.serverless));
+        let share = |s: &SideSample| {
+            let (checked, cold) = s.cold_sample();
+            (checked > 0).then(|| 100.0 * cold as f64 / checked as f64)
+        };
+        let totals = &self.step.totals;
+        let (old, new) = (share(&totals.legacy), share(&totals.serverless));
+        let samples = PerSide { legacy: totals.legacy.cold_sample().0, serverless: totals.serverless.cold_sample().0 };
+        // Where cold starts are read from traces, none read whole is no
+        // evidence at all: not a pass.
+        let unseen = totals.serverless.requests >= self.guardrails.min_samples && new.is_none();
+        let short = unseen.then(|| "no new-side request was looked at for a cold start".to_owned());
         let (log_e, threshold) = self.evidence(check, |ev| ev.cold_share.log_e());
         let failed = self.latch(check, (log_e, threshold), true);
         let limit = 100.0 * c.max_share;
@@ -639,16 +648,13 @@ impl SequentialJudge {
             Some(_) => format!("more than {limit:.1} % of new-side requests met a cold start"),
             None => format!("{:.2} % of new-side requests met a cold start, limit {limit:.1} %", new.unwrap_or(0.0)),
         };
-        let (verdict, reason) = Self::verdict(failed, &what, None);
+        let (verdict, reason) = Self::verdict(failed, &what, short);
         CheckResult {
             verdict,
             legacy: old,
             serverless: new,
             limit: Some(limit),
-            samples: PerSide {
-                legacy: self.step.totals.legacy.requests,
-                serverless: self.step.totals.serverless.requests,
-            },
+            samples,
             reason,
             ..CheckResult::new(check, c.critical, "percent")
         }
@@ -801,7 +807,7 @@ impl Judge for SequentialJudge {
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let s = &stratum.serverless;
             obs.cold[i] = (s.cold_latency_ms.count(), s.cold_latency_ms.count_above(g.cold_start.max_p99_ms));
-            obs.cold_share[i] = (s.requests, s.cold_starts);
+            obs.cold_share[i] = s.cold_sample();
         }
         self.ev.observe(&obs);
         if let Some(carried) = self.carried.as_mut() {
@@ -1022,6 +1028,31 @@ mod tests {
         let first_fail = |j: &mut SequentialJudge| (1..200).find(|_| j.judge(W, &m).verdict == Verdict::Fail);
         let (with, without) = (first_fail(&mut carried), first_fail(&mut fresh));
         assert!(with.is_some() && with < without, "carried {with:?}, fresh {without:?}");
+    }
+
+    /// Where only some requests are looked at for a cold start (X-Ray's
+    /// traces read whole), the share is of those: 10 cold of 40 looked at
+    /// is a storm, whatever the 2000 requests counted around them.
+    #[test]
+    fn the_cold_start_share_is_of_the_requests_looked_at() {
+        let judge = |checked: Option<u64>| {
+            let mut j = SequentialJudge::new(&Plan::default_plan());
+            j.begin_step(4, Weight::from_bps(5000).unwrap(), Timestamp(0));
+            let mut m = Measurement::default();
+            m.traffic.legacy = side(2000, 0);
+            m.traffic.serverless = SideSample { cold_starts: 10, cold_checked: checked, ..side(2000, 0) };
+            let verdicts: Vec<Verdict> = (0..30)
+                .map(|_| {
+                    let a = j.judge(W, &m);
+                    a.checks.iter().find(|c| c.check == CheckName::ColdStartShare).map(|c| c.verdict).unwrap()
+                })
+                .collect();
+            verdicts
+        };
+        assert!(judge(Some(40)).contains(&Verdict::Fail), "25 % of those looked at");
+        assert!(!judge(None).contains(&Verdict::Fail), "0.5 % of every request");
+        // Nothing looked at is no evidence, not a pass.
+        assert_eq!(judge(Some(0)).last(), Some(&Verdict::Inconclusive));
     }
 
     #[test]

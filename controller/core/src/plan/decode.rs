@@ -511,12 +511,25 @@ impl<'s> Decoder<'s> {
         });
         let origin =
             self.req_string(&mut t, "serverless_origin_id", "add the origin id of the API Gateway origin", |_| Ok(()));
+        let token_key = self.string(&mut t, "probe_token_key");
+        if let Some(Some(key)) = &token_key {
+            if key.is_empty() || key.len() > 512 {
+                let span = t.get("probe_token_key").map(|v| v.span()).unwrap_or_default();
+                self.problem(t.key_path("probe_token_key"), &span, true, "a KeyValueStore key is 1 to 512 characters");
+            }
+        }
+        let probes = self.int_in(&mut t, "probes_per_minute", 0, 600, "probes_per_minute (per side; 0 for none)");
         self.finish(t);
+        let weight_key = weight_key?;
         Some(CloudFrontEdge {
             distribution_id: distribution_id?,
             kvs_arn: kvs_arn?,
-            weight_key: weight_key?,
+            probe_token_key: token_key?
+                .filter(|k| !k.is_empty() && k.len() <= 512)
+                .unwrap_or_else(|| CloudFrontEdge::default_probe_token_key(&weight_key)),
+            weight_key,
             serverless_origin_id: origin?,
+            probes_per_minute: probes?.map_or(PROBES_PER_MINUTE, |n| n as u32),
         })
     }
 
@@ -557,7 +570,26 @@ impl<'s> Decoder<'s> {
             }
         };
         let xl = self.string(&mut t, "xray_legacy_service");
-        let xs = self.string(&mut t, "xray_serverless_service");
+        if let Some(v) = t.get("xray_serverless_service") {
+            let span = v.span();
+            self.problem(
+                t.key_path("xray_serverless_service"),
+                &span,
+                true,
+                "each Lambda function is its own X-Ray service: remove this key; the new side's traces are read \
+                 from every function in lambda_functions",
+            );
+            let _ = self.string(&mut t, "xray_serverless_service");
+        }
+        if matches!((&xl, &functions), (Some(Some(_)), Some(f)) if f.is_empty()) {
+            let span = t.get("xray_legacy_service").map(|v| v.span()).unwrap_or_default();
+            self.problem(
+                t.key_path("xray_legacy_service"),
+                &span,
+                true,
+                "X-Ray is read for both sides or neither: name the new side's functions in lambda_functions",
+            );
+        }
         self.finish(t);
         Some(MetricSources {
             alb_load_balancer: lb?,
@@ -566,7 +598,6 @@ impl<'s> Decoder<'s> {
             api_stage: stage?,
             lambda_functions: functions?,
             xray_legacy_service: xl?,
-            xray_serverless_service: xs?,
         })
     }
 

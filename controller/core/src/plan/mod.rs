@@ -59,6 +59,25 @@ pub struct CloudFrontEdge {
     pub kvs_arn: String,
     pub weight_key: String,
     pub serverless_origin_id: String,
+    /// Where in the KeyValueStore the probe token lives: the CloudFront
+    /// Function honours a probe's pin only with it.
+    pub probe_token_key: String,
+    /// The controller's probes through the distribution, per side and minute.
+    pub probes_per_minute: u32,
+}
+
+/// The controller's probes per side and minute by default: 28 800 a day to
+/// each side, what the judge benchmark measures its detection times with.
+pub const PROBES_PER_MINUTE: u32 = 20;
+
+impl CloudFrontEdge {
+    /// Beside the weight: `my-api/weight` → `my-api/probe-token`.
+    pub fn default_probe_token_key(weight_key: &str) -> String {
+        match weight_key.rsplit_once('/') {
+            Some((prefix, _)) => format!("{prefix}/probe-token"),
+            None => "probe-token".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,9 +113,13 @@ pub struct MetricSources {
     pub alb_target_group: String,
     pub api_id: String,
     pub api_stage: String,
+    /// The new side's functions: each one's errors, throttles, invocations
+    /// and concurrency, and (with X-Ray) each one's traces: in X-Ray every
+    /// function is its own service, named after it.
     pub lambda_functions: Vec<String>,
+    /// The old side's X-Ray service (the app's SDK names it). When set, both
+    /// sides' latency and the new side's cold starts come from X-Ray.
     pub xray_legacy_service: Option<String>,
-    pub xray_serverless_service: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
