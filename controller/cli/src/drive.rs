@@ -148,19 +148,13 @@ pub async fn drive<S: Store + Clone>(
     Ok(state)
 }
 
-/// CloudWatch, with X-Ray (both sides' latency samples, the new side's cold
-/// starts) when the plan names the old side's service.
+/// CloudWatch, with X-Ray: both sides' latency samples, the new side's cold
+/// starts.
 #[cfg(feature = "aws")]
 fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
-    let xray = sources
-        .xray_legacy_service
-        .clone()
-        .map(|legacy| XRaySource::new(clients.xray.clone(), legacy, sources.lambda_functions.clone()));
-    let metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
-    match xray {
-        Some(xray) => metrics.with_xray(xray),
-        None => metrics,
-    }
+    let xray =
+        XRaySource::new(clients.xray.clone(), sources.xray_legacy_service.clone(), sources.lambda_functions.clone());
+    CloudWatchMetrics::new(clients.cloudwatch.clone(), sources).with_xray(xray)
 }
 
 /// Probes through `edge_url` with the plan's cohort key and salt.

@@ -28,7 +28,8 @@ fn plan(distribution_id: &str) -> String {
          weight_key = \"internal-api/weight\"\nserverless_origin_id = \"api-gateway\"\n\n\
          [target.metrics]\nalb_load_balancer = \"app/internal-api/50dc6c495c0c9188\"\n\
          alb_target_group = \"targetgroup/internal-api/73e2d6bc24d8a067\"\napi_id = \"a1b2c3d4e5\"\n\
-         api_stage = \"$default\"\nlambda_functions = [\"internal-api-health\"]"
+         api_stage = \"$default\"\nlambda_functions = [\"internal-api-health\"]\n\
+         xray_legacy_service = \"internal-api-express\""
     );
     format!("{}{aws}{}", &text[..start], &text[end..])
 }

@@ -160,7 +160,7 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
     let metrics = plan.target.metrics.unwrap();
     assert_eq!(metrics.api_stage, "$default");
     assert_eq!(metrics.lambda_functions.len(), 2);
-    assert_eq!(metrics.xray_legacy_service.as_deref(), Some("internal-api-express"));
+    assert_eq!(metrics.xray_legacy_service, "internal-api-express");
     assert_eq!((cf.probes_per_minute, cf.probe_token_key.as_str()), (20, "internal-api/probe-token"));
 }
 
@@ -208,7 +208,14 @@ fn the_new_sides_xray_services_are_its_functions() {
     );
     let found = problems(&no_functions);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("name the new side's functions in lambda_functions"), "{found:?}");
+    assert!(found[0].starts_with("target.metrics.lambda_functions = [] (line "), "{found:?}");
+    assert!(found[0].contains("name the new side's functions"), "{found:?}");
+    // X-Ray is not optional: without it the new side's cold starts go unseen.
+    let without_xray = text.replace("xray_legacy_service = \"internal-api-express\"\n", "");
+    let found = problems(&without_xray);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("target.metrics.xray_legacy_service (line "), "{found:?}");
+    assert!(found[0].contains("missing; add xray_legacy_service"), "{found:?}");
 }
 
 #[test]

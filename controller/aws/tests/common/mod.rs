@@ -10,6 +10,6 @@ pub fn sources() -> MetricSources {
         api_id: "a1b2c3d4e5".into(),
         api_stage: "$default".into(),
         lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
-        xray_legacy_service: None,
+        xray_legacy_service: "internal-api-express".into(),
     }
 }

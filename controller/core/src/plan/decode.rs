@@ -569,7 +569,13 @@ impl<'s> Decoder<'s> {
                 names
             }
         };
-        let xl = self.string(&mut t, "xray_legacy_service");
+        let xl = self.req_string(
+            &mut t,
+            "xray_legacy_service",
+            "add xray_legacy_service = \"my-app\", the old side's X-Ray service: both sides' latency samples \
+             and the new side's cold starts come from X-Ray (CloudWatch has no cold-start metric)",
+            |s| if s.contains('"') { Err("an X-Ray service name has no double quote".into()) } else { Ok(()) },
+        );
         if let Some(v) = t.get("xray_serverless_service") {
             let span = v.span();
             self.problem(
@@ -581,14 +587,20 @@ impl<'s> Decoder<'s> {
             );
             let _ = self.string(&mut t, "xray_serverless_service");
         }
-        if matches!((&xl, &functions), (Some(Some(_)), Some(f)) if f.is_empty()) {
-            let span = t.get("xray_legacy_service").map(|v| v.span()).unwrap_or_default();
-            self.problem(
-                t.key_path("xray_legacy_service"),
-                &span,
-                true,
-                "X-Ray is read for both sides or neither: name the new side's functions in lambda_functions",
-            );
+        if matches!(&functions, Some(f) if f.is_empty()) {
+            match t.get("lambda_functions").map(|v| v.span()) {
+                Some(span) => self.problem(
+                    t.key_path("lambda_functions"),
+                    &span,
+                    true,
+                    "name the new side's functions: their errors, throttles and traces are the new side's",
+                ),
+                None => self.missing(
+                    &t,
+                    "lambda_functions",
+                    "add lambda_functions = [\"my-api-get-user\", ...], every function behind the API",
+                ),
+            }
         }
         self.finish(t);
         Some(MetricSources {

@@ -117,9 +117,9 @@ pub struct MetricSources {
     /// and concurrency, and (with X-Ray) each one's traces: in X-Ray every
     /// function is its own service, named after it.
     pub lambda_functions: Vec<String>,
-    /// The old side's X-Ray service (the app's SDK names it). When set, both
-    /// sides' latency and the new side's cold starts come from X-Ray.
-    pub xray_legacy_service: Option<String>,
+    /// The old side's X-Ray service (the app's SDK names it): both sides'
+    /// latency samples and the new side's cold starts come from X-Ray.
+    pub xray_legacy_service: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
