@@ -19,9 +19,11 @@
 // token the pin is ignored and the request is bucketed like any other.
 // Neither header reaches an origin.
 //
-// Terraform renders this file with templatefile(); the ${...} below are its
-// variables (infra/edge.tf). No JavaScript template literals here, so the
-// two syntaxes never meet.
+// Terraform renders this file with templatefile(), and `cutover plan
+// edge-function` renders it the same way from a plan: the quoted
+// dollar-brace names below are its variables, and nothing else here may
+// use that syntax (not even a comment, which templatefile() would read).
+// No JavaScript template literals, so the two syntaxes never meet.
 
 import cf from 'cloudfront';
 

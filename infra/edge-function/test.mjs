@@ -14,8 +14,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(join(here, 'vectors.json'), 'utf8'));
 const source = readFileSync(join(here, 'function.js'), 'utf8');
 
-// Renders like templatefile(): every ${name} must have a value.
+// Renders like templatefile(): every ${name} must have a value, and no
+// other dollar-brace may appear (templatefile() would fail on it).
 function render(vars) {
+    assert.equal((source.match(/\$\{/g) || []).length, (source.match(/\$\{[a-z_]+\}/g) || []).length,
+        'every dollar-brace is a template variable');
     return source.replace(/\$\{([a-z_]+)\}/g, (_, name) => {
         assert.ok(name in vars, 'template variable without a value: ' + name);
         return vars[name];
@@ -34,7 +37,7 @@ function load(vars, kvsGet) {
     const code = render(vars).replace("import cf from 'cloudfront';", '');
     assert.ok(!/\bimport\b/.test(code), 'the function imports only cloudfront');
     const context = vm.createContext({ cf, Buffer });
-    vm.runInContext(code + '\n;globalThis.__exports = { handler, bucket };', context);
+    vm.runInContext(code + '\n;globalThis.__exports = { handler, bucket, parseWeight };', context);
     return { ...context.__exports, selected };
 }
 
@@ -105,6 +108,15 @@ await check('weight -> side matches the shared vectors', async () => {
         assert.ok(key, 'a key in bucket ' + s.bucket);
         const side = await route(VARS, weightIs(String(s.weight)), event({ header: key }));
         assert.equal(side === 'api-gateway' ? 'serverless' : 'legacy', s.side, JSON.stringify(s));
+    }
+});
+
+await check('weights parse as the shared vectors say (as cutover_core::cohort::parse_weight)', async () => {
+    const { parseWeight } = load(VARS, weightIs('0'));
+    assert.ok(vectors.weights.length >= 20);
+    for (const v of vectors.weights) {
+        // The function treats no weight as 0.
+        assert.equal(parseWeight(v.value), v.bps === null ? 0 : v.bps, JSON.stringify(v));
     }
 });
 

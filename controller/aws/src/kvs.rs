@@ -9,6 +9,7 @@
 //! (a rollback to 0 excepted).
 
 use aws_sdk_cloudfrontkeyvaluestore::Client;
+use cutover_core::cohort;
 use cutover_core::ports::{before_write, EdgeError, EdgePort, Write};
 use cutover_core::units::Weight;
 
@@ -46,7 +47,7 @@ impl KvsEdge {
         let Some(value) = value else {
             return Ok(Weight::ZERO);
         };
-        value.parse::<u16>().ok().and_then(Weight::from_bps).ok_or_else(|| {
+        cohort::parse_weight(value).ok_or_else(|| {
             EdgeError::Failed(format!(
                 "key `{}` in {} holds {value:?}, not a weight in basis points (0 to 10000); the CloudFront \
                  Function sends everybody to the ALB until it does",

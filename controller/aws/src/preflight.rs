@@ -2,7 +2,9 @@
 //! start, checked one line at a time, each failure with its fix. Nothing is
 //! changed; every call is a read.
 
-use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage};
+use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage, Method};
+use aws_sdk_lambda::types::TracingMode;
+use cutover_core::edge_function;
 use cutover_core::measure::Side;
 use cutover_core::plan::{CloudFrontEdge, MetricSources};
 use cutover_core::ports::{EdgeError, EdgePort};
@@ -59,9 +61,49 @@ pub struct Preflight {
     pub probe_path: String,
     /// Unreserved account concurrency below this fails.
     pub min_unreserved_concurrency: i32,
+    /// The function's code as it must run for this plan
+    /// (`cutover_core::edge_function::render`).
+    pub function_code: String,
 }
 
 const API_PATTERN: &str = "/api/*";
+/// CloudFront's managed policies, by their fixed ids.
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+/// What the API's routes use, and so what `/api/*` must allow.
+const METHODS: [Method; 7] =
+    [Method::Get, Method::Head, Method::Options, Method::Put, Method::Post, Method::Patch, Method::Delete];
+
+// A behaviour without policies carries the legacy cache settings: deprecated
+// in the API, still what older distributions hold, so read them.
+
+#[allow(deprecated)]
+fn legacy_ttls(api: &CacheBehavior) -> (i64, i64, i64) {
+    (api.min_ttl().unwrap_or(0), api.default_ttl().unwrap_or(0), api.max_ttl().unwrap_or(0))
+}
+
+#[allow(deprecated)]
+fn legacy_forwarded_headers(api: &CacheBehavior) -> Vec<String> {
+    api.forwarded_values().and_then(|f| f.headers()).map(|h| h.items().to_vec()).unwrap_or_default()
+}
+
+/// Every method the API uses reaches an origin: CloudFront answers the
+/// others itself (403), before the function runs.
+fn check_methods(api: &CacheBehavior) -> Check {
+    let name = "/api/* methods";
+    let allowed = api.allowed_methods().map(|m| m.items()).unwrap_or_default();
+    let missing: Vec<&str> = METHODS.iter().filter(|m| !allowed.contains(m)).map(Method::as_str).collect();
+    if missing.is_empty() {
+        Check::pass(name, "all seven")
+    } else {
+        Check::fail(
+            name,
+            format!("{} not allowed", missing.join(", ")),
+            "allow GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE on /api/*",
+        )
+    }
+}
 
 impl Preflight {
     /// Runs every check, in order; a check whose input is missing is skipped.
@@ -99,9 +141,17 @@ impl Preflight {
                 "check cloudfront:GetDistribution access",
             )),
             _ => {
-                for name in
-                    ["/api/* behaviour", "edge function", "legacy origin", "serverless origin", "function store"]
-                {
+                for name in [
+                    "/api/* behaviour",
+                    "/api/* caching",
+                    "/api/* methods",
+                    "/api/* host header",
+                    "edge function",
+                    "legacy origin",
+                    "serverless origin",
+                    "function store",
+                    "function code",
+                ] {
                     checks.push(Check::skip(name, "the distribution could not be read"));
                 }
             }
@@ -116,7 +166,140 @@ impl Preflight {
             checks.push(self.check_side(base.as_deref(), side, &token).await);
         }
         checks.push(self.check_concurrency().await);
+        checks.push(self.check_tracing().await);
         checks
+    }
+
+    /// `/api/*` must not cache: a cached answer reaches neither side, so
+    /// neither is measured, and a rollback would not reach it.
+    async fn check_caching(&self, api: &CacheBehavior) -> Check {
+        let name = "/api/* caching";
+        let fix = "use the managed CachingDisabled cache policy (4135ea2d-6df8-44a3-9df3-4b5a84be39ad) on /api/*";
+        let ttls = match api.cache_policy_id().filter(|id| !id.is_empty()) {
+            Some(CACHING_DISABLED) => return Check::pass(name, "CachingDisabled"),
+            Some(id) => match self.clients.cloudfront.get_cache_policy().id(id).send().await {
+                Ok(out) => {
+                    let config = out.cache_policy.and_then(|p| p.cache_policy_config);
+                    let Some(c) = config else {
+                        return Check::fail(name, format!("cache policy {id} has no configuration"), fix);
+                    };
+                    (
+                        format!("cache policy {}", c.name()),
+                        c.min_ttl(),
+                        c.default_ttl().unwrap_or(0),
+                        c.max_ttl().unwrap_or(0),
+                    )
+                }
+                Err(e) => {
+                    let failure = AwsFailure::from_sdk("cloudfront:GetCachePolicy", &e);
+                    return Check::fail(
+                        name,
+                        failure.message,
+                        "grant cloudfront:GetCachePolicy, or fix the behaviour's policy",
+                    );
+                }
+            },
+            // The legacy settings on the behaviour itself.
+            None => {
+                let (min, default, max) = legacy_ttls(api);
+                ("the behaviour's own TTLs".to_owned(), min, default, max)
+            }
+        };
+        match ttls {
+            (what, 0, 0, 0) => Check::pass(name, format!("{what}: TTLs 0")),
+            (what, min, default, max) => {
+                Check::fail(name, format!("{what} caches (TTL min {min} s, default {default} s, max {max} s)"), fix)
+            }
+        }
+    }
+
+    /// API Gateway answers 403 to a `Host` that is not its own: the viewer's
+    /// must not be forwarded to it.
+    async fn check_host_header(&self, api: &CacheBehavior) -> Check {
+        let name = "/api/* host header";
+        let fix = "use the managed AllViewerExceptHostHeader origin request policy \
+                   (b689b0a8-53d0-40ab-baf2-68738e2966ac) on /api/*: API Gateway refuses a Host not its own (403)";
+        let forwards_host = |headers: &[String]| headers.iter().any(|h| h.eq_ignore_ascii_case("host") || h == "*");
+        match api.origin_request_policy_id().filter(|id| !id.is_empty()) {
+            Some(ALL_VIEWER_EXCEPT_HOST) => Check::pass(name, "AllViewerExceptHostHeader"),
+            Some(ALL_VIEWER) => {
+                Check::fail(name, "the AllViewer origin request policy forwards the viewer's Host", fix)
+            }
+            Some(id) => match self.clients.cloudfront.get_origin_request_policy().id(id).send().await {
+                Ok(out) => {
+                    let config = out.origin_request_policy.and_then(|p| p.origin_request_policy_config);
+                    let Some(c) = config else {
+                        return Check::fail(name, format!("origin request policy {id} has no configuration"), fix);
+                    };
+                    let headers = c.headers_config();
+                    let listed: Vec<String> =
+                        headers.and_then(|h| h.headers()).map(|h| h.items().to_vec()).unwrap_or_default();
+                    let behavior = headers.map(|h| h.header_behavior().clone());
+                    use aws_sdk_cloudfront::types::OriginRequestPolicyHeaderBehavior as B;
+                    let forwards = match behavior {
+                        Some(B::AllViewer) | Some(B::AllViewerAndWhitelistCloudFront) => true,
+                        Some(B::Whitelist) => forwards_host(&listed),
+                        _ => false,
+                    };
+                    if forwards {
+                        Check::fail(name, format!("origin request policy {} forwards the viewer's Host", c.name()), fix)
+                    } else {
+                        Check::pass(name, format!("origin request policy {} keeps Host", c.name()))
+                    }
+                }
+                Err(e) => {
+                    let failure = AwsFailure::from_sdk("cloudfront:GetOriginRequestPolicy", &e);
+                    Check::fail(
+                        name,
+                        failure.message,
+                        "grant cloudfront:GetOriginRequestPolicy, or fix the behaviour's policy",
+                    )
+                }
+            },
+            None => {
+                if forwards_host(&legacy_forwarded_headers(api)) {
+                    Check::fail(name, "the behaviour's forwarded headers include Host", fix)
+                } else {
+                    Check::pass(name, "Host not forwarded")
+                }
+            }
+        }
+    }
+
+    /// Every function traces actively: X-Ray is where the new side's
+    /// latency samples and cold starts come from.
+    async fn check_tracing(&self) -> Check {
+        let name = "function tracing";
+        let Some(sources) = &self.metrics else {
+            return Check::skip(name, "the plan names no [target.metrics] lambda_functions");
+        };
+        let mut off = Vec::new();
+        for function in &sources.lambda_functions {
+            match self.clients.lambda.get_function_configuration().function_name(function).send().await {
+                Ok(out) if out.tracing_config().and_then(|t| t.mode()) == Some(&TracingMode::Active) => {}
+                Ok(_) => off.push(function.as_str()),
+                Err(e) => {
+                    let failure = AwsFailure::from_sdk("lambda:GetFunctionConfiguration", &e);
+                    return Check::fail(
+                        name,
+                        format!("{function}: {}", failure.message),
+                        "deploy the function, or fix [target.metrics] lambda_functions",
+                    );
+                }
+            }
+        }
+        match off.as_slice() {
+            [] => Check::pass(name, format!("active on all {}", sources.lambda_functions.len())),
+            off => Check::fail(
+                name,
+                format!("no active tracing on {}", off.join(", ")),
+                format!(
+                    "aws lambda update-function-configuration --tracing-config Mode=Active --function-name {} \
+                     (each), and let it write to X-Ray (AWSXRayDaemonWriteAccess)",
+                    off[0]
+                ),
+            ),
+        }
     }
 
     async fn check_behaviour(&self, config: &DistributionConfig, checks: &mut Vec<Check>) {
@@ -131,13 +314,18 @@ impl Preflight {
                 ),
                 "add a /api/* cache behaviour whose origin is the ALB (infra/)",
             ));
-            for name in ["edge function", "legacy origin", "function store"] {
+            for name in ["/api/* caching", "/api/* methods", "/api/* host header", "edge function", "legacy origin"] {
                 checks.push(Check::skip(name, "no /api/* behaviour"));
             }
+            checks.push(Check::skip("function store", "no /api/* behaviour"));
+            checks.push(Check::skip("function code", "no /api/* behaviour"));
             checks.push(self.check_origin(config, "serverless origin", &self.edge.serverless_origin_id));
             return;
         };
         checks.push(Check::pass("/api/* behaviour", format!("origin {}", api.target_origin_id())));
+        checks.push(self.check_caching(api).await);
+        checks.push(check_methods(api));
+        checks.push(self.check_host_header(api).await);
         let viewer_request = api
             .function_associations()
             .map(|f| f.items())
@@ -157,14 +345,35 @@ impl Preflight {
         checks.push(self.check_origin(config, "legacy origin", api.target_origin_id()));
         checks.push(self.check_origin(config, "serverless origin", &self.edge.serverless_origin_id));
         match viewer_request {
-            Some(arn) => checks.push(self.check_function(&arn).await),
-            None => checks.push(Check::skip("function store", "no edge function")),
+            Some(arn) => {
+                checks.push(self.check_function(&arn).await);
+                checks.push(self.check_code(&arn).await);
+            }
+            None => {
+                checks.push(Check::skip("function store", "no edge function"));
+                checks.push(Check::skip("function code", "no edge function"));
+            }
         }
     }
 
     fn check_origin(&self, config: &DistributionConfig, name: &'static str, origin_id: &str) -> Check {
         let origins = config.origins().map(|o| o.items()).unwrap_or_default();
+        let stage = self.metrics.as_ref().map(|m| m.api_stage.as_str());
         match origins.iter().find(|o| o.id() == origin_id) {
+            // The $default stage serves the API at its root: a path (or a
+            // named stage) would put every route under another prefix.
+            Some(origin) if name == "serverless origin" && origin.origin_path().is_some_and(|p| !p.is_empty()) => {
+                Check::fail(
+                    name,
+                    format!("{origin_id} has origin path {}", origin.origin_path().unwrap_or_default()),
+                    "remove the origin path: the HTTP API's $default stage serves /api/* at its root",
+                )
+            }
+            Some(_) if name == "serverless origin" && stage.is_some_and(|s| s != "$default") => Check::fail(
+                name,
+                format!("the plan's api_stage is {}", stage.unwrap_or_default()),
+                "serve the HTTP API from its $default stage (auto-deploy) and set api_stage = \"$default\"",
+            ),
             Some(origin) => Check::pass(name, format!("{origin_id} → {}", origin.domain_name())),
             None => {
                 let ids: Vec<&str> = origins.iter().map(|o| o.id()).collect();
@@ -178,6 +387,35 @@ impl Preflight {
                 };
                 Check::fail(name, format!("no origin {origin_id} (origins: {})", ids.join(", ")), fix)
             }
+        }
+    }
+
+    /// The live code is `infra/edge-function/function.js` rendered for this
+    /// plan: an older function (one that honours pins without the token, or
+    /// reads another key) or another salt would split users otherwise than
+    /// the controller verifies.
+    async fn check_code(&self, arn: &str) -> Check {
+        let name = "function code";
+        let function = arn.rsplit('/').next().unwrap_or(arn);
+        let fix = format!(
+            "publish the rendered function: cutover plan edge-function PLAN > function.js, then aws cloudfront \
+             update-function --name {function} (and publish-function), or terraform apply"
+        );
+        let live = match self.clients.cloudfront.get_function().name(function).stage(FunctionStage::Live).send().await {
+            Ok(out) => out.function_code.map(|code| code.into_inner()).unwrap_or_default(),
+            Err(e) => {
+                let failure = AwsFailure::from_sdk("cloudfront:GetFunction", &e);
+                return Check::fail(name, failure.message, "check the function is published (LIVE)");
+            }
+        };
+        let live = String::from_utf8_lossy(&live);
+        match edge_function::first_difference(&live, &self.function_code) {
+            None => Check::pass(name, format!("{function} is function.js rendered for this plan")),
+            Some((line, found, expected)) => Check::fail(
+                name,
+                format!("{function} differs from function.js rendered for this plan at line {line}: `{}` where `{}` belongs", found.trim(), expected.trim()),
+                fix,
+            ),
         }
     }
 

@@ -1,23 +1,34 @@
 //! Pre-flight's passing paths and the failures moto cannot stage, at the
 //! SDK boundary (aws-smithy-mocks): a function association at
 //! viewer-request, the function's runtime and KeyValueStore association,
-//! the weight under the key, and Lambda's concurrency. Responses are shaped
+//! the weight under the key, the /api/* behaviour's cache and origin request
+//! policies and methods, the functions' tracing, and Lambda's concurrency.
+//! Responses are shaped
 //! as the API reference gives them. The probes go to a stand-in edge that
 //! honours `x-cutover-probe` as the CloudFront Function does.
 
 use aws_sdk_cloudfront::operation::describe_function::DescribeFunctionOutput;
+use aws_sdk_cloudfront::operation::get_cache_policy::GetCachePolicyOutput;
 use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
+use aws_sdk_cloudfront::operation::get_function::GetFunctionOutput;
+use aws_sdk_cloudfront::operation::get_origin_request_policy::GetOriginRequestPolicyOutput;
+use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::primitives::DateTime;
 use aws_sdk_cloudfront::types::{
-    CacheBehavior, CacheBehaviors, DefaultCacheBehavior, Distribution, DistributionConfig, EventType,
-    FunctionAssociation, FunctionAssociations, FunctionConfig, FunctionMetadata, FunctionRuntime, FunctionSummary,
-    KeyValueStoreAssociation, KeyValueStoreAssociations, Origin, Origins, ViewerProtocolPolicy,
+    AllowedMethods, CacheBehavior, CacheBehaviors, CachePolicy, CachePolicyConfig, DefaultCacheBehavior, Distribution,
+    DistributionConfig, EventType, FunctionAssociation, FunctionAssociations, FunctionConfig, FunctionMetadata,
+    FunctionRuntime, FunctionStage, FunctionSummary, Headers, KeyValueStoreAssociation, KeyValueStoreAssociations,
+    Method, Origin, OriginRequestPolicy, OriginRequestPolicyConfig, OriginRequestPolicyCookieBehavior,
+    OriginRequestPolicyCookiesConfig, OriginRequestPolicyHeaderBehavior, OriginRequestPolicyHeadersConfig,
+    OriginRequestPolicyQueryStringBehavior, OriginRequestPolicyQueryStringsConfig, Origins, ViewerProtocolPolicy,
 };
 use aws_sdk_cloudfrontkeyvaluestore::operation::describe_key_value_store::DescribeKeyValueStoreOutput;
 use aws_sdk_cloudfrontkeyvaluestore::operation::get_key::GetKeyOutput;
 use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
 use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::AccountLimit;
+use aws_sdk_lambda::types::{TracingConfigResponse, TracingMode};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cutover_aws::preflight::{Check, Outcome, Preflight};
 use cutover_aws::Clients;
@@ -30,11 +41,28 @@ const DISTRIBUTION: &str = "E2QWRUHAPOMQZL";
 const FUNCTION_ARN: &str = "arn:aws:cloudfront::123456789012:function/internal-api-weight";
 const KVS_ARN: &str = "arn:aws:cloudfront::123456789012:key-value-store/8aa76c9b-1b7e-4f5c-9d60-2f7a0b6c1c3e";
 const KEY: &str = "internal-api/weight";
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+const CUSTOM_POLICY: &str = "9a8b7c6d-0000-4000-8000-000000000001";
+const ALL_METHODS: [Method; 7] =
+    [Method::Get, Method::Head, Method::Options, Method::Put, Method::Post, Method::Patch, Method::Delete];
 
 /// What the account looks like; `ready()` is a distribution set up as
 /// `infra/` sets it up.
 #[derive(Clone)]
 struct Account {
+    /// The /api/* behaviour's cache policy (and the TTLs of a custom one),
+    /// origin request policy, and allowed methods.
+    cache_policy: &'static str,
+    custom_cache_ttl: i64,
+    origin_request_policy: &'static str,
+    methods: &'static [Method],
+    /// The API Gateway origin's path.
+    origin_path: &'static str,
+    tracing: TracingMode,
+    /// The live function's code.
+    code: String,
     function_at_viewer_request: bool,
     runtime: FunctionRuntime,
     function_reads: &'static str,
@@ -46,6 +74,13 @@ struct Account {
 impl Account {
     fn ready() -> Account {
         Account {
+            cache_policy: CACHING_DISABLED,
+            custom_cache_ttl: 0,
+            origin_request_policy: ALL_VIEWER_EXCEPT_HOST,
+            methods: &ALL_METHODS,
+            origin_path: "",
+            tracing: TracingMode::Active,
+            code: rendered(),
             function_at_viewer_request: true,
             runtime: FunctionRuntime::CloudfrontJs20,
             function_reads: KVS_ARN,
@@ -56,17 +91,27 @@ impl Account {
     }
 
     fn distribution(&self) -> Distribution {
-        let origin = |id: &str, domain: &str| Origin::builder().id(id).domain_name(domain).build().unwrap();
+        let origin = |id: &str, domain: &str, path: &str| {
+            Origin::builder().id(id).domain_name(domain).origin_path(path).build().unwrap()
+        };
         let origins = vec![
-            origin("alb", "internal-api-123456.eu-west-1.elb.amazonaws.com"),
-            origin("api-gateway", "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"),
+            origin("alb", "internal-api-123456.eu-west-1.elb.amazonaws.com", ""),
+            origin("api-gateway", "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com", self.origin_path),
         ];
+        let methods = AllowedMethods::builder()
+            .quantity(self.methods.len() as i32)
+            .set_items(Some(self.methods.to_vec()))
+            .build()
+            .unwrap();
         let event = if self.function_at_viewer_request { EventType::ViewerRequest } else { EventType::ViewerResponse };
         let function = FunctionAssociation::builder().function_arn(FUNCTION_ARN).event_type(event).build().unwrap();
         let api = CacheBehavior::builder()
             .path_pattern("/api/*")
             .target_origin_id("alb")
             .viewer_protocol_policy(ViewerProtocolPolicy::HttpsOnly)
+            .cache_policy_id(self.cache_policy)
+            .origin_request_policy_id(self.origin_request_policy)
+            .allowed_methods(methods)
             .function_associations(FunctionAssociations::builder().quantity(1).items(function).build().unwrap())
             .build()
             .unwrap();
@@ -129,7 +174,69 @@ impl Account {
             let function = mock!(aws_sdk_cloudfront::Client::describe_function)
                 .match_requests(|r| r.name() == Some("internal-api-weight"))
                 .then_output(move || DescribeFunctionOutput::builder().function_summary(b.function()).build());
-            mock_client!(aws_sdk_cloudfront, RuleMode::MatchAny, &[distribution, function])
+            let code = self.code.clone();
+            let live = mock!(aws_sdk_cloudfront::Client::get_function)
+                .match_requests(|r| r.name() == Some("internal-api-weight") && r.stage() == Some(&FunctionStage::Live))
+                .then_output(move || {
+                    GetFunctionOutput::builder().function_code(Blob::new(code.clone().into_bytes())).build()
+                });
+            let ttl = self.custom_cache_ttl;
+            let cache_policy = mock!(aws_sdk_cloudfront::Client::get_cache_policy)
+                .match_requests(|r| r.id() == Some(CUSTOM_POLICY))
+                .then_output(move || {
+                    let config = CachePolicyConfig::builder()
+                        .name("api-short-cache")
+                        .min_ttl(0)
+                        .default_ttl(ttl)
+                        .max_ttl(ttl)
+                        .build()
+                        .unwrap();
+                    let policy = CachePolicy::builder()
+                        .id(CUSTOM_POLICY)
+                        .last_modified_time(DateTime::from_secs(1_795_867_200))
+                        .cache_policy_config(config)
+                        .build()
+                        .unwrap();
+                    GetCachePolicyOutput::builder().cache_policy(policy).build()
+                });
+            let request_policy = mock!(aws_sdk_cloudfront::Client::get_origin_request_policy)
+                .match_requests(|r| r.id() == Some(CUSTOM_POLICY))
+                .then_output(|| {
+                    let headers = OriginRequestPolicyHeadersConfig::builder()
+                        .header_behavior(OriginRequestPolicyHeaderBehavior::Whitelist)
+                        .headers(Headers::builder().quantity(2).items("x-user-id").items("Host").build().unwrap())
+                        .build()
+                        .unwrap();
+                    let none = |b| {
+                        (
+                            OriginRequestPolicyCookiesConfig::builder().cookie_behavior(b).build().unwrap(),
+                            OriginRequestPolicyQueryStringsConfig::builder()
+                                .query_string_behavior(OriginRequestPolicyQueryStringBehavior::All)
+                                .build()
+                                .unwrap(),
+                        )
+                    };
+                    let (cookies, query) = none(OriginRequestPolicyCookieBehavior::All);
+                    let config = OriginRequestPolicyConfig::builder()
+                        .name("api-forward-host")
+                        .headers_config(headers)
+                        .cookies_config(cookies)
+                        .query_strings_config(query)
+                        .build()
+                        .unwrap();
+                    let policy = OriginRequestPolicy::builder()
+                        .id(CUSTOM_POLICY)
+                        .last_modified_time(DateTime::from_secs(1_795_867_200))
+                        .origin_request_policy_config(config)
+                        .build()
+                        .unwrap();
+                    GetOriginRequestPolicyOutput::builder().origin_request_policy(policy).build()
+                });
+            mock_client!(
+                aws_sdk_cloudfront,
+                RuleMode::MatchAny,
+                &[distribution, function, live, cache_policy, request_policy]
+            )
         };
         let keyvaluestore = {
             let weight = self.weight;
@@ -176,7 +283,13 @@ impl Account {
                 let limit = AccountLimit::builder().unreserved_concurrent_executions(unreserved).build();
                 GetAccountSettingsOutput::builder().account_limit(limit).build()
             });
-            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &[concurrency, settings])
+            let tracing = self.tracing.clone();
+            let configuration = mock!(aws_sdk_lambda::Client::get_function_configuration).then_output(move || {
+                GetFunctionConfigurationOutput::builder()
+                    .tracing_config(TracingConfigResponse::builder().mode(tracing.clone()).build())
+                    .build()
+            });
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &[concurrency, settings, configuration])
         };
         let none: &[&Rule] = &[];
         Clients {
@@ -206,20 +319,31 @@ fn edge() -> Stub {
 async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
     let check = Preflight {
         clients: account.clients(),
-        edge: CloudFrontEdge {
-            distribution_id: DISTRIBUTION.into(),
-            kvs_arn: KVS_ARN.into(),
-            weight_key: KEY.into(),
-            serverless_origin_id: "api-gateway".into(),
-            probe_token_key: CloudFrontEdge::default_probe_token_key(KEY),
-            probes_per_minute: 20,
-        },
+        edge: cloudfront_edge(),
         metrics: Some(common::sources()),
         edge_url: Some(edge.base().to_owned()),
         probe_path: "/api/health".into(),
         min_unreserved_concurrency: 100,
+        function_code: rendered(),
     };
     check.run().await
+}
+
+/// The edge the tests' plan names, and the function rendered for it.
+fn cloudfront_edge() -> CloudFrontEdge {
+    CloudFrontEdge {
+        distribution_id: DISTRIBUTION.into(),
+        kvs_arn: KVS_ARN.into(),
+        weight_key: KEY.into(),
+        serverless_origin_id: "api-gateway".into(),
+        probe_token_key: CloudFrontEdge::default_probe_token_key(KEY),
+        probes_per_minute: 20,
+    }
+}
+
+fn rendered() -> String {
+    let plan = cutover_core::plan::Plan::default_plan();
+    cutover_core::edge_function::render(&plan.target, &cloudfront_edge()).unwrap()
 }
 
 fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
@@ -230,7 +354,7 @@ fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
 async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     let edge = edge();
     let checks = preflight(&Account::ready(), &edge).await;
-    assert_eq!(checks.len(), 10, "{checks:#?}");
+    assert_eq!(checks.len(), 15, "{checks:#?}");
     let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, Outcome::Pass(_))).collect();
     assert!(failing.is_empty(), "{failing:#?}");
     assert_eq!(
@@ -279,6 +403,41 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let throttled = Account { reserved: Some(0), ..Account::ready() };
     let line = fix(&preflight(&throttled, &edge).await, "lambda concurrency");
     assert!(line.contains("reserved concurrency 0") && line.contains("delete-function-concurrency"), "{line}");
+
+    let cached = Account { cache_policy: CUSTOM_POLICY, custom_cache_ttl: 60, ..Account::ready() };
+    let line = fix(&preflight(&cached, &edge).await, "/api/* caching");
+    assert!(line.starts_with("cache policy api-short-cache caches (TTL min 0 s, default 60 s, max 60 s)"), "{line}");
+    assert!(line.contains("CachingDisabled"), "{line}");
+    let uncached = Account { cache_policy: CUSTOM_POLICY, custom_cache_ttl: 0, ..Account::ready() };
+    assert!(matches!(outcome(&preflight(&uncached, &edge).await, "/api/* caching"), Outcome::Pass(_)));
+
+    let all_viewer = Account { origin_request_policy: ALL_VIEWER, ..Account::ready() };
+    let line = fix(&preflight(&all_viewer, &edge).await, "/api/* host header");
+    assert!(line.contains("forwards the viewer's Host") && line.contains("AllViewerExceptHostHeader"), "{line}");
+    let listed = Account { origin_request_policy: CUSTOM_POLICY, ..Account::ready() };
+    let line = fix(&preflight(&listed, &edge).await, "/api/* host header");
+    assert!(line.starts_with("origin request policy api-forward-host forwards the viewer's Host"), "{line}");
+
+    let read_only = Account { methods: &[Method::Get, Method::Head], ..Account::ready() };
+    let line = fix(&preflight(&read_only, &edge).await, "/api/* methods");
+    assert!(line.starts_with("OPTIONS, PUT, POST, PATCH, DELETE not allowed"), "{line}");
+
+    let staged = Account { origin_path: "/prod", ..Account::ready() };
+    let line = fix(&preflight(&staged, &edge).await, "serverless origin");
+    assert!(line.starts_with("api-gateway has origin path /prod | remove the origin path"), "{line}");
+
+    let untraced = Account { tracing: TracingMode::PassThrough, ..Account::ready() };
+    let line = fix(&preflight(&untraced, &edge).await, "function tracing");
+    assert!(line.starts_with("no active tracing on internal-api-health, internal-api-user-context"), "{line}");
+    assert!(line.contains("--tracing-config Mode=Active"), "{line}");
+
+    // The function as it was before probes needed a token.
+    let older = rendered().replace("if (probe && token && ", "if (probe && ");
+    assert_ne!(older, rendered());
+    let stale = Account { code: older, ..Account::ready() };
+    let line = fix(&preflight(&stale, &edge).await, "function code");
+    assert!(line.contains("differs from function.js rendered for this plan at line"), "{line}");
+    assert!(line.contains("cutover plan edge-function PLAN"), "{line}");
 
     let crowded = Account { unreserved: 50, ..Account::ready() };
     let line = fix(&preflight(&crowded, &edge).await, "lambda concurrency");

@@ -27,6 +27,9 @@ pub enum PlanCmd {
     /// Simulate a plan on your own traffic: how fast each step would catch an outage, +1 and +5 pp errors,
     /// p50 and p99 doubling; which steps are too short or too quiet; and the holds and probe rate that are not.
     Advise(crate::advise::AdviseArgs),
+    /// Print the CloudFront Function for a plan's [target.cloudfront]: infra/edge-function/function.js rendered
+    /// as Terraform's templatefile() renders it, the code pre-flight expects live.
+    EdgeFunction { file: PathBuf },
 }
 
 pub async fn run(command: PlanCmd, aws: &crate::stores::EndpointArgs) -> Result<ExitCode, Failure> {
@@ -35,7 +38,23 @@ pub async fn run(command: PlanCmd, aws: &crate::stores::EndpointArgs) -> Result<
         PlanCmd::Check { file } => plan_check(&file),
         PlanCmd::Show { file } => plan_show(&file),
         PlanCmd::Advise(args) => crate::advise::run(&args, aws).await,
+        PlanCmd::EdgeFunction { file } => edge_function(&file),
     }
+}
+
+fn edge_function(path: &Path) -> Result<ExitCode, Failure> {
+    let plan = load_plan(path)?;
+    let cutover_core::plan::Edge::CloudFront(edge) = &plan.target.edge else {
+        return Err(Failure::input(format!(
+            "{}: the plan's target is local ([target.local]); the CloudFront Function is for a [target.cloudfront] \
+             target",
+            path.display()
+        )));
+    };
+    let code = cutover_core::edge_function::render(&plan.target, edge)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    print!("{code}");
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn load_plan(path: &Path) -> Result<Plan, Failure> {

@@ -43,6 +43,8 @@ pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, F
             args.plan.display()
         )));
     };
+    let function_code = cutover_core::edge_function::render(&plan.target, &edge)
+        .map_err(|e| Failure::input(format!("{}: {e}", args.plan.display())))?;
     let checks = {
         let preflight = Preflight {
             clients: Clients::new(&aws.endpoints()).await,
@@ -51,6 +53,7 @@ pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, F
             edge_url: args.edge_url.clone(),
             probe_path: args.probe_path.clone(),
             min_unreserved_concurrency: args.min_concurrency,
+            function_code,
         };
         preflight.run().await
     };

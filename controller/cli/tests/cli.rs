@@ -180,6 +180,26 @@ fn edge_runs_in_front_of_the_plans_upstreams_and_refuses_a_cloudfront_plan() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("local mode only"), "{stderr}");
+
+    // The CloudFront Function for that plan, rendered as Terraform renders it.
+    let out = cutover(&["plan", "edge-function", plan.to_str().unwrap()]);
+    let (code, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(code.contains("const WEIGHT_KEY = 'internal-api/weight';"), "{code}");
+    assert!(code.contains("const PROBE_TOKEN_KEY = 'internal-api/probe-token';"), "{code}");
+    assert!(code.contains("const COHORT_HEADER = 'x-user-id';") && !code.contains("${"), "{code}");
+    assert!(code.contains("async function handler(event)"), "{code}");
+}
+
+#[test]
+fn a_local_plan_has_no_edge_function() {
+    let dir = temp_dir("edge-function-local");
+    let plan = dir.join("plan.toml");
+    assert!(cutover(&["plan", "init", "-o", plan.to_str().unwrap()]).status.success());
+    let out = cutover(&["plan", "edge-function", plan.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty() && stderr.contains("[target.cloudfront]"), "{stderr}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 #![cfg(feature = "aws")]
 //! `cutover preflight` against moto (started here) with a half-configured
-//! distribution: the ALB origin and a /api/* behaviour, but no API Gateway
+//! distribution: the ALB origin and a /api/* behaviour (GET and HEAD only, as
+//! moto makes it), but no API Gateway
 //! origin and no edge function. moto keeps no function associations and
-//! has no KeyValueStore or Lambda account settings, so those lines fail
+//! has no KeyValueStore, Lambda functions or account settings, so those lines fail
 //! too, each with its fix (without a KeyValueStore there is no probe token
 //! either, so neither side's pinned probe is sent). The stand-in edge, like
 //! a distribution without the function, sends every request to the ALB.
@@ -106,15 +107,18 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     assert!(line("distribution").starts_with("  ok"), "{stdout}");
     assert!(line("/api/* behaviour").starts_with("  ok"), "{stdout}");
     assert!(line("legacy origin").starts_with("  ok"), "{stdout}");
-    let failing = ["edge function", "serverless origin", "weight is 0", "legacy answers", "serverless answers"];
-    for failing in failing.into_iter().chain(["lambda concurrency"]) {
+    assert!(line("/api/* caching").starts_with("  ok"), "{stdout}");
+    assert!(line("/api/* host header").starts_with("  ok"), "{stdout}");
+    let failing = ["/api/* methods", "edge function", "serverless origin", "weight is 0", "legacy answers"];
+    for failing in failing.into_iter().chain(["serverless answers", "lambda concurrency", "function tracing"]) {
         assert!(line(failing).starts_with("  FAIL"), "{failing}:\n{stdout}");
     }
     // No KeyValueStore, no probe token: a pin could not be trusted either way.
     assert!(line("legacy answers").contains("the probe token at internal-api/probe-token"), "{stdout}");
     assert!(stdout.contains("fix: publish infra/edge-function/function.js"), "{stdout}");
     assert!(stdout.contains("fix: add an origin with id api-gateway"), "{stdout}");
-    assert!(stdout.contains("6 of 10 checks failed"), "{stdout}");
+    assert!(stdout.contains("fix: allow GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE on /api/*"), "{stdout}");
+    assert!(stdout.contains("8 of 15 checks failed"), "{stdout}");
 }
 
 #[test]

@@ -29,6 +29,15 @@ pub fn bucket(salt: &str, key: &str) -> u16 {
     (hash % BUCKETS) as u16
 }
 
+/// The weight as the KeyValueStore holds it, read exactly as the CloudFront
+/// Function reads it: 1 to 5 ASCII digits, at most 10 000. Anything else
+/// (a sign, a space, a decimal, a sixth digit) is no weight, which the
+/// function treats as 0. (`u16::from_str` would take `+5` and `000001`.)
+pub fn parse_weight(value: &str) -> Option<Weight> {
+    let digits = (1..=5).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| value.parse::<u16>().ok()).flatten().and_then(Weight::from_bps)
+}
+
 /// The side a request in `bucket` goes to when the weight is `weight`.
 pub fn side(bucket: u16, weight: Weight) -> Side {
     if bucket < weight.bps() {
@@ -66,6 +75,12 @@ mod tests {
         for v in buckets {
             let (salt, key) = (v["salt"].as_str().unwrap(), v["key"].as_str().unwrap());
             assert_eq!(u64::from(bucket(salt, key)), v["bucket"].as_u64().unwrap(), "bucket({salt:?}, {key:?})");
+        }
+        let weights = vectors["weights"].as_array().unwrap();
+        assert!(weights.len() >= 20);
+        for v in weights {
+            let expected = v["bps"].as_u64().map(|b| Weight::from_bps(u16::try_from(b).unwrap()).unwrap());
+            assert_eq!(parse_weight(v["value"].as_str().unwrap()), expected, "{v}");
         }
         for v in vectors["sides"].as_array().unwrap() {
             let b = u16::try_from(v["bucket"].as_u64().unwrap()).unwrap();

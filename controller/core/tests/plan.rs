@@ -258,3 +258,12 @@ fn the_lookback_may_be_zero_and_at_most_fourteen_days() {
         "{found:?}"
     );
 }
+
+#[test]
+fn an_upper_case_cohort_header_is_refused_with_its_lower_case() {
+    let text = DEFAULT_PLAN.replace("cohort = { header = \"x-user-id\" }", "cohort = { header = \"X-User-Id\" }");
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("target.cohort = { header = \"X-User-Id\" } (line "), "{found:?}");
+    assert!(found[0].contains("write the header name in lower case, \"x-user-id\""), "{found:?}");
+}

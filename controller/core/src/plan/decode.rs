@@ -448,7 +448,18 @@ impl<'s> Decoder<'s> {
         let path = t.path.clone();
         self.finish(t);
         match (header?, cookie?) {
-            (Some(h), None) if is_token(&h) => Some(CohortKey::Header(h.to_ascii_lowercase())),
+            // CloudFront Functions see header names lower-cased, and the
+            // function is rendered with this very name: `X-User-Id` there
+            // would never match, and everybody would be bucketed by IP.
+            (Some(h), None) if is_token(&h) && h.bytes().any(|b| b.is_ascii_uppercase()) => {
+                let fix = format!(
+                    "write the header name in lower case, {:?}: CloudFront Functions see header names lower-cased",
+                    h.to_ascii_lowercase()
+                );
+                self.problem(path, &span, true, fix);
+                None
+            }
+            (Some(h), None) if is_token(&h) => Some(CohortKey::Header(h)),
             (None, Some(c)) if is_token(&c) => Some(CohortKey::Cookie(c)),
             (Some(_), Some(_)) => {
                 self.problem(path, &span, true, "name one cohort source: header or cookie, not both");
