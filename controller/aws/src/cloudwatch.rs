@@ -57,10 +57,11 @@ const PERCENTILES: [(&str, f64); 8] = [
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reading {
     pub measurement: Measurement,
-    /// API Gateway's integration latency (time in Lambda and beyond), p50
-    /// and p99 in ms over the window, when there was traffic.
-    pub integration_p50_ms: Option<f64>,
-    pub integration_p99_ms: Option<f64>,
+    /// API Gateway's whole latency (its own time and the integration's),
+    /// p50 and p99 in ms over the window, when there was traffic: the
+    /// breakdown's `api_gateway` hop (the judge reads the integration's).
+    pub gateway_p50_ms: Option<f64>,
+    pub gateway_p99_ms: Option<f64>,
     pub lambda_errors: u64,
     pub lambda_throttles: u64,
     /// The highest per-minute `ConcurrentExecutions` of any function.
@@ -70,8 +71,9 @@ pub struct Reading {
     pub read_to_ms: u64,
     /// Each function's invocations over the window, in the plan's order.
     pub lambda_invocations: Vec<u64>,
-    /// X-Ray's samples over the same window, when X-Ray is a source; a side
-    /// with at least [`XRAY_MIN_TRACES`] of them is judged on their latencies.
+    /// X-Ray's samples over the same window, when X-Ray is a source; when
+    /// both sides have at least [`XRAY_MIN_TRACES`] of them, both are judged
+    /// on their latencies (never one side on X-Ray, the other on CloudWatch).
     pub xray: Option<PerSide<TraceSample>>,
 }
 
@@ -126,7 +128,10 @@ impl CloudWatchMetrics {
         let mut queries = Vec::new();
         for (stat, _) in PERCENTILES {
             queries.push(query(id("legacy", "latency", stat), "AWS/ApplicationELB", "TargetResponseTime", alb(), stat));
-            queries.push(query(id("serverless", "latency", stat), "AWS/ApiGateway", "Latency", api(), stat));
+            // Time in the backend as its proxy sees it, on both sides: the
+            // ALB's wait on its target against API Gateway's on its
+            // integration (Lambda). The whole path is the probes' to judge.
+            queries.push(query(id("serverless", "latency", stat), "AWS/ApiGateway", "IntegrationLatency", api(), stat));
         }
         queries.push(query(id("legacy", "requests", "sum"), "AWS/ApplicationELB", "RequestCount", alb(), "Sum"));
         queries.push(query(
@@ -141,13 +146,7 @@ impl CloudWatchMetrics {
         queries.push(query(id("serverless", "requests", "sum"), "AWS/ApiGateway", "Count", api(), "Sum"));
         queries.push(query(id("serverless", "5xx", "sum"), "AWS/ApiGateway", "5xx", api(), "Sum"));
         for stat in ["p50", "p99"] {
-            queries.push(query(
-                id("serverless", "integration", stat),
-                "AWS/ApiGateway",
-                "IntegrationLatency",
-                api(),
-                stat,
-            ));
+            queries.push(query(id("serverless", "gateway", stat), "AWS/ApiGateway", "Latency", api(), stat));
         }
         for (n, function) in s.lambda_functions.iter().enumerate() {
             let dims = || vec![dimension("FunctionName", function)];
@@ -213,10 +212,8 @@ impl CloudWatchMetrics {
         let sum = |id: &str| series.get(id).map_or(0.0, |points| points.values().sum::<f64>());
         let combined = |stat: &str| {
             // Weighted by each minute's requests: the window's middle, near enough for a dashboard.
-            let (values, counts) = (
-                series.get(&id("serverless", "integration", stat))?,
-                series.get(&id("serverless", "requests", "sum"))?,
-            );
+            let (values, counts) =
+                (series.get(&id("serverless", "gateway", stat))?, series.get(&id("serverless", "requests", "sum"))?);
             let (mut total, mut weight) = (0.0, 0.0);
             for (minute, value) in values {
                 let n = counts.get(minute).copied().unwrap_or(0.0);
@@ -225,8 +222,12 @@ impl CloudWatchMetrics {
             }
             (weight > 0.0).then(|| total / weight)
         };
-        reading.integration_p50_ms = combined("p50");
-        reading.integration_p99_ms = combined("p99");
+        reading.gateway_p50_ms = combined("p50");
+        reading.gateway_p99_ms = combined("p99");
+        reading.measurement.latency_source = Some(PerSide {
+            legacy: "cloudwatch: ALB TargetResponseTime".into(),
+            serverless: "cloudwatch: API Gateway IntegrationLatency".into(),
+        });
         reading.measurement.hops = reading.cloudwatch_hops();
         reading.lambda_invocations = (0..self.sources.lambda_functions.len())
             .map(|n| sum(&format!("lambda{n}_invocations")).round() as u64)
@@ -286,11 +287,13 @@ impl Reading {
         }
         let serverless = &traffic.serverless;
         if serverless.requests > 0 {
-            hops.serverless.push(of("api_gateway", serverless));
-            if self.integration_p50_ms.is_some() || self.integration_p99_ms.is_some() {
-                let (p50, p99) = (self.integration_p50_ms, self.integration_p99_ms);
-                hops.serverless.push(hop("integration", 1, serverless.requests, p50, p99));
+            if self.gateway_p50_ms.is_some() || self.gateway_p99_ms.is_some() {
+                let (p50, p99) = (self.gateway_p50_ms, self.gateway_p99_ms);
+                hops.serverless.push(hop("api_gateway", 0, serverless.requests, p50, p99));
             }
+            let integration = of("integration", serverless);
+            let depth = u8::from(!hops.serverless.is_empty());
+            hops.serverless.push(Hop { depth, ..integration });
         }
         hops
     }
@@ -310,10 +313,18 @@ impl Reading {
     /// traces, the new side's cold starts where traces were read whole, and
     /// both sides' hops beneath CloudWatch's.
     fn apply_xray(&mut self, samples: &PerSide<TraceSample>) {
+        // Both sides from X-Ray or neither: a check compares like with like.
+        let both = Side::BOTH.iter().all(|s| samples.get(*s).traces >= XRAY_MIN_TRACES);
+        if both {
+            self.measurement.latency_source = Some(PerSide {
+                legacy: "xray: the app's segments".into(),
+                serverless: "xray: the functions' Lambda segments".into(),
+            });
+        }
         for side in Side::BOTH {
             let sample = samples.get(side);
             let traffic = self.measurement.traffic.get_mut(side);
-            if sample.traces >= XRAY_MIN_TRACES {
+            if both {
                 traffic.latency_ms = sample.latency_ms.clone();
             }
             if side == Side::Serverless {

@@ -72,8 +72,8 @@ fn healthy() -> Vec<MetricDataResult> {
     results.push(result("legacy_elb5xx_sum", &[(0, 1.0)]));
     results.push(result("serverless_requests_sum", &[(0, 50.0), (1, 30.0)]));
     results.push(result("serverless_5xx_sum", &[(0, 2.0)]));
-    results.push(result("serverless_integration_p50", &[(0, 20.0), (1, 20.0)]));
-    results.push(result("serverless_integration_p99", &[(0, 70.0), (1, 70.0)]));
+    results.push(result("serverless_gateway_p50", &[(0, 38.0), (1, 38.0)]));
+    results.push(result("serverless_gateway_p99", &[(0, 95.0), (1, 95.0)]));
     results.push(result("lambda0_errors", &[(0, 1.0)]));
     results.push(result("lambda1_throttles", &[(1, 3.0)]));
     results.push(result("lambda1_concurrency", &[(0, 4.0), (1, 7.0)]));
@@ -116,7 +116,13 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     assert!((31.5..=34.5).contains(&p50(serverless)), "{}", p50(serverless));
     let p99 = legacy.latency_ms.quantile(0.99).unwrap();
     assert!((100.0..=125.0).contains(&p99), "p99 {p99}");
-    assert_eq!(reading.integration_p50_ms, Some(20.0));
+    assert_eq!(reading.gateway_p50_ms, Some(38.0));
+    let source = reading.measurement.latency_source.as_ref().expect("named");
+    assert_eq!(
+        (source.legacy.as_str(), source.serverless.as_str()),
+        ("cloudwatch: ALB TargetResponseTime", "cloudwatch: API Gateway IntegrationLatency"),
+        "each proxy's wait on its backend"
+    );
     assert_eq!((reading.lambda_errors, reading.lambda_throttles, reading.lambda_peak_concurrency), (1, 3, Some(7.0)));
     assert_eq!(reading.lambda_invocations, [50, 30], "per function, in the plan's order");
     assert_eq!((reading.read_from_ms, reading.read_to_ms), (NOON, NOON + 2 * MINUTE), "read {} s late", LAG.as_secs());
@@ -297,40 +303,54 @@ mod xray {
     }
 
     /// The old side has 40 complete traces over two pages (and 2 partial
-    /// ones): its latency is judged on them (0.050 s → 50 ms). The new side
-    /// has 10, too few: it keeps CloudWatch's histogram.
+    /// ones). With the new side's 15 (too few) neither side is judged on
+    /// X-Ray: one side's traces against the other's CloudWatch figures would
+    /// compare different points. With 45 both are (0.050 s → 50 ms, and
+    /// the functions' 0.500 s), and the measurement says where each came from.
     #[tokio::test]
-    async fn xray_latencies_replace_the_rebuilt_histogram_where_there_are_enough() {
-        let cloudwatch = mock!(Client::get_metric_data)
-            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
-        let legacy_first = mock!(aws_sdk_xray::Client::get_trace_summaries)
-            .match_requests(|r| {
-                r.filter_expression() == Some(r#"service("internal-api-express")"#) && r.next_token().is_none()
-            })
-            .then_output(|| {
-                let mut page = traces(20, 0.050);
-                page.push(TraceSummary::builder().id("partial-1").is_partial(true).response_time(9.0).build());
-                page.push(TraceSummary::builder().id("partial-2").is_partial(true).build());
-                GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).next_token("more").build()
-            });
-        let legacy_second = mock!(aws_sdk_xray::Client::get_trace_summaries)
-            .match_requests(|r| r.next_token() == Some("more"))
-            .then_output(|| GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(20, 0.050))).build());
-        let health = summaries_of("internal-api-health", || traces(10, 0.500));
-        let user_context = summaries_of("internal-api-user-context", || traces(5, 0.500));
-        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
-            .with_xray(source(&[legacy_first, legacy_second, health, user_context, batch_get_traces()]));
-        let reading = metrics.read(window()).await.expect("a reading");
-        let xray = reading.xray.expect("X-Ray was read");
+    async fn xray_latencies_replace_both_sides_or_neither() {
+        let read = |health: usize| async move {
+            let cloudwatch = mock!(Client::get_metric_data)
+                .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+            let legacy_first = mock!(aws_sdk_xray::Client::get_trace_summaries)
+                .match_requests(|r| {
+                    r.filter_expression() == Some(r#"service("internal-api-express")"#) && r.next_token().is_none()
+                })
+                .then_output(|| {
+                    let mut page = traces(20, 0.050);
+                    page.push(TraceSummary::builder().id("partial-1").is_partial(true).response_time(9.0).build());
+                    page.push(TraceSummary::builder().id("partial-2").is_partial(true).build());
+                    GetTraceSummariesOutput::builder().set_trace_summaries(Some(page)).next_token("more").build()
+                });
+            let legacy_second = mock!(aws_sdk_xray::Client::get_trace_summaries)
+                .match_requests(|r| r.next_token() == Some("more"))
+                .then_output(|| {
+                    GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(20, 0.050))).build()
+                });
+            let health = summaries_of("internal-api-health", move || traces(health, 0.500));
+            let user_context = summaries_of("internal-api-user-context", || traces(5, 0.500));
+            let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
+                .with_xray(source(&[legacy_first, legacy_second, health, user_context, batch_get_traces()]));
+            metrics.read(window()).await.expect("a reading")
+        };
+        let p50 = |s: &cutover_core::measure::SideSample| s.latency_ms.quantile(0.5).unwrap();
+
+        let few = read(10).await;
+        let xray = few.xray.as_ref().expect("X-Ray was read");
         assert_eq!((xray.legacy.traces, xray.legacy.partial, xray.legacy.faults), (40, 2, 2));
         assert_eq!(xray.serverless.traces, 15, "every function's traces");
-        let traffic = &reading.measurement.traffic;
-        let p50 = traffic.legacy.latency_ms.quantile(0.5).unwrap();
-        assert!((48.0..=52.0).contains(&p50), "X-Ray's 0.050 s as ms: {p50}");
-        assert_eq!(traffic.legacy.latency_ms.count(), 38, "faulted traces are not latency samples");
+        let traffic = &few.measurement.traffic;
+        assert!((38.0..=42.0).contains(&p50(&traffic.legacy)), "CloudWatch's 40 ms stays: {}", p50(&traffic.legacy));
+        assert!((31.5..=34.5).contains(&p50(&traffic.serverless)), "{}", p50(&traffic.serverless));
+        assert!(few.measurement.latency_source.as_ref().unwrap().legacy.starts_with("cloudwatch"));
+
+        let enough = read(40).await;
+        let traffic = &enough.measurement.traffic;
+        assert!((48.0..=52.0).contains(&p50(&traffic.legacy)), "X-Ray's 0.050 s as ms: {}", p50(&traffic.legacy));
+        assert!((480.0..=520.0).contains(&p50(&traffic.serverless)), "{}", p50(&traffic.serverless));
         assert_eq!(traffic.legacy.requests, 220, "counts stay CloudWatch's");
-        let p50 = traffic.serverless.latency_ms.quantile(0.5).unwrap();
-        assert!((31.5..=34.5).contains(&p50), "too few traces: CloudWatch's histogram stays: {p50}");
+        let source = enough.measurement.latency_source.as_ref().unwrap();
+        assert!(source.legacy.starts_with("xray") && source.serverless.starts_with("xray"), "{source:?}");
     }
 
     fn summary(id: String, seconds: f64) -> TraceSummary {
@@ -413,9 +433,9 @@ mod xray {
         assert!((7.6..=8.4).contains(&ms(&hops.serverless, "dynamodb")), "8 ms, the inferred segment not added");
         assert!((240.0..=260.0).contains(&ms(&hops.serverless, "init")));
         assert!((11.5..=12.5).contains(&ms(&hops.legacy, "db")));
-        assert_eq!(hops.serverless[1].p50_ms, Some(20.0), "IntegrationLatency as CloudWatch sent it");
+        assert_eq!(hops.serverless[0].p50_ms, Some(38.0), "API Gateway's Latency as CloudWatch sent it");
         let line = cutover_core::measure::describe_hops(&hops.serverless);
-        assert!(line.starts_with("api_gateway 33/"), "{line}");
+        assert!(line.starts_with("api_gateway 38/95 ms › integration 33/"), "{line}");
         assert!(line.contains(" › function 45/293 ms (40 traces) › init 250/250 ms (3 traces) › dynamodb "), "{line}");
     }
 

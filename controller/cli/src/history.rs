@@ -172,6 +172,9 @@ fn event_lines(e: &Event) -> Vec<String> {
                 lines.push(format!("{:45}    {side:<10}  {}", "", describe_hops(hops)));
             }
         }
+        if let Some(from) = &analysis.latency_source {
+            lines.push(format!("{:45}    {:<10}  {} against {}", "", "latency", from.legacy, from.serverless));
+        }
     }
     lines
 }
@@ -214,8 +217,21 @@ mod tests {
             },
             reason: None,
         };
+        let mut event = event;
+        let EventKind::Analysis { analysis, .. } = &mut event.kind else { unreachable!() };
+        analysis.latency_source = Some(PerSide {
+            legacy: "cloudwatch: ALB TargetResponseTime".into(),
+            serverless: "cloudwatch: API Gateway IntegrationLatency".into(),
+        });
         let lines = event_lines(&event);
-        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines[2].ends_with(
+                "latency     cloudwatch: ALB TargetResponseTime against cloudwatch: API Gateway IntegrationLatency"
+            ),
+            "{}",
+            lines[2]
+        );
         let event_column = lines[0].find("analysis").unwrap();
         assert_eq!(
             lines[1].find("serverless"),

@@ -252,6 +252,10 @@ pub struct Measurement {
     /// (CloudWatch and X-Ray traces); for people, not for the judge.
     #[serde(default, skip_serializing_if = "no_hops")]
     pub hops: PerSide<Vec<Hop>>,
+    /// Where each side's user-traffic latency came from, when the sources
+    /// say (both sides of a check always from the same point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_source: Option<PerSide<String>>,
 }
 
 /// One hop on a side's path and how long requests spent in it. Hops nest:

@@ -411,8 +411,8 @@ impl<J: Judge> Engine<J> {
         let analysis = match result {
             Ok(mut m) => {
                 // The breakdown is for the record; judges never read it.
-                let hops = std::mem::take(&mut m.hops);
-                Analysis { hops, ..self.judge.judge(window, &m) }
+                let (hops, latency_source) = (std::mem::take(&mut m.hops), m.latency_source.take());
+                Analysis { hops, latency_source, ..self.judge.judge(window, &m) }
             }
             Err(e) => Analysis::error(window, &e),
         };

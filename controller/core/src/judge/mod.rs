@@ -137,6 +137,10 @@ pub struct Analysis {
     /// engine holds the step while they last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_failure: Option<String>,
+    /// Where each side's latency came from (the engine copies it from the
+    /// measurement), so an audit reader knows what was compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_source: Option<PerSide<String>>,
 }
 
 impl Analysis {
@@ -155,6 +159,7 @@ impl Analysis {
             checks: vec![source],
             hops: PerSide::default(),
             shared_failure: None,
+            latency_source: None,
         }
     }
 
@@ -162,7 +167,16 @@ impl Analysis {
     pub fn from_checks(window: Window, samples: PerSide<u64>, checks: Vec<CheckResult>) -> Analysis {
         let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
         let critical = checks.iter().any(|c| c.critical && c.verdict == Verdict::Fail);
-        Analysis { window, verdict, critical, samples, checks, hops: PerSide::default(), shared_failure: None }
+        Analysis {
+            window,
+            verdict,
+            critical,
+            samples,
+            checks,
+            hops: PerSide::default(),
+            shared_failure: None,
+            latency_source: None,
+        }
     }
 }
 
