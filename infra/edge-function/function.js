@@ -10,7 +10,10 @@
 // clients from the ALB to API Gateway; weight 0 moves everybody back.
 //
 // Fail-safe: a missing key, a KVS error or a value that is not a whole
-// number from 0 to 10000 keeps the request on the ALB.
+// number from 0 to 10000 sends the request to the side the plan's
+// `when_store_unreadable` names: the ALB until the cutover completes, API
+// Gateway once it has (and before the ALB is retired:
+// runbooks/decommission.md).
 //
 // Probes: the controller pins its probes to a side with x-cutover-probe,
 // and proves it is the controller with x-cutover-probe-token, which must
@@ -33,6 +36,8 @@ const SALT = '${salt}';
 const COHORT_HEADER = '${cohort_header}';
 const COHORT_COOKIE = '${cohort_cookie}';
 const PROBE_TOKEN_KEY = '${probe_token_key}';
+// 'legacy' or 'serverless': where a request goes when the weight cannot be read.
+const WHEN_STORE_UNREADABLE = '${when_store_unreadable}';
 // Synthetic probes pin themselves to one side, whatever the weight.
 const PROBE_HEADER = 'x-cutover-probe';
 const PROBE_TOKEN_HEADER = 'x-cutover-probe-token';
@@ -66,13 +71,13 @@ function cohortKey(event) {
     return event.viewer.ip;
 }
 
-// The weight in basis points, or 0 for anything but a whole number 0..10000.
+// The weight in basis points, or null for anything but a whole number 0..10000.
 function parseWeight(value) {
     if (typeof value !== 'string' || !/^[0-9]{1,5}$/.test(value)) {
-        return 0;
+        return null;
     }
     const weight = parseInt(value, 10);
-    return weight <= 10000 ? weight : 0;
+    return weight <= 10000 ? weight : null;
 }
 
 // Whether `presented` is the probe token in the KeyValueStore, compared in
@@ -108,10 +113,17 @@ async function handler(event) {
             return request;
         }
     }
-    let weight = 0;
+    let value;
     try {
-        weight = parseWeight(await kvs.get(WEIGHT_KEY));
+        value = await kvs.get(WEIGHT_KEY);
     } catch (err) {
+        value = undefined;
+    }
+    const weight = parseWeight(value);
+    if (weight === null) {
+        if (WHEN_STORE_UNREADABLE === 'serverless') {
+            cf.selectRequestOriginById(SERVERLESS_ORIGIN_ID);
+        }
         return request;
     }
     if (weight > 0 && bucket(SALT, cohortKey(event)) < weight) {

@@ -44,6 +44,7 @@ function load(vars, kvsGet) {
 const VARS = {
     weight_key: 'internal-api/weight',
     probe_token_key: 'internal-api/probe-token',
+    when_store_unreadable: 'legacy',
     serverless_origin_id: 'api-gateway',
     salt: 'internal-api',
     cohort_header: 'x-user-id',
@@ -115,8 +116,7 @@ await check('weights parse as the shared vectors say (as cutover_core::cohort::p
     const { parseWeight } = load(VARS, weightIs('0'));
     assert.ok(vectors.weights.length >= 20);
     for (const v of vectors.weights) {
-        // The function treats no weight as 0.
-        assert.equal(parseWeight(v.value), v.bps === null ? 0 : v.bps, JSON.stringify(v));
+        assert.equal(parseWeight(v.value), v.bps, JSON.stringify(v));
     }
 });
 
@@ -125,6 +125,15 @@ await check('a missing key or a KVS error keeps the ALB', async () => {
     assert.equal(await route(VARS, missing, event({ header: 'user-1' })), 'alb');
     const failing = async () => { throw new Error('KVS unavailable'); };
     assert.equal(await route(VARS, failing, event({ header: 'user-1' })), 'alb');
+});
+
+await check('after completion, an unreadable weight sends everybody to API Gateway', async () => {
+    const done = { ...VARS, when_store_unreadable: 'serverless' };
+    const missing = async () => { throw new Error('KeyNotFound'); };
+    for (const kvs of [missing, weightIs('garbage'), weightIs('10001')]) {
+        assert.equal(await route(done, kvs, event({ header: 'user-1' })), 'api-gateway');
+    }
+    assert.equal(await route(done, weightIs('0'), event({ header: 'user-1' })), 'alb', 'a weight read is obeyed');
 });
 
 await check('a weight that is not a whole number 0..10000 keeps the ALB', async () => {

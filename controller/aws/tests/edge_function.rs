@@ -14,5 +14,5 @@ fn the_cloudfront_function_passes_its_tests_under_node() {
         .unwrap_or_else(|e| panic!("run node (Node.js must be installed to test the CloudFront Function): {e}"));
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("1..10"), "every check ran: {said}");
+    assert!(said.contains("1..11"), "every check ran: {said}");
 }

@@ -338,6 +338,7 @@ fn cloudfront_edge() -> CloudFrontEdge {
         serverless_origin_id: "api-gateway".into(),
         probe_token_key: CloudFrontEdge::default_probe_token_key(KEY),
         probes_per_minute: 20,
+        when_store_unreadable: cutover_core::measure::Side::Legacy,
     }
 }
 

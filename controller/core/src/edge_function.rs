@@ -29,8 +29,9 @@ pub fn render(target: &Target, edge: &CloudFrontEdge) -> Result<String, RenderEr
         CohortKey::Cookie(c) => ("", c.as_str()),
         CohortKey::ViewerIp => ("", ""),
     };
-    let vars: [(&'static str, &str); 6] = [
+    let vars: [(&'static str, &str); 7] = [
         ("weight_key", &edge.weight_key),
+        ("when_store_unreadable", edge.when_store_unreadable.as_str()),
         ("probe_token_key", &edge.probe_token_key),
         ("serverless_origin_id", &edge.serverless_origin_id),
         ("salt", &target.salt),
@@ -87,6 +88,7 @@ mod tests {
             serverless_origin_id: "api-gateway".into(),
             probe_token_key: "internal-api/probe-token".into(),
             probes_per_minute: 20,
+            when_store_unreadable: crate::measure::Side::Legacy,
         };
         plan.target.edge = Edge::CloudFront(edge.clone());
         (plan.target, edge)
@@ -104,6 +106,7 @@ mod tests {
             "const SERVERLESS_ORIGIN_ID = 'api-gateway';",
             "const COHORT_HEADER = 'x-user-id';",
             "const COHORT_COOKIE = '';",
+            "const WHEN_STORE_UNREADABLE = 'legacy';",
         ] {
             assert!(code.contains(line), "{line}");
         }

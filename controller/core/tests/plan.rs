@@ -165,6 +165,23 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
 }
 
 #[test]
+fn where_the_edge_sends_requests_it_cannot_weigh() {
+    use cutover_core::measure::Side;
+    let text = aws_plan();
+    let side = |text: &str| match Plan::parse(text).map(|p| p.target.edge) {
+        Ok(Edge::CloudFront(cf)) => cf.when_store_unreadable,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(side(&text), Side::Legacy);
+    assert_eq!(side(&text.replace("when_store_unreadable = \"legacy\"\n", "")), Side::Legacy, "until completed");
+    let done = text.replace("when_store_unreadable = \"legacy\"", "when_store_unreadable = \"serverless\"");
+    assert_eq!(side(&done), Side::Serverless);
+    let found = problems(&text.replace("when_store_unreadable = \"legacy\"", "when_store_unreadable = \"alb\""));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("target.cloudfront.when_store_unreadable = \"alb\" (line "), "{found:?}");
+}
+
+#[test]
 fn the_probes_have_defaults_and_limits() {
     let text = aws_plan();
     let without =

@@ -530,6 +530,24 @@ impl<'s> Decoder<'s> {
             }
         }
         let probes = self.int_in(&mut t, "probes_per_minute", 0, 600, "probes_per_minute (per side; 0 for none)");
+        let unreadable = match self.string(&mut t, "when_store_unreadable") {
+            None => None,
+            Some(None) => Some(Side::Legacy),
+            Some(Some(side)) => match Side::parse(&side) {
+                Some(side) => Some(side),
+                None => {
+                    let span = t.get("when_store_unreadable").map(|v| v.span()).unwrap_or_default();
+                    let path = t.key_path("when_store_unreadable");
+                    self.problem(
+                        path,
+                        &span,
+                        true,
+                        "expected \"legacy\" (until the cutover completes) or \"serverless\"",
+                    );
+                    None
+                }
+            },
+        };
         self.finish(t);
         let weight_key = weight_key?;
         Some(CloudFrontEdge {
@@ -541,6 +559,7 @@ impl<'s> Decoder<'s> {
             weight_key,
             serverless_origin_id: origin?,
             probes_per_minute: probes?.map_or(PROBES_PER_MINUTE, |n| n as u32),
+            when_store_unreadable: unreadable?,
         })
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use decode::{PlanError, Problem};
 
+use crate::measure::Side;
 use crate::units::{format_duration, Weight};
 
 /// The annotated plan `cutover plan init` writes: 48 hours from 1 % to 100 %.
@@ -64,6 +65,10 @@ pub struct CloudFrontEdge {
     pub probe_token_key: String,
     /// The controller's probes through the distribution, per side and minute.
     pub probes_per_minute: u32,
+    /// Where the CloudFront Function sends a request when it cannot read
+    /// the weight: the old side until the cutover completes, the new one
+    /// after (before the ALB is retired; runbooks/decommission.md).
+    pub when_store_unreadable: Side,
 }
 
 /// The controller's probes per side and minute by default: 28 800 a day to
