@@ -37,7 +37,7 @@ pub use cutover_runtime::verify::{Verified, Verifier};
 pub use dynamo::DynamoStore;
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
-pub use xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
+pub use xray::{TraceSample, XRaySource, SUMMARY_BUDGET, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.
 /// The CLI fills this from `--endpoint-url-<service>` or the SDK's own

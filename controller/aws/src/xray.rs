@@ -34,6 +34,14 @@ use crate::AwsFailure;
 pub const XRAY_MIN_TRACES: u64 = 30;
 /// Traces read whole per side and window: 8 `BatchGetTraces` calls.
 pub const DETAILED_TRACES: usize = 40;
+/// Summaries read per service and window at most: X-Ray answers 5
+/// `GetTraceSummaries` a second, so a two-day baseline read whole would take
+/// longer than the driver allows a read.
+pub const SUMMARY_BUDGET: usize = 3000;
+/// A window longer than this is read in chunks spread over it...
+const CHUNK_MS: u64 = 15 * 60_000;
+/// ...at most this many.
+const CHUNKS_MAX: u64 = 24;
 /// `BatchGetTraces` takes at most this many ids a call.
 const IDS_PER_CALL: usize = 5;
 
@@ -58,6 +66,9 @@ pub struct TraceSample {
     pub cold_latency_ms: Histogram,
     /// The detailed traces' breakdown, outermost hop first.
     pub hops: Vec<Hop>,
+    /// The window was too long to read whole: these are a sample of its
+    /// traces spread over it (see [`SUMMARY_BUDGET`]).
+    pub budgeted: bool,
 }
 
 pub struct XRaySource {
@@ -170,7 +181,12 @@ impl XRaySource {
         Ok(sample)
     }
 
-    /// Every page of the side's summaries; counts go straight into `sample`.
+    /// The service's summaries over the window; counts go straight into
+    /// `sample`. A short window is read whole. A long one (a baseline over
+    /// a day or two: hundreds of thousands of traces, at 5 calls a second)
+    /// is read as up to [`CHUNKS_MAX`] chunks spread over it, each up to its
+    /// share of [`SUMMARY_BUDGET`]: a sample of its latencies, not all of
+    /// them, read within the driver's deadline ([`TraceSample::budgeted`]).
     async fn summaries(
         &self,
         service: &str,
@@ -178,38 +194,51 @@ impl XRaySource {
         to_ms: u64,
         sample: &mut TraceSample,
     ) -> Result<Vec<Summary>, MeasureError> {
+        let span = to_ms.saturating_sub(from_ms).max(1);
+        let chunks = span.div_ceil(CHUNK_MS).clamp(1, CHUNKS_MAX);
+        let per_chunk = SUMMARY_BUDGET / chunks as usize;
         let mut summaries = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .get_trace_summaries()
-                .start_time(DateTime::from_millis(from_ms as i64))
-                .end_time(DateTime::from_millis(to_ms as i64))
-                .filter_expression(format!("service(\"{service}\")"))
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| fail(AwsFailure::from_sdk("xray:GetTraceSummaries", &e).message))?;
-            for trace in out.trace_summaries() {
-                if trace.is_partial() == Some(true) {
-                    sample.partial += 1;
-                    continue;
+        for c in 0..chunks {
+            let (start, end) = (from_ms + span * c / chunks, from_ms + span * (c + 1) / chunks);
+            let mut read = 0;
+            let mut next: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .get_trace_summaries()
+                    .start_time(DateTime::from_millis(start as i64))
+                    .end_time(DateTime::from_millis(end as i64))
+                    .filter_expression(format!("service(\"{service}\")"))
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| fail(AwsFailure::from_sdk("xray:GetTraceSummaries", &e).message))?;
+                for trace in out.trace_summaries() {
+                    read += 1;
+                    if trace.is_partial() == Some(true) {
+                        sample.partial += 1;
+                        continue;
+                    }
+                    sample.traces += 1;
+                    let fault = trace.has_fault() == Some(true);
+                    sample.faults += u64::from(fault);
+                    sample.errors += u64::from(trace.has_error() == Some(true));
+                    sample.throttles += u64::from(trace.has_throttle() == Some(true));
+                    let response_ms =
+                        trace.response_time().filter(|s| s.is_finite() && *s >= 0.0).map(|seconds| seconds * 1000.0);
+                    summaries.push(Summary { id: trace.id().unwrap_or_default().to_owned(), response_ms, fault });
                 }
-                sample.traces += 1;
-                let fault = trace.has_fault() == Some(true);
-                sample.faults += u64::from(fault);
-                sample.errors += u64::from(trace.has_error() == Some(true));
-                sample.throttles += u64::from(trace.has_throttle() == Some(true));
-                let response_ms =
-                    trace.response_time().filter(|s| s.is_finite() && *s >= 0.0).map(|seconds| seconds * 1000.0);
-                summaries.push(Summary { id: trace.id().unwrap_or_default().to_owned(), response_ms, fault });
-            }
-            match out.next_token() {
-                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => return Ok(summaries),
+                match out.next_token().filter(|token| !token.is_empty()) {
+                    Some(_) if read >= per_chunk => {
+                        sample.budgeted = true;
+                        break;
+                    }
+                    Some(token) => next = Some(token.to_owned()),
+                    None => break,
+                }
             }
         }
+        Ok(summaries)
     }
 
     /// The segment documents of `ids`, parsed, per trace id. Ids X-Ray
@@ -276,6 +305,7 @@ pub fn pool_weighted(parts: &[(&Histogram, u64)]) -> Histogram {
 fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
     let mut pooled = TraceSample::default();
     for (s, _) in parts {
+        pooled.budgeted |= s.budgeted;
         pooled.traces += s.traces;
         pooled.partial += s.partial;
         pooled.faults += s.faults;

@@ -496,6 +496,56 @@ mod xray {
         assert_eq!(warm.count_above(100.0), 1, "the quiet function's 1 % of the traffic");
     }
 
+    /// A two-day window (a baseline after a restart) holds far more traces
+    /// than X-Ray's 5 calls a second can page through in time: it is read as
+    /// 24 chunks spread over the window, each up to its share of the
+    /// budget, and the sample says it was budgeted. A one-minute window that
+    /// keeps paging stops at the budget too.
+    #[tokio::test]
+    async fn a_long_window_is_sampled_in_chunks_within_the_budget() {
+        use std::sync::{Arc, Mutex};
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let seen = starts.clone();
+        let endless = mock!(aws_sdk_xray::Client::get_trace_summaries)
+            .match_requests(move |r| {
+                if r.filter_expression() == Some(r#"service("internal-api-express")"#) {
+                    seen.lock().unwrap().push(r.start_time().unwrap().to_millis().unwrap());
+                }
+                true
+            })
+            .then_output(|| {
+                GetTraceSummariesOutput::builder()
+                    .set_trace_summaries(Some(traces(100, 0.04)))
+                    .next_token("more")
+                    .build()
+            });
+        let rules = [endless, batch_get_traces()];
+        let client = mock_client!(aws_sdk_xray, RuleMode::MatchAny, &rules);
+        let xray = XRaySource::new(client, "internal-api-express".into(), sources().lambda_functions);
+        let two_days = 2 * 24 * 60 * MINUTE;
+        let sample = xray.sample(NOON, NOON + two_days, 1_000_000, &[1000, 1000]).await.expect("a sample");
+        assert!(sample.legacy.budgeted && sample.serverless.budgeted);
+        let budget = cutover_aws::SUMMARY_BUDGET as u64;
+        assert!(
+            sample.legacy.traces >= budget && sample.legacy.traces <= budget + 24 * 100,
+            "{}",
+            sample.legacy.traces
+        );
+        let starts = starts.lock().unwrap().clone();
+        let mut chunks = starts.clone();
+        chunks.dedup();
+        assert_eq!(chunks.len(), 24, "24 chunks, each paged");
+        assert_eq!(
+            (chunks[0], chunks[23]),
+            (NOON as i64, (NOON + two_days * 23 / 24) as i64),
+            "spread over the window"
+        );
+
+        let minute = xray.sample(NOON, NOON + MINUTE, 100, &[10, 10]).await.expect("a sample");
+        assert!(minute.legacy.budgeted);
+        assert_eq!(minute.legacy.traces, budget, "a page of 100 at a time, up to the budget");
+    }
+
     /// A function that served requests and left no trace has its tracing
     /// off: its latency and cold starts would be missing from the new
     /// side's, so the window is an error that names it. A function nobody
