@@ -69,6 +69,9 @@ pub struct Reading {
     /// The window actually read (the asked one, [`LAG`] earlier, in minutes).
     pub read_from_ms: u64,
     pub read_to_ms: u64,
+    /// The ALB's own 5xx over the window (no healthy target, a timeout):
+    /// counted in the old side's errors unless the plan says `alb_shared`.
+    pub alb_own_5xx: u64,
     /// Each function's invocations over the window, in the plan's order.
     pub lambda_invocations: Vec<u64>,
     /// X-Ray's samples over the same window, when X-Ray is a source; when
@@ -145,6 +148,14 @@ impl CloudWatchMetrics {
         queries.push(query(id("legacy", "elb5xx", "sum"), "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum"));
         queries.push(query(id("serverless", "requests", "sum"), "AWS/ApiGateway", "Count", api(), "Sum"));
         queries.push(query(id("serverless", "5xx", "sum"), "AWS/ApiGateway", "5xx", api(), "Sum"));
+        queries.push(query(
+            id("legacy", "target4xx", "sum"),
+            "AWS/ApplicationELB",
+            "HTTPCode_Target_4XX_Count",
+            alb(),
+            "Sum",
+        ));
+        queries.push(query(id("serverless", "4xx", "sum"), "AWS/ApiGateway", "4xx", api(), "Sum"));
         for stat in ["p50", "p99"] {
             queries.push(query(id("serverless", "gateway", stat), "AWS/ApiGateway", "Latency", api(), stat));
         }
@@ -207,9 +218,11 @@ impl CloudWatchMetrics {
         }
         let mut reading = Reading { read_from_ms: from, read_to_ms: to, ..Reading::default() };
         for side in Side::BOTH {
-            *reading.measurement.traffic.get_mut(side) = side_sample(&series, side.as_str()).map_err(fail)?;
+            *reading.measurement.traffic.get_mut(side) =
+                side_sample(&series, side.as_str(), !self.sources.alb_shared).map_err(fail)?;
         }
         let sum = |id: &str| series.get(id).map_or(0.0, |points| points.values().sum::<f64>());
+        reading.alb_own_5xx = sum(&id("legacy", "elb5xx", "sum")).round() as u64;
         let combined = |stat: &str| {
             // Weighted by each minute's requests: the window's middle, near enough for a dashboard.
             let (values, counts) =
@@ -242,9 +255,10 @@ impl CloudWatchMetrics {
             reading.xray = Some(samples);
         }
         if let Some(log) = &self.probes {
-            let probes = log.sample(from, to);
+            let (probes, counted) = (log.sample(from, to), log.counted_by_origins(from, to));
             for side in Side::BOTH {
-                let (traffic, probed) = (reading.measurement.traffic.get_mut(side), probes.get(side));
+                // Only what reached an origin and came back is in CloudWatch's counts.
+                let (traffic, probed) = (reading.measurement.traffic.get_mut(side), counted.get(side));
                 traffic.requests = traffic.requests.saturating_sub(probed.requests);
                 traffic.errors = traffic.errors.saturating_sub(probed.errors).min(traffic.requests);
             }
@@ -314,7 +328,8 @@ impl Reading {
     /// both sides' hops beneath CloudWatch's.
     fn apply_xray(&mut self, samples: &PerSide<TraceSample>) {
         // Both sides from X-Ray or neither: a check compares like with like.
-        let both = Side::BOTH.iter().all(|s| samples.get(*s).traces >= XRAY_MIN_TRACES);
+        // Counted after pooling: the new side's pool holds its effective size.
+        let both = Side::BOTH.iter().all(|s| samples.get(*s).latency_ms.count() >= XRAY_MIN_TRACES);
         if both {
             self.measurement.latency_source = Some(PerSide {
                 legacy: "xray: the app's segments".into(),
@@ -368,16 +383,26 @@ fn collect(result: &MetricDataResult, series: &mut HashMap<String, BTreeMap<i64,
 }
 
 /// One side's requests, errors and latency histogram over the window.
-fn side_sample(series: &HashMap<String, BTreeMap<i64, f64>>, side: &str) -> Result<SideSample, String> {
+/// One side's sample; `count_alb_5xx`: the ALB's own 5xx are the old side's
+/// (the ALB serves nothing else).
+fn side_sample(
+    series: &HashMap<String, BTreeMap<i64, f64>>,
+    side: &str,
+    count_alb_5xx: bool,
+) -> Result<SideSample, String> {
     // ALB latency comes in seconds, API Gateway's in milliseconds.
     let to_ms = if side == "legacy" { 1000.0 } else { 1.0 };
     let empty = BTreeMap::new();
     let requests = series.get(&id(side, "requests", "sum")).unwrap_or(&empty);
-    let error_ids: &[&str] = if side == "legacy" { &["target5xx", "elb5xx"] } else { &["5xx"] };
+    let error_ids: &[&str] = match side {
+        "legacy" if count_alb_5xx => &["target5xx", "elb5xx"],
+        "legacy" => &["target5xx"],
+        _ => &["5xx"],
+    };
     let mut sample = SideSample::default();
-    for id_part in error_ids {
-        sample.errors += series.get(&id(side, id_part, "sum")).map_or(0.0, |p| p.values().sum::<f64>()).round() as u64;
-    }
+    let sum = |part: &str| series.get(&id(side, part, "sum")).map_or(0.0, |p| p.values().sum::<f64>()).round() as u64;
+    sample.errors = error_ids.iter().map(|part| sum(part)).sum();
+    sample.client_errors = sum(if side == "legacy" { "target4xx" } else { "4xx" });
     for (minute, count) in requests {
         let count = count.round() as u64;
         if count == 0 {

@@ -1,6 +1,8 @@
 //! `cutover preflight PLAN`: what must be true before a real cutover can
-//! start, checked one line at a time, each failure with its fix. Nothing is
-//! changed; every call is a read.
+//! start, checked one line at a time, each failure with its fix. Every call
+//! is a read but one: with no probe token in the KeyValueStore, one is
+//! written (at random, as the controller would on its first run), since
+//! the pinned probes need it.
 
 use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage, Method};
 use aws_sdk_lambda::types::TracingMode;

@@ -276,16 +276,16 @@ impl XRaySource {
     }
 }
 
-/// Pools samples of unequal weight: `(histogram, traffic it stands for)`.
+/// Pools samples of unequal weight: `(histogram, requests it stands for)`.
 /// Each of a part's values stands for `traffic / count` requests; the pool
 /// has the traffic-weighted mixture's shape and Kish's effective sample
 /// size, `(Σ w)² / Σ w²` over the values, so weighting claims no more
 /// evidence than the traces hold. Parts without traffic (or without
 /// values) are left out; with no traffic anywhere the values are merged as
 /// they are.
-pub fn pool_weighted(parts: &[(&Histogram, u64)]) -> Histogram {
+pub fn pool_weighted(parts: &[(&Histogram, f64)]) -> Histogram {
     let weighted: Vec<(&Histogram, f64)> =
-        parts.iter().filter(|(h, n)| h.count() > 0 && *n > 0).map(|(h, n)| (*h, *n as f64)).collect();
+        parts.iter().filter(|(h, n)| h.count() > 0 && *n > 0.0).map(|(h, n)| (*h, *n)).collect();
     if weighted.is_empty() {
         let mut merged = Histogram::default();
         parts.iter().for_each(|(h, _)| merged.merge(h));
@@ -312,9 +312,15 @@ fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
         pooled.errors += s.errors;
         pooled.throttles += s.throttles;
     }
-    let warm: Vec<(&Histogram, u64)> = parts.iter().map(|(s, n)| (&s.latency_ms, *n)).collect();
+    let warm: Vec<(&Histogram, f64)> = parts.iter().map(|(s, n)| (&s.latency_ms, *n as f64)).collect();
     pooled.latency_ms = pool_weighted(&warm);
-    let cold: Vec<(&Histogram, u64)> = parts.iter().map(|(s, n)| (&s.cold_latency_ms, *n)).collect();
+    // Cold starts stand for each function's estimated cold starts, not its
+    // invocations: a busy function's one cold trace must not outweigh a
+    // quiet one that cold-starts on every request.
+    let cold: Vec<(&Histogram, f64)> = parts
+        .iter()
+        .map(|(s, n)| (&s.cold_latency_ms, *n as f64 * s.cold_starts as f64 / s.detailed.max(1) as f64))
+        .collect();
     pooled.cold_latency_ms = pool_weighted(&cold);
     // Cold starts among the traces read whole, as a share of each
     // function's traffic: the same weighting, on a yes/no per trace.

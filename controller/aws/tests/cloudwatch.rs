@@ -72,6 +72,8 @@ fn healthy() -> Vec<MetricDataResult> {
     results.push(result("legacy_elb5xx_sum", &[(0, 1.0)]));
     results.push(result("serverless_requests_sum", &[(0, 50.0), (1, 30.0)]));
     results.push(result("serverless_5xx_sum", &[(0, 2.0)]));
+    results.push(result("legacy_target4xx_sum", &[(0, 3.0), (1, 1.0)]));
+    results.push(result("serverless_4xx_sum", &[(1, 5.0)]));
     results.push(result("serverless_gateway_p50", &[(0, 38.0), (1, 38.0)]));
     results.push(result("serverless_gateway_p99", &[(0, 95.0), (1, 95.0)]));
     results.push(result("lambda0_errors", &[(0, 1.0)]));
@@ -100,7 +102,7 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     let rule = mock!(Client::get_metric_data)
         .match_requests(|r| {
             let queries = r.metric_data_queries();
-            queries.len() == 23 + 4 * 2
+            queries.len() == 25 + 4 * 2
                 && queries.iter().all(|q| q.metric_stat().and_then(|s| s.period()) == Some(60))
                 && r.start_time() == Some(&DateTime::from_millis(NOON as i64))
                 && r.end_time() == Some(&DateTime::from_millis((NOON + 2 * MINUTE) as i64))
@@ -110,7 +112,9 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     assert_eq!(rule.num_calls(), 1, "one batched call");
     let (legacy, serverless) = (&reading.measurement.traffic.legacy, &reading.measurement.traffic.serverless);
     assert_eq!((legacy.requests, legacy.errors), (220, 2), "target and ELB 5xx both count");
+    assert_eq!(reading.alb_own_5xx, 1);
     assert_eq!((serverless.requests, serverless.errors), (80, 2));
+    assert_eq!((legacy.client_errors, serverless.client_errors), (4, 5), "4xx apart from the errors");
     let p50 = |s: &cutover_core::measure::SideSample| s.latency_ms.quantile(0.5).unwrap();
     assert!((38.0..=42.0).contains(&p50(legacy)), "0.040 s is 40 ms: {}", p50(legacy));
     assert!((31.5..=34.5).contains(&p50(serverless)), "{}", p50(serverless));
@@ -126,6 +130,20 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     assert_eq!((reading.lambda_errors, reading.lambda_throttles, reading.lambda_peak_concurrency), (1, 3, Some(7.0)));
     assert_eq!(reading.lambda_invocations, [50, 30], "per function, in the plan's order");
     assert_eq!((reading.read_from_ms, reading.read_to_ms), (NOON, NOON + 2 * MINUTE), "read {} s late", LAG.as_secs());
+}
+
+/// An ALB that also serves other applications: its own 5xx (by load
+/// balancer only, not by target group) may be theirs, so they are reported
+/// beside the old side's errors and not counted in them.
+#[tokio::test]
+async fn a_shared_albs_own_5xx_are_reported_not_counted() {
+    let rule = mock!(Client::get_metric_data)
+        .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+    let shared = cutover_core::plan::MetricSources { alb_shared: true, ..sources() };
+    let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]), shared);
+    let reading = metrics.read(window()).await.expect("a reading");
+    assert_eq!(reading.measurement.traffic.legacy.errors, 1, "the target group's own 5xx only");
+    assert_eq!(reading.alb_own_5xx, 1);
 }
 
 /// At 100 % the ALB serves only probes: no RequestCount datapoints is no
@@ -305,11 +323,11 @@ mod xray {
     /// The old side has 40 complete traces over two pages (and 2 partial
     /// ones). With the new side's 15 (too few) neither side is judged on
     /// X-Ray: one side's traces against the other's CloudWatch figures would
-    /// compare different points. With 45 both are (0.050 s → 50 ms, and
+    /// compare different points. With 80 both are (0.050 s → 50 ms, and
     /// the functions' 0.500 s), and the measurement says where each came from.
     #[tokio::test]
     async fn xray_latencies_replace_both_sides_or_neither() {
-        let read = |health: usize| async move {
+        let read = |health: usize, user_context: usize| async move {
             let cloudwatch = mock!(Client::get_metric_data)
                 .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
             let legacy_first = mock!(aws_sdk_xray::Client::get_trace_summaries)
@@ -328,14 +346,14 @@ mod xray {
                     GetTraceSummariesOutput::builder().set_trace_summaries(Some(traces(20, 0.050))).build()
                 });
             let health = summaries_of("internal-api-health", move || traces(health, 0.500));
-            let user_context = summaries_of("internal-api-user-context", || traces(5, 0.500));
+            let user_context = summaries_of("internal-api-user-context", move || traces(user_context, 0.500));
             let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources())
                 .with_xray(source(&[legacy_first, legacy_second, health, user_context, batch_get_traces()]));
             metrics.read(window()).await.expect("a reading")
         };
         let p50 = |s: &cutover_core::measure::SideSample| s.latency_ms.quantile(0.5).unwrap();
 
-        let few = read(10).await;
+        let few = read(10, 5).await;
         let xray = few.xray.as_ref().expect("X-Ray was read");
         assert_eq!((xray.legacy.traces, xray.legacy.partial, xray.legacy.faults), (40, 2, 2));
         assert_eq!(xray.serverless.traces, 15, "every function's traces");
@@ -344,7 +362,8 @@ mod xray {
         assert!((31.5..=34.5).contains(&p50(&traffic.serverless)), "{}", p50(&traffic.serverless));
         assert!(few.measurement.latency_source.as_ref().unwrap().legacy.starts_with("cloudwatch"));
 
-        let enough = read(40).await;
+        // Enough once pooled: 40 traces of each function (50 and 30 invocations).
+        let enough = read(40, 40).await;
         let traffic = &enough.measurement.traffic;
         assert!((48.0..=52.0).contains(&p50(&traffic.legacy)), "X-Ray's 0.050 s as ms: {}", p50(&traffic.legacy));
         assert!((480.0..=520.0).contains(&p50(&traffic.serverless)), "{}", p50(&traffic.serverless));
@@ -447,19 +466,23 @@ mod xray {
     async fn the_probes_are_the_probe_stratum_and_the_outermost_hop() {
         use cutover_aws::ProbeLog;
         use cutover_core::measure::Side;
+        use cutover_runtime::probes::Outcome;
         let log = ProbeLog::default();
         for second in 0..120 {
             let at = NOON + second * 1000;
-            log.record(at, Side::Legacy, Some(40.0));
-            log.record(at, Side::Serverless, (second % 40 != 0).then_some(20.0));
+            log.record(at, Side::Legacy, Outcome::Answered(40.0));
+            let outcome = if second % 40 == 0 { Outcome::ServerError } else { Outcome::Answered(20.0) };
+            log.record(at, Side::Serverless, outcome);
         }
-        log.record(NOON + 2 * MINUTE, Side::Legacy, Some(40.0));
+        // No answer at all: never reached an origin, so not in CloudWatch's counts.
+        log.record(NOON + 500, Side::Legacy, Outcome::NoAnswer);
+        log.record(NOON + 2 * MINUTE, Side::Legacy, Outcome::Answered(40.0));
         let cloudwatch = mock!(Client::get_metric_data)
             .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
         let metrics =
             CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources()).with_probes(log);
         let m = metrics.read(window()).await.expect("a reading").measurement;
-        assert_eq!((m.probes.legacy.requests, m.probes.legacy.errors), (120, 0), "the window's, not the next minute's");
+        assert_eq!((m.probes.legacy.requests, m.probes.legacy.errors), (121, 1), "the window's, not the next minute's");
         assert_eq!((m.probes.serverless.requests, m.probes.serverless.errors), (120, 3));
         assert_eq!((m.traffic.legacy.requests, m.traffic.legacy.errors), (100, 2), "220 counted, 120 of them probes");
         assert_eq!((m.traffic.serverless.requests, m.traffic.serverless.errors), (0, 0), "80 counted, all probes");

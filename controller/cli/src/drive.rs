@@ -152,6 +152,10 @@ pub async fn drive<S: Store + Clone>(
 /// starts.
 #[cfg(feature = "aws")]
 fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
+    if sources.xray_legacy_service.is_empty() {
+        // Only a plan stored before X-Ray was required: as it was judged then.
+        return CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
+    }
     let xray =
         XRaySource::new(clients.xray.clone(), sources.xray_legacy_service.clone(), sources.lambda_functions.clone());
     CloudWatchMetrics::new(clients.cloudwatch.clone(), sources).with_xray(xray)

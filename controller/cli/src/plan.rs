@@ -182,6 +182,11 @@ fn plan_show(path: &Path) -> Result<ExitCode, Failure> {
         g.errors.max_increase_pp,
         if g.errors.critical { ", critical" } else { "" }
     );
+    println!(
+        "  client_errors   4xx: new ≤ old + {} pp{}",
+        g.client_errors.max_increase_pp,
+        if g.client_errors.critical { ", critical" } else { "" }
+    );
     println!("  latency_p50     {}", lat(&g.latency_p50));
     println!("  latency_p99     {}", lat(&g.latency_p99));
     let critical = if g.cold_start.critical { ", critical" } else { "" };

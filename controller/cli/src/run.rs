@@ -65,7 +65,7 @@ pub async fn run(args: &RunArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure
     let store = AnyStore::open(&args.store, Open::Create, aws).await?.context("the store")?;
     let (plan, scale) = match store.load(&args.id).await? {
         Some(stored) => {
-            let plan = Plan::parse(&stored.plan)
+            let plan = Plan::parse_stored(&stored.plan)
                 .map_err(|e| anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id))?;
             if args.start {
                 let at = ScaledClock::new(stored.time).now();
@@ -183,7 +183,7 @@ pub async fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> Result<ExitCod
         Err(e) => return Err(e.into()),
         // None is running: drive the rollback here, against the edge.
         Ok(lease) => {
-            let plan = Plan::parse(&stored.plan)
+            let plan = Plan::parse_stored(&stored.plan)
                 .map_err(|e| anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id))?;
             let reach =
                 Controller { settings, edge: args.edge.clone(), probe_path: args.probe_path.clone(), aws: aws.clone() };

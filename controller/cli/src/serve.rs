@@ -191,7 +191,7 @@ impl Daemon {
         tracing::info!(holder = %self.controller.settings.holder, "leading");
         let outcome = async {
             let stored = self.store.load(&id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
-            let plan = Plan::parse(&stored.plan)
+            let plan = Plan::parse_stored(&stored.plan)
                 .map_err(|e| Failure::Other(anyhow::anyhow!("the recorded plan no longer parses: {e}")))?;
             let store = Watched { inner: self.store.clone(), watch: self.metrics.clone() };
             let mut stopping = self.stopping.clone();

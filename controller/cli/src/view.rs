@@ -78,7 +78,7 @@ pub struct SideView {
 /// One check of an analysis, with the numbers behind its verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckView {
-    /// `error_rate`, `latency_p50`, `latency_p99`, `cold_start_p99`, `cold_start_share` or `source`.
+    /// `error_rate`, `client_errors`, `latency_p50`, `latency_p99`, `cold_start_p99`, `cold_start_share` or `source`.
     pub check: String,
     pub verdict: String,
     pub critical: bool,
@@ -124,7 +124,7 @@ impl CutoverView {
     /// its trail (if any).
     pub fn new(stored: &Stored, latest: Option<&Event>) -> CutoverView {
         let state: &CutoverState = &stored.state;
-        let plan = Plan::parse(&stored.plan).ok();
+        let plan = Plan::parse_stored(&stored.plan).ok();
         let steps = plan.as_ref().map_or(0, |p| p.schedule.steps.len());
         let step_plan = |i: usize| plan.as_ref().and_then(|p| p.schedule.steps.get(i));
         let hold: Option<Duration> = step_plan(state.step).map(|s| s.hold);

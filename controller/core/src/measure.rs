@@ -143,25 +143,29 @@ impl Histogram {
         self.total += other.total;
     }
 
-    /// The same shape with `total` values (rounded to whole counts by
-    /// largest remainder, so the result holds exactly `total`): how samples
-    /// of unequal weight are pooled without claiming more of them than they
-    /// are worth.
+    /// The same shape with `total` values: how samples of unequal weight
+    /// are pooled without claiming more of them than they are worth. Whole
+    /// counts by systematic rounding of the running sum, so every
+    /// cumulative count (every quantile, every count above a limit) is
+    /// within one of its exact share, a thin tail spread over many buckets
+    /// included, and the result holds exactly `total`.
     pub fn resized(&self, total: u64) -> Histogram {
         if self.total == 0 || total == 0 {
             return Histogram::default();
         }
         let factor = total as f64 / self.total as f64;
-        let mut counts: Vec<u32> = self.counts.iter().map(|c| (f64::from(*c) * factor).floor() as u32).collect();
-        let mut short = total.saturating_sub(counts.iter().map(|c| u64::from(*c)).sum());
-        let mut order: Vec<usize> = (0..counts.len()).filter(|i| self.counts[*i] > 0).collect();
-        let remainder = |i: usize| f64::from(self.counts[i]) * factor - f64::from(counts[i]);
-        order.sort_by(|a, b| remainder(*b).total_cmp(&remainder(*a)));
-        for i in order.into_iter().cycle().take(usize::try_from(short).unwrap_or(usize::MAX)) {
-            counts[i] += 1;
-            short -= 1;
+        let mut counts = vec![0u32; self.counts.len()];
+        let (mut exact, mut given) = (0.0, 0u64);
+        for (slot, c) in counts.iter_mut().zip(&self.counts) {
+            exact += f64::from(*c) * factor;
+            let upto = ((exact + 0.5).floor() as u64).min(total);
+            *slot = u32::try_from(upto - given).unwrap_or(u32::MAX);
+            given = upto;
         }
-        debug_assert_eq!(short, 0);
+        // Floating-point sums may end a hair short of `total`.
+        if let Some(last) = counts.iter_mut().rev().find(|c| **c > 0) {
+            *last += u32::try_from(total - given).unwrap_or(0);
+        }
         Histogram { counts, total }
     }
 
@@ -202,12 +206,19 @@ impl Histogram {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What one side did in a window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SideSample {
     pub requests: u64,
     /// 5xx answers and requests that got no answer.
     pub errors: u64,
+    /// 4xx answers (not errors: judged apart, as `client_errors`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_errors: u64,
     /// Warm requests only; cold starts are kept apart.
     pub latency_ms: Histogram,
     pub cold_starts: u64,
@@ -226,6 +237,7 @@ impl SideSample {
         };
         self.requests += other.requests;
         self.errors += other.errors;
+        self.client_errors += other.client_errors;
         self.latency_ms.merge(&other.latency_ms);
         self.cold_starts += other.cold_starts;
         self.cold_latency_ms.merge(&other.cold_latency_ms);
@@ -395,11 +407,15 @@ mod tests {
         assert_eq!((half.count_above(15.0), half.count_above(100.0)), (35, 5));
         let odd = h.resized(7);
         assert_eq!(odd.count(), 7, "{odd:?}");
-        assert_eq!(
-            odd.count_above(15.0),
-            5,
-            "2.1, 4.2 and 0.7 values: floors 2, 4, 0, the one left to the largest remainder"
-        );
+        assert_eq!(odd.count_above(15.0), 5, "running sums 2.1, 6.3, 7.0 round to 2, 6, 7");
+        // A thin tail over many buckets keeps its share: 1 % of 101 is one value.
+        let mut tailed = Histogram::default();
+        tailed.record_n(10.0, 990);
+        for i in 0..10 {
+            tailed.record(200.0 * 1.2f64.powi(i));
+        }
+        assert_eq!(tailed.resized(101).count_above(100.0), 1, "{:?}", tailed.resized(101));
+        assert_eq!(tailed.resized(300).count_above(100.0), 3);
         assert_eq!(h.resized(0), Histogram::default());
         assert_eq!(Histogram::default().resized(5), Histogram::default());
     }

@@ -59,7 +59,7 @@ webhooks = ["http://example.com/hook", "ftp://x"]
         "schedule.steps[3].weight = 1.005 (line 18): a weight has at most two decimals (it is stored in basis points)",
         "schedule.steps[3].hold = 3 (line 19): expected a duration string like \"2h\", found integer",
         "guardrails.min_samples = 0 (line 22): min_samples is a whole number from 1 to 1000000",
-        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, lookback, errors, latency, cold_start, no_data, shared_failure",
+        "guardrails.flavour (line 23): unknown key; expected one of: interval, min_samples, failure_limit, alpha, lookback, errors, client_errors, latency, cold_start, no_data, shared_failure",
         "notify.webhooks[0] = \"http://example.com/hook\" (line 26): a webhook leaves this machine: use https://",
         "notify.webhooks[1] = \"ftp://x\" (line 26): expected an https:// URL with a host",
     ];
@@ -283,4 +283,19 @@ fn an_upper_case_cohort_header_is_refused_with_its_lower_case() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("target.cohort = { header = \"X-User-Id\" } (line "), "{found:?}");
     assert!(found[0].contains("write the header name in lower case, \"x-user-id\""), "{found:?}");
+}
+
+/// A plan stored with a cutover by an earlier version must still read, so
+/// that cutover can resume and roll back after an upgrade: the rules added
+/// since are relaxed for stored plans only.
+#[test]
+fn a_plan_stored_by_an_earlier_version_still_reads() {
+    let old = aws_plan()
+        .replace("xray_legacy_service = \"internal-api-express\"", "xray_serverless_service = \"internal-api-lambda\"")
+        .replace("cohort = { header = \"x-user-id\" }", "cohort = { header = \"X-User-Id\" }");
+    assert!(Plan::parse(&old).is_err(), "a new plan like it is refused");
+    let plan = Plan::parse_stored(&old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.target.metrics.unwrap().xray_legacy_service, "", "judged on CloudWatch alone, as it was");
+    assert_eq!(plan.target.cohort, cutover_core::plan::CohortKey::Header("x-user-id".into()));
+    assert_eq!(Plan::parse_stored(DEFAULT_PLAN), Plan::parse(DEFAULT_PLAN), "a current plan reads the same");
 }

@@ -202,7 +202,8 @@ impl Shared {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let cold = response.headers().get("x-cold-start").is_some_and(|v| v == "1");
         let failed = !answered || response.status().is_server_error();
-        self.record(side, probe.is_some(), elapsed_ms, failed, cold);
+        let client_error = answered && response.status().is_client_error();
+        self.record(side, probe.is_some(), elapsed_ms, (failed, client_error), cold);
         response
     }
 
@@ -258,7 +259,8 @@ impl Shared {
         }
     }
 
-    fn record(&self, side: Side, probe: bool, elapsed_ms: f64, failed: bool, cold: bool) {
+    /// One request: `(failed, client_error)` is a 5xx or no answer, and a 4xx.
+    fn record(&self, side: Side, probe: bool, elapsed_ms: f64, (failed, client_error): (bool, bool), cold: bool) {
         let slot = now_ms() / self.slot_ms;
         let mut slots = lock(&self.slots);
         let measurement = slots.entry(slot).or_default();
@@ -266,6 +268,9 @@ impl Shared {
         sample.requests += 1;
         if failed {
             sample.errors += 1;
+        }
+        if client_error {
+            sample.client_errors += 1;
         }
         if cold {
             sample.cold_starts += 1;

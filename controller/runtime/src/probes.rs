@@ -28,13 +28,25 @@ pub const PROBE_TOKEN_HEADER: &str = "x-cutover-probe-token";
 /// How long the log keeps a probe: windows are read minutes late.
 const KEEP_MS: u64 = 3 * 3_600_000;
 
+/// What became of one probe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// Answered below 500 by the side it was pinned to, in this many ms.
+    Answered(f64),
+    /// A 5xx: an origin's, API Gateway's (a Lambda that crashed, timed out
+    /// or was throttled answers without the app's `x-served-by`) or the
+    /// edge's. Counted where CloudWatch counts it too.
+    ServerError,
+    /// No answer: refused, reset, or over the client's 5 s.
+    NoAnswer,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Record {
     /// When it was sent (wall time, Unix ms): the window it belongs to.
     at_ms: u64,
     side: Side,
-    /// The answer's time in ms; `None` for a 5xx or no answer.
-    answered_ms: Option<f64>,
+    outcome: Outcome,
 }
 
 #[derive(Debug, Default)]
@@ -55,11 +67,11 @@ impl ProbeLog {
         f(&mut self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    /// A probe sent at `at_ms` to `side`: answered in `ms`, or failed (`None`).
-    pub fn record(&self, at_ms: u64, side: Side, answered_ms: Option<f64>) {
+    /// A probe sent at `at_ms`, pinned to `side`, and what became of it.
+    pub fn record(&self, at_ms: u64, side: Side, outcome: Outcome) {
         self.with(|log| {
             let at = log.records.partition_point(|r| r.at_ms <= at_ms);
-            log.records.insert(at, Record { at_ms, side, answered_ms });
+            log.records.insert(at, Record { at_ms, side, outcome });
             let newest = log.records.back().map_or(at_ms, |r| r.at_ms);
             while log.records.front().is_some_and(|r| r.at_ms + KEEP_MS < newest) {
                 log.records.pop_front();
@@ -77,18 +89,50 @@ impl ProbeLog {
     }
 
     /// The probes sent in `[from_ms, to_ms)`, per side: each one a request,
-    /// a failed one an error, an answered one a (warm) latency.
+    /// a 5xx or no answer an error, an answer a (warm) latency. A probe
+    /// cannot tell a cold start: none is looked at (`cold_checked` 0), so
+    /// probes never dilute the new side's cold-start share.
     pub fn sample(&self, from_ms: u64, to_ms: u64) -> PerSide<SideSample> {
+        self.in_window(from_ms, to_ms, |sample, r| {
+            let side = sample.get_mut(r.side);
+            side.requests += 1;
+            match r.outcome {
+                Outcome::Answered(ms) => side.latency_ms.record(ms),
+                Outcome::ServerError | Outcome::NoAnswer => side.errors += 1,
+            }
+        })
+    }
+
+    /// The window's probes that reached an origin (or API Gateway) and
+    /// came back: what CloudWatch counted among its requests, and among its
+    /// 5xx. Probes that got no answer may never have reached one.
+    pub fn counted_by_origins(&self, from_ms: u64, to_ms: u64) -> PerSide<SideSample> {
+        self.in_window(from_ms, to_ms, |sample, r| {
+            let side = sample.get_mut(r.side);
+            match r.outcome {
+                Outcome::Answered(_) => side.requests += 1,
+                Outcome::ServerError => {
+                    side.requests += 1;
+                    side.errors += 1;
+                }
+                Outcome::NoAnswer => {}
+            }
+        })
+    }
+
+    fn in_window(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        mut add: impl FnMut(&mut PerSide<SideSample>, &Record),
+    ) -> PerSide<SideSample> {
         self.with(|log| {
             let mut sample = PerSide::<SideSample>::default();
+            sample.legacy.cold_checked = Some(0);
+            sample.serverless.cold_checked = Some(0);
             let first = log.records.partition_point(|r| r.at_ms < from_ms);
             for r in log.records.range(first..).take_while(|r| r.at_ms < to_ms) {
-                let side = sample.get_mut(r.side);
-                side.requests += 1;
-                match r.answered_ms {
-                    Some(ms) => side.latency_ms.record(ms),
-                    None => side.errors += 1,
-                }
+                add(&mut sample, r);
             }
             sample
         })
@@ -149,20 +193,25 @@ impl ProbeDriver {
                 let log = self.log.clone();
                 tokio::spawn(async move {
                     let started = Instant::now();
-                    let answer = match request.send().await {
+                    let outcome = match request.send().await {
+                        // A 5xx is the pinned side's failure whoever sent it:
+                        // API Gateway's and the edge's carry no `x-served-by`.
+                        Ok(response) if response.status().is_server_error() => Some(Outcome::ServerError),
                         Ok(response) => {
                             let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok());
-                            let side_answered = answered_by(served_by);
-                            let failed = response.status().is_server_error();
-                            let whole = response.bytes().await.is_ok();
-                            (side_answered, !failed && whole)
+                            // An answer from the other side: the pin did not hold.
+                            let pinned = answered_by(served_by) == side;
+                            match response.bytes().await {
+                                Ok(_) if pinned => Some(Outcome::Answered(started.elapsed().as_secs_f64() * 1000.0)),
+                                Ok(_) => None,
+                                Err(_) => Some(Outcome::NoAnswer),
+                            }
                         }
-                        Err(_) => (side, false),
+                        Err(_) => Some(Outcome::NoAnswer),
                     };
-                    match answer {
-                        (answered, _) if answered != side => log.record_misrouted(),
-                        (_, true) => log.record(at_ms, side, Some(started.elapsed().as_secs_f64() * 1000.0)),
-                        (_, false) => log.record(at_ms, side, None),
+                    match outcome {
+                        Some(outcome) => log.record(at_ms, side, outcome),
+                        None => log.record_misrouted(),
                     }
                 });
             }
@@ -177,13 +226,17 @@ mod tests {
     #[test]
     fn a_window_holds_the_probes_sent_in_it() {
         let log = ProbeLog::default();
-        log.record(60_000, Side::Legacy, Some(40.0));
-        log.record(119_999, Side::Serverless, None);
-        log.record(90_000, Side::Serverless, Some(30.0));
-        log.record(120_000, Side::Legacy, Some(41.0));
+        log.record(60_000, Side::Legacy, Outcome::Answered(40.0));
+        log.record(119_999, Side::Serverless, Outcome::ServerError);
+        log.record(100_000, Side::Serverless, Outcome::NoAnswer);
+        log.record(90_000, Side::Serverless, Outcome::Answered(30.0));
+        log.record(120_000, Side::Legacy, Outcome::Answered(41.0));
         let s = log.sample(60_000, 120_000);
         assert_eq!((s.legacy.requests, s.legacy.errors, s.legacy.latency_ms.count()), (1, 0, 1));
-        assert_eq!((s.serverless.requests, s.serverless.errors, s.serverless.latency_ms.count()), (2, 1, 1));
+        assert_eq!((s.serverless.requests, s.serverless.errors, s.serverless.latency_ms.count()), (3, 2, 1));
+        assert_eq!(s.serverless.cold_sample(), (0, 0), "a probe cannot tell a cold start");
+        let counted = log.counted_by_origins(60_000, 120_000).serverless;
+        assert_eq!((counted.requests, counted.errors), (2, 1), "the probe with no answer may not have reached one");
         assert_eq!(log.sample(120_000, 180_000).legacy.requests, 1);
         let hop = edge_hop(&s.serverless).unwrap();
         assert_eq!((hop.name.as_str(), hop.samples), ("edge", 1));
@@ -193,10 +246,10 @@ mod tests {
     #[test]
     fn the_log_forgets_what_no_window_will_ask_for() {
         let log = ProbeLog::default();
-        log.record(0, Side::Legacy, Some(1.0));
-        log.record(KEEP_MS, Side::Legacy, Some(1.0));
+        log.record(0, Side::Legacy, Outcome::Answered(1.0));
+        log.record(KEEP_MS, Side::Legacy, Outcome::Answered(1.0));
         assert_eq!(log.sample(0, u64::MAX).legacy.requests, 2);
-        log.record(KEEP_MS + 1, Side::Legacy, Some(1.0));
+        log.record(KEEP_MS + 1, Side::Legacy, Outcome::Answered(1.0));
         assert_eq!(log.sample(0, u64::MAX).legacy.requests, 2, "the first is over three hours older");
     }
 }

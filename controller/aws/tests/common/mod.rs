@@ -11,5 +11,6 @@ pub fn sources() -> MetricSources {
         api_stage: "$default".into(),
         lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
         xray_legacy_service: "internal-api-express".into(),
+        alb_shared: false,
     }
 }

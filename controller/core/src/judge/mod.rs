@@ -43,6 +43,9 @@ pub enum CheckName {
     /// The share of new-side requests that met a cold start (a storm of
     /// them is felt by users even when each is fast enough).
     ColdStartShare,
+    /// 4xx answers: more of them on the new side means a route or a
+    /// contract is wrong (404, 412, 428), not that the client erred more.
+    ClientErrors,
     /// Not a comparison: a source could not be read.
     Source,
 }
@@ -55,6 +58,7 @@ impl CheckName {
             CheckName::LatencyP99 => "latency_p99",
             CheckName::ColdStartP99 => "cold_start_p99",
             CheckName::ColdStartShare => "cold_start_share",
+            CheckName::ClientErrors => "client_errors",
             CheckName::Source => "source",
         }
     }

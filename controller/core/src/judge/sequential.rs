@@ -7,7 +7,8 @@
 //! one-sided alternatives. By Ville's inequality the chance that it *ever*
 //! reaches `1 / a` under the null is at most `a`, however often it is looked
 //! at. The plan's `alpha` is split evenly across steps, and within a step
-//! half to `error_rate` and an eighth to each other check (see [`SHARES`]);
+//! 45 % to `error_rate`, 5 % to `client_errors` and an eighth to each other
+//! check (see [`SHARES`]);
 //! the union bound keeps the whole cutover's false-rollback chance under
 //! `alpha`. Each step starts tests of its own, and the previous step's keep
 //! running beside them on their own share of alpha (an e-process's bound
@@ -70,6 +71,10 @@
 //!   step sooner, but also rolled back 30 % of runs whose p99 stayed inside
 //!   the allowance, since a fatter tail leaves p99.9 first. A check named
 //!   p99 judges p99.)
+//! - `client_errors`: the count test on 4xx answers, side against side in
+//!   the same minutes (no reference to the past: how often clients err
+//!   depends on the clients); a fail needs the step's increase to reach
+//!   `client_errors.max_increase_pp`. Non-critical by default.
 //! - `cold_start_p99`: the same test on the share of cold starts slower than
 //!   `max_p99_ms` (null: at most 1 %).
 //! - `cold_start_share`: the same test on the share of new-side requests
@@ -114,8 +119,9 @@ const SHARED_GATE_EVIDENCE: f64 = 1.609; // ln 5
 const SHARED_LINGER: u32 = 3;
 
 /// Each check's share of a step's alpha.
-pub const SHARES: [(CheckName, f64); 5] = [
-    (CheckName::ErrorRate, 0.5),
+pub const SHARES: [(CheckName, f64); 6] = [
+    (CheckName::ErrorRate, 0.45),
+    (CheckName::ClientErrors, 0.05),
     (CheckName::LatencyP50, 0.125),
     (CheckName::LatencyP99, 0.125),
     (CheckName::ColdStartP99, 0.125),
@@ -318,6 +324,8 @@ struct StepTotals {
 #[derive(Clone, Debug)]
 struct Evidence {
     errors: ErrorCountTest,
+    /// 4xx, side against side in the same minutes.
+    client: ErrorCountTest,
     reference: ReferenceTest,
     p50: ExceedanceTest,
     p99: ExceedanceTest,
@@ -337,6 +345,7 @@ impl Evidence {
         let floor = (4.0 * horizon.max(1) as f64).ln();
         Evidence {
             errors: ErrorCountTest::new(floor),
+            client: ErrorCountTest::new(floor),
             reference: ReferenceTest::new(floor),
             p50: ExceedanceTest::new(0.5, floor),
             p99: ExceedanceTest::new(0.01, floor),
@@ -354,6 +363,8 @@ impl Evidence {
 struct Observations {
     /// Per stratum: old requests, old errors, new requests, new errors.
     counts: [(u64, u64, u64, u64); 2],
+    /// The same for 4xx answers.
+    client: [(u64, u64, u64, u64); 2],
     /// Per stratum: new requests, new errors and the null's rate, unless
     /// the window is left out as a shared failure.
     reference: [Option<(u64, u64, f64)>; 2],
@@ -373,6 +384,8 @@ impl Evidence {
         for i in 0..2 {
             let (n_old, e_old, n_new, e_new) = o.counts[i];
             self.errors.observe(n_old, e_old, n_new, e_new);
+            let (n_old, c_old, n_new, c_new) = o.client[i];
+            self.client.observe(n_old, c_old, n_new, c_new);
             if let Some((n, e, r0)) = o.reference[i] {
                 self.reference.observe(n, e, r0);
             }
@@ -557,6 +570,36 @@ impl SequentialJudge {
             samples,
             reason,
             ..CheckResult::new(check, g.errors.critical, "percent")
+        }
+        .with_evidence(log_e, threshold)
+    }
+
+    /// 4xx answers, the new side against the old in the same minutes (the
+    /// count test only: how often clients err depends on the clients and
+    /// the hour, so no reference to the old side's past). A fail also needs
+    /// the step's increase to reach `client_errors.max_increase_pp`.
+    fn client_check(&mut self, samples: PerSide<u64>) -> CheckResult {
+        let c = self.guardrails.client_errors;
+        let check = CheckName::ClientErrors;
+        let rate = |s: &SideSample| (s.requests > 0).then(|| 100.0 * s.client_errors as f64 / s.requests as f64);
+        let (old, new) = (rate(&self.step.totals.legacy), rate(&self.step.totals.serverless));
+        let increase = old.zip(new).map(|(o, n)| n - o);
+        let material = increase.is_some_and(|d| d >= c.max_increase_pp);
+        let (log_e, threshold) = self.evidence(check, |ev| ev.client.log_e());
+        let failed = self.latch(check, (log_e, threshold), material);
+        let what = format!("4xx rate {:+.2} pp", increase.unwrap_or(0.0));
+        let min = self.guardrails.min_samples;
+        let short =
+            (samples.legacy < min || samples.serverless < min).then(|| format!("fewer than {min} requests on a side"));
+        let (verdict, reason) = Self::verdict(failed, &what, short);
+        CheckResult {
+            verdict,
+            legacy: old,
+            serverless: new,
+            limit: old.map(|o| o + c.max_increase_pp),
+            samples,
+            reason,
+            ..CheckResult::new(check, c.critical, "percent")
         }
         .with_evidence(log_e, threshold)
     }
@@ -770,6 +813,7 @@ impl Judge for SequentialJudge {
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);
             obs.counts[i] = (old.requests, old.errors, new.requests, new.errors);
+            obs.client[i] = (old.requests, old.client_errors, new.requests, new.client_errors);
             if !gate[i] {
                 // Against the old side's rate before this window.
                 let r0 = (self.old.errors[i].upper() + margin).min(0.99);
@@ -821,6 +865,7 @@ impl Judge for SequentialJudge {
             PerSide { legacy: self.step.totals.legacy.requests, serverless: self.step.totals.serverless.requests };
         let checks = vec![
             self.error_check(samples),
+            self.client_check(samples),
             self.latency_check(CheckName::LatencyP50, 0.5, g.latency_p50, p50),
             self.latency_check(CheckName::LatencyP99, 0.99, g.latency_p99, p99),
             self.cold_start_check(),
@@ -1053,6 +1098,31 @@ mod tests {
         assert!(!judge(None).contains(&Verdict::Fail), "0.5 % of every request");
         // Nothing looked at is no evidence, not a pass.
         assert_eq!(judge(Some(0)).last(), Some(&Verdict::Inconclusive));
+    }
+
+    /// A route the new side lacks answers 404 where the old side answered:
+    /// `client_errors` fails (non-critical), side against side; the same
+    /// 4xx rate on both sides, or an increase under the allowance, does not.
+    #[test]
+    fn more_4xx_on_the_new_side_fail_client_errors() {
+        let run = |old_4xx: u64, new_4xx: u64| {
+            let mut j = SequentialJudge::new(&Plan::default_plan());
+            j.begin_step(4, Weight::from_bps(5000).unwrap(), Timestamp(0));
+            let mut m = Measurement::default();
+            m.traffic.legacy = SideSample { client_errors: old_4xx, ..side(500, 2) };
+            m.traffic.serverless = SideSample { client_errors: new_4xx, ..side(500, 2) };
+            (0..60)
+                .map(|_| {
+                    let a = j.judge(W, &m);
+                    let c = a.checks.iter().find(|c| c.check == CheckName::ClientErrors).unwrap();
+                    assert!(!c.critical, "non-critical by default");
+                    c.verdict
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(run(10, 30).contains(&Verdict::Fail), "2 % -> 6 %");
+        assert!(!run(10, 10).contains(&Verdict::Fail), "the same rate");
+        assert!(!run(10, 13).contains(&Verdict::Fail), "+0.6 pp, under the 1 pp allowance");
     }
 
     #[test]

@@ -56,6 +56,9 @@ type Val<'i> = Spanned<DeValue<'i>>;
 struct Decoder<'s> {
     src: &'s str,
     problems: Vec<Problem>,
+    /// A plan stored with a cutover by an earlier version: the rules added
+    /// since are relaxed (see [`decode_stored`]).
+    stored: bool,
 }
 
 /// A table being read: reports keys nobody asked for when dropped via `finish`.
@@ -84,7 +87,20 @@ impl<'t, 'i> Tbl<'t, 'i> {
 }
 
 pub(super) fn decode(text: &str) -> Result<Plan, PlanError> {
-    let mut d = Decoder { src: text, problems: Vec::new() };
+    decode_with(text, false)
+}
+
+/// A plan as stored beside a running cutover, perhaps by an earlier version:
+/// a rule added since must not leave that cutover unable to resume or roll
+/// back. Relaxed: an upper-case cohort header is lower-cased, a
+/// `xray_serverless_service` is ignored, and a plan without
+/// `xray_legacy_service` is judged on CloudWatch alone, as it was.
+pub(super) fn decode_stored(text: &str) -> Result<Plan, PlanError> {
+    decode_with(text, true)
+}
+
+fn decode_with(text: &str, stored: bool) -> Result<Plan, PlanError> {
+    let mut d = Decoder { src: text, problems: Vec::new(), stored };
     let plan = match DeTable::parse_recoverable(text) {
         (root, errors) if errors.is_empty() => d.plan(&root),
         (_, errors) => {
@@ -451,6 +467,7 @@ impl<'s> Decoder<'s> {
             // CloudFront Functions see header names lower-cased, and the
             // function is rendered with this very name: `X-User-Id` there
             // would never match, and everybody would be bucketed by IP.
+            (Some(h), None) if is_token(&h) && self.stored => Some(CohortKey::Header(h.to_ascii_lowercase())),
             (Some(h), None) if is_token(&h) && h.bytes().any(|b| b.is_ascii_uppercase()) => {
                 let fix = format!(
                     "write the header name in lower case, {:?}: CloudFront Functions see header names lower-cased",
@@ -599,14 +616,21 @@ impl<'s> Decoder<'s> {
                 names
             }
         };
-        let xl = self.req_string(
-            &mut t,
-            "xray_legacy_service",
-            "add xray_legacy_service = \"my-app\", the old side's X-Ray service: both sides' latency samples \
+        let xl = if self.stored && t.get("xray_legacy_service").is_none() {
+            Some(String::new())
+        } else {
+            self.req_string(
+                &mut t,
+                "xray_legacy_service",
+                "add xray_legacy_service = \"my-app\", the old side's X-Ray service: both sides' latency samples \
              and the new side's cold starts come from X-Ray (CloudWatch has no cold-start metric)",
-            |s| if s.contains('"') { Err("an X-Ray service name has no double quote".into()) } else { Ok(()) },
-        );
-        if let Some(v) = t.get("xray_serverless_service") {
+                |s| if s.contains('"') { Err("an X-Ray service name has no double quote".into()) } else { Ok(()) },
+            )
+        };
+        let alb_shared = self.boolean(&mut t, "alb_shared");
+        if self.stored && t.get("xray_serverless_service").is_some() {
+            let _ = self.string(&mut t, "xray_serverless_service");
+        } else if let Some(v) = t.get("xray_serverless_service") {
             let span = v.span();
             self.problem(
                 t.key_path("xray_serverless_service"),
@@ -617,7 +641,7 @@ impl<'s> Decoder<'s> {
             );
             let _ = self.string(&mut t, "xray_serverless_service");
         }
-        if matches!(&functions, Some(f) if f.is_empty()) {
+        if !self.stored && matches!(&functions, Some(f) if f.is_empty()) {
             match t.get("lambda_functions").map(|v| v.span()) {
                 Some(span) => self.problem(
                     t.key_path("lambda_functions"),
@@ -639,6 +663,7 @@ impl<'s> Decoder<'s> {
             api_id: api_id?,
             api_stage: stage?,
             lambda_functions: functions?,
+            alb_shared: alb_shared?.unwrap_or(false),
             xray_legacy_service: xl?,
         })
     }
@@ -784,6 +809,21 @@ impl<'s> Decoder<'s> {
             None if t.get("errors").is_none() => Some(d.errors),
             None => None,
         };
+        let client_errors = match self.sub(&mut t, "client_errors") {
+            Some(mut e) => {
+                let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
+                let critical = self.boolean(&mut e, "critical");
+                self.finish(e);
+                (|| {
+                    Some(ErrorCheck {
+                        max_increase_pp: pp?.unwrap_or(d.client_errors.max_increase_pp),
+                        critical: critical?.unwrap_or(d.client_errors.critical),
+                    })
+                })()
+            }
+            None if t.get("client_errors").is_none() => Some(d.client_errors),
+            None => None,
+        };
         let (p50, p99) = match self.sub(&mut t, "latency") {
             Some(mut l) => {
                 let p50 = self.latency(&mut l, "p50", d.latency_p50);
@@ -849,6 +889,7 @@ impl<'s> Decoder<'s> {
             failure_limit: failure_limit?.unwrap_or(u64::from(d.failure_limit)) as u32,
             alpha: alpha?.unwrap_or(d.alpha),
             errors: errors?,
+            client_errors: client_errors?,
             latency_p50: p50?,
             latency_p99: p99?,
             cold_start: cold_start?,

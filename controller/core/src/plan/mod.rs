@@ -124,7 +124,13 @@ pub struct MetricSources {
     pub lambda_functions: Vec<String>,
     /// The old side's X-Ray service (the app's SDK names it): both sides'
     /// latency samples and the new side's cold starts come from X-Ray.
+    /// Empty only in a plan stored before X-Ray was required
+    /// ([`Plan::parse_stored`]): judged on CloudWatch alone, as it was.
     pub xray_legacy_service: String,
+    /// The ALB also serves other applications: its own 5xx (no healthy
+    /// target, a timeout) cannot be told apart by target group, so they are
+    /// reported beside the old side's errors, not counted in them.
+    pub alb_shared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,6 +177,9 @@ pub struct Guardrails {
     /// allows over the whole plan (split across steps and checks).
     pub alpha: f64,
     pub errors: ErrorCheck,
+    /// 4xx answers, side against side in the same minutes.
+    #[serde(default = "default_client_errors")]
+    pub client_errors: ErrorCheck,
     pub latency_p50: LatencyCheck,
     pub latency_p99: LatencyCheck,
     pub cold_start: ColdStartCheck,
@@ -181,6 +190,10 @@ pub struct Guardrails {
     /// own minutes).
     #[serde(default = "default_lookback", with = "duration_text")]
     pub lookback: Duration,
+}
+
+fn default_client_errors() -> ErrorCheck {
+    Guardrails::default().client_errors
 }
 
 fn default_lookback() -> Duration {
@@ -260,6 +273,7 @@ impl Default for Guardrails {
             failure_limit: 3,
             alpha: 0.01,
             errors: ErrorCheck { max_increase_pp: 0.5, critical: true },
+            client_errors: ErrorCheck { max_increase_pp: 1.0, critical: false },
             latency_p50: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(10.0), critical: false },
             latency_p99: LatencyCheck { max_ratio: Some(1.25), max_extra_ms: Some(25.0), critical: false },
             cold_start: ColdStartCheck { max_p99_ms: 1500.0, max_share: 0.05, critical: false },
@@ -284,6 +298,13 @@ impl Plan {
     /// Parses and validates a plan; the error lists every problem found.
     pub fn parse(text: &str) -> Result<Plan, PlanError> {
         decode::decode(text)
+    }
+
+    /// Reads a plan stored with a cutover, perhaps by an earlier version:
+    /// rules added since are relaxed, so a cutover started before an
+    /// upgrade can still resume and roll back. New plans use [`Plan::parse`].
+    pub fn parse_stored(text: &str) -> Result<Plan, PlanError> {
+        decode::decode_stored(text)
     }
 
     /// The built-in default plan (the one `cutover plan init` writes).
