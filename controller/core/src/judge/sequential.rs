@@ -7,7 +7,7 @@
 //! one-sided alternatives. By Ville's inequality the chance that it *ever*
 //! reaches `1 / a` under the null is at most `a`, however often it is looked
 //! at. The plan's `alpha` is split evenly across steps, and within a step
-//! 45 % to `error_rate`, 5 % to `client_errors` and an eighth to each other
+//! half to `error_rate`, 5 % to `client_errors` and 11.25 % to each other
 //! check (see [`SHARES`]);
 //! the union bound keeps the whole cutover's false-rollback chance under
 //! `alpha`. Each step starts tests of its own, and the previous step's keep
@@ -120,12 +120,12 @@ const SHARED_LINGER: u32 = 3;
 
 /// Each check's share of a step's alpha.
 pub const SHARES: [(CheckName, f64); 6] = [
-    (CheckName::ErrorRate, 0.45),
+    (CheckName::ErrorRate, 0.5),
     (CheckName::ClientErrors, 0.05),
-    (CheckName::LatencyP50, 0.125),
-    (CheckName::LatencyP99, 0.125),
-    (CheckName::ColdStartP99, 0.125),
-    (CheckName::ColdStartShare, 0.125),
+    (CheckName::LatencyP50, 0.1125),
+    (CheckName::LatencyP99, 0.1125),
+    (CheckName::ColdStartP99, 0.1125),
+    (CheckName::ColdStartShare, 0.1125),
 ];
 
 /// `ln(Σ exp(x_k) / K)`: the log of an equal-weight mixture.
