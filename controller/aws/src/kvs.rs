@@ -40,6 +40,14 @@ impl KvsEdge {
         }
     }
 
+    /// The store's ETag, which every write must name (`If-Match`).
+    async fn etag(&self) -> Result<String, EdgeError> {
+        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
+            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
+        })?;
+        Ok(described.e_tag().to_owned())
+    }
+
     /// The weight as the function reads it: missing is 0; anything but a
     /// whole number of basis points is an error naming the key (the
     /// function would treat it as 0, so someone wrote it by hand).
@@ -72,19 +80,9 @@ impl KvsEdge {
         if let Some(token) = at.get().await?.filter(|t| t.len() >= PROBE_TOKEN_MIN) {
             return Ok(token);
         }
-        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
-            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
-        })?;
+        let etag = self.etag().await?;
         let token = random_token().map_err(|e| EdgeError::Failed(format!("no randomness for a probe token: {e}")))?;
-        let put = self
-            .client
-            .put_key()
-            .kvs_arn(&self.kvs_arn)
-            .key(key)
-            .value(&token)
-            .if_match(described.e_tag())
-            .send()
-            .await;
+        let put = self.client.put_key().kvs_arn(&self.kvs_arn).key(key).value(&token).if_match(etag).send().await;
         match put {
             Ok(_) => {}
             // Someone wrote the store meanwhile (perhaps another controller's token): read what won.
@@ -114,10 +112,7 @@ impl EdgePort for KvsEdge {
     }
 
     async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
-        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
-            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
-        })?;
-        let etag = described.e_tag().to_owned();
+        let etag = self.etag().await?;
         let live = match self.read().await {
             Ok(live) => live,
             // Garbage at the key: only a rollback writes over it.

@@ -162,8 +162,7 @@ impl Preflight {
         let base = self.edge_url.clone().or(domain.map(|d| format!("https://{d}")));
         // The edge honours a pin only with the probe token (written at
         // random when missing, as the controller would on its first run).
-        let edge = KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key);
-        let token = edge.probe_token(&self.edge.probe_token_key).await;
+        let token = self.kvs().probe_token(&self.edge.probe_token_key).await;
         for side in Side::BOTH {
             checks.push(self.check_side(base.as_deref(), side, &token).await);
         }
@@ -457,9 +456,13 @@ impl Preflight {
         }
     }
 
+    /// The plan's KeyValueStore, at the weight's key.
+    fn kvs(&self) -> KvsEdge {
+        KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key)
+    }
+
     async fn check_weight(&self) -> Check {
-        let edge = KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key);
-        match edge.read().await {
+        match self.kvs().read().await {
             Ok(w) if w == Weight::ZERO => Check::pass("weight is 0", format!("{} reads 0", self.edge.weight_key)),
             Ok(w) => Check::fail(
                 "weight is 0",

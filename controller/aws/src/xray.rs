@@ -292,13 +292,20 @@ pub fn pool_weighted(parts: &[(&Histogram, f64)]) -> Histogram {
         return merged;
     }
     let traffic: f64 = weighted.iter().map(|(_, n)| n).sum();
-    let squares: f64 = weighted.iter().map(|(h, n)| n * n / h.count() as f64).sum();
-    let effective = traffic * traffic / squares;
+    let effective = effective_size(weighted.iter().map(|(h, n)| (h.count() as f64, *n)));
     let mut pooled = Histogram::default();
     for (h, n) in weighted {
         pooled.merge(&h.resized((effective * n / traffic).round() as u64));
     }
     pooled
+}
+
+/// Kish's effective sample size of parts `(values, requests they stand
+/// for)`: each value weighs `requests / values`, and `(Σ w)² / Σ w²` over
+/// all values is `(Σ requests)² / Σ (requests² / values)`.
+fn effective_size(parts: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let (traffic, squares) = parts.fold((0.0, 0.0), |(t, q), (values, n)| (t + n, q + n * n / values));
+    traffic * traffic / squares
 }
 
 /// The new side's sample from its functions' (sample, invocations).
@@ -331,7 +338,7 @@ fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
         .collect();
     let traffic: f64 = read.iter().map(|(_, _, n)| n).sum();
     if traffic > 0.0 {
-        let effective = traffic * traffic / read.iter().map(|(d, _, n)| n * n / d).sum::<f64>();
+        let effective = effective_size(read.iter().map(|(d, _, n)| (*d, *n)));
         let share = read.iter().map(|(d, c, n)| n * c / d).sum::<f64>() / traffic;
         pooled.detailed = effective.round() as u64;
         pooled.cold_starts = (share * effective).round() as u64;

@@ -202,6 +202,10 @@ mod tests {
         analysis.verdict = Verdict::Pass;
         analysis.hops.serverless =
             vec![hop("api_gateway", "cloudwatch", 0, 33.2, 56.0), hop("dynamodb", "xray", 1, 6.25, 12.0)];
+        analysis.latency_source = Some(PerSide {
+            legacy: "cloudwatch: ALB TargetResponseTime".into(),
+            serverless: "cloudwatch: API Gateway IntegrationLatency".into(),
+        });
         let event = Event {
             cutover_id: "c1".into(),
             version: 7,
@@ -217,12 +221,6 @@ mod tests {
             },
             reason: None,
         };
-        let mut event = event;
-        let EventKind::Analysis { analysis, .. } = &mut event.kind else { unreachable!() };
-        analysis.latency_source = Some(PerSide {
-            legacy: "cloudwatch: ALB TargetResponseTime".into(),
-            serverless: "cloudwatch: API Gateway IntegrationLatency".into(),
-        });
         let lines = event_lines(&event);
         assert_eq!(lines.len(), 3, "{lines:#?}");
         assert!(

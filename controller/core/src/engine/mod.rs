@@ -669,7 +669,6 @@ impl<J: Judge> Engine<J> {
         tx.record_and_notify(actor, EventKind::Started { steps, plan_sha256 });
         self.enter_step(0, actor, tx);
         self.measure.baseline_wanted = self.baseline_window(now);
-        self.measure.baseline_not_before = None;
     }
 
     /// What the judge learns the old side from, up to `to`: the plan's

@@ -559,9 +559,7 @@ impl SequentialJudge {
             Some(_) if reference > count => format!("error rate {d:+.2} pp against the old side's usual rate"),
             _ => format!("error rate {d:+.2} pp"),
         };
-        let short = (samples.legacy < g.min_samples || samples.serverless < g.min_samples)
-            .then(|| format!("fewer than {} requests on a side", g.min_samples));
-        let (verdict, reason) = Self::verdict(failed, &what, short);
+        let (verdict, reason) = Self::verdict(failed, &what, self.too_few(samples));
         CheckResult {
             verdict,
             legacy: old,
@@ -572,6 +570,13 @@ impl SequentialJudge {
             ..CheckResult::new(check, g.errors.critical, "percent")
         }
         .with_evidence(log_e, threshold)
+    }
+
+    /// Why a pass cannot count yet: a side with fewer than `min_samples`
+    /// requests in the step.
+    fn too_few(&self, samples: PerSide<u64>) -> Option<String> {
+        let min = self.guardrails.min_samples;
+        (samples.legacy < min || samples.serverless < min).then(|| format!("fewer than {min} requests on a side"))
     }
 
     /// 4xx answers, the new side against the old in the same minutes (the
@@ -588,10 +593,7 @@ impl SequentialJudge {
         let (log_e, threshold) = self.evidence(check, |ev| ev.client.log_e());
         let failed = self.latch(check, (log_e, threshold), material);
         let what = format!("4xx rate {:+.2} pp", increase.unwrap_or(0.0));
-        let min = self.guardrails.min_samples;
-        let short =
-            (samples.legacy < min || samples.serverless < min).then(|| format!("fewer than {min} requests on a side"));
-        let (verdict, reason) = Self::verdict(failed, &what, short);
+        let (verdict, reason) = Self::verdict(failed, &what, self.too_few(samples));
         CheckResult {
             verdict,
             legacy: old,

@@ -792,38 +792,8 @@ impl<'s> Decoder<'s> {
             true,
             LOOKBACK_MAX,
         );
-        let errors = match self.sub(&mut t, "errors") {
-            Some(mut e) => {
-                let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
-                let critical = self.boolean(&mut e, "critical");
-                self.finish(e);
-                // `?` inside a closure: a bad value here must not stop the
-                // tables after it from being read and their problems reported.
-                (|| {
-                    Some(ErrorCheck {
-                        max_increase_pp: pp?.unwrap_or(d.errors.max_increase_pp),
-                        critical: critical?.unwrap_or(d.errors.critical),
-                    })
-                })()
-            }
-            None if t.get("errors").is_none() => Some(d.errors),
-            None => None,
-        };
-        let client_errors = match self.sub(&mut t, "client_errors") {
-            Some(mut e) => {
-                let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
-                let critical = self.boolean(&mut e, "critical");
-                self.finish(e);
-                (|| {
-                    Some(ErrorCheck {
-                        max_increase_pp: pp?.unwrap_or(d.client_errors.max_increase_pp),
-                        critical: critical?.unwrap_or(d.client_errors.critical),
-                    })
-                })()
-            }
-            None if t.get("client_errors").is_none() => Some(d.client_errors),
-            None => None,
-        };
+        let errors = self.error_check(&mut t, "errors", d.errors);
+        let client_errors = self.error_check(&mut t, "client_errors", d.client_errors);
         let (p50, p99) = match self.sub(&mut t, "latency") {
             Some(mut l) => {
                 let p50 = self.latency(&mut l, "p50", d.latency_p50);
@@ -897,6 +867,25 @@ impl<'s> Decoder<'s> {
             shared_failure: shared_failure?,
             lookback: lookback?.unwrap_or(d.lookback),
         })
+    }
+
+    /// An `[guardrails.errors]`-shaped table (`max_increase_pp`, `critical`),
+    /// `default` where a key or the table is left out.
+    fn error_check(&mut self, t: &mut Tbl, key: &'static str, default: ErrorCheck) -> Option<ErrorCheck> {
+        let Some(mut e) = self.sub(t, key) else {
+            return t.get(key).is_none().then_some(default);
+        };
+        let pp = self.num_in(&mut e, "max_increase_pp", 0.0, 100.0, "max_increase_pp");
+        let critical = self.boolean(&mut e, "critical");
+        self.finish(e);
+        // `?` inside a closure: a bad value here must not stop the tables
+        // after it from being read and their problems reported.
+        (|| {
+            Some(ErrorCheck {
+                max_increase_pp: pp?.unwrap_or(default.max_increase_pp),
+                critical: critical?.unwrap_or(default.critical),
+            })
+        })()
     }
 
     fn latency(&mut self, l: &mut Tbl, key: &'static str, default: LatencyCheck) -> Option<LatencyCheck> {
