@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cutover_core::plan::Plan;
+use cutover_core::plan::{Edge, Plan};
 use cutover_core::units::{format_duration, Timestamp};
 use cutover_sim::advise::{advise, short, Advice, FAULTS};
 use cutover_sim::{Scenario, Traffic};
@@ -62,6 +62,8 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
         start,
         probes_per_minute: args.probes_per_minute,
         quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.max(args.probes_per_minute),
+        // The local edge tells each user request's cohort; CloudWatch does not.
+        cohort_evidence: matches!(plan.target.edge, Edge::Local(_)),
         ..Scenario::default()
     };
     let days = per_minute.len() as f64 / 1440.0;

@@ -31,6 +31,10 @@ pub enum BenchCmd {
         /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
         quiet_side_probes_per_minute: u32,
+        /// The metric source cannot tell users' cohort buckets (AWS mode), so users are judged side
+        /// against side.
+        #[arg(long)]
+        without_cohorts: bool,
     },
     /// The local edge's added latency against calling the upstream directly.
     Edge {
@@ -51,8 +55,16 @@ pub enum BenchCmd {
 
 pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
     match command {
-        BenchCmd::Judge { null_runs, runs, threads, probes_per_minute, quiet_side_probes_per_minute } => {
-            bench_judge(null_runs, runs, threads, (probes_per_minute, quiet_side_probes_per_minute))
+        BenchCmd::Judge {
+            null_runs,
+            runs,
+            threads,
+            probes_per_minute,
+            quiet_side_probes_per_minute,
+            without_cohorts,
+        } => {
+            let probes = (probes_per_minute, quiet_side_probes_per_minute);
+            bench_judge(null_runs, runs, threads, probes, !without_cohorts)
         }
         BenchCmd::Edge { rate, seconds, rounds } => crate::edge::bench(rate, seconds, rounds).await,
         BenchCmd::Daemon(args) => crate::bench_daemon::run(&args).await,
@@ -62,7 +74,13 @@ pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
 /// The first seed of the peers' tuning runs: apart from the table's seeds.
 const TUNING_SEEDS: u64 = 1_000_000;
 
-fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>, probes: (u32, u32)) -> Result<ExitCode, Failure> {
+fn bench_judge(
+    null_runs: u64,
+    runs: u64,
+    threads: Option<usize>,
+    probes: (u32, u32),
+    cohort_evidence: bool,
+) -> Result<ExitCode, Failure> {
     if !(1..=100_000).contains(&null_runs) || !(1..=100_000).contains(&runs) {
         return Err(Failure::input("--null-runs and --runs are from 1 to 100000"));
     }
@@ -72,6 +90,7 @@ fn bench_judge(null_runs: u64, runs: u64, threads: Option<usize>, probes: (u32, 
     let with_probes = |s: cutover_sim::Scenario| cutover_sim::Scenario {
         probes_per_minute: probes.0,
         quiet_side_probes_per_minute: probes.1,
+        cohort_evidence,
         ..s
     };
     let rows: Vec<_> = cutover_sim::bench::rows(&plan)

@@ -54,6 +54,10 @@ pub struct SimulateArgs {
     /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
     #[arg(long, default_value_t = 10)]
     quiet_side_probes_per_minute: u32,
+    /// The metric source cannot tell users' cohort buckets (AWS mode: CloudWatch counts per side), so
+    /// users are judged side against side, as if each request failed independently.
+    #[arg(long)]
+    without_cohorts: bool,
     /// Worker threads; all cores when left out.
     #[arg(long)]
     threads: Option<usize>,
@@ -97,6 +101,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
         quiet_side_probes_per_minute: args.quiet_side_probes_per_minute,
         latency_load_slope: args.latency_load_slope,
         users: args.users.as_deref().map(parse_users).transpose()?,
+        cohort_evidence: !args.without_cohorts,
         ..Scenario::default()
     };
     scenario.traffic = match &args.traffic {

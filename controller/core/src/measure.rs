@@ -268,6 +268,87 @@ pub struct Measurement {
     /// say (both sides of a check always from the same point).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_source: Option<PerSide<String>>,
+    /// The user traffic of each side by cohort bucket, when the source saw
+    /// every user request's bucket (the local edge, the simulator); `None`
+    /// when it cannot tell. Users are sticky, so one user's errors all land
+    /// on one side: the judge compares each band of buckets with its own
+    /// past (see `judge::sequential`), not only side with side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<PerSide<Cohorts>>,
+}
+
+/// User requests of one cohort bucket in a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CohortCount {
+    /// In `0..10_000` (see [`crate::cohort::bucket`]).
+    pub bucket: u16,
+    pub requests: u64,
+    /// 5xx answers and requests that got no answer.
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_errors: u64,
+}
+
+/// Per-bucket counts of one side's user traffic, sorted by bucket, one
+/// entry per bucket that saw a request (sparse: a window sees few buckets).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cohorts(Vec<CohortCount>);
+
+impl Cohorts {
+    /// Counts one request of `bucket`.
+    pub fn record(&mut self, bucket: u16, failed: bool, client_error: bool) {
+        let one =
+            CohortCount { bucket, requests: 1, errors: u64::from(failed), client_errors: u64::from(client_error) };
+        self.add(one);
+    }
+
+    /// Adds `count` to its bucket's entry.
+    pub fn add(&mut self, count: CohortCount) {
+        match self.0.binary_search_by_key(&count.bucket, |c| c.bucket) {
+            Ok(i) => {
+                let c = &mut self.0[i];
+                c.requests += count.requests;
+                c.errors += count.errors;
+                c.client_errors += count.client_errors;
+            }
+            Err(i) => self.0.insert(i, count),
+        }
+    }
+
+    /// Builds from counts in any order, adding up repeated buckets.
+    pub fn from_unsorted(mut counts: Vec<CohortCount>) -> Cohorts {
+        counts.sort_unstable_by_key(|c| c.bucket);
+        counts.dedup_by(|c, kept| {
+            let same = c.bucket == kept.bucket;
+            if same {
+                kept.requests += c.requests;
+                kept.errors += c.errors;
+                kept.client_errors += c.client_errors;
+            }
+            same
+        });
+        Cohorts(counts)
+    }
+
+    pub fn merge(&mut self, other: &Cohorts) {
+        if self.0.is_empty() {
+            self.0.clone_from(&other.0);
+            return;
+        }
+        let mut all = std::mem::take(&mut self.0);
+        all.extend_from_slice(&other.0);
+        *self = Cohorts::from_unsorted(all);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &CohortCount> {
+        self.0.iter()
+    }
+
+    /// Requests over every bucket.
+    pub fn requests(&self) -> u64 {
+        self.0.iter().map(|c| c.requests).sum()
+    }
 }
 
 /// One hop on a side's path and how long requests spent in it. Hops nest:
@@ -320,6 +401,23 @@ impl Measurement {
         let mut s = self.traffic.get(side).clone();
         s.merge(self.probes.get(side));
         s
+    }
+
+    /// Adds `other`'s counts (its hops and sources are not summed: they
+    /// describe one read). Cohorts stay known only if both knew them.
+    pub fn merge_counts(&mut self, other: &Measurement) {
+        for side in Side::BOTH {
+            self.traffic.get_mut(side).merge(other.traffic.get(side));
+            self.probes.get_mut(side).merge(other.probes.get(side));
+        }
+        self.cohorts = match (self.cohorts.take(), &other.cohorts) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.legacy.merge(&theirs.legacy);
+                mine.serverless.merge(&theirs.serverless);
+                Some(mine)
+            }
+            _ => None,
+        };
     }
 }
 

@@ -18,7 +18,8 @@
 //! * Per side and per slot of wall time (`EdgeConfig::slot`, 1 s in real
 //!   time, finer under a compressed demo clock) it keeps requests, errors
 //!   (5xx or no answer), warm latency (time to the upstream's response
-//!   headers) and cold starts (`x-cold-start: 1` from the upstream);
+//!   headers) and cold starts (`x-cold-start: 1` from the upstream), and
+//!   each user request's cohort bucket (what CloudWatch cannot tell);
 //!   `/_cutover/metrics?from_ms=&to_ms=` returns a window of them as a
 //!   [`Measurement`].
 
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cutover_core::cohort;
-use cutover_core::measure::{Measurement, PerSide, Side, SideSample};
+use cutover_core::measure::{Measurement, PerSide, Side};
 use cutover_core::plan::CohortKey;
 use cutover_core::units::Weight;
 use http::header::{HeaderValue, CONTENT_TYPE, COOKIE, ETAG, HOST, IF_MATCH};
@@ -196,19 +197,27 @@ impl Shared {
         if !(path == "/api" || path.starts_with("/api/")) {
             return self.forward(request, Side::Legacy, peer).await.0;
         }
-        let side = probe.unwrap_or_else(|| self.side_for(&request, peer));
+        // A probe has no cohort; a user's request is counted under its bucket.
+        let (side, bucket) = match probe {
+            Some(side) => (side, None),
+            None => {
+                let bucket = self.bucket_of(&request, peer);
+                (cohort::side(bucket, lock(&self.weight).0), Some(bucket))
+            }
+        };
         let started = Instant::now();
         let (response, answered) = self.forward(request, side, peer).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let cold = response.headers().get("x-cold-start").is_some_and(|v| v == "1");
         let failed = !answered || response.status().is_server_error();
         let client_error = answered && response.status().is_client_error();
-        self.record(side, probe.is_some(), elapsed_ms, (failed, client_error), cold);
+        self.record(side, bucket, elapsed_ms, (failed, client_error), cold);
         response
     }
 
-    /// Sticky bucketing, as the CloudFront Function does it.
-    fn side_for(&self, request: &Request<Incoming>, peer: SocketAddr) -> Side {
+    /// Sticky bucketing, as the CloudFront Function does it: the request's
+    /// cohort bucket (the side is the bucket against the weight).
+    fn bucket_of(&self, request: &Request<Incoming>, peer: SocketAddr) -> u16 {
         let headers = request.headers();
         let key = match &self.config.cohort {
             CohortKey::Header(name) => headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned),
@@ -223,8 +232,7 @@ impl Shared {
             CohortKey::ViewerIp => None,
         };
         let key = key.unwrap_or_else(|| peer.ip().to_string());
-        let weight = lock(&self.weight).0;
-        cohort::side(cohort::bucket(&self.config.salt, &key), weight)
+        cohort::bucket(&self.config.salt, &key)
     }
 
     /// Sends the request on to `side`; `false` when no answer came back
@@ -259,12 +267,28 @@ impl Shared {
         }
     }
 
-    /// One request: `(failed, client_error)` is a 5xx or no answer, and a 4xx.
-    fn record(&self, side: Side, probe: bool, elapsed_ms: f64, (failed, client_error): (bool, bool), cold: bool) {
+    /// One request: a user's in `bucket` or, without one, a probe;
+    /// `(failed, client_error)` is a 5xx or no answer, and a 4xx.
+    fn record(
+        &self,
+        side: Side,
+        bucket: Option<u16>,
+        elapsed_ms: f64,
+        (failed, client_error): (bool, bool),
+        cold: bool,
+    ) {
         let slot = now_ms() / self.slot_ms;
         let mut slots = lock(&self.slots);
         let measurement = slots.entry(slot).or_default();
-        let sample = if probe { measurement.probes.get_mut(side) } else { measurement.traffic.get_mut(side) };
+        // The edge sees every user request's bucket: its slots always know them.
+        let cohorts = measurement.cohorts.get_or_insert_with(PerSide::default);
+        if let Some(bucket) = bucket {
+            cohorts.get_mut(side).record(bucket, failed, client_error);
+        }
+        let sample = match bucket {
+            Some(_) => measurement.traffic.get_mut(side),
+            None => measurement.probes.get_mut(side),
+        };
         sample.requests += 1;
         if failed {
             sample.errors += 1;
@@ -287,10 +311,9 @@ impl Shared {
     fn measure(&self, from_ms: u64, to_ms: u64) -> Measurement {
         let (first, end) = (from_ms.div_ceil(self.slot_ms), to_ms.div_ceil(self.slot_ms));
         let slots = lock(&self.slots);
-        let mut total = Measurement::default();
+        let mut total = Measurement { cohorts: Some(PerSide::default()), ..Measurement::default() };
         for measurement in slots.range(first..end.max(first)).map(|(_, m)| m) {
-            merge(&mut total.traffic, &measurement.traffic);
-            merge(&mut total.probes, &measurement.probes);
+            total.merge_counts(measurement);
         }
         total
     }
@@ -366,9 +389,4 @@ impl Shared {
         tracing::info!(weight = %weight, "edge weight set");
         self.weight_answer(StatusCode::OK)
     }
-}
-
-fn merge(total: &mut PerSide<SideSample>, more: &PerSide<SideSample>) {
-    total.legacy.merge(&more.legacy);
-    total.serverless.merge(&more.serverless);
 }

@@ -168,6 +168,12 @@ fn it_records_what_each_side_did_and_probes_apart() {
     assert_eq!(serverless["cold_starts"], 1);
     assert_eq!(window["traffic"]["legacy"]["requests"], 0, "other paths are not recorded");
     assert_eq!(window["probes"]["legacy"]["requests"], 1);
+    // Users are counted by cohort bucket (what CloudWatch cannot tell); probes are not users.
+    let bucket = cohort::bucket("internal-api", "u");
+    assert_eq!(
+        window["cohorts"],
+        serde_json::json!({ "legacy": [], "serverless": [{ "bucket": bucket, "requests": 7, "errors": 1 }] })
+    );
     let measured = setup.edge.measure(from, to);
     assert_eq!(measured.traffic.serverless.latency_ms.count(), 5, "warm answers only");
     assert_eq!(setup.edge.measure(from, from).traffic.serverless.requests, 0, "an empty window");

@@ -347,6 +347,9 @@ pub struct Scenario {
     pub latency_load_slope: f64,
     /// Sticky users, or `None` for requests independent of each other.
     pub users: Option<Users>,
+    /// Whether the metric source tells each user request's cohort bucket
+    /// (local mode's edge does; CloudWatch's per-side counts do not).
+    pub cohort_evidence: bool,
     /// Synthetic probes per side per minute, pinned to each side.
     pub probes_per_minute: u32,
     /// Probes per minute to a side that carries at most 10 % of the users
@@ -392,6 +395,7 @@ impl Default for Scenario {
             faults: Vec::new(),
             latency_load_slope: 0.0,
             users: None,
+            cohort_evidence: true,
             probes_per_minute: 1,
             quiet_side_probes_per_minute: 10,
             edge_delay: (Duration::from_secs(2), Duration::from_secs(20)),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cutover_core::measure::{Measurement, SideSample, Window};
+use cutover_core::measure::{CohortCount, Cohorts, Measurement, PerSide, SideSample, Window};
 use cutover_core::units::{Timestamp, Weight};
 
 use crate::model::{Affects, Scenario, SideModel};
@@ -12,6 +12,8 @@ use crate::rng::Rng;
 /// One simulated request.
 #[derive(Clone, Copy, Debug)]
 struct Req {
+    /// The user's cohort bucket (user traffic only).
+    bucket: u16,
     serverless: bool,
     probe: bool,
     cold: bool,
@@ -143,13 +145,21 @@ impl<'s> World<'s> {
         let weight = self.edge;
         let n_new = if s.users.is_some() { 0 } else { self.rng.binomial(n, weight.fraction()) };
         for i in 0..n {
-            let (serverless, sick) = match s.users {
+            let (serverless, sick, bucket) = match s.users {
                 Some(u) => {
                     let user = self.rng.below(u64::from(u.count.max(1))) as usize;
                     let bucket = self.user_buckets.get(user).copied().unwrap_or(0);
-                    (bucket < weight.bps(), (user as u32) < u.sick)
+                    (bucket < weight.bps(), (user as u32) < u.sick, bucket)
                 }
-                None => (i < n_new, false),
+                // Every request its own user: a bucket on its side of the
+                // weight, from a hash (drawing it would change every
+                // other scenario's random stream).
+                None => {
+                    let serverless = i < n_new;
+                    let (lo, span) = if serverless { (0, weight.bps()) } else { (weight.bps(), 10_000 - weight.bps()) };
+                    let h = mix(from.as_ms() ^ i.rotate_left(32));
+                    (serverless, false, lo + (h % u64::from(span.max(1))) as u16)
+                }
             };
             let at = if jumps { Timestamp::from_ms(from.as_ms() + self.rng.below(span_ms)) } else { from };
             let mut sampler = if jumps { self.sampler(serverless, at) } else { at_start[usize::from(serverless)] };
@@ -161,7 +171,7 @@ impl<'s> World<'s> {
                 self.exposed += 1;
             }
             let req = sample(&mut self.rng, &sampler, serverless, false);
-            self.reqs.push(req);
+            self.reqs.push(Req { bucket, ..req });
         }
         // Probes fire on every whole minute, pinned, more of them to a quiet side.
         let quiet = s.quiet_side_probes_per_minute.max(s.probes_per_minute);
@@ -190,7 +200,13 @@ impl<'s> World<'s> {
             self.slices.get(i).map_or(self.reqs.len(), |(_, start)| *start)
         };
         let (first, end) = (slice_at(window.from), slice_at(window.to));
+        // Per side, each user request as `bucket << 1 | failed`: sorting
+        // plain integers is what makes per-bucket counts cheap.
+        let mut cohorts: [Vec<u32>; 2] = Default::default();
         for r in &self.reqs[first..end.max(first)] {
+            if self.scenario.cohort_evidence && !r.probe {
+                cohorts[usize::from(r.serverless)].push(u32::from(r.bucket) << 1 | u32::from(r.error));
+            }
             let side: &mut SideSample = match (r.probe, r.serverless) {
                 (false, false) => &mut m.traffic.legacy,
                 (false, true) => &mut m.traffic.serverless,
@@ -209,6 +225,19 @@ impl<'s> World<'s> {
                 side.latency_ms.record_ln(f64::from(r.ln_latency_ms));
             }
         }
+        if self.scenario.cohort_evidence {
+            let [legacy, serverless] = cohorts.map(|mut keys| {
+                keys.sort_unstable();
+                let one = |k: u32| CohortCount {
+                    bucket: (k >> 1) as u16,
+                    requests: 1,
+                    errors: u64::from(k & 1),
+                    client_errors: 0,
+                };
+                Cohorts::from_unsorted(keys.into_iter().map(one).collect())
+            });
+            m.cohorts = Some(PerSide { legacy, serverless });
+        }
         m
     }
 }
@@ -221,7 +250,14 @@ fn sample(rng: &mut Rng, m: &Sampler, serverless: bool, probe: bool) -> Req {
         let cold_ms = m.cold_start_ms_p50 * (0.3 * rng.normal()).exp();
         ln_latency_ms = (ln_latency_ms.exp() + cold_ms).ln();
     }
-    Req { serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
+    Req { bucket: 0, serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
+}
+
+/// SplitMix64's finaliser: a well-spread hash of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Uniform in `[lo, hi]`.

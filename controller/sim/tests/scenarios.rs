@@ -188,3 +188,17 @@ fn equally_fast_from_3am(slope: f64) -> Scenario {
     s.serverless.latency_ms_p50 = s.legacy.latency_ms_p50;
     s
 }
+
+/// Sticky users, 3 of 300 failing 30 % of their requests wherever they are
+/// served: where the source knows each user's cohort (local mode) the judge
+/// leaves those users out and keeps its false-rollback promise; on totals
+/// per side (AWS mode today) nothing can tell them from a regression.
+#[test]
+fn users_who_fail_on_either_side_are_not_a_regression_when_cohorts_are_known() {
+    let users = Some(cutover_sim::Users { count: 300, sick: 3, sick_error_rate: 0.3 });
+    let known = many(&Scenario { users, ..Scenario::default() }, 300);
+    assert!(known.false_rollbacks <= 3, "{}", known.table());
+    assert!(known.violations.is_empty(), "{:?}", known.violations);
+    let unknown = many(&Scenario { users, cohort_evidence: false, ..Scenario::default() }, 300);
+    assert!(unknown.false_rollbacks >= 45, "{}", unknown.table());
+}

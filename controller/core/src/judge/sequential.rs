@@ -54,6 +54,25 @@
 //!   depend only on the old side's requests, which are independent of the
 //!   new side's, so leaving windows out never raises the chance of a false
 //!   rollback.
+//! - **Chronic cohorts.** Users are sticky: all of one user's requests land
+//!   on one side, so a user who fails whichever side serves them (a broken
+//!   client, bad data) raises the new side's rate the day their bucket
+//!   crosses the weight, and the tests above, which assume requests fail
+//!   independently, call that a regression (3 of 300 users failing 30 %
+//!   rolled back 29 % of healthy cutovers). When the source knows each user
+//!   request's cohort bucket (`Measurement::cohorts`: the local edge, the
+//!   simulator), the judge keeps what each whole percent of the bucket
+//!   space (about 1 % of the users) did on the old side, the lookback
+//!   included. A percent whose own past shows at least twice the old
+//!   side's rate, with `ln 20` nats of evidence in three failed requests or
+//!   more, is *chronic*: its users are left out of the user stratum's
+//!   tests on both sides (and out of the increase a fail must reach). 4xx
+//!   have chronic percents of their own. Which percents are chronic is
+//!   decided on the windows before, never on the outcomes it leaves out,
+//!   so each window's likelihood ratio stays one. Users alike keep the
+//!   side-against-side power; a user who starts failing only after moving
+//!   is, as far as anything can tell, the new side's fault. Without
+//!   cohorts (CloudWatch's counts per side) users are judged as before.
 //! - `latency_p50`, `latency_p99`: the allowance is the old side's quantile
 //!   (all legacy user requests of the lookback and the cutover so far, fixed before each
 //!   window), scaled by the *load factor* — the old side's median over the
@@ -90,7 +109,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::*;
-use crate::measure::{Histogram, SideSample};
+use crate::measure::{Cohorts, Histogram, SideSample};
 use crate::plan::{Guardrails, LatencyCheck, Plan};
 
 /// Odds ratios (new-side error rate / old-side) the count test bets on.
@@ -285,8 +304,12 @@ struct Rate {
 
 impl Rate {
     fn add(&mut self, s: &SideSample) {
-        self.requests += s.requests;
-        self.errors += s.errors;
+        self.add_counts(s.requests, s.errors);
+    }
+
+    fn add_counts(&mut self, requests: u64, errors: u64) {
+        self.requests += requests;
+        self.errors += errors;
     }
 
     /// A smoothed estimate (a Jeffreys-like prior keeps it off 0).
@@ -312,6 +335,10 @@ impl Rate {
 struct StepTotals {
     /// Traffic and probes together, per side.
     totals: PerSide<SideSample>,
+    /// What the error tests judged, per side (users of chronically
+    /// failing cohorts left out), for the increase a fail must reach:
+    /// requests and 5xx, requests and 4xx.
+    judged: PerSide<[Rate; 2]>,
     /// New-side warm user requests, for the new side's quantile estimates.
     new_warm: Histogram,
 }
@@ -464,6 +491,98 @@ impl OldSide {
     }
 }
 
+/// Users by cohort, when the source knows each user request's bucket:
+/// whole percents of the bucket space (about 1 % of the users each).
+const PERCENTS: usize = 100;
+
+fn percent(bucket: u16) -> usize {
+    usize::from(bucket / 100).min(PERCENTS - 1)
+}
+
+/// A cohort percent is *chronic* (its users fail whichever side serves
+/// them: a broken client, bad data) when its own past on the old side
+/// carries this much evidence (nats) of a rate at least twice the old
+/// side's, in at least this many failed requests.
+const CHRONIC_EVIDENCE: f64 = 2.996; // ln 20
+const CHRONIC_MIN_ERRORS: u64 = 3;
+
+/// Which percents are chronic, for 5xx and for 4xx.
+type Chronic = [[bool; PERCENTS]; 2];
+
+/// What each cohort percent's users did while on the old side: requests
+/// and 5xx, requests and 4xx; recorded shared failures left out.
+#[derive(Clone, Debug)]
+struct CohortPast([[Rate; PERCENTS]; 2]);
+
+impl Default for CohortPast {
+    fn default() -> Self {
+        CohortPast([[Rate::default(); PERCENTS]; 2])
+    }
+}
+
+/// One window's users outside the chronic percents: per side, requests
+/// and 5xx, requests and 4xx.
+type Outside = PerSide<[Rate; 2]>;
+
+impl CohortPast {
+    /// The chronic percents, on the windows recorded so far: each against
+    /// the rate of all of them together.
+    fn chronic(&self) -> Chronic {
+        let mut chronic = [[false; PERCENTS]; 2];
+        for (past, chronic) in self.0.iter().zip(&mut chronic) {
+            let usual = Self::sum(past, &[false; PERCENTS]).estimate();
+            for (r, chronic) in past.iter().zip(chronic) {
+                let seen = r.errors as f64 / r.requests.max(1) as f64;
+                *chronic = r.errors >= CHRONIC_MIN_ERRORS
+                    && seen >= 2.0 * usual
+                    && bernoulli_llr(r.requests as f64, r.errors as f64, seen, usual) >= CHRONIC_EVIDENCE;
+            }
+        }
+        chronic
+    }
+
+    /// The percents of `past` not `left_out`, together.
+    fn sum(past: &[Rate; PERCENTS], left_out: &[bool; PERCENTS]) -> Rate {
+        past.iter().zip(left_out).filter(|(_, out)| !**out).fold(Rate::default(), |mut a, (r, _)| {
+            a.add_counts(r.requests, r.errors);
+            a
+        })
+    }
+
+    /// The old side's users outside the chronic percents (5xx).
+    fn usual(&self, chronic: &Chronic) -> Rate {
+        Self::sum(&self.0[0], &chronic[0])
+    }
+
+    /// Adds up one window's users outside `chronic`, and records the old
+    /// side's in their percents' past when `record`.
+    fn window(&mut self, cohorts: &PerSide<Cohorts>, chronic: &Chronic, record: bool) -> Outside {
+        let mut outside = Outside::default();
+        for side in Side::BOTH {
+            for c in cohorts.get(side).iter() {
+                let p = percent(c.bucket);
+                for (k, count) in [c.errors, c.client_errors].into_iter().enumerate() {
+                    if !chronic[k][p] {
+                        outside.get_mut(side)[k].add_counts(c.requests, count);
+                    }
+                    if record && side == Side::Legacy {
+                        self.0[k][p].add_counts(c.requests, count);
+                    }
+                }
+            }
+        }
+        outside
+    }
+
+    fn record(&mut self, old: &Cohorts) {
+        for c in old.iter() {
+            let p = percent(c.bucket);
+            self.0[0][p].add_counts(c.requests, c.errors);
+            self.0[1][p].add_counts(c.requests, c.client_errors);
+        }
+    }
+}
+
 /// The controller's judge (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct SequentialJudge {
@@ -476,6 +595,7 @@ pub struct SequentialJudge {
     /// late in a step keeps the evidence it gathered there.
     carried: Option<Evidence>,
     old: OldSide,
+    cohorts: CohortPast,
     /// Windows still treated as part of a shared failure.
     shared_linger: u32,
     /// Expected windows per step, for the floors' horizon.
@@ -496,6 +616,7 @@ impl SequentialJudge {
             ev: Evidence::new(1, g.cold_start.max_share),
             carried: None,
             old: OldSide::default(),
+            cohorts: CohortPast::default(),
             shared_linger: 0,
             step_windows: plan.schedule.steps.iter().map(|s| windows(s.hold).max(1)).collect(),
         }
@@ -538,17 +659,16 @@ impl SequentialJudge {
     fn error_check(&mut self, samples: PerSide<u64>) -> CheckResult {
         let g = self.guardrails;
         let check = CheckName::ErrorRate;
-        let rate = |s: &SideSample| s.error_rate().map(|r| r * 100.0);
-        let step_old = &self.step.totals.legacy;
+        let rate = |r: Rate| (r.requests > 0).then(|| 100.0 * r.errors as f64 / r.requests as f64);
+        let [step_old, _] = self.step.judged.legacy;
         // The old side's rate: in this step when it has enough requests here,
         // else over the cutover so far (the 100 % step has only probes).
         let old = if step_old.requests >= g.min_samples {
             rate(step_old)
         } else {
-            let all = self.old.usual();
-            (all.requests > 0).then(|| 100.0 * all.errors as f64 / all.requests as f64).or_else(|| rate(step_old))
+            rate(self.old.usual()).or_else(|| rate(step_old))
         };
-        let new = rate(&self.step.totals.serverless);
+        let new = rate(self.step.judged.serverless[0]);
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= g.errors.max_increase_pp);
         let (count, reference) = (self.ev.errors.log_e(), self.ev.reference.log_e());
@@ -586,8 +706,8 @@ impl SequentialJudge {
     fn client_check(&mut self, samples: PerSide<u64>) -> CheckResult {
         let c = self.guardrails.client_errors;
         let check = CheckName::ClientErrors;
-        let rate = |s: &SideSample| (s.requests > 0).then(|| 100.0 * s.client_errors as f64 / s.requests as f64);
-        let (old, new) = (rate(&self.step.totals.legacy), rate(&self.step.totals.serverless));
+        let rate = |r: Rate| (r.requests > 0).then(|| 100.0 * r.errors as f64 / r.requests as f64);
+        let (old, new) = (rate(self.step.judged.legacy[1]), rate(self.step.judged.serverless[1]));
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= c.max_increase_pp);
         let (log_e, threshold) = self.evidence(check, |ev| ev.client.log_e());
@@ -770,6 +890,7 @@ impl Judge for SequentialJudge {
         self.ev = Evidence::new(1, self.guardrails.cold_start.max_share);
         self.carried = None;
         self.old = OldSide::default();
+        self.cohorts = CohortPast::default();
         self.shared_linger = 0;
     }
 
@@ -780,6 +901,9 @@ impl Judge for SequentialJudge {
         self.old.probe_latency.merge(&m.probes.legacy.latency_ms);
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             self.old.errors[i].add(&stratum.legacy);
+        }
+        if let Some(c) = &m.cohorts {
+            self.cohorts.record(&c.legacy);
         }
     }
 
@@ -812,14 +936,35 @@ impl Judge for SequentialJudge {
         // Errors: user traffic and probes are separate strata (their error
         // rates may differ; each is fair between the sides).
         let margin = g.errors.max_increase_pp / 200.0;
+        // Users of chronic cohorts are left out of the error tests on both
+        // sides, chosen on the windows before this one.
+        let users = m.cohorts.as_ref().map(|c| {
+            let chronic = self.cohorts.chronic();
+            let usual = self.cohorts.usual(&chronic);
+            (self.cohorts.window(c, &chronic, shared_now.is_none()), usual)
+        });
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);
-            obs.counts[i] = (old.requests, old.errors, new.requests, new.errors);
-            obs.client[i] = (old.requests, old.client_errors, new.requests, new.client_errors);
+            let mut errors = (old.requests, old.errors, new.requests, new.errors);
+            let mut client = (old.requests, old.client_errors, new.requests, new.client_errors);
+            let mut usual = self.old.errors[i];
+            if let (0, Some((outside, outside_usual))) = (i, &users) {
+                let ([o5, o4], [n5, n4]) = (outside.legacy, outside.serverless);
+                errors = (o5.requests, o5.errors, n5.requests, n5.errors);
+                client = (o4.requests, o4.errors, n4.requests, n4.errors);
+                usual = *outside_usual;
+            }
+            obs.counts[i] = errors;
+            obs.client[i] = client;
+            let judged = &mut self.step.judged;
+            judged.legacy[0].add_counts(errors.0, errors.1);
+            judged.serverless[0].add_counts(errors.2, errors.3);
+            judged.legacy[1].add_counts(client.0, client.1);
+            judged.serverless[1].add_counts(client.2, client.3);
             if !gate[i] {
                 // Against the old side's rate before this window.
-                let r0 = (self.old.errors[i].upper() + margin).min(0.99);
-                obs.reference[i] = Some((new.requests, new.errors, r0));
+                let r0 = (usual.upper() + margin).min(0.99);
+                obs.reference[i] = Some((errors.2, errors.3, r0));
             }
             // The old side's usual rate takes every window but a recorded
             // shared failure: leaving out the windows it merely looked bad
@@ -829,6 +974,7 @@ impl Judge for SequentialJudge {
                 self.old.errors[i].add(old);
             }
         }
+
         // Latency: against the baseline as it stood before this window,
         // scaled by how loaded the old side is now.
         let old_warm = &m.traffic.legacy.latency_ms;
@@ -880,6 +1026,7 @@ impl Judge for SequentialJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::CohortCount;
 
     #[test]
     fn the_error_test_matches_the_binomial_likelihood_ratio() {
@@ -1177,5 +1324,77 @@ mod tests {
         new_down.probes.legacy = side(1, 0);
         let verdicts: Vec<Verdict> = (0..3).map(|_| alone.judge(W, &new_down).verdict).collect();
         assert_eq!(verdicts.last(), Some(&Verdict::Fail), "{verdicts:?}");
+    }
+
+    /// What the users of bucket 50 get wrong: 5xx (`error_rate`) or 4xx
+    /// (`client_errors`).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Failing {
+        Server,
+        Client,
+    }
+
+    fn count(bucket: u16, requests: u64, failed: u64, how: Failing) -> CohortCount {
+        let (errors, client_errors) = if how == Failing::Server { (failed, 0) } else { (0, failed) };
+        CohortCount { bucket, requests, errors, client_errors }
+    }
+
+    /// A window at the 1 % step: 70 old-side users, one request each in
+    /// percents 1–70, none failing; `new` requests of the users in bucket
+    /// 50 (on the new side), `failed` of them failing.
+    fn sticky_window(new: u64, failed: u64, cohorts: bool, how: Failing) -> Measurement {
+        let mut m = Measurement::default();
+        m.traffic.legacy = side(70, 0);
+        m.traffic.serverless = side(new, 0);
+        let new_side = count(50, new, failed, how);
+        (m.traffic.serverless.errors, m.traffic.serverless.client_errors) = (new_side.errors, new_side.client_errors);
+        let old = (1..=70).map(|p| count(p * 100, 1, 0, how)).collect();
+        let serverless = Cohorts::from_unsorted(vec![new_side]);
+        m.cohorts = cohorts.then(|| PerSide { legacy: Cohorts::from_unsorted(old), serverless });
+        m
+    }
+
+    /// The lookback: bucket 50's users failing `rate` of 600 requests, 99
+    /// other percents 3 of 600 each.
+    fn lookback(rate: f64, how: Failing) -> Measurement {
+        let mut counts: Vec<CohortCount> = (1..100).map(|p| count(p * 100, 600, 3, how)).collect();
+        counts.push(count(50, 600, (600.0 * rate) as u64, how));
+        let mut m = Measurement::default();
+        m.traffic.legacy = side(60_000, 0);
+        m.traffic.legacy.errors = counts.iter().map(|c| c.errors).sum();
+        m.traffic.legacy.client_errors = counts.iter().map(|c| c.client_errors).sum();
+        m.cohorts = Some(PerSide { legacy: Cohorts::from_unsorted(counts), serverless: Cohorts::default() });
+        m
+    }
+
+    /// Two hours at the 1 % step: the verdicts of `error_rate` or `client_errors`.
+    fn sticky_run(rate_before: f64, cohorts: bool, how: Failing) -> Vec<Verdict> {
+        let mut j = SequentialJudge::new(&Plan::default_plan());
+        j.baseline(W, &lookback(rate_before, how));
+        j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
+        let check = if how == Failing::Server { CheckName::ErrorRate } else { CheckName::ClientErrors };
+        (0..120)
+            .map(|_| {
+                let a = j.judge(W, &sticky_window(10, 3, cohorts, how));
+                a.checks.iter().find(|c| c.check == check).map(|c| c.verdict).unwrap()
+            })
+            .collect()
+    }
+
+    /// Users whose requests fail whichever side serves them (a broken
+    /// client) look like a regression when they land on the new side; with
+    /// the cohorts known, their own past on the old side says they are not.
+    #[test]
+    fn a_chronically_failing_cohort_is_not_the_new_sides_fault() {
+        for how in [Failing::Server, Failing::Client] {
+            let known = sticky_run(0.3, true, how);
+            assert!(known.iter().all(|v| *v != Verdict::Fail), "{known:?}");
+            // Without cohorts, side against side, the same minutes are a regression.
+            let unknown = sticky_run(0.3, false, how);
+            assert_eq!(unknown.last(), Some(&Verdict::Fail), "{unknown:?}");
+            // And users who did not fail before they moved are the new side's fault.
+            let fine_before = sticky_run(0.005, true, how);
+            assert_eq!(fine_before.last(), Some(&Verdict::Fail), "{fine_before:?}");
+        }
     }
 }
