@@ -9,19 +9,34 @@
 //! | `inbox` | `next`: the inbox's sequence counter |
 //! | `inbox#{seq:020}` | `body` (a request, JSON) |
 //!
+//! and one registry partition, key `cutovers` (no cutover's key: those all
+//! begin `cutover#`), an item `registry#{id}` per cutover, written with its
+//! first state: listing the cutovers is a `Query` there and a
+//! `BatchGetItem` of their states, never a scan of every event.
+//!
 //! A commit is one `TransactWriteItems`: a `ConditionCheck` that the lease
 //! item still carries the writer's epoch, the state update conditioned on
 //! the previous version, and a put per event conditioned on its absence.
 //! Any condition failing cancels all of it. Keys sort so that one `Query`
 //! reads a trail or an inbox in order.
+//!
+//! Every transaction carries a `ClientRequestToken` derived from what it
+//! writes, so the SDK's own retry of one whose answer was lost (a timeout
+//! after DynamoDB committed it) is a no-op instead of a version conflict.
+//! A cancellation is classified by its reasons: a failed condition is a
+//! race the caller answers (who won), contention or throttling
+//! (`TransactionConflict`, `ThrottlingError`, a transaction still in
+//! progress) is tried again with a fresh token after a short backoff, and a
+//! `ValidationError` (an item over 400 KB) is reported as what it is.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use cutover_core::audit::{self, Record, Trail};
@@ -36,8 +51,17 @@ const TRANSACT_ACTIONS: &str =
     "dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem and dynamodb:ConditionCheckItem (TransactWriteItems)";
 
 /// DynamoDB's limit on items per transaction; two go to the lease check and
-/// the state.
+/// the state (or to the state and the registry entry).
 const MAX_EVENTS_PER_COMMIT: usize = 98;
+
+/// The registry's partition key: not `cutover#…`, so no cutover's.
+const REGISTRY_PK: &str = "cutovers";
+/// `BatchGetItem` takes at most this many keys.
+const BATCH_GET_MAX: usize = 100;
+/// Tries of a transaction cancelled by contention or throttling, and the
+/// first backoff (doubled each time, with jitter): 0.05 + 0.1 + 0.2 + 0.4 s.
+const TRANSACT_TRIES: u32 = 5;
+const TRANSACT_BACKOFF: Duration = Duration::from_millis(50);
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -61,6 +85,10 @@ fn pk(id: &str) -> AttributeValue {
 
 fn key(id: &str, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), pk(id)), ("sk".to_owned(), s(sk))])
+}
+
+fn registry_sk(id: &str) -> String {
+    format!("registry#{id}")
 }
 
 fn event_sk(version: u64, index: u16) -> String {
@@ -176,12 +204,83 @@ impl DynamoStore {
         self.get(id, "lease").await?.map(|item| number(&item, "epoch")).transpose()
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Option<StoreError>> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => Err(None),
-            Err(e) => Err(Some(failed(TRANSACT_ACTIONS, e))),
+    /// Runs one transaction: `Ok`, `Err(None)` when a condition failed (the
+    /// caller says who won), or the error. `what` names it in errors;
+    /// `content` (what it writes, in a stable form) seeds its idempotency
+    /// token, so the same write made again asks for the same token.
+    async fn transact(
+        &self,
+        what: &str,
+        content: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), Option<StoreError>> {
+        let seed = audit::sha256_hex(format!("{what}\n{content}").as_bytes());
+        let mut reason = String::new();
+        for attempt in 0..TRANSACT_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt, &seed)).await;
+            }
+            // A fresh token per try: a cancelled try wrote nothing, and a
+            // token already used answers as it did the first time.
+            let token = format!("{}-{attempt}", &seed[..32]);
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(token)
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let cancelled = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => classify(c.cancellation_reasons()),
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                    Cancelled::Contended("a transaction with the same token is still in progress".into())
+                }
+                _ => return Err(Some(failed(TRANSACT_ACTIONS, e))),
+            };
+            match cancelled {
+                Cancelled::Condition => return Err(None),
+                Cancelled::Invalid(why) => {
+                    let message = format!("DynamoDB refused {what} as invalid ({why}); nothing was written");
+                    return Err(Some(StoreError::Unavailable { message, retryable: false }));
+                }
+                Cancelled::Contended(why) => reason = why,
+            }
         }
+        let message = format!("DynamoDB cancelled {what} {TRANSACT_TRIES} times ({reason}); nothing was written");
+        Err(Some(StoreError::Unavailable { message, retryable: true }))
+    }
+
+    /// The state items of `ids` (at most [`BATCH_GET_MAX`]), read
+    /// consistently; keys DynamoDB leaves unprocessed (throttling) are asked
+    /// again after a backoff.
+    async fn batch_get_states(&self, ids: &[String]) -> Result<Vec<Item>, StoreError> {
+        let keys: Vec<Item> = ids.iter().map(|id| key(id, "state")).collect();
+        let mut pending = Some(built(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build())?);
+        let mut items = Vec::new();
+        for attempt in 0..TRANSACT_TRIES {
+            let Some(request) = pending.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt, "0000")).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| failed("dynamodb:BatchGetItem", e))?;
+            items.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            pending = out.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys().is_empty());
+        }
+        if pending.is_some() {
+            let message = "DynamoDB kept some cutovers' states unprocessed (throttled); list again".to_owned();
+            return Err(StoreError::Unavailable { message, retryable: true });
+        }
+        Ok(items)
     }
 
     fn event_puts(&self, events: &[Event], head: &str) -> Result<(Vec<TransactWriteItem>, String), StoreError> {
@@ -208,6 +307,49 @@ impl DynamoStore {
     }
 }
 
+/// Why DynamoDB cancelled a transaction.
+#[derive(Debug, PartialEq)]
+enum Cancelled {
+    /// A condition failed: another write got there first.
+    Condition,
+    /// Contention or throttling: nothing was written; try again.
+    Contended(String),
+    /// The request itself is wrong (too large, malformed): trying again
+    /// cannot help.
+    Invalid(String),
+}
+
+/// Reads the per-item reasons DynamoDB gives (`None` for an item that was
+/// fine): a refusal outranks a failed condition, which outranks contention.
+/// No reasons at all (an emulator's answer) reads as a failed condition.
+fn classify(reasons: &[CancellationReason]) -> Cancelled {
+    let says = |code: &str| {
+        reasons.iter().find(|r| r.code() == Some(code)).map(|r| {
+            let message = r.message().unwrap_or("no message");
+            format!("{code}: {message}")
+        })
+    };
+    if let Some(why) = says("ValidationError").or_else(|| says("ItemCollectionSizeLimitExceeded")) {
+        return Cancelled::Invalid(why);
+    }
+    if says("ConditionalCheckFailed").is_some() {
+        return Cancelled::Condition;
+    }
+    ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"]
+        .into_iter()
+        .find_map(says)
+        .map_or(Cancelled::Condition, Cancelled::Contended)
+}
+
+/// The wait before try `attempt` (1-based): doubling from
+/// [`TRANSACT_BACKOFF`], with up to half again of jitter taken from `seed`
+/// (two writers contending for one item wait different times).
+fn backoff(attempt: u32, seed: &str) -> Duration {
+    let base = TRANSACT_BACKOFF * 2u32.pow(attempt - 1);
+    let jitter = u64::from_str_radix(&seed[..4], 16).unwrap_or(0) % 1000;
+    base + base * u32::try_from(jitter).unwrap_or(0) / 2000
+}
+
 impl Store for DynamoStore {
     async fn create(
         &self,
@@ -217,9 +359,11 @@ impl Store for DynamoStore {
         events: &[Event],
     ) -> Result<(), StoreError> {
         let (mut items, head) = self.event_puts(events, audit::GENESIS)?;
+        let state_json = to_json(state)?;
+        let content = format!("{state_json}\n{head}");
         let mut item = key(&state.id, "state");
         item.insert("version".into(), n(state.version));
-        item.insert("state".into(), s(to_json(state)?));
+        item.insert("state".into(), s(state_json));
         item.insert("plan".into(), s(plan));
         item.insert("speed".into(), n(time.speed));
         item.insert("anchor_ms".into(), n(time.anchor.as_ms()));
@@ -230,7 +374,12 @@ impl Store for DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)");
         items.insert(0, TransactWriteItem::builder().put(built(put.build())?).build());
-        match self.transact(items).await {
+        let mut entry =
+            HashMap::from([("pk".to_owned(), s(REGISTRY_PK)), ("sk".to_owned(), s(registry_sk(&state.id)))]);
+        entry.insert("id".into(), s(&state.id));
+        let register = Put::builder().table_name(&self.table).set_item(Some(entry));
+        items.insert(1, TransactWriteItem::builder().put(built(register.build())?).build());
+        match self.transact(&format!("the creation of cutover {}", state.id), &content, items).await {
             Ok(()) => Ok(()),
             Err(None) => Err(StoreError::Exists(state.id.clone())),
             Err(Some(e)) => Err(e),
@@ -252,6 +401,8 @@ impl Store for DynamoStore {
             return Err(StoreError::VersionConflict { id: id.to_owned(), follows, stored: Some(stored_version) });
         }
         let (mut items, head) = self.event_puts(events, text(&stored, "head")?)?;
+        let state_json = to_json(state)?;
+        let content = format!("{epoch}\n{state_json}\n{head}");
         let fence = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(id, "lease")))
@@ -264,13 +415,13 @@ impl Store for DynamoStore {
             .condition_expression("version = :follows")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":version", n(state.version))
-            .expression_attribute_values(":state", s(to_json(state)?))
+            .expression_attribute_values(":state", s(state_json))
             .expression_attribute_values(":updated", n(state.updated_at.as_ms()))
             .expression_attribute_values(":head", s(head))
             .expression_attribute_values(":follows", n(follows));
         items.insert(0, TransactWriteItem::builder().condition_check(built(fence.build())?).build());
         items.insert(1, TransactWriteItem::builder().update(built(update.build())?).build());
-        match self.transact(items).await {
+        match self.transact(&format!("version {} of cutover {id}", state.version), &content, items).await {
             Ok(()) => Ok(()),
             Err(Some(e)) => Err(e),
             // Someone wrote between the read and the transaction: say who won.
@@ -295,26 +446,33 @@ impl Store for DynamoStore {
     }
 
     async fn list(&self) -> Result<Vec<CutoverState>, StoreError> {
-        let mut states = Vec::new();
+        let mut ids = Vec::new();
         let mut start = None;
         loop {
             let out = self
                 .client
-                .scan()
+                .query()
                 .table_name(&self.table)
-                .filter_expression("sk = :state")
-                .expression_attribute_values(":state", s("state"))
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(REGISTRY_PK))
+                .expression_attribute_values(":prefix", s("registry#"))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| failed("dynamodb:Scan", e))?;
+                .map_err(|e| failed("dynamodb:Query", e))?;
             for item in out.items.unwrap_or_default() {
-                states.push(from_json::<CutoverState>(text(&item, "state")?)?);
+                ids.push(text(&item, "id")?.to_owned());
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
+            }
+        }
+        let mut states = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET_MAX) {
+            for item in self.batch_get_states(chunk).await? {
+                states.push(from_json::<CutoverState>(text(&item, "state")?)?);
             }
         }
         states.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.id.cmp(&a.id)));
@@ -507,7 +665,8 @@ impl Store for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(built(delete.build())?).build());
                 taken.push(from_json::<Request>(text(item, "body")?)?);
             }
-            match self.transact(items).await {
+            let content = format!("{epoch}\n{}", taken.iter().map(|r| r.seq.to_string()).collect::<Vec<_>>().join(","));
+            match self.transact(&format!("taking cutover {id}'s inbox"), &content, items).await {
                 Ok(()) => {}
                 Err(Some(e)) => return Err(e),
                 Err(None) => {
