@@ -21,7 +21,13 @@
 //!
 //! One-minute data shows up about two minutes late, so the window asked for
 //! is read [`LAG`] earlier, in whole minutes. AWS cutovers run at real time
-//! (speed 1), so engine time is wall time here.
+//! (speed 1), so engine time is wall time here. Later still is not rare, and
+//! a minute not yet published reads as a minute without requests: where the
+//! controller's own probes reached a side's origin in a minute (at least
+//! [`PUBLISHED_MIN_PROBES`], away from its edges) and CloudWatch counts
+//! fewer requests there, the minute is not published yet and the read is a
+//! *late* [`MeasureError`]: the engine asks again a little later, from the
+//! same start, instead of judging part of the window.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -34,11 +40,18 @@ use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
 use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
-use crate::AwsFailure;
+use crate::{AwsFailure, ATTEMPT_TIMEOUT, CALL_TIMEOUT, MAX_ATTEMPTS};
+use aws_smithy_types::timeout::TimeoutConfig;
 use cutover_runtime::probes::{edge_hop, ProbeLog};
 
 /// How far behind the engine's window CloudWatch is read.
 pub const LAG: Duration = Duration::from_secs(180);
+/// A minute in which this many of the controller's probes reached a side's
+/// origin must show at least as many requests there once published.
+pub const PUBLISHED_MIN_PROBES: u64 = 3;
+/// Probes this close to a minute's edges are not counted for it: one sent
+/// at 12:00:59.9 may be counted in 12:01.
+const MINUTE_EDGE_MS: u64 = 5_000;
 const PERIOD_SECS: i32 = 60;
 /// The percentiles asked for, as CloudWatch names them, and their ranks.
 const PERCENTILES: [(&str, f64); 8] = [
@@ -177,7 +190,7 @@ impl CloudWatchMetrics {
 
     /// Reads one window (shifted by [`LAG`], in whole minutes).
     pub async fn read(&self, window: Window) -> Result<Reading, MeasureError> {
-        let fail = |message: String| MeasureError { source_name: "cloudwatch".into(), message };
+        let fail = |message: String| MeasureError::new("cloudwatch", message);
         let minute = 60_000;
         let lag = LAG.as_millis() as u64;
         let from = window.from.as_ms().saturating_sub(lag) / minute * minute;
@@ -202,6 +215,8 @@ impl CloudWatchMetrics {
                 .start_time(DateTime::from_millis(from as i64))
                 .end_time(DateTime::from_millis(to as i64))
                 .set_next_token(next)
+                .customize()
+                .config_override(sized_to(to - from))
                 .send()
                 .await
                 .map_err(|e| fail(AwsFailure::from_sdk("cloudwatch:GetMetricData", &e).message))?;
@@ -215,6 +230,10 @@ impl CloudWatchMetrics {
                 _ if partial => return Err(fail("CloudWatch marked the data partial and sent no next page".into())),
                 _ => break,
             }
+        }
+        if let Some(minute) = self.probes.as_ref().and_then(|log| unpublished(&series, log, from, to)) {
+            tracing::info!(%minute, "CloudWatch has not published the whole window yet; asked again later");
+            return Err(MeasureError::late("cloudwatch", minute));
         }
         let mut reading = Reading { read_from_ms: from, read_to_ms: to, ..Reading::default() };
         for side in Side::BOTH {
@@ -355,6 +374,50 @@ impl Reading {
     }
 }
 
+/// Timeouts for a `GetMetricData` over `span_ms`: the SDK-wide ones for a
+/// few minutes, and a second more per attempt for every two hours read, up
+/// to 30 s (a 48 h baseline with 7 functions is ~150 000 datapoints in two
+/// pages; 14 days of `RequestCount` for `plan advise` is 20 160).
+fn timeouts_for(span_ms: u64) -> TimeoutConfig {
+    let extra = Duration::from_secs(span_ms.div_ceil(2 * 3_600_000));
+    let attempt = (ATTEMPT_TIMEOUT + extra).min(Duration::from_secs(30));
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt)
+        .operation_timeout((attempt * MAX_ATTEMPTS).max(CALL_TIMEOUT))
+        .build()
+}
+
+fn sized_to(span_ms: u64) -> aws_sdk_cloudwatch::config::Builder {
+    aws_sdk_cloudwatch::config::Builder::default().timeout_config(timeouts_for(span_ms))
+}
+
+/// The first minute of `[from, to)` CloudWatch has not published in full,
+/// as a sentence: one in which it counts fewer requests on a side than the
+/// controller's probes that reached that side's origin.
+fn unpublished(series: &HashMap<String, BTreeMap<i64, f64>>, log: &ProbeLog, from: u64, to: u64) -> Option<String> {
+    let minute = 60_000;
+    for m in (from..to).step_by(minute as usize) {
+        let probed = log.counted_by_origins(m + MINUTE_EDGE_MS, m + minute - MINUTE_EDGE_MS);
+        for side in Side::BOTH {
+            let probes = probed.get(side).requests;
+            let counted = series
+                .get(&id(side.as_str(), "requests", "sum"))
+                .and_then(|p| p.get(&(m as i64)))
+                .copied()
+                .unwrap_or(0.0);
+            if probes >= PUBLISHED_MIN_PROBES && counted < probes as f64 {
+                let at = cutover_core::units::Timestamp::from_ms(m);
+                return Some(format!(
+                    "the {} side's minute from {at} is not published yet: {counted:.0} requests counted where the \
+                     controller's own probes made {probes}",
+                    side.as_str()
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Adds one query's datapoints to `series`; says whether CloudWatch marked
 /// them partial (more on the next page); refuses failed results.
 fn collect(result: &MetricDataResult, series: &mut HashMap<String, BTreeMap<i64, f64>>) -> Result<bool, String> {
@@ -493,6 +556,8 @@ pub async fn request_history(
             .start_time(DateTime::from_millis(from as i64))
             .end_time(DateTime::from_millis(to as i64))
             .set_next_token(next)
+            .customize()
+            .config_override(sized_to(to - from))
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk("cloudwatch:GetMetricData", &e))?;
@@ -517,6 +582,18 @@ pub async fn request_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_grow_with_the_span_read() {
+        let secs = |t: Option<Duration>| t.unwrap().as_secs();
+        let of = |span_ms: u64| {
+            let t = timeouts_for(span_ms);
+            (secs(t.operation_attempt_timeout()), secs(t.operation_timeout()))
+        };
+        assert_eq!(of(120_000), (4, 16), "a 2-minute window");
+        assert_eq!(of(48 * 3_600_000), (27, 108), "a 48 h baseline");
+        assert_eq!(of(14 * 24 * 3_600_000), (30, 120), "14 days, capped");
+    }
 
     #[test]
     fn a_histogram_rebuilt_from_percentiles_gives_them_back() {

@@ -14,7 +14,8 @@
 //! * [`preflight`] — the checklist run before a real cutover.
 //!
 //! Every call has a timeout and bounded retries with backoff (see
-//! [`sdk_config`]); failures are classified once, in [`AwsFailure`], into
+//! [`sdk_config`]; a `GetMetricData` over hours gets longer ones, sized to
+//! its span); failures are classified once, in [`AwsFailure`], into
 //! "retry later", "needs a person" (naming the IAM action that was denied)
 //! and the rest.
 

@@ -350,7 +350,7 @@ fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
 }
 
 fn fail(message: String) -> MeasureError {
-    MeasureError { source_name: "xray".into(), message }
+    MeasureError::new("xray", message)
 }
 
 /// At most `n` ids, evenly spread over the summaries in the order X-Ray

@@ -472,7 +472,9 @@ mod xray {
             let at = NOON + second * 1000;
             log.record(at, Side::Legacy, Outcome::Answered(40.0));
             let outcome = if second % 40 == 0 { Outcome::ServerError } else { Outcome::Answered(20.0) };
-            log.record(at, Side::Serverless, outcome);
+            if second % 2 == 0 {
+                log.record(at, Side::Serverless, outcome);
+            }
         }
         // No answer at all: never reached an origin, so not in CloudWatch's counts.
         log.record(NOON + 500, Side::Legacy, Outcome::NoAnswer);
@@ -483,9 +485,13 @@ mod xray {
             CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), sources()).with_probes(log);
         let m = metrics.read(window()).await.expect("a reading").measurement;
         assert_eq!((m.probes.legacy.requests, m.probes.legacy.errors), (121, 1), "the window's, not the next minute's");
-        assert_eq!((m.probes.serverless.requests, m.probes.serverless.errors), (120, 3));
+        assert_eq!((m.probes.serverless.requests, m.probes.serverless.errors), (60, 3));
         assert_eq!((m.traffic.legacy.requests, m.traffic.legacy.errors), (100, 2), "220 counted, 120 of them probes");
-        assert_eq!((m.traffic.serverless.requests, m.traffic.serverless.errors), (0, 0), "80 counted, all probes");
+        assert_eq!(
+            (m.traffic.serverless.requests, m.traffic.serverless.errors),
+            (20, 0),
+            "80 counted, 60 of them probes (and 3 of its 2 errors: never below 0)"
+        );
         let shape = |hops: &[cutover_core::measure::Hop]| -> Vec<(String, u8, u64)> {
             hops.iter().map(|h| (h.name.clone(), h.depth, h.samples)).collect()
         };
@@ -493,10 +499,46 @@ mod xray {
         assert_eq!(shape(&m.hops.legacy), [("edge".into(), 0, 120), ("alb_target".into(), 1, 220)]);
         assert_eq!(
             shape(&m.hops.serverless),
-            [("edge".into(), 0, 117), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
+            [("edge".into(), 0, 57), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
             "failed probes are not timed"
         );
         assert_eq!(m.hops.legacy[0].source, "probes");
+    }
+
+    /// A minute CloudWatch has not published yet reads as a minute without
+    /// requests; the probes that reached the side's origin then say it is
+    /// not: the read is late (asked again), never judged as no traffic.
+    #[tokio::test]
+    async fn a_minute_not_yet_published_is_late_not_quiet() {
+        use cutover_aws::ProbeLog;
+        use cutover_core::measure::Side;
+        use cutover_runtime::probes::Outcome;
+        let log = ProbeLog::default();
+        for second in (0..120).step_by(3) {
+            log.record(NOON + second * 1000, Side::Legacy, Outcome::Answered(40.0));
+            log.record(NOON + second * 1000, Side::Serverless, Outcome::Answered(20.0));
+        }
+        let read = |results: Vec<MetricDataResult>| {
+            let rule = mock!(Client::get_metric_data).then_output(move || {
+                GetMetricDataOutput::builder().set_metric_data_results(Some(results.clone())).build()
+            });
+            let metrics =
+                CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]), sources()).with_probes(log.clone());
+            async move { metrics.read(window()).await }
+        };
+        // The serverless side's second minute is missing: 0 counted, 17 probes there.
+        let mut missing: Vec<MetricDataResult> =
+            healthy().into_iter().filter(|r| r.id() != Some("serverless_requests_sum")).collect();
+        missing.push(result("serverless_requests_sum", &[(0, 50.0)]));
+        let e = read(missing).await.expect_err("late");
+        assert!(e.late, "{e:?}");
+        assert!(
+            e.message.contains("serverless side's minute from 2026-11-28T12:01:00")
+                && e.message.contains("probes made 17"),
+            "{e}"
+        );
+        // Published: read as usual.
+        assert!(read(healthy()).await.is_ok());
     }
 
     /// X-Ray keeps the first request a second of each function: a quiet

@@ -428,6 +428,22 @@ pub struct MeasureError {
     /// Which source failed (`cloudwatch`, `xray`, `probes`, `local-edge`, ...).
     pub source_name: String,
     pub message: String,
+    /// The source has not published all of the window yet (CloudWatch's
+    /// datapoints can arrive minutes late): the engine asks for it again
+    /// a little later instead of judging part of it, for a while.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+}
+
+impl MeasureError {
+    pub fn new(source_name: impl Into<String>, message: impl Into<String>) -> MeasureError {
+        MeasureError { source_name: source_name.into(), message: message.into(), late: false }
+    }
+
+    /// Not published yet (see the `late` field).
+    pub fn late(source_name: impl Into<String>, message: impl Into<String>) -> MeasureError {
+        MeasureError { late: true, ..MeasureError::new(source_name, message) }
+    }
 }
 
 #[cfg(test)]

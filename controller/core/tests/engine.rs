@@ -317,7 +317,7 @@ fn non_critical_failures_roll_back_at_the_limit() {
 #[test]
 fn no_data_holds_then_follows_the_policy() {
     let mut rig = Rig::started();
-    let err = MeasureError { source_name: "cloudwatch".into(), message: "throttled".into() };
+    let err = MeasureError::new("cloudwatch", "throttled");
     for _ in 0..6 {
         let wake = rig.engine.next_wake().unwrap();
         rig.now = wake;
@@ -345,6 +345,46 @@ fn no_data_holds_then_follows_the_policy() {
     assert_eq!(rig.phase(), Phase::RollingBack { reason: RollbackReason::NoData });
 }
 
+/// CloudWatch's datapoints can arrive minutes late: a window the source
+/// says is not published yet is asked again an interval later, from the
+/// same start, and judged once, whole; one whose start stays unpublished
+/// past `LATE_MAX` is judged an error like any source failure.
+#[test]
+fn a_window_not_yet_published_is_asked_again_from_its_start() {
+    let mut rig = Rig::started();
+    let next_window = |rig: &mut Rig| {
+        rig.now = rig.engine.next_wake().unwrap();
+        let out = rig.send(Input::Tick);
+        measures(&out).first().copied().unwrap_or_else(|| panic!("no measure: {out:?}"))
+    };
+    let analyses = |rig: &Rig| rig.store.iter().filter(|e| matches!(e.kind, EventKind::Analysis { .. })).count();
+    let first = next_window(&mut rig);
+    let before = analyses(&rig);
+    let out =
+        rig.send(Input::Measured { window: first, result: Err(MeasureError::late("cloudwatch", "minute 12:03")) });
+    assert!(out.effects.iter().all(|e| !matches!(e, Effect::Persist { .. })), "nothing recorded: {out:?}");
+    assert_eq!(analyses(&rig), before);
+    let again = next_window(&mut rig);
+    assert_eq!(again.from, first.from, "the same start, with what came since");
+    assert!(again.to > first.to);
+    let _ = rig.send(Input::Measured { window: again, result: Ok(healthy()) });
+    assert_eq!(analyses(&rig), before + 1, "judged once, whole");
+    // Still unpublished ten minutes after its start: an error, as any other.
+    let mut window = next_window(&mut rig);
+    let stuck_from = window.from;
+    while rig.now < stuck_from + LATE_MAX {
+        let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
+        window = next_window(&mut rig);
+        assert_eq!(window.from, stuck_from);
+    }
+    let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
+    let last = rig.store.iter().rev().find(|e| matches!(e.kind, EventKind::Analysis { .. })).unwrap();
+    assert!(
+        matches!(&last.kind, EventKind::Analysis { analysis, .. } if analysis.verdict == Verdict::Error),
+        "{last:?}"
+    );
+}
+
 #[test]
 fn no_data_pause_policy_pauses() {
     let mut plan = plan();
@@ -359,7 +399,7 @@ fn no_data_pause_policy_pauses() {
         rig.now = wake;
         let out = rig.send(Input::Tick);
         for window in measures(&out) {
-            let late = MeasureError { source_name: "measure".into(), message: "no answer within 30 s".into() };
+            let late = MeasureError::new("measure", "no answer within 30 s");
             let _ = rig.send(Input::Measured { window, result: Err(late) });
         }
     }
@@ -601,13 +641,8 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
         "the baseline, then a catch-up window of the step"
     );
     // A failed baseline read is asked again an interval later, not at once.
-    let out = engine.handle(
-        rig.now,
-        Input::Measured {
-            window: windows[0],
-            result: Err(MeasureError { source_name: "x".into(), message: "down".into() }),
-        },
-    );
+    let out =
+        engine.handle(rig.now, Input::Measured { window: windows[0], result: Err(MeasureError::new("x", "down")) });
     assert!(measures(&out).is_empty(), "no tight loop: {out:?}");
     assert!(engine.next_wake().is_some_and(|t| t <= rig.now + minutes(5)), "woken to ask again");
     let out = engine.handle(rig.now + minutes(5), Input::Tick);

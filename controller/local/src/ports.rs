@@ -113,7 +113,7 @@ impl<C: Clock> LocalMetricsPort<C> {
 
 impl<C: Clock> MetricsPort for LocalMetricsPort<C> {
     async fn measure(&self, window: Window) -> Result<Measurement, MeasureError> {
-        let fail = |message: String| MeasureError { source_name: "local-edge".into(), message };
+        let fail = |message: String| MeasureError::new("local-edge", message);
         let (from, to) = (self.clock.wall_ms(window.from), self.clock.wall_ms(window.to));
         let url = format!("{}/_cutover/metrics?from_ms={from}&to_ms={to}", self.base);
         let get = Request::get(&url).body(Full::default()).map_err(|e| fail(e.to_string()))?;

@@ -614,7 +614,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
                 Effect::Measure { window } => {
                     let measure = within(self.measure_deadline(window), self.metrics.measure(window), |late| {
-                        Err(MeasureError { source_name: "measure".into(), message: late })
+                        Err(MeasureError::new("measure", late))
                     });
                     work.reads.push(Box::pin(async move { Input::Measured { window, result: measure.await } }));
                 }

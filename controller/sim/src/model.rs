@@ -364,6 +364,9 @@ pub struct Scenario {
     /// Time from Measure to its answer, and the chance a source fails.
     pub measure_delay: Duration,
     pub measure_failure_rate: f64,
+    /// Chance that a source answers "not published yet" (CloudWatch's late
+    /// datapoints): the engine asks again later.
+    pub measure_late_rate: f64,
     /// Chance that the controller dies right after a persist: the rest of the
     /// batch is lost and a new engine restores from the store.
     pub crash_rate: f64,
@@ -403,6 +406,7 @@ impl Default for Scenario {
             edge_conflict_rate: 0.01,
             measure_delay: Duration::from_secs(30),
             measure_failure_rate: 0.002,
+            measure_late_rate: 0.0,
             crash_rate: 0.0,
             overtime: Duration::from_secs(24 * 3600),
         }

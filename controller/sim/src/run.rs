@@ -187,7 +187,9 @@ pub fn run<J: Judge>(
                     }
                     Effect::Measure { window } => {
                         let result = if measure_rng.chance(scenario.measure_failure_rate) {
-                            Err(MeasureError { source_name: "sim".into(), message: "simulated source failure".into() })
+                            Err(MeasureError::new("sim", "simulated source failure"))
+                        } else if scenario.measure_late_rate > 0.0 && measure_rng.chance(scenario.measure_late_rate) {
+                            Err(MeasureError::late("sim", "simulated datapoints not published yet"))
                         } else {
                             Ok(world.measure(window))
                         };

@@ -63,7 +63,7 @@ fn reading(r: Reading) -> Result<Measurement, MeasureError> {
         Reading::Errors => side(60, 30, 31.0),
         Reading::Sparse => side(1, 0, 31.0),
         Reading::SourceDown => {
-            return Err(MeasureError { source_name: "script".into(), message: "source down".into() });
+            return Err(MeasureError::new("script", "source down"));
         }
     };
     Ok(Measurement { traffic: PerSide { legacy, serverless }, ..Measurement::default() })

@@ -202,3 +202,21 @@ fn users_who_fail_on_either_side_are_not_a_regression_when_cohorts_are_known() {
     let unknown = many(&Scenario { users, cohort_evidence: false, ..Scenario::default() }, 300);
     assert!(unknown.false_rollbacks >= 45, "{}", unknown.table());
 }
+
+/// A source that answers "not published yet" a fifth of the time: the
+/// engine asks again with what came since, so nothing is judged twice or
+/// lost, no invariant breaks, healthy cutovers complete and an outage is
+/// still caught within minutes.
+#[test]
+fn late_datapoints_are_read_again_not_judged_as_missing() {
+    let late = Scenario { measure_late_rate: 0.2, ..Scenario::default() };
+    let healthy = many(&late, 100);
+    assert_eq!(healthy.outcomes.get("Completed"), Some(&100), "{}", healthy.table());
+    assert!(healthy.violations.is_empty(), "{:?}", healthy.violations);
+    let outage = Scenario { faults: vec!["outage@3h".parse().unwrap()], ..late };
+    for seed in 0..20 {
+        let r = one(&outage, seed);
+        assert!(matches!(r.phase, Phase::RolledBack { .. }), "seed {seed}: {:?}", r.phase);
+        assert!(r.detection().is_some_and(|d| d.as_secs() <= 15 * 60), "seed {seed}: {:?}", r.detection());
+    }
+}

@@ -222,6 +222,9 @@ struct MeasureProgress {
     /// the judge's memory is empty, so the baseline is read again once the
     /// edge confirms (from the cutover's start to then).
     baseline_on_confirm: bool,
+    /// A window the source had not published yet is asked again (with
+    /// what has come since) at this time.
+    late_retry_at: Option<Timestamp>,
 }
 
 impl MeasureProgress {
@@ -229,8 +232,14 @@ impl MeasureProgress {
     fn restart_step(&mut self, from: Option<Timestamp>) {
         self.measured_to = from;
         self.in_flight = None;
+        self.late_retry_at = None;
     }
 }
+
+/// How long after its start a window the source has not published in full
+/// is asked for again (each time from that start, so it grows) before it is
+/// judged an error (`no_data`).
+pub const LATE_MAX: Duration = Duration::from_secs(10 * 60);
 
 /// What one call to `handle` will persist and do.
 #[derive(Default)]
@@ -352,8 +361,10 @@ impl<J: Judge> Engine<J> {
         let candidates = [
             self.edge.retry_at,
             self.measure.baseline_not_before.filter(|_| self.measure.baseline_wanted.is_some()),
-            // The next window, once the last one is answered.
-            step(self.measure.measured_to.filter(|_| self.measure.in_flight.is_none())).map(|t| t + g.interval),
+            // The next window, once the last one is answered (a late one
+            // is asked again at its own time).
+            step(self.measure.measured_to.filter(|_| self.measure.in_flight.is_none()))
+                .map(|t| (t + g.interval).max(self.measure.late_retry_at.unwrap_or(t))),
             step(self.state.step_started_at).map(|t| t + self.hold()),
             step(self.state.no_data_since).map(|t| t + g.no_data.max_hold),
             step(self.state.shared_failure_since).map(|t| t + g.shared_failure.max_hold),
@@ -407,6 +418,14 @@ impl<J: Judge> Engine<J> {
         }
         if !self.measuring() {
             return;
+        }
+        if let Err(e) = &result {
+            if e.late && now < window.from + LATE_MAX {
+                // Not published yet: judged later, with what comes after it.
+                self.measure.measured_to = Some(window.from);
+                self.measure.late_retry_at = Some(now + self.plan.guardrails.interval);
+                return;
+            }
         }
         let analysis = match result {
             Ok(mut m) => {
@@ -726,11 +745,12 @@ impl<J: Judge> Engine<J> {
             return;
         }
         let interval = self.plan.guardrails.interval;
-        if self.measure.in_flight.is_none() {
+        if self.measure.in_flight.is_none() && self.measure.late_retry_at.is_none_or(|t| now >= t) {
             if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
                 let window = Window { from, to: now };
                 self.measure.measured_to = Some(now);
                 self.measure.in_flight = Some(window);
+                self.measure.late_retry_at = None;
                 tx.measures.push(window);
             }
         }
