@@ -6,6 +6,7 @@
 
 use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage, Method};
 use aws_sdk_lambda::types::TracingMode;
+use aws_sdk_xray::types::TraceSegmentDestination;
 use cutover_core::edge_function;
 use cutover_core::measure::Side;
 use cutover_core::plan::{CloudFrontEdge, MetricSources};
@@ -16,7 +17,7 @@ use cutover_runtime::probes::PROBE_TOKEN_HEADER;
 use cutover_runtime::verify::probe_client;
 pub use cutover_runtime::verify::{answered_by, PROBE_HEADER, SERVED_BY};
 
-use crate::{AwsFailure, Clients, KvsEdge};
+use crate::{AwsFailure, Clients, FailureKind, KvsEdge};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,6 +70,9 @@ pub struct Preflight {
 }
 
 const API_PATTERN: &str = "/api/*";
+/// With Transaction Search on, the share of spans X-Ray must index as
+/// traces for the controller to see what X-Ray alone would show it.
+const INDEXED_MIN_PERCENT: f64 = 100.0;
 /// CloudFront's managed policies, by their fixed ids.
 const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
 const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
@@ -158,6 +162,7 @@ impl Preflight {
                 }
             }
         }
+        checks.push(self.check_store().await);
         checks.push(self.check_weight().await);
         let base = self.edge_url.clone().or(domain.map(|d| format!("https://{d}")));
         // The edge honours a pin only with the probe token (written at
@@ -168,6 +173,7 @@ impl Preflight {
         }
         checks.push(self.check_concurrency().await);
         checks.push(self.check_tracing().await);
+        checks.push(self.check_indexing().await);
         checks
     }
 
@@ -459,6 +465,87 @@ impl Preflight {
     /// The plan's KeyValueStore, at the weight's key.
     fn kvs(&self) -> KvsEdge {
         KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key)
+    }
+
+    /// Where X-Ray sends spans: with CloudWatch Transaction Search on, only
+    /// the indexed share of them (1 % by default) becomes the trace
+    /// summaries the controller reads, so cold starts and latency would be
+    /// judged on a hundredth of the traces the functions leave.
+    async fn check_indexing(&self) -> Check {
+        let name = "x-ray indexing";
+        let unread = |failure: AwsFailure, action: &str| {
+            let fix = match failure.kind {
+                FailureKind::Denied => format!("grant the controller {action}"),
+                _ => "run preflight again; if X-Ray stays unreadable, check the region the controller uses".to_owned(),
+            };
+            Check::fail(name, failure.message, fix)
+        };
+        let destination = match self.clients.xray.get_trace_segment_destination().send().await {
+            Ok(out) => out.destination().cloned(),
+            Err(e) => {
+                let action = "xray:GetTraceSegmentDestination";
+                return unread(AwsFailure::from_sdk(action, &e), action);
+            }
+        };
+        if destination != Some(TraceSegmentDestination::CloudWatchLogs) {
+            return Check::pass(name, "spans go to X-Ray: every sampled trace is summarised");
+        }
+        let rules = match self.clients.xray.get_indexing_rules().send().await {
+            Ok(out) => out.indexing_rules().to_vec(),
+            Err(e) => {
+                let action = "xray:GetIndexingRules";
+                return unread(AwsFailure::from_sdk(action, &e), action);
+            }
+        };
+        let percent = rules
+            .iter()
+            .filter_map(|r| r.rule().and_then(|v| v.as_probabilistic().ok()))
+            .map(|p| p.actual_sampling_percentage().unwrap_or(p.desired_sampling_percentage()))
+            .reduce(f64::max)
+            .unwrap_or(0.0);
+        if percent >= INDEXED_MIN_PERCENT {
+            return Check::pass(name, format!("Transaction Search on, {percent} % of spans indexed as traces"));
+        }
+        Check::fail(
+            name,
+            format!("Transaction Search on: {percent} % of spans indexed as traces, the rest only in CloudWatch Logs"),
+            format!(
+                "index at least {INDEXED_MIN_PERCENT} % for the cutover (aws xray update-indexing-rule --name Default \
+                 --rule '{{\"Probabilistic\":{{\"DesiredSamplingPercentage\":100}}}}'; billed by the span), or send \
+                 spans to X-Ray (aws xray update-trace-segment-destination --destination XRay)"
+            ),
+        )
+    }
+
+    /// The KeyValueStore exists and is `READY`: a store still provisioning,
+    /// or one that failed to, takes no writes the edge will read.
+    async fn check_store(&self) -> Check {
+        let name = "key value store";
+        let arn = &self.edge.kvs_arn;
+        let described = self.clients.keyvaluestore.describe_key_value_store().kvs_arn(arn).send().await;
+        match described {
+            Ok(d) => match d.status() {
+                Some("READY") | None => Check::pass(
+                    name,
+                    format!("{arn}: {}, {} keys", d.status().unwrap_or("status not given"), d.item_count()),
+                ),
+                Some(status) => {
+                    let why = d.failure_reason().map(|r| format!(" ({r})")).unwrap_or_default();
+                    Check::fail(
+                        name,
+                        format!("{arn} is {status}{why}"),
+                        "wait until it is READY (aws cloudfront-keyvaluestore describe-key-value-store --kvs-arn …); \
+                         one that failed to provision must be created again and [target.cloudfront] kvs_arn set to it",
+                    )
+                }
+            },
+            Err(e) => Check::fail(
+                name,
+                AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message,
+                "create it (aws cloudfront create-key-value-store --name …) and set [target.cloudfront] kvs_arn to \
+                 its ARN, or grant the controller cloudfront-keyvaluestore:DescribeKeyValueStore",
+            ),
+        }
     }
 
     async fn check_weight(&self) -> Check {

@@ -29,6 +29,9 @@ use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyO
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::AccountLimit;
 use aws_sdk_lambda::types::{TracingConfigResponse, TracingMode};
+use aws_sdk_xray::operation::get_indexing_rules::GetIndexingRulesOutput;
+use aws_sdk_xray::operation::get_trace_segment_destination::GetTraceSegmentDestinationOutput;
+use aws_sdk_xray::types::{IndexingRule, IndexingRuleValue, ProbabilisticRuleValue, TraceSegmentDestination};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cutover_aws::preflight::{Check, Outcome, Preflight};
 use cutover_aws::Clients;
@@ -67,6 +70,13 @@ struct Account {
     runtime: FunctionRuntime,
     function_reads: &'static str,
     weight: &'static str,
+    /// The KeyValueStore's status, and why when it failed.
+    kvs_status: &'static str,
+    kvs_failure: Option<&'static str>,
+    /// Where X-Ray sends spans, and the share indexed as traces when that
+    /// is CloudWatch Logs (Transaction Search).
+    spans_to: TraceSegmentDestination,
+    indexed_percent: f64,
     reserved: Option<i32>,
     unreserved: i32,
 }
@@ -85,6 +95,10 @@ impl Account {
             runtime: FunctionRuntime::CloudfrontJs20,
             function_reads: KVS_ARN,
             weight: "0",
+            kvs_status: "READY",
+            kvs_failure: None,
+            spans_to: TraceSegmentDestination::XRay,
+            indexed_percent: 1.0,
             reserved: None,
             unreserved: 900,
         }
@@ -239,17 +253,20 @@ impl Account {
             )
         };
         let keyvaluestore = {
-            let weight = self.weight;
-            let describe = mock!(aws_sdk_cloudfrontkeyvaluestore::Client::describe_key_value_store).then_output(|| {
-                DescribeKeyValueStoreOutput::builder()
-                    .kvs_arn(KVS_ARN)
-                    .created(aws_sdk_cloudfrontkeyvaluestore::primitives::DateTime::from_secs(1_795_867_200))
-                    .e_tag("KV1")
-                    .item_count(1)
-                    .total_size_in_bytes(32)
-                    .build()
-                    .unwrap()
-            });
+            let (weight, status, failure) = (self.weight, self.kvs_status, self.kvs_failure);
+            let describe =
+                mock!(aws_sdk_cloudfrontkeyvaluestore::Client::describe_key_value_store).then_output(move || {
+                    DescribeKeyValueStoreOutput::builder()
+                        .kvs_arn(KVS_ARN)
+                        .status(status)
+                        .set_failure_reason(failure.map(str::to_owned))
+                        .created(aws_sdk_cloudfrontkeyvaluestore::primitives::DateTime::from_secs(1_795_867_200))
+                        .e_tag("KV1")
+                        .item_count(1)
+                        .total_size_in_bytes(32)
+                        .build()
+                        .unwrap()
+                });
             let get = mock!(aws_sdk_cloudfrontkeyvaluestore::Client::get_key)
                 .match_requests(|r| r.key() == Some(KEY))
                 .then_output(move || {
@@ -298,7 +315,19 @@ impl Account {
             keyvaluestore,
             cloudwatch: mock_client!(aws_sdk_cloudwatch, none),
             lambda,
-            xray: mock_client!(aws_sdk_xray, none),
+            xray: {
+                let (destination, percent) = (self.spans_to.clone(), self.indexed_percent);
+                let spans = mock!(aws_sdk_xray::Client::get_trace_segment_destination).then_output(move || {
+                    GetTraceSegmentDestinationOutput::builder().destination(destination.clone()).build()
+                });
+                let indexing = mock!(aws_sdk_xray::Client::get_indexing_rules).then_output(move || {
+                    let rule = ProbabilisticRuleValue::builder().desired_sampling_percentage(percent).build().unwrap();
+                    let rule =
+                        IndexingRule::builder().name("Default").rule(IndexingRuleValue::Probabilistic(rule)).build();
+                    GetIndexingRulesOutput::builder().indexing_rules(rule).build()
+                });
+                mock_client!(aws_sdk_xray, RuleMode::MatchAny, &[spans, indexing])
+            },
         }
     }
 }
@@ -355,7 +384,7 @@ fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
 async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     let edge = edge();
     let checks = preflight(&Account::ready(), &edge).await;
-    assert_eq!(checks.len(), 15, "{checks:#?}");
+    assert_eq!(checks.len(), 17, "{checks:#?}");
     let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, Outcome::Pass(_))).collect();
     assert!(failing.is_empty(), "{failing:#?}");
     assert_eq!(
@@ -439,6 +468,20 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let line = fix(&preflight(&stale, &edge).await, "function code");
     assert!(line.contains("differs from function.js rendered for this plan at line"), "{line}");
     assert!(line.contains("cutover plan edge-function PLAN"), "{line}");
+
+    let provisioning = Account { kvs_status: "PROVISIONING", ..Account::ready() };
+    let line = fix(&preflight(&provisioning, &edge).await, "key value store");
+    assert!(line.starts_with(&format!("{KVS_ARN} is PROVISIONING | wait until it is READY")), "{line}");
+    let failed = Account { kvs_status: "PROVISIONING_FAILED", kvs_failure: Some("internal error"), ..Account::ready() };
+    let line = fix(&preflight(&failed, &edge).await, "key value store");
+    assert!(line.contains("is PROVISIONING_FAILED (internal error)") && line.contains("created again"), "{line}");
+
+    let searched = Account { spans_to: TraceSegmentDestination::CloudWatchLogs, ..Account::ready() };
+    let line = fix(&preflight(&searched, &edge).await, "x-ray indexing");
+    assert!(line.starts_with("Transaction Search on: 1 % of spans indexed as traces"), "{line}");
+    assert!(line.contains("update-indexing-rule") && line.contains("DesiredSamplingPercentage\":100"), "{line}");
+    let indexed = Account { indexed_percent: 100.0, ..searched };
+    assert!(matches!(outcome(&preflight(&indexed, &edge).await, "x-ray indexing"), Outcome::Pass(_)));
 
     let crowded = Account { unreserved: 50, ..Account::ready() };
     let line = fix(&preflight(&crowded, &edge).await, "lambda concurrency");

@@ -92,6 +92,7 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
         .args(["--endpoint-url-cloudfront", moto.endpoint()])
         .args(["--endpoint-url-keyvaluestore", moto.endpoint()])
         .args(["--endpoint-url-lambda", moto.endpoint()])
+        .args(["--endpoint-url-xray", moto.endpoint()])
         .env("CUTOVER_LOG", "warn")
         .output()
         .unwrap();
@@ -110,7 +111,8 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     assert!(line("/api/* caching").starts_with("  ok"), "{stdout}");
     assert!(line("/api/* host header").starts_with("  ok"), "{stdout}");
     let failing = ["/api/* methods", "edge function", "serverless origin", "weight is 0", "legacy answers"];
-    for failing in failing.into_iter().chain(["serverless answers", "lambda concurrency", "function tracing"]) {
+    let more = ["serverless answers", "lambda concurrency", "function tracing", "key value store"];
+    for failing in failing.into_iter().chain(more) {
         assert!(line(failing).starts_with("  FAIL"), "{failing}:\n{stdout}");
     }
     // No KeyValueStore, no probe token: a pin could not be trusted either way.
@@ -118,7 +120,9 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     assert!(stdout.contains("fix: publish infra/edge-function/function.js"), "{stdout}");
     assert!(stdout.contains("fix: add an origin with id api-gateway"), "{stdout}");
     assert!(stdout.contains("fix: allow GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE on /api/*"), "{stdout}");
-    assert!(stdout.contains("8 of 15 checks failed"), "{stdout}");
+    // moto has no KeyValueStore data plane and no Transaction Search API.
+    assert!(line("x-ray indexing").starts_with("  FAIL"), "{stdout}");
+    assert!(stdout.contains("10 of 17 checks failed"), "{stdout}");
 }
 
 #[test]
