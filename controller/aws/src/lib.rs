@@ -51,13 +51,22 @@ pub struct Endpoints {
     pub cloudwatch: Option<String>,
     pub lambda: Option<String>,
     pub xray: Option<String>,
+    pub apigateway: Option<String>,
 }
 
 impl Endpoints {
     fn any(&self) -> bool {
-        [&self.dynamodb, &self.cloudfront, &self.keyvaluestore, &self.cloudwatch, &self.lambda, &self.xray]
-            .iter()
-            .any(|e| e.is_some())
+        [
+            &self.dynamodb,
+            &self.cloudfront,
+            &self.keyvaluestore,
+            &self.cloudwatch,
+            &self.lambda,
+            &self.xray,
+            &self.apigateway,
+        ]
+        .iter()
+        .any(|e| e.is_some())
     }
 }
 
@@ -114,6 +123,8 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub xray: aws_sdk_xray::Client,
+    /// API Gateway v2 (HTTP APIs): pre-flight reads the integrations.
+    pub apigateway: aws_sdk_apigatewayv2::Client,
 }
 
 impl Clients {
@@ -141,6 +152,7 @@ impl Clients {
             cloudwatch: client!(aws_sdk_cloudwatch, endpoints.cloudwatch),
             lambda: client!(aws_sdk_lambda, endpoints.lambda),
             xray: client!(aws_sdk_xray, endpoints.xray),
+            apigateway: client!(aws_sdk_apigatewayv2, endpoints.apigateway),
         }
     }
 }

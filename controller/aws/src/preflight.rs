@@ -4,6 +4,7 @@
 //! written (at random, as the controller would on its first run), since
 //! the pinned probes need it.
 
+use aws_sdk_apigatewayv2::types::IntegrationType;
 use aws_sdk_cloudfront::types::{CacheBehavior, DistributionConfig, EventType, FunctionRuntime, FunctionStage, Method};
 use aws_sdk_lambda::types::TracingMode;
 use aws_sdk_xray::types::TraceSegmentDestination;
@@ -172,6 +173,7 @@ impl Preflight {
             checks.push(self.check_side(base.as_deref(), side, &token).await);
         }
         checks.push(self.check_concurrency().await);
+        checks.push(self.check_integrations().await);
         checks.push(self.check_tracing().await);
         checks.push(self.check_indexing().await);
         checks
@@ -465,6 +467,64 @@ impl Preflight {
     /// The plan's KeyValueStore, at the weight's key.
     fn kvs(&self) -> KvsEdge {
         KvsEdge::new(self.clients.keyvaluestore.clone(), &self.edge.kvs_arn, &self.edge.weight_key)
+    }
+
+    /// Every Lambda integration of the plan's API sends payload format 2.0:
+    /// the functions' `lambda_http` is built for HTTP API v2 events alone, so
+    /// a 1.0 event does not deserialize and every request on the route is a 500.
+    async fn check_integrations(&self) -> Check {
+        let name = "serverless integrations";
+        let Some(sources) = &self.metrics else {
+            return Check::skip(name, "the plan names no [target.metrics] api_id");
+        };
+        let api = &sources.api_id;
+        let (mut lambda, mut wrong, mut next) = (0, Vec::new(), None);
+        loop {
+            let out = self.clients.apigateway.get_integrations().api_id(api).set_next_token(next).send().await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let failure = AwsFailure::from_sdk("apigateway:GET", &e);
+                    let fix = match failure.kind {
+                        FailureKind::Denied => "grant the controller apigateway:GET on the API".to_owned(),
+                        _ => "check [target.metrics] api_id: the HTTP API's id (aws apigatewayv2 get-apis)".to_owned(),
+                    };
+                    return Check::fail(name, format!("API {api}: {}", failure.message), fix);
+                }
+            };
+            for integration in out.items() {
+                if integration.integration_type() != Some(&IntegrationType::AwsProxy) {
+                    continue;
+                }
+                lambda += 1;
+                let version = integration.payload_format_version().unwrap_or("1.0");
+                if version != "2.0" {
+                    let id = integration.integration_id().unwrap_or("?");
+                    wrong.push(format!("{id} ({})", integration.integration_uri().unwrap_or("no URI")));
+                }
+            }
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        match (lambda, wrong.as_slice()) {
+            (0, _) => Check::fail(
+                name,
+                format!("API {api} has no Lambda integration"),
+                "create the routes of api-lambdas/routes.json, each to its function (infra/)",
+            ),
+            (n, []) => Check::pass(name, format!("{n} Lambda integrations, payload format 2.0")),
+            (_, wrong) => Check::fail(
+                name,
+                format!("payload format 1.0 on {}", wrong.join(", ")),
+                format!(
+                    "the functions read 2.0 events: aws apigatewayv2 update-integration --api-id {api} \
+                     --payload-format-version 2.0 --integration-id {} (each)",
+                    wrong[0].split(' ').next().unwrap_or("?")
+                ),
+            ),
+        }
     }
 
     /// Where X-Ray sends spans: with CloudWatch Transaction Search on, only

@@ -7,6 +7,8 @@
 //! as the API reference gives them. The probes go to a stand-in edge that
 //! honours `x-cutover-probe` as the CloudFront Function does.
 
+use aws_sdk_apigatewayv2::operation::get_integrations::GetIntegrationsOutput;
+use aws_sdk_apigatewayv2::types::{Integration, IntegrationType};
 use aws_sdk_cloudfront::operation::describe_function::DescribeFunctionOutput;
 use aws_sdk_cloudfront::operation::get_cache_policy::GetCachePolicyOutput;
 use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
@@ -75,6 +77,8 @@ struct Account {
     kvs_failure: Option<&'static str>,
     /// Where X-Ray sends spans, and the share indexed as traces when that
     /// is CloudWatch Logs (Transaction Search).
+    /// The payload format of each Lambda integration.
+    payload_formats: &'static [&'static str],
     spans_to: TraceSegmentDestination,
     indexed_percent: f64,
     reserved: Option<i32>,
@@ -97,6 +101,7 @@ impl Account {
             weight: "0",
             kvs_status: "READY",
             kvs_failure: None,
+            payload_formats: &["2.0", "2.0"],
             spans_to: TraceSegmentDestination::XRay,
             indexed_percent: 1.0,
             reserved: None,
@@ -315,6 +320,23 @@ impl Account {
             keyvaluestore,
             cloudwatch: mock_client!(aws_sdk_cloudwatch, none),
             lambda,
+            apigateway: {
+                let formats = self.payload_formats;
+                let integrations = mock!(aws_sdk_apigatewayv2::Client::get_integrations)
+                    .match_requests(|r| r.api_id() == Some("a1b2c3d4e5"))
+                    .then_output(move || {
+                        let items = formats.iter().enumerate().map(|(n, format)| {
+                            Integration::builder()
+                                .integration_id(format!("int{n}"))
+                                .integration_type(IntegrationType::AwsProxy)
+                                .integration_uri(format!("arn:aws:lambda:eu-west-1:123456789012:function:fn{n}"))
+                                .payload_format_version(*format)
+                                .build()
+                        });
+                        GetIntegrationsOutput::builder().set_items(Some(items.collect())).build()
+                    });
+                mock_client!(aws_sdk_apigatewayv2, RuleMode::MatchAny, &[integrations])
+            },
             xray: {
                 let (destination, percent) = (self.spans_to.clone(), self.indexed_percent);
                 let spans = mock!(aws_sdk_xray::Client::get_trace_segment_destination).then_output(move || {
@@ -384,7 +406,11 @@ fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
 async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     let edge = edge();
     let checks = preflight(&Account::ready(), &edge).await;
-    assert_eq!(checks.len(), 17, "{checks:#?}");
+    assert_eq!(checks.len(), 18, "{checks:#?}");
+    assert_eq!(
+        *outcome(&checks, "serverless integrations"),
+        Outcome::Pass("2 Lambda integrations, payload format 2.0".into())
+    );
     let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, Outcome::Pass(_))).collect();
     assert!(failing.is_empty(), "{failing:#?}");
     assert_eq!(
@@ -475,6 +501,14 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let failed = Account { kvs_status: "PROVISIONING_FAILED", kvs_failure: Some("internal error"), ..Account::ready() };
     let line = fix(&preflight(&failed, &edge).await, "key value store");
     assert!(line.contains("is PROVISIONING_FAILED (internal error)") && line.contains("created again"), "{line}");
+
+    let v1 = Account { payload_formats: &["2.0", "1.0"], ..Account::ready() };
+    let line = fix(&preflight(&v1, &edge).await, "serverless integrations");
+    assert!(
+        line.starts_with("payload format 1.0 on int1 (arn:aws:lambda:eu-west-1:123456789012:function:fn1)"),
+        "{line}"
+    );
+    assert!(line.contains("--payload-format-version 2.0 --integration-id int1"), "{line}");
 
     let searched = Account { spans_to: TraceSegmentDestination::CloudWatchLogs, ..Account::ready() };
     let line = fix(&preflight(&searched, &edge).await, "x-ray indexing");

@@ -36,6 +36,9 @@ pub struct EndpointArgs {
     /// X-Ray (sampled latencies per side).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_XRAY", value_name = "URL")]
     pub endpoint_url_xray: Option<String>,
+    /// API Gateway v2 (pre-flight's integrations).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_APIGATEWAYV2", value_name = "URL")]
+    pub endpoint_url_apigateway: Option<String>,
 }
 
 /// What a command says when the AWS adapters were left out of the build.
@@ -53,6 +56,7 @@ impl EndpointArgs {
             cloudwatch: self.endpoint_url_cloudwatch.clone(),
             lambda: self.endpoint_url_lambda.clone(),
             xray: self.endpoint_url_xray.clone(),
+            apigateway: self.endpoint_url_apigateway.clone(),
         }
     }
 }
