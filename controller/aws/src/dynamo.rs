@@ -147,7 +147,8 @@ impl DynamoStore {
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let schema = |name: &str, key_type| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
-        self.client
+        let created = self
+            .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
@@ -156,9 +157,14 @@ impl DynamoStore {
             .key_schema(built(schema("pk", KeyType::Hash))?)
             .key_schema(built(schema("sk", KeyType::Range))?)
             .send()
-            .await
-            .map_err(|e| failed("dynamodb:CreateTable", e))?;
-        Ok(())
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Created meanwhile: by another process, or by this call's first
+            // attempt, whose answer came too late and was tried again.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+            Err(e) => Err(failed("dynamodb:CreateTable", e)),
+        }
     }
 
     async fn get(&self, id: &str, sk: &str) -> Result<Option<Item>, StoreError> {

@@ -72,7 +72,24 @@ async fn half_configured_distribution(moto: &Moto) -> String {
         .cache_behaviors(CacheBehaviors::builder().quantity(1).items(api).build().unwrap())
         .build()
         .unwrap();
-    let created = cloudfront.create_distribution().distribution_config(config).send().await.expect("create");
+    // One unhurried attempt: on a loaded machine moto can take longer than
+    // the adapters' 3 s, and a retried create meets its own caller reference.
+    let patient = aws_sdk_cloudfront::config::Builder::default()
+        .timeout_config(
+            aws_sdk_cloudfront::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(120))
+                .operation_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
+        .retry_config(aws_sdk_cloudfront::config::retry::RetryConfig::disabled());
+    let created = cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .customize()
+        .config_override(patient)
+        .send()
+        .await
+        .expect("create");
     created.distribution.expect("a distribution").id().to_owned()
 }
 

@@ -100,8 +100,9 @@
 //!   that met a cold start (null: at most `max_share`).
 //!
 //! **Pass** means: at least `min_samples` requests on each side in this step
-//! (and, for latency, at least `min_samples` warm new-side requests and a
-//! baseline of 1000 old-side ones), and no check's e-value has reached its
+//! (and, for latency, at least `min_samples` warm new-side requests, users'
+//! or probes judged against the old side's probes, and a baseline of 1000
+//! old-side ones), and no check's e-value has reached its
 //! threshold. Too few samples is Inconclusive — but a Fail needs no minimum:
 //! the e-value is valid at any sample size, which is what lets an outage at a
 //! 1 % step roll back within minutes.
@@ -341,6 +342,10 @@ struct StepTotals {
     judged: PerSide<[Rate; 2]>,
     /// New-side warm user requests, for the new side's quantile estimates.
     new_warm: Histogram,
+    /// New-side warm probes judged against the old side's probes: evidence
+    /// too, so a step no user landed in (a few users, a 1 % step) is not
+    /// held for ever.
+    new_probes_judged: u64,
 }
 
 /// One step's tests. Each step starts its own (a union over the steps'
@@ -740,19 +745,21 @@ impl SequentialJudge {
         let (log_e, threshold) =
             self.evidence(check, |ev| if check == CheckName::LatencyP50 { ev.p50.log_e() } else { ev.p99.log_e() });
         let failed = self.latch(check, (log_e, threshold), true);
-        let samples = PerSide { legacy: self.old.latency.count(), serverless: self.step.new_warm.count() };
+        let probes = self.step.new_probes_judged;
+        let samples = PerSide { legacy: self.old.latency.count(), serverless: self.step.new_warm.count() + probes };
         let name = check.as_str();
         let what = match (failed, new, old) {
             (Some(_), _, _) => format!("{name}: too many new-side requests over the allowance"),
-            (None, new, Some((_, allowance))) => {
-                format!("{name} {:.1} ms, allowance {allowance:.1} ms", new.unwrap_or(0.0))
+            (None, Some(new), Some((_, allowance))) => format!("{name} {new:.1} ms, allowance {allowance:.1} ms"),
+            (None, None, Some(_)) => {
+                format!("{name}: no user request on the new side yet; {probes} probes judged against the old side's")
             }
             (None, _, None) => String::new(),
         };
         let short = if old.is_none() {
             Some(format!("fewer than {BASELINE_MIN} old-side requests for a baseline"))
         } else {
-            (samples.serverless < min).then(|| format!("fewer than {min} warm new-side requests"))
+            (samples.serverless < min).then(|| format!("fewer than {min} warm new-side requests (users and probes)"))
         };
         let (verdict, reason) = Self::verdict(failed, &what, short);
         CheckResult {
@@ -992,6 +999,9 @@ impl Judge for SequentialJudge {
         let probe_allowance = |q, limits| allowance(&self.old.probe_latency, q, limits).map(|(_, a)| a);
         obs.p50[1] = probe_allowance(0.5, g.latency_p50).map(|a| (probes.count(), probes.count_above(a)));
         obs.p99[1] = probe_allowance(0.99, g.latency_p99).map(|a| (probes.count(), probes.count_above(a)));
+        if obs.p50[1].is_some() && obs.p99[1].is_some() {
+            self.step.new_probes_judged += probes.count();
+        }
         self.old.probe_latency.merge(&m.probes.legacy.latency_ms);
         self.old.record_latency(window, old_warm);
         self.step.new_warm.merge(new);
@@ -1395,6 +1405,34 @@ mod tests {
             // And users who did not fail before they moved are the new side's fault.
             let fine_before = sticky_run(0.005, true, how);
             assert_eq!(fine_before.last(), Some(&Verdict::Fail), "{fine_before:?}");
+        }
+    }
+
+    /// A step no user lands in (few users, a 1 % step) is judged on its
+    /// probes once the old side's probes give them a baseline: it passes
+    /// instead of holding for ever.
+    #[test]
+    fn a_step_without_users_passes_latency_on_its_probes() {
+        let mut j = SequentialJudge::new(&Plan::default_plan());
+        let mut lookback = Measurement::default();
+        lookback.traffic.legacy = side(2000, 0);
+        lookback.probes.legacy = side(1200, 0);
+        j.baseline(W, &lookback);
+        j.begin_step(0, Weight::from_bps(100).unwrap(), Timestamp(0));
+        let mut m = Measurement::default();
+        m.traffic.legacy = side(70, 0);
+        m.probes.legacy = side(10, 0);
+        m.probes.serverless = side(10, 0);
+        let latency = |a: &Analysis| -> Vec<(Verdict, String)> {
+            let latency = a.checks.iter().filter(|c| matches!(c.check, CheckName::LatencyP50 | CheckName::LatencyP99));
+            latency.map(|c| (c.verdict, c.reason.clone())).collect()
+        };
+        let first = j.judge(W, &m);
+        assert!(latency(&first).iter().all(|(v, _)| *v == Verdict::Inconclusive), "{:?}", latency(&first));
+        let fifth = (0..4).map(|_| j.judge(W, &m)).last().unwrap();
+        for (verdict, reason) in latency(&fifth) {
+            assert_eq!(verdict, Verdict::Pass, "{reason}");
+            assert!(reason.contains("no user request on the new side yet; 50 probes judged"), "{reason}");
         }
     }
 }
