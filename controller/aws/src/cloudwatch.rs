@@ -23,8 +23,8 @@
 //! is read [`LAG`] earlier, in whole minutes. AWS cutovers run at real time
 //! (speed 1), so engine time is wall time here. Later still is not rare, and
 //! a minute not yet published reads as a minute without requests: where the
-//! controller's own probes reached a side's origin in a minute (at least
-//! [`PUBLISHED_MIN_PROBES`], away from its edges) and CloudWatch counts
+//! pinned side answered the controller's own probes in a minute (at least
+//! [`PUBLISHED_MIN_PROBES`] below 500, away from its edges) and CloudWatch counts
 //! fewer requests there, the minute is not published yet and the read is a
 //! *late* [`MeasureError`]: the engine asks again a little later, from the
 //! same start, instead of judging part of the window.
@@ -393,13 +393,17 @@ fn sized_to(span_ms: u64) -> aws_sdk_cloudwatch::config::Builder {
 
 /// The first minute of `[from, to)` CloudWatch has not published in full,
 /// as a sentence: one in which it counts fewer requests on a side than the
-/// controller's probes that reached that side's origin.
+/// controller's probes that side answered.
 fn unpublished(series: &HashMap<String, BTreeMap<i64, f64>>, log: &ProbeLog, from: u64, to: u64) -> Option<String> {
     let minute = 60_000;
     for m in (from..to).step_by(minute as usize) {
-        let probed = log.counted_by_origins(m + MINUTE_EDGE_MS, m + minute - MINUTE_EDGE_MS);
+        // Only probes the pinned side answered below 500 surely reached it:
+        // a 5xx may be the edge's own (an origin it cannot reach), and
+        // counting those would turn an outage into a late read.
+        let probed = log.sample(m + MINUTE_EDGE_MS, m + minute - MINUTE_EDGE_MS);
         for side in Side::BOTH {
-            let probes = probed.get(side).requests;
+            let answered = probed.get(side);
+            let probes = answered.requests - answered.errors;
             let counted = series
                 .get(&id(side.as_str(), "requests", "sum"))
                 .and_then(|p| p.get(&(m as i64)))

@@ -221,14 +221,15 @@ impl DynamoStore {
         items: Vec<TransactWriteItem>,
     ) -> Result<(), Option<StoreError>> {
         let seed = audit::sha256_hex(format!("{what}\n{content}").as_bytes());
-        let mut reason = String::new();
+        let (mut reason, mut token_try) = (String::new(), 0);
         for attempt in 0..TRANSACT_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt, &seed)).await;
             }
-            // A fresh token per try: a cancelled try wrote nothing, and a
-            // token already used answers as it did the first time.
-            let token = format!("{}-{attempt}", &seed[..32]);
+            // A fresh token after a cancellation (that try wrote nothing,
+            // and a used token answers as it did the first time); the same
+            // one while DynamoDB still runs a try with it, which may commit.
+            let token = format!("{}-{token_try}", &seed[..32]);
             let sent = self
                 .client
                 .transact_write_items()
@@ -241,7 +242,10 @@ impl DynamoStore {
                 Err(e) => e,
             };
             let cancelled = match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => classify(c.cancellation_reasons()),
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    token_try += 1;
+                    classify(c.cancellation_reasons())
+                }
                 Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
                     Cancelled::Contended("a transaction with the same token is still in progress".into())
                 }

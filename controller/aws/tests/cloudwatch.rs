@@ -539,6 +539,20 @@ mod xray {
         );
         // Published: read as usual.
         assert!(read(healthy()).await.is_ok());
+        // Probes the edge itself failed (it cannot reach the origin) vouch
+        // for nothing: the outage is judged, not waited for.
+        let down = ProbeLog::default();
+        for second in (0..120).step_by(3) {
+            down.record(NOON + second * 1000, Side::Serverless, Outcome::ServerError);
+        }
+        let mut missing: Vec<MetricDataResult> =
+            healthy().into_iter().filter(|r| r.id() != Some("serverless_requests_sum")).collect();
+        missing.push(result("serverless_requests_sum", &[(0, 50.0)]));
+        let rule = mock!(Client::get_metric_data)
+            .then_output(move || GetMetricDataOutput::builder().set_metric_data_results(Some(missing.clone())).build());
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&rule]), sources()).with_probes(down);
+        let m = metrics.read(window()).await.expect("judged, not late").measurement;
+        assert_eq!(m.probes.serverless.errors, 40);
     }
 
     /// X-Ray keeps the first request a second of each function: a quiet

@@ -64,6 +64,33 @@ async fn contention_and_throttling_are_tried_again_with_a_fresh_token() {
     assert_eq!(tokens[0][..32], tokens[2][..32], "one write, one seed");
 }
 
+/// A try DynamoDB is still running may yet commit: asked again with the
+/// same token, which answers as that try does.
+#[tokio::test]
+async fn a_transaction_still_in_progress_is_asked_again_with_its_token() {
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let seen = tokens.clone();
+    let record = move |r: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput| {
+        seen.lock().unwrap().push(r.client_request_token().unwrap_or_default().to_owned());
+        true
+    };
+    let busy = mock!(Client::transact_write_items).match_requests(record.clone()).then_error(|| {
+        TransactWriteItemsError::TransactionInProgressException(
+            aws_sdk_dynamodb::types::error::TransactionInProgressException::builder().message("in progress").build(),
+        )
+    });
+    let done = mock!(Client::transact_write_items)
+        .match_requests(record)
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&busy, &done]);
+    let state = CutoverState::new("answers", Timestamp::from_ms(0));
+    let time = TimeScale { speed: 1.0, anchor: Timestamp::from_ms(0) };
+    assert_eq!(DynamoStore::new(client, "cutover").create("plan", time, &state, &[]).await, Ok(()));
+    let tokens = tokens.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0], tokens[1]);
+}
+
 #[tokio::test]
 async fn a_failed_condition_is_the_callers_to_answer() {
     let (result, tokens) = create(vec![Some(vec!["ConditionalCheckFailed", "None"])]).await;

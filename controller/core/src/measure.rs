@@ -331,14 +331,31 @@ impl Cohorts {
         Cohorts(counts)
     }
 
+    /// Adds `other`'s counts: one pass over both sorted lists.
     pub fn merge(&mut self, other: &Cohorts) {
-        if self.0.is_empty() {
-            self.0.clone_from(&other.0);
+        if other.0.is_empty() {
             return;
         }
-        let mut all = std::mem::take(&mut self.0);
-        all.extend_from_slice(&other.0);
-        *self = Cohorts::from_unsorted(all);
+        let mine = std::mem::take(&mut self.0);
+        let mut merged = Vec::with_capacity(mine.len() + other.0.len());
+        let (mut a, mut b) = (mine.into_iter().peekable(), other.0.iter().copied().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.bucket < y.bucket => a.next(),
+                (Some(x), Some(y)) if x.bucket > y.bucket => b.next(),
+                (Some(_), Some(_)) => a.next().zip(b.next()).map(|(x, y)| CohortCount {
+                    requests: x.requests + y.requests,
+                    errors: x.errors + y.errors,
+                    client_errors: x.client_errors + y.client_errors,
+                    ..x
+                }),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        self.0 = merged;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &CohortCount> {
@@ -449,6 +466,18 @@ impl MeasureError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cohorts_merge_by_bucket_in_order() {
+        let count = |bucket, requests, errors| CohortCount { bucket, requests, errors, client_errors: 0 };
+        let mut a = Cohorts::from_unsorted(vec![count(7, 1, 0), count(2, 3, 1), count(7, 1, 1)]);
+        a.merge(&Cohorts::from_unsorted(vec![count(5, 2, 0), count(7, 4, 0), count(9000, 1, 1)]));
+        assert_eq!(
+            a.iter().copied().collect::<Vec<_>>(),
+            [count(2, 3, 1), count(5, 2, 0), count(7, 6, 1), count(9000, 1, 1)]
+        );
+        assert_eq!(a.requests(), 12);
+    }
 
     #[test]
     fn quantiles_are_within_bucket_error() {

@@ -346,11 +346,11 @@ fn no_data_holds_then_follows_the_policy() {
 }
 
 /// CloudWatch's datapoints can arrive minutes late: a window the source
-/// says is not published yet is asked again an interval later, from the
-/// same start, and judged once, whole; one whose start stays unpublished
-/// past `LATE_MAX` is judged an error like any source failure.
+/// says is not published yet is asked again, the same window, an interval
+/// later, and judged once, whole; one still unpublished `LATE_MAX` after
+/// the source first said so is judged an error like any source failure.
 #[test]
-fn a_window_not_yet_published_is_asked_again_from_its_start() {
+fn a_window_not_yet_published_is_asked_again() {
     let mut rig = Rig::started();
     let next_window = |rig: &mut Rig| {
         rig.now = rig.engine.next_wake().unwrap();
@@ -364,18 +364,23 @@ fn a_window_not_yet_published_is_asked_again_from_its_start() {
         rig.send(Input::Measured { window: first, result: Err(MeasureError::late("cloudwatch", "minute 12:03")) });
     assert!(out.effects.iter().all(|e| !matches!(e, Effect::Persist { .. })), "nothing recorded: {out:?}");
     assert_eq!(analyses(&rig), before);
+    let asked = rig.now;
     let again = next_window(&mut rig);
-    assert_eq!(again.from, first.from, "the same start, with what came since");
-    assert!(again.to > first.to);
-    let _ = rig.send(Input::Measured { window: again, result: Ok(healthy()) });
+    assert_eq!(again, first, "the same window");
+    assert_eq!(rig.now, asked + plan().guardrails.interval, "an interval later");
+    let out = rig.send(Input::Measured { window: again, result: Ok(healthy()) });
     assert_eq!(analyses(&rig), before + 1, "judged once, whole");
-    // Still unpublished ten minutes after its start: an error, as any other.
-    let mut window = next_window(&mut rig);
-    let stuck_from = window.from;
-    while rig.now < stuck_from + LATE_MAX {
+    // The next window was due meanwhile: asked at once, from where the late one ended.
+    let next = measures(&out).first().copied().unwrap_or_else(|| panic!("no measure: {out:?}"));
+    assert_eq!((next.from, next.to), (first.to, rig.now));
+    // Still unpublished ten minutes after it was first said to be: an error.
+    let mut window = next;
+    let first_said = rig.now;
+    while rig.now < first_said + LATE_MAX {
         let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
-        window = next_window(&mut rig);
-        assert_eq!(window.from, stuck_from);
+        let asked = next_window(&mut rig);
+        assert_eq!(asked, window);
+        window = asked;
     }
     let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
     let last = rig.store.iter().rev().find(|e| matches!(e.kind, EventKind::Analysis { .. })).unwrap();

@@ -222,9 +222,17 @@ struct MeasureProgress {
     /// the judge's memory is empty, so the baseline is read again once the
     /// edge confirms (from the cutover's start to then).
     baseline_on_confirm: bool,
-    /// A window the source had not published yet is asked again (with
-    /// what has come since) at this time.
-    late_retry_at: Option<Timestamp>,
+    /// A window the source had not published in full yet, when it first
+    /// said so, and when to ask for it again (the same window: a steady
+    /// delay would leave a growing one's newest minute unpublished for ever).
+    late: Option<LateWindow>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LateWindow {
+    window: Window,
+    since: Timestamp,
+    retry_at: Timestamp,
 }
 
 impl MeasureProgress {
@@ -232,13 +240,12 @@ impl MeasureProgress {
     fn restart_step(&mut self, from: Option<Timestamp>) {
         self.measured_to = from;
         self.in_flight = None;
-        self.late_retry_at = None;
+        self.late = None;
     }
 }
 
-/// How long after its start a window the source has not published in full
-/// is asked for again (each time from that start, so it grows) before it is
-/// judged an error (`no_data`).
+/// How long after the source first said a window was not published in
+/// full it is asked for again before it is judged an error (`no_data`).
 pub const LATE_MAX: Duration = Duration::from_secs(10 * 60);
 
 /// What one call to `handle` will persist and do.
@@ -361,10 +368,10 @@ impl<J: Judge> Engine<J> {
         let candidates = [
             self.edge.retry_at,
             self.measure.baseline_not_before.filter(|_| self.measure.baseline_wanted.is_some()),
-            // The next window, once the last one is answered (a late one
-            // is asked again at its own time).
+            // The next window, once the last one is answered; a late one
+            // first, at its own time.
             step(self.measure.measured_to.filter(|_| self.measure.in_flight.is_none()))
-                .map(|t| (t + g.interval).max(self.measure.late_retry_at.unwrap_or(t))),
+                .map(|t| self.measure.late.map_or(t + g.interval, |late| late.retry_at)),
             step(self.state.step_started_at).map(|t| t + self.hold()),
             step(self.state.no_data_since).map(|t| t + g.no_data.max_hold),
             step(self.state.shared_failure_since).map(|t| t + g.shared_failure.max_hold),
@@ -419,11 +426,12 @@ impl<J: Judge> Engine<J> {
         if !self.measuring() {
             return;
         }
+        let since = self.measure.late.take().filter(|late| late.window == window).map_or(now, |late| late.since);
         if let Err(e) = &result {
-            if e.late && now < window.from + LATE_MAX {
-                // Not published yet: judged later, with what comes after it.
-                self.measure.measured_to = Some(window.from);
-                self.measure.late_retry_at = Some(now + self.plan.guardrails.interval);
+            if e.late && now < since + LATE_MAX {
+                // Not published yet: the same window, asked again later.
+                let retry_at = now + self.plan.guardrails.interval;
+                self.measure.late = Some(LateWindow { window, since, retry_at });
                 return;
             }
         }
@@ -745,13 +753,21 @@ impl<J: Judge> Engine<J> {
             return;
         }
         let interval = self.plan.guardrails.interval;
-        if self.measure.in_flight.is_none() && self.measure.late_retry_at.is_none_or(|t| now >= t) {
-            if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
-                let window = Window { from, to: now };
-                self.measure.measured_to = Some(now);
-                self.measure.in_flight = Some(window);
-                self.measure.late_retry_at = None;
-                tx.measures.push(window);
+        if self.measure.in_flight.is_none() {
+            match self.measure.late {
+                Some(late) if now >= late.retry_at => {
+                    self.measure.in_flight = Some(late.window);
+                    tx.measures.push(late.window);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(from) = self.measure.measured_to.filter(|to| now >= *to + interval) {
+                        let window = Window { from, to: now };
+                        self.measure.measured_to = Some(now);
+                        self.measure.in_flight = Some(window);
+                        tx.measures.push(window);
+                    }
+                }
             }
         }
         if self.measuring() {

@@ -69,7 +69,10 @@
 //!   tests on both sides (and out of the increase a fail must reach). 4xx
 //!   have chronic percents of their own. Which percents are chronic is
 //!   decided on the windows before, never on the outcomes it leaves out,
-//!   so each window's likelihood ratio stays one. Users alike keep the
+//!   so the count test's ratio is still a likelihood ratio; the reference
+//!   test's rate, pooled over the percents that are not chronic, comes out
+//!   a little lower than all users' (a percent is chronic for a high past),
+//!   a strictness its upper bound and margin absorb. Users alike keep the
 //!   side-against-side power; a user who starts failing only after moving
 //!   is, as far as anything can tell, the new side's fault. Without
 //!   cohorts (CloudWatch's counts per side) users are judged as before.
@@ -601,6 +604,10 @@ pub struct SequentialJudge {
     carried: Option<Evidence>,
     old: OldSide,
     cohorts: CohortPast,
+    /// The old side's usual rate over what the error tests judge (users of
+    /// chronic cohorts left out when they are known), for the increase a
+    /// fail must reach when the step has few old-side requests.
+    judged_usual: Rate,
     /// Windows still treated as part of a shared failure.
     shared_linger: u32,
     /// Expected windows per step, for the floors' horizon.
@@ -622,6 +629,7 @@ impl SequentialJudge {
             carried: None,
             old: OldSide::default(),
             cohorts: CohortPast::default(),
+            judged_usual: Rate::default(),
             shared_linger: 0,
             step_windows: plan.schedule.steps.iter().map(|s| windows(s.hold).max(1)).collect(),
         }
@@ -671,7 +679,7 @@ impl SequentialJudge {
         let old = if step_old.requests >= g.min_samples {
             rate(step_old)
         } else {
-            rate(self.old.usual()).or_else(|| rate(step_old))
+            rate(self.judged_usual).or_else(|| rate(step_old))
         };
         let new = rate(self.step.judged.serverless[0]);
         let increase = old.zip(new).map(|(o, n)| n - o);
@@ -898,6 +906,7 @@ impl Judge for SequentialJudge {
         self.carried = None;
         self.old = OldSide::default();
         self.cohorts = CohortPast::default();
+        self.judged_usual = Rate::default();
         self.shared_linger = 0;
     }
 
@@ -982,6 +991,13 @@ impl Judge for SequentialJudge {
             }
         }
 
+        self.judged_usual = match &users {
+            Some((_, outside)) => {
+                let probes = self.old.errors[1];
+                Rate { requests: outside.requests + probes.requests, errors: outside.errors + probes.errors }
+            }
+            None => self.old.usual(),
+        };
         // Latency: against the baseline as it stood before this window,
         // scaled by how loaded the old side is now.
         let old_warm = &m.traffic.legacy.latency_ms;
