@@ -53,6 +53,7 @@ pub const PUBLISHED_MIN_PROBES: u64 = 3;
 /// at 12:00:59.9 may be counted in 12:01.
 const MINUTE_EDGE_MS: u64 = 5_000;
 const PERIOD_SECS: i32 = 60;
+const MINUTE_MS: u64 = 60_000;
 /// The percentiles asked for, as CloudWatch names them, and their ranks.
 const PERCENTILES: [(&str, f64); 8] = [
     ("p10", 0.10),
@@ -191,10 +192,9 @@ impl CloudWatchMetrics {
     /// Reads one window (shifted by [`LAG`], in whole minutes).
     pub async fn read(&self, window: Window) -> Result<Reading, MeasureError> {
         let fail = |message: String| MeasureError::new("cloudwatch", message);
-        let minute = 60_000;
         let lag = LAG.as_millis() as u64;
-        let from = window.from.as_ms().saturating_sub(lag) / minute * minute;
-        let to = window.to.as_ms().saturating_sub(lag) / minute * minute;
+        let from = window.from.as_ms().saturating_sub(lag) / MINUTE_MS * MINUTE_MS;
+        let to = window.to.as_ms().saturating_sub(lag) / MINUTE_MS * MINUTE_MS;
         if to <= from {
             return Err(fail(format!(
                 "the window {}–{} holds no whole minute once read {} s late; CloudWatch's period is 60 s, so the \
@@ -395,12 +395,11 @@ fn sized_to(span_ms: u64) -> aws_sdk_cloudwatch::config::Builder {
 /// as a sentence: one in which it counts fewer requests on a side than the
 /// controller's probes that side answered.
 fn unpublished(series: &HashMap<String, BTreeMap<i64, f64>>, log: &ProbeLog, from: u64, to: u64) -> Option<String> {
-    let minute = 60_000;
-    for m in (from..to).step_by(minute as usize) {
+    for m in (from..to).step_by(MINUTE_MS as usize) {
         // Only probes the pinned side answered below 500 surely reached it:
         // a 5xx may be the edge's own (an origin it cannot reach), and
         // counting those would turn an outage into a late read.
-        let probed = log.sample(m + MINUTE_EDGE_MS, m + minute - MINUTE_EDGE_MS);
+        let probed = log.sample(m + MINUTE_EDGE_MS, m + MINUTE_MS - MINUTE_EDGE_MS);
         for side in Side::BOTH {
             let answered = probed.get(side);
             let probes = answered.requests - answered.errors;
@@ -547,11 +546,10 @@ pub async fn request_history(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<Vec<f64>, AwsFailure> {
-    let minute = 60_000;
-    let (from, to) = (from_ms / minute * minute, to_ms / minute * minute);
+    let (from, to) = (from_ms / MINUTE_MS * MINUTE_MS, to_ms / MINUTE_MS * MINUTE_MS);
     let dimensions = vec![Dimension::builder().name("LoadBalancer").value(load_balancer).build()];
     let q = query("requests".into(), "AWS/ApplicationELB", "RequestCount", dimensions, "Sum");
-    let mut per_minute = vec![0.0; ((to.saturating_sub(from)) / minute) as usize];
+    let mut per_minute = vec![0.0; ((to.saturating_sub(from)) / MINUTE_MS) as usize];
     let mut next = None;
     loop {
         let out = client
@@ -569,7 +567,7 @@ pub async fn request_history(
             for (at, value) in result.timestamps().iter().zip(result.values()) {
                 let ms = at.to_millis().unwrap_or(0).max(0) as u64;
                 if let Some(slot) =
-                    ms.checked_sub(from).map(|d| (d / minute) as usize).and_then(|i| per_minute.get_mut(i))
+                    ms.checked_sub(from).map(|d| (d / MINUTE_MS) as usize).and_then(|i| per_minute.get_mut(i))
                 {
                     *slot += value.max(0.0);
                 }

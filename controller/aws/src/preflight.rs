@@ -75,11 +75,11 @@ const API_PATTERN: &str = "/api/*";
 /// traces for the controller to see what X-Ray alone would show it.
 const INDEXED_MIN_PERCENT: f64 = 100.0;
 /// CloudFront's managed policies, by their fixed ids.
-const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
-const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
-const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+pub const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+pub const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+pub const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 /// What the API's routes use, and so what `/api/*` must allow.
-const METHODS: [Method; 7] =
+pub const METHODS: [Method; 7] =
     [Method::Get, Method::Head, Method::Options, Method::Put, Method::Post, Method::Patch, Method::Delete];
 
 // A behaviour without policies carries the legacy cache settings: deprecated
@@ -183,7 +183,7 @@ impl Preflight {
     /// neither is measured, and a rollback would not reach it.
     async fn check_caching(&self, api: &CacheBehavior) -> Check {
         let name = "/api/* caching";
-        let fix = "use the managed CachingDisabled cache policy (4135ea2d-6df8-44a3-9df3-4b5a84be39ad) on /api/*";
+        let fix = format!("use the managed CachingDisabled cache policy ({CACHING_DISABLED}) on /api/*");
         let ttls = match api.cache_policy_id().filter(|id| !id.is_empty()) {
             Some(CACHING_DISABLED) => return Check::pass(name, "CachingDisabled"),
             Some(id) => match self.clients.cloudfront.get_cache_policy().id(id).send().await {
@@ -226,8 +226,10 @@ impl Preflight {
     /// must not be forwarded to it.
     async fn check_host_header(&self, api: &CacheBehavior) -> Check {
         let name = "/api/* host header";
-        let fix = "use the managed AllViewerExceptHostHeader origin request policy \
-                   (b689b0a8-53d0-40ab-baf2-68738e2966ac) on /api/*: API Gateway refuses a Host not its own (403)";
+        let fix = format!(
+            "use the managed AllViewerExceptHostHeader origin request policy ({ALL_VIEWER_EXCEPT_HOST}) on /api/*: \
+             API Gateway refuses a Host not its own (403)"
+        );
         let forwards_host = |headers: &[String]| headers.iter().any(|h| h.eq_ignore_ascii_case("host") || h == "*");
         match api.origin_request_policy_id().filter(|id| !id.is_empty()) {
             Some(ALL_VIEWER_EXCEPT_HOST) => Check::pass(name, "AllViewerExceptHostHeader"),

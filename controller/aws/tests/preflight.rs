@@ -35,7 +35,9 @@ use aws_sdk_xray::operation::get_indexing_rules::GetIndexingRulesOutput;
 use aws_sdk_xray::operation::get_trace_segment_destination::GetTraceSegmentDestinationOutput;
 use aws_sdk_xray::types::{IndexingRule, IndexingRuleValue, ProbabilisticRuleValue, TraceSegmentDestination};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use cutover_aws::preflight::{Check, Outcome, Preflight};
+use cutover_aws::preflight::{
+    Check, Outcome, Preflight, ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, METHODS as ALL_METHODS,
+};
 use cutover_aws::Clients;
 use cutover_core::plan::CloudFrontEdge;
 use cutover_testkit::http::{Answer, Stub};
@@ -46,12 +48,7 @@ const DISTRIBUTION: &str = "E2QWRUHAPOMQZL";
 const FUNCTION_ARN: &str = "arn:aws:cloudfront::123456789012:function/internal-api-weight";
 const KVS_ARN: &str = "arn:aws:cloudfront::123456789012:key-value-store/8aa76c9b-1b7e-4f5c-9d60-2f7a0b6c1c3e";
 const KEY: &str = "internal-api/weight";
-const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
-const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
-const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 const CUSTOM_POLICY: &str = "9a8b7c6d-0000-4000-8000-000000000001";
-const ALL_METHODS: [Method; 7] =
-    [Method::Get, Method::Head, Method::Options, Method::Put, Method::Post, Method::Patch, Method::Delete];
 
 /// What the account looks like; `ready()` is a distribution set up as
 /// `infra/` sets it up.

@@ -65,13 +65,16 @@ pub fn first_difference(live: &str, expected: &str) -> Option<(usize, String, St
         return None;
     }
     let (mut a, mut b) = (live.lines(), expected.lines());
-    for n in 1.. {
+    let mut n = 0;
+    loop {
+        n += 1;
         match (a.next(), b.next()) {
-            (Some(x), Some(y)) if x.trim_end() == y.trim_end() => continue,
+            // Line by line the same (CRLF, trailing spaces): no difference.
+            (None, None) => return None,
+            (Some(x), Some(y)) if x.trim_end() == y.trim_end() => {}
             (x, y) => return Some((n, x.unwrap_or("(end)").to_owned(), y.unwrap_or("(end)").to_owned())),
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -123,6 +126,7 @@ mod tests {
     #[test]
     fn the_first_difference_is_named_by_line() {
         assert_eq!(first_difference("a\nb\n", "a\nb"), None);
+        assert_eq!(first_difference("a \r\nb", "a\nb"), None, "trailing space and CRLF within");
         assert_eq!(first_difference("a\nB\nc", "a\nb\nc"), Some((2, "B".into(), "b".into())));
         assert_eq!(first_difference("a", "a\nb"), Some((2, "(end)".into(), "b".into())));
     }

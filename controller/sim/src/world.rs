@@ -7,7 +7,7 @@ use cutover_core::measure::{CohortCount, Cohorts, Measurement, PerSide, SideSamp
 use cutover_core::units::{Timestamp, Weight};
 
 use crate::model::{Affects, Scenario, SideModel};
-use crate::rng::Rng;
+use crate::rng::{mix, Rng};
 
 /// One simulated request.
 #[derive(Clone, Copy, Debug)]
@@ -251,13 +251,6 @@ fn sample(rng: &mut Rng, m: &Sampler, serverless: bool, probe: bool) -> Req {
         ln_latency_ms = (ln_latency_ms.exp() + cold_ms).ln();
     }
     Req { bucket: 0, serverless, probe, cold, error, ln_latency_ms: ln_latency_ms as f32 }
-}
-
-/// SplitMix64's finaliser: a well-spread hash of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// Uniform in `[lo, hi]`.

@@ -316,6 +316,11 @@ impl Rate {
         self.errors += errors;
     }
 
+    /// The plain rate in percent, `None` without requests.
+    fn percent(self) -> Option<f64> {
+        (self.requests > 0).then(|| 100.0 * self.errors as f64 / self.requests as f64)
+    }
+
     /// A smoothed estimate (a Jeffreys-like prior keeps it off 0).
     fn estimate(self) -> f64 {
         (self.errors as f64 + 0.5) / (self.requests as f64 + 1.0)
@@ -562,19 +567,14 @@ impl CohortPast {
         Self::sum(&self.0[0], &chronic[0])
     }
 
-    /// Adds up one window's users outside `chronic`, and records the old
-    /// side's in their percents' past when `record`.
-    fn window(&mut self, cohorts: &PerSide<Cohorts>, chronic: &Chronic, record: bool) -> Outside {
+    /// One window's users outside `chronic`, added up.
+    fn outside(cohorts: &PerSide<Cohorts>, chronic: &Chronic) -> Outside {
         let mut outside = Outside::default();
         for side in Side::BOTH {
             for c in cohorts.get(side).iter() {
-                let p = percent(c.bucket);
                 for (k, count) in [c.errors, c.client_errors].into_iter().enumerate() {
-                    if !chronic[k][p] {
+                    if !chronic[k][percent(c.bucket)] {
                         outside.get_mut(side)[k].add_counts(c.requests, count);
-                    }
-                    if record && side == Side::Legacy {
-                        self.0[k][p].add_counts(c.requests, count);
                     }
                 }
             }
@@ -672,16 +672,15 @@ impl SequentialJudge {
     fn error_check(&mut self, samples: PerSide<u64>) -> CheckResult {
         let g = self.guardrails;
         let check = CheckName::ErrorRate;
-        let rate = |r: Rate| (r.requests > 0).then(|| 100.0 * r.errors as f64 / r.requests as f64);
         let [step_old, _] = self.step.judged.legacy;
         // The old side's rate: in this step when it has enough requests here,
         // else over the cutover so far (the 100 % step has only probes).
         let old = if step_old.requests >= g.min_samples {
-            rate(step_old)
+            step_old.percent()
         } else {
-            rate(self.judged_usual).or_else(|| rate(step_old))
+            self.judged_usual.percent().or_else(|| step_old.percent())
         };
-        let new = rate(self.step.judged.serverless[0]);
+        let new = self.step.judged.serverless[0].percent();
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= g.errors.max_increase_pp);
         let (count, reference) = (self.ev.errors.log_e(), self.ev.reference.log_e());
@@ -719,8 +718,7 @@ impl SequentialJudge {
     fn client_check(&mut self, samples: PerSide<u64>) -> CheckResult {
         let c = self.guardrails.client_errors;
         let check = CheckName::ClientErrors;
-        let rate = |r: Rate| (r.requests > 0).then(|| 100.0 * r.errors as f64 / r.requests as f64);
-        let (old, new) = (rate(self.step.judged.legacy[1]), rate(self.step.judged.serverless[1]));
+        let (old, new) = (self.step.judged.legacy[1].percent(), self.step.judged.serverless[1].percent());
         let increase = old.zip(new).map(|(o, n)| n - o);
         let material = increase.is_some_and(|d| d >= c.max_increase_pp);
         let (log_e, threshold) = self.evidence(check, |ev| ev.client.log_e());
@@ -957,7 +955,10 @@ impl Judge for SequentialJudge {
         let users = m.cohorts.as_ref().map(|c| {
             let chronic = self.cohorts.chronic();
             let usual = self.cohorts.usual(&chronic);
-            (self.cohorts.window(c, &chronic, shared_now.is_none()), usual)
+            if shared_now.is_none() {
+                self.cohorts.record(&c.legacy);
+            }
+            (CohortPast::outside(c, &chronic), usual)
         });
         for (i, stratum) in [&m.traffic, &m.probes].into_iter().enumerate() {
             let (old, new) = (&stratum.legacy, &stratum.serverless);

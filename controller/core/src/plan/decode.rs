@@ -628,17 +628,17 @@ impl<'s> Decoder<'s> {
             )
         };
         let alb_shared = self.boolean(&mut t, "alb_shared");
-        if self.stored && t.get("xray_serverless_service").is_some() {
-            let _ = self.string(&mut t, "xray_serverless_service");
-        } else if let Some(v) = t.get("xray_serverless_service") {
-            let span = v.span();
-            self.problem(
-                t.key_path("xray_serverless_service"),
-                &span,
-                true,
-                "each Lambda function is its own X-Ray service: remove this key; the new side's traces are read \
-                 from every function in lambda_functions",
-            );
+        // Taken either way (a stored plan may still carry it), refused in a new one.
+        if let Some(span) = t.get("xray_serverless_service").map(|v| v.span()) {
+            if !self.stored {
+                self.problem(
+                    t.key_path("xray_serverless_service"),
+                    &span,
+                    true,
+                    "each Lambda function is its own X-Ray service: remove this key; the new side's traces are read \
+                     from every function in lambda_functions",
+                );
+            }
             let _ = self.string(&mut t, "xray_serverless_service");
         }
         if !self.stored && matches!(&functions, Some(f) if f.is_empty()) {
