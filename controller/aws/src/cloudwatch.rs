@@ -35,10 +35,13 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
-use cutover_core::measure::{Histogram, Hop, MeasureError, Measurement, PerSide, Side, SideSample, Window};
+use cutover_core::measure::{
+    Histogram, Hop, MeasureError, Measurement, PerSide, RouteFigures, Side, SideSample, Window,
+};
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
 
+use crate::edge_logs::{EdgeLogRead, EdgeLogSource, MAX_LEFT_OUT};
 use crate::xray::{TraceSample, XRaySource, XRAY_MIN_TRACES};
 use crate::{AwsFailure, ATTEMPT_TIMEOUT, CALL_TIMEOUT, MAX_ATTEMPTS};
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -92,6 +95,9 @@ pub struct Reading {
     /// both sides have at least [`XRAY_MIN_TRACES`] of them, both are judged
     /// on their latencies (never one side on X-Ray, the other on CloudWatch).
     pub xray: Option<PerSide<TraceSample>>,
+    /// The edge's real-time logs over the same window, when they are a
+    /// source: the users' cohorts ([`Measurement::cohorts`]).
+    pub edge_logs: Option<EdgeLogRead>,
 }
 
 pub struct CloudWatchMetrics {
@@ -99,6 +105,7 @@ pub struct CloudWatchMetrics {
     sources: MetricSources,
     xray: Option<XRaySource>,
     probes: Option<ProbeLog>,
+    edge_logs: Option<EdgeLogSource>,
 }
 
 fn dimension(name: &str, value: &str) -> Dimension {
@@ -118,7 +125,7 @@ fn id(side: &str, metric: &str, stat: &str) -> String {
 
 impl CloudWatchMetrics {
     pub fn new(client: Client, sources: MetricSources) -> CloudWatchMetrics {
-        CloudWatchMetrics { client, sources, xray: None, probes: None }
+        CloudWatchMetrics { client, sources, xray: None, probes: None, edge_logs: None }
     }
 
     /// Judges latency on X-Ray's samples where there are enough of them.
@@ -133,6 +140,14 @@ impl CloudWatchMetrics {
     /// and X-Ray's.
     pub fn with_probes(mut self, log: ProbeLog) -> CloudWatchMetrics {
         self.probes = Some(log);
+        self
+    }
+
+    /// Each user request's cohort from the edge's real-time logs, over the
+    /// window CloudWatch is read for: users who fail on either side are
+    /// then left out of the error tests, as in local mode.
+    pub fn with_edge_logs(mut self, logs: EdgeLogSource) -> CloudWatchMetrics {
+        self.edge_logs = Some(logs);
         self
     }
 
@@ -284,6 +299,20 @@ impl CloudWatchMetrics {
             reading.top_with(PerSide { legacy: edge_hop(&probes.legacy), serverless: edge_hop(&probes.serverless) });
             reading.measurement.probes = probes;
         }
+        if let Some(logs) = &self.edge_logs {
+            let read = logs.read(from, to).await.map_err(|e| MeasureError::new("edge logs", e.message))?;
+            if read.cohorts.is_none() {
+                tracing::warn!(
+                    lines = read.lines,
+                    side_unknown = read.side_unknown,
+                    unreadable = read.unreadable,
+                    "over {} % of the window's edge log lines left out: its users are judged without cohorts",
+                    MAX_LEFT_OUT * 100.0
+                );
+            }
+            reading.measurement.cohorts = read.cohorts.clone();
+            reading.edge_logs = Some(read);
+        }
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
             reading.lambda_throttles += sum(&format!("lambda{n}_throttles")).round() as u64;
@@ -371,6 +400,20 @@ impl Reading {
             let beneath = hops.iter().map(|h| h.depth + 1).max().unwrap_or(0);
             hops.extend(sample.hops.iter().map(|h| Hop { depth: h.depth + beneath, ..h.clone() }));
         }
+        // Every route either side's traces reached, both sides from X-Ray.
+        let mut names: Vec<&String> = samples.legacy.routes.keys().chain(samples.serverless.routes.keys()).collect();
+        names.sort();
+        names.dedup();
+        self.measurement.routes = names
+            .into_iter()
+            .map(|name| {
+                let of = |side: Side| samples.get(side).routes.get(name).copied().unwrap_or_default();
+                RouteFigures {
+                    route: name.clone(),
+                    sides: PerSide { legacy: of(Side::Legacy), serverless: of(Side::Serverless) },
+                }
+            })
+            .collect();
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod cloudwatch;
 mod dynamo;
+mod edge_logs;
 mod failure;
 mod kvs;
 pub mod preflight;
@@ -34,8 +35,10 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use cloudwatch::{request_history, CloudWatchMetrics, Reading, LAG};
 pub use cutover_runtime::probes::{ProbeDriver, ProbeLog};
+pub use cutover_runtime::timeline::{Timed, WeightTimeline};
 pub use cutover_runtime::verify::{Verified, Verifier};
 pub use dynamo::DynamoStore;
+pub use edge_logs::{EdgeLogRead, EdgeLogSource, ARRIVAL_SLACK, MAX_LEFT_OUT, PROBE_USER_AGENT};
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
 pub use xray::{TraceSample, XRaySource, SUMMARY_BUDGET, XRAY_MIN_TRACES};
@@ -52,6 +55,7 @@ pub struct Endpoints {
     pub lambda: Option<String>,
     pub xray: Option<String>,
     pub apigateway: Option<String>,
+    pub kinesis: Option<String>,
 }
 
 impl Endpoints {
@@ -64,6 +68,7 @@ impl Endpoints {
             &self.lambda,
             &self.xray,
             &self.apigateway,
+            &self.kinesis,
         ]
         .iter()
         .any(|e| e.is_some())
@@ -125,6 +130,8 @@ pub struct Clients {
     pub xray: aws_sdk_xray::Client,
     /// API Gateway v2 (HTTP APIs): pre-flight reads the integrations.
     pub apigateway: aws_sdk_apigatewayv2::Client,
+    /// Kinesis: the edge's real-time logs.
+    pub kinesis: aws_sdk_kinesis::Client,
 }
 
 impl Clients {
@@ -153,6 +160,7 @@ impl Clients {
             lambda: client!(aws_sdk_lambda, endpoints.lambda),
             xray: client!(aws_sdk_xray, endpoints.xray),
             apigateway: client!(aws_sdk_apigatewayv2, endpoints.apigateway),
+            kinesis: client!(aws_sdk_kinesis, endpoints.kinesis),
         }
     }
 }

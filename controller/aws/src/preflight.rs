@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::TracingMode;
 use aws_sdk_xray::types::TraceSegmentDestination;
 use cutover_core::edge_function;
 use cutover_core::measure::Side;
-use cutover_core::plan::{CloudFrontEdge, MetricSources};
+use cutover_core::plan::{CloudFrontEdge, CohortKey, EdgeLogs, MetricSources};
 use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
 
@@ -18,6 +18,7 @@ use cutover_runtime::probes::PROBE_TOKEN_HEADER;
 use cutover_runtime::verify::probe_client;
 pub use cutover_runtime::verify::{answered_by, PROBE_HEADER, SERVED_BY};
 
+use crate::xray::TRACED_MIN_REQUESTS;
 use crate::{AwsFailure, Clients, FailureKind, KvsEdge};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub struct Preflight {
     pub clients: Clients,
     pub edge: CloudFrontEdge,
     pub metrics: Option<MetricSources>,
+    /// The plan's cohort key: what the edge logs must carry.
+    pub cohort: CohortKey,
     /// Where to probe: the distribution's own domain when `None`.
     pub edge_url: Option<String>,
     /// A cheap GET route both sides serve.
@@ -71,6 +74,7 @@ pub struct Preflight {
 }
 
 const API_PATTERN: &str = "/api/*";
+const HOUR_MS: u128 = 3_600_000;
 /// With Transaction Search on, the share of spans X-Ray must index as
 /// traces for the controller to see what X-Ray alone would show it.
 const INDEXED_MIN_PERCENT: f64 = 100.0;
@@ -93,6 +97,15 @@ fn legacy_ttls(api: &CacheBehavior) -> (i64, i64, i64) {
 #[allow(deprecated)]
 fn legacy_forwarded_headers(api: &CacheBehavior) -> Vec<String> {
     api.forwarded_values().and_then(|f| f.headers()).map(|h| h.items().to_vec()).unwrap_or_default()
+}
+
+/// A read AWS refused or failed: the grant when it was refused, else a retry.
+fn unreadable(name: &'static str, failure: AwsFailure, action: &str) -> Check {
+    let fix = match failure.kind {
+        FailureKind::Denied => format!("grant the controller {action}"),
+        _ => "run preflight again; if it stays unreadable, check the region the controller uses".to_owned(),
+    };
+    Check::fail(name, failure.message, fix)
 }
 
 /// Every method the API uses reaches an origin: CloudFront answers the
@@ -176,7 +189,216 @@ impl Preflight {
         checks.push(self.check_integrations().await);
         checks.push(self.check_tracing().await);
         checks.push(self.check_indexing().await);
+        checks.push(self.check_xray_services().await);
+        if let Some(logs) = self.metrics.as_ref().and_then(|m| m.edge_logs.as_ref()) {
+            let api = config.as_ref().and_then(|c| {
+                c.cache_behaviors()
+                    .map(|b| b.items())
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|b| b.path_pattern() == API_PATTERN)
+            });
+            checks.push(self.check_edge_logs(logs, api).await);
+        }
         checks
+    }
+
+    /// X-Ray knows the services the plan names: the old side's app (all of
+    /// today's traffic, so it shows within the hour), and every function
+    /// that was invoked in the hour. A function with active tracing whose
+    /// role cannot write to X-Ray shows nowhere, and the new side's traces
+    /// and cold starts would be missing at the first window it serves.
+    async fn check_xray_services(&self) -> Check {
+        let name = "x-ray services";
+        let Some(sources) = self.metrics.as_ref().filter(|m| !m.xray_legacy_service.is_empty()) else {
+            return Check::skip(name, "the plan names no [target.metrics] xray_legacy_service");
+        };
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let (from, to) = (now_ms.saturating_sub(HOUR_MS) as i64, now_ms as i64);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut next = None;
+        loop {
+            let graph = self
+                .clients
+                .xray
+                .get_service_graph()
+                .start_time(aws_sdk_xray::primitives::DateTime::from_millis(from))
+                .end_time(aws_sdk_xray::primitives::DateTime::from_millis(to))
+                .set_next_token(next)
+                .send()
+                .await;
+            let graph = match graph {
+                Ok(graph) => graph,
+                Err(e) => {
+                    let action = "xray:GetServiceGraph";
+                    return unreadable(name, AwsFailure::from_sdk(action, &e), action);
+                }
+            };
+            for service in graph.services() {
+                seen.extend(service.name().map(str::to_owned));
+                seen.extend(service.names().iter().cloned());
+            }
+            match graph.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        let legacy = &sources.xray_legacy_service;
+        if !seen.contains(legacy) {
+            let listed =
+                if seen.is_empty() { "none".to_owned() } else { seen.iter().cloned().collect::<Vec<_>>().join(", ") };
+            return Check::fail(
+                name,
+                format!("no trace of service \"{legacy}\" in the last hour (X-Ray saw: {listed})"),
+                "set xray_legacy_service to the name the app's X-Ray SDK gives its segments \
+                 (AWSXRay.express.openSegment('NAME')), or instrument the app",
+            );
+        }
+        let invocations = match self.invocations(&sources.lambda_functions, from, to).await {
+            Ok(counts) => counts,
+            Err(failure) => return unreadable(name, failure, "cloudwatch:GetMetricData"),
+        };
+        let untraced: Vec<String> = sources
+            .lambda_functions
+            .iter()
+            .zip(&invocations)
+            .filter(|(f, n)| **n >= TRACED_MIN_REQUESTS && !seen.contains(*f))
+            .map(|(f, n)| format!("{f} ({n} invocations)"))
+            .collect();
+        if !untraced.is_empty() {
+            return Check::fail(
+                name,
+                format!("invoked in the last hour, never traced: {}", untraced.join(", ")),
+                "let each function's role write to X-Ray (the AWSXRayDaemonWriteAccess managed policy) \
+                 and keep active tracing on",
+            );
+        }
+        let functions = &sources.lambda_functions;
+        let traced = functions.iter().filter(|f| seen.contains(*f)).count();
+        let mut detail = format!("{legacy} and {traced} of {} functions traced in the last hour", functions.len());
+        if traced < functions.len() {
+            detail += "; the others were not invoked (at weight 0 only probes reach the new side)";
+        }
+        Check::pass(name, detail)
+    }
+
+    /// Each function's invocations from `from` to `to` (Unix ms), in order.
+    async fn invocations(&self, functions: &[String], from: i64, to: i64) -> Result<Vec<u64>, AwsFailure> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let queries = functions.iter().enumerate().map(|(n, f)| {
+            let dimension = Dimension::builder().name("FunctionName").value(f).build();
+            let metric =
+                Metric::builder().namespace("AWS/Lambda").metric_name("Invocations").dimensions(dimension).build();
+            let stat = MetricStat::builder().metric(metric).period(3600).stat("Sum").build();
+            MetricDataQuery::builder().id(format!("f{n}")).metric_stat(stat).return_data(true).build()
+        });
+        let out = self
+            .clients
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.collect()))
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(from))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_millis(to))
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("cloudwatch:GetMetricData", &e))?;
+        let mut counts = vec![0u64; functions.len()];
+        for result in out.metric_data_results() {
+            let n = result.id().and_then(|id| id.strip_prefix('f')).and_then(|n| n.parse::<usize>().ok());
+            if let Some(count) = n.and_then(|n| counts.get_mut(n)) {
+                *count += result.values().iter().sum::<f64>().max(0.0).round() as u64;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The plan reads each request's cohort from the edge's real-time logs:
+    /// a configuration on `/api/*` that logs every request, with the plan's
+    /// fields in the plan's order, into the plan's stream, which exists.
+    async fn check_edge_logs(&self, logs: &EdgeLogs, api: Option<&CacheBehavior>) -> Check {
+        let name = "edge logs";
+        let Some(api) = api else {
+            return Check::skip(name, "no /api/* behaviour");
+        };
+        let Some(arn) = api.realtime_log_config_arn() else {
+            return Check::fail(
+                name,
+                "no real-time log configuration on /api/*",
+                format!(
+                    "create one (sampling rate 100, fields {}, Kinesis stream {}) and attach it to /api/* (infra/)",
+                    logs.fields.join(","),
+                    logs.stream_arn
+                ),
+            );
+        };
+        let config = match self.clients.cloudfront.get_realtime_log_config().arn(arn).send().await {
+            Ok(out) => out.realtime_log_config,
+            Err(e) => {
+                return Check::fail(
+                    name,
+                    AwsFailure::from_sdk("cloudfront:GetRealtimeLogConfig", &e).message,
+                    "check the controller's IAM policy (infra/controller-policy.json)",
+                )
+            }
+        };
+        let Some(config) = config else {
+            return Check::fail(
+                name,
+                format!("{arn} returned no configuration"),
+                "check cloudfront:GetRealtimeLogConfig access",
+            );
+        };
+        if config.fields() != logs.fields.as_slice() {
+            return Check::fail(
+                name,
+                format!("{} logs fields {}", config.name(), config.fields().join(",")),
+                format!(
+                    "set [target.metrics.edge_logs] fields to the configuration's, in its order, each of {} among them",
+                    EdgeLogs::required_fields(&self.cohort).join(", ")
+                ),
+            );
+        }
+        if config.sampling_rate() != 100 {
+            return Check::fail(
+                name,
+                format!("{} logs {} % of requests", config.name(), config.sampling_rate()),
+                "set its sampling rate to 100: a user whose requests are not all logged is judged on a part of them",
+            );
+        }
+        let streams: Vec<&str> =
+            config.end_points().iter().filter_map(|e| e.kinesis_stream_config().map(|k| k.stream_arn())).collect();
+        if !streams.contains(&logs.stream_arn.as_str()) {
+            return Check::fail(
+                name,
+                format!(
+                    "{} writes to {}",
+                    config.name(),
+                    if streams.is_empty() { "no Kinesis stream".into() } else { streams.join(", ") }
+                ),
+                "set [target.metrics.edge_logs] stream_arn to the configuration's stream",
+            );
+        }
+        match self.clients.kinesis.describe_stream_summary().stream_arn(&logs.stream_arn).send().await {
+            Ok(out) => {
+                let status = out.stream_description_summary().map(|s| s.stream_status().as_str().to_owned());
+                match status.as_deref() {
+                    Some("ACTIVE" | "UPDATING") => {
+                        Check::pass(name, format!("{} logs every /api/* request to {}", config.name(), logs.stream_arn))
+                    }
+                    other => Check::fail(
+                        name,
+                        format!("{} is {}", logs.stream_arn, other.unwrap_or("of no status")),
+                        "wait until the stream is ACTIVE",
+                    ),
+                }
+            }
+            Err(e) => {
+                let failure = AwsFailure::from_sdk("kinesis:DescribeStreamSummary", &e);
+                let missing = e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception());
+                let found = if missing { format!("no stream {}", logs.stream_arn) } else { failure.message };
+                Check::fail(name, found, "create the stream the configuration writes to (infra/), or fix stream_arn")
+            }
+        }
     }
 
     /// `/api/*` must not cache: a cached answer reaches neither side, so
@@ -535,13 +757,7 @@ impl Preflight {
     /// judged on a hundredth of the traces the functions leave.
     async fn check_indexing(&self) -> Check {
         let name = "x-ray indexing";
-        let unread = |failure: AwsFailure, action: &str| {
-            let fix = match failure.kind {
-                FailureKind::Denied => format!("grant the controller {action}"),
-                _ => "run preflight again; if X-Ray stays unreadable, check the region the controller uses".to_owned(),
-            };
-            Check::fail(name, failure.message, fix)
-        };
+        let unread = |failure: AwsFailure, action: &str| unreadable(name, failure, action);
         let destination = match self.clients.xray.get_trace_segment_destination().send().await {
             Ok(out) => out.destination().cloned(),
             Err(e) => {

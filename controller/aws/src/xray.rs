@@ -21,11 +21,13 @@
 //! alike (CloudWatch's hops cover it). Times in X-Ray are seconds; they
 //! become milliseconds here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_xray::primitives::DateTime;
 use aws_sdk_xray::Client;
-use cutover_core::measure::{Histogram, Hop, MeasureError, PerSide};
+use cutover_api::routes::{self, Lookup, Route};
+use cutover_core::measure::{Histogram, Hop, MeasureError, PerSide, RouteSide};
+use http::Method;
 use serde_json::Value;
 
 use crate::AwsFailure;
@@ -69,6 +71,8 @@ pub struct TraceSample {
     /// The window was too long to read whole: these are a sample of its
     /// traces spread over it (see [`SUMMARY_BUDGET`]).
     pub budgeted: bool,
+    /// The same traces by the contract's route (`GET /api/health`).
+    pub routes: BTreeMap<String, RouteSide>,
 }
 
 pub struct XRaySource {
@@ -82,6 +86,9 @@ struct Summary {
     id: String,
     response_ms: Option<f64>,
     fault: bool,
+    /// The contract's route its HTTP method and URL lead to, when the
+    /// trace carries them (the app's segments do; Lambda's do not).
+    route: Option<&'static Route>,
 }
 
 /// Below this many requests in a window (CloudWatch's count) a side or a
@@ -139,6 +146,13 @@ impl XRaySource {
             parts.push((sample, invoked));
         }
         let mut serverless = pool(&parts);
+        // One function per route: each function's traces are its route's.
+        for (function, (sample, _)) in self.functions.iter().zip(&parts) {
+            if let Some(route) = function_route(function) {
+                let side = RouteSide { traces: sample.traces, faults: sample.faults, ..RouteSide::default() };
+                serverless.routes.insert(route_name(route), with_quantiles(side, &sample.latency_ms));
+            }
+        }
         serverless.hops = hops.finish();
         Ok(PerSide { legacy, serverless })
     }
@@ -168,16 +182,28 @@ impl XRaySource {
             hops.add(&walk.hops);
         }
         sample.detailed = documents.len() as u64;
+        let mut routes: BTreeMap<String, (RouteSide, Histogram)> = BTreeMap::new();
         for s in &summaries {
+            let route = s.route.map(|r| routes.entry(route_name(r)).or_default());
+            if let Some((side, _)) = route {
+                side.traces += 1;
+                side.faults += u64::from(s.fault);
+            }
             match s.response_ms {
                 Some(ms) if cold.contains(s.id.as_str()) => {
                     sample.cold_starts += 1;
                     sample.cold_latency_ms.record(ms);
                 }
-                Some(ms) if !s.fault => sample.latency_ms.record(ms),
+                Some(ms) if !s.fault => {
+                    sample.latency_ms.record(ms);
+                    if let Some(r) = s.route {
+                        routes.entry(route_name(r)).or_default().1.record(ms);
+                    }
+                }
                 _ => {}
             }
         }
+        sample.routes = routes.into_iter().map(|(name, (side, warm))| (name, with_quantiles(side, &warm))).collect();
         Ok(sample)
     }
 
@@ -226,7 +252,13 @@ impl XRaySource {
                     sample.throttles += u64::from(trace.has_throttle() == Some(true));
                     let response_ms =
                         trace.response_time().filter(|s| s.is_finite() && *s >= 0.0).map(|seconds| seconds * 1000.0);
-                    summaries.push(Summary { id: trace.id().unwrap_or_default().to_owned(), response_ms, fault });
+                    let route = trace.http().and_then(|h| contract_route(h.http_method()?, h.http_url()?));
+                    summaries.push(Summary {
+                        id: trace.id().unwrap_or_default().to_owned(),
+                        response_ms,
+                        fault,
+                        route,
+                    });
                 }
                 match out.next_token().filter(|token| !token.is_empty()) {
                     Some(_) if read >= per_chunk => {
@@ -306,6 +338,37 @@ pub fn pool_weighted(parts: &[(&Histogram, f64)]) -> Histogram {
 fn effective_size(parts: impl Iterator<Item = (f64, f64)>) -> f64 {
     let (traffic, squares) = parts.fold((0.0, 0.0), |(t, q), (values, n)| (t + n, q + n * n / values));
     traffic * traffic / squares
+}
+
+/// `GET /api/users/{userId}/context`.
+fn route_name(route: &Route) -> String {
+    format!("{} {}", route.method, route.path)
+}
+
+fn with_quantiles(side: RouteSide, warm: &Histogram) -> RouteSide {
+    RouteSide { p50_ms: warm.quantile(0.5), p99_ms: warm.quantile(0.99), ..side }
+}
+
+/// The contract's route for a traced request (`GET`,
+/// `https://host/api/users/42/context?x=1`), if it has one.
+fn contract_route(method: &str, url: &str) -> Option<&'static Route> {
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    match routes::lookup(&method, path) {
+        Lookup::Found(route, _) => Some(route),
+        _ => None,
+    }
+}
+
+/// The contract's route of a deployed function: its name is the contract's
+/// function name, or ends with `-` and it (`internal-api-get-report`).
+fn function_route(deployed: &str) -> Option<&'static Route> {
+    routes::contract().routes.iter().find(|r| {
+        let name = r.function.name();
+        deployed == name || deployed.strip_suffix(name).is_some_and(|prefix| prefix.ends_with('-'))
+    })
 }
 
 /// The new side's sample from its functions' (sample, invocations).
@@ -554,8 +617,9 @@ mod tests {
 
     #[test]
     fn the_detailed_sample_is_spread_over_the_window() {
-        let summaries: Vec<Summary> =
-            (0..100).map(|i| Summary { id: format!("t{i}"), response_ms: Some(1.0), fault: false }).collect();
+        let summaries: Vec<Summary> = (0..100)
+            .map(|i| Summary { id: format!("t{i}"), response_ms: Some(1.0), fault: false, route: None })
+            .collect();
         let chosen = spread(&summaries, 4);
         assert_eq!(chosen, ["t0", "t25", "t50", "t75"]);
         assert_eq!(spread(&summaries[..3], 4).len(), 3);

@@ -383,6 +383,73 @@ mod xray {
             .build()
     }
 
+    /// Each route alone, both sides from X-Ray: the app's traces by the
+    /// method and URL they carry, looked up in the route contract; each
+    /// function's traces as its route's. One route slower on the new side
+    /// shows as that route's ratio.
+    #[tokio::test]
+    async fn each_route_is_compared_on_its_own() {
+        use aws_sdk_xray::types::Http;
+        let functions = vec!["internal-api-health".to_owned(), "internal-api-get-user-context".to_owned()];
+        let with_url = |id: String, seconds: f64, method: &str, url: &str| {
+            let mut t = summary(id, seconds);
+            t.http = Some(Http::builder().http_method(method).http_url(url).http_status(200).build());
+            t
+        };
+        let legacy = summaries_of("internal-api-express", move || {
+            let mut page: Vec<TraceSummary> = (0..30)
+                .map(|i| with_url(format!("h-{i}"), 0.030, "GET", "https://api.example.com/api/health"))
+                .collect();
+            page.extend((0..30).map(|i| {
+                with_url(
+                    format!("u-{i}"),
+                    0.050,
+                    "GET",
+                    &format!("https://api.example.com/api/users/u{i}/context?fresh=1"),
+                )
+            }));
+            page.push(with_url("nowhere".into(), 0.010, "GET", "https://api.example.com/favicon.ico"));
+            page.push(with_url("put".into(), 0.060, "PUT", "https://api.example.com/api/users/u1/context"));
+            page
+        });
+        let health =
+            summaries_of("internal-api-health", || (0..20).map(|i| summary(format!("lambda-h{i}"), 0.030)).collect());
+        let users = summaries_of("internal-api-get-user-context", || {
+            (0..20).map(|i| summary(format!("lambda-u{i}"), 0.100)).collect()
+        });
+        let cloudwatch = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(invoked(20.0, 20.0))).build());
+        let client = mock_client!(aws_sdk_xray, RuleMode::MatchAny, &[legacy, health, users, batch_get_traces()]);
+        let plan = cutover_core::plan::MetricSources { lambda_functions: functions.clone(), ..sources() };
+        let metrics = CloudWatchMetrics::new(mock_client!(aws_sdk_cloudwatch, [&cloudwatch]), plan)
+            .with_xray(XRaySource::new(client, "internal-api-express".into(), functions));
+        let reading = metrics.read(window()).await.expect("a reading");
+        let routes: Vec<(String, u64, u64)> = reading
+            .measurement
+            .routes
+            .iter()
+            .map(|r| (r.route.clone(), r.sides.legacy.traces, r.sides.serverless.traces))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("GET /api/health".to_owned(), 30, 20),
+                ("GET /api/users/{userId}/context".to_owned(), 30, 20),
+                ("PUT /api/users/{userId}/context".to_owned(), 1, 0),
+            ],
+            "the favicon is no route of the contract"
+        );
+        let users = &reading.measurement.routes[1];
+        let line = cutover_core::measure::describe_route(users);
+        assert!(
+            line.starts_with(
+                "GET /api/users/{userId}/context  legacy 50/50 ms, 0 of 30 failed › serverless 101/101 ms, 0 of 20 failed"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("· p99 ×2.0"), "{line}");
+    }
+
     /// 60 Lambda traces of the one function invoked, of which three met a
     /// cold start (0.4 s); 40 are read whole, in 8 calls, evenly spread,
     /// and the cold ones are among them: their latency leaves the warm
@@ -660,4 +727,113 @@ mod xray {
         let err = reading_of(healthy(), &[denied]).read(window()).await.expect_err("no X-Ray, no reading");
         assert!(err.message.contains("grant `xray:GetTraceSummaries`"), "{err}");
     }
+}
+
+/// The edge's real-time logs (Kinesis at the SDK boundary here; against
+/// moto in `edge_logs.rs`) over the window CloudWatch is read for: each
+/// user request's cohort, on the side the weight sent it to; a window in
+/// which too many lines cannot be placed has none.
+#[tokio::test]
+async fn the_edge_logs_give_each_users_cohort_over_the_window_read() {
+    use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
+    use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorOutput;
+    use aws_sdk_kinesis::operation::list_shards::ListShardsOutput;
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::{HashKeyRange, Record, SequenceNumberRange, Shard};
+    use cutover_aws::{EdgeLogSource, WeightTimeline};
+    use cutover_core::cohort;
+    use cutover_core::plan::{CohortKey, EdgeLogs};
+    use cutover_core::units::Weight;
+
+    const ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/internal-api-edge-logs";
+    let ips: Vec<String> = (1..=40).map(|n| format!("192.0.2.{n}")).collect();
+    let lines = |at: u64| -> Vec<String> {
+        ips.iter().map(|ip| format!("{}.{:03}\t{ip}\t500\tMozilla/5.0\n", at / 1000, at % 1000)).collect()
+    };
+    // Two lines per address inside the read window, one before it.
+    let mut all = lines(NOON - 1);
+    all.extend(lines(NOON + 10_000));
+    all.extend(lines(NOON + MINUTE + 10_000));
+    let kinesis = {
+        let shards = mock!(aws_sdk_kinesis::Client::list_shards).then_output(|| {
+            let range = HashKeyRange::builder().starting_hash_key("0").ending_hash_key("1").build().unwrap();
+            let numbers = SequenceNumberRange::builder().starting_sequence_number("1").build().unwrap();
+            let shard = Shard::builder()
+                .shard_id("shardId-000000000000")
+                .hash_key_range(range)
+                .sequence_number_range(numbers)
+                .build()
+                .unwrap();
+            ListShardsOutput::builder().shards(shard).build()
+        });
+        let iterator = mock!(aws_sdk_kinesis::Client::get_shard_iterator)
+            .match_requests(|r| {
+                r.timestamp() == Some(&aws_sdk_kinesis::primitives::DateTime::from_millis((NOON - MINUTE) as i64))
+            })
+            .then_output(|| GetShardIteratorOutput::builder().shard_iterator("it-1").build());
+        let records = mock!(aws_sdk_kinesis::Client::get_records)
+            .match_requests(|r| r.shard_iterator() == Some("it-1"))
+            .then_output(move || {
+                let records = all.iter().enumerate().map(|(n, line)| {
+                    Record::builder()
+                        .sequence_number(n.to_string())
+                        .partition_key("edge")
+                        .data(Blob::new(line.as_bytes()))
+                        .approximate_arrival_timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
+                            (NOON + 2 * MINUTE) as i64,
+                        ))
+                        .build()
+                        .unwrap()
+                });
+                GetRecordsOutput::builder()
+                    .set_records(Some(records.collect()))
+                    .next_shard_iterator("it-2")
+                    .millis_behind_latest(0)
+                    .build()
+                    .unwrap()
+            });
+        let tip = mock!(aws_sdk_kinesis::Client::get_records)
+            .match_requests(|r| r.shard_iterator() == Some("it-2"))
+            .then_output(|| {
+                GetRecordsOutput::builder()
+                    .set_records(Some(Vec::new()))
+                    .next_shard_iterator("it-3")
+                    .millis_behind_latest(0)
+                    .build()
+                    .unwrap()
+            });
+        mock_client!(aws_sdk_kinesis, RuleMode::MatchAny, &[shards, iterator, records, tip])
+    };
+    let read = |timeline: WeightTimeline| {
+        let rule = mock!(Client::get_metric_data)
+            .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
+        let logs = EdgeLogs {
+            stream_arn: ARN.into(),
+            fields: ["timestamp", "c-ip", "sc-status", "cs-user-agent"].map(String::from).to_vec(),
+        };
+        let source = EdgeLogSource::new(kinesis.clone(), logs, CohortKey::ViewerIp, "internal-api".into(), timeline);
+        async move { metrics(&[rule]).with_edge_logs(source.unwrap()).read(window()).await.expect("a reading") }
+    };
+
+    let settled = WeightTimeline::default();
+    settled.observed(0, Weight::from_bps(5_000).unwrap());
+    let reading = read(settled).await;
+    let cohorts = reading.measurement.cohorts.expect("cohorts");
+    let on_new = ips.iter().filter(|ip| cohort::bucket("internal-api", ip) < 5_000).count() as u64;
+    let count = |c: &cutover_core::measure::Cohorts| {
+        c.iter().map(|c| (c.requests, c.errors)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    assert_eq!(count(&cohorts.serverless), (2 * on_new, 2 * on_new), "two lines each in the window read");
+    assert_eq!(count(&cohorts.legacy), (2 * (40 - on_new), 2 * (40 - on_new)));
+    assert_eq!(reading.edge_logs.as_ref().map(|r| r.lines), Some(80));
+
+    // The weight moved from 0 to 50 % in the middle of the window and was
+    // never seen to settle: half the users cannot be placed.
+    let moving = WeightTimeline::default();
+    moving.observed(0, Weight::ZERO);
+    moving.writing(NOON + 30_000, Weight::from_bps(5_000).unwrap());
+    let reading = read(moving).await;
+    assert_eq!(reading.measurement.cohorts, None, "judged as CloudWatch counts, side against side");
+    let logs = reading.edge_logs.expect("the read");
+    assert_eq!((logs.side_unknown, logs.lines), (on_new, 80));
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 const SERVICES: &[&str] =
-    &["dynamodb", "cloudfront", "cloudfront-keyvaluestore", "cloudwatch", "lambda", "xray", "apigateway"];
+    &["dynamodb", "cloudfront", "cloudfront-keyvaluestore", "cloudwatch", "lambda", "xray", "apigateway", "kinesis"];
 /// Called only against an emulator (Terraform makes the table in AWS).
 const EMULATOR_ONLY: &[&str] = &["dynamodb:CreateTable", "dynamodb:DescribeTable"];
 

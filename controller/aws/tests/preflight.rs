@@ -14,6 +14,7 @@ use aws_sdk_cloudfront::operation::get_cache_policy::GetCachePolicyOutput;
 use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
 use aws_sdk_cloudfront::operation::get_function::GetFunctionOutput;
 use aws_sdk_cloudfront::operation::get_origin_request_policy::GetOriginRequestPolicyOutput;
+use aws_sdk_cloudfront::operation::get_realtime_log_config::GetRealtimeLogConfigOutput;
 use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::primitives::DateTime;
 use aws_sdk_cloudfront::types::{
@@ -24,22 +25,29 @@ use aws_sdk_cloudfront::types::{
     OriginRequestPolicyCookiesConfig, OriginRequestPolicyHeaderBehavior, OriginRequestPolicyHeadersConfig,
     OriginRequestPolicyQueryStringBehavior, OriginRequestPolicyQueryStringsConfig, Origins, ViewerProtocolPolicy,
 };
+use aws_sdk_cloudfront::types::{EndPoint, KinesisStreamConfig, RealtimeLogConfig};
 use aws_sdk_cloudfrontkeyvaluestore::operation::describe_key_value_store::DescribeKeyValueStoreOutput;
 use aws_sdk_cloudfrontkeyvaluestore::operation::get_key::GetKeyOutput;
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::types::{MetricDataResult, StatusCode};
+use aws_sdk_kinesis::operation::describe_stream_summary::{DescribeStreamSummaryError, DescribeStreamSummaryOutput};
+use aws_sdk_kinesis::types::error::ResourceNotFoundException;
+use aws_sdk_kinesis::types::{EnhancedMetrics, StreamDescriptionSummary, StreamStatus};
 use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
 use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::AccountLimit;
 use aws_sdk_lambda::types::{TracingConfigResponse, TracingMode};
 use aws_sdk_xray::operation::get_indexing_rules::GetIndexingRulesOutput;
+use aws_sdk_xray::operation::get_service_graph::GetServiceGraphOutput;
 use aws_sdk_xray::operation::get_trace_segment_destination::GetTraceSegmentDestinationOutput;
-use aws_sdk_xray::types::{IndexingRule, IndexingRuleValue, ProbabilisticRuleValue, TraceSegmentDestination};
+use aws_sdk_xray::types::{IndexingRule, IndexingRuleValue, ProbabilisticRuleValue, Service, TraceSegmentDestination};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cutover_aws::preflight::{
     Check, Outcome, Preflight, ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, METHODS as ALL_METHODS,
 };
 use cutover_aws::Clients;
-use cutover_core::plan::CloudFrontEdge;
+use cutover_core::plan::{CloudFrontEdge, CohortKey, EdgeLogs, MetricSources};
 use cutover_testkit::http::{Answer, Stub};
 
 mod common;
@@ -80,7 +88,19 @@ struct Account {
     indexed_percent: f64,
     reserved: Option<i32>,
     unreserved: i32,
+    /// The real-time log configuration on /api/*: its fields, sampling
+    /// rate and stream; and the streams that exist.
+    edge_log_config: Option<(&'static [&'static str], i64, &'static str)>,
+    streams: &'static [&'static str],
+    /// The services X-Ray's graph shows for the last hour, and each
+    /// function's invocations in it.
+    xray_services: &'static [&'static str],
+    invocations: [f64; 2],
 }
+
+const STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/internal-api-edge-logs";
+const LOG_CONFIG_ARN: &str = "arn:aws:cloudfront::123456789012:realtime-log-config/internal-api";
+const LOG_FIELDS: [&str; 5] = ["timestamp", "c-ip", "sc-status", "time-taken", "cs-user-agent"];
 
 impl Account {
     fn ready() -> Account {
@@ -103,6 +123,10 @@ impl Account {
             indexed_percent: 1.0,
             reserved: None,
             unreserved: 900,
+            edge_log_config: Some((&LOG_FIELDS, 100, STREAM_ARN)),
+            streams: &[STREAM_ARN],
+            xray_services: &["internal-api-express", "internal-api-health"],
+            invocations: [42.0, 0.0],
         }
     }
 
@@ -122,6 +146,7 @@ impl Account {
         let event = if self.function_at_viewer_request { EventType::ViewerRequest } else { EventType::ViewerResponse };
         let function = FunctionAssociation::builder().function_arn(FUNCTION_ARN).event_type(event).build().unwrap();
         let api = CacheBehavior::builder()
+            .set_realtime_log_config_arn(self.edge_log_config.map(|_| LOG_CONFIG_ARN.to_owned()))
             .path_pattern("/api/*")
             .target_origin_id("alb")
             .viewer_protocol_policy(ViewerProtocolPolicy::HttpsOnly)
@@ -248,10 +273,32 @@ impl Account {
                         .unwrap();
                     GetOriginRequestPolicyOutput::builder().origin_request_policy(policy).build()
                 });
+            let logged = self.edge_log_config;
+            let log_config = mock!(aws_sdk_cloudfront::Client::get_realtime_log_config)
+                .match_requests(|r| r.arn() == Some(LOG_CONFIG_ARN))
+                .then_output(move || {
+                    let (fields, rate, stream) = logged.expect("asked only when attached");
+                    let kinesis = KinesisStreamConfig::builder()
+                        .role_arn("arn:aws:iam::123456789012:role/cloudfront-realtime-logs")
+                        .stream_arn(stream)
+                        .build()
+                        .unwrap();
+                    let end =
+                        EndPoint::builder().stream_type("Kinesis").kinesis_stream_config(kinesis).build().unwrap();
+                    let config = RealtimeLogConfig::builder()
+                        .arn(LOG_CONFIG_ARN)
+                        .name("internal-api")
+                        .sampling_rate(rate)
+                        .end_points(end)
+                        .set_fields(Some(fields.iter().map(|f| f.to_string()).collect()))
+                        .build()
+                        .unwrap();
+                    GetRealtimeLogConfigOutput::builder().realtime_log_config(config).build()
+                });
             mock_client!(
                 aws_sdk_cloudfront,
                 RuleMode::MatchAny,
-                &[distribution, function, live, cache_policy, request_policy]
+                &[distribution, function, live, cache_policy, request_policy, log_config]
             )
         };
         let keyvaluestore = {
@@ -315,7 +362,28 @@ impl Account {
             dynamodb: mock_client!(aws_sdk_dynamodb, none),
             cloudfront,
             keyvaluestore,
-            cloudwatch: mock_client!(aws_sdk_cloudwatch, none),
+            cloudwatch: {
+                let counts = self.invocations;
+                let invocations = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+                    .match_requests(|r| {
+                        r.metric_data_queries().iter().all(|q| {
+                            q.metric_stat().and_then(|s| s.metric()).and_then(|m| m.metric_name())
+                                == Some("Invocations")
+                        })
+                    })
+                    .then_output(move || {
+                        let results = counts.iter().enumerate().map(|(n, count)| {
+                            MetricDataResult::builder()
+                                .id(format!("f{n}"))
+                                .status_code(StatusCode::Complete)
+                                .timestamps(aws_sdk_cloudwatch::primitives::DateTime::from_secs(1_795_867_200))
+                                .values(*count)
+                                .build()
+                        });
+                        GetMetricDataOutput::builder().set_metric_data_results(Some(results.collect())).build()
+                    });
+                mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[invocations])
+            },
             lambda,
             apigateway: {
                 let formats = self.payload_formats;
@@ -334,6 +402,30 @@ impl Account {
                     });
                 mock_client!(aws_sdk_apigatewayv2, RuleMode::MatchAny, &[integrations])
             },
+            kinesis: {
+                let streams = self.streams;
+                let summary = mock!(aws_sdk_kinesis::Client::describe_stream_summary)
+                    .match_requests(move |r| r.stream_arn().is_some_and(|a| streams.contains(&a)))
+                    .then_output(|| {
+                        let summary = StreamDescriptionSummary::builder()
+                            .stream_name("internal-api-edge-logs")
+                            .stream_arn(STREAM_ARN)
+                            .stream_status(StreamStatus::Active)
+                            .retention_period_hours(24)
+                            .stream_creation_timestamp(aws_sdk_kinesis::primitives::DateTime::from_secs(1_795_867_200))
+                            .enhanced_monitoring(EnhancedMetrics::builder().build())
+                            .open_shard_count(1)
+                            .build()
+                            .unwrap();
+                        DescribeStreamSummaryOutput::builder().stream_description_summary(summary).build()
+                    });
+                let missing = mock!(aws_sdk_kinesis::Client::describe_stream_summary).then_error(|| {
+                    DescribeStreamSummaryError::ResourceNotFoundException(
+                        ResourceNotFoundException::builder().message("Stream not found").build(),
+                    )
+                });
+                mock_client!(aws_sdk_kinesis, RuleMode::MatchAny, &[summary, missing])
+            },
             xray: {
                 let (destination, percent) = (self.spans_to.clone(), self.indexed_percent);
                 let spans = mock!(aws_sdk_xray::Client::get_trace_segment_destination).then_output(move || {
@@ -345,7 +437,16 @@ impl Account {
                         IndexingRule::builder().name("Default").rule(IndexingRuleValue::Probabilistic(rule)).build();
                     GetIndexingRulesOutput::builder().indexing_rules(rule).build()
                 });
-                mock_client!(aws_sdk_xray, RuleMode::MatchAny, &[spans, indexing])
+                let services = self.xray_services;
+                let graph = mock!(aws_sdk_xray::Client::get_service_graph).then_output(move || {
+                    let services = services.iter().map(|name| {
+                        let kind =
+                            if name.ends_with("-express") { "AWS::EC2::Instance" } else { "AWS::Lambda::Function" };
+                        Service::builder().name(*name).names(*name).r#type(kind).build()
+                    });
+                    GetServiceGraphOutput::builder().set_services(Some(services.collect())).build()
+                });
+                mock_client!(aws_sdk_xray, RuleMode::MatchAny, &[spans, indexing, graph])
             },
         }
     }
@@ -365,10 +466,15 @@ fn edge() -> Stub {
 }
 
 async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
+    preflight_of(account, edge, common::sources()).await
+}
+
+async fn preflight_of(account: &Account, edge: &Stub, sources: MetricSources) -> Vec<Check> {
     let check = Preflight {
         clients: account.clients(),
         edge: cloudfront_edge(),
-        metrics: Some(common::sources()),
+        metrics: Some(sources),
+        cohort: CohortKey::ViewerIp,
         edge_url: Some(edge.base().to_owned()),
         probe_path: "/api/health".into(),
         min_unreserved_concurrency: 100,
@@ -403,7 +509,15 @@ fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
 async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     let edge = edge();
     let checks = preflight(&Account::ready(), &edge).await;
-    assert_eq!(checks.len(), 18, "{checks:#?}");
+    assert_eq!(checks.len(), 19, "{checks:#?}");
+    assert_eq!(
+        *outcome(&checks, "x-ray services"),
+        Outcome::Pass(
+            "internal-api-express and 1 of 2 functions traced in the last hour; the others were not invoked \
+             (at weight 0 only probes reach the new side)"
+                .into()
+        )
+    );
     assert_eq!(
         *outcome(&checks, "serverless integrations"),
         Outcome::Pass("2 Lambda integrations, payload format 2.0".into())
@@ -507,6 +621,28 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     );
     assert!(line.contains("--payload-format-version 2.0 --integration-id int1"), "{line}");
 
+    let misnamed = Account { xray_services: &["internal-api", "internal-api-health"], ..Account::ready() };
+    let line = fix(&preflight(&misnamed, &edge).await, "x-ray services");
+    assert!(
+        line.starts_with(
+            "no trace of service \"internal-api-express\" in the last hour (X-Ray saw: internal-api, internal-api-health)"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("set xray_legacy_service to the name the app's X-Ray SDK gives"), "{line}");
+    let unwritten = Account { invocations: [42.0, 17.0], ..Account::ready() };
+    let line = fix(&preflight(&unwritten, &edge).await, "x-ray services");
+    assert!(
+        line.starts_with("invoked in the last hour, never traced: internal-api-user-context (17 invocations)"),
+        "{line}"
+    );
+    assert!(line.contains("AWSXRayDaemonWriteAccess"), "{line}");
+    let quiet = Account { invocations: [42.0, 9.0], ..Account::ready() };
+    assert!(
+        matches!(outcome(&preflight(&quiet, &edge).await, "x-ray services"), Outcome::Pass(_)),
+        "below 10: may be unsampled"
+    );
+
     let searched = Account { spans_to: TraceSegmentDestination::CloudWatchLogs, ..Account::ready() };
     let line = fix(&preflight(&searched, &edge).await, "x-ray indexing");
     assert!(line.starts_with("Transaction Search on: 1 % of spans indexed as traces"), "{line}");
@@ -520,4 +656,44 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
         line,
         "50 unreserved concurrent executions in the account | ask for a higher Lambda concurrency quota (at least 100)"
     );
+}
+
+#[tokio::test]
+async fn a_plan_reading_the_edge_logs_has_them_checked() {
+    let edge = edge();
+    let logs = EdgeLogs { stream_arn: STREAM_ARN.into(), fields: LOG_FIELDS.iter().map(|f| f.to_string()).collect() };
+    let sources = MetricSources { edge_logs: Some(logs), ..common::sources() };
+    let line = |checks: &[Check]| match outcome(checks, "edge logs") {
+        Outcome::Fail { found, fix } => format!("{found} | {fix}"),
+        other => format!("{other:?}"),
+    };
+    let checks = preflight_of(&Account::ready(), &edge, sources.clone()).await;
+    assert_eq!(checks.len(), 20, "{checks:#?}");
+    assert_eq!(
+        *outcome(&checks, "edge logs"),
+        Outcome::Pass(format!("internal-api logs every /api/* request to {STREAM_ARN}"))
+    );
+
+    let unlogged = Account { edge_log_config: None, ..Account::ready() };
+    let found = line(&preflight_of(&unlogged, &edge, sources.clone()).await);
+    assert!(found.starts_with("no real-time log configuration on /api/* | create one (sampling rate 100"), "{found}");
+    let reordered = Account {
+        edge_log_config: Some((&["c-ip", "timestamp", "sc-status", "time-taken", "cs-user-agent"], 100, STREAM_ARN)),
+        ..Account::ready()
+    };
+    let found = line(&preflight_of(&reordered, &edge, sources.clone()).await);
+    assert!(found.starts_with("internal-api logs fields c-ip,timestamp,"), "{found}");
+    assert!(found.contains("in its order, each of timestamp, sc-status, cs-user-agent, c-ip among them"), "{found}");
+    let sampled = Account { edge_log_config: Some((&LOG_FIELDS, 10, STREAM_ARN)), ..Account::ready() };
+    let found = line(&preflight_of(&sampled, &edge, sources.clone()).await);
+    assert!(found.starts_with("internal-api logs 10 % of requests | set its sampling rate to 100"), "{found}");
+    let elsewhere = Account {
+        edge_log_config: Some((&LOG_FIELDS, 100, "arn:aws:kinesis:eu-west-1:123456789012:stream/other")),
+        ..Account::ready()
+    };
+    let found = line(&preflight_of(&elsewhere, &edge, sources.clone()).await);
+    assert!(found.starts_with("internal-api writes to arn:aws:kinesis:eu-west-1:123456789012:stream/other"), "{found}");
+    let deleted = Account { streams: &[], ..Account::ready() };
+    let found = line(&preflight_of(&deleted, &edge, sources).await);
+    assert!(found.starts_with(&format!("no stream {STREAM_ARN} | create the stream")), "{found}");
 }

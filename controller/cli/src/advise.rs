@@ -62,8 +62,10 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
         start,
         probes_per_minute: args.probes_per_minute,
         quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.max(args.probes_per_minute),
-        // The local edge tells each user request's cohort; CloudWatch does not.
-        cohort_evidence: matches!(plan.target.edge, Edge::Local(_)),
+        // The local edge tells each user request's cohort, and so do the
+        // edge's real-time logs; CloudWatch alone does not.
+        cohort_evidence: matches!(plan.target.edge, Edge::Local(_))
+            || plan.target.metrics.as_ref().is_some_and(|m| m.edge_logs.is_some()),
         ..Scenario::default()
     };
     let days = per_minute.len() as f64 / 1440.0;

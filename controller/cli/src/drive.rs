@@ -8,7 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "aws")]
-use cutover_aws::{Clients, CloudWatchMetrics, KvsEdge, ProbeDriver, ProbeLog, XRaySource};
+use cutover_aws::{
+    Clients, CloudWatchMetrics, EdgeLogSource, KvsEdge, ProbeDriver, ProbeLog, Timed, WeightTimeline, XRaySource,
+};
 use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
 #[cfg(feature = "aws")]
@@ -134,10 +136,17 @@ pub async fn drive<S: Store + Clone>(
                     }
                 }));
             }
+            // Which side each logged request went to: from the trail for a
+            // cutover under way, then from what this controller writes.
+            let timeline = WeightTimeline::default();
+            if sources.edge_logs.is_some() {
+                timeline.replay(&store.history(id).await?);
+            }
+            let verified = Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120)));
             let driver = Driver {
                 store: store.clone(),
-                edge: Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120))),
-                metrics: metrics_for(&clients, sources).with_probes(log),
+                edge: Timed::new(verified, clock, timeline.clone()),
+                metrics: metrics_for(&clients, plan, sources, timeline).with_probes(log),
                 notifier: Webhooks::new(&plan.notify.webhooks),
                 clock,
                 settings: reach.settings.clone(),
@@ -148,17 +157,26 @@ pub async fn drive<S: Store + Clone>(
     Ok(state)
 }
 
-/// CloudWatch, with X-Ray: both sides' latency samples, the new side's cold
-/// starts.
+/// CloudWatch, with X-Ray (both sides' latency samples, the new side's cold
+/// starts) and, when the plan has them, the edge's real-time logs (each user
+/// request's cohort, its side from `timeline`).
 #[cfg(feature = "aws")]
-fn metrics_for(clients: &Clients, sources: MetricSources) -> CloudWatchMetrics {
-    if sources.xray_legacy_service.is_empty() {
-        // Only a plan stored before X-Ray was required: as it was judged then.
-        return CloudWatchMetrics::new(clients.cloudwatch.clone(), sources);
+fn metrics_for(clients: &Clients, plan: &Plan, sources: MetricSources, timeline: WeightTimeline) -> CloudWatchMetrics {
+    let logs = sources.edge_logs.clone().and_then(|logs| {
+        let (cohort, salt) = (plan.target.cohort.clone(), plan.target.salt.clone());
+        EdgeLogSource::new(clients.kinesis.clone(), logs, cohort, salt, timeline)
+    });
+    let mut metrics = CloudWatchMetrics::new(clients.cloudwatch.clone(), sources.clone());
+    // An empty X-Ray service only in a plan stored before X-Ray was
+    // required: judged as it was then.
+    if !sources.xray_legacy_service.is_empty() {
+        let xray = XRaySource::new(clients.xray.clone(), sources.xray_legacy_service, sources.lambda_functions);
+        metrics = metrics.with_xray(xray);
     }
-    let xray =
-        XRaySource::new(clients.xray.clone(), sources.xray_legacy_service.clone(), sources.lambda_functions.clone());
-    CloudWatchMetrics::new(clients.cloudwatch.clone(), sources).with_xray(xray)
+    match logs {
+        Some(logs) => metrics.with_edge_logs(logs),
+        None => metrics,
+    }
 }
 
 /// Probes through `edge_url` with the plan's cohort key and salt.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cutover_core::engine::{Actor, CutoverState, Event, EventKind};
-use cutover_core::measure::describe_hops;
+use cutover_core::measure::{describe_hops, describe_route};
 use cutover_core::store::Store;
 
 use crate::client::{Client, ServerArgs};
@@ -175,6 +175,9 @@ fn event_lines(e: &Event) -> Vec<String> {
         if let Some(from) = &analysis.latency_source {
             lines.push(format!("{:45}    {:<10}  {} against {}", "", "latency", from.legacy, from.serverless));
         }
+        for route in &analysis.routes {
+            lines.push(format!("{:45}    {:<10}  {}", "", "route", describe_route(route)));
+        }
     }
     lines
 }
@@ -184,7 +187,7 @@ mod tests {
     use super::*;
     use cutover_core::engine::{Decision, HoldReason};
     use cutover_core::judge::{Analysis, Verdict};
-    use cutover_core::measure::{Hop, PerSide, Window};
+    use cutover_core::measure::{Hop, PerSide, RouteFigures, RouteSide, Window};
     use cutover_core::units::{Timestamp, Weight};
 
     #[test]
@@ -223,6 +226,23 @@ mod tests {
         };
         let lines = event_lines(&event);
         assert_eq!(lines.len(), 3, "{lines:#?}");
+        let mut routed = event.clone();
+        if let EventKind::Analysis { analysis, .. } = &mut routed.kind {
+            let side = |traces, faults, p50, p99| RouteSide { traces, faults, p50_ms: Some(p50), p99_ms: Some(p99) };
+            analysis.routes = vec![RouteFigures {
+                route: "GET /api/reports/{reportId}".into(),
+                sides: PerSide { legacy: side(52, 0, 41.0, 120.0), serverless: side(48, 1, 35.0, 240.0) },
+            }];
+        }
+        let with_route = event_lines(&routed);
+        assert!(
+            with_route[3].ends_with(
+                "route       GET /api/reports/{reportId}  legacy 41/120 ms, 0 of 52 failed › serverless 35/240 ms, \
+                 1 of 48 failed · p99 ×2.0"
+            ),
+            "{}",
+            with_route[3]
+        );
         assert!(
             lines[2].ends_with(
                 "latency     cloudwatch: ALB TargetResponseTime against cloudwatch: API Gateway IntegrationLatency"

@@ -50,6 +50,7 @@ pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, F
             clients: Clients::new(&aws.endpoints()).await,
             edge,
             metrics: plan.target.metrics.clone(),
+            cohort: plan.target.cohort.clone(),
             edge_url: args.edge_url.clone(),
             probe_path: args.probe_path.clone(),
             min_unreserved_concurrency: args.min_concurrency,

@@ -39,6 +39,9 @@ pub struct EndpointArgs {
     /// API Gateway v2 (pre-flight's integrations).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL_APIGATEWAYV2", value_name = "URL")]
     pub endpoint_url_apigateway: Option<String>,
+    /// Kinesis (the edge's real-time logs).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_KINESIS", value_name = "URL")]
+    pub endpoint_url_kinesis: Option<String>,
 }
 
 /// What a command says when the AWS adapters were left out of the build.
@@ -57,6 +60,7 @@ impl EndpointArgs {
             lambda: self.endpoint_url_lambda.clone(),
             xray: self.endpoint_url_xray.clone(),
             apigateway: self.endpoint_url_apigateway.clone(),
+            kinesis: self.endpoint_url_kinesis.clone(),
         }
     }
 }

@@ -142,7 +142,9 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     assert!(stdout.contains("fix: allow GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE on /api/*"), "{stdout}");
     // moto has no KeyValueStore data plane and no Transaction Search API.
     assert!(line("x-ray indexing").starts_with("  FAIL"), "{stdout}");
-    assert!(stdout.contains("11 of 18 checks failed"), "{stdout}");
+    // Nor X-Ray's service graph.
+    assert!(line("x-ray services").starts_with("  FAIL"), "{stdout}");
+    assert!(stdout.contains("12 of 19 checks failed"), "{stdout}");
 }
 
 #[test]

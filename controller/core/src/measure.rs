@@ -275,6 +275,50 @@ pub struct Measurement {
     /// fail on either side (chronic cohorts, see `judge::sequential`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cohorts: Option<PerSide<Cohorts>>,
+    /// Each route's figures on both sides, when a source can tell routes
+    /// apart (X-Ray: the old side's URLs, the new side's one function per
+    /// route); for people, not for the judge: one route regressing among
+    /// seven shows here before it moves the side's totals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteFigures>,
+}
+
+/// One route's figures on both sides over a window, from one source for
+/// both (X-Ray's traces: sampled, so these count traces, not requests).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteFigures {
+    /// The contract's method and path: `GET /api/users/{userId}/context`.
+    pub route: String,
+    pub sides: PerSide<RouteSide>,
+}
+
+/// One side of a route over a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteSide {
+    /// Complete traces read.
+    pub traces: u64,
+    /// Of those, the ones that failed (5xx).
+    pub faults: u64,
+    /// Of the others (cold starts apart), in ms.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// One route on a line: `GET /api/reports/{reportId}  legacy 41/120 ms, 0 of
+/// 52 failed › serverless 35/240 ms, 1 of 48 failed · p99 ×2.0`.
+pub fn describe_route(r: &RouteFigures) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| if v < 10.0 { format!("{v:.1}") } else { format!("{v:.0}") });
+    let side = |name: &str, s: &RouteSide| {
+        format!("{name} {}/{} ms, {} of {} failed", ms(s.p50_ms), ms(s.p99_ms), s.faults, s.traces)
+    };
+    let mut line =
+        format!("{}  {} › {}", r.route, side("legacy", &r.sides.legacy), side("serverless", &r.sides.serverless));
+    if let (Some(old), Some(new)) = (r.sides.legacy.p99_ms, r.sides.serverless.p99_ms) {
+        if old > 0.0 {
+            line += &format!(" · p99 ×{:.1}", new / old);
+        }
+    }
+    line
 }
 
 /// User requests of one cohort bucket in a window.

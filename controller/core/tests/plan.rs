@@ -162,6 +162,34 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
     assert_eq!(metrics.lambda_functions.len(), 2);
     assert_eq!(metrics.xray_legacy_service, "internal-api-express");
     assert_eq!((cf.probes_per_minute, cf.probe_token_key.as_str()), (20, "internal-api/probe-token"));
+    let logs = metrics.edge_logs.expect("the edge logs");
+    assert!(logs.stream_arn.ends_with(":stream/internal-api-edge-logs"));
+    assert_eq!(logs.fields.len(), 7);
+}
+
+/// The edge logs must carry what the cohort key is read from, in a stream
+/// named by its ARN; without the table AWS mode has no cohorts.
+#[test]
+fn the_edge_logs_carry_the_cohort_key() {
+    let text = aws_plan();
+    let fields = "fields = [\"timestamp\", \"c-ip\", \"sc-status\", \"time-taken\", \"cs-user-agent\", \"cs-headers\", \"cs-headers-count\"]";
+    assert!(text.contains(fields));
+    let by_cookie = text.replace("cohort = { header = \"x-user-id\" }", "cohort = { cookie = \"uid\" }");
+    let found = problems(&by_cookie);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("target.metrics.edge_logs.fields = [\"timestamp\""), "{found:?}");
+    assert!(found[0].contains("add \"cs-cookie\" to the real-time log configuration and here"), "{found:?}");
+    let no_status = text.replace("\"sc-status\", ", "");
+    let found = problems(&no_status);
+    assert!(found.len() == 1 && found[0].contains("add \"sc-status\""), "{found:?}");
+    let bad_arn =
+        text.replace("arn:aws:kinesis:us-east-1:123456789012:stream/", "arn:aws:kinesis:us-east-1:1234:stream/");
+    let found = problems(&bad_arn);
+    assert!(found.len() == 1 && found[0].contains("expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME"), "{found:?}");
+    let start = text.find("[target.metrics.edge_logs]").unwrap();
+    let without = format!("{}{}", &text[..start], &text[text[start..].find("\n\n").unwrap() + start..]);
+    let plan = Plan::parse(&without).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.target.metrics.unwrap().edge_logs, None);
 }
 
 #[test]

@@ -27,6 +27,7 @@
 mod clock;
 mod notify;
 pub mod probes;
+pub mod timeline;
 pub mod verify;
 
 use std::collections::VecDeque;

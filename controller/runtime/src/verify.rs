@@ -66,6 +66,10 @@ impl<E> Verified<E> {
     }
 }
 
+/// What every probe through the edge says it is: sources that see each
+/// request (CloudFront's real-time logs) leave these out of the users.
+pub const PROBE_USER_AGENT: &str = "cutover-probe/1";
+
 /// The HTTP client every probe through the edge uses: 5 s per request.
 /// One per process, shared (a client is a handle): each holds a TLS
 /// configuration with the platform's root certificates, about 0.3 MiB, and
@@ -75,6 +79,7 @@ pub fn probe_client() -> reqwest::Client {
     CLIENT
         .get_or_init(|| {
             reqwest::Client::builder()
+                .user_agent(PROBE_USER_AGENT)
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())

@@ -12,5 +12,6 @@ pub fn sources() -> MetricSources {
         lambda_functions: vec!["internal-api-health".into(), "internal-api-user-context".into()],
         xray_legacy_service: "internal-api-express".into(),
         alb_shared: false,
+        edge_logs: None,
     }
 }

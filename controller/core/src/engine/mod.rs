@@ -439,7 +439,8 @@ impl<J: Judge> Engine<J> {
             Ok(mut m) => {
                 // The breakdown is for the record; judges never read it.
                 let (hops, latency_source) = (std::mem::take(&mut m.hops), m.latency_source.take());
-                Analysis { hops, latency_source, ..self.judge.judge(window, &m) }
+                let routes = std::mem::take(&mut m.routes);
+                Analysis { hops, latency_source, routes, ..self.judge.judge(window, &m) }
             }
             Err(e) => Analysis::error(window, &e),
         };

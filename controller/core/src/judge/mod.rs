@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{no_hops, Hop, MeasureError, Measurement, PerSide, Side, Window};
+use crate::measure::{no_hops, Hop, MeasureError, Measurement, PerSide, RouteFigures, Side, Window};
 use crate::units::{Timestamp, Weight};
 
 /// Ordered by severity: `max` of two verdicts is the worse one.
@@ -145,6 +145,10 @@ pub struct Analysis {
     /// measurement), so an audit reader knows what was compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_source: Option<PerSide<String>>,
+    /// Each route's figures on both sides (the engine copies them from the
+    /// measurement): for people, not judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteFigures>,
 }
 
 impl Analysis {
@@ -164,6 +168,7 @@ impl Analysis {
             hops: PerSide::default(),
             shared_failure: None,
             latency_source: None,
+            routes: Vec::new(),
         }
     }
 
@@ -180,6 +185,7 @@ impl Analysis {
             hops: PerSide::default(),
             shared_failure: None,
             latency_source: None,
+            routes: Vec::new(),
         }
     }
 }

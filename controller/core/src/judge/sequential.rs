@@ -61,11 +61,12 @@
 //!   independently, call that a regression (3 of 300 users failing 30 %
 //!   rolled back 29 % of healthy cutovers). When the source knows each user
 //!   request's cohort bucket (`Measurement::cohorts`: the local edge, the
-//!   simulator), the judge keeps what each whole percent of the bucket
+//!   simulator, the edge's real-time logs in AWS mode), the judge keeps what each whole percent of the bucket
 //!   space (about 1 % of the users) did on the old side, the lookback
 //!   included. A percent whose own past shows at least twice the old
-//!   side's rate, with `ln 20` nats of evidence in three failed requests or
-//!   more, is *chronic*: its users are left out of the user stratum's
+//!   side's rate, with `ln 100` nats of evidence in three failed requests or
+//!   more, is *chronic* (at `ln 20` chance excesses among a hundred
+//!   percents left enough healthy users out to slow the tests by minutes): its users are left out of the user stratum's
 //!   tests on both sides (and out of the increase a fail must reach). 4xx
 //!   have chronic percents of their own. Which percents are chronic is
 //!   decided on the windows before, never on the outcomes it leaves out,
@@ -75,7 +76,7 @@
 //!   a strictness its upper bound and margin absorb. Users alike keep the
 //!   side-against-side power; a user who starts failing only after moving
 //!   is, as far as anything can tell, the new side's fault. Without
-//!   cohorts (CloudWatch's counts per side) users are judged as before.
+//!   cohorts (CloudWatch's counts per side alone) users are judged as before.
 //! - `latency_p50`, `latency_p99`: the allowance is the old side's quantile
 //!   (all legacy user requests of the lookback and the cutover so far, fixed before each
 //!   window), scaled by the *load factor* — the old side's median over the
@@ -516,7 +517,7 @@ fn percent(bucket: u16) -> usize {
 /// them: a broken client, bad data) when its own past on the old side
 /// carries this much evidence (nats) of a rate at least twice the old
 /// side's, in at least this many failed requests.
-const CHRONIC_EVIDENCE: f64 = 2.996; // ln 20
+const CHRONIC_EVIDENCE: f64 = 4.605; // ln 100
 const CHRONIC_MIN_ERRORS: u64 = 3;
 
 /// Which percents are chronic, for 5xx and for 4xx.

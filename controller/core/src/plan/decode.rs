@@ -420,7 +420,7 @@ impl<'s> Decoder<'s> {
             (None, Some(c)) => {
                 let edge = self.cloudfront(c);
                 let metrics = match metrics {
-                    Some(m) => self.metrics(m),
+                    Some(m) => self.metrics(m, cohort.as_ref()),
                     None => {
                         if !has_metrics {
                             self.missing(
@@ -580,7 +580,7 @@ impl<'s> Decoder<'s> {
         })
     }
 
-    fn metrics(&mut self, mut t: Tbl) -> Option<MetricSources> {
+    fn metrics(&mut self, mut t: Tbl, cohort: Option<&CohortKey>) -> Option<MetricSources> {
         let lb = self.req_string(
             &mut t,
             "alb_load_balancer",
@@ -595,27 +595,7 @@ impl<'s> Decoder<'s> {
         );
         let api_id = self.req_string(&mut t, "api_id", "add the HTTP API id", |_| Ok(()));
         let stage = self.req_string(&mut t, "api_stage", "add the stage, e.g. \"$default\"", |_| Ok(()));
-        let functions = match self.array(&mut t, "lambda_functions") {
-            None => None,
-            Some(None) => Some(Vec::new()),
-            Some(Some(items)) => {
-                let path = t.key_path("lambda_functions");
-                let mut names = Some(Vec::new());
-                for (i, v) in items.iter().enumerate() {
-                    match v.get_ref() {
-                        DeValue::String(s) if !s.is_empty() => {
-                            names.as_mut().map(|n: &mut Vec<String>| n.push(s.to_string()))
-                        }
-                        _ => {
-                            self.problem(format!("{path}[{i}]"), &v.span(), true, "expected a Lambda function name");
-                            names = None;
-                            None
-                        }
-                    };
-                }
-                names
-            }
-        };
+        let functions = self.names(&mut t, "lambda_functions", "expected a Lambda function name");
         let xl = if self.stored && t.get("xray_legacy_service").is_none() {
             Some(String::new())
         } else {
@@ -628,6 +608,11 @@ impl<'s> Decoder<'s> {
             )
         };
         let alb_shared = self.boolean(&mut t, "alb_shared");
+        let edge_logs = match self.sub(&mut t, "edge_logs") {
+            None if t.get("edge_logs").is_some() => None,
+            None => Some(None),
+            Some(logs) => self.edge_logs(logs, cohort).map(Some),
+        };
         // Taken either way (a stored plan may still carry it), refused in a new one.
         if let Some(span) = t.get("xray_serverless_service").map(|v| v.span()) {
             if !self.stored {
@@ -665,7 +650,72 @@ impl<'s> Decoder<'s> {
             lambda_functions: functions?,
             alb_shared: alb_shared?.unwrap_or(false),
             xray_legacy_service: xl?,
+            edge_logs: edge_logs?,
         })
+    }
+
+    /// A list of non-empty strings; empty when the key is absent.
+    fn names(&mut self, t: &mut Tbl, key: &'static str, what: &str) -> Option<Vec<String>> {
+        let items = self.array(t, key)?.unwrap_or_default();
+        let path = t.key_path(key);
+        let mut names = Some(Vec::new());
+        for (i, v) in items.iter().enumerate() {
+            match (v.get_ref(), names.as_mut()) {
+                (DeValue::String(s), Some(names)) if !s.is_empty() => names.push(s.to_string()),
+                (DeValue::String(s), None) if !s.is_empty() => {}
+                _ => {
+                    self.problem(format!("{path}[{i}]"), &v.span(), true, what);
+                    names = None;
+                }
+            }
+        }
+        names
+    }
+
+    fn edge_logs(&mut self, mut t: Tbl, cohort: Option<&CohortKey>) -> Option<EdgeLogs> {
+        let stream = self.req_string(
+            &mut t,
+            "stream_arn",
+            "add the Kinesis stream the real-time log configuration writes to, \
+             e.g. \"arn:aws:kinesis:us-east-1:123456789012:stream/internal-api-edge-logs\"",
+            |s| match s.split(':').collect::<Vec<_>>()[..] {
+                ["arn", _, "kinesis", region, account, name]
+                    if !region.is_empty() && account.len() == 12 && name.starts_with("stream/") && name.len() > 7 =>
+                {
+                    Ok(())
+                }
+                _ => Err("expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME".into()),
+            },
+        );
+        let path = t.key_path("fields");
+        let span = t.get("fields").map(|v| v.span()).unwrap_or_else(|| t.span.clone());
+        let fields = match self.names(&mut t, "fields", "expected a log field name") {
+            Some(f) if f.is_empty() && t.get("fields").is_none() => {
+                self.missing(&t, "fields", "add fields = [...], the real-time log configuration's fields in its order");
+                None
+            }
+            other => other,
+        };
+        self.finish(t);
+        let fields = fields?;
+        if let Some(cohort) = cohort {
+            let missing: Vec<_> =
+                EdgeLogs::required_fields(cohort).into_iter().filter(|f| !fields.iter().any(|g| g == f)).collect();
+            if !missing.is_empty() {
+                let names = missing.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
+                self.problem(
+                    path,
+                    &span,
+                    true,
+                    format!(
+                        "add {names} to the real-time log configuration and here, in its order: \
+                         the controller reads each request's cohort from them"
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(EdgeLogs { stream_arn: stream?, fields })
     }
 
     fn schedule(&mut self, mut t: Tbl) -> Option<Schedule> {

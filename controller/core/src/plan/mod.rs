@@ -131,6 +131,34 @@ pub struct MetricSources {
     /// target, a timeout) cannot be told apart by target group, so they are
     /// reported beside the old side's errors, not counted in them.
     pub alb_shared: bool,
+    /// CloudFront's real-time logs of the `/api/*` behaviour, in Kinesis:
+    /// each user request's cohort, which CloudWatch cannot tell.
+    #[serde(default)]
+    pub edge_logs: Option<EdgeLogs>,
+}
+
+/// A real-time log configuration's stream and fields, in the order the
+/// configuration lists them (the order of the tab-separated values).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeLogs {
+    pub stream_arn: String,
+    pub fields: Vec<String>,
+}
+
+impl EdgeLogs {
+    /// The fields the controller reads: when, what status, whether the
+    /// request was its own probe (by user agent), and the cohort key as
+    /// the CloudFront Function takes it (the header or cookie, else the
+    /// viewer IP; `cs-headers-count` tells a cut-off header list).
+    pub fn required_fields(cohort: &CohortKey) -> Vec<&'static str> {
+        let mut fields = vec!["timestamp", "sc-status", "cs-user-agent", "c-ip"];
+        match cohort {
+            CohortKey::Header(_) => fields.extend(["cs-headers", "cs-headers-count"]),
+            CohortKey::Cookie(_) => fields.push("cs-cookie"),
+            CohortKey::ViewerIp => {}
+        }
+        fields
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
