@@ -47,6 +47,9 @@ use crate::{AwsFailure, ATTEMPT_TIMEOUT, CALL_TIMEOUT, MAX_ATTEMPTS};
 use aws_smithy_types::timeout::TimeoutConfig;
 use cutover_runtime::probes::{edge_hop, ProbeLog};
 
+/// Requests by which the edge's lines and CloudWatch's count of a side may
+/// differ on top of [`MAX_LEFT_OUT`] (a request at a minute's edge).
+const UNLIKE_MIN: u64 = 3;
 /// How far behind the engine's window CloudWatch is read.
 pub const LAG: Duration = Duration::from_secs(180);
 /// A minute in which this many of the controller's probes reached a side's
@@ -149,6 +152,61 @@ impl CloudWatchMetrics {
     pub fn with_edge_logs(mut self, logs: EdgeLogSource) -> CloudWatchMetrics {
         self.edge_logs = Some(logs);
         self
+    }
+
+    /// The users' cohorts from the edge's lines over `[from, to)`, into
+    /// `measurement` when they can be trusted: read whole, fewer than
+    /// [`MAX_LEFT_OUT`] of them left out, and per side as many as
+    /// CloudWatch counted (within [`MAX_LEFT_OUT`], a few requests, and the
+    /// lines left out). Else the window's users are judged on CloudWatch's
+    /// counts, side against side, and the reason is logged: a stream that
+    /// stopped, a configuration detached, a wrong side would otherwise
+    /// replace the users' errors with zeros.
+    async fn edge_cohorts(
+        &self,
+        logs: &EdgeLogSource,
+        measurement: &mut Measurement,
+        from: u64,
+        to: u64,
+    ) -> EdgeLogRead {
+        let mut read = match logs.read(from, to).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "the edge's lines could not be read: the window's users are judged without cohorts");
+                return EdgeLogRead::default();
+            }
+        };
+        let left_out = read.side_unknown + read.unreadable;
+        let unlike = read.cohorts.as_ref().and_then(|cohorts| {
+            Side::BOTH.into_iter().find_map(|side| {
+                let lines: u64 = cohorts.get(side).iter().map(|c| c.requests).sum();
+                let counted = measurement.traffic.get(side).requests;
+                let slack = (MAX_LEFT_OUT * counted as f64).ceil() as u64 + UNLIKE_MIN + left_out;
+                (lines.abs_diff(counted) > slack).then_some((side, lines, counted))
+            })
+        });
+        match (&read.cohorts, unlike) {
+            (None, _) => tracing::warn!(
+                lines = read.lines,
+                side_unknown = read.side_unknown,
+                unreadable = read.unreadable,
+                "over {} % of the window's edge log lines left out: its users are judged without cohorts",
+                MAX_LEFT_OUT * 100.0
+            ),
+            (Some(_), Some((side, lines, counted))) => {
+                tracing::warn!(
+                    side = side.as_str(),
+                    lines,
+                    counted,
+                    "the edge logged a different number of the side's requests than CloudWatch counted: the \
+                     window's users are judged without cohorts"
+                );
+                read.cohorts = None;
+            }
+            (Some(_), None) => {}
+        }
+        measurement.cohorts = read.cohorts.clone();
+        read
     }
 
     /// Every query of one window, in one list.
@@ -300,18 +358,7 @@ impl CloudWatchMetrics {
             reading.measurement.probes = probes;
         }
         if let Some(logs) = &self.edge_logs {
-            let read = logs.read(from, to).await.map_err(|e| MeasureError::new("edge logs", e.message))?;
-            if read.cohorts.is_none() {
-                tracing::warn!(
-                    lines = read.lines,
-                    side_unknown = read.side_unknown,
-                    unreadable = read.unreadable,
-                    "over {} % of the window's edge log lines left out: its users are judged without cohorts",
-                    MAX_LEFT_OUT * 100.0
-                );
-            }
-            reading.measurement.cohorts = read.cohorts.clone();
-            reading.edge_logs = Some(read);
+            reading.edge_logs = Some(self.edge_cohorts(logs, &mut reading.measurement, from, to).await);
         }
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;

@@ -39,6 +39,8 @@ pub use cutover_runtime::verify::PROBE_USER_AGENT;
 
 use crate::{AwsFailure, FailureKind};
 
+/// The paths that are the API's: the `/api/*` behaviour's.
+const API_PREFIX: &str = "/api/";
 /// How far either side of a window records are read by arrival.
 pub const ARRIVAL_SLACK: Duration = Duration::from_secs(60);
 /// `GetRecords` calls per shard and window before the read gives up: at
@@ -83,6 +85,7 @@ pub struct EdgeLogSource {
 struct Columns {
     timestamp: usize,
     status: usize,
+    path: usize,
     agent: usize,
     ip: usize,
     headers: Option<usize>,
@@ -96,6 +99,7 @@ impl Columns {
         Some(Columns {
             timestamp: at("timestamp")?,
             status: at("sc-status")?,
+            path: at("cs-uri-stem")?,
             agent: at("cs-user-agent")?,
             ip: at("c-ip")?,
             headers: at("cs-headers"),
@@ -114,6 +118,8 @@ enum Line {
     Probe { at_ms: u64 },
     /// Served at `at_ms` but without a status or a key that can be told.
     Unreadable { at_ms: u64 },
+    /// Not an `/api/` request.
+    Elsewhere { at_ms: u64 },
 }
 
 /// `%XX` decoded, `+` kept (CloudFront encodes a space as `%20`); bytes that
@@ -158,24 +164,30 @@ impl EdgeLogSource {
 
     /// The cohort key the CloudFront Function would take from this line:
     /// `None` when it cannot be told: the header list was cut short before
-    /// the header, or the line has no address.
+    /// or inside the header, or the line has no address.
     fn key(&self, fields: &[&str]) -> Option<String> {
         let cols = &self.cols;
         let field = |i: Option<usize>| i.and_then(|i| fields.get(i)).and_then(|f| value(f));
         match &self.cohort {
             CohortKey::Header(name) => {
+                // Present, even empty, it is the key (the function takes
+                // `headers[name].value`, and an empty header is there).
                 let listed = field(cols.headers).map(percent_decoded).unwrap_or_default();
-                let mut seen = 0;
-                for line in listed.lines().filter(|l| !l.is_empty()) {
-                    seen += 1;
+                let count = field(cols.header_count).and_then(|c| c.parse::<usize>().ok());
+                let cut = |seen: usize| count.is_none_or(|count| seen < count);
+                let lines: Vec<&str> = listed.split('\n').filter(|l| !l.is_empty()).collect();
+                for (seen, line) in lines.iter().enumerate().map(|(i, l)| (i + 1, l)) {
                     if let Some((n, v)) = line.split_once(':') {
-                        if n.trim().eq_ignore_ascii_case(name) && !v.trim().is_empty() {
+                        if n.trim().eq_ignore_ascii_case(name) {
+                            // The last of a list cut short may be cut too.
+                            if seen == lines.len() && cut(seen) {
+                                return None;
+                            }
                             return Some(v.trim().to_owned());
                         }
                     }
                 }
-                let count = field(cols.header_count).and_then(|c| c.parse::<usize>().ok());
-                if count.is_none_or(|count| seen < count) {
+                if cut(lines.len()) {
                     return None;
                 }
             }
@@ -183,7 +195,7 @@ impl EdgeLogSource {
                 let jar = field(cols.cookie).map(percent_decoded).unwrap_or_default();
                 for pair in jar.split(';') {
                     if let Some((n, v)) = pair.trim().split_once('=') {
-                        if n == name && !v.is_empty() {
+                        if n == name {
                             return Some(v.to_owned());
                         }
                     }
@@ -203,6 +215,11 @@ impl EdgeLogSource {
             return None;
         }
         let at_ms = (seconds * 1000.0).round() as u64;
+        // Only the API's requests are users of the cutover (the stream
+        // may be shared with other behaviours).
+        if !fields.get(cols.path).is_some_and(|p| percent_decoded(p).starts_with(API_PREFIX)) {
+            return Some(Line::Elsewhere { at_ms });
+        }
         let agent = fields.get(cols.agent).and_then(|f| value(f)).map(percent_decoded);
         if agent.is_some_and(|a| a.starts_with(PROBE_USER_AGENT)) {
             return Some(Line::Probe { at_ms });
@@ -222,13 +239,20 @@ impl EdgeLogSource {
                 continue;
             };
             let at_ms = match line {
-                Line::User { at_ms, .. } | Line::Probe { at_ms } | Line::Unreadable { at_ms } => at_ms,
+                Line::User { at_ms, .. }
+                | Line::Probe { at_ms }
+                | Line::Unreadable { at_ms }
+                | Line::Elsewhere { at_ms } => at_ms,
             };
             if !(from_ms..to_ms).contains(&at_ms) {
                 continue;
             }
+            if matches!(line, Line::Elsewhere { .. }) {
+                continue;
+            }
             read.lines += 1;
             match line {
+                Line::Elsewhere { .. } => {}
                 Line::Probe { .. } => read.probes += 1,
                 Line::Unreadable { .. } => read.unreadable += 1,
                 Line::User { at_ms, bucket, status } => match self.timeline.side(at_ms, bucket) {
@@ -326,27 +350,35 @@ mod tests {
             .unwrap()
     }
 
-    const IP: &[&str] = &["timestamp", "c-ip", "sc-status", "cs-user-agent"];
+    const IP: &[&str] = &["timestamp", "c-ip", "sc-status", "cs-uri-stem", "cs-user-agent"];
 
     #[test]
     fn a_line_gives_its_time_bucket_and_status() {
         let s = source(CohortKey::ViewerIp, IP);
-        let line = s.line("1795867200.541\t192.0.2.10\t503\tMozilla/5.0%20(X11)\n").unwrap();
+        let line = s.line("1795867200.541\t192.0.2.10\t503\t/api/health\tMozilla/5.0%20(X11)\n").unwrap();
         let bucket = cohort::bucket("internal-api", "192.0.2.10");
         assert_eq!(line, Line::User { at_ms: 1_795_867_200_541, bucket, status: 503 });
-        assert_eq!(s.line("1795867200.541\t192.0.2.10\t-\tcurl"), Some(Line::Unreadable { at_ms: 1_795_867_200_541 }));
-        assert_eq!(s.line("yesterday\t192.0.2.10\t200\tcurl"), None);
-        let probe = format!("1795867200.000\t198.51.100.7\t200\t{}", PROBE_USER_AGENT.replace('/', "%2F"));
+        assert_eq!(
+            s.line("1795867200.541\t192.0.2.10\t-\t/api/health\tcurl"),
+            Some(Line::Unreadable { at_ms: 1_795_867_200_541 })
+        );
+        assert_eq!(
+            s.line("1795867200.541\t192.0.2.10\t200\t/index.html\tcurl"),
+            Some(Line::Elsewhere { at_ms: 1_795_867_200_541 })
+        );
+        assert_eq!(s.line("yesterday\t192.0.2.10\t200\t/api/health\tcurl"), None);
+        let probe = format!("1795867200.000\t198.51.100.7\t200\t/api/health\t{}", PROBE_USER_AGENT.replace('/', "%2F"));
         assert_eq!(s.line(&probe), Some(Line::Probe { at_ms: 1_795_867_200_000 }));
     }
 
     #[test]
     fn the_key_is_taken_as_the_edge_function_takes_it() {
-        let fields = ["timestamp", "sc-status", "cs-user-agent", "c-ip", "cs-headers", "cs-headers-count"];
+        let fields =
+            ["timestamp", "sc-status", "cs-uri-stem", "cs-user-agent", "c-ip", "cs-headers", "cs-headers-count"];
         let s = source(CohortKey::Header("x-user-id".into()), &fields);
         let bucket = |k: &str| cohort::bucket("internal-api", k);
         let at = |headers: &str, count: &str| {
-            let line = format!("1795867200.0\t200\tcurl\t192.0.2.10\t{headers}\t{count}");
+            let line = format!("1795867200.0\t200\t/api/health\tcurl\t192.0.2.10\t{headers}\t{count}");
             match s.line(&line).unwrap() {
                 Line::User { bucket, .. } => Some(bucket),
                 _ => None,
@@ -355,10 +387,17 @@ mod tests {
         assert_eq!(at("host:api.example.com%0AX-User-Id:%20u-42%0A", "2"), Some(bucket("u-42")), "any case");
         assert_eq!(at("host:api.example.com%0A", "1"), Some(bucket("192.0.2.10")), "no header: the address");
         assert_eq!(at("host:api.example.com%0A", "3"), None, "the list was cut short: cannot tell");
-        let s =
-            source(CohortKey::Cookie("uid".into()), &["timestamp", "sc-status", "cs-user-agent", "c-ip", "cs-cookie"]);
-        let line = "1795867200.0\t200\tcurl\t192.0.2.10\ttheme=dark;%20uid=u-7";
+        assert_eq!(at("x-user-id:%0Ahost:h%0A", "2"), Some(bucket("")), "there but empty: the function's key is \"\"");
+        assert_eq!(at("host:h%0Ax-user-id:u-4", "3"), None, "the last of a list cut short may be cut too");
+        assert_eq!(at("x-user-id:u-4%0Ahost:h", "3"), Some(bucket("u-4")), "cut after it");
+        let s = source(
+            CohortKey::Cookie("uid".into()),
+            &["timestamp", "sc-status", "cs-uri-stem", "cs-user-agent", "c-ip", "cs-cookie"],
+        );
+        let line = "1795867200.0\t200\t/api/users/u-7/context\tcurl\t192.0.2.10\ttheme=dark;%20uid=u-7";
         assert!(matches!(s.line(line), Some(Line::User { bucket: b, .. }) if b == bucket("u-7")));
+        let empty = "1795867200.0\t200\t/api/health\tcurl\t192.0.2.10\tuid=;%20theme=dark";
+        assert!(matches!(s.line(empty), Some(Line::User { bucket: b, .. }) if b == bucket("")));
     }
 
     #[test]
@@ -369,9 +408,10 @@ mod tests {
         let ips: Vec<String> = (0..200).map(|i| format!("10.0.{}.{}", i / 250, i % 250)).collect();
         let mut text = String::new();
         for ip in &ips {
-            text += &format!("1000.000\t{ip}\t500\tcurl\n");
+            text += &format!("1000.000\t{ip}\t500\t/api/reports/r1\tcurl\n");
         }
-        text += "999.999\t10.9.9.9\t200\tcurl\n1060.000\t10.9.9.9\t200\tcurl\n";
+        text += "999.999\t10.9.9.9\t200\t/api/health\tcurl\n1060.000\t10.9.9.9\t200\t/api/health\tcurl\n";
+        text += "1000.000\t10.9.9.9\t200\t/favicon.ico\tcurl\n";
         s.count(&mut read, 1_000_000, 1_060_000, &text);
         let c = read.cohorts.unwrap();
         let on_new = ips.iter().filter(|ip| cohort::bucket("internal-api", ip) < 5_000).count() as u64;

@@ -392,11 +392,14 @@ impl Preflight {
                     ),
                 }
             }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Check::fail(
+                name,
+                format!("no stream {}", logs.stream_arn),
+                "create the stream the configuration writes to (infra/), or fix stream_arn",
+            ),
             Err(e) => {
-                let failure = AwsFailure::from_sdk("kinesis:DescribeStreamSummary", &e);
-                let missing = e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception());
-                let found = if missing { format!("no stream {}", logs.stream_arn) } else { failure.message };
-                Check::fail(name, found, "create the stream the configuration writes to (infra/), or fix stream_arn")
+                let action = "kinesis:DescribeStreamSummary";
+                unreadable(name, AwsFailure::from_sdk(action, &e), action)
             }
         }
     }

@@ -362,13 +362,16 @@ fn contract_route(method: &str, url: &str) -> Option<&'static Route> {
     }
 }
 
-/// The contract's route of a deployed function: its name is the contract's
-/// function name, or ends with `-` and it (`internal-api-get-report`).
+/// The contract's route of a deployed function: its name (an alias or
+/// version after `:` aside) is the contract's function name, or ends with
+/// `-` and it (`internal-api-get-report`); the longest such name wins.
 fn function_route(deployed: &str) -> Option<&'static Route> {
-    routes::contract().routes.iter().find(|r| {
+    let deployed = deployed.split(':').next().unwrap_or(deployed);
+    let names = |r: &&Route| {
         let name = r.function.name();
         deployed == name || deployed.strip_suffix(name).is_some_and(|prefix| prefix.ends_with('-'))
-    })
+    };
+    routes::contract().routes.iter().filter(names).max_by_key(|r| r.function.name().len())
 }
 
 /// The new side's sample from its functions' (sample, invocations).
@@ -555,6 +558,16 @@ impl HopTable {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_deployed_function_is_its_contract_routes() {
+        let path = |deployed: &str| function_route(deployed).map(|r| format!("{} {}", r.method, r.path));
+        assert_eq!(path("get-report").as_deref(), Some("GET /api/reports/{reportId}"));
+        assert_eq!(path("internal-api-put-user-context").as_deref(), Some("PUT /api/users/{userId}/context"));
+        assert_eq!(path("internal-api-get-user-context:live").as_deref(), Some("GET /api/users/{userId}/context"));
+        assert_eq!(path("internal-api-reporting"), None);
+        assert_eq!(path("internal-apiget-report"), None, "a whole name, after a dash");
+    }
 
     /// A Lambda trace as X-Ray returns it: the service segment, the
     /// function segment with a cold start and two DynamoDB calls (one

@@ -746,15 +746,25 @@ async fn the_edge_logs_give_each_users_cohort_over_the_window_read() {
     use cutover_core::units::Weight;
 
     const ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/internal-api-edge-logs";
-    let ips: Vec<String> = (1..=40).map(|n| format!("192.0.2.{n}")).collect();
-    let lines = |at: u64| -> Vec<String> {
-        ips.iter().map(|ip| format!("{}.{:03}\t{ip}\t500\tMozilla/5.0\n", at / 1000, at % 1000)).collect()
-    };
-    // Two lines per address inside the read window, one before it.
-    let mut all = lines(NOON - 1);
-    all.extend(lines(NOON + 10_000));
-    all.extend(lines(NOON + MINUTE + 10_000));
-    let kinesis = {
+    // As many requests on each side as CloudWatch counts in `healthy` (220
+    // and 80 over the two minutes), by address, at weight 50 %; one line
+    // before the window too.
+    let (mut legacy, mut serverless) = (Vec::new(), Vec::new());
+    for n in 0.. {
+        let ip = format!("10.1.{}.{}", n / 250, n % 250);
+        match cohort::bucket("internal-api", &ip) < 5_000 {
+            true if serverless.len() < 80 => serverless.push(ip),
+            false if legacy.len() < 220 => legacy.push(ip),
+            _ if legacy.len() == 220 && serverless.len() == 80 => break,
+            _ => {}
+        }
+    }
+    let line = |at: u64, ip: &str| format!("{}.{:03}\t{ip}\t500\t/api/health\tMozilla/5.0\n", at / 1000, at % 1000);
+    let mut all = vec![line(NOON - 1, &legacy[0])];
+    for (n, ip) in legacy.iter().chain(&serverless).enumerate() {
+        all.push(line(NOON + 1_000 + n as u64 * 350, ip));
+    }
+    let kinesis = |all: Vec<String>| {
         let shards = mock!(aws_sdk_kinesis::Client::list_shards).then_output(|| {
             let range = HashKeyRange::builder().starting_hash_key("0").ending_hash_key("1").build().unwrap();
             let numbers = SequenceNumberRange::builder().starting_sequence_number("1").build().unwrap();
@@ -804,36 +814,44 @@ async fn the_edge_logs_give_each_users_cohort_over_the_window_read() {
             });
         mock_client!(aws_sdk_kinesis, RuleMode::MatchAny, &[shards, iterator, records, tip])
     };
-    let read = |timeline: WeightTimeline| {
+    let read = |timeline: WeightTimeline, all: Vec<String>| {
+        let kinesis = kinesis(all);
+
         let rule = mock!(Client::get_metric_data)
             .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
         let logs = EdgeLogs {
             stream_arn: ARN.into(),
-            fields: ["timestamp", "c-ip", "sc-status", "cs-user-agent"].map(String::from).to_vec(),
+            fields: ["timestamp", "c-ip", "sc-status", "cs-uri-stem", "cs-user-agent"].map(String::from).to_vec(),
         };
-        let source = EdgeLogSource::new(kinesis.clone(), logs, CohortKey::ViewerIp, "internal-api".into(), timeline);
+        let source = EdgeLogSource::new(kinesis, logs, CohortKey::ViewerIp, "internal-api".into(), timeline);
         async move { metrics(&[rule]).with_edge_logs(source.unwrap()).read(window()).await.expect("a reading") }
     };
 
-    let settled = WeightTimeline::default();
-    settled.observed(0, Weight::from_bps(5_000).unwrap());
-    let reading = read(settled).await;
+    let settled = || {
+        let t = WeightTimeline::default();
+        t.observed(0, Weight::from_bps(5_000).unwrap());
+        t
+    };
+    let reading = read(settled(), all.clone()).await;
     let cohorts = reading.measurement.cohorts.expect("cohorts");
-    let on_new = ips.iter().filter(|ip| cohort::bucket("internal-api", ip) < 5_000).count() as u64;
     let count = |c: &cutover_core::measure::Cohorts| {
         c.iter().map(|c| (c.requests, c.errors)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     };
-    assert_eq!(count(&cohorts.serverless), (2 * on_new, 2 * on_new), "two lines each in the window read");
-    assert_eq!(count(&cohorts.legacy), (2 * (40 - on_new), 2 * (40 - on_new)));
-    assert_eq!(reading.edge_logs.as_ref().map(|r| r.lines), Some(80));
+    assert_eq!(count(&cohorts.serverless), (80, 80), "the lines in the window read, on their side");
+    assert_eq!(count(&cohorts.legacy), (220, 220));
+    assert_eq!(reading.edge_logs.as_ref().map(|r| r.lines), Some(300));
 
-    // The weight moved from 0 to 50 % in the middle of the window and was
-    // never seen to settle: half the users cannot be placed.
-    let moving = WeightTimeline::default();
-    moving.observed(0, Weight::ZERO);
-    moving.writing(NOON + 30_000, Weight::from_bps(5_000).unwrap());
-    let reading = read(moving).await;
+    // The weight moved from 50 % to 0 in the middle of the window and was
+    // never seen to settle: the new side's users cannot be placed.
+    let moving = settled();
+    moving.writing(NOON + 30_000, Weight::ZERO);
+    let reading = read(moving, all.clone()).await;
     assert_eq!(reading.measurement.cohorts, None, "judged as CloudWatch counts, side against side");
-    let logs = reading.edge_logs.expect("the read");
-    assert_eq!((logs.side_unknown, logs.lines), (on_new, 80));
+    assert!(reading.edge_logs.expect("the read").side_unknown > 15);
+
+    // A stream nothing reaches any more (the configuration detached): no
+    // lines where CloudWatch counts 300 requests. Zeros must not stand in
+    // for the users' errors.
+    let reading = read(settled(), vec![all[0].clone()]).await;
+    assert_eq!(reading.measurement.cohorts, None, "CloudWatch's counts, not the stream's silence");
 }

@@ -19,7 +19,7 @@ use cutover_testkit::Moto;
 const STREAM: &str = "internal-api-edge-logs";
 const SALT: &str = "internal-api";
 /// The order a real-time log configuration might list them in.
-const FIELDS: [&str; 6] = ["timestamp", "c-ip", "time-taken", "sc-status", "cs-user-agent", "cs-cookie"];
+const FIELDS: [&str; 7] = ["timestamp", "c-ip", "time-taken", "sc-status", "cs-uri-stem", "cs-user-agent", "cs-cookie"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_user_line_in_the_window_counts_once_on_its_side() {
@@ -51,7 +51,11 @@ async fn every_user_line_in_the_window_counts_once_on_its_side() {
         for (n, at) in (from - 60_000..to + 60_000).step_by(2_000).enumerate() {
             let at = at + user % 2_000;
             let status = if user == 7 && n % 3 == 0 { 502 } else { 200 };
-            lines.push(format!("{}.{:03}\t{ip}\t0.012\t{status}\tMozilla/5.0\t{cookie}\n", at / 1000, at % 1000));
+            lines.push(format!(
+                "{}.{:03}\t{ip}\t0.012\t{status}\t/api/health\tMozilla/5.0\t{cookie}\n",
+                at / 1000,
+                at % 1000
+            ));
             if (from..to).contains(&at) {
                 let e = expected.entry((side, bucket)).or_default();
                 e.0 += 1;
@@ -61,7 +65,8 @@ async fn every_user_line_in_the_window_counts_once_on_its_side() {
     }
     for at in (from..to).step_by(3_000) {
         let agent = PROBE_USER_AGENT.replace('/', "%2F");
-        lines.push(format!("{}.000\t203.0.113.9\t0.020\t200\t{agent}\t-\n", at / 1000));
+        lines.push(format!("{}.000\t203.0.113.9\t0.020\t200\t/api/health\t{agent}\t-\n", at / 1000));
+        lines.push(format!("{}.000\t203.0.113.9\t0.002\t200\t/assets/app.js\tMozilla/5.0\t-\n", at / 1000));
     }
     for (i, batch) in lines.chunks(500).enumerate() {
         let entries = batch

@@ -100,7 +100,7 @@ struct Account {
 
 const STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/internal-api-edge-logs";
 const LOG_CONFIG_ARN: &str = "arn:aws:cloudfront::123456789012:realtime-log-config/internal-api";
-const LOG_FIELDS: [&str; 5] = ["timestamp", "c-ip", "sc-status", "time-taken", "cs-user-agent"];
+const LOG_FIELDS: [&str; 6] = ["timestamp", "c-ip", "sc-status", "time-taken", "cs-uri-stem", "cs-user-agent"];
 
 impl Account {
     fn ready() -> Account {
@@ -678,12 +678,19 @@ async fn a_plan_reading_the_edge_logs_has_them_checked() {
     let found = line(&preflight_of(&unlogged, &edge, sources.clone()).await);
     assert!(found.starts_with("no real-time log configuration on /api/* | create one (sampling rate 100"), "{found}");
     let reordered = Account {
-        edge_log_config: Some((&["c-ip", "timestamp", "sc-status", "time-taken", "cs-user-agent"], 100, STREAM_ARN)),
+        edge_log_config: Some((
+            &["c-ip", "timestamp", "sc-status", "time-taken", "cs-uri-stem", "cs-user-agent"],
+            100,
+            STREAM_ARN,
+        )),
         ..Account::ready()
     };
     let found = line(&preflight_of(&reordered, &edge, sources.clone()).await);
     assert!(found.starts_with("internal-api logs fields c-ip,timestamp,"), "{found}");
-    assert!(found.contains("in its order, each of timestamp, sc-status, cs-user-agent, c-ip among them"), "{found}");
+    assert!(
+        found.contains("in its order, each of timestamp, sc-status, cs-uri-stem, cs-user-agent, c-ip among them"),
+        "{found}"
+    );
     let sampled = Account { edge_log_config: Some((&LOG_FIELDS, 10, STREAM_ARN)), ..Account::ready() };
     let found = line(&preflight_of(&sampled, &edge, sources.clone()).await);
     assert!(found.starts_with("internal-api logs 10 % of requests | set its sampling rate to 100"), "{found}");

@@ -141,6 +141,14 @@ pub async fn drive<S: Store + Clone>(
             let timeline = WeightTimeline::default();
             if sources.edge_logs.is_some() {
                 timeline.replay(&store.history(id).await?);
+                if timeline.is_empty() {
+                    // Not started yet: the edge holds what the cutover
+                    // last wrote, 0 for a new one (pre-flight checks it).
+                    if let Some(stored) = store.load(id).await? {
+                        let now = cutover_core::ports::Clock::wall_now(&clock);
+                        timeline.observed(now.as_ms(), stored.state.written);
+                    }
+                }
             }
             let verified = Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120)));
             let driver = Driver {

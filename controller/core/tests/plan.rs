@@ -164,7 +164,7 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
     assert_eq!((cf.probes_per_minute, cf.probe_token_key.as_str()), (20, "internal-api/probe-token"));
     let logs = metrics.edge_logs.expect("the edge logs");
     assert!(logs.stream_arn.ends_with(":stream/internal-api-edge-logs"));
-    assert_eq!(logs.fields.len(), 7);
+    assert_eq!(logs.fields.len(), 8);
 }
 
 /// The edge logs must carry what the cohort key is read from, in a stream
@@ -172,7 +172,7 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
 #[test]
 fn the_edge_logs_carry_the_cohort_key() {
     let text = aws_plan();
-    let fields = "fields = [\"timestamp\", \"c-ip\", \"sc-status\", \"time-taken\", \"cs-user-agent\", \"cs-headers\", \"cs-headers-count\"]";
+    let fields = "fields = [\"timestamp\", \"c-ip\", \"sc-status\", \"time-taken\", \"cs-uri-stem\", \"cs-user-agent\", \"cs-headers\", \"cs-headers-count\"]";
     assert!(text.contains(fields));
     let by_cookie = text.replace("cohort = { header = \"x-user-id\" }", "cohort = { cookie = \"uid\" }");
     let found = problems(&by_cookie);

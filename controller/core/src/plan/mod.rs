@@ -146,12 +146,13 @@ pub struct EdgeLogs {
 }
 
 impl EdgeLogs {
-    /// The fields the controller reads: when, what status, whether the
+    /// The fields the controller reads: when, what status, which path
+    /// (the stream may carry other behaviours' requests), whether the
     /// request was its own probe (by user agent), and the cohort key as
     /// the CloudFront Function takes it (the header or cookie, else the
     /// viewer IP; `cs-headers-count` tells a cut-off header list).
     pub fn required_fields(cohort: &CohortKey) -> Vec<&'static str> {
-        let mut fields = vec!["timestamp", "sc-status", "cs-user-agent", "c-ip"];
+        let mut fields = vec!["timestamp", "sc-status", "cs-uri-stem", "cs-user-agent", "c-ip"];
         match cohort {
             CohortKey::Header(_) => fields.extend(["cs-headers", "cs-headers-count"]),
             CohortKey::Cookie(_) => fields.push("cs-cookie"),
