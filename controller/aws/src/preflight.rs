@@ -128,7 +128,7 @@ fn check_methods(api: &CacheBehavior) -> Check {
 impl Preflight {
     /// Runs every check, in order; a check whose input is missing is skipped.
     pub async fn run(&self) -> Vec<Check> {
-        let mut checks = Vec::new();
+        let mut checks = vec![self.check_region()];
         let id = &self.edge.distribution_id;
         let distribution = match self.clients.cloudfront.get_distribution().id(id).send().await {
             Ok(out) => out.distribution,
@@ -201,6 +201,30 @@ impl Preflight {
             checks.push(self.check_edge_logs(logs, api).await);
         }
         checks
+    }
+
+    /// The region the regional services are read in: none configured and
+    /// every CloudWatch, X-Ray, Lambda and API Gateway call fails; the edge
+    /// logs' stream must be in it.
+    fn check_region(&self) -> Check {
+        let name = "region";
+        let Some(region) = self.clients.cloudwatch.config().region().map(|r| r.as_ref().to_owned()) else {
+            return Check::fail(
+                name,
+                "no AWS region configured",
+                "set AWS_REGION (or region in the AWS profile) to the region of the ALB, the HTTP API and the \
+                 Lambda functions",
+            );
+        };
+        let stream = self.metrics.as_ref().and_then(|m| m.edge_logs.as_ref()).map(|l| l.stream_arn.as_str());
+        match stream.and_then(|arn| arn.split(':').nth(3)) {
+            Some(other) if other != region => Check::fail(
+                name,
+                format!("the edge logs' stream is in {other}, the controller reads {region}"),
+                format!("run the controller in {other} (AWS_REGION), or give the real-time logs a stream in {region}"),
+            ),
+            _ => Check::pass(name, format!("{region} (CloudWatch, X-Ray, Lambda, API Gateway; CloudFront is global)")),
+        }
     }
 
     /// X-Ray knows the services the plan names: the old side's app (all of

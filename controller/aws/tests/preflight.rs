@@ -98,7 +98,7 @@ struct Account {
     invocations: [f64; 2],
 }
 
-const STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/internal-api-edge-logs";
+const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/internal-api-edge-logs";
 const LOG_CONFIG_ARN: &str = "arn:aws:cloudfront::123456789012:realtime-log-config/internal-api";
 const LOG_FIELDS: [&str; 6] = ["timestamp", "c-ip", "sc-status", "time-taken", "cs-uri-stem", "cs-user-agent"];
 
@@ -470,7 +470,11 @@ async fn preflight(account: &Account, edge: &Stub) -> Vec<Check> {
 }
 
 async fn preflight_of(account: &Account, edge: &Stub, sources: MetricSources) -> Vec<Check> {
-    let check = Preflight {
+    preflight_with(account, edge, sources).run().await
+}
+
+fn preflight_with(account: &Account, edge: &Stub, sources: MetricSources) -> Preflight {
+    Preflight {
         clients: account.clients(),
         edge: cloudfront_edge(),
         metrics: Some(sources),
@@ -479,8 +483,7 @@ async fn preflight_of(account: &Account, edge: &Stub, sources: MetricSources) ->
         probe_path: "/api/health".into(),
         min_unreserved_concurrency: 100,
         function_code: rendered(),
-    };
-    check.run().await
+    }
 }
 
 /// The edge the tests' plan names, and the function rendered for it.
@@ -509,7 +512,11 @@ fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
 async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     let edge = edge();
     let checks = preflight(&Account::ready(), &edge).await;
-    assert_eq!(checks.len(), 19, "{checks:#?}");
+    assert_eq!(checks.len(), 20, "{checks:#?}");
+    assert_eq!(
+        *outcome(&checks, "region"),
+        Outcome::Pass("us-east-1 (CloudWatch, X-Ray, Lambda, API Gateway; CloudFront is global)".into())
+    );
     assert_eq!(
         *outcome(&checks, "x-ray services"),
         Outcome::Pass(
@@ -650,6 +657,17 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let indexed = Account { indexed_percent: 100.0, ..searched };
     assert!(matches!(outcome(&preflight(&indexed, &edge).await, "x-ray indexing"), Outcome::Pass(_)));
 
+    let mut nowhere = Account::ready().clients();
+    nowhere.cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .build(),
+    );
+    let checks =
+        Preflight { clients: nowhere, ..preflight_with(&Account::ready(), &edge, common::sources()) }.run().await;
+    let line = fix(&checks, "region");
+    assert!(line.starts_with("no AWS region configured | set AWS_REGION"), "{line}");
+
     let crowded = Account { unreserved: 50, ..Account::ready() };
     let line = fix(&preflight(&crowded, &edge).await, "lambda concurrency");
     assert_eq!(
@@ -658,17 +676,21 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     );
 }
 
+fn logs_fields() -> Vec<String> {
+    LOG_FIELDS.iter().map(|f| f.to_string()).collect()
+}
+
 #[tokio::test]
 async fn a_plan_reading_the_edge_logs_has_them_checked() {
     let edge = edge();
-    let logs = EdgeLogs { stream_arn: STREAM_ARN.into(), fields: LOG_FIELDS.iter().map(|f| f.to_string()).collect() };
+    let logs = EdgeLogs { stream_arn: STREAM_ARN.into(), fields: logs_fields() };
     let sources = MetricSources { edge_logs: Some(logs), ..common::sources() };
     let line = |checks: &[Check]| match outcome(checks, "edge logs") {
         Outcome::Fail { found, fix } => format!("{found} | {fix}"),
         other => format!("{other:?}"),
     };
     let checks = preflight_of(&Account::ready(), &edge, sources.clone()).await;
-    assert_eq!(checks.len(), 20, "{checks:#?}");
+    assert_eq!(checks.len(), 21, "{checks:#?}");
     assert_eq!(
         *outcome(&checks, "edge logs"),
         Outcome::Pass(format!("internal-api logs every /api/* request to {STREAM_ARN}"))
@@ -700,6 +722,17 @@ async fn a_plan_reading_the_edge_logs_has_them_checked() {
     };
     let found = line(&preflight_of(&elsewhere, &edge, sources.clone()).await);
     assert!(found.starts_with("internal-api writes to arn:aws:kinesis:eu-west-1:123456789012:stream/other"), "{found}");
+    // The stream's region is not the one the controller reads.
+    let far = EdgeLogs { stream_arn: STREAM_ARN.replace("us-east-1", "eu-west-1"), fields: logs_fields() };
+    let checks =
+        preflight_of(&Account::ready(), &edge, MetricSources { edge_logs: Some(far), ..sources.clone() }).await;
+    match outcome(&checks, "region") {
+        Outcome::Fail { found, fix } => {
+            assert_eq!(found, "the edge logs' stream is in eu-west-1, the controller reads us-east-1");
+            assert!(fix.starts_with("run the controller in eu-west-1"), "{fix}");
+        }
+        other => panic!("{other:?}"),
+    }
     let deleted = Account { streams: &[], ..Account::ready() };
     let found = line(&preflight_of(&deleted, &edge, sources).await);
     assert!(found.starts_with(&format!("no stream {STREAM_ARN} | create the stream")), "{found}");

@@ -123,6 +123,7 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
             .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
             .to_owned()
     };
+    assert!(line("region").starts_with("  ok"), "{stdout}");
     assert!(line("distribution").starts_with("  ok"), "{stdout}");
     assert!(line("/api/* behaviour").starts_with("  ok"), "{stdout}");
     assert!(line("legacy origin").starts_with("  ok"), "{stdout}");
@@ -144,7 +145,7 @@ fn a_half_configured_distribution_fails_with_the_fixes() {
     assert!(line("x-ray indexing").starts_with("  FAIL"), "{stdout}");
     // Nor X-Ray's service graph.
     assert!(line("x-ray services").starts_with("  FAIL"), "{stdout}");
-    assert!(stdout.contains("12 of 19 checks failed"), "{stdout}");
+    assert!(stdout.contains("12 of 20 checks failed"), "{stdout}");
 }
 
 #[test]
