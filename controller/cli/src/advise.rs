@@ -36,12 +36,12 @@ pub struct AdviseArgs {
     /// Simulated runs per step and regression.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     runs: u64,
-    /// Probes per minute to each side, as the probe driver sends them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=600))]
-    probes_per_minute: u32,
+    /// Probes per minute to each side, as the probe driver sends them (the plan's by default).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=600))]
+    probes_per_minute: Option<u32>,
     /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
-    quiet_side_probes_per_minute: u32,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=600))]
+    quiet_side_probes_per_minute: Option<u32>,
     /// Worker threads; all cores when left out.
     #[arg(long)]
     threads: Option<usize>,
@@ -57,11 +57,16 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
         None => from_cloudwatch(&plan, args, aws).await?,
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // What the controller will send for this plan, unless asked otherwise.
+    let probes = args.probes_per_minute.unwrap_or(match &plan.target.edge {
+        Edge::CloudFront(cf) => cf.probes_per_minute,
+        Edge::Local(local) => local.probes_per_minute,
+    });
     let base = Scenario {
         traffic: Traffic::recorded(per_minute.clone(), start),
         start,
-        probes_per_minute: args.probes_per_minute,
-        quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.max(args.probes_per_minute),
+        probes_per_minute: probes,
+        quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.unwrap_or(probes).max(probes),
         // The local edge tells each user request's cohort, and so do the
         // edge's real-time logs; CloudWatch alone does not.
         cohort_evidence: matches!(plan.target.edge, Edge::Local(_))

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 use cutover_core::judge::SequentialJudge;
-use cutover_core::plan::Plan;
+use cutover_core::plan::{Plan, PROBES_PER_MINUTE};
 use cutover_core::units::{format_duration, format_hours};
 
 use crate::failure::Failure;
@@ -25,11 +25,11 @@ pub enum BenchCmd {
         /// Worker threads; all cores when left out.
         #[arg(long)]
         threads: Option<usize>,
-        /// Synthetic probes per side per minute in every scenario.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=600))]
+        /// Synthetic probes per side per minute in every scenario (the controller's rate by default).
+        #[arg(long, default_value_t = PROBES_PER_MINUTE, value_parser = clap::value_parser!(u32).range(0..=600))]
         probes_per_minute: u32,
         /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
+        #[arg(long, default_value_t = PROBES_PER_MINUTE, value_parser = clap::value_parser!(u32).range(0..=600))]
         quiet_side_probes_per_minute: u32,
         /// The metric source cannot tell users' cohort buckets (AWS mode), so users are judged side
         /// against side.

@@ -8,9 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "aws")]
-use cutover_aws::{
-    Clients, CloudWatchMetrics, EdgeLogSource, KvsEdge, ProbeDriver, ProbeLog, Timed, WeightTimeline, XRaySource,
-};
+use cutover_aws::{Clients, CloudWatchMetrics, EdgeLogSource, KvsEdge, Timed, WeightTimeline, XRaySource};
 use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
 #[cfg(feature = "aws")]
@@ -18,6 +16,7 @@ use cutover_core::plan::MetricSources;
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
 use cutover_core::store::{Lease, Store};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
+use cutover_runtime::probes::{ProbeDriver, ProbeLog};
 use cutover_runtime::verify::{Verified, Verifier};
 use cutover_runtime::{Driver, ScaledClock, Settings, Webhooks};
 
@@ -45,10 +44,8 @@ pub struct Controller {
 const PROBE_TOKEN_REREAD: Duration = Duration::from_secs(300);
 
 /// Tasks that end with the cutover's drive, however it ends.
-#[cfg(feature = "aws")]
 struct Beside(Vec<tokio::task::JoinHandle<()>>);
 
-#[cfg(feature = "aws")]
 impl Drop for Beside {
     fn drop(&mut self) {
         self.0.iter().for_each(tokio::task::JoinHandle::abort);
@@ -70,6 +67,15 @@ pub async fn drive<S: Store + Clone>(
         EdgeTarget::Local(local) => {
             let edge_url = reach.edge.clone().unwrap_or_else(|| local.edge_url.clone());
             let verifier = verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(10));
+            // Probes as in AWS mode, at real time: the local edge pins them
+            // (no token) and counts them as the probe stratum itself.
+            let mut beside = Beside(Vec::new());
+            if local.probes_per_minute > 0 && clock.scale().speed == 1.0 {
+                let (_, token) = tokio::sync::watch::channel(String::new());
+                let (path, rate) = (&reach.probe_path, local.probes_per_minute);
+                let probes = ProbeDriver::new(&edge_url, path, rate, token, ProbeLog::default());
+                beside.0.push(tokio::spawn(probes.run(clock)));
+            }
             let driver = Driver {
                 store: store.clone(),
                 edge: Verified::new(LocalEdgePort::new(&local.admin_url), verifier),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cutover_core::judge::{SequentialJudge, ThresholdJudge};
-use cutover_core::plan::Plan;
+use cutover_core::plan::{Plan, PROBES_PER_MINUTE};
 use cutover_core::units::{format_hours, Timestamp, Weight};
 use cutover_sim::{run_seeds, Fault, RunReport, Scenario, Summary, Traffic, Users};
 
@@ -48,11 +48,11 @@ pub struct SimulateArgs {
     /// Chance that the controller crashes after any write (restart from the store).
     #[arg(long, default_value_t = 0.0)]
     crash_rate: f64,
-    /// Synthetic probes per side per minute, pinned to each side.
-    #[arg(long, default_value_t = 1)]
+    /// Synthetic probes per side per minute, pinned to each side (the controller's rate by default).
+    #[arg(long, default_value_t = PROBES_PER_MINUTE)]
     probes_per_minute: u32,
     /// Probes per minute to a side carrying at most 10 % of the users (at least --probes-per-minute).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = PROBES_PER_MINUTE)]
     quiet_side_probes_per_minute: u32,
     /// The metric source cannot tell users' cohort buckets (AWS mode: CloudWatch counts per side), so
     /// users are judged side against side, as if each request failed independently.

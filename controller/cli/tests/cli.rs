@@ -409,9 +409,16 @@ fn plan_advise_simulates_a_plan_on_a_traffic_file() {
         traffic.to_str().unwrap(),
         "--runs",
         "3",
+        // Sparse probes (the plan's 20 a minute catch all of this in time):
+        // a step too quiet to catch an outage gets a longer hold.
+        "--probes-per-minute",
+        "1",
+        "--quiet-side-probes-per-minute",
+        "1",
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 probe(s)/min per side and 1 to a quiet side"), "{stdout}");
     for needle in ["new-side req/h", "outage", "errors +1 pp", "p99 ×2", "by the hour", "weight", "exposure", "probes:"]
     {
         assert!(stdout.contains(needle), "no {needle:?}:\n{stdout}");

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use cutover_core::plan::{Edge, Plan, DEFAULT_PLAN};
+use cutover_core::plan::{Edge, Plan, Target, DEFAULT_PLAN};
 use cutover_core::units::Weight;
 use proptest::prelude::*;
 
@@ -261,6 +261,19 @@ fn the_new_sides_xray_services_are_its_functions() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("target.metrics.xray_legacy_service (line "), "{found:?}");
     assert!(found[0].contains("missing; add xray_legacy_service"), "{found:?}");
+}
+
+/// Local mode probes as AWS mode does, 20 a minute to each side unless
+/// told otherwise.
+#[test]
+fn local_mode_probes_too() {
+    let Edge::Local(local) = Plan::default_plan().target.edge else { panic!("the default plan is local") };
+    assert_eq!(local.probes_per_minute, 20);
+    let none = DEFAULT_PLAN.replacen("# probes_per_minute = 20", "probes_per_minute = 0", 1);
+    let Ok(Plan { target: Target { edge: Edge::Local(local), .. }, .. }) = Plan::parse(&none) else { panic!("{none}") };
+    assert_eq!(local.probes_per_minute, 0);
+    let found = problems(&DEFAULT_PLAN.replacen("# probes_per_minute = 20", "probes_per_minute = 601", 1));
+    assert!(found.len() == 1 && found[0].starts_with("target.local.probes_per_minute = 601 (line "), "{found:?}");
 }
 
 #[test]

@@ -510,8 +510,15 @@ impl<'s> Decoder<'s> {
         };
         let edge_url = url_or(&mut t, "edge_url", LocalEdge::EDGE_URL);
         let admin_url = url_or(&mut t, "admin_url", LocalEdge::ADMIN_URL);
+        let probes = self.int_in(&mut t, "probes_per_minute", 0, 600, "probes_per_minute (per side; 0 for none)");
         self.finish(t);
-        Some(LocalEdge { legacy_url: legacy?, serverless_url: serverless?, edge_url: edge_url?, admin_url: admin_url? })
+        Some(LocalEdge {
+            legacy_url: legacy?,
+            serverless_url: serverless?,
+            edge_url: edge_url?,
+            admin_url: admin_url?,
+            probes_per_minute: probes?.map_or(PROBES_PER_MINUTE, |n| n as u32),
+        })
     }
 
     fn cloudfront(&mut self, mut t: Tbl) -> Option<CloudFrontEdge> {

@@ -94,6 +94,15 @@ pub struct LocalEdge {
     /// The local edge's admin listener: its weight and its recorded metrics,
     /// never on the users' port.
     pub admin_url: String,
+    /// The controller's probes through the edge, per side and minute, as
+    /// in AWS mode (the local edge pins them without a token). Sent at real
+    /// time only: a compressed run (the demo) has its own pinned traffic.
+    #[serde(default = "default_probes_per_minute")]
+    pub probes_per_minute: u32,
+}
+
+fn default_probes_per_minute() -> u32 {
+    PROBES_PER_MINUTE
 }
 
 impl LocalEdge {
