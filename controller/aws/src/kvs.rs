@@ -48,6 +48,15 @@ impl KvsEdge {
         Ok(described.e_tag().to_owned())
     }
 
+    /// When anything in the store was last written (Unix ms): the weight
+    /// has held since then at least.
+    pub async fn last_modified(&self) -> Result<Option<u64>, EdgeError> {
+        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
+            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
+        })?;
+        Ok(described.last_modified().and_then(|t| t.to_millis().ok()).map(|ms| ms.max(0) as u64))
+    }
+
     /// The weight as the function reads it: missing is 0; anything but a
     /// whole number of basis points is an error naming the key (the
     /// function would treat it as 0, so someone wrote it by hand).

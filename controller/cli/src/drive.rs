@@ -148,11 +148,12 @@ pub async fn drive<S: Store + Clone>(
             if sources.edge_logs.is_some() {
                 timeline.replay(&store.history(id).await?);
                 if timeline.is_empty() {
-                    // Not started yet: the edge holds what the cutover
-                    // last wrote, 0 for a new one (pre-flight checks it).
-                    if let Some(stored) = store.load(id).await? {
-                        let now = cutover_core::ports::Clock::wall_now(&clock);
-                        timeline.observed(now.as_ms(), stored.state.written);
+                    // Not started yet: the store's weight has held since its
+                    // last modification (the lookback before it is unknown).
+                    let now = cutover_core::ports::Clock::wall_now(&clock).as_ms();
+                    let live = cutover_core::ports::EdgePort::read(&kvs).await;
+                    if let (Ok(live), Ok(Some(modified))) = (live, kvs.last_modified().await) {
+                        timeline.held_since(modified, now, live);
                     }
                 }
             }

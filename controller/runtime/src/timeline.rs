@@ -43,6 +43,9 @@ struct Record {
     /// (a read or a verification): a weight someone else wrote changed
     /// after it.
     seen_ms: u64,
+    /// The last write's verification failed: the edge may not route by
+    /// what the store holds, so nothing settles until one succeeds.
+    unverified: bool,
 }
 
 impl Record {
@@ -127,19 +130,28 @@ impl WeightTimeline {
         self.with(|r| r.spans.is_empty())
     }
 
-    /// The edge was seen holding `weight` at `at_ms`. The first sight of 0
-    /// is taken to have held before (the weight a cutover starts from: the
-    /// hour before it is the judge's lookback); any other first sight
-    /// holds from then. Either end of the controller's own write in flight
-    /// (it landed, or did not) settles [`SETTLE`] after this sight; any
-    /// other weight (somebody else wrote it) leaves every bucket unknown
-    /// since the last sight: who knows what it held in between.
+    /// Nothing known yet, and the store holds `weight` unchanged since
+    /// `since_ms` (its last modification: before it, nothing is known).
+    pub fn held_since(&self, since_ms: u64, at_ms: u64, weight: Weight) {
+        self.with(|r| {
+            if r.spans.is_empty() {
+                r.settle(since_ms.min(at_ms), weight.bps());
+                r.seen_ms = at_ms;
+            }
+        });
+    }
+
+    /// The edge was seen holding `weight` at `at_ms` (when the look
+    /// began). A first sight holds from then. Either end of the
+    /// controller's own write in flight (it landed, or did not) settles
+    /// [`SETTLE`] after this sight, once verified; any other weight
+    /// (somebody else wrote it) leaves every bucket unknown since the last
+    /// sight: who knows what it held in between.
     pub fn observed(&self, at_ms: u64, weight: Weight) {
         let w = weight.bps();
         self.with(|r| {
             if r.spans.is_empty() {
-                let from_ms = if w == 0 { 0 } else { at_ms };
-                r.settle(from_ms, w);
+                r.settle(at_ms, w);
             } else if r.settled() != Some(w) {
                 let since = r.seen_ms.min(at_ms);
                 // A write in flight from one weight to another: either end.
@@ -151,10 +163,19 @@ impl WeightTimeline {
                     r.widen(since, 10_000);
                 }
                 r.widen(since, w);
-                r.settle(at_ms + SETTLE.as_millis() as u64, w);
+                if !(expected && r.unverified) {
+                    r.settle(at_ms + SETTLE.as_millis() as u64, w);
+                    r.unverified = false;
+                }
             }
             r.seen_ms = r.seen_ms.max(at_ms);
         });
+    }
+
+    /// The probes kept seeing the edge route otherwise than the write
+    /// asked: its buckets stay unknown until a verification succeeds.
+    pub fn unverified(&self) {
+        self.with(|r| r.unverified = true);
     }
 
     /// The controller starts writing `weight` at `at_ms`: until it is seen
@@ -192,6 +213,7 @@ impl WeightTimeline {
             r.widen(at_ms, w);
             r.settle(at_ms + SETTLE.as_millis() as u64, w);
             r.seen_ms = r.seen_ms.max(at_ms);
+            r.unverified = false;
         });
     }
 }
@@ -208,7 +230,10 @@ impl WeightTimeline {
         for e in events {
             let at = e.at.as_ms();
             match &e.kind {
-                EventKind::Started { .. } => self.observed(at, Weight::ZERO),
+                // At 0 when it started (the first write's drift rule says
+                // so); before, nothing is known.
+                EventKind::Started { .. } => self.held_since(at, at, Weight::ZERO),
+                EventKind::EdgeUnverified { .. } => self.unverified(),
                 EventKind::WeightIntent { to, .. } => self.writing(at, *to),
                 EventKind::WeightConfirmed { weight, .. } => self.verified(at, *weight),
                 EventKind::EdgeDrift { found, wanted, .. } => {
@@ -237,6 +262,13 @@ impl<E, C> Timed<E, C> {
 
 impl<E: EdgePort, C: Clock> EdgePort for Timed<E, C> {
     async fn apply(&self, weight: Weight, expected: Weight) -> Result<(), EdgeError> {
+        // What is there before the write: a rollback writes 0 over any
+        // weight, and a weight already there is not written, so the write's
+        // own answer would not tell.
+        let looked = self.clock.wall_now().as_ms();
+        if let Ok(live) = self.inner.read().await {
+            self.timeline.observed(looked, live);
+        }
         self.timeline.writing(self.clock.wall_now().as_ms(), weight);
         let applied = self.inner.apply(weight, expected).await;
         match &applied {
@@ -252,16 +284,20 @@ impl<E: EdgePort, C: Clock> EdgePort for Timed<E, C> {
         // `Ok(None)`: this edge cannot be looked at (a cohort by address
         // leaves probes no bucket to choose); the engine takes the write as
         // done, and so does the record, [`SETTLE`] later.
-        if verified.is_ok() {
-            self.timeline.verified(self.clock.wall_now().as_ms(), weight);
+        match &verified {
+            Ok(_) => self.timeline.verified(self.clock.wall_now().as_ms(), weight),
+            Err(_) => self.timeline.unverified(),
         }
         verified
     }
 
     async fn read(&self) -> Result<Weight, EdgeError> {
+        // Stamped when the look began: a weight written while it was under
+        // way is not claimed as seen.
+        let looked = self.clock.wall_now().as_ms();
         let read = self.inner.read().await;
         if let Ok(weight) = &read {
-            self.timeline.observed(self.clock.wall_now().as_ms(), *weight);
+            self.timeline.observed(looked, *weight);
         }
         read
     }
@@ -280,8 +316,8 @@ mod tests {
     #[test]
     fn a_step_leaves_only_the_buckets_it_moves_unknown_until_it_settles() {
         let t = WeightTimeline::default();
-        t.observed(1_000_000, w(0));
-        assert_eq!(t.side(5, 0), Some(Side::Legacy), "weight 0 seen first: held before");
+        t.held_since(0, 1_000_000, w(0));
+        assert_eq!(t.side(5, 0), Some(Side::Legacy), "unchanged since the store's last modification");
         t.writing(2_000_000, w(100));
         t.verified(2_010_000, w(100));
         assert_eq!(t.side(1_999_999, 50), Some(Side::Legacy));
@@ -310,6 +346,18 @@ mod tests {
         assert_eq!(t.side(1_600_000, 600), None, "moved some time after the last sight");
         assert_eq!(t.side(1_600_000, 100), None, "to what, in between, nobody here knows");
         assert_eq!(t.side(1_700_000 + S, 600), Some(Side::Serverless));
+    }
+
+    #[test]
+    fn a_write_the_probes_never_saw_routing_stays_unknown_until_one_is_verified() {
+        let t = WeightTimeline::default();
+        t.held_since(0, 0, w(0));
+        t.writing(1_000, w(2_500));
+        t.unverified();
+        t.observed(200_000, w(2_500));
+        assert_eq!(t.side(1_000_000, 100), None, "the store took it; the edge may not route by it");
+        t.verified(1_100_000, w(2_500));
+        assert_eq!(t.side(1_100_000 + S, 100), Some(Side::Serverless));
     }
 
     #[test]
@@ -359,7 +407,7 @@ mod never_wrong {
             let mut rng = seed.wrapping_mul(0x9e37_79b9) | 1;
             let t0 = 10_000_000;
             let (record, mut truth) = (WeightTimeline::default(), Truth(vec![(0, 0)]));
-            record.observed(t0, Weight::ZERO);
+            record.held_since(0, t0, Weight::ZERO);
             let (mut now, mut written) = (t0, 0u16);
             for _ in 0..30 {
                 now += 1_000 + next(&mut rng) % 600_000;
@@ -369,6 +417,8 @@ mod never_wrong {
                     // weight first, and someone else's is not written over
                     // (found, then taken as written once resumed).
                     0 | 1 => {
+                        // `Timed` looks before it writes.
+                        record.observed(now, Weight::from_bps(truth.at(now)).unwrap());
                         record.writing(now, w);
                         let live = truth.at(now);
                         if live != written {
@@ -393,6 +443,16 @@ mod never_wrong {
                     }
                     // Somebody else writes; nobody here is told.
                     3 => truth.0.push((now, w.bps())),
+                    // A rollback: 0 over whatever is there (no drift rule),
+                    // looked at first.
+                    4 if next(&mut rng) % 2 == 0 => {
+                        record.observed(now, Weight::from_bps(truth.at(now)).unwrap());
+                        record.writing(now, Weight::ZERO);
+                        truth.0.push((now, 0));
+                        now += next(&mut rng) % 50_000;
+                        record.verified(now, Weight::ZERO);
+                        written = 0;
+                    }
                     // The controller reads the store.
                     _ => record.observed(now, Weight::from_bps(truth.at(now)).unwrap()),
                 }
@@ -443,11 +503,12 @@ mod replay {
         let w = |bps| Weight::from_bps(bps).unwrap();
         let t = WeightTimeline::default();
         t.replay(&[
-            event(1_000_000, EventKind::Started { steps: 2, plan_sha256: None }),
+            event(900_000, EventKind::Started { steps: 2, plan_sha256: None }),
             event(1_000_000, EventKind::WeightIntent { from: w(0), to: w(100), step: 0 }),
             event(1_005_000, EventKind::WeightConfirmed { weight: w(100), verification: None }),
         ]);
-        assert_eq!(t.side(0, 50), Some(Side::Legacy), "the lookback, before the start");
+        assert_eq!(t.side(0, 50), None, "before the start nothing is known");
+        assert_eq!(t.side(950_000, 50), Some(Side::Legacy), "at 0 from the start");
         assert_eq!(t.side(1_002_000, 50), None);
         assert_eq!(t.side(1_065_000, 50), Some(Side::Serverless));
         t.replay(&[event(2_000_000, EventKind::EdgeDrift { expected: w(100), found: w(300), wanted: w(500) })]);
