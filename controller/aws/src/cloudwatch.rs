@@ -211,57 +211,78 @@ impl CloudWatchMetrics {
 
     /// Every query of one window, in one list.
     fn queries(&self) -> Vec<MetricDataQuery> {
-        let s = &self.sources;
-        let alb =
-            || vec![dimension("LoadBalancer", &s.alb_load_balancer), dimension("TargetGroup", &s.alb_target_group)];
-        let api = || vec![dimension("ApiId", &s.api_id), dimension("Stage", &s.api_stage)];
-        let mut queries = Vec::new();
-        for (stat, _) in PERCENTILES {
-            queries.push(query(id("legacy", "latency", stat), "AWS/ApplicationELB", "TargetResponseTime", alb(), stat));
-            // Time in the backend as its proxy sees it, on both sides: the
-            // ALB's wait on its target against API Gateway's on its
-            // integration (Lambda). The whole path is the probes' to judge.
-            queries.push(query(id("serverless", "latency", stat), "AWS/ApiGateway", "IntegrationLatency", api(), stat));
-        }
-        queries.push(query(id("legacy", "requests", "sum"), "AWS/ApplicationELB", "RequestCount", alb(), "Sum"));
-        queries.push(query(
-            id("legacy", "target5xx", "sum"),
-            "AWS/ApplicationELB",
-            "HTTPCode_Target_5XX_Count",
-            alb(),
-            "Sum",
-        ));
-        let lb = vec![dimension("LoadBalancer", &s.alb_load_balancer)];
-        queries.push(query(id("legacy", "elb5xx", "sum"), "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum"));
-        queries.push(query(id("serverless", "requests", "sum"), "AWS/ApiGateway", "Count", api(), "Sum"));
-        queries.push(query(id("serverless", "5xx", "sum"), "AWS/ApiGateway", "5xx", api(), "Sum"));
-        queries.push(query(
-            id("legacy", "target4xx", "sum"),
-            "AWS/ApplicationELB",
-            "HTTPCode_Target_4XX_Count",
-            alb(),
-            "Sum",
-        ));
-        queries.push(query(id("serverless", "4xx", "sum"), "AWS/ApiGateway", "4xx", api(), "Sum"));
-        for stat in ["p50", "p99"] {
-            queries.push(query(id("serverless", "gateway", stat), "AWS/ApiGateway", "Latency", api(), stat));
-        }
-        for (n, function) in s.lambda_functions.iter().enumerate() {
-            let dims = || vec![dimension("FunctionName", function)];
-            queries.push(query(format!("lambda{n}_errors"), "AWS/Lambda", "Errors", dims(), "Sum"));
-            queries.push(query(format!("lambda{n}_throttles"), "AWS/Lambda", "Throttles", dims(), "Sum"));
-            queries.push(query(format!("lambda{n}_invocations"), "AWS/Lambda", "Invocations", dims(), "Sum"));
-            queries.push(query(
-                format!("lambda{n}_concurrency"),
-                "AWS/Lambda",
-                "ConcurrentExecutions",
-                dims(),
-                "Maximum",
-            ));
-        }
-        queries
+        queries(&self.sources)
     }
+}
 
+/// One metric the adapter reads: what a dashboard may show beside the judge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricRead {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub stat: String,
+}
+
+/// Every metric the adapter reads for `sources`.
+pub fn metrics_read(sources: &MetricSources) -> Vec<MetricRead> {
+    queries(sources)
+        .iter()
+        .filter_map(|q| {
+            let stat = q.metric_stat()?;
+            let metric = stat.metric()?;
+            let dimensions = metric
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap_or_default().to_owned(), d.value().unwrap_or_default().to_owned()));
+            Some(MetricRead {
+                namespace: metric.namespace()?.to_owned(),
+                name: metric.metric_name()?.to_owned(),
+                dimensions: dimensions.collect(),
+                stat: stat.stat()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Every query of one window for `sources`.
+fn queries(sources: &MetricSources) -> Vec<MetricDataQuery> {
+    let s = sources;
+    let alb = || vec![dimension("LoadBalancer", &s.alb_load_balancer), dimension("TargetGroup", &s.alb_target_group)];
+    let api = || vec![dimension("ApiId", &s.api_id), dimension("Stage", &s.api_stage)];
+    let mut queries = Vec::new();
+    for (stat, _) in PERCENTILES {
+        queries.push(query(id("legacy", "latency", stat), "AWS/ApplicationELB", "TargetResponseTime", alb(), stat));
+        // Time in the backend as its proxy sees it, on both sides: the
+        // ALB's wait on its target against API Gateway's on its
+        // integration (Lambda). The whole path is the probes' to judge.
+        queries.push(query(id("serverless", "latency", stat), "AWS/ApiGateway", "IntegrationLatency", api(), stat));
+    }
+    let alb_sum =
+        |part: &str, metric: &str| query(id("legacy", part, "sum"), "AWS/ApplicationELB", metric, alb(), "Sum");
+    queries.push(alb_sum("requests", "RequestCount"));
+    queries.push(alb_sum("target5xx", "HTTPCode_Target_5XX_Count"));
+    let lb = vec![dimension("LoadBalancer", &s.alb_load_balancer)];
+    queries.push(query(id("legacy", "elb5xx", "sum"), "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum"));
+    queries.push(query(id("serverless", "requests", "sum"), "AWS/ApiGateway", "Count", api(), "Sum"));
+    queries.push(query(id("serverless", "5xx", "sum"), "AWS/ApiGateway", "5xx", api(), "Sum"));
+    queries.push(alb_sum("target4xx", "HTTPCode_Target_4XX_Count"));
+    queries.push(query(id("serverless", "4xx", "sum"), "AWS/ApiGateway", "4xx", api(), "Sum"));
+    for stat in ["p50", "p99"] {
+        queries.push(query(id("serverless", "gateway", stat), "AWS/ApiGateway", "Latency", api(), stat));
+    }
+    for (n, function) in s.lambda_functions.iter().enumerate() {
+        let dims = || vec![dimension("FunctionName", function)];
+        queries.push(query(format!("lambda{n}_errors"), "AWS/Lambda", "Errors", dims(), "Sum"));
+        queries.push(query(format!("lambda{n}_throttles"), "AWS/Lambda", "Throttles", dims(), "Sum"));
+        queries.push(query(format!("lambda{n}_invocations"), "AWS/Lambda", "Invocations", dims(), "Sum"));
+        queries.push(query(format!("lambda{n}_duration"), "AWS/Lambda", "Duration", dims(), "p99"));
+        queries.push(query(format!("lambda{n}_concurrency"), "AWS/Lambda", "ConcurrentExecutions", dims(), "Maximum"));
+    }
+    queries
+}
+
+impl CloudWatchMetrics {
     /// Reads one window (shifted by [`LAG`], in whole minutes).
     pub async fn read(&self, window: Window) -> Result<Reading, MeasureError> {
         let fail = |message: String| MeasureError::new("cloudwatch", message);

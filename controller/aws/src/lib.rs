@@ -25,6 +25,7 @@ mod edge_logs;
 mod failure;
 mod kvs;
 pub mod preflight;
+mod publish;
 mod xray;
 
 use std::time::Duration;
@@ -33,7 +34,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub use cloudwatch::{request_history, CloudWatchMetrics, Reading, LAG};
+pub use cloudwatch::{metrics_read, request_history, CloudWatchMetrics, MetricRead, Reading, LAG};
 pub use cutover_runtime::probes::{ProbeDriver, ProbeLog};
 pub use cutover_runtime::timeline::{Timed, WeightTimeline};
 pub use cutover_runtime::verify::{Verified, Verifier};
@@ -41,6 +42,7 @@ pub use dynamo::DynamoStore;
 pub use edge_logs::{EdgeLogRead, EdgeLogSource, ARRIVAL_SLACK, MAX_LEFT_OUT, PROBE_USER_AGENT};
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
+pub use publish::MetricPublisher;
 pub use xray::{TraceSample, XRaySource, SUMMARY_BUDGET, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.

@@ -102,7 +102,7 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     let rule = mock!(Client::get_metric_data)
         .match_requests(|r| {
             let queries = r.metric_data_queries();
-            queries.len() == 25 + 4 * 2
+            queries.len() == 25 + 5 * 2
                 && queries.iter().all(|q| q.metric_stat().and_then(|s| s.period()) == Some(60))
                 && r.start_time() == Some(&DateTime::from_millis(NOON as i64))
                 && r.end_time() == Some(&DateTime::from_millis((NOON + 2 * MINUTE) as i64))

@@ -8,12 +8,16 @@ use std::future::Future;
 use std::time::Duration;
 
 #[cfg(feature = "aws")]
-use cutover_aws::{Clients, CloudWatchMetrics, EdgeLogSource, KvsEdge, Timed, WeightTimeline, XRaySource};
+use cutover_aws::{
+    Clients, CloudWatchMetrics, EdgeLogSource, KvsEdge, MetricPublisher, Timed, WeightTimeline, XRaySource,
+};
 use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
 #[cfg(feature = "aws")]
 use cutover_core::plan::MetricSources;
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
+#[cfg(feature = "aws")]
+use cutover_core::store::Watched;
 use cutover_core::store::{Lease, Store};
 use cutover_local::{LocalEdgePort, LocalMetricsPort};
 use cutover_runtime::probes::{ProbeDriver, ProbeLog};
@@ -158,8 +162,11 @@ pub async fn drive<S: Store + Clone>(
                 }
             }
             let verified = Verified::new(kvs, verifier(plan, &edge_url, &reach.probe_path, Duration::from_secs(120)));
+            // The weight and every verdict beside AWS's own metrics, for the
+            // dashboard (`cutover dashboard cloudwatch`).
+            let publisher = MetricPublisher::new(clients.cloudwatch.clone(), &plan.target.name);
             let driver = Driver {
-                store: store.clone(),
+                store: Watched { inner: store.clone(), watch: publisher },
                 edge: Timed::new(verified, clock, timeline.clone()),
                 metrics: metrics_for(&clients, plan, sources, timeline).with_probes(log),
                 notifier: Webhooks::new(&plan.notify.webhooks),

@@ -9,6 +9,7 @@ mod bench;
 mod bench_daemon;
 mod client;
 mod create;
+mod dashboard;
 mod demo;
 mod drive;
 mod edge;
@@ -60,6 +61,9 @@ enum Cmd {
     /// Benchmarks (printed as tables).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Dashboards as code: the CloudWatch dashboard body for a plan's AWS target.
+    #[command(subcommand)]
+    Dashboard(dashboard::DashboardCmd),
     /// List the cutovers, or show one's audit trail (from the store, or a daemon with --server).
     History(history::HistoryArgs),
     /// One cutover live: weight, step, the next step, both sides' numbers and each check's evidence.
@@ -132,6 +136,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Plan(command) => plan::run(command, aws).await,
         Cmd::Simulate(args) => simulate::run(&args),
         Cmd::Bench(command) => bench::run(command).await,
+        Cmd::Dashboard(command) => dashboard::run(&command),
         Cmd::Origin(args) => origin::run(&args).await,
         Cmd::Run(args) => run::run(&args, aws).await,
         Cmd::Rollback(args) => run::rollback(&args, aws).await,

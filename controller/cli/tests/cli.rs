@@ -103,6 +103,16 @@ fn simulate_prints_its_table_and_rolls_back_a_regression() {
 }
 
 #[test]
+fn a_cloudwatch_dashboard_needs_an_aws_target_and_a_region() {
+    let dir = temp_dir("dashboard");
+    let plan = dir.join("local.toml");
+    std::fs::write(&plan, cutover(&["plan", "init"]).stdout).unwrap();
+    let out = cutover(&["dashboard", "cloudwatch", "--plan", plan.to_str().unwrap(), "--region", "eu-west-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("[target.metrics]"), "{}", text(&out).1);
+}
+
+#[test]
 fn simulate_rejects_a_bad_regression() {
     let out = cutover(&["simulate", "--regression", "errors+5@20h"]);
     assert_eq!(out.status.code(), Some(2));

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod cohort;
+pub mod dashboard;
 pub mod edge_function;
 pub mod engine;
 pub mod judge;

@@ -167,6 +167,21 @@ fn the_commented_aws_target_in_the_default_plan_is_valid() {
     assert_eq!(logs.fields.len(), 8);
 }
 
+/// `dashboards/internal-api.cloudwatch.json` is the default AWS plan's
+/// CloudWatch dashboard, as `cutover dashboard cloudwatch` writes it.
+#[test]
+fn the_committed_dashboard_is_the_default_plans() {
+    let plan = Plan::parse(&aws_plan()).unwrap_or_else(|e| panic!("{e}"));
+    let body = cutover_core::dashboard::cloudwatch(&plan.target, "us-east-1").unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards/internal-api.cloudwatch.json");
+    let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(
+        committed == body,
+        "dashboards/internal-api.cloudwatch.json is stale: write it again with `cutover dashboard cloudwatch \
+         --plan <the default plan, its AWS target uncommented> --region us-east-1`"
+    );
+}
+
 /// The edge logs must carry what the cohort key is read from, in a stream
 /// named by its ARN; without the table AWS mode has no cohorts.
 #[test]
