@@ -189,7 +189,7 @@ impl Route {
 
 /// Decodes `%XX` escapes; `None` if an escape is malformed or the result is
 /// not UTF-8 (Express answers 400 to both).
-fn percent_decode(raw: &str) -> Option<String> {
+pub fn percent_decode(raw: &str) -> Option<String> {
     if !raw.contains('%') {
         return Some(raw.to_owned());
     }

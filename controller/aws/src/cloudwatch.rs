@@ -94,12 +94,16 @@ pub struct Reading {
     pub alb_own_5xx: u64,
     /// Each function's invocations over the window, in the plan's order.
     pub lambda_invocations: Vec<u64>,
+    /// Each function's slowest per-minute `Duration` p99 over the window
+    /// (ms), in the plan's order: the dashboard's Lambda panel, in the audit.
+    pub lambda_duration_p99_ms: Vec<Option<f64>>,
     /// X-Ray's samples over the same window, when X-Ray is a source; when
     /// both sides have at least [`XRAY_MIN_TRACES`] of them, both are judged
     /// on their latencies (never one side on X-Ray, the other on CloudWatch).
     pub xray: Option<PerSide<TraceSample>>,
     /// The edge's real-time logs over the same window, when they are a
-    /// source: the users' cohorts ([`Measurement::cohorts`]).
+    /// source: what was read and left out (the users' cohorts themselves
+    /// are moved to [`Measurement::cohorts`]).
     pub edge_logs: Option<EdgeLogRead>,
 }
 
@@ -111,11 +115,17 @@ pub struct CloudWatchMetrics {
     edge_logs: Option<EdgeLogSource>,
 }
 
-fn dimension(name: &str, value: &str) -> Dimension {
+pub(crate) fn dimension(name: &str, value: &str) -> Dimension {
     Dimension::builder().name(name).value(value).build()
 }
 
-fn query(id: String, namespace: &str, name: &str, dimensions: Vec<Dimension>, stat: &str) -> MetricDataQuery {
+pub(crate) fn query(
+    id: String,
+    namespace: &str,
+    name: &str,
+    dimensions: Vec<Dimension>,
+    stat: &str,
+) -> MetricDataQuery {
     let metric = Metric::builder().namespace(namespace).metric_name(name).set_dimensions(Some(dimensions)).build();
     let stat = MetricStat::builder().metric(metric).period(PERIOD_SECS).stat(stat).build();
     MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
@@ -179,7 +189,7 @@ impl CloudWatchMetrics {
         let left_out = read.side_unknown + read.unreadable;
         let unlike = read.cohorts.as_ref().and_then(|cohorts| {
             Side::BOTH.into_iter().find_map(|side| {
-                let lines: u64 = cohorts.get(side).iter().map(|c| c.requests).sum();
+                let lines = cohorts.get(side).requests();
                 let counted = measurement.traffic.get(side).requests;
                 let slack = (MAX_LEFT_OUT * counted as f64).ceil() as u64 + UNLIKE_MIN + left_out;
                 (lines.abs_diff(counted) > slack).then_some((side, lines, counted))
@@ -205,7 +215,7 @@ impl CloudWatchMetrics {
             }
             (Some(_), None) => {}
         }
-        measurement.cohorts = read.cohorts.clone();
+        measurement.cohorts = read.cohorts.take();
         read
     }
 
@@ -381,10 +391,12 @@ impl CloudWatchMetrics {
         if let Some(logs) = &self.edge_logs {
             reading.edge_logs = Some(self.edge_cohorts(logs, &mut reading.measurement, from, to).await);
         }
+        let highest = |id: &str| series.get(id).and_then(|p| p.values().copied().reduce(f64::max));
         for n in 0..self.sources.lambda_functions.len() {
             reading.lambda_errors += sum(&format!("lambda{n}_errors")).round() as u64;
             reading.lambda_throttles += sum(&format!("lambda{n}_throttles")).round() as u64;
-            let peak = series.get(&format!("lambda{n}_concurrency")).and_then(|p| p.values().copied().reduce(f64::max));
+            reading.lambda_duration_p99_ms.push(highest(&format!("lambda{n}_duration")));
+            let peak = highest(&format!("lambda{n}_concurrency"));
             reading.lambda_peak_concurrency = match (reading.lambda_peak_concurrency, peak) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),

@@ -31,6 +31,7 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
+use cutover_api::routes::percent_decode;
 use cutover_core::cohort;
 use cutover_core::measure::{Cohorts, PerSide};
 use cutover_core::plan::{CohortKey, EdgeLogs};
@@ -64,10 +65,6 @@ pub struct EdgeLogRead {
     pub side_unknown: u64,
     /// Left out: no status, or a key that cannot be told.
     pub unreadable: u64,
-}
-
-fn requests(cohorts: &Cohorts) -> u64 {
-    cohorts.iter().map(|c| c.requests).sum()
 }
 
 /// The reader: a Kinesis client, the plan's stream, fields and cohort key.
@@ -109,39 +106,29 @@ impl Columns {
     }
 }
 
-/// What one line says.
+/// What one line says: when it was served (Unix ms), and what it was.
 #[derive(Clone, Debug, PartialEq)]
-enum Line {
-    /// A user request: when (Unix ms), its bucket, its status.
-    User { at_ms: u64, bucket: u16, status: u16 },
-    /// The controller's probe.
-    Probe { at_ms: u64 },
-    /// Served at `at_ms` but without a status or a key that can be told.
-    Unreadable { at_ms: u64 },
-    /// Not an `/api/` request.
-    Elsewhere { at_ms: u64 },
+struct Line {
+    at_ms: u64,
+    kind: Kind,
 }
 
-/// `%XX` decoded, `+` kept (CloudFront encodes a space as `%20`); bytes that
-/// do not decode are kept as written.
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    /// A user request: its bucket, its status.
+    User { bucket: u16, status: u16 },
+    /// The controller's probe.
+    Probe,
+    /// Without a status or a key that can be told.
+    Unreadable,
+    /// Not an `/api/` request.
+    Elsewhere,
+}
+
+/// `%XX` decoded (the contract's decoder; `+` is kept, CloudFront writes a
+/// space as `%20`); a field that does not decode is kept as written.
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode(text).unwrap_or_else(|| text.to_owned())
 }
 
 fn value(field: &str) -> Option<&str> {
@@ -217,49 +204,38 @@ impl EdgeLogSource {
         let at_ms = (seconds * 1000.0).round() as u64;
         // Only the API's requests are users of the cutover (the stream
         // may be shared with other behaviours).
-        if !fields.get(cols.path).is_some_and(|p| percent_decoded(p).starts_with(API_PREFIX)) {
-            return Some(Line::Elsewhere { at_ms });
+        if !fields.get(cols.path).is_some_and(|p| p.starts_with(API_PREFIX)) {
+            return Some(Line { at_ms, kind: Kind::Elsewhere });
         }
         let agent = fields.get(cols.agent).and_then(|f| value(f)).map(percent_decoded);
         if agent.is_some_and(|a| a.starts_with(PROBE_USER_AGENT)) {
-            return Some(Line::Probe { at_ms });
+            return Some(Line { at_ms, kind: Kind::Probe });
         }
         let status = fields.get(cols.status).and_then(|s| s.parse::<u16>().ok()).filter(|s| (100..600).contains(s));
-        match (status, self.key(&fields)) {
-            (Some(status), Some(key)) => Some(Line::User { at_ms, bucket: cohort::bucket(&self.salt, &key), status }),
-            _ => Some(Line::Unreadable { at_ms }),
-        }
+        let kind = match (status, self.key(&fields)) {
+            (Some(status), Some(key)) => Kind::User { bucket: cohort::bucket(&self.salt, &key), status },
+            _ => Kind::Unreadable,
+        };
+        Some(Line { at_ms, kind })
     }
 
     /// Adds the lines of `text` served within `[from_ms, to_ms)` to `read`.
     fn count(&self, read: &mut EdgeLogRead, from_ms: u64, to_ms: u64, text: &str) {
         let cohorts = read.cohorts.get_or_insert_with(PerSide::default);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let Some(line) = self.line(line) else {
+            let Some(Line { at_ms, kind }) = self.line(line).filter(|l| (from_ms..to_ms).contains(&l.at_ms)) else {
                 continue;
             };
-            let at_ms = match line {
-                Line::User { at_ms, .. }
-                | Line::Probe { at_ms }
-                | Line::Unreadable { at_ms }
-                | Line::Elsewhere { at_ms } => at_ms,
-            };
-            if !(from_ms..to_ms).contains(&at_ms) {
-                continue;
-            }
-            if matches!(line, Line::Elsewhere { .. }) {
-                continue;
-            }
-            read.lines += 1;
-            match line {
-                Line::Elsewhere { .. } => {}
-                Line::Probe { .. } => read.probes += 1,
-                Line::Unreadable { .. } => read.unreadable += 1,
-                Line::User { at_ms, bucket, status } => match self.timeline.side(at_ms, bucket) {
+            match kind {
+                Kind::Elsewhere => continue,
+                Kind::Probe => read.probes += 1,
+                Kind::Unreadable => read.unreadable += 1,
+                Kind::User { bucket, status } => match self.timeline.side(at_ms, bucket) {
                     Some(side) => cohorts.get_mut(side).record(bucket, status >= 500, (400..500).contains(&status)),
                     None => read.side_unknown += 1,
                 },
             }
+            read.lines += 1;
         }
     }
 
@@ -325,7 +301,7 @@ impl EdgeLogSource {
                 }
             }
         }
-        let users = read.cohorts.as_ref().map_or(0, |c| requests(&c.legacy) + requests(&c.serverless));
+        let users = read.cohorts.as_ref().map_or(0, |c| c.legacy.requests() + c.serverless.requests());
         let left_out = read.side_unknown + read.unreadable;
         if left_out as f64 > MAX_LEFT_OUT * (users + left_out) as f64 {
             read.cohorts = None;
@@ -357,18 +333,18 @@ mod tests {
         let s = source(CohortKey::ViewerIp, IP);
         let line = s.line("1795867200.541\t192.0.2.10\t503\t/api/health\tMozilla/5.0%20(X11)\n").unwrap();
         let bucket = cohort::bucket("internal-api", "192.0.2.10");
-        assert_eq!(line, Line::User { at_ms: 1_795_867_200_541, bucket, status: 503 });
+        assert_eq!(line, Line { at_ms: 1_795_867_200_541, kind: Kind::User { bucket, status: 503 } });
         assert_eq!(
             s.line("1795867200.541\t192.0.2.10\t-\t/api/health\tcurl"),
-            Some(Line::Unreadable { at_ms: 1_795_867_200_541 })
+            Some(Line { at_ms: 1_795_867_200_541, kind: Kind::Unreadable })
         );
         assert_eq!(
             s.line("1795867200.541\t192.0.2.10\t200\t/index.html\tcurl"),
-            Some(Line::Elsewhere { at_ms: 1_795_867_200_541 })
+            Some(Line { at_ms: 1_795_867_200_541, kind: Kind::Elsewhere })
         );
         assert_eq!(s.line("yesterday\t192.0.2.10\t200\t/api/health\tcurl"), None);
         let probe = format!("1795867200.000\t198.51.100.7\t200\t/api/health\t{}", PROBE_USER_AGENT.replace('/', "%2F"));
-        assert_eq!(s.line(&probe), Some(Line::Probe { at_ms: 1_795_867_200_000 }));
+        assert_eq!(s.line(&probe), Some(Line { at_ms: 1_795_867_200_000, kind: Kind::Probe }));
     }
 
     #[test]
@@ -380,7 +356,7 @@ mod tests {
         let at = |headers: &str, count: &str| {
             let line = format!("1795867200.0\t200\t/api/health\tcurl\t192.0.2.10\t{headers}\t{count}");
             match s.line(&line).unwrap() {
-                Line::User { bucket, .. } => Some(bucket),
+                Line { kind: Kind::User { bucket, .. }, .. } => Some(bucket),
                 _ => None,
             }
         };
@@ -395,9 +371,9 @@ mod tests {
             &["timestamp", "sc-status", "cs-uri-stem", "cs-user-agent", "c-ip", "cs-cookie"],
         );
         let line = "1795867200.0\t200\t/api/users/u-7/context\tcurl\t192.0.2.10\ttheme=dark;%20uid=u-7";
-        assert!(matches!(s.line(line), Some(Line::User { bucket: b, .. }) if b == bucket("u-7")));
+        assert!(matches!(s.line(line), Some(Line { kind: Kind::User { bucket: b, .. }, .. }) if b == bucket("u-7")));
         let empty = "1795867200.0\t200\t/api/health\tcurl\t192.0.2.10\tuid=;%20theme=dark";
-        assert!(matches!(s.line(empty), Some(Line::User { bucket: b, .. }) if b == bucket("")));
+        assert!(matches!(s.line(empty), Some(Line { kind: Kind::User { bucket: b, .. }, .. }) if b == bucket("")));
     }
 
     #[test]
@@ -415,8 +391,8 @@ mod tests {
         s.count(&mut read, 1_000_000, 1_060_000, &text);
         let c = read.cohorts.unwrap();
         let on_new = ips.iter().filter(|ip| cohort::bucket("internal-api", ip) < 5_000).count() as u64;
-        assert_eq!(requests(&c.serverless), on_new);
-        assert_eq!(requests(&c.legacy), 200 - on_new);
+        assert_eq!(c.serverless.requests(), on_new);
+        assert_eq!(c.legacy.requests(), 200 - on_new);
         assert_eq!(c.legacy.iter().map(|c| c.errors).sum::<u64>(), 200 - on_new);
         assert_eq!(read.lines, 200, "the window's edges: from inclusive, to exclusive");
     }

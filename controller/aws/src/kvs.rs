@@ -8,6 +8,7 @@
 //! retries; a weight the cutover did not write is drift, never overwritten
 //! (a rollback to 0 excepted).
 
+use aws_sdk_cloudfrontkeyvaluestore::operation::describe_key_value_store::DescribeKeyValueStoreOutput;
 use aws_sdk_cloudfrontkeyvaluestore::Client;
 use cutover_core::cohort;
 use cutover_core::ports::{before_write, EdgeError, EdgePort, Write};
@@ -40,20 +41,23 @@ impl KvsEdge {
         }
     }
 
+    /// The store as `DescribeKeyValueStore` gives it: ETag, status, last
+    /// modification.
+    pub(crate) async fn describe(&self) -> Result<DescribeKeyValueStoreOutput, AwsFailure> {
+        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await;
+        described.map_err(|e| AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e))
+    }
+
     /// The store's ETag, which every write must name (`If-Match`).
     async fn etag(&self) -> Result<String, EdgeError> {
-        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
-            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
-        })?;
+        let described = self.describe().await.map_err(|e| EdgeError::Failed(e.message))?;
         Ok(described.e_tag().to_owned())
     }
 
     /// When anything in the store was last written (Unix ms): the weight
     /// has held since then at least.
     pub async fn last_modified(&self) -> Result<Option<u64>, EdgeError> {
-        let described = self.client.describe_key_value_store().kvs_arn(&self.kvs_arn).send().await.map_err(|e| {
-            EdgeError::Failed(AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message)
-        })?;
+        let described = self.describe().await.map_err(|e| EdgeError::Failed(e.message))?;
         Ok(described.last_modified().and_then(|t| t.to_millis().ok()).map(|ms| ms.max(0) as u64))
     }
 

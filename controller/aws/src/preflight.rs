@@ -15,9 +15,11 @@ use cutover_core::ports::{EdgeError, EdgePort};
 use cutover_core::units::Weight;
 
 use cutover_runtime::probes::PROBE_TOKEN_HEADER;
+use cutover_runtime::system_now;
 use cutover_runtime::verify::probe_client;
 pub use cutover_runtime::verify::{answered_by, PROBE_HEADER, SERVED_BY};
 
+use crate::cloudwatch::{dimension, query};
 use crate::xray::TRACED_MIN_REQUESTS;
 use crate::{AwsFailure, Clients, FailureKind, KvsEdge};
 
@@ -74,7 +76,7 @@ pub struct Preflight {
 }
 
 const API_PATTERN: &str = "/api/*";
-const HOUR_MS: u128 = 3_600_000;
+const HOUR_MS: u64 = 3_600_000;
 /// With Transaction Search on, the share of spans X-Ray must index as
 /// traces for the controller to see what X-Ray alone would show it.
 const INDEXED_MIN_PERCENT: f64 = 100.0;
@@ -97,6 +99,11 @@ fn legacy_ttls(api: &CacheBehavior) -> (i64, i64, i64) {
 #[allow(deprecated)]
 fn legacy_forwarded_headers(api: &CacheBehavior) -> Vec<String> {
     api.forwarded_values().and_then(|f| f.headers()).map(|h| h.items().to_vec()).unwrap_or_default()
+}
+
+/// The distribution's `/api/*` cache behaviour, if it has one.
+fn api_behaviour(config: &DistributionConfig) -> Option<&CacheBehavior> {
+    config.cache_behaviors().map(|b| b.items()).unwrap_or_default().iter().find(|b| b.path_pattern() == API_PATTERN)
 }
 
 /// A read AWS refused or failed: the grant when it was refused, else a retry.
@@ -191,14 +198,7 @@ impl Preflight {
         checks.push(self.check_indexing().await);
         checks.push(self.check_xray_services().await);
         if let Some(logs) = self.metrics.as_ref().and_then(|m| m.edge_logs.as_ref()) {
-            let api = config.as_ref().and_then(|c| {
-                c.cache_behaviors()
-                    .map(|b| b.items())
-                    .unwrap_or_default()
-                    .iter()
-                    .find(|b| b.path_pattern() == API_PATTERN)
-            });
-            checks.push(self.check_edge_logs(logs, api).await);
+            checks.push(self.check_edge_logs(logs, config.as_ref().and_then(api_behaviour)).await);
         }
         checks
     }
@@ -237,7 +237,7 @@ impl Preflight {
         let Some(sources) = self.metrics.as_ref().filter(|m| !m.xray_legacy_service.is_empty()) else {
             return Check::skip(name, "the plan names no [target.metrics] xray_legacy_service");
         };
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let now_ms = system_now().as_ms();
         let (from, to) = (now_ms.saturating_sub(HOUR_MS) as i64, now_ms as i64);
         let mut seen = std::collections::BTreeSet::new();
         let mut next = None;
@@ -308,13 +308,9 @@ impl Preflight {
 
     /// Each function's invocations from `from` to `to` (Unix ms), in order.
     async fn invocations(&self, functions: &[String], from: i64, to: i64) -> Result<Vec<u64>, AwsFailure> {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        // The adapter's own per-minute query, summed over the hour.
         let queries = functions.iter().enumerate().map(|(n, f)| {
-            let dimension = Dimension::builder().name("FunctionName").value(f).build();
-            let metric =
-                Metric::builder().namespace("AWS/Lambda").metric_name("Invocations").dimensions(dimension).build();
-            let stat = MetricStat::builder().metric(metric).period(3600).stat("Sum").build();
-            MetricDataQuery::builder().id(format!("f{n}")).metric_stat(stat).return_data(true).build()
+            query(format!("f{n}"), "AWS/Lambda", "Invocations", vec![dimension("FunctionName", f)], "Sum")
         });
         let out = self
             .clients
@@ -563,8 +559,8 @@ impl Preflight {
     }
 
     async fn check_behaviour(&self, config: &DistributionConfig, checks: &mut Vec<Check>) {
-        let behaviours = config.cache_behaviors().map(|b| b.items()).unwrap_or_default();
-        let Some(api) = behaviours.iter().find(|b| b.path_pattern() == API_PATTERN) else {
+        let Some(api) = api_behaviour(config) else {
+            let behaviours = config.cache_behaviors().map(|b| b.items()).unwrap_or_default();
             let patterns: Vec<&str> = behaviours.iter().map(CacheBehavior::path_pattern).collect();
             checks.push(Check::fail(
                 "/api/* behaviour",
@@ -827,8 +823,7 @@ impl Preflight {
     async fn check_store(&self) -> Check {
         let name = "key value store";
         let arn = &self.edge.kvs_arn;
-        let described = self.clients.keyvaluestore.describe_key_value_store().kvs_arn(arn).send().await;
-        match described {
+        match self.kvs().describe().await {
             Ok(d) => match d.status() {
                 Some("READY") | None => Check::pass(
                     name,
@@ -846,7 +841,7 @@ impl Preflight {
             },
             Err(e) => Check::fail(
                 name,
-                AwsFailure::from_sdk("cloudfront-keyvaluestore:DescribeKeyValueStore", &e).message,
+                e.message,
                 "create it (aws cloudfront create-key-value-store --name …) and set [target.cloudfront] kvs_arn to \
                  its ARN, or grant the controller cloudfront-keyvaluestore:DescribeKeyValueStore",
             ),

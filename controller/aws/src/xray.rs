@@ -79,6 +79,8 @@ pub struct XRaySource {
     client: Client,
     legacy: String,
     functions: Vec<String>,
+    /// Each function's route in the contract, found once.
+    routes: Vec<Option<String>>,
 }
 
 /// A complete trace's summary, kept until its documents are read.
@@ -100,7 +102,8 @@ impl XRaySource {
     /// `xray_legacy_service`); `functions`: the new side's Lambda functions,
     /// each its own X-Ray service (the plan's `lambda_functions`).
     pub fn new(client: Client, legacy: String, functions: Vec<String>) -> XRaySource {
-        XRaySource { client, legacy, functions }
+        let routes = functions.iter().map(|f| function_route(f).map(route_name)).collect();
+        XRaySource { client, legacy, functions, routes }
     }
 
     /// Both sides' samples over `[from_ms, to_ms)` of wall time, given
@@ -147,10 +150,10 @@ impl XRaySource {
         }
         let mut serverless = pool(&parts);
         // One function per route: each function's traces are its route's.
-        for (function, (sample, _)) in self.functions.iter().zip(&parts) {
-            if let Some(route) = function_route(function) {
+        for (route, (sample, _)) in self.routes.iter().zip(&parts) {
+            if let Some(route) = route {
                 let side = RouteSide { traces: sample.traces, faults: sample.faults, ..RouteSide::default() };
-                serverless.routes.insert(route_name(route), with_quantiles(side, &sample.latency_ms));
+                serverless.routes.insert(route.clone(), with_quantiles(side, &sample.latency_ms));
             }
         }
         serverless.hops = hops.finish();
@@ -182,10 +185,11 @@ impl XRaySource {
             hops.add(&walk.hops);
         }
         sample.detailed = documents.len() as u64;
-        let mut routes: BTreeMap<String, (RouteSide, Histogram)> = BTreeMap::new();
+        // By the contract's (method, path): named once, at the end.
+        let mut routes: BTreeMap<(&str, &str), (RouteSide, Histogram)> = BTreeMap::new();
         for s in &summaries {
-            let route = s.route.map(|r| routes.entry(route_name(r)).or_default());
-            if let Some((side, _)) = route {
+            let mut route = s.route.map(|r| routes.entry((r.method.as_str(), r.path.as_str())).or_default());
+            if let Some((side, _)) = route.as_mut() {
                 side.traces += 1;
                 side.faults += u64::from(s.fault);
             }
@@ -196,14 +200,17 @@ impl XRaySource {
                 }
                 Some(ms) if !s.fault => {
                     sample.latency_ms.record(ms);
-                    if let Some(r) = s.route {
-                        routes.entry(route_name(r)).or_default().1.record(ms);
+                    if let Some((_, warm)) = route {
+                        warm.record(ms);
                     }
                 }
                 _ => {}
             }
         }
-        sample.routes = routes.into_iter().map(|(name, (side, warm))| (name, with_quantiles(side, &warm))).collect();
+        sample.routes = routes
+            .into_iter()
+            .map(|((method, path), (side, warm))| (format!("{method} {path}"), with_quantiles(side, &warm)))
+            .collect();
         Ok(sample)
     }
 

@@ -78,6 +78,7 @@ fn healthy() -> Vec<MetricDataResult> {
     results.push(result("serverless_gateway_p99", &[(0, 95.0), (1, 95.0)]));
     results.push(result("lambda0_errors", &[(0, 1.0)]));
     results.push(result("lambda1_throttles", &[(1, 3.0)]));
+    results.push(result("lambda0_duration", &[(0, 41.0), (1, 48.0)]));
     results.push(result("lambda1_concurrency", &[(0, 4.0), (1, 7.0)]));
     results.push(result("lambda0_invocations", &[(0, 30.0), (1, 20.0)]));
     results.push(result("lambda1_invocations", &[(0, 20.0), (1, 10.0)]));
@@ -129,6 +130,7 @@ async fn one_call_per_window_and_units_normalised_to_milliseconds() {
     );
     assert_eq!((reading.lambda_errors, reading.lambda_throttles, reading.lambda_peak_concurrency), (1, 3, Some(7.0)));
     assert_eq!(reading.lambda_invocations, [50, 30], "per function, in the plan's order");
+    assert_eq!(reading.lambda_duration_p99_ms, [Some(48.0), None], "the slowest minute's p99, per function");
     assert_eq!((reading.read_from_ms, reading.read_to_ms), (NOON, NOON + 2 * MINUTE), "read {} s late", LAG.as_secs());
 }
 
@@ -759,10 +761,13 @@ async fn the_edge_logs_give_each_users_cohort_over_the_window_read() {
             _ => {}
         }
     }
-    let line = |at: u64, ip: &str| format!("{}.{:03}\t{ip}\t500\t/api/health\tMozilla/5.0\n", at / 1000, at % 1000);
-    let mut all = vec![line(NOON - 1, &legacy[0])];
+    // Every tenth request failed (502), the rest answered (200).
+    let line = |at: u64, ip: &str, status: u16| {
+        format!("{}.{:03}\t{ip}\t{status}\t/api/health\tMozilla/5.0\n", at / 1000, at % 1000)
+    };
+    let mut all = vec![line(NOON - 1, &legacy[0], 502)];
     for (n, ip) in legacy.iter().chain(&serverless).enumerate() {
-        all.push(line(NOON + 1_000 + n as u64 * 350, ip));
+        all.push(line(NOON + 1_000 + n as u64 * 350, ip, if n % 10 == 0 { 502 } else { 200 }));
     }
     let kinesis = |all: Vec<String>| {
         let shards = mock!(aws_sdk_kinesis::Client::list_shards).then_output(|| {
@@ -837,8 +842,8 @@ async fn the_edge_logs_give_each_users_cohort_over_the_window_read() {
     let count = |c: &cutover_core::measure::Cohorts| {
         c.iter().map(|c| (c.requests, c.errors)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     };
-    assert_eq!(count(&cohorts.serverless), (80, 80), "the lines in the window read, on their side");
-    assert_eq!(count(&cohorts.legacy), (220, 220));
+    assert_eq!(count(&cohorts.serverless), (80, 8), "the lines in the window read, on their side");
+    assert_eq!(count(&cohorts.legacy), (220, 22), "the 502 before the window not among them");
     assert_eq!(reading.edge_logs.as_ref().map(|r| r.lines), Some(300));
 
     // The weight moved from 50 % to 0 in the middle of the window and was

@@ -121,5 +121,6 @@ async fn contention_that_lasts_is_a_retryable_error_naming_it() {
 async fn the_same_write_carries_the_same_token() {
     let (_, first) = create(vec![None]).await;
     let (_, second) = create(vec![None]).await;
+    assert!(!first.is_empty() && first.iter().all(|t| !t.is_empty()), "a token is sent: {first:?}");
     assert_eq!(first, second);
 }

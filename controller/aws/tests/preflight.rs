@@ -366,10 +366,12 @@ impl Account {
                 let counts = self.invocations;
                 let invocations = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
                     .match_requests(|r| {
-                        r.metric_data_queries().iter().all(|q| {
-                            q.metric_stat().and_then(|s| s.metric()).and_then(|m| m.metric_name())
-                                == Some("Invocations")
-                        })
+                        let last_hour = matches!((r.start_time(), r.end_time()), (Some(f), Some(t)) if t.secs() - f.secs() == 3_600);
+                        last_hour
+                            && r.metric_data_queries().iter().all(|q| {
+                                q.metric_stat().and_then(|s| s.metric()).and_then(|m| m.metric_name())
+                                    == Some("Invocations")
+                            })
                     })
                     .then_output(move || {
                         let results = counts.iter().enumerate().map(|(n, count)| {
@@ -438,14 +440,21 @@ impl Account {
                     GetIndexingRulesOutput::builder().indexing_rules(rule).build()
                 });
                 let services = self.xray_services;
-                let graph = mock!(aws_sdk_xray::Client::get_service_graph).then_output(move || {
-                    let services = services.iter().map(|name| {
-                        let kind =
-                            if name.ends_with("-express") { "AWS::EC2::Instance" } else { "AWS::Lambda::Function" };
-                        Service::builder().name(*name).names(*name).r#type(kind).build()
+                // The last hour, as the line says.
+                let hour = |from: Option<&aws_sdk_xray::primitives::DateTime>,
+                            to: Option<&aws_sdk_xray::primitives::DateTime>| {
+                    matches!((from, to), (Some(f), Some(t)) if t.secs() - f.secs() == 3_600)
+                };
+                let graph = mock!(aws_sdk_xray::Client::get_service_graph)
+                    .match_requests(move |r| hour(r.start_time(), r.end_time()))
+                    .then_output(move || {
+                        let services = services.iter().map(|name| {
+                            let kind =
+                                if name.ends_with("-express") { "AWS::EC2::Instance" } else { "AWS::Lambda::Function" };
+                            Service::builder().name(*name).names(*name).r#type(kind).build()
+                        });
+                        GetServiceGraphOutput::builder().set_services(Some(services.collect())).build()
                     });
-                    GetServiceGraphOutput::builder().set_services(Some(services.collect())).build()
-                });
                 mock_client!(aws_sdk_xray, RuleMode::MatchAny, &[spans, indexing, graph])
             },
         }

@@ -41,9 +41,10 @@ use cutover_core::cohort;
 use cutover_core::engine::{CutoverState, EventKind, Phase, RollbackReason};
 use cutover_core::judge::{CheckName, SequentialJudge, Verdict};
 use cutover_core::plan::Plan;
-use cutover_core::ports::{Clock, Notifier};
+use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store};
-use cutover_runtime::{Driver, ScaledClock, Settings};
+use cutover_runtime::{Driver, ScaledClock, Settings, Webhooks};
+use cutover_sim::rng::Rng;
 use cutover_testkit::http::{Answer, Stub};
 use cutover_testkit::Moto;
 
@@ -108,18 +109,6 @@ struct Served {
     route: usize,
 }
 
-/// SplitMix64: the same number for the same input, every time asked.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn unit(seed: u64) -> f64 {
-    (mix(seed) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 impl World {
     fn new(shape: Shape, clock: ScaledClock) -> World {
         World { shape, clock, weights: Arc::default(), etag: Arc::default() }
@@ -145,8 +134,9 @@ impl World {
         });
         (0..PER_MINUTE)
             .map(|i| {
-                let seed = minute_ms / MINUTE_MS * 1_000 + i;
-                let user = mix(seed) % 5_000;
+                // The same request every time the minute is asked for.
+                let mut rng = Rng::new(minute_ms / MINUTE_MS * 1_000 + i);
+                let user = rng.below(5_000);
                 let serverless = cohort::bucket(SALT, &format!("user-{user}")) < weight;
                 let at_ms = minute_ms + i * MINUTE_MS / PER_MINUTE;
                 let per_mille = match onset {
@@ -154,9 +144,9 @@ impl World {
                     _ if serverless => self.shape.serverless_errors_per_mille,
                     _ => 5,
                 };
-                let failed = unit(seed ^ 0xe5) * 1000.0 < per_mille as f64;
+                let failed = rng.chance(per_mille as f64 / 1000.0);
                 // Lognormal-ish: the new side a fifth faster.
-                let z = (unit(seed ^ 0x1a7) - 0.5) * 2.4;
+                let z = (rng.f64() - 0.5) * 2.4;
                 let median = if serverless { 32.0 } else { 40.0 };
                 Served { at_ms, serverless, failed, ms: median * z.exp(), route: (i % 2) as usize }
             })
@@ -336,13 +326,6 @@ impl World {
     }
 }
 
-struct Silent;
-
-impl Notifier for Silent {
-    fn notify(&self, _: &cutover_core::engine::Event) {}
-    async fn flush(&self) {}
-}
-
 /// Drives one cutover of the default plan through the adapters over `shape`.
 async fn cutover(name: &str, shape: Shape) -> (CutoverState, Vec<cutover_core::engine::Event>, Vec<(u64, u16)>) {
     let moto = Moto::start();
@@ -367,7 +350,8 @@ async fn cutover(name: &str, shape: Shape) -> (CutoverState, Vec<cutover_core::e
         store: store.clone(),
         edge: Verified::new(KvsEdge::new(world.keyvaluestore(), KVS_ARN, WEIGHT_KEY), verifier),
         metrics: CloudWatchMetrics::new(world.cloudwatch(), sources).with_xray(xray),
-        notifier: Silent,
+        // No webhooks: nobody to tell.
+        notifier: Webhooks::new(&[]),
         clock,
         settings: Settings { holder: format!("whole-{name}"), ..Settings::default() },
     };

@@ -103,7 +103,7 @@ fn simulate_prints_its_table_and_rolls_back_a_regression() {
 }
 
 #[test]
-fn a_cloudwatch_dashboard_needs_an_aws_target_and_a_region() {
+fn a_cloudwatch_dashboard_needs_an_aws_target() {
     let dir = temp_dir("dashboard");
     let plan = dir.join("local.toml");
     std::fs::write(&plan, cutover(&["plan", "init"]).stdout).unwrap();

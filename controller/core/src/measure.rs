@@ -269,7 +269,8 @@ pub struct Measurement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_source: Option<PerSide<String>>,
     /// The user traffic of each side by cohort bucket, when the source saw
-    /// every user request's bucket (the local edge, the simulator); `None`
+    /// every user request's bucket (the local edge, the simulator, the
+    /// edge's real-time logs in AWS mode); `None`
     /// when it cannot tell. Users are sticky, so one user's errors all land
     /// on one side: the judge leaves out the users whose own past shows they
     /// fail on either side (chronic cohorts, see `judge::sequential`).
@@ -349,6 +350,11 @@ impl CohortCount {
 pub struct Cohorts(Vec<CohortCount>);
 
 impl Cohorts {
+    /// Requests of every bucket together.
+    pub fn requests(&self) -> u64 {
+        self.0.iter().map(|c| c.requests).sum()
+    }
+
     /// Counts one request of `bucket`.
     pub fn record(&mut self, bucket: u16, failed: bool, client_error: bool) {
         let one =

@@ -1446,8 +1446,10 @@ mod tests {
             latency.map(|c| (c.verdict, c.reason.clone())).collect()
         };
         let first = j.judge(W, &m);
+        assert_eq!(latency(&first).len(), 2, "both latency checks judged");
         assert!(latency(&first).iter().all(|(v, _)| *v == Verdict::Inconclusive), "{:?}", latency(&first));
         let fifth = (0..4).map(|_| j.judge(W, &m)).last().unwrap();
+        assert_eq!(latency(&fifth).len(), 2);
         for (verdict, reason) in latency(&fifth) {
             assert_eq!(verdict, Verdict::Pass, "{reason}");
             assert!(reason.contains("no user request on the new side yet; 50 probes judged"), "{reason}");
