@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
-//! * `setup` — installs what the tests and the packaging need into the
-//!   project (`.venv` from `requirements-dev.txt`, the ARM64 Rust target).
+//! * `setup` — installs what the tests and the packaging need: `.venv` from
+//!   `requirements-dev.txt`, chromium and tmux from Debian's packages when
+//!   missing, the ARM64 Rust target.
 //! * `package-lambdas` — builds one ARM64 `bootstrap.zip` per function of
 //!   `api-lambdas/routes.json` with cargo-lambda, into `target/lambda-zips/<function>/`
 //!   (where Terraform reads them), and checks each zip.
@@ -85,12 +86,15 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
-        eprintln!("setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang, schemathesis)");
+        eprintln!(
+            "setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang, schemathesis, playwright)"
+        );
         run(Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(root.join("requirements-dev.txt")))?;
         std::fs::write(&stamp, &requirements).context("write the .venv stamp")?;
     }
+    system_packages()?;
     if arm64 {
         let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
         let installed = installed.context("run rustup (the Rust toolchain installer)")?;
@@ -98,6 +102,43 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
             eprintln!("setup: adding the Rust target {ARM64}");
             run(Command::new("rustup").args(["target", "add", ARM64]))?;
         }
+    }
+    Ok(())
+}
+
+/// The programs the live-view tests drive, from Debian's packages: the
+/// browser the dashboard test runs (Playwright drives the system chromium)
+/// and the terminal `cutover watch` is tested in.
+const SYSTEM_PACKAGES: [(&str, &str); 2] = [("chromium", "/usr/bin/chromium"), ("tmux", "/usr/bin/tmux")];
+
+/// Installs what `SYSTEM_PACKAGES` lacks with apt-get (as root, or through
+/// sudo), reading the package lists first only if the install fails.
+fn system_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> =
+        SYSTEM_PACKAGES.iter().filter(|(_, path)| !Path::new(path).exists()).map(|(name, _)| *name).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing {} with apt-get (the live-view tests drive them)", missing.join(", "));
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut command = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            command.args(["-n", "apt-get"]);
+        }
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    let install = |apt: &dyn Fn(&[&str]) -> Command| {
+        let mut command = apt(&["install", "-y", "-q"]);
+        command.args(&missing);
+        run(&mut command)
+    };
+    if install(&apt).is_err() {
+        run(&mut apt(&["update", "-q"]))?;
+        install(&apt).with_context(|| {
+            format!("install {} (apt-get as root or with sudo; or install them yourself)", missing.join(", "))
+        })?;
     }
     Ok(())
 }

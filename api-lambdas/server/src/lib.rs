@@ -78,10 +78,15 @@ pub async fn serve<S: Store, B: Backend>(
     }
 }
 
+/// Answers one request, and says where its time went in `Server-Timing`:
+/// `origin` (all of it, the injected latency included) and `handler` (the
+/// handlers' own work). The local edge turns these into the hops of the
+/// dashboard's waterfall.
 async fn answer<S: Store, B: Backend>(
     server: &Server<S, B>,
     request: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
     let app = &server.app;
     let trace_id = request.headers().get(TRACE_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut invocation = Invocation { trace: Trace { request_id: next_request_id(), trace_id }, cold_start: false };
@@ -91,12 +96,12 @@ async fn answer<S: Store, B: Backend>(
     match server.faults.decide() {
         Fate::Outage => {
             let outage = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outage", "this side is down (fault injected)");
-            return app.reject(outage, &invocation).map(Full::new);
+            return timed(app.reject(outage, &invocation).map(Full::new), started, None);
         }
         Fate::Error => {
             let error =
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "injected_error", "a fault injected on purpose");
-            return app.reject(error, &invocation).map(Full::new);
+            return timed(app.reject(error, &invocation).map(Full::new), started, None);
         }
         Fate::Serve { delay, cold } => {
             invocation.cold_start = cold;
@@ -106,6 +111,7 @@ async fn answer<S: Store, B: Backend>(
         }
     }
     let (parts, body) = request.into_parts();
+    let handling = std::time::Instant::now();
     let response = match Limited::new(body, domain::MAX_BODY_BYTES).collect().await {
         Ok(body) => app.handle(http::Request::from_parts(parts, body.to_bytes()), &invocation).await,
         Err(e) => {
@@ -121,7 +127,25 @@ async fn answer<S: Store, B: Backend>(
             app.reject(error, &invocation)
         }
     };
-    response.map(Full::new)
+    let handler = handling.elapsed();
+    timed(response.map(Full::new), started, Some(handler))
+}
+
+/// `response` with its `Server-Timing`.
+fn timed<T>(
+    mut response: http::Response<T>,
+    started: std::time::Instant,
+    handler: Option<Duration>,
+) -> http::Response<T> {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let timing = match handler {
+        Some(handler) => format!("origin;dur={:.3}, handler;dur={:.3}", ms(started.elapsed()), ms(handler)),
+        None => format!("origin;dur={:.3}", ms(started.elapsed())),
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&timing) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
 }
 
 /// `GET /_faults` shows the knobs; `PUT /_faults` with a JSON object sets

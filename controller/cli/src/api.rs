@@ -15,7 +15,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use cutover_core::audit;
 use cutover_core::engine::{Command, Event};
 use cutover_core::plan::Plan;
 use cutover_core::ports::Clock;
@@ -29,6 +28,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::series::{ChainStatus, Series};
 use crate::serve::Daemon;
 use crate::tokens::Role;
 use crate::view::CutoverView;
@@ -90,6 +90,7 @@ fn unavailable(e: StoreError) -> Problem {
 /// Who is calling, as their token names them.
 struct Caller {
     name: String,
+    role: Role,
 }
 
 /// The caller, if their token grants `need`.
@@ -102,7 +103,7 @@ fn authorize(daemon: &Daemon, headers: &HeaderMap, need: Role) -> Result<Caller,
         // No tokens configured (a loopback-only daemon): anyone may read;
         // nobody may act through the API.
         return match need {
-            Role::Viewer => Ok(Caller { name: "anonymous".into() }),
+            Role::Viewer => Ok(Caller { name: "anonymous".into(), role: Role::Viewer }),
             _ => Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "this daemon has no tokens, so it only serves reads: start it with --tokens FILE or CUTOVER_TOKENS",
@@ -121,7 +122,7 @@ fn authorize(daemon: &Daemon, headers: &HeaderMap, need: Role) -> Result<Caller,
             format!("{} holds the {} role; this needs {}", token.name, token.role.as_str(), need.as_str()),
         ));
     }
-    Ok(Caller { name: token.name.clone() })
+    Ok(Caller { name: token.name.clone(), role: token.role })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -157,6 +158,9 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
         .routes(routes!(send_command))
         .routes(routes!(audit_trail))
         .routes(routes!(stream))
+        .routes(routes!(series))
+        .routes(routes!(whoami))
+        .routes(routes!(plan_text))
         .split_for_parts();
     let doc = Arc::new(doc);
     router
@@ -167,11 +171,15 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/", axum::routing::get(crate::page::dashboard))
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such route; see /v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method; see /v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Answers a client can take gzipped are (the page, a 48-hour series:
+        // a fifth of the bytes); tower-http leaves event streams alone.
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .with_state(daemon)
 }
 
@@ -396,7 +404,7 @@ fn not_found(id: &str) -> Problem {
 }
 
 /// An operator's command.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandName {
     Start,
@@ -501,16 +509,6 @@ pub struct TrailPage {
     pub chain: ChainStatus,
 }
 
-/// What recomputing the audit trail's hash chain found.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ChainStatus {
-    pub intact: bool,
-    /// Events the chain covers.
-    pub events: usize,
-    /// The first thing found wrong, when not intact.
-    pub problem: Option<String>,
-}
-
 /// `"12.3"`: version 12, index 3.
 fn parse_place(s: &str) -> Option<(u64, u16)> {
     let (version, index) = s.split_once('.')?;
@@ -568,10 +566,7 @@ async fn audit_trail(
         }
     }
     let trail = daemon.store.trail(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    let chain = match audit::verify(&trail) {
-        Ok(events) => ChainStatus { intact: true, events, problem: None },
-        Err(e) => ChainStatus { intact: false, events: trail.records.len(), problem: Some(e.to_string()) },
-    };
+    let chain = ChainStatus::of(&trail);
     let events = daemon.store.history_after(&id, after, limit + 1).await.map_err(unavailable)?;
     let more = events.len() > limit;
     let events: Vec<Event> = events.into_iter().take(limit).collect();
@@ -678,4 +673,108 @@ impl Live {
         frames.reverse();
         self.pending = frames;
     }
+}
+
+/// One cutover over time, for the dashboard: the weight planned and at the
+/// edge, every analysis's before/after figures, each step's last analysis,
+/// the hops, the cost of each side, the trail's newest lines and its hash
+/// chain checked.
+#[utoipa::path(
+    get,
+    path = "/v1/cutovers/{id}/series",
+    tag = "cutovers",
+    params(
+        ("id" = String, Path, description = "The cutover's id"),
+        ("events" = Option<u32>, Query, description = "The trail's newest lines to include, 0 to 10000 (default 200)"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Series),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn series(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Series>, Problem> {
+    authorize(&daemon, &headers, Role::Viewer)?;
+    let mut recent = 200usize;
+    for pair in query.as_deref().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("events", value) => {
+                recent =
+                    value.parse().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                        Problem::new(StatusCode::BAD_REQUEST, format!("events={value}: give 0 to 10000"))
+                    })?
+            }
+            (key, _) => {
+                return Err(Problem::new(StatusCode::BAD_REQUEST, format!("unknown parameter {key}; use events")))
+            }
+        }
+    }
+    let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
+    let trail = daemon.store.trail(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(Series::build(&stored, &trail, recent)))
+}
+
+/// Who the token belongs to and what it may do.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Whoami {
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
+/// The caller, as this daemon knows their token: the dashboard shows the
+/// operators' buttons only to a token that may press them.
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "health",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Whoami),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn whoami(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Result<Json<Whoami>, Problem> {
+    let caller = authorize(&daemon, &headers, Role::Viewer)?;
+    Ok(Json(Whoami { name: caller.name, role: caller.role.as_str().into() }))
+}
+
+/// The plan a cutover runs, as it was stored when it was created.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlanText {
+    /// SHA-256 of `toml` (hex), as the `started` event records it.
+    pub sha256: String,
+    pub toml: String,
+}
+
+/// The plan a cutover runs (for a report or a change record).
+#[utoipa::path(
+    get,
+    path = "/v1/cutovers/{id}/plan",
+    tag = "cutovers",
+    params(("id" = String, Path, description = "The cutover's id")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = PlanText),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn plan_text(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<PlanText>, Problem> {
+    authorize(&daemon, &headers, Role::Viewer)?;
+    let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(PlanText { sha256: cutover_core::audit::sha256_hex(stored.plan.as_bytes()), toml: stored.plan }))
 }

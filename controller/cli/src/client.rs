@@ -70,8 +70,18 @@ impl Client {
         self.call(reqwest::Method::POST, &format!("/v1/cutovers/{id}/commands"), Some(&body)).await
     }
 
+    /// The cutover over time, with its trail's newest `events` lines.
+    pub async fn series(&self, id: &str, events: usize) -> Result<crate::series::Series, Failure> {
+        self.call(reqwest::Method::GET, &format!("/v1/cutovers/{id}/series?events={events}"), None::<&()>).await
+    }
+
+    /// The plan the cutover runs, as stored.
+    pub async fn plan(&self, id: &str) -> Result<crate::api::PlanText, Failure> {
+        self.call(reqwest::Method::GET, &format!("/v1/cutovers/{id}/plan"), None::<&()>).await
+    }
+
     /// What the daemon found checking the trail's hash chain.
-    pub async fn chain(&self, id: &str) -> Result<crate::api::ChainStatus, Failure> {
+    pub async fn chain(&self, id: &str) -> Result<crate::series::ChainStatus, Failure> {
         let page: TrailPage =
             self.call(reqwest::Method::GET, &format!("/v1/cutovers/{id}/events?limit=1"), None::<&()>).await?;
         Ok(page.chain)

@@ -237,9 +237,11 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     let plan_text = plan_toml(plan_text, &local)?;
     std::fs::write(&plan_path, &plan_text).with_context(|| format!("write {}", plan_path.display()))?;
 
-    // The daemon, with an admin token of the demo's own.
+    // The daemon, with an admin token of the demo's own and a viewer's
+    // (the dashboard's read-only link).
     let token = secret()?;
-    let tokens = format!("demo admin {token}");
+    let viewer = secret()?;
+    let tokens = format!("demo admin {token}\nwatcher viewer {viewer}");
     let store_arg = args.store.to_string();
     let mut serve_args = vec!["serve", "--listen", "127.0.0.1:0", "--store", &store_arg, "--lease-ttl", "1"];
     if let Some(url) = &aws.endpoint_url_dynamodb {
@@ -270,13 +272,16 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
         args.rate
     );
     println!(
-        "  legacy {}  serverless {}  edge {}  store {}",
+        "  legacy {}  serverless {}  edge {} (admin {})  store {}",
         legacy.address(),
         serverless.address(),
         edge.address(),
+        edge.addresses[1],
         args.store
     );
     println!("  control API {server} (try: CUTOVER_SERVER={server} CUTOVER_TOKEN={token} cutover status {id})");
+    println!("  dashboard  {server}/#/cutovers/{id}?token={token}");
+    println!("  read-only  {server}/#/cutovers/{id}?token={viewer}");
     if let Some(inject) = &args.inject {
         println!("  will inject into serverless at step {}: {}", inject.step, describe(inject));
     }
@@ -324,8 +329,22 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     }
     let whole = metrics(&client, &edge.addresses[1], 0, u64::MAX / 2).await;
     report(&store, &state, &plan, whole.as_ref()).await?;
+    // The same cutover as a page that opens offline, beside the store.
+    let report_path = match &args.store {
+        StoreAt::Sqlite(path) => path.parent().unwrap_or(Path::new(".")).join(crate::report::default_path(&id)),
+        _ => crate::report::default_path(&id),
+    };
+    match crate::report::from_store(&store, &id).await {
+        Ok(Some(data)) => match crate::report::write(&data, &report_path) {
+            Ok(said) => println!("\n{said}"),
+            Err(e) => eprintln!("could not write the report: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => eprintln!("could not read the cutover for its report: {e}"),
+    }
     if args.keep {
         println!("\nstill serving (Ctrl-C to stop): control API {server}, edge {edge_url}");
+        println!("  dashboard {server}/#/cutovers/{id}?token={token}");
         println!("  export CUTOVER_SERVER={server} CUTOVER_TOKEN={token}");
         println!("  cutover status {id}; cutover history {id}; cutover rollback {id} --reason \"...\"");
         crate::edge::shutdown_signal().await;

@@ -16,15 +16,19 @@ mod edge;
 mod failure;
 mod history;
 mod origin;
+mod page;
 mod plan;
 mod preflight;
+mod report;
 mod run;
+mod series;
 mod serve;
 mod simulate;
 mod stores;
 mod tls;
 mod tokens;
 mod view;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -68,6 +72,10 @@ enum Cmd {
     History(history::HistoryArgs),
     /// One cutover live: weight, step, the next step, both sides' numbers and each check's evidence.
     Status(run::StatusArgs),
+    /// One cutover live in the terminal: weight, sparklines of both sides, the checks, events; keys to pause and roll back.
+    Watch(watch::WatchArgs),
+    /// Write one cutover as a self-contained HTML report (charts, steps, every event, the hash chain's head).
+    Report(report::ReportArgs),
     /// A whole cutover on this machine: origins, edge, the daemon and traffic, on a compressed clock.
     Demo(demo::DemoArgs),
     /// Drive one cutover in the foreground until it settles (exit 0 completed, 3 rolled back, 4 aborted).
@@ -146,6 +154,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Promote(args) => run::send_command(&args, CommandName::Promote, aws).await,
         Cmd::Abort(args) => run::send_command(&args, CommandName::Abort, aws).await,
         Cmd::Status(args) => run::status(&args, aws).await,
+        Cmd::Report(args) => report::run(&args, aws).await,
+        Cmd::Watch(args) => watch::run(&args, aws).await,
         Cmd::Demo(args) => demo::run(&args, aws).await,
         Cmd::Serve(args) => serve::run(&args, aws).await,
         Cmd::Preflight(args) => preflight::run(&args, aws).await,

@@ -168,7 +168,7 @@ impl CutoverView {
 }
 
 impl AnalysisView {
-    fn new(at: Timestamp, analysis: &Analysis) -> AnalysisView {
+    pub fn new(at: Timestamp, analysis: &Analysis) -> AnalysisView {
         let check = |name: CheckName| analysis.checks.iter().find(|c| c.check == name);
         let side = |pick: fn(&cutover_core::judge::CheckResult) -> Option<f64>, requests: u64| SideView {
             requests,

@@ -440,3 +440,33 @@ fn plan_advise_simulates_a_plan_on_a_traffic_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("line 3") && text(&out).1.contains("twelve"), "{}", text(&out).1);
 }
+
+#[test]
+fn a_report_is_written_whole_and_opens_without_a_server() {
+    let dir = temp_dir("report");
+    let store = seeded_store(&dir);
+    let store = store.to_str().unwrap();
+    let out_file = dir.join("change-1234.html");
+    let out = cutover(&["report", "demo-1", "--store", store, "--out", out_file.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("change-1234.html") && stderr.contains("3 events, hash chain intact"), "{stderr}");
+    let html = std::fs::read_to_string(&out_file).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains(r#""phase":"rolled_back""#) && html.contains(r#""event":"rollback_started""#));
+    let without_svg_namespace = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(!without_svg_namespace.contains("http://") && !without_svg_namespace.contains("https://"));
+    assert!(!dir.join("change-1234.html.partial").exists());
+    // To standard output, the same document.
+    let out = cutover(&["report", "demo-1", "--store", store, "--out", "-"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("<!doctype html>"));
+
+    let out = cutover(&["report", "nope", "--store", store]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no cutover nope") && stderr.contains("cutover history"), "{stderr}");
+    let out = cutover(&["watch", "demo-1", "--store", store]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("draws on a terminal") && stderr.contains("cutover status demo-1"), "{stderr}");
+}

@@ -32,8 +32,15 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs in the temporary directory: a demo on DynamoDB writes its report
+/// where it runs.
 fn cutover(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cutover")).args(args).env("CUTOVER_LOG", "warn").output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .env("CUTOVER_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("runs")
 }
 
 /// One whole cutover at a time: they measure latency, and several at once
@@ -51,7 +58,12 @@ fn demo_in(dir: &Path, store: &str, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["demo", "--plan", plan.to_str().unwrap(), "--store", store];
     args.extend_from_slice(&["--speed", "600", "--rate", "250"]);
     args.extend_from_slice(extra);
-    let out = cutover(&args);
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(&args)
+        .env("CUTOVER_LOG", "warn")
+        .current_dir(dir)
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (out.status.code(), format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
@@ -115,7 +127,12 @@ fn a_cutover_recorded_in_dynamodb_completes() {
     let endpoint = ["--endpoint-url-dynamodb", moto.endpoint()];
     let (code, output) = demo_in(&dir, "dynamodb://cutover-demo", &endpoint);
     assert_eq!(code, Some(0), "{output}");
+    // Its report, where it ran (the store has no directory of its own).
+    assert!(output.contains("wrote cutover-report-"), "{output}");
     let (state, trail) = recorded_in("dynamodb://cutover-demo", &endpoint);
+    let report = dir.join(format!("cutover-report-{}.html", state["id"].as_str().unwrap()));
+    let html = std::fs::read_to_string(report).unwrap();
+    assert!(html.contains(r#""chain":{"intact":true"#) && html.contains(r#""phase":"completed""#));
     assert_eq!(state["phase"]["phase"], "completed");
     assert_eq!(names(&trail).last(), Some(&"completed"));
     assert_unbroken(&trail);

@@ -546,3 +546,60 @@ fn the_api_is_served_over_tls_when_given_a_certificate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-key") && stderr.contains("not a PEM private key"), "{stderr}");
 }
+
+/// The dashboard's page and the API beside it: `/` is one HTML document
+/// with a Content-Security-Policy naming its own script and style, gzipped
+/// for a browser that takes it; `/v1/whoami` tells the page which buttons to
+/// show; `/v1/cutovers/{id}/series` and `/plan` are what it and `cutover
+/// report` draw.
+#[test]
+fn the_dashboard_and_what_it_reads_are_served() {
+    let dir = temp_dir("page");
+    let stack = Stack::new(&dir);
+    let db = dir.join("cutover.db");
+    let a = stack.replica("replica-a", &["--store", db.to_str().unwrap()]);
+
+    let page = raw_request(&a.address, b"GET / HTTP/1.1\r\nhost: c\r\nconnection: close\r\n\r\n").unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("script-src 'sha256-") && csp.contains("connect-src 'self'"), "{csp}");
+    let html = String::from_utf8(page.body.clone()).unwrap();
+    assert!(html.contains("<dialog id=\"confirm\"") && html.contains("cutover:drawn"));
+    let gzipped = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/", a.address))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        let encoding = response.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        (encoding, response.bytes().await.unwrap().len())
+    });
+    assert_eq!(gzipped.0.as_deref(), Some("gzip"));
+    assert!(gzipped.1 * 3 < page.body.len(), "gzip: {} of {} bytes", gzipped.1, page.body.len());
+
+    assert_eq!(a.get("/v1/whoami"), json!({ "name": "grafana", "role": "viewer" }));
+    let (status, me) = a.call("GET", "/v1/whoami", Some(OPERATOR), None);
+    assert_eq!((status, me["role"].as_str()), (200, Some("operator")));
+    assert_eq!(a.call("GET", "/v1/whoami", None, None).0, 401);
+
+    create(&a, &stack.plan, "c1");
+    wait_for("a confirmed weight", Duration::from_secs(30), || confirmed(&a, "c1").is_some());
+    let plan = a.get("/v1/cutovers/c1/plan");
+    assert_eq!(plan["toml"], stack.plan.as_str());
+    assert_eq!(plan["sha256"], a.get("/v1/cutovers/c1")["plan_sha256"]);
+    let series = a.get("/v1/cutovers/c1/series?events=1");
+    assert_eq!(series["id"], "c1");
+    assert_eq!(series["planned"].as_array().unwrap().len(), 8, "7 steps and where the last ends");
+    assert_eq!(series["events"].as_array().unwrap().len(), 1);
+    assert!(series["events_omitted"].as_u64().unwrap() >= 2);
+    assert_eq!(series["chain"]["intact"], true);
+    assert_eq!(series["cost"]["prices"]["legacy_per_hour"], 0.1765);
+    for bad in ["events=x", "events=10001", "limit=3"] {
+        let (status, problem) = a.call("GET", &format!("/v1/cutovers/c1/series?{bad}"), Some(VIEWER), None);
+        assert_eq!(status, 400, "{bad}: {problem}");
+    }
+    assert_eq!(a.call("GET", "/v1/cutovers/nope/series", Some(VIEWER), None).0, 404);
+    assert_eq!(a.call("GET", "/v1/cutovers/nope/plan", Some(VIEWER), None).0, 404);
+}

@@ -355,3 +355,23 @@ fn a_plan_stored_by_an_earlier_version_still_reads() {
     assert_eq!(plan.target.cohort, cutover_core::plan::CohortKey::Header("x-user-id".into()));
     assert_eq!(Plan::parse_stored(DEFAULT_PLAN), Plan::parse(DEFAULT_PLAN), "a current plan reads the same");
 }
+
+#[test]
+fn costs_default_to_list_prices_and_bad_ones_name_their_key() {
+    use cutover_core::plan::Costs;
+    let plan = Plan::parse(DEFAULT_PLAN).unwrap();
+    assert_eq!(plan.costs, Costs::default());
+    let without = DEFAULT_PLAN.split("\n[costs]").next().unwrap();
+    assert_eq!(Plan::parse(without).unwrap().costs, Costs::default());
+    let own = DEFAULT_PLAN.replace("legacy_per_hour = 0.1765", "legacy_per_hour = 2.5");
+    assert_eq!(Plan::parse(&own).unwrap().costs.legacy_per_hour, 2.5);
+    let bad = DEFAULT_PLAN
+        .replace("lambda_memory_mb = 256", "lambda_memory_mb = 100")
+        .replace("api_gateway_per_million = 1.00", "api_gateway_per_million = -1")
+        .replace("legacy_per_hour = 0.1765", "legacy_per_hour = 0.1765\nlegacy_per_day = 4");
+    let found = problems(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().any(|p| p.contains("costs.lambda_memory_mb") && p.contains("128 to 10240")), "{found:#?}");
+    assert!(found.iter().any(|p| p.contains("costs.api_gateway_per_million") && p.contains("between 0")), "{found:#?}");
+    assert!(found.iter().any(|p| p.contains("costs.legacy_per_day") && p.contains("legacy_per_hour")), "{found:#?}");
+}

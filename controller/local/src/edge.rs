@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cutover_core::cohort;
-use cutover_core::measure::{Measurement, PerSide, Side};
+use cutover_core::measure::{Histogram, Hop, Measurement, PerSide, Side};
 use cutover_core::plan::CohortKey;
 use cutover_core::units::Weight;
 use http::header::{HeaderValue, CONTENT_TYPE, COOKIE, ETAG, HOST, IF_MATCH};
@@ -75,9 +75,75 @@ struct Shared {
     /// The weight and its version (the ETag).
     weight: Mutex<(Weight, u64)>,
     /// Slot number (wall ms / slot ms) → what happened in it.
-    slots: Mutex<BTreeMap<u64, Measurement>>,
+    slots: Mutex<BTreeMap<u64, Slot>>,
     slot_ms: u64,
     client: Client<HttpConnector, Incoming>,
+}
+
+/// One slot of wall time: its measurement, and where each side's warm
+/// requests spent their time.
+#[derive(Default)]
+struct Slot {
+    measurement: Measurement,
+    hops: PerSide<HopTimes>,
+}
+
+/// A side's time at the edge (`edge`: arrival to the upstream's response
+/// headers), in its origin and in the origin's handlers (both from the
+/// origin's `Server-Timing`).
+#[derive(Default)]
+struct HopTimes {
+    edge: Histogram,
+    origin: Histogram,
+    handler: Histogram,
+}
+
+impl HopTimes {
+    fn merge(&mut self, other: &HopTimes) {
+        self.edge.merge(&other.edge);
+        self.origin.merge(&other.origin);
+        self.handler.merge(&other.handler);
+    }
+
+    /// The waterfall: `edge › origin › handler`, p50/p99 each.
+    fn hops(&self) -> Vec<Hop> {
+        [
+            ("edge", "edge", &self.edge),
+            ("origin", "server-timing", &self.origin),
+            ("handler", "server-timing", &self.handler),
+        ]
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, _, times))| times.count() > 0)
+        .map(|(depth, (name, source, times))| Hop {
+            name: name.into(),
+            source: source.into(),
+            depth: depth as u8,
+            samples: times.count(),
+            p50_ms: times.quantile(0.5),
+            p99_ms: times.quantile(0.99),
+        })
+        .collect()
+    }
+}
+
+/// `origin;dur=12.3, handler;dur=0.4` → (origin, handler) in ms.
+fn server_timing(value: Option<&HeaderValue>) -> (Option<f64>, Option<f64>) {
+    let (mut origin, mut handler) = (None, None);
+    for metric in value.and_then(|v| v.to_str().ok()).unwrap_or_default().split(',') {
+        let mut parts = metric.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let dur = parts
+            .find_map(|p| p.strip_prefix("dur="))
+            .and_then(|d| d.parse::<f64>().ok())
+            .filter(|d| d.is_finite() && *d >= 0.0);
+        match name {
+            "origin" => origin = dur,
+            "handler" => handler = dur,
+            _ => {}
+        }
+    }
+    (origin, handler)
 }
 
 /// A running edge; stops when dropped.
@@ -211,7 +277,8 @@ impl Shared {
         let cold = response.headers().get("x-cold-start").is_some_and(|v| v == "1");
         let failed = !answered || response.status().is_server_error();
         let client_error = answered && response.status().is_client_error();
-        self.record(side, bucket, elapsed_ms, (failed, client_error), cold);
+        let timing = server_timing(response.headers().get("server-timing"));
+        self.record(side, bucket, elapsed_ms, (failed, client_error), cold, timing);
         response
     }
 
@@ -276,10 +343,17 @@ impl Shared {
         elapsed_ms: f64,
         (failed, client_error): (bool, bool),
         cold: bool,
+        (origin_ms, handler_ms): (Option<f64>, Option<f64>),
     ) {
         let slot = now_ms() / self.slot_ms;
         let mut slots = lock(&self.slots);
-        let measurement = slots.entry(slot).or_default();
+        let Slot { measurement, hops } = slots.entry(slot).or_default();
+        if !cold && !failed {
+            let hops = hops.get_mut(side);
+            hops.edge.record(elapsed_ms);
+            origin_ms.into_iter().for_each(|ms| hops.origin.record(ms));
+            handler_ms.into_iter().for_each(|ms| hops.handler.record(ms));
+        }
         // The edge sees every user request's bucket: its slots always know them.
         let cohorts = measurement.cohorts.get_or_insert_with(PerSide::default);
         if let Some(bucket) = bucket {
@@ -312,9 +386,14 @@ impl Shared {
         let (first, end) = (from_ms.div_ceil(self.slot_ms), to_ms.div_ceil(self.slot_ms));
         let slots = lock(&self.slots);
         let mut total = Measurement { cohorts: Some(PerSide::default()), ..Measurement::default() };
-        for measurement in slots.range(first..end.max(first)).map(|(_, m)| m) {
-            total.merge_counts(measurement);
+        let mut hops = PerSide::<HopTimes>::default();
+        for slot in slots.range(first..end.max(first)).map(|(_, s)| s) {
+            total.merge_counts(&slot.measurement);
+            for side in Side::BOTH {
+                hops.get_mut(side).merge(slot.hops.get(side));
+            }
         }
+        total.hops = PerSide { legacy: hops.legacy.hops(), serverless: hops.serverless.hops() };
         total
     }
 

@@ -287,6 +287,19 @@ pub enum Decision {
     },
 }
 
+impl Decision {
+    /// `hold (inconclusive)`, `advance to step 3`, `rollback (critical_fail:error_rate)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Decision::Hold { reason } => format!("hold ({})", reason.as_str()),
+            Decision::Advance { to_step } => format!("advance to step {}", to_step + 1),
+            Decision::Complete => "complete".into(),
+            Decision::Rollback { reason } => format!("rollback ({reason})"),
+            Decision::Pause { reason } => format!("pause ({})", reason.as_str()),
+        }
+    }
+}
+
 /// What a `pause` decision recorded before it carried a reason meant.
 fn no_data_reason() -> PauseReason {
     PauseReason::NoData
@@ -436,19 +449,13 @@ impl Event {
             EventKind::Analysis { analysis, decision, .. } => {
                 let worst = analysis.checks.iter().filter(|c| c.verdict == analysis.verdict).map(|c| c.reason.as_str());
                 let why: Vec<&str> = analysis.shared_failure.as_deref().into_iter().chain(worst).collect();
-                let decision = match decision {
-                    Decision::Hold { reason } => format!("hold ({})", reason.as_str()),
-                    Decision::Advance { to_step } => format!("advance to step {}", to_step + 1),
-                    Decision::Complete => "complete".into(),
-                    Decision::Rollback { reason } => format!("rollback ({reason})"),
-                    Decision::Pause { reason } => format!("pause ({})", reason.as_str()),
-                };
                 format!(
-                    "analysis {}: {} [samples legacy {} / serverless {}] → {decision}",
+                    "analysis {}: {} [samples legacy {} / serverless {}] → {}",
                     analysis.verdict.as_str(),
                     why.join("; "),
                     analysis.samples.legacy,
-                    analysis.samples.serverless
+                    analysis.samples.serverless,
+                    decision.describe()
                 )
             }
             EventKind::StepAdvanced { to_step, weight, promoted, .. } => {

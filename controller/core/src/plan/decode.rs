@@ -375,8 +375,13 @@ impl<'s> Decoder<'s> {
             None if r.get("notify").is_none() => Some(Notify::default()),
             None => None,
         };
+        let costs = match self.sub(&mut r, "costs") {
+            Some(t) => self.costs(t),
+            None if r.get("costs").is_none() => Some(Costs::default()),
+            None => None,
+        };
         self.finish(r);
-        Some(Plan { target: target?, schedule: schedule?, guardrails: guardrails?, notify: notify? })
+        Some(Plan { target: target?, schedule: schedule?, guardrails: guardrails?, notify: notify?, costs: costs? })
     }
 
     fn target(&mut self, mut t: Tbl) -> Option<Target> {
@@ -993,6 +998,28 @@ impl<'s> Decoder<'s> {
         };
         self.finish(t);
         Some(Notify { webhooks: webhooks? })
+    }
+}
+
+impl Decoder<'_> {
+    fn costs(&mut self, mut t: Tbl) -> Option<Costs> {
+        let d = Costs::default();
+        let mut price = |key: &'static str, default: f64, what: &str| {
+            self.num_in(&mut t, key, 0.0, 1e6, what).map(|v| v.unwrap_or(default))
+        };
+        let api_gateway_per_million = price("api_gateway_per_million", d.api_gateway_per_million, "a price in USD");
+        let lambda_per_million = price("lambda_per_million", d.lambda_per_million, "a price in USD");
+        let lambda_gb_second = price("lambda_gb_second", d.lambda_gb_second, "a price in USD");
+        let legacy_per_hour = price("legacy_per_hour", d.legacy_per_hour, "a price in USD");
+        let lambda_memory_mb = self.int_in(&mut t, "lambda_memory_mb", 128, 10_240, "Lambda's memory size (MB)");
+        self.finish(t);
+        Some(Costs {
+            api_gateway_per_million: api_gateway_per_million?,
+            lambda_per_million: lambda_per_million?,
+            lambda_gb_second: lambda_gb_second?,
+            lambda_memory_mb: lambda_memory_mb?.map_or(d.lambda_memory_mb, |mb| mb as f64),
+            legacy_per_hour: legacy_per_hour?,
+        })
     }
 }
 

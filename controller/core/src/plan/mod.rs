@@ -32,6 +32,7 @@ pub struct Plan {
     pub schedule: Schedule,
     pub guardrails: Guardrails,
     pub notify: Notify,
+    pub costs: Costs,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -301,6 +302,37 @@ pub enum NoDataAction {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Notify {
     pub webhooks: Vec<String>,
+}
+
+/// What each side costs, in USD, so the dashboard and the report measure
+/// the saving from the requests each side really served. The defaults are
+/// us-east-1 list prices (2026); a plan states its own.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Costs {
+    /// API Gateway HTTP API, per million requests.
+    pub api_gateway_per_million: f64,
+    /// Lambda, per million requests.
+    pub lambda_per_million: f64,
+    /// Lambda duration, per GB-second (ARM64).
+    pub lambda_gb_second: f64,
+    /// The functions' memory size.
+    pub lambda_memory_mb: f64,
+    /// The legacy fleet per hour, whatever its share of the traffic
+    /// (instances and the load balancer).
+    pub legacy_per_hour: f64,
+}
+
+impl Default for Costs {
+    fn default() -> Self {
+        Costs {
+            api_gateway_per_million: 1.0,
+            lambda_per_million: 0.2,
+            lambda_gb_second: 0.000_013_333_4,
+            lambda_memory_mb: 256.0,
+            // 2 × m6g.large ($0.077) and the ALB ($0.0225).
+            legacy_per_hour: 0.1765,
+        }
+    }
 }
 
 impl Default for Guardrails {

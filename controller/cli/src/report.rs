@@ -1,0 +1,120 @@
+//! `cutover report ID`: one cutover as a self-contained HTML file for a
+//! change record — the dashboard's own page with the cutover's data inside
+//! (the plan, the charts, the before/after table per step, the hops, the
+//! cost, every event of the trail and its hash chain's head). It opens
+//! offline: no request leaves it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use crate::client::{Client, ServerArgs};
+use crate::failure::Failure;
+use crate::series::Series;
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
+use crate::view::{latest_analysis, CutoverView};
+use cutover_core::store::Store;
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The cutover (finished or running).
+    pub id: String,
+    /// Where to write it; `-` for standard output. Default: cutover-report-ID.html here.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Where cutovers are recorded: a SQLite file (local mode) or dynamodb://TABLE.
+    #[arg(long, env = "CUTOVER_STORE", default_value = ".cutover/cutover.db")]
+    pub store: StoreAt,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// What the report's page draws.
+#[derive(Serialize)]
+pub struct ReportData {
+    /// When it was written (RFC 3339, UTC).
+    pub generated_at: String,
+    pub view: CutoverView,
+    pub series: Series,
+    /// The plan it ran, as stored.
+    pub plan: String,
+}
+
+pub async fn run(args: &ReportArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    let data = match Client::from_args(&args.server)? {
+        Some(client) => {
+            let view = client.get(&args.id).await?;
+            let series = client.series(&args.id, 10_000).await?;
+            let plan = client.plan(&args.id).await?.toml;
+            ReportData { generated_at: crate::unix_timestamp().to_string(), view, series, plan }
+        }
+        None => {
+            let at = &args.store;
+            let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
+                return Err(Failure::input(format!("no store at {at}; pass --store (or set CUTOVER_STORE)")));
+            };
+            match from_store(&store, &args.id).await? {
+                Some(data) => data,
+                None => {
+                    return Err(Failure::input(format!("no cutover {} in {at}; `cutover history` lists them", args.id)))
+                }
+            }
+        }
+    };
+    match args.out.as_deref() {
+        Some(path) if path.as_os_str() == "-" => {
+            print!("{}", crate::page::report(&data).context("encode the report")?);
+        }
+        out => {
+            let path = out.map_or_else(|| default_path(&args.id), PathBuf::from);
+            eprintln!("{}", write(&data, &path)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cutover-report-ID.html`.
+pub fn default_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("cutover-report-{id}.html"))
+}
+
+/// The report's data read from a store; `None` when it has no such cutover.
+pub async fn from_store(store: &AnyStore, id: &str) -> Result<Option<ReportData>, Failure> {
+    let Some(stored) = store.load(id).await? else { return Ok(None) };
+    let trail = store.trail(id).await?.unwrap_or_else(|| cutover_core::audit::Trail {
+        head: cutover_core::audit::GENESIS.into(),
+        records: Vec::new(),
+    });
+    let (latest, _) = latest_analysis(store, id, None, None).await?;
+    Ok(Some(ReportData {
+        generated_at: crate::unix_timestamp().to_string(),
+        view: CutoverView::new(&stored, latest.as_ref()),
+        series: Series::build(&stored, &trail, usize::MAX),
+        plan: stored.plan,
+    }))
+}
+
+/// Writes the report to `path` (beside it first, then renamed: a report is
+/// whole or absent) and says what it holds.
+pub fn write(data: &ReportData, path: &Path) -> Result<String, Failure> {
+    let html = crate::page::report(data).context("encode the report")?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, &html).with_context(|| format!("write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("rename {} to {}", partial.display(), path.display()))?;
+    let chain = &data.series.chain;
+    Ok(format!(
+        "wrote {} ({} KB, opens offline): {} steps, {} analyses, {} events, hash chain {} (head {})",
+        path.display(),
+        html.len() / 1024,
+        data.series.steps.len(),
+        data.series.analyses.at_ms.len(),
+        chain.events,
+        if chain.intact { "intact" } else { "BROKEN" },
+        chain.head
+    ))
+}

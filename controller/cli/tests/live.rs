@@ -1,0 +1,278 @@
+//! The live views against a real cutover: `cutover demo --keep` runs one
+//! (origins, edge, daemon, traffic) and each test watches and commands it.
+//!
+//! * The web page in a real browser: `tests/browser/dashboard.py` drives
+//!   Debian's chromium through Playwright — the numbers shown equal the
+//!   API's, a new analysis shows within 2 s, a phone's width fits, a viewer
+//!   has no buttons, the rollback button rolls the cutover back and the edge
+//!   ends at 0. Screenshots: target/tmp/live-dashboard/.
+//! * `cutover watch` as a process in tmux: it draws the cutover, `p` pauses
+//!   it and `b` rolls it back (each with a reason and a `y`), `q` quits.
+//!
+//! Each ends with the demo's report and its exit code for a rolled-back
+//! cutover (3). Needs `cargo xtask setup` (chromium, tmux, Playwright in
+//! .venv); `./tests/run` does it.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A demo cutover kept serving, and what it printed.
+struct Demo {
+    child: Child,
+    lines: Receiver<String>,
+    printed: Vec<String>,
+    out: PathBuf,
+    server: String,
+    id: String,
+    operator: String,
+    viewer: String,
+    edge_admin: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        // The demo leads its own process group: origins, edge and daemon go with it.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Demo {
+    fn start(name: &str) -> Demo {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("live-{name}"));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let store = out.join("cutover.db");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["demo", "--speed", "240", "--rate", "200", "--keep", "--store", store.to_str().unwrap()])
+            .env("CUTOVER_LOG", "warn")
+            .current_dir(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start cutover demo");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut demo = Demo {
+            child,
+            lines,
+            printed: Vec::new(),
+            out,
+            server: String::new(),
+            id: String::new(),
+            operator: String::new(),
+            viewer: String::new(),
+            edge_admin: String::new(),
+        };
+        demo.read_until(|l| l.trim_start().starts_with("read-only"), Duration::from_secs(90));
+        let find = |prefix: &str| {
+            demo.printed
+                .iter()
+                .find_map(|l| l.trim_start().strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
+                .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{}", demo.printed.join("\n")))
+        };
+        let token = |url: &str| url.split("?token=").nth(1).unwrap().to_owned();
+        let dashboard = find("dashboard");
+        let viewer = token(&find("read-only"));
+        let (server, rest) = dashboard.split_once("/#/cutovers/").unwrap();
+        demo.edge_admin = demo
+            .printed
+            .iter()
+            .find_map(|l| l.split("(admin ").nth(1).and_then(|r| r.split(')').next()))
+            .map(|a| format!("http://{a}"))
+            .expect("the edge's admin address");
+        demo.server = server.to_owned();
+        demo.id = rest.split('?').next().unwrap().to_owned();
+        demo.operator = token(&dashboard);
+        demo.viewer = viewer;
+        demo
+    }
+
+    fn read_until(&mut self, done: impl Fn(&str) -> bool, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.printed.iter().any(|l| done(l)) {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => self.printed.push(line),
+                Err(_) => panic!("the demo did not print what was awaited:\n{}", self.printed.join("\n")),
+            }
+        }
+    }
+
+    /// The cutover as the API gives it.
+    fn view(&self) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["status", &self.id, "--output", "json", "--server", &self.server])
+            .env("CUTOVER_TOKEN", &self.operator)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    fn wait_for_phase(&self, phase: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let view = self.view();
+            if view["phase"] == phase {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "the cutover never became {phase}: {view}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// After an operator's rollback: the demo's report, then on SIGTERM
+    /// the exit code of a rolled-back cutover.
+    fn ends_rolled_back(mut self, reason: &str) {
+        self.read_until(|l| l.starts_with("still serving"), Duration::from_secs(60));
+        let report = self.printed.iter().find(|l| l.starts_with("wrote ")).expect("the demo wrote its report");
+        assert!(report.contains("hash chain intact"), "{report}");
+        let html = std::fs::read_to_string(self.out.join(format!("cutover-report-{}.html", self.id))).unwrap();
+        assert!(html.contains(reason), "the report has the operator's reason");
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the demo did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            self.printed.push(line);
+        }
+        assert_eq!(status.code(), Some(3), "a rolled-back demo exits 3:\n{}", self.printed.join("\n"));
+        assert!(self.printed.iter().any(|l| l.contains("RolledBack(operator)")), "{}", self.printed.join("\n"));
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+#[test]
+fn the_web_page_shows_the_cutover_live_and_rolls_it_back() {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs .venv (Playwright) and /usr/bin/chromium: run `cargo xtask setup` (./tests/run does)"
+    );
+    let demo = Demo::start("dashboard");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+    let run = Command::new(&python)
+        .arg(&script)
+        .args([&demo.server, &demo.id, &demo.operator, &demo.viewer, &demo.edge_admin])
+        .arg(&demo.out)
+        .output()
+        .expect("run the browser script");
+    let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "the browser test failed:\n{said}");
+    assert!(said.contains("all checks passed"), "{said}");
+    for shot in ["dashboard.png", "phone.png", "viewer.png", "rolled-back.png"] {
+        assert!(std::fs::metadata(demo.out.join(shot)).is_ok_and(|m| m.len() > 10_000), "no screenshot {shot}");
+    }
+    demo.ends_rolled_back("browser test: rollback from the dashboard");
+}
+
+/// A tmux server of this test's own, so nobody's sessions are touched.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "watch"])
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{text:?} never appeared on the terminal:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "watch", key]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn cutover_watch_in_a_terminal_pauses_and_rolls_back() {
+    assert!(Command::new("tmux").arg("-V").output().is_ok(), "needs tmux: run `cargo xtask setup` (./tests/run does)");
+    let demo = Demo::start("watch");
+    let tmux = Tmux(format!("cutover-test-{}", std::process::id()));
+    let watch = format!(
+        "CUTOVER_TOKEN={} {} watch {} --server {} --every 0.2",
+        demo.operator,
+        env!("CARGO_BIN_EXE_cutover"),
+        demo.id,
+        demo.server
+    );
+    tmux.run(&["new-session", "-d", "-s", "watch", "-x", "140", "-y", "45", &watch]);
+    tmux.wait_for(&format!("cutover {}", demo.id));
+    // Redrawn as analyses are written.
+    let screen = tmux.wait_for("latency_p99");
+    for expected in ["progressing", "on serverless", "legacy p50", "serverless p99", "error_rate", "b roll back"] {
+        assert!(screen.contains(expected), "{expected:?} not on the terminal:\n{screen}");
+    }
+
+    // Pause: a reason, then y.
+    tmux.keys(&["p"]);
+    tmux.wait_for("reason (for the audit trail)");
+    tmux.keys(&["-l", "tmux test pause"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("y to confirm");
+    tmux.keys(&["y"]);
+    let paused = demo.wait_for_phase("paused", Duration::from_secs(30));
+    assert_eq!(paused["reason"], "operator");
+    tmux.wait_for("paused (operator)");
+
+    // Roll back.
+    tmux.keys(&["b"]);
+    tmux.wait_for("reason (for the audit trail)");
+    tmux.keys(&["-l", "tmux test rollback"]);
+    tmux.keys(&["Enter", "y"]);
+    let rolled = demo.wait_for_phase("rolled_back", Duration::from_secs(60));
+    assert_eq!(rolled["edge_weight_bps"], 0);
+    tmux.wait_for("rolled back (operator)");
+
+    // q quits and gives the terminal back: the session ends with it.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.run(&["list-sessions"]).contains("watch") {
+        assert!(Instant::now() < deadline, "cutover watch did not quit on q");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    demo.ends_rolled_back("tmux test rollback");
+}
