@@ -9,8 +9,11 @@
 //! * `bench-cold-start` — starts each function binary many times against a
 //!   local Lambda Runtime API and prints init and first-answer times, binary
 //!   size and peak memory.
+//! * `bench-page` — the web dashboard of a finished 48-hour cutover in
+//!   headless chromium: first render and bytes transferred.
 
 mod bench;
+mod bench_page;
 mod package;
 mod zip;
 
@@ -46,6 +49,16 @@ enum Task {
         #[arg(long)]
         node: bool,
     },
+    /// The web dashboard of a finished 48-hour cutover in headless chromium:
+    /// first render and bytes transferred.
+    BenchPage {
+        /// Fresh page loads to measure.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Run the demo again for the cutover to draw (else the last one's store is reused).
+        #[arg(long)]
+        fresh: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +69,7 @@ fn main() -> ExitCode {
         Task::BenchColdStart { starts, functions, node } => {
             setup(false).and_then(|()| bench::run(starts, &functions, node))
         }
+        Task::BenchPage { runs, fresh } => setup(false).and_then(|()| bench_page::run(runs, fresh)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,7 +76,7 @@
   // A cutover's SSE stream, reconnecting by itself (1 s, doubling to 10 s)
   // and resuming after the last event it saw.
   function follow(id, onEvent, onStatus) {
-    let stopped = false, last = null, delay = 1000, ctrl = null;
+    let stopped = false, last = null, delay = 1000, ctrl = null, stall = null;
     (async () => {
       while (!stopped) {
         ctrl = new AbortController();
@@ -90,11 +90,21 @@
           onStatus('live');
           delay = 1000;
           const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-          let buf = '';
+          let buf = '', carry = '';
+          // The daemon sends a keep-alive every 15 s: 45 s of silence is a
+          // connection gone quiet (a laptop asleep, a NAT's timeout), not
+          // a quiet cutover, so reconnect rather than show stale numbers as live.
+          const alive = () => { clearTimeout(stall); stall = setTimeout(() => ctrl.abort(), 45000); };
+          alive();
           for (;;) {
             const { value, done } = await reader.read();
             if (done) break;
-            buf += value.replace(/\r\n?/g, '\n');
+            alive();
+            // A CR at the end of a chunk may be half of a CRLF: keep it for the next.
+            let text = carry + value;
+            carry = text.endsWith('\r') ? '\r' : '';
+            if (carry) text = text.slice(0, -1);
+            buf += text.replace(/\r\n?/g, '\n');
             let end;
             while ((end = buf.indexOf('\n\n')) >= 0) {
               const block = buf.slice(0, end);
@@ -116,13 +126,14 @@
         } catch (e) {
           if (stopped) return;
         }
+        clearTimeout(stall);
         if (stopped) return;
         onStatus('down', delay);
         await new Promise(r => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10000);
       }
     })();
-    return () => { stopped = true; if (ctrl) ctrl.abort(); };
+    return () => { stopped = true; clearTimeout(stall); if (ctrl) ctrl.abort(); };
   }
 
   function status(state, delay) {
@@ -345,7 +356,7 @@
     function drawSeries() {
       if (!series) return;
       const S = series, A = S.analyses;
-      const x0 = S.started_ms ?? (A.at_ms[0] ?? 0);
+      const x0 = S.started_ms ?? A.at_ms[0] ?? S.last_ms ?? Date.now();
       const planEnd = S.planned.length ? S.planned[S.planned.length - 1].at_ms : x0;
       const x1 = Math.max(planEnd, S.last_ms ?? x0, x0 + 60000);
       // Rollbacks, pauses, drift and aborts are drawn loud and named (in
@@ -420,7 +431,7 @@
 
     function drawCost() {
       const C = series.cost;
-      const saving = C.month_legacy_usd != null && C.month_serverless_usd != null ? C.month_legacy_usd - C.month_serverless_usd : null;
+      const saving = C.month_legacy_usd > 0 && C.month_serverless_usd != null ? C.month_legacy_usd - C.month_serverless_usd : null;
       fill(P.cost, el('h2', { text: 'Cost of each side' }),
         el('table', {},
           el('thead', {}, el('tr', {}, el('th', { text: '' }), el('th', { class: 'n', text: 'legacy' }), el('th', { class: 'n', text: 'serverless' }))),
@@ -473,7 +484,7 @@
           series = await api(`/v1/cutovers/${enc(id)}/series`);
           if (!stopped) drawSeries();
         } while (again && !stopped);
-      } catch (e) { status(`could not read the series: ${e.message}`); } finally { fetching = false; }
+      } catch (e) { if (!stopped) status(`could not read the series: ${e.message}`); } finally { fetching = false; }
     }
 
     let resizeTimer = null;
@@ -491,21 +502,26 @@
           who = w; view = v; series = s;
           drawHead(); drawSeries();
           performance.mark('cutover:drawn');
+          // A state frame redraws the head; the series is read again when
+          // the trail moved (every change of state comes with its events).
           unfollow = follow(id, (event, body) => {
+            if (stopped) return;
             if (event === 'state') { view = JSON.parse(body); drawHead(); }
-            refresh();
+            if (event === 'audit') refresh();
           }, status);
           tick = setInterval(() => { const due = P.head.querySelector('[data-field=due]'); if (due && view.next_step_at && !TERMINAL.has(view.phase)) { const left = Date.parse(view.next_step_at) - Date.now(); due.textContent = left > 0 ? `in ${fmt.span(left)} at the earliest` : 'due: waiting for a passing analysis'; } }, 1000);
         })
-        .catch(failed);
+        .catch(e => { if (!stopped) failed(e); });
     }
-    return { stop() { stopped = true; if (unfollow) unfollow(); clearInterval(tick); window.removeEventListener('resize', onResize); } };
+    return { stop() { stopped = true; if (unfollow) unfollow(); clearInterval(tick); clearTimeout(resizeTimer); window.removeEventListener('resize', onResize); } };
   }
 
   // ---- the list of cutovers ---------------------------------------------------
   function listPage() {
     const stops = [];
+    let stopped = false;
     api('/v1/cutovers').then(list => {
+      if (stopped) return;
       const row = v => el('tr', { 'data-cutover': v.id },
         el('td', {}, el('a', { href: `#/cutovers/${enc(v.id)}`, text: v.id })),
         el('td', {}, el('span', { class: `badge p-${v.phase}`, text: fmt.phase(v) })),
@@ -528,8 +544,8 @@
         }, status));
       }
       if (!stops.length) status('');
-    }).catch(failed);
-    return { stop() { stops.forEach(s => s()); } };
+    }).catch(e => { if (!stopped) failed(e); });
+    return { stop() { stopped = true; stops.forEach(s => s()); } };
   }
 
   function failed(e) {
@@ -551,17 +567,21 @@
   function route() {
     if (current) current.stop();
     const raw = location.hash.slice(1) || '/';
-    const [path, query] = raw.split('?');
-    const params = new URLSearchParams(query || '');
-    if (params.has('token')) {
-      sessionStorage.setItem(TOKEN_KEY, params.get('token'));
-      params.delete('token');
-      const rest = params.toString();
+    const [path, query = ''] = raw.split('?');
+    // Percent-decoded only (URLSearchParams would read a token's + as a space).
+    const decode = v => { try { return decodeURIComponent(v); } catch (e) { return null; } };
+    const pairs = query.split('&').filter(Boolean);
+    const given = pairs.find(p => p.startsWith('token='));
+    if (given) {
+      const value = decode(given.slice(6));
+      if (value) sessionStorage.setItem(TOKEN_KEY, value);
+      const rest = pairs.filter(p => p !== given).join('&');
       history.replaceState(null, '', `#${path}${rest ? `?${rest}` : ''}`);
     }
     const m = path.match(/^\/cutovers\/([^/]+)$/);
-    current = m ? cutoverPage(decodeURIComponent(m[1])) : listPage();
-    document.title = m ? `${decodeURIComponent(m[1])} · cutover` : 'cutover';
+    const id = m ? decode(m[1]) : null;
+    current = id ? cutoverPage(id) : listPage();
+    document.title = id ? `${id} · cutover` : 'cutover';
   }
 
   document.body.append(sv('svg', { width: 0, height: 0, 'aria-hidden': 'true' }, sv('defs', {},

@@ -685,7 +685,7 @@ impl Live {
     tag = "cutovers",
     params(
         ("id" = String, Path, description = "The cutover's id"),
-        ("events" = Option<u32>, Query, description = "The trail's newest lines to include, 0 to 10000 (default 200)"),
+        ("events" = Option<String>, Query, description = "The trail's newest lines to include: 0 to 10000 (default 200), or `all`"),
     ),
     security((), ("bearer" = [])),
     responses(
@@ -701,25 +701,24 @@ async fn series(
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Series>, Problem> {
+) -> Result<Response, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let mut recent = 200usize;
     for pair in query.as_deref().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=').unwrap_or((pair, "")) {
+            ("events", "all") => recent = usize::MAX,
             ("events", value) => {
-                recent =
-                    value.parse().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
-                        Problem::new(StatusCode::BAD_REQUEST, format!("events={value}: give 0 to 10000"))
-                    })?
+                recent = value.parse().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                    Problem::new(StatusCode::BAD_REQUEST, format!("events={value}: give 0 to 10000, or all"))
+                })?
             }
             (key, _) => {
                 return Err(Problem::new(StatusCode::BAD_REQUEST, format!("unknown parameter {key}; use events")))
             }
         }
     }
-    let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    let trail = daemon.store.trail(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(Series::build(&stored, &trail, recent)))
+    let json = daemon.series_json(&id, recent).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Who the token belongs to and what it may do.
@@ -750,8 +749,9 @@ async fn whoami(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Result
 /// The plan a cutover runs, as it was stored when it was created.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PlanText {
-    /// SHA-256 of `toml` (hex), as the `started` event records it.
+    /// SHA-256 of the plan as stored (hex), as the `started` event records it.
     pub sha256: String,
+    /// The plan's text, its webhooks' paths withheld (they are secrets).
     pub toml: String,
 }
 
@@ -776,5 +776,6 @@ async fn plan_text(
 ) -> Result<Json<PlanText>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(PlanText { sha256: cutover_core::audit::sha256_hex(stored.plan.as_bytes()), toml: stored.plan }))
+    let sha256 = cutover_core::audit::sha256_hex(stored.plan.as_bytes());
+    Ok(Json(PlanText { sha256, toml: crate::report::shareable_plan(&stored.plan) }))
 }

@@ -70,8 +70,9 @@ impl Client {
         self.call(reqwest::Method::POST, &format!("/v1/cutovers/{id}/commands"), Some(&body)).await
     }
 
-    /// The cutover over time, with its trail's newest `events` lines.
-    pub async fn series(&self, id: &str, events: usize) -> Result<crate::series::Series, Failure> {
+    /// The cutover over time, with its trail's newest `events` lines (all of them: `None`).
+    pub async fn series(&self, id: &str, events: Option<usize>) -> Result<crate::series::Series, Failure> {
+        let events = events.map_or_else(|| "all".to_owned(), |n| n.to_string());
         self.call(reqwest::Method::GET, &format!("/v1/cutovers/{id}/series?events={events}"), None::<&()>).await
     }
 

@@ -405,11 +405,17 @@ pub(crate) fn plan_toml(text: &str, local: &Local) -> anyhow::Result<String> {
 
 /// Users' traffic through the edge: reads and writes of the routes that
 /// need no backend, from 5000 users, plus 2 % probes pinned to each side.
+/// The probes are what the controller's own are, `GET /api/health` on
+/// both sides: pinned requests of different kinds on each side would
+/// compare one side's writes with the other's reads (each origin keeps its
+/// own store, so their 4xx differ for reasons no cutover has).
 async fn traffic(edge: String, rate: f64) {
     let client = load::client();
     let make = move |n: u64| {
         let user = format!("user-{}", (n.wrapping_mul(2_654_435_761)) % 5000);
+        let probe = n % 50 == 0;
         let (method, path, body) = match n % 20 {
+            _ if probe => ("GET", "/api/health".to_owned(), ""),
             0 | 1 => ("PUT", format!("/api/users/{user}/context"), r#"{"theme":"dark"}"#),
             2 => ("PUT", format!("/api/workflows/wf-{}/mapping", n % 300), r#"{"ingest":"queue-a"}"#),
             3..=5 => ("GET", format!("/api/workflows/wf-{}/mapping", n % 300), ""),
@@ -422,7 +428,7 @@ async fn traffic(edge: String, rate: f64) {
             .header("x-user-id", &user)
             .header("content-type", "application/json")
             .header("if-none-match", "*");
-        if n % 50 == 0 {
+        if probe {
             request = request.header(PROBE_HEADER, if n % 100 == 0 { "legacy" } else { "serverless" });
         }
         request.body(Full::new(Bytes::from(body))).expect("a valid request")

@@ -47,8 +47,9 @@ pub async fn run(args: &ReportArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
     let data = match Client::from_args(&args.server)? {
         Some(client) => {
             let view = client.get(&args.id).await?;
-            let series = client.series(&args.id, 10_000).await?;
+            let series = client.series(&args.id, None).await?;
             let plan = client.plan(&args.id).await?.toml;
+            // Everything of the trail, not the page's newest lines.
             ReportData { generated_at: crate::unix_timestamp().to_string(), view, series, plan }
         }
         None => {
@@ -97,15 +98,34 @@ pub async fn from_store(store: &AnyStore, id: &str) -> Result<Option<ReportData>
     }))
 }
 
-/// Writes the report to `path` (beside it first, then renamed: a report is
-/// whole or absent) and says what it holds.
+/// A plan as it may be shown to anyone who may read the cutover: its
+/// webhooks' addresses cut to scheme and host (a Slack incoming webhook's
+/// path is its password).
+pub fn shareable_plan(text: &str) -> String {
+    let Ok(plan) = cutover_core::plan::Plan::parse_stored(text) else { return text.to_owned() };
+    plan.notify.webhooks.iter().fold(text.to_owned(), |text, hook| match url::Url::parse(hook) {
+        Ok(url) => {
+            text.replace(hook, &format!("{}://{}/… (path withheld)", url.scheme(), url.host_str().unwrap_or("")))
+        }
+        Err(_) => text.replace(hook, "(withheld)"),
+    })
+}
+
+/// Writes the report to `path`: to a file of its own beside it, synced,
+/// then renamed over it, so a report is whole or absent.
 pub fn write(data: &ReportData, path: &Path) -> Result<String, Failure> {
+    use std::io::Write as _;
     let html = crate::page::report(data).context("encode the report")?;
     let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
+    partial.push(format!(".{}.partial", std::process::id()));
     let partial = PathBuf::from(partial);
-    std::fs::write(&partial, &html).with_context(|| format!("write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("rename {} to {}", partial.display(), path.display()))?;
+    let written = std::fs::File::create(&partial)
+        .and_then(|mut file| file.write_all(html.as_bytes()).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(anyhow::anyhow!("write {}: {e}", path.display()).into());
+    }
     let chain = &data.series.chain;
     Ok(format!(
         "wrote {} ({} KB, opens offline): {} steps, {} analyses, {} events, hash chain {} (head {})",
@@ -117,4 +137,21 @@ pub fn write(data: &ReportData, path: &Path) -> Result<String, Failure> {
         if chain.intact { "intact" } else { "BROKEN" },
         chain.head
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_plan_withholds_its_webhooks_paths() {
+        let hook = "https://hooks.slack.com/services/T000/B000/XXXXSECRET";
+        let plan = cutover_core::plan::DEFAULT_PLAN.replace("webhooks = []", &format!("webhooks = [\"{hook}\"]"));
+        let shared = shareable_plan(&plan);
+        assert!(!shared.contains("XXXXSECRET") && !shared.contains("/services/"), "{shared}");
+        assert!(shared.contains("webhooks = [\"https://hooks.slack.com/… (path withheld)\"]"), "{shared}");
+        assert_eq!(shared.len() + hook.len(), plan.len() + "https://hooks.slack.com/… (path withheld)".len());
+        // Nothing else changes; a plan without webhooks is as stored.
+        assert_eq!(shareable_plan(cutover_core::plan::DEFAULT_PLAN), cutover_core::plan::DEFAULT_PLAN);
+    }
 }

@@ -10,6 +10,7 @@
 
 use cutover_core::audit::{self, Trail};
 use cutover_core::engine::{Actor, Event, EventKind};
+use cutover_core::judge::Verdict;
 use cutover_core::measure::Hop;
 use cutover_core::plan::{Costs, Plan};
 use cutover_core::store::Stored;
@@ -251,6 +252,13 @@ impl Series {
             };
             match &event.kind {
                 EventKind::Started { .. } => {
+                    // A start after a rollback begins the series again (the
+                    // trail keeps the earlier run; its lines stay below).
+                    weight.clear();
+                    marks.clear();
+                    analyses = Columns::default();
+                    steps.clear();
+                    hops = Hops::default();
                     weight.push(WeightPoint { at_ms, bps: 0 });
                     marks.push(mark());
                 }
@@ -276,6 +284,11 @@ impl Series {
                         serverless: view.serverless,
                     };
                     match steps.last_mut() {
+                        // A window that could not be measured says nothing of
+                        // the step's figures: it keeps the last ones measured.
+                        Some(last) if last.step == row.step && analysis.verdict == Verdict::Error => {
+                            (last.to_ms, last.verdict, last.decision) = (row.to_ms, row.verdict, row.decision)
+                        }
                         Some(last) if last.step == row.step && last.weight_bps == row.weight_bps => {
                             *last = StepRow { from_ms: last.from_ms, ..row }
                         }
@@ -418,10 +431,13 @@ mod tests {
         }
     }
 
+    fn w(bps: u16) -> Weight {
+        Weight::from_bps(bps).unwrap()
+    }
+
     /// A cutover that ran two steps and was rolled back by an operator.
     fn cutover() -> (Stored, Trail) {
-        let w = |bps| Weight::from_bps(bps).unwrap();
-        let kinds = [
+        sealed(vec![
             (0, Actor::Operator("ana".into()), EventKind::Started { steps: 7, plan_sha256: None }),
             (0, Actor::Controller, EventKind::WeightIntent { from: w(0), to: w(100), step: 0 }),
             (1, Actor::Controller, EventKind::WeightConfirmed { weight: w(100), verification: None }),
@@ -431,7 +447,11 @@ mod tests {
             (90, Actor::Controller, analysis(1, 500, 42.0, 60.0, (3000, 150), true)),
             (91, Actor::Operator("bo".into()), EventKind::RollbackStarted { reason: RollbackReason::Operator }),
             (92, Actor::Controller, EventKind::RolledBack { reason: RollbackReason::Operator }),
-        ];
+        ])
+    }
+
+    /// A trail of `kinds` (minute, actor, kind) as a store holds it, sealed.
+    fn sealed(kinds: Vec<(u64, Actor, EventKind)>) -> (Stored, Trail) {
         let events: Vec<Event> = kinds
             .into_iter()
             .enumerate()
@@ -455,7 +475,8 @@ mod tests {
             .collect();
         let trail = Trail { head: hashes.last().unwrap().clone(), records };
         let mut state = CutoverState::new("c1", Timestamp::from_ms(T0));
-        state.started_at = Some(Timestamp::from_ms(T0));
+        let last_start = events.iter().rev().find(|e| matches!(e.kind, EventKind::Started { .. }));
+        state.started_at = last_start.map(|e| e.at);
         let stored = Stored { state, plan: DEFAULT_PLAN.into(), time: TimeScale::REAL };
         (stored, trail)
     }
@@ -523,5 +544,51 @@ mod tests {
         assert_eq!(s.events.len(), 3);
         assert_eq!(s.events_omitted, 6);
         assert_eq!(s.events.last().unwrap().event, "rolled_back");
+    }
+
+    #[test]
+    fn a_start_after_a_rollback_begins_the_series_again() {
+        let started = || EventKind::Started { steps: 7, plan_sha256: None };
+        let rolled = || EventKind::RolledBack { reason: RollbackReason::Operator };
+        let (stored, trail) = sealed(vec![
+            (0, Actor::Operator("ana".into()), started()),
+            (1, Actor::Controller, EventKind::WeightConfirmed { weight: w(100), verification: None }),
+            (30, Actor::Controller, analysis(0, 100, 40.0, 90.0, (1000, 10), true)),
+            (31, Actor::Controller, rolled()),
+            (120, Actor::Operator("ana".into()), started()),
+            (121, Actor::Controller, EventKind::WeightConfirmed { weight: w(100), verification: None }),
+            (150, Actor::Controller, analysis(0, 100, 40.0, 30.0, (500, 5), false)),
+        ]);
+        let s = Series::build(&stored, &trail, 200);
+        assert_eq!(s.started_ms, Some(T0 + 120 * MIN));
+        assert_eq!(s.analyses.at_ms, [T0 + 150 * MIN], "only the second run's analyses");
+        assert_eq!(s.steps.len(), 1);
+        assert_eq!((s.steps[0].from_ms, s.steps[0].legacy.requests), (T0 + 150 * MIN, 500));
+        assert!(s.hops.serverless.hops.is_empty(), "the first run's hops are gone");
+        assert_eq!(s.weight.first().map(|p| p.at_ms), Some(T0 + 120 * MIN));
+        assert_eq!(s.events.len(), 7, "the trail keeps both runs");
+        assert_eq!(s.cost.legacy_requests, 500);
+    }
+
+    #[test]
+    fn a_window_that_could_not_be_measured_keeps_the_steps_figures() {
+        let window = Window { from: Timestamp::from_ms(T0), to: Timestamp::from_ms(T0 + MIN) };
+        let error = EventKind::Analysis {
+            step: 0,
+            weight: w(100),
+            failures: 0,
+            analysis: Analysis::error(window, &cutover_core::measure::MeasureError::new("cloudwatch", "throttled")),
+            decision: Decision::Hold { reason: HoldReason::NoData },
+        };
+        let (stored, trail) = sealed(vec![
+            (0, Actor::Operator("ana".into()), EventKind::Started { steps: 7, plan_sha256: None }),
+            (30, Actor::Controller, analysis(0, 100, 40.0, 30.0, (1000, 10), false)),
+            (31, Actor::Controller, error),
+        ]);
+        let s = Series::build(&stored, &trail, 200);
+        let row = &s.steps[0];
+        assert_eq!((row.verdict.as_str(), row.to_ms), ("error", T0 + 31 * MIN));
+        assert_eq!((row.legacy.requests, row.legacy.p50_ms), (1000, Some(40.0)));
+        assert_eq!(s.cost.legacy_requests, 1000);
     }
 }

@@ -92,7 +92,23 @@ pub struct Daemon {
     wake: Notify,
     /// Per cutover, the newest analysis seen and where reading stopped.
     tails: Mutex<HashMap<String, Tail>>,
+    /// Per cutover, its series as last served: every viewer of one version
+    /// shares one build (a 48-hour trail takes tens of ms to read and check).
+    series: Mutex<HashMap<String, SeriesCache>>,
 }
+
+/// A series as JSON, for the version and line count it was built for, and when.
+struct SeriesCache {
+    version: u64,
+    recent: usize,
+    built: std::time::Instant,
+    json: bytes::Bytes,
+}
+
+/// How long a built series is served again for its version: the hash
+/// chain's status is at most this old (a trail changed behind the store's
+/// back without a new version shows as broken within it).
+const SERIES_FRESH: Duration = Duration::from_secs(10);
 
 /// The newest analysis of a trail, and the place reading it stopped.
 pub type Tail = (Option<Event>, Option<(u64, u16)>);
@@ -120,6 +136,25 @@ impl Daemon {
             *known = tail.clone();
         }
         Ok(tail)
+    }
+
+    /// `id`'s series as JSON with its `recent` newest lines, built again
+    /// only when the cutover moved (or the last build is older than
+    /// `SERIES_FRESH`). `None` when there is no such cutover.
+    pub async fn series_json(&self, id: &str, recent: usize) -> Result<Option<bytes::Bytes>, StoreError> {
+        let Some(stored) = self.store.load(id).await? else { return Ok(None) };
+        let version = stored.state.version;
+        if let Some(cached) = lock(&self.series).get(id) {
+            if cached.version == version && cached.recent == recent && cached.built.elapsed() < SERIES_FRESH {
+                return Ok(Some(cached.json.clone()));
+            }
+        }
+        let Some(trail) = self.store.trail(id).await? else { return Ok(None) };
+        let series = crate::series::Series::build(&stored, &trail, recent);
+        let json = bytes::Bytes::from(serde_json::to_vec(&series).unwrap_or_default());
+        let built = std::time::Instant::now();
+        lock(&self.series).insert(id.to_owned(), SeriesCache { version, recent, built, json: json.clone() });
+        Ok(Some(json))
     }
 
     /// `/metrics`: `states` and this replica's own numbers.
@@ -291,6 +326,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         held: Mutex::default(),
         wake: Notify::new(),
         tails: Mutex::default(),
+        series: Mutex::default(),
     });
     let stop_signal = crate::edge::shutdown_signal();
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -57,7 +57,7 @@ impl Source {
 
     async fn read(&self, id: &str) -> Result<(CutoverView, Series), Failure> {
         match self {
-            Source::Api(client) => Ok((client.get(id).await?, client.series(id, 200).await?)),
+            Source::Api(client) => Ok((client.get(id).await?, client.series(id, Some(200)).await?)),
             Source::Store(store) => {
                 let data = crate::report::from_store(store, id)
                     .await?

@@ -596,6 +596,9 @@ fn the_dashboard_and_what_it_reads_are_served() {
     assert!(series["events_omitted"].as_u64().unwrap() >= 2);
     assert_eq!(series["chain"]["intact"], true);
     assert_eq!(series["cost"]["prices"]["legacy_per_hour"], 0.1765);
+    let all = a.get("/v1/cutovers/c1/series?events=all");
+    assert_eq!(all["events_omitted"], 0);
+    assert_eq!(all["events"].as_array().unwrap().len() as u64, all["chain"]["events"].as_u64().unwrap());
     for bad in ["events=x", "events=10001", "limit=3"] {
         let (status, problem) = a.call("GET", &format!("/v1/cutovers/c1/series?{bad}"), Some(VIEWER), None);
         assert_eq!(status, 400, "{bad}: {problem}");

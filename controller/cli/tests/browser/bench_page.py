@@ -27,7 +27,14 @@ with sync_playwright() as p:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.goto(f"{SERVER}/#/cutovers/{CUTOVER}?token={TOKEN}")
-        page.wait_for_function("performance.getEntriesByName('cutover:drawn').length > 0", timeout=30000)
+        # The page's CSP forbids eval, which wait_for_function needs: poll
+        # instead (the figure is the page's own mark, not when we looked).
+        for _ in range(3000):
+            if page.evaluate("performance.getEntriesByName('cutover:drawn').length > 0"):
+                break
+            page.wait_for_timeout(10)
+        else:
+            raise SystemExit("the page never drew")
         run = page.evaluate("""() => {
             const drawn = performance.getEntriesByName('cutover:drawn')[0].startTime;
             const nav = performance.getEntriesByType('navigation')[0];
