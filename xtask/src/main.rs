@@ -1,8 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! * `setup` — installs what the tests and the packaging need: `.venv` from
-//!   `requirements-dev.txt`, chromium and tmux from Debian's packages when
-//!   missing, the ARM64 Rust target.
+//!   `requirements-dev.txt`, `.venv-checkov` from `requirements-checkov.txt`,
+//!   chromium and tmux from Debian's packages when missing, the ARM64 Rust
+//!   target.
 //! * `package-lambdas` — builds one ARM64 `bootstrap.zip` per function of
 //!   `api-lambdas/routes.json` with cargo-lambda, into `target/lambda-zips/<function>/`
 //!   (where Terraform reads them), and checks each zip.
@@ -90,24 +91,10 @@ const ARM64: &str = "aarch64-unknown-linux-gnu";
 /// Makes `.venv` match `requirements-dev.txt` (a stamp file skips pip when
 /// nothing changed) and, with `arm64`, adds the ARM64 Rust target.
 fn setup(arm64: bool) -> anyhow::Result<()> {
-    let root = root();
-    let venv = root.join(".venv");
-    let requirements =
-        std::fs::read_to_string(root.join("requirements-dev.txt")).context("read requirements-dev.txt")?;
-    let stamp = venv.join(".installed-requirements");
-    if !venv.join("bin/python").exists() {
-        eprintln!("setup: creating .venv");
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
-        eprintln!(
-            "setup: installing requirements-dev.txt into .venv (moto, cargo-lambda, ziglang, schemathesis, playwright)"
-        );
-        run(Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(root.join("requirements-dev.txt")))?;
-        std::fs::write(&stamp, &requirements).context("write the .venv stamp")?;
-    }
+    venv(".venv", "requirements-dev.txt")?;
+    // checkov pins versions (packaging, its own HCL parser) that the
+    // tools above need newer or different: it lives in a venv of its own.
+    venv(".venv-checkov", "requirements-checkov.txt")?;
     system_packages()?;
     if arm64 {
         let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
@@ -153,6 +140,27 @@ fn system_packages() -> anyhow::Result<()> {
         install(&apt).with_context(|| {
             format!("install {} (apt-get as root or with sudo; or install them yourself)", missing.join(", "))
         })?;
+    }
+    Ok(())
+}
+
+/// Makes the virtualenv `dir` match `requirements` (a stamp file skips pip
+/// when nothing changed).
+fn venv(dir: &str, requirements: &str) -> anyhow::Result<()> {
+    let root = root();
+    let venv = root.join(dir);
+    let wanted = std::fs::read_to_string(root.join(requirements)).with_context(|| format!("read {requirements}"))?;
+    let stamp = venv.join(".installed-requirements");
+    if !venv.join("bin/python").exists() {
+        eprintln!("setup: creating {dir}");
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!("setup: installing {requirements} into {dir}");
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join(requirements)))?;
+        std::fs::write(&stamp, &wanted).with_context(|| format!("write the {dir} stamp"))?;
     }
     Ok(())
 }

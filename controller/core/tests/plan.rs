@@ -366,7 +366,7 @@ fn costs_default_to_list_prices_and_bad_ones_name_their_key() {
     let own = DEFAULT_PLAN.replace("legacy_per_hour = 0.1765", "legacy_per_hour = 2.5");
     assert_eq!(Plan::parse(&own).unwrap().costs.legacy_per_hour, 2.5);
     let bad = DEFAULT_PLAN
-        .replace("lambda_memory_mb = 256", "lambda_memory_mb = 100")
+        .replace("lambda_memory_mb = 128", "lambda_memory_mb = 100")
         .replace("api_gateway_per_million = 1.00", "api_gateway_per_million = -1")
         .replace("legacy_per_hour = 0.1765", "legacy_per_hour = 0.1765\nlegacy_per_day = 4");
     let found = problems(&bad);

@@ -328,7 +328,7 @@ impl Default for Costs {
             api_gateway_per_million: 1.0,
             lambda_per_million: 0.2,
             lambda_gb_second: 0.000_013_333_4,
-            lambda_memory_mb: 256.0,
+            lambda_memory_mb: 128.0,
             // 2 × m6g.large ($0.077) and the ALB ($0.0225).
             legacy_per_hour: 0.1765,
         }
