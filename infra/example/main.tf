@@ -1,6 +1,6 @@
-# One target, composed: the serverless side and the controller's home.
-# (The edge wiring on the existing distribution and the monitoring follow
-# as modules of their own; infra/README.md says what is written so far.)
+# One target, composed: the serverless side, the edge (edge.tf) and the
+# controller's home. (Where `cutover serve` runs and the monitoring follow;
+# infra/README.md says what is written so far.)
 
 terraform {
   required_version = ">= 1.6"
@@ -8,6 +8,10 @@ terraform {
     aws = {
       source  = "hashicorp/aws"
       version = "~> 5.80"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
     }
   }
 }
@@ -28,7 +32,7 @@ module "controller" {
   source          = "../modules/controller"
   name            = var.name
   table_name      = "${var.name}-cutover"
-  kvs_id          = var.kvs_id
+  kvs_id          = module.edge.kvs_id
   api_id          = module.serverless.api_id
   edge_log_stream = var.edge_log_stream
   tags            = var.tags

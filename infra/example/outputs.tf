@@ -25,3 +25,23 @@ output "controller_table" {
 output "controller_role_arn" {
   value = module.controller.role_arn
 }
+
+output "distribution_id" {
+  value = aws_cloudfront_distribution.main.id
+}
+
+output "kvs_arn" {
+  value = module.edge.kvs_arn
+}
+
+output "weight_key" {
+  value = module.edge.weight_key
+}
+
+output "probe_token_key" {
+  value = module.edge.probe_token_key
+}
+
+output "serverless_origin_id" {
+  value = module.edge.serverless_origin_id
+}

@@ -12,9 +12,54 @@ variable "backend_url" {
   type        = string
 }
 
-variable "kvs_id" {
-  description = "The KeyValueStore the CloudFront Function reads the weight from."
+variable "distribution_id" {
+  description = "The existing CloudFront distribution in front of the API (imported)."
   type        = string
+}
+
+variable "legacy_origin_id" {
+  description = "The distribution's id for the ALB origin, as it is today."
+  type        = string
+  default     = "alb"
+}
+
+variable "alb_domain" {
+  description = "The ALB's DNS name (the legacy side)."
+  type        = string
+}
+
+variable "aliases" {
+  type    = list(string)
+  default = []
+}
+
+variable "acm_certificate_arn" {
+  description = "The certificate for the aliases (us-east-1); the CloudFront default when null."
+  type        = string
+  default     = null
+}
+
+variable "web_acl_id" {
+  type    = string
+  default = null
+}
+
+variable "default_cache_policy_id" {
+  description = "The default behaviour's cache policy, as it is today (Managed-CachingOptimized's id by default)."
+  type        = string
+  default     = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+}
+
+variable "weight_key" {
+  description = "Where the weight lives in the KeyValueStore (the plan's weight_key)."
+  type        = string
+  default     = "internal-api/weight"
+}
+
+variable "cohort_header" {
+  description = "The header naming the client (the plan's cohort)."
+  type        = string
+  default     = "x-user-id"
 }
 
 variable "edge_log_stream" {

@@ -64,6 +64,8 @@ def one(blocks):
 TF_FILES = sorted(INFRA.rglob("*.tf"))
 SERVERLESS = load(INFRA / "modules/serverless/main.tf")
 CONTROLLER = load(INFRA / "modules/controller/main.tf")
+EDGE = load(INFRA / "modules/edge/main.tf")
+EXAMPLE_EDGE = load(INFRA / "example/edge.tf")
 
 
 class EveryFileParses(unittest.TestCase):
@@ -94,9 +96,11 @@ class EverySkippedCheckIsJustified(unittest.TestCase):
                     check, _, reason = line.split("checkov:skip=", 1)[1].partition(":")
                     self.assertRegex(check, r"^CKV2?_AWS_\d+$")
                     self.assertGreater(len(reason.strip()), 20, "a skip says why")
-                    # The why, in words, right above (a comment, not only the tag).
-                    above = [l.strip() for l in lines[max(0, i - 6):i]]
-                    self.assertTrue(any(l.startswith("#") and "checkov:" not in l for l in above))
+                    # The why, in words, right above the skips (a comment, not only the tags).
+                    j = i - 1
+                    while j >= 0 and "checkov:skip=" in lines[j]:
+                        j -= 1
+                    self.assertTrue(j >= 0 and lines[j].strip().startswith("#"), "a comment above the skips")
         self.assertGreater(skips, 0)
 
 
@@ -224,6 +228,58 @@ class TheControllersRoleIsThePolicyFile(unittest.TestCase):
         dynamo = (ROOT / "controller/aws/src/dynamo.rs").read_text()
         self.assertIn('"pk"', dynamo)
         self.assertIn('"sk"', dynamo)
+
+
+class TheEdgeIsWhatTheControllerAndPreflightExpect(unittest.TestCase):
+    def test_the_function_is_rendered_with_exactly_its_template_variables(self):
+        function = resources(EDGE, "aws_cloudfront_function")["router"]
+        self.assertEqual((function["runtime"], function["publish"]), ("cloudfront-js-2.0", True))
+        self.assertEqual(function["key_value_store_associations"], ["${aws_cloudfront_key_value_store.cutover.arn}"])
+        code = function["code"]
+        self.assertIn('templatefile("${path.module}/../../edge-function/function.js"', code)
+        given = set(re.findall(r"\b([a-z_]+)\s*=", code.split("function.js\",", 1)[1]))
+        source = (INFRA / "edge-function/function.js").read_text()
+        wanted = set(re.findall(r"\$\{([a-z_]+)\}", source))
+        self.assertEqual(given, wanted, "the variables Terraform passes are the function's")
+        # And the ones `cutover plan edge-function` fills (controller/core/src/edge_function.rs).
+        rust = (ROOT / "controller/core/src/edge_function.rs").read_text()
+        vars_ = rust.split("let vars:", 1)[1].split("];", 1)[0]
+        rendered_by_rust = set(re.findall(r'\("([a-z_]+)", ', vars_))
+        self.assertEqual(wanted, rendered_by_rust)
+
+    def test_the_weight_starts_at_0_and_terraform_never_writes_it_again(self):
+        for key, value in (("weight", "0"), ("probe_token", "${random_password.probe_token.result}")):
+            with self.subTest(key=key):
+                resource = resources(EDGE, "aws_cloudfrontkeyvaluestore_key")[key]
+                self.assertEqual(resource["value"], value)
+                self.assertEqual(one(resource["lifecycle"])["ignore_changes"], ["value"])
+        self.assertEqual(resources(EDGE, "aws_cloudfrontkeyvaluestore_key")["weight"]["key"], "${var.weight_key}")
+        # The probe token beside the weight, as the controller derives it
+        # (CloudFrontEdge::default_probe_token_key: internal-api/weight → internal-api/probe-token).
+        local = one(EDGE["locals"])["probe_token_key"]
+        self.assertIn('"${join("/", slice(split("/", var.weight_key), 0, length(split("/", var.weight_key)) - 1))}/probe-token"', local)
+        plan = (ROOT / "controller/core/src/plan/default-plan.toml").read_text()
+        self.assertIn('weight_key = "internal-api/weight"', plan)
+        self.assertIn('probe_token_key = "internal-api/probe-token"', plan)
+        self.assertIn('serverless_origin_id = "api-gateway"', plan)
+
+    def test_the_api_behaviour_is_uncached_all_methods_no_host_and_routed_by_the_function(self):
+        self.assertEqual(data_sources(EDGE, "aws_cloudfront_cache_policy")["disabled"]["name"], "Managed-CachingDisabled")
+        self.assertEqual(data_sources(EDGE, "aws_cloudfront_origin_request_policy")["all_but_host"]["name"],
+                         "Managed-AllViewerExceptHostHeader")
+        distribution = resources(EXAMPLE_EDGE, "aws_cloudfront_distribution")["main"]
+        api = one([b for b in distribution["ordered_cache_behavior"] if b["path_pattern"] == "/api/*"])
+        self.assertEqual(set(api["allowed_methods"]), {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"})
+        self.assertEqual(api["cache_policy_id"], "${module.edge.cache_policy_id}")
+        self.assertEqual(api["origin_request_policy_id"], "${module.edge.origin_request_policy_id}")
+        self.assertEqual(one(api["function_association"]),
+                         {"event_type": "viewer-request", "function_arn": "${module.edge.function_arn}"})
+        # The behaviour's own origin is the old side; the function selects the new one by its id.
+        self.assertEqual(api["target_origin_id"], "${var.legacy_origin_id}")
+        origins = {o["origin_id"]: o for o in distribution["origin"]}
+        self.assertEqual(origins["${module.edge.serverless_origin_id}"]["domain_name"], "${module.serverless.api_domain}")
+        for origin in origins.values():
+            self.assertEqual(one(origin["custom_origin_config"])["origin_protocol_policy"], "https-only")
 
 
 if __name__ == "__main__":
