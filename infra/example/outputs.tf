@@ -45,3 +45,31 @@ output "probe_token_key" {
 output "serverless_origin_id" {
   value = module.edge.serverless_origin_id
 }
+
+# What `cutover plan init --from-terraform` reads besides the above: the
+# target's name (the cohort salt the function was rendered with), its
+# cohort, and where the numbers come from.
+output "name" {
+  value = var.name
+}
+
+output "cohort_header" {
+  value = var.cohort_header
+}
+
+output "alb_load_balancer" {
+  value = var.alb_load_balancer
+}
+
+output "alb_target_group" {
+  value = var.alb_target_group
+}
+
+output "xray_legacy_service" {
+  value = var.xray_legacy_service
+}
+
+output "edge_log_stream_arn" {
+  description = "The edge's real-time logs (not deployed by this example yet)."
+  value       = null
+}

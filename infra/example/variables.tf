@@ -71,3 +71,18 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "alb_load_balancer" {
+  description = "The ALB's CloudWatch dimension: app/NAME/ID (the end of its ARN)."
+  type        = string
+}
+
+variable "alb_target_group" {
+  description = "The target group's CloudWatch dimension: targetgroup/NAME/ID."
+  type        = string
+}
+
+variable "xray_legacy_service" {
+  description = "The Express app's X-Ray service name."
+  type        = string
+}

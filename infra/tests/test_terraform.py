@@ -282,5 +282,26 @@ class TheEdgeIsWhatTheControllerAndPreflightExpect(unittest.TestCase):
             self.assertEqual(one(origin["custom_origin_config"])["origin_protocol_policy"], "https-only")
 
 
+class ThePlanFromTerraformBucketsAsTheEdgeDoes(unittest.TestCase):
+    def test_the_name_and_cohort_the_plan_reads_are_those_the_function_was_rendered_with(self):
+        # The plan's salt defaults to its target name; `--from-terraform`
+        # takes the name and the cohort header from the outputs below.
+        function = resources(EDGE, "aws_cloudfront_function")["router"]
+        self.assertIn("salt                  = coalesce(var.salt, var.name)", (INFRA / "modules/edge/main.tf").read_text())
+        self.assertIn("cohort_header         = var.cohort_header", (INFRA / "modules/edge/main.tf").read_text())
+        self.assertIn("templatefile(", function["code"])
+        edge_call = next(m["edge"] for m in EXAMPLE_EDGE["module"] if "edge" in m)
+        self.assertEqual(edge_call["name"], "${var.name}")
+        self.assertEqual(edge_call["cohort_header"], "${var.cohort_header}")
+        self.assertNotIn("salt", edge_call, "the example leaves the salt to the name, as the plan does")
+        outputs = {name: body for block in load(INFRA / "example/outputs.tf")["output"] for name, body in block.items()}
+        self.assertEqual(outputs["name"]["value"], "${var.name}")
+        self.assertEqual(outputs["cohort_header"]["value"], "${var.cohort_header}")
+        self.assertEqual(outputs["weight_key"]["value"], "${module.edge.weight_key}")
+        self.assertEqual(outputs["probe_token_key"]["value"], "${module.edge.probe_token_key}")
+        self.assertEqual(outputs["serverless_origin_id"]["value"], "${module.edge.serverless_origin_id}")
+        self.assertEqual(outputs["lambda_functions"]["value"], "${module.serverless.function_names}")
+
+
 if __name__ == "__main__":
     unittest.main()

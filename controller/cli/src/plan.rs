@@ -19,6 +19,11 @@ pub enum PlanCmd {
         /// Write here instead of standard output (never overwrites).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// A plan for the target Terraform deployed: the file `terraform output -json` writes in the root
+        /// module (infra/example's outputs name the distribution, the KeyValueStore, the API, the functions,
+        /// the ALB and the cohort).
+        #[arg(long, value_name = "OUTPUT.json")]
+        from_terraform: Option<PathBuf>,
     },
     /// Check a plan; lists every problem with its TOML path and line, exits 2 on any.
     Check { file: PathBuf },
@@ -34,7 +39,13 @@ pub enum PlanCmd {
 
 pub async fn run(command: PlanCmd, aws: &crate::stores::EndpointArgs) -> Result<ExitCode, Failure> {
     match command {
-        PlanCmd::Init { output } => plan_init(output.as_deref()),
+        PlanCmd::Init { output, from_terraform } => {
+            let text = match from_terraform {
+                Some(path) => terraform_plan(&path)?,
+                None => DEFAULT_PLAN.to_owned(),
+            };
+            plan_init(&text, output.as_deref())
+        }
         PlanCmd::Check { file } => plan_check(&file),
         PlanCmd::Show { file } => plan_show(&file),
         PlanCmd::Advise(args) => crate::advise::run(&args, aws).await,
@@ -78,15 +89,163 @@ pub fn load_plan_text(path: &Path) -> Result<(String, Plan), Failure> {
     }
 }
 
-fn plan_init(output: Option<&Path>) -> Result<ExitCode, Failure> {
+/// The outputs a plan is made from (`terraform output -json`): each one's
+/// name, the plan key it fills, and whether the plan needs it.
+const TERRAFORM_OUTPUTS: [(&str, &str, bool); 14] = [
+    // The target's name is the cohort salt the edge function was rendered
+    // with (infra/modules/edge): the two must bucket users alike.
+    ("name", "name", true),
+    ("cohort_header", "cohort", true),
+    ("distribution_id", "distribution_id", true),
+    ("kvs_arn", "kvs_arn", true),
+    ("weight_key", "weight_key", true),
+    ("serverless_origin_id", "serverless_origin_id", true),
+    ("probe_token_key", "probe_token_key", false),
+    ("api_id", "api_id", true),
+    ("api_stage", "api_stage", true),
+    ("lambda_functions", "lambda_functions", true),
+    ("alb_load_balancer", "alb_load_balancer", true),
+    ("alb_target_group", "alb_target_group", true),
+    ("xray_legacy_service", "xray_legacy_service", true),
+    ("edge_log_stream_arn", "stream_arn", false),
+];
+
+/// The default plan, its AWS target filled from `terraform output -json`
+/// (and its local target taken out): the same annotated file, the values
+/// Terraform deployed.
+fn terraform_plan(path: &Path) -> Result<String, Failure> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;
+    let outputs: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        Failure::input(format!(
+            "{}: not the JSON `terraform output -json` writes ({e}); run it in the root module and save what it prints",
+            path.display()
+        ))
+    })?;
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    for (output, key, required) in TERRAFORM_OUTPUTS {
+        // `terraform output -json` gives {"value": …, "type": …, "sensitive": …} per output.
+        let value = outputs.get(output).map(|o| o.get("value").unwrap_or(o));
+        let toml = match value {
+            None if required => {
+                problems.push(format!(
+                    "output {output}: missing; declare it in the root module (infra/example/outputs.tf has it)"
+                ));
+                continue;
+            }
+            None => continue,
+            Some(serde_json::Value::String(s)) if output == "cohort_header" => match s.as_str() {
+                // No cohort header: the edge buckets by viewer IP, the plan's cohort left out.
+                "" => String::new(),
+                header => format!("{{ header = {} }}", serde_json::Value::String(header.to_owned())),
+            },
+            Some(serde_json::Value::String(s)) if !s.is_empty() => serde_json::Value::String(s.clone()).to_string(),
+            // The functions: a map (name in the route contract → function name) or a list.
+            Some(serde_json::Value::Object(map)) if output == "lambda_functions" => {
+                let names: Vec<&serde_json::Value> = map.values().collect();
+                serde_json::to_string(&names).unwrap_or_default()
+            }
+            Some(serde_json::Value::Array(list)) if output == "lambda_functions" => {
+                serde_json::to_string(list).unwrap_or_default()
+            }
+            Some(serde_json::Value::Null) if !required => continue,
+            Some(other) => {
+                problems.push(format!("output {output} = {other}: expected a non-empty string"));
+                continue;
+            }
+        };
+        values.push((key, toml));
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        eprintln!(
+            "{}: {} problem{}; no plan was written",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        return Err(Failure::Said);
+    }
+    let edge_logs = values.iter().any(|(key, _)| *key == "stream_arn");
+    let plan = aws_plan_from(DEFAULT_PLAN, &values, edge_logs);
+    if let Err(err) = Plan::parse(&plan) {
+        for p in &err.problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        return Err(Failure::input(format!("{}: the outputs do not make a valid plan", path.display())));
+    }
+    Ok(plan)
+}
+
+/// `default` with its `[target.local]` table taken out and its commented AWS
+/// tables in, each `key = …` the outputs name set to their value; the edge
+/// logs' table only with a stream.
+fn aws_plan_from(default: &str, values: &[(&str, String)], edge_logs: bool) -> String {
+    let mut out = Vec::new();
+    let (mut local, mut aws, mut target) = (false, false, false);
+    for line in default.lines() {
+        if line.starts_with('[') {
+            target = line == "[target]";
+        }
+        if line.starts_with("# Local mode:") {
+            continue;
+        }
+        if line == "[target.local]" {
+            local = true;
+            continue;
+        }
+        if local {
+            // The local table and its comments end at the AWS tables' heading comment.
+            if line.starts_with("# AWS mode") {
+                local = false;
+            } else {
+                continue;
+            }
+        }
+        if line == "# [target.cloudfront]" {
+            aws = true;
+        }
+        if aws && line.is_empty() {
+            aws = false;
+        }
+        if aws && !edge_logs && line.starts_with("# # CloudFront's real-time logs") {
+            aws = false;
+        }
+        let line = match line.strip_prefix('#') {
+            Some(rest) if aws => rest.strip_prefix(' ').unwrap_or(rest).to_owned(),
+            _ => line.to_owned(),
+        };
+        let set = line.split_once(" = ").and_then(|(key, _)| values.iter().find(|(k, _)| *k == key.trim()));
+        match set {
+            Some((key, value)) if target && *key == "cohort" && value.is_empty() => {
+                out.push("# cohort: none given, so requests are bucketed by viewer IP".to_owned())
+            }
+            Some((key, value)) if aws || (target && matches!(*key, "name" | "cohort")) => {
+                out.push(format!("{key} = {value}"))
+            }
+            _ => out.push(line),
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text.replace(
+        "# AWS mode: replace [target.local] with these two tables.",
+        "# AWS mode, from `terraform output -json` (cutover plan init --from-terraform).",
+    )
+}
+
+fn plan_init(text: &str, output: Option<&Path>) -> Result<ExitCode, Failure> {
     let Some(path) = output else {
-        std::io::stdout().write_all(DEFAULT_PLAN.as_bytes()).context("write the plan")?;
+        std::io::stdout().write_all(text.as_bytes()).context("write the plan")?;
         return Ok(ExitCode::SUCCESS);
     };
     // Written whole to a temporary file, then linked into place: a failed
     // write leaves nothing half-written, and linking never overwrites.
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, DEFAULT_PLAN).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {

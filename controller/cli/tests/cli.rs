@@ -470,3 +470,67 @@ fn a_report_is_written_whole_and_opens_without_a_server() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("draws on a terminal") && stderr.contains("cutover status demo-1"), "{stderr}");
 }
+
+/// `plan init --from-terraform`: the default plan with the AWS target
+/// Terraform deployed, from what `terraform output -json` prints; every
+/// output it needs is one the example root declares.
+#[test]
+fn a_plan_is_made_from_terraforms_outputs() {
+    let dir = temp_dir("from-terraform");
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let out = cutover(&["plan", "init", "--from-terraform", empty.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!((out.status.code(), stdout.as_str()), (Some(2), ""), "{stderr}");
+    let needed: Vec<&str> =
+        stderr.lines().filter_map(|l| l.split("output ").nth(1)?.split(": missing").next()).collect();
+    assert!(needed.len() >= 10, "{stderr}");
+    let declared =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/example/outputs.tf")).unwrap();
+    for name in &needed {
+        assert!(declared.contains(&format!("output \"{name}\"")), "infra/example/outputs.tf lacks {name}");
+    }
+
+    let output = |value: serde_json::Value| serde_json::json!({ "sensitive": false, "type": "string", "value": value });
+    let outputs = serde_json::json!({
+        "name": output("orders-api".into()),
+        "cohort_header": output("x-account".into()),
+        "distribution_id": output("E1ABCDEF234567".into()),
+        "kvs_arn": output("arn:aws:cloudfront::111122223333:key-value-store/0a1b2c3d-1111-2222-3333-444455556666".into()),
+        "weight_key": output("orders-api/weight".into()),
+        "probe_token_key": output("orders-api/probe-token".into()),
+        "serverless_origin_id": output("api-gateway".into()),
+        "api_id": output("z9y8x7w6v5".into()),
+        "api_stage": output("$default".into()),
+        "lambda_functions": output(serde_json::json!({ "health": "orders-api-health", "get-report": "orders-api-get-report" })),
+        "alb_load_balancer": output("app/orders-api/50dc6c495c0c9188".into()),
+        "alb_target_group": output("targetgroup/orders-api/73e2d6bc24d8a067".into()),
+        "xray_legacy_service": output("orders-express".into()),
+        "edge_log_stream_arn": output(serde_json::Value::Null),
+        "controller_role_arn": output("arn:aws:iam::111122223333:role/orders-api-controller".into()),
+    });
+    let file = dir.join("outputs.json");
+    std::fs::write(&file, outputs.to_string()).unwrap();
+    let plan = dir.join("plan.toml");
+    let out =
+        cutover(&["plan", "init", "--from-terraform", file.to_str().unwrap(), "--output", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let text_ = std::fs::read_to_string(&plan).unwrap();
+    assert!(!text_.contains("[target.local]") && !text_.contains("127.0.0.1"), "{text_}");
+    let parsed = cutover_core::plan::Plan::parse(&text_).unwrap();
+    assert_eq!((parsed.target.name.as_str(), parsed.target.salt.as_str()), ("orders-api", "orders-api"));
+    assert_eq!(parsed.target.cohort, cutover_core::plan::CohortKey::Header("x-account".into()));
+    let cutover_core::plan::Edge::CloudFront(edge) = &parsed.target.edge else { panic!("{text_}") };
+    assert_eq!((edge.distribution_id.as_str(), edge.weight_key.as_str()), ("E1ABCDEF234567", "orders-api/weight"));
+    assert_eq!(edge.probe_token_key, "orders-api/probe-token");
+    assert!(edge.kvs_arn.ends_with("/0a1b2c3d-1111-2222-3333-444455556666"));
+    let metrics = parsed.target.metrics.unwrap();
+    assert_eq!(metrics.lambda_functions, ["orders-api-health", "orders-api-get-report"]);
+    assert_eq!((metrics.api_id.as_str(), metrics.xray_legacy_service.as_str()), ("z9y8x7w6v5", "orders-express"));
+    assert!(metrics.edge_logs.is_none(), "no stream, no edge logs");
+    // The function Terraform renders (salt = the name, the plan's keys) is the one this plan expects live.
+    let out = cutover(&["plan", "edge-function", plan.to_str().unwrap()]);
+    let code = String::from_utf8_lossy(&out.stdout);
+    assert!(code.contains("const SALT = 'orders-api';") && code.contains("const WEIGHT_KEY = 'orders-api/weight';"));
+    assert!(code.contains("const COHORT_HEADER = 'x-account';"), "{code}");
+}
