@@ -1,7 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! * `setup` — installs what the tests and the packaging need: `.venv` from
-//!   `requirements-dev.txt`, `.venv-checkov` from `requirements-checkov.txt`,
+//!   `requirements-dev.txt`, `.venv-tools` from `requirements-tools.txt`,
 //!   chromium and tmux from Debian's packages when missing, the ARM64 Rust
 //!   target.
 //! * `package-lambdas` — builds one ARM64 `bootstrap.zip` per function of
@@ -94,7 +94,7 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
     venv(".venv", "requirements-dev.txt")?;
     // checkov pins versions (packaging, its own HCL parser) that the
     // tools above need newer or different: it lives in a venv of its own.
-    venv(".venv-checkov", "requirements-checkov.txt")?;
+    venv(".venv-tools", "requirements-tools.txt")?;
     system_packages()?;
     if arm64 {
         let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();

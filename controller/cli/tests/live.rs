@@ -276,3 +276,145 @@ fn cutover_watch_in_a_terminal_pauses_and_rolls_back() {
     }
     demo.ends_rolled_back("tmux test rollback");
 }
+
+/// A shell block of a runbook marked `sh runnable` or `sh aws`.
+struct Block {
+    at: String,
+    text: String,
+}
+
+/// The blocks of `runbooks/*.md` whose fence says `sh <kind>`, by file.
+fn runbook_blocks(kind: &str) -> Vec<(String, Vec<Block>)> {
+    let dir = root().join("runbooks");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let fence = format!("```sh {kind}");
+    let mut out = Vec::new();
+    for path in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut blocks = Vec::new();
+        let mut open: Option<(usize, String)> = None;
+        for (i, line) in text.lines().enumerate() {
+            match &mut open {
+                None if line.trim() == fence => open = Some((i + 1, String::new())),
+                None => {}
+                Some((start, body)) if line.trim() == "```" => {
+                    blocks.push(Block { at: format!("{name}:{start}"), text: std::mem::take(body) });
+                    open = None;
+                }
+                Some((_, body)) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+        if !blocks.is_empty() {
+            out.push((name, blocks));
+        }
+    }
+    out
+}
+
+/// Every `sh runnable` block of the runbooks, run against a demo's daemon,
+/// origins and edge with its placeholders filled; a runbook's blocks run in
+/// order on a cutover of their own; each `# expect: TEXT` must be printed.
+#[test]
+fn the_runbooks_runnable_blocks_do_what_they_say() {
+    let runbooks = runbook_blocks("runnable");
+    assert!(runbooks.len() >= 3, "runbooks with runnable blocks: {}", runbooks.len());
+    let demo = Demo::start("runbooks");
+    // `cutover` on PATH is the binary under test.
+    let bin = demo.out.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let _ = std::fs::remove_file(bin.join("cutover"));
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_cutover"), bin.join("cutover")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let plan = demo.out.join(format!("{}.plan.toml", demo.id));
+    let edge = demo.edge_admin.trim_start_matches("http://").to_owned();
+    for (n, (name, blocks)) in runbooks.iter().enumerate() {
+        let id = format!("runbook-{n}");
+        let started = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["start", &id, "--plan", plan.to_str().unwrap(), "--speed", "240", "--reason", "runbook test"])
+            .args(["--server", &demo.server])
+            .env("CUTOVER_TOKEN", &demo.operator)
+            .output()
+            .unwrap();
+        assert!(started.status.success(), "{name}: start {id}: {}", String::from_utf8_lossy(&started.stderr));
+        for block in blocks {
+            let script = block
+                .text
+                .replace("<ID>", &id)
+                .replace("<your operator token>", &demo.operator)
+                .replace("<your token>", &demo.operator)
+                .replace("http://127.0.0.1:7300", &demo.server)
+                .replace("localhost:8079", &edge);
+            let out = Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &script])
+                .env("PATH", &path)
+                .env("CUTOVER_SERVER", &demo.server)
+                .env("CUTOVER_TOKEN", &demo.operator)
+                .env("CUTOVER_LOG", "warn")
+                .current_dir(&demo.out)
+                .output()
+                .unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{}: the block failed:\n{script}\n---\n{said}", block.at);
+            for expected in script.lines().filter_map(|l| l.trim().strip_prefix("# expect: ")) {
+                assert!(said.contains(expected), "{}: {expected:?} not printed:\n{said}", block.at);
+            }
+        }
+    }
+}
+
+/// Every `sh aws` block of the runbooks, run against the AWS CLI's own
+/// model with no account: each `aws` call is sent to a closed port, so a
+/// command the CLI parses ends at "could not connect" (or asks for the
+/// optional CRT signer), and a misspelt command, option or missing
+/// argument fails here instead of during an incident.
+#[test]
+fn the_runbooks_aws_commands_are_ones_the_aws_cli_takes() {
+    let aws = root().join(".venv-tools/bin/aws");
+    assert!(aws.exists(), "needs the AWS CLI in .venv-tools: run `cargo xtask setup` (./tests/run does)");
+    let runbooks = runbook_blocks("aws");
+    assert!(!runbooks.is_empty());
+    // `aws` as a function: the real CLI, pointed nowhere; a call it parsed
+    // answers a stand-in ETag so the block goes on.
+    let wrapper = format!(
+        r#"aws() {{
+  local said
+  if said=$("{aws}" "$@" --endpoint-url http://127.0.0.1:9 2>&1); then echo "$said"; return 0; fi
+  case "$said" in
+    *"Could not connect to the endpoint URL"*|*"Missing Dependency"*) echo E2ETAGSTANDIN ;;
+    *) echo "$said" >&2; return 1 ;;
+  esac
+}}
+"#,
+        aws = aws.display()
+    );
+    for (_, blocks) in runbooks {
+        for block in blocks {
+            let out = Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &format!("{wrapper}{}", block.text)])
+                .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+                .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_MAX_ATTEMPTS", "1")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .output()
+                .unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "{}: the AWS CLI refused it:\n{}\n---\n{said}", block.at, block.text);
+        }
+    }
+    // The check can fail: a misspelt option is refused.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!("{wrapper}aws cloudfront-keyvaluestore put-key --kvs-arn a --key k --valeu 0 --if-match E"),
+        ])
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a misspelt option passed");
+}
