@@ -331,7 +331,12 @@ fn the_runbooks_runnable_blocks_do_what_they_say() {
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_cutover"), bin.join("cutover")).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let plan = demo.out.join(format!("{}.plan.toml", demo.id));
+    // A runbook's `plan.toml` is the demo's (its local target, the demo's origins).
+    std::fs::copy(&plan, demo.out.join("plan.toml")).unwrap();
     let edge = demo.edge_admin.trim_start_matches("http://").to_owned();
+    // A time to schedule at: an hour from now.
+    let later = Command::new("date").args(["-u", "-d", "+1 hour", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    let later = String::from_utf8(later.stdout).unwrap().trim().to_owned();
     for (n, (name, blocks)) in runbooks.iter().enumerate() {
         let id = format!("runbook-{n}");
         let started = Command::new(env!("CARGO_BIN_EXE_cutover"))
@@ -347,6 +352,8 @@ fn the_runbooks_runnable_blocks_do_what_they_say() {
                 .replace("<ID>", &id)
                 .replace("<your operator token>", &demo.operator)
                 .replace("<your token>", &demo.operator)
+                .replace("<admin token>", &demo.operator)
+                .replace("<a UTC time, RFC 3339>", &later)
                 .replace("http://127.0.0.1:7300", &demo.server)
                 .replace("localhost:8079", &edge);
             let out = Command::new("bash")
