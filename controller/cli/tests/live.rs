@@ -399,20 +399,25 @@ fn the_runbooks_aws_commands_are_ones_the_aws_cli_takes() {
 "#,
         aws = aws.display()
     );
-    for (_, blocks) in runbooks {
-        for block in blocks {
-            let out = Command::new("bash")
-                .args(["-euo", "pipefail", "-c", &format!("{wrapper}{}", block.text)])
-                .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-                .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .env("AWS_MAX_ATTEMPTS", "1")
-                .env("AWS_CONFIG_FILE", "/dev/null")
-                .output()
-                .unwrap();
-            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success(), "{}: the AWS CLI refused it:\n{}\n---\n{said}", block.at, block.text);
-        }
+    // A runbook's blocks in one shell, in order: a later block uses what
+    // an earlier one set (FN=…, KVS=…), as the person following it does.
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runbooks-aws");
+    std::fs::create_dir_all(&scratch).unwrap();
+    for (name, blocks) in runbooks {
+        let text: String = blocks.iter().map(|b| b.text.as_str()).collect();
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &format!("{wrapper}{text}")])
+            .current_dir(&scratch)
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let at: Vec<&str> = blocks.iter().map(|b| b.at.as_str()).collect();
+        assert!(out.status.success(), "{name} ({}): the AWS CLI refused it:\n{text}\n---\n{said}", at.join(", "));
     }
     // The check can fail: a misspelt option is refused.
     let out = Command::new("bash")
