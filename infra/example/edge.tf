@@ -10,7 +10,7 @@ module "edge" {
   weight_key            = var.weight_key
   serverless_origin_id  = "api-gateway"
   cohort_header         = var.cohort_header
-  when_store_unreadable = "legacy"
+  when_store_unreadable = var.when_store_unreadable
 }
 
 import {
@@ -101,4 +101,10 @@ resource "aws_cloudfront_distribution" "main" {
   }
 
   tags = var.tags
+
+  # The team's production distribution: a mistaken destroy, or a change
+  # that forces replacement, must stop here.
+  lifecycle {
+    prevent_destroy = true
+  }
 }

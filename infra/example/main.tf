@@ -20,6 +20,8 @@ provider "aws" {
   region = var.region
 }
 
+data "aws_caller_identity" "current" {}
+
 module "serverless" {
   source      = "../modules/serverless"
   name        = var.name

@@ -70,6 +70,10 @@ output "xray_legacy_service" {
 }
 
 output "edge_log_stream_arn" {
-  description = "The edge's real-time logs (not deployed by this example yet)."
-  value       = null
+  description = "The Kinesis stream of the edge's real-time logs, when given (this example does not create it yet)."
+  value       = var.edge_log_stream == null ? null : "arn:aws:kinesis:${var.region}:${data.aws_caller_identity.current.account_id}:stream/${var.edge_log_stream}"
+}
+
+output "when_store_unreadable" {
+  value = var.when_store_unreadable
 }

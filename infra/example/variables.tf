@@ -24,7 +24,7 @@ variable "legacy_origin_id" {
 }
 
 variable "alb_domain" {
-  description = "The ALB's DNS name (the legacy side)."
+  description = "A DNS name of the ALB that its HTTPS certificate covers (e.g. origin.internal-api.example.com, a CNAME to the ALB): /api/* does not forward the viewer's Host (API Gateway answers only to its own), so CloudFront checks the ALB's certificate against this name, and the ALB's listener rules must not route on the viewer's host."
   type        = string
 }
 
@@ -85,4 +85,10 @@ variable "alb_target_group" {
 variable "xray_legacy_service" {
   description = "The Express app's X-Ray service name."
   type        = string
+}
+
+variable "when_store_unreadable" {
+  description = "Where the edge sends requests when it cannot read the weight: legacy until the cutover completes, serverless after (runbooks/decommission.md). The plan's value: --from-terraform reads it from the outputs."
+  type        = string
+  default     = "legacy"
 }

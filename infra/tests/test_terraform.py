@@ -146,6 +146,17 @@ class TheRoutesAreTheContract(unittest.TestCase):
         binaries = {p.stem for p in (ROOT / "api-lambdas/functions/src/bin").glob("*.rs")}
         self.assertEqual(binaries, {r["function"] for r in CONTRACT["routes"]})
 
+    def test_a_functions_timeout_covers_each_of_its_calls(self):
+        # Each DynamoDB action is a call bounded at 3 s (get-metadata reads,
+        # calls the backend, writes), the backend's at BACKEND_TIMEOUT_MS.
+        timeouts = one(SERVERLESS["locals"])["timeouts"]
+        self.assertIn("3 * length(route.dynamodb)", timeouts)
+        self.assertIn("ceil(var.backend_timeout_ms / 1000)", timeouts)
+        dynamo = (ROOT / "api-lambdas/aws/src/dynamo.rs").read_text()
+        self.assertIn(".operation_timeout(Duration::from_secs(3))", dynamo)
+        worst = max(1 + 3 * len(r["dynamodb"]) + (3 if r["backend"] else 0) for r in CONTRACT["routes"])
+        self.assertLessEqual(worst + 1, 30, "API Gateway waits 30 s at most")
+
     def test_the_api_is_http_with_default_stage_and_payload_2(self):
         api = resources(SERVERLESS, "aws_apigatewayv2_api")["api"]
         self.assertEqual(api["protocol_type"], "HTTP")

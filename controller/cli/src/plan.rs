@@ -91,7 +91,7 @@ pub fn load_plan_text(path: &Path) -> Result<(String, Plan), Failure> {
 
 /// The outputs a plan is made from (`terraform output -json`): each one's
 /// name, the plan key it fills, and whether the plan needs it.
-const TERRAFORM_OUTPUTS: [(&str, &str, bool); 14] = [
+const TERRAFORM_OUTPUTS: [(&str, &str, bool); 15] = [
     // The target's name is the cohort salt the edge function was rendered
     // with (infra/modules/edge): the two must bucket users alike.
     ("name", "name", true),
@@ -107,6 +107,7 @@ const TERRAFORM_OUTPUTS: [(&str, &str, bool); 14] = [
     ("alb_load_balancer", "alb_load_balancer", true),
     ("alb_target_group", "alb_target_group", true),
     ("xray_legacy_service", "xray_legacy_service", true),
+    ("when_store_unreadable", "when_store_unreadable", false),
     ("edge_log_stream_arn", "stream_arn", false),
 ];
 
@@ -170,7 +171,21 @@ fn terraform_plan(path: &Path) -> Result<String, Failure> {
         return Err(Failure::Said);
     }
     let edge_logs = values.iter().any(|(key, _)| *key == "stream_arn");
-    let plan = aws_plan_from(DEFAULT_PLAN, &values, edge_logs);
+    // Keys of the AWS tables the outputs leave to the plan's defaults: left
+    // commented, so the decoder derives them (a probe token key beside the
+    // weight key), never the example's own values.
+    let defaulted: Vec<&str> = TERRAFORM_OUTPUTS
+        .iter()
+        .filter(|(_, key, required)| !required && *key != "stream_arn" && !values.iter().any(|(k, _)| k == key))
+        .map(|(_, key, _)| *key)
+        .collect();
+    let (plan, unwritten) = aws_plan_from(DEFAULT_PLAN, &values, &defaulted, edge_logs);
+    if !unwritten.is_empty() {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the default plan has no line for {}: this cutover cannot fill it from the outputs",
+            unwritten.join(", ")
+        )));
+    }
     if let Err(err) = Plan::parse(&plan) {
         for p in &err.problems {
             eprintln!("{}: {p}", path.display());
@@ -181,9 +196,16 @@ fn terraform_plan(path: &Path) -> Result<String, Failure> {
 }
 
 /// `default` with its `[target.local]` table taken out and its commented AWS
-/// tables in, each `key = …` the outputs name set to their value; the edge
-/// logs' table only with a stream.
-fn aws_plan_from(default: &str, values: &[(&str, String)], edge_logs: bool) -> String {
+/// tables in, each `key = …` the outputs name set to their value, each key
+/// in `defaulted` left commented; the edge logs' table only with a stream.
+/// Also returns the keys of `values` no line took.
+fn aws_plan_from(
+    default: &str,
+    values: &[(&str, String)],
+    defaulted: &[&str],
+    edge_logs: bool,
+) -> (String, Vec<String>) {
+    let mut written = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     let (mut local, mut aws, mut target) = (false, false, false);
     for line in default.lines() {
@@ -218,7 +240,17 @@ fn aws_plan_from(default: &str, values: &[(&str, String)], edge_logs: bool) -> S
             Some(rest) if aws => rest.strip_prefix(' ').unwrap_or(rest).to_owned(),
             _ => line.to_owned(),
         };
-        let set = line.split_once(" = ").and_then(|(key, _)| values.iter().find(|(k, _)| *k == key.trim()));
+        let key = line.split_once(" = ").map(|(key, _)| key.trim());
+        if aws && key.is_some_and(|key| defaulted.contains(&key)) {
+            out.push(format!("# {line}"));
+            continue;
+        }
+        let set = key.and_then(|key| values.iter().find(|(k, _)| *k == key));
+        if let Some((key, _)) = set {
+            if aws || (target && matches!(*key, "name" | "cohort")) {
+                written.insert(*key);
+            }
+        }
         match set {
             Some((key, value)) if target && *key == "cohort" && value.is_empty() => {
                 out.push("# cohort: none given, so requests are bucketed by viewer IP".to_owned())
@@ -231,10 +263,12 @@ fn aws_plan_from(default: &str, values: &[(&str, String)], edge_logs: bool) -> S
     }
     let mut text = out.join("\n");
     text.push('\n');
-    text.replace(
+    let text = text.replace(
         "# AWS mode: replace [target.local] with these two tables.",
         "# AWS mode, from `terraform output -json` (cutover plan init --from-terraform).",
-    )
+    );
+    let unwritten = values.iter().filter(|(k, _)| !written.contains(k)).map(|(k, _)| (*k).to_owned()).collect();
+    (text, unwritten)
 }
 
 fn plan_init(text: &str, output: Option<&Path>) -> Result<ExitCode, Failure> {

@@ -498,7 +498,7 @@ fn a_plan_is_made_from_terraforms_outputs() {
         "distribution_id": output("E1ABCDEF234567".into()),
         "kvs_arn": output("arn:aws:cloudfront::111122223333:key-value-store/0a1b2c3d-1111-2222-3333-444455556666".into()),
         "weight_key": output("orders-api/weight".into()),
-        "probe_token_key": output("orders-api/probe-token".into()),
+        "when_store_unreadable": output("serverless".into()),
         "serverless_origin_id": output("api-gateway".into()),
         "api_id": output("z9y8x7w6v5".into()),
         "api_stage": output("$default".into()),
@@ -522,7 +522,11 @@ fn a_plan_is_made_from_terraforms_outputs() {
     assert_eq!(parsed.target.cohort, cutover_core::plan::CohortKey::Header("x-account".into()));
     let cutover_core::plan::Edge::CloudFront(edge) = &parsed.target.edge else { panic!("{text_}") };
     assert_eq!((edge.distribution_id.as_str(), edge.weight_key.as_str()), ("E1ABCDEF234567", "orders-api/weight"));
+    // No probe_token_key output: the plan derives it beside the weight key,
+    // never keeps the example's.
     assert_eq!(edge.probe_token_key, "orders-api/probe-token");
+    assert!(text_.contains("# probe_token_key = \"internal-api/probe-token\""), "{text_}");
+    assert_eq!(edge.when_store_unreadable, cutover_core::measure::Side::Serverless);
     assert!(edge.kvs_arn.ends_with("/0a1b2c3d-1111-2222-3333-444455556666"));
     let metrics = parsed.target.metrics.unwrap();
     assert_eq!(metrics.lambda_functions, ["orders-api-health", "orders-api-get-report"]);

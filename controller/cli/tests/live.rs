@@ -337,6 +337,30 @@ fn the_runbooks_runnable_blocks_do_what_they_say() {
     // A time to schedule at: an hour from now.
     let later = Command::new("date").args(["-u", "-d", "+1 hour", "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
     let later = String::from_utf8(later.stdout).unwrap().trim().to_owned();
+    // One cutover on the edge at a time: the demo's own goes back to 0 first,
+    // and whatever a runbook leaves running goes back after it (two
+    // controllers on one edge would see each other's writes as drift).
+    let settle_all = || {
+        let listed = Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["history", "--output", "json", "--server", &demo.server])
+            .env("CUTOVER_TOKEN", &demo.operator)
+            .output()
+            .unwrap();
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        for cutover in listed.as_array().into_iter().flatten() {
+            let phase = cutover["phase"]["phase"].as_str().unwrap_or_default();
+            if matches!(phase, "progressing" | "paused" | "pending" | "rolling_back") {
+                let id = cutover["id"].as_str().unwrap_or_default();
+                let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+                    .args(["rollback", id, "--reason", "runbook test: one cutover at a time", "--server", &demo.server])
+                    .env("CUTOVER_TOKEN", &demo.operator)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "rollback {id}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    };
+    settle_all();
     for (n, (name, blocks)) in runbooks.iter().enumerate() {
         let id = format!("runbook-{n}");
         let started = Command::new(env!("CARGO_BIN_EXE_cutover"))
@@ -356,8 +380,9 @@ fn the_runbooks_runnable_blocks_do_what_they_say() {
                 .replace("<a UTC time, RFC 3339>", &later)
                 .replace("http://127.0.0.1:7300", &demo.server)
                 .replace("localhost:8079", &edge);
-            let out = Command::new("bash")
-                .args(["-euo", "pipefail", "-c", &script])
+            // Bounded: a block that hangs fails here instead of holding CI.
+            let out = Command::new("timeout")
+                .args(["300", "bash", "-euo", "pipefail", "-c", &script])
                 .env("PATH", &path)
                 .env("CUTOVER_SERVER", &demo.server)
                 .env("CUTOVER_TOKEN", &demo.operator)
@@ -371,6 +396,7 @@ fn the_runbooks_runnable_blocks_do_what_they_say() {
                 assert!(said.contains(expected), "{}: {expected:?} not printed:\n{said}", block.at);
             }
         }
+        settle_all();
     }
 }
 
@@ -405,9 +431,10 @@ fn the_runbooks_aws_commands_are_ones_the_aws_cli_takes() {
     std::fs::create_dir_all(&scratch).unwrap();
     for (name, blocks) in runbooks {
         let text: String = blocks.iter().map(|b| b.text.as_str()).collect();
-        let out = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &format!("{wrapper}{text}")])
+        let out = Command::new("timeout")
+            .args(["300", "bash", "-euo", "pipefail", "-c", &format!("{wrapper}{text}")])
             .current_dir(&scratch)
+            .env_remove("AWS_PROFILE")
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
             .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -419,14 +446,19 @@ fn the_runbooks_aws_commands_are_ones_the_aws_cli_takes() {
         let at: Vec<&str> = blocks.iter().map(|b| b.at.as_str()).collect();
         assert!(out.status.success(), "{name} ({}): the AWS CLI refused it:\n{text}\n---\n{said}", at.join(", "));
     }
-    // The check can fail: a misspelt option is refused.
+    // The check can fail: a misspelt option is refused, by the CLI.
     let out = Command::new("bash")
         .args([
             "-c",
             &format!("{wrapper}aws cloudfront-keyvaluestore put-key --kvs-arn a --key k --valeu 0 --if-match E"),
         ])
         .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+        .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a misspelt option passed");
+    assert!(said.contains("the following arguments are required: --value"), "refused for another reason: {said}");
 }

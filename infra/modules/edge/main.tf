@@ -54,7 +54,7 @@ resource "aws_cloudfrontkeyvaluestore_key" "probe_token" {
 }
 
 resource "aws_cloudfront_function" "router" {
-  name    = "${var.name}-cutover-router"
+  name    = "${var.name}-weight"
   runtime = "cloudfront-js-2.0"
   comment = "cutover: sends each /api/* request to the ALB or API Gateway by sticky cohort"
   publish = true

@@ -6,6 +6,12 @@ variable "name" {
 variable "weight_key" {
   description = "The plan's [target.cloudfront] weight_key."
   type        = string
+
+  # Rendered into the function's JavaScript between single quotes.
+  validation {
+    condition     = !can(regex("['\\\\\n\r]", var.weight_key))
+    error_message = "weight_key: no quote, backslash or line break."
+  }
 }
 
 variable "probe_token_key" {
@@ -30,12 +36,25 @@ variable "cohort_header" {
   description = "The header naming the client (the plan's cohort = { header = ... }), or empty."
   type        = string
   default     = "x-user-id"
+
+  # CloudFront Functions see header names lower-cased: "X-User-Id" would
+  # never match, and every user would be bucketed by IP (the plan refuses
+  # it too).
+  validation {
+    condition     = can(regex("^[a-z0-9_.-]*$", var.cohort_header))
+    error_message = "cohort_header: a header name in lower case (letters, digits, - _ .)."
+  }
 }
 
 variable "cohort_cookie" {
   description = "The cookie naming the client (cohort = { cookie = ... }), or empty."
   type        = string
   default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]*$", var.cohort_cookie))
+    error_message = "cohort_cookie: letters, digits, - _ . only."
+  }
 }
 
 variable "when_store_unreadable" {

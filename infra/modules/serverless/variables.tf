@@ -44,8 +44,9 @@ variable "vpc_subnet_ids" {
 }
 
 variable "vpc_security_group_ids" {
-  type    = list(string)
-  default = []
+  description = "The functions' security groups in the VPC: give them with vpc_subnet_ids (Lambda refuses subnets without)."
+  type        = list(string)
+  default     = []
 }
 
 variable "throttling_burst_limit" {
