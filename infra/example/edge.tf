@@ -48,10 +48,15 @@ resource "aws_cloudfront_distribution" "main" {
     }
   }
 
-  # The new side: API Gateway, chosen per request by the edge function.
+  # The new side: API Gateway, chosen per request by the edge function;
+  # the secret tells the functions a request came through here.
   origin {
     origin_id   = module.edge.serverless_origin_id
     domain_name = module.serverless.api_domain
+    custom_header {
+      name  = "x-origin-verify"
+      value = module.edge.origin_secret
+    }
     custom_origin_config {
       http_port              = 80
       https_port             = 443

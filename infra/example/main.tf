@@ -27,7 +27,9 @@ module "serverless" {
   name        = var.name
   zips_dir    = "${path.root}/../../target/lambda-zips"
   backend_url = var.backend_url
-  tags        = var.tags
+  # Only requests through the distribution are served (the edge module's secret).
+  origin_secret = module.edge.origin_secret
+  tags          = var.tags
 }
 
 module "controller" {

@@ -174,11 +174,13 @@ class TheRoutesAreTheContract(unittest.TestCase):
         set_here = set(re.findall(r"\b([A-Z][A-Z_]+) =", variables))
         # The settings the functions read (api-lambdas/functions/src/lib.rs).
         lib = (ROOT / "api-lambdas/functions/src/lib.rs").read_text()
-        read = set(re.findall(r'required\("([A-Z_]+)"', lib)) | set(re.findall(r'number\("([A-Z_]+)"', lib))
+        read = (set(re.findall(r'required\("([A-Z_]+)"', lib)) | set(re.findall(r'number\("([A-Z_]+)"', lib))
+                | set(re.findall(r'env::var\("([A-Z_]+)"\)', lib)))
         self.assertTrue(read, "the functions' settings were not found")
         self.assertEqual(set_here - read, set(), "Terraform sets what no function reads")
         self.assertIn("TABLE_NAME", set_here)
         self.assertIn("BACKEND_URL", set_here)
+        self.assertIn("ORIGIN_SECRET", set_here)
 
 
 class EachRoleIsItsContract(unittest.TestCase):
@@ -288,6 +290,16 @@ class TheEdgeIsWhatTheControllerAndPreflightExpect(unittest.TestCase):
         # The behaviour's own origin is the old side; the function selects the new one by its id.
         self.assertEqual(api["target_origin_id"], "${var.legacy_origin_id}")
         origins = {o["origin_id"]: o for o in distribution["origin"]}
+        # Only requests through the distribution reach the functions: the
+        # header the functions check, with the secret they are given.
+        api_origin = origins["${module.edge.serverless_origin_id}"]
+        self.assertEqual(one(api_origin["custom_header"]),
+                         {"name": "x-origin-verify", "value": "${module.edge.origin_secret}"})
+        lib = (ROOT / "api-lambdas/functions/src/lib.rs").read_text()
+        self.assertIn('ORIGIN_HEADER: &str = "x-origin-verify"', lib)
+        example = load(INFRA / "example/main.tf")
+        serverless = next(m["serverless"] for m in example["module"] if "serverless" in m)
+        self.assertEqual(serverless["origin_secret"], "${module.edge.origin_secret}")
         self.assertEqual(origins["${module.edge.serverless_origin_id}"]["domain_name"], "${module.serverless.api_domain}")
         for origin in origins.values():
             self.assertEqual(one(origin["custom_origin_config"])["origin_protocol_policy"], "https-only")

@@ -14,6 +14,7 @@
 //! | `BACKEND_URL` | routes with `"backend": true` | e.g. `https://backend.internal` |
 //! | `BACKEND_TIMEOUT_MS` | optional, 3000 | per backend call, connect to last byte |
 //! | `METADATA_TTL_SECONDS` | optional, 300 | how long fetched metadata is served from DynamoDB |
+//! | `ORIGIN_SECRET` | optional | when set, only requests carrying it in `x-origin-verify` are served (CloudFront adds it on the API Gateway origin): the API's own endpoint is on the internet |
 //! | `AWS_ENDPOINT_URL_DYNAMODB` | optional | an emulator, such as moto |
 //! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | optional, info | log filter |
 
@@ -96,12 +97,35 @@ pub async fn run(function: Function) -> Result<(), InitError> {
     };
     let app = App::new(store, backend, config);
     let cold = AtomicBool::new(true);
-    tracing::info!(function = function.name(), "ready");
-    let handler = lambda_http::service_fn(|event: Request| invoke(&app, &cold, event));
+    let origin_secret = std::env::var("ORIGIN_SECRET").ok().filter(|s| !s.is_empty());
+    if origin_secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(InitError::Invalid {
+            name: "ORIGIN_SECRET",
+            value: "(withheld)".into(),
+            hint: "give at least 16 characters, or leave it unset".into(),
+        });
+    }
+    tracing::info!(function = function.name(), origin_checked = origin_secret.is_some(), "ready");
+    let origin_secret = origin_secret.as_deref();
+    let handler = lambda_http::service_fn(|event: Request| invoke(&app, &cold, origin_secret, event));
     lambda_http::run(handler).await.map_err(|e| InitError::Runtime(e.to_string()))
 }
 
-async fn invoke<S, B>(app: &App<S, B>, cold: &AtomicBool, event: Request) -> Result<Response<Body>, Infallible>
+/// The header CloudFront adds on the API Gateway origin, and the one
+/// callers who skip CloudFront cannot know.
+pub const ORIGIN_HEADER: &str = "x-origin-verify";
+
+/// `presented == secret`, in time that does not depend on where they differ.
+fn same_secret(presented: &[u8], secret: &[u8]) -> bool {
+    presented.len() == secret.len() && presented.iter().zip(secret).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+}
+
+async fn invoke<S, B>(
+    app: &App<S, B>,
+    cold: &AtomicBool,
+    origin_secret: Option<&str>,
+    event: Request,
+) -> Result<Response<Body>, Infallible>
 where
     S: cutover_api::store::Store,
     B: cutover_api::backend::Backend,
@@ -114,6 +138,18 @@ where
         .or_else(|| event.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned));
     let invocation =
         Invocation { trace: Trace { request_id, trace_id }, cold_start: cold.swap(false, Ordering::Relaxed) };
+    if let Some(secret) = origin_secret {
+        let presented = event.headers().get(ORIGIN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        if !same_secret(presented, secret.as_bytes()) {
+            let refused = cutover_api::ApiError::new(
+                http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "this API is served through its CloudFront distribution; call it there",
+            );
+            let (parts, body) = app.reject(refused, &invocation).into_parts();
+            return Ok(Response::from_parts(parts, Body::Text(String::from_utf8_lossy(&body).into_owned())));
+        }
+    }
     let (parts, body) = event.into_parts();
     let body = match body {
         Body::Text(text) => Bytes::from(text),
@@ -159,4 +195,17 @@ fn init_logs() {
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stdout)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn only_the_same_secret_passes() {
+        assert!(same_secret(b"0123456789abcdef", b"0123456789abcdef"));
+        assert!(!same_secret(b"0123456789abcdeF", b"0123456789abcdef"));
+        assert!(!same_secret(b"0123456789abcde", b"0123456789abcdef"));
+        assert!(!same_secret(b"", b"0123456789abcdef"));
+    }
 }

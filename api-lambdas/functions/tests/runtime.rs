@@ -86,6 +86,25 @@ fn health_answers_marks_its_cold_start_and_logs_the_ids() {
     assert_eq!(answered[0]["status"], 200);
 }
 
+/// With `ORIGIN_SECRET` set, only requests carrying it (CloudFront adds it
+/// on the API Gateway origin) are served; calling the API's own endpoint
+/// directly is a 403 with the usual error body.
+#[test]
+fn with_an_origin_secret_only_requests_through_the_edge_are_served() {
+    let secret = "a-secret-only-cloudfront-knows";
+    let function = Function::start(env!("CARGO_BIN_EXE_health"), "health", &[("ORIGIN_SECRET", secret)]);
+    let (direct, _) = function.call("GET", "/api/health", &[], None);
+    assert_eq!(direct["statusCode"], 403);
+    assert_eq!(body(&direct)["error"], "forbidden");
+    assert_eq!(direct["headers"]["x-served-by"], "serverless");
+    let (guessed, _) =
+        function.call("GET", "/api/health", &[("x-origin-verify", "a-secret-only-cloudfront-knew")], None);
+    assert_eq!(guessed["statusCode"], 403);
+    let (through, _) = function.call("GET", "/api/health", &[("x-origin-verify", secret)], None);
+    assert_eq!(through["statusCode"], 200, "{through}");
+    function.stop();
+}
+
 #[test]
 fn a_put_by_one_function_is_read_by_another_through_dynamodb() {
     let moto = moto_with_table("api");

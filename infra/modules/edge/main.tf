@@ -53,6 +53,14 @@ resource "aws_cloudfrontkeyvaluestore_key" "probe_token" {
   }
 }
 
+# Sent by CloudFront on the API Gateway origin (x-origin-verify) and
+# checked by the functions (ORIGIN_SECRET): the API's own endpoint is on
+# the internet, and only requests through the distribution are served.
+resource "random_password" "origin_secret" {
+  length  = 40
+  special = false
+}
+
 resource "aws_cloudfront_function" "router" {
   name    = "${var.name}-weight"
   runtime = "cloudfront-js-2.0"

@@ -30,3 +30,9 @@ output "cache_policy_id" {
 output "origin_request_policy_id" {
   value = data.aws_cloudfront_origin_request_policy.all_but_host.id
 }
+
+output "origin_secret" {
+  description = "What CloudFront sends in x-origin-verify on the API Gateway origin; the functions' ORIGIN_SECRET."
+  value       = random_password.origin_secret.result
+  sensitive   = true
+}

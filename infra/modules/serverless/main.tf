@@ -165,9 +165,10 @@ resource "aws_lambda_function" "function" {
   }
 
   dynamic "environment" {
-    for_each = length(each.value.dynamodb) > 0 || each.value.backend ? [each.value] : []
+    for_each = length(each.value.dynamodb) > 0 || each.value.backend || var.origin_secret != null ? [each.value] : []
     content {
       variables = merge(
+        var.origin_secret != null ? { ORIGIN_SECRET = var.origin_secret } : {},
         length(environment.value.dynamodb) > 0 ? { TABLE_NAME = aws_dynamodb_table.app.name } : {},
         environment.value.backend ? { BACKEND_URL = var.backend_url, BACKEND_TIMEOUT_MS = tostring(var.backend_timeout_ms) } : {},
       )
@@ -233,10 +234,11 @@ resource "aws_apigatewayv2_integration" "function" {
 
 resource "aws_apigatewayv2_route" "function" {
   # The routes are the existing API's, which has no authorizer of its own
-  # on either side (the internal API trusts its network). Unlike the ALB,
-  # the default execute-api endpoint is on the internet: infra/README.md,
-  # "Known gaps", says how to close it (a secret header from CloudFront).
-  #checkov:skip=CKV_AWS_309:the API has no authorizer on either side; the open execute-api endpoint is a known gap (infra/README.md)
+  # on either side (the internal API trusts its network). The default
+  # execute-api endpoint is on the internet, so the functions serve only
+  # requests carrying the secret CloudFront adds (ORIGIN_SECRET,
+  # x-origin-verify): the API is reached through the distribution only.
+  #checkov:skip=CKV_AWS_309:no authorizer on either side, as before the cutover; the functions serve only requests through CloudFront (ORIGIN_SECRET)
   for_each  = local.routes
   api_id    = aws_apigatewayv2_api.api.id
   route_key = "${each.value.method} ${each.value.path}"

@@ -69,3 +69,10 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "origin_secret" {
+  description = "When set, the functions serve only requests carrying it in x-origin-verify (what CloudFront adds on the API Gateway origin)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
