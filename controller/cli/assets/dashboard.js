@@ -163,8 +163,9 @@
   // Lines over the cutover's hours: `lines` are {cls, xs, ys, dash, w, label,
   // step}; `marks` are vertical lines with a label; `readout(x)` says what
   // is under the pointer.
-  function chart({ title, x0, x1, yMax, unit, lines, marks = [], readout, height = 190 }) {
-    const width = Math.max(280, Math.floor(main.clientWidth > 900 ? (main.clientWidth - 60) / (title === 'weight' ? 1 : 2) : main.clientWidth - 40));
+  function chart({ title, x0, x1, yMax, unit, lines, marks = [], readout, height = 190, wide = false }) {
+    // Half the page on a wide screen (two charts a row) unless `wide`; all of it on a narrow one.
+    const width = Math.max(280, Math.floor(main.clientWidth > 900 ? (main.clientWidth - 60) / (wide ? 1 : 2) : main.clientWidth - 40));
     const m = { l: 48, r: 10, t: 18, b: 22 };
     const iw = width - m.l - m.r, ih = height - m.t - m.b;
     const X = t => m.l + (t - x0) / ((x1 - x0) || 1) * iw;
@@ -371,7 +372,7 @@
       if (S.weight.length && S.last_ms != null) { weightXs.push(S.last_ms); weightYs.push(weightYs[weightYs.length - 1]); }
       const rel = t => fmt.span(t - x0);
       fill(P.weight, el('h2', { text: 'Weight on serverless: planned and at the edge' }), chart({
-        title: 'weight', x0, x1, yMax: 100, unit: '%', height: 170, marks,
+        title: 'weight', x0, x1, yMax: 100, unit: '%', height: 170, marks, wide: true,
         lines: [
           { cls: 'planned', xs: S.planned.map(p => p.at_ms), ys: S.planned.map(p => p.bps / 100), step: true, dash: '6 4', label: 'planned' },
           { cls: 'serverless', xs: weightXs, ys: weightYs, step: true, w: 2.5, label: 'at the edge' },

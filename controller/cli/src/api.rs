@@ -509,6 +509,11 @@ pub struct TrailPage {
     pub chain: ChainStatus,
 }
 
+/// A query string's `key=value` pairs (a bare `key` has an empty value).
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query.unwrap_or_default().split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 /// `"12.3"`: version 12, index 3.
 fn parse_place(s: &str) -> Option<(u64, u16)> {
     let (version, index) = s.split_once('.')?;
@@ -546,8 +551,7 @@ async fn audit_trail(
 ) -> Result<Json<TrailPage>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let (mut after, mut limit) = (None, 200usize);
-    for pair in query.as_deref().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in query_pairs(query.as_deref()) {
         match key {
             "after" => {
                 after = Some(parse_place(value).ok_or_else(|| {
@@ -704,8 +708,8 @@ async fn series(
 ) -> Result<Response, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let mut recent = 200usize;
-    for pair in query.as_deref().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
+    for pair in query_pairs(query.as_deref()) {
+        match pair {
             ("events", "all") => recent = usize::MAX,
             ("events", value) => {
                 recent = value.parse().ok().filter(|n| *n <= 10_000).ok_or_else(|| {

@@ -334,7 +334,7 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
         StoreAt::Sqlite(path) => path.parent().unwrap_or(Path::new(".")).join(crate::report::default_path(&id)),
         _ => crate::report::default_path(&id),
     };
-    match crate::report::from_store(&store, &id).await {
+    match crate::report::from_store(&store, &id, usize::MAX).await {
         Ok(Some(data)) => match crate::report::write(&data, &report_path) {
             Ok(said) => println!("\n{said}"),
             Err(e) => eprintln!("could not write the report: {e}"),
@@ -415,7 +415,7 @@ async fn traffic(edge: String, rate: f64) {
         let user = format!("user-{}", (n.wrapping_mul(2_654_435_761)) % 5000);
         let probe = n % 50 == 0;
         let (method, path, body) = match n % 20 {
-            _ if probe => ("GET", "/api/health".to_owned(), ""),
+            _ if probe => ("GET", "/api/health".to_owned(), ""), // the controller's probe route
             0 | 1 => ("PUT", format!("/api/users/{user}/context"), r#"{"theme":"dark"}"#),
             2 => ("PUT", format!("/api/workflows/wf-{}/mapping", n % 300), r#"{"ingest":"queue-a"}"#),
             3..=5 => ("GET", format!("/api/workflows/wf-{}/mapping", n % 300), ""),

@@ -245,20 +245,20 @@ fn aws_plan_from(
             out.push(format!("# {line}"));
             continue;
         }
-        let set = key.and_then(|key| values.iter().find(|(k, _)| *k == key));
-        if let Some((key, _)) = set {
-            if aws || (target && matches!(*key, "name" | "cohort")) {
-                written.insert(*key);
-            }
-        }
+        // A value the outputs give, for a line of the AWS tables or the
+        // target's name and cohort.
+        let set = key
+            .and_then(|key| values.iter().find(|(k, _)| *k == key))
+            .filter(|(key, _)| aws || (target && matches!(*key, "name" | "cohort")));
         match set {
-            Some((key, value)) if target && *key == "cohort" && value.is_empty() => {
-                out.push("# cohort: none given, so requests are bucketed by viewer IP".to_owned())
+            Some((key, value)) => {
+                written.insert(*key);
+                out.push(match (*key, value.is_empty()) {
+                    ("cohort", true) => "# cohort: none given, so requests are bucketed by viewer IP".to_owned(),
+                    _ => format!("{key} = {value}"),
+                });
             }
-            Some((key, value)) if aws || (target && matches!(*key, "name" | "cohort")) => {
-                out.push(format!("{key} = {value}"))
-            }
-            _ => out.push(line),
+            None => out.push(line),
         }
     }
     let mut text = out.join("\n");

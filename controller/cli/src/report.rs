@@ -15,7 +15,8 @@ use crate::client::{Client, ServerArgs};
 use crate::failure::Failure;
 use crate::series::Series;
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
-use crate::view::{latest_analysis, CutoverView};
+use crate::view::CutoverView;
+use cutover_core::engine::{Event, EventKind};
 use cutover_core::store::Store;
 
 #[derive(Args)]
@@ -57,7 +58,7 @@ pub async fn run(args: &ReportArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
             let Some(store) = AnyStore::open(at, Open::Existing, aws).await? else {
                 return Err(Failure::input(format!("no store at {at}; pass --store (or set CUTOVER_STORE)")));
             };
-            match from_store(&store, &args.id).await? {
+            match from_store(&store, &args.id, usize::MAX).await? {
                 Some(data) => data,
                 None => {
                     return Err(Failure::input(format!("no cutover {} in {at}; `cutover history` lists them", args.id)))
@@ -83,18 +84,26 @@ pub fn default_path(id: &str) -> PathBuf {
 }
 
 /// The report's data read from a store; `None` when it has no such cutover.
-pub async fn from_store(store: &AnyStore, id: &str) -> Result<Option<ReportData>, Failure> {
+/// The report's data read from a store, with the trail's newest `recent`
+/// lines (`usize::MAX`: all); `None` when it has no such cutover. One read
+/// of the trail serves the series and the view's latest analysis.
+pub async fn from_store(store: &AnyStore, id: &str, recent: usize) -> Result<Option<ReportData>, Failure> {
     let Some(stored) = store.load(id).await? else { return Ok(None) };
     let trail = store.trail(id).await?.unwrap_or_else(|| cutover_core::audit::Trail {
         head: cutover_core::audit::GENESIS.into(),
         records: Vec::new(),
     });
-    let (latest, _) = latest_analysis(store, id, None, None).await?;
+    let latest = trail
+        .records
+        .iter()
+        .rev()
+        .filter_map(|r| serde_json::from_str::<Event>(&r.body).ok())
+        .find(|e| matches!(e.kind, EventKind::Analysis { .. }));
     Ok(Some(ReportData {
         generated_at: crate::unix_timestamp().to_string(),
         view: CutoverView::new(&stored, latest.as_ref()),
-        series: Series::build(&stored, &trail, usize::MAX),
-        plan: stored.plan,
+        series: Series::build(&stored, &trail, recent),
+        plan: shareable_plan(&stored.plan),
     }))
 }
 

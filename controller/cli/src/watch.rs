@@ -41,6 +41,9 @@ pub struct WatchArgs {
     pub server: ServerArgs,
 }
 
+/// The trail's newest lines read: more than a terminal shows.
+const LINES: usize = 200;
+
 /// Where the cutover is read and commands go.
 enum Source {
     Api(Client),
@@ -57,9 +60,9 @@ impl Source {
 
     async fn read(&self, id: &str) -> Result<(CutoverView, Series), Failure> {
         match self {
-            Source::Api(client) => Ok((client.get(id).await?, client.series(id, Some(200)).await?)),
+            Source::Api(client) => Ok((client.get(id).await?, client.series(id, Some(LINES)).await?)),
             Source::Store(store) => {
-                let data = crate::report::from_store(store, id)
+                let data = crate::report::from_store(store, id, LINES)
                     .await?
                     .ok_or_else(|| Failure::input(format!("no cutover {id}; `cutover history` lists them")))?;
                 Ok((data.view, data.series))
