@@ -11,6 +11,8 @@ module "edge" {
   serverless_origin_id  = "api-gateway"
   cohort_header         = var.cohort_header
   when_store_unreadable = var.when_store_unreadable
+  edge_logs             = var.edge_logs
+  tags                  = var.tags
 }
 
 import {
@@ -90,6 +92,9 @@ resource "aws_cloudfront_distribution" "main" {
       event_type   = "viewer-request"
       function_arn = module.edge.function_arn
     }
+
+    # Each request's cohort for the judge, when edge_logs is on.
+    realtime_log_config_arn = module.edge.realtime_log_config_arn
   }
 
   restrictions {

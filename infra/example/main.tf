@@ -1,6 +1,7 @@
-# One target, composed: the serverless side, the edge (edge.tf) and the
-# controller's home. (Where `cutover serve` runs and the monitoring follow;
-# infra/README.md says what is written so far.)
+# One target, composed: the serverless side, the edge (edge.tf), the
+# controller's home (its table, role and the replicas that run `cutover
+# serve`) and the monitoring (dashboard, alarms). infra/README.md walks
+# through applying it.
 
 terraform {
   required_version = ">= 1.6"
@@ -38,6 +39,21 @@ module "controller" {
   table_name      = "${var.name}-cutover"
   kvs_id          = module.edge.kvs_id
   api_id          = module.serverless.api_id
-  edge_log_stream = var.edge_log_stream
-  tags            = var.tags
+  edge_log_stream = module.edge.edge_log_stream_name
+  # `cargo xtask package-controller` builds it.
+  binary_path      = "${path.root}/../../target/controller/cutover-aarch64"
+  subnet_ids       = var.controller_subnet_ids
+  allowed_cidrs    = var.controller_allowed_cidrs
+  tokens_parameter = var.controller_tokens_parameter
+  tags             = var.tags
+}
+
+module "monitoring" {
+  source       = "../modules/monitoring"
+  name         = var.name
+  target_name  = var.name
+  alarm_emails = var.alarm_emails
+  # What `cutover dashboard cloudwatch --plan plan.toml` printed for this target.
+  dashboard_body = var.dashboard_file == null ? null : file(var.dashboard_file)
+  tags           = var.tags
 }

@@ -26,6 +26,15 @@ output "controller_role_arn" {
   value = module.controller.role_arn
 }
 
+# Inside the VPC (or through an SSM port forward): cutover status --server URL.
+output "controller_api_url" {
+  value = module.controller.api_url
+}
+
+output "alarm_topic_arn" {
+  value = module.monitoring.topic_arn
+}
+
 output "distribution_id" {
   value = aws_cloudfront_distribution.main.id
 }
@@ -70,8 +79,13 @@ output "xray_legacy_service" {
 }
 
 output "edge_log_stream_arn" {
-  description = "The Kinesis stream of the edge's real-time logs, when given (this example does not create it yet)."
-  value       = var.edge_log_stream == null ? null : "arn:aws:kinesis:${var.region}:${data.aws_caller_identity.current.account_id}:stream/${var.edge_log_stream}"
+  description = "The Kinesis stream of the edge's real-time logs (edge_logs = true), else null."
+  value       = module.edge.edge_log_stream_arn
+}
+
+output "edge_log_fields" {
+  description = "The real-time log configuration's fields, in its order (the plan's [target.metrics.edge_logs] fields)."
+  value       = module.edge.edge_log_fields
 }
 
 output "when_store_unreadable" {

@@ -62,9 +62,10 @@ variable "cohort_header" {
   default     = "x-user-id"
 }
 
-variable "edge_log_stream" {
-  type    = string
-  default = null
+variable "edge_logs" {
+  description = "Log every /api/* request to a Kinesis stream the controller reads (each user's cohort for the judge; infra/README.md)."
+  type        = bool
+  default     = false
 }
 
 variable "tags" {
@@ -91,4 +92,33 @@ variable "when_store_unreadable" {
   description = "Where the edge sends requests when it cannot read the weight: legacy until the cutover completes, serverless after (runbooks/decommission.md). The plan's value: --from-terraform reads it from the outputs."
   type        = string
   default     = "legacy"
+}
+
+variable "controller_subnet_ids" {
+  description = "Private subnets, in two or more zones, for the controller's replicas and its internal load balancer."
+  type        = list(string)
+}
+
+variable "controller_allowed_cidrs" {
+  description = "Who else may reach the control API, besides the VPC's own block (a VPN's range)."
+  type        = list(string)
+  default     = []
+}
+
+variable "controller_tokens_parameter" {
+  description = "The SSM SecureString parameter holding the control API's tokens (infra/README.md makes it)."
+  type        = string
+  default     = "/cutover/tokens"
+}
+
+variable "alarm_emails" {
+  description = "Who the controller's alarms (down, paused 30 minutes, rollback) are sent to."
+  type        = list(string)
+  default     = []
+}
+
+variable "dashboard_file" {
+  description = "The CloudWatch dashboard body `cutover dashboard cloudwatch` wrote for this target; null for none yet."
+  type        = string
+  default     = null
 }

@@ -5,8 +5,12 @@ Run by ./tests/run: .venv/bin/python -m unittest discover -s infra/tests
 """
 
 import json
+import os
 import pathlib
 import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 import hcl2
@@ -66,6 +70,21 @@ SERVERLESS = load(INFRA / "modules/serverless/main.tf")
 CONTROLLER = load(INFRA / "modules/controller/main.tf")
 EDGE = load(INFRA / "modules/edge/main.tf")
 EXAMPLE_EDGE = load(INFRA / "example/edge.tf")
+HOST = load(INFRA / "modules/controller/host.tf")
+MONITORING = load(INFRA / "modules/monitoring/main.tf")
+EXAMPLE = load(INFRA / "example/main.tf")
+# The metric names the controller publishes (controller/core/src/dashboard.rs).
+PUBLISHED = dict(
+    re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', (ROOT / "controller/core/src/dashboard.rs").read_text())
+)
+
+
+def render(template, values):
+    """Terraform's templatefile() for the templates here: ${name} only."""
+    used = set(re.findall(r"\$\{(\w+)\}", template))
+    missing = used - set(values)
+    assert not missing, f"not given: {missing}"
+    return re.sub(r"\$\{(\w+)\}", lambda m: str(values[m.group(1)]), template), used
 
 
 class EveryFileParses(unittest.TestCase):
@@ -324,6 +343,249 @@ class ThePlanFromTerraformBucketsAsTheEdgeDoes(unittest.TestCase):
         self.assertEqual(outputs["probe_token_key"]["value"], "${module.edge.probe_token_key}")
         self.assertEqual(outputs["serverless_origin_id"]["value"], "${module.edge.serverless_origin_id}")
         self.assertEqual(outputs["lambda_functions"]["value"], "${module.serverless.function_names}")
+
+
+class TheControllerRunsWhereItsAlarmsAndRunbooksSay(unittest.TestCase):
+    UNIT = (INFRA / "modules/controller/cutover.service.tftpl").read_text()
+    USER_DATA = (INFRA / "modules/controller/user-data.sh.tftpl").read_text()
+
+    def templatefile_call(self, template):
+        local = one(HOST["locals"])
+        call = next(v for v in local.values() if isinstance(v, str) and template in v)
+        # python-hcl2 gives the call on one line: `{a = x, b = y}`.
+        arguments = call.split(", {", 1)[1]
+        return set(re.findall(r"(?:^|, )(\w+) = ", arguments))
+
+    def test_each_template_gets_exactly_its_variables(self):
+        for template, text in [("cutover.service.tftpl", self.UNIT), ("user-data.sh.tftpl", self.USER_DATA)]:
+            used = set(re.findall(r"\$\{(\w+)\}", text))
+            self.assertEqual(self.templatefile_call(template), used, template)
+
+    def test_the_unit_passes_systemd_analyze_verify(self):
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.fail("systemd-analyze is missing: cargo xtask setup installs Debian's systemd package")
+        unit, _ = render(
+            self.UNIT, {"region": "us-east-1", "table": "internal-api-cutover", "tokens_parameter": "/cutover/tokens",
+                        "port": 7300, "lease_ttl": 15}
+        )
+        with tempfile.TemporaryDirectory() as root:
+            for program in ["cutover", "cutover-fetch-tokens"]:
+                path = pathlib.Path(root, "usr/local/bin", program)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("#!/bin/sh\n")
+                path.chmod(0o755)
+            shutil.copytree("/usr/lib/systemd/system", pathlib.Path(root, "usr/lib/systemd/system"), symlinks=True)
+            target = pathlib.Path(root, "etc/systemd/system/cutover.service")
+            target.parent.mkdir(parents=True)
+            target.write_text(unit)
+            run = subprocess.run([analyze, "verify", f"--root={root}", "/etc/systemd/system/cutover.service"],
+                                 capture_output=True, text=True, env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})
+        # systemd-analyze exits 0 on a key it ignores: any word from it is a failure here.
+        self.assertEqual((run.returncode, run.stdout + run.stderr), (0, ""))
+
+    def test_the_unit_runs_serve_with_flags_it_has_on_the_controllers_table(self):
+        exec_start = next(l for l in self.UNIT.splitlines() if l.startswith("ExecStart="))
+        self.assertIn(" serve --store dynamodb://${table} ", exec_start)
+        serve = (ROOT / "controller/cli/src/serve.rs").read_text()
+        for flag in re.findall(r"--([a-z-]+)", exec_start):
+            self.assertRegex(serve, rf"pub {flag.replace('-', '_')}:", f"cutover serve has no --{flag}")
+        # The heartbeat the controller-down alarm waits for.
+        self.assertIn("--cloudwatch-heartbeat", exec_start)
+        local = one(HOST["locals"])
+        self.assertIn("table            = aws_dynamodb_table.controller.name", (INFRA / "modules/controller/host.tf").read_text())
+        self.assertIn("/run/cutover/tokens", exec_start)
+        self.assertIn("RuntimeDirectory=cutover", self.UNIT)
+        self.assertIn("binary_sha256", local["user_data"])
+        self.assertIn("sha256sum --check", self.USER_DATA)
+
+    def test_the_api_is_reachable_only_inside_the_vpc(self):
+        group = resources(HOST, "aws_security_group")["controller"]
+        ingress = one(group["ingress"])
+        self.assertEqual((ingress["from_port"], ingress["to_port"]), ("${local.port}", "${local.port}"))
+        # The VPC's block always (the load balancer's health checks come from it), and whoever else is allowed.
+        self.assertEqual(ingress["cidr_blocks"], "${distinct(concat([data.aws_vpc.this.cidr_block], var.allowed_cidrs))}")
+        template = resources(HOST, "aws_launch_template")["controller"]
+        self.assertFalse(one(template["network_interfaces"])["associate_public_ip_address"])
+        self.assertEqual(one(template["metadata_options"])["http_tokens"], "required")
+        balancer = resources(HOST, "aws_lb")["api"]
+        self.assertTrue(balancer["internal"])
+        group = resources(HOST, "aws_autoscaling_group")["controller"]
+        self.assertEqual(group["desired_capacity"], "${var.replicas}")
+        health = one(resources(HOST, "aws_lb_target_group")["api"]["health_check"])
+        self.assertIn(health["path"], (ROOT / "controller/cli/src/api.rs").read_text())
+
+    def test_the_binary_is_the_one_package_controller_builds(self):
+        built = re.search(r'CONTROLLER_BINARY: &str = "([^"]+)"', (ROOT / "xtask/src/package.rs").read_text()).group(1)
+        controller = next(m["controller"] for m in EXAMPLE["module"] if "controller" in m)
+        self.assertEqual(controller["binary_path"], "${path.root}/../../" + built)
+
+    def test_the_instances_assume_the_controllers_role(self):
+        variables = {k: v for b in load(INFRA / "modules/controller/variables.tf")["variable"] for k, v in b.items()}
+        self.assertEqual(variables["assumed_by"]["default"], ["ec2.amazonaws.com"])
+        profile = resources(HOST, "aws_iam_instance_profile")["controller"]
+        self.assertEqual(profile["role"], "${aws_iam_role.controller.name}")
+
+
+class TheAlarmsWatchWhatTheControllerPublishes(unittest.TestCase):
+    def alarms(self):
+        return resources(MONITORING, "aws_cloudwatch_metric_alarm")
+
+    def test_each_alarm_is_on_a_published_metric_to_the_topic(self):
+        for name, alarm in self.alarms().items():
+            self.assertEqual(alarm["namespace"], PUBLISHED["NAMESPACE"], name)
+            self.assertIn(alarm["metric_name"], PUBLISHED.values(), name)
+            self.assertEqual(alarm["alarm_actions"], ["${aws_sns_topic.alarms.arn}"], name)
+            self.assertRegex(alarm["alarm_description"], r"runbooks/[a-z-]+\.md", name)
+            runbook = re.search(r"runbooks/[a-z-]+\.md", alarm["alarm_description"]).group(0)
+            self.assertTrue((ROOT / runbook).exists(), runbook)
+
+    def test_no_heartbeat_is_the_alarm(self):
+        down = self.alarms()["heartbeat_missing"]
+        self.assertEqual(down["metric_name"], PUBLISHED["HEARTBEAT"])
+        self.assertEqual((down["statistic"], down["comparison_operator"], down["threshold"]),
+                         ("SampleCount", "LessThanThreshold", 1))
+        self.assertEqual(down["treat_missing_data"], "breaching")
+        self.assertNotIn("dimensions", down, "every replica beats into one series")
+
+    def test_thirty_minutes_paused(self):
+        paused = self.alarms()["paused_too_long"]
+        self.assertEqual(paused["metric_name"], PUBLISHED["LONGEST_PAUSE"])
+        self.assertEqual(paused["threshold"], "${var.paused_minutes * 60}")
+        variables = {k: v for b in load(INFRA / "modules/monitoring/variables.tf")["variable"] for k, v in b.items()}
+        self.assertEqual(variables["paused_minutes"]["default"], 30)
+
+    def test_a_rollback_of_the_plans_target(self):
+        rollback = self.alarms()["rollback"]
+        self.assertEqual(rollback["metric_name"], PUBLISHED["ROLLBACKS"])
+        self.assertEqual(rollback["dimensions"], {PUBLISHED["TARGET"]: "${var.target_name}"})
+        monitoring = next(m["monitoring"] for m in EXAMPLE["module"] if "monitoring" in m)
+        # --from-terraform makes the plan's target name from the `name` output, var.name.
+        self.assertEqual(monitoring["target_name"], "${var.name}")
+
+
+class TheEdgeLogsAreWhatThePlanAndPreflightRead(unittest.TestCase):
+    LOGS = load(INFRA / "modules/edge/edge-logs.tf")
+
+    def fields(self, header, cookie):
+        """The module's field list, evaluated for one cohort setting."""
+        expression = one(self.LOGS["locals"])["edge_log_fields"]
+        lists = re.findall(r"\[([^\[\]]*)\]", expression)
+        base = json.loads("[" + lists[0] + "]")
+        headers = json.loads("[" + lists[1] + "]")
+        cookies = json.loads("[" + lists[3] + "]")
+        return base + (headers if cookie == "" and header != "" else []) + (cookies if cookie != "" else [])
+
+    def test_the_fields_are_the_plans_in_its_order(self):
+        default_plan = (ROOT / "controller/core/src/plan/default-plan.toml").read_text()
+        listed = json.loads(re.search(r"^# fields = (\[.*\])$", default_plan, re.M).group(1))
+        # The default plan's cohort is a header: its fields line is the module's, in order.
+        self.assertEqual(self.fields("x-user-id", ""), listed)
+        # Each cohort's fields include what the controller requires (controller/core/src/plan/mod.rs).
+        plan_rs = (ROOT / "controller/core/src/plan/mod.rs").read_text()
+        required = json.loads(re.search(r'let mut fields = vec!(\[[^\]]*\]);', plan_rs).group(1))
+        self.assertTrue(set(required) <= set(self.fields("", "")))
+        self.assertTrue({"cs-headers", "cs-headers-count"} <= set(self.fields("x-user-id", "")))
+        self.assertIn("cs-cookie", self.fields("x-user-id", "session"))
+        self.assertNotIn("cs-headers", self.fields("x-user-id", "session"), "the cookie wins, as in function.js")
+
+    def test_the_stream_and_configuration_are_what_preflight_checks(self):
+        stream = resources(self.LOGS, "aws_kinesis_stream")["edge_logs"]
+        self.assertEqual(one(stream["stream_mode_details"])["stream_mode"], "ON_DEMAND")
+        self.assertEqual(stream["retention_period"], 24)
+        config = resources(self.LOGS, "aws_cloudfront_realtime_log_config")["api"]
+        self.assertEqual((config["sampling_rate"], config["fields"]), (100, "${local.edge_log_fields}"))
+        behaviour = one(resources(EXAMPLE_EDGE, "aws_cloudfront_distribution")["main"]["ordered_cache_behavior"])
+        self.assertEqual(behaviour["realtime_log_config_arn"], "${module.edge.realtime_log_config_arn}")
+        outputs = {name: body for block in load(INFRA / "example/outputs.tf")["output"] for name, body in block.items()}
+        # What --from-terraform reads (controller/cli/src/plan.rs), and the controller's policy its stream.
+        self.assertEqual(outputs["edge_log_stream_arn"]["value"], "${module.edge.edge_log_stream_arn}")
+        self.assertEqual(outputs["edge_log_fields"]["value"], "${module.edge.edge_log_fields}")
+        plan_rs = (ROOT / "controller/cli/src/plan.rs").read_text()
+        self.assertIn('("edge_log_fields", "fields", false)', plan_rs)
+        controller = next(m["controller"] for m in EXAMPLE["module"] if "controller" in m)
+        self.assertEqual(controller["edge_log_stream"], "${module.edge.edge_log_stream_name}")
+
+
+# Built by `cargo xtask setup` from the provider package on npm
+# (infra/tests/provider_schema.py); the release the example's `~> 5.80` takes.
+PROVIDER_SCHEMA = ROOT / "target/provider-schema/aws-5.99.1.json"
+META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"}
+
+
+class EveryArgumentIsInTheProvidersSchema(unittest.TestCase):
+    """A misspelt argument or block fails here, not at `terraform apply`."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not PROVIDER_SCHEMA.exists():
+            raise AssertionError(f"{PROVIDER_SCHEMA} is missing: run `cargo xtask setup` (./tests/run does)")
+        cls.schema = json.loads(PROVIDER_SCHEMA.read_text())
+
+    def problems(self, where, body, schema):
+        found = []
+        given = set()
+        for key, value in body.items():
+            if key in META_ARGUMENTS:
+                continue
+            if key == "dynamic":
+                for dynamic in value:
+                    for name, spec in dynamic.items():
+                        given.add(name)
+                        arg = schema.get(name)
+                        if arg is None or arg["block"] is None:
+                            found.append(f"{where}: no block `{name}` to make dynamic")
+                            continue
+                        for content in spec.get("content", []):
+                            found += self.problems(f"{where}.{name}", content, arg["block"])
+                continue
+            given.add(key)
+            arg = schema.get(key)
+            if arg is None:
+                near = [k for k in schema if k.split("_")[0] == key.split("_")[0]][:6]
+                found.append(f"{where}: no argument `{key}` (arguments starting alike: {near})")
+            elif arg["block"] is not None and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                for item in value:
+                    found += self.problems(f"{where}.{key}", item, arg["block"])
+        for name, arg in schema.items():
+            if arg["required"] and name not in given:
+                found.append(f"{where}: `{name}` is required")
+        return found
+
+    def test_the_example_pins_the_release_checked_here(self):
+        example = (INFRA / "example/main.tf").read_text()
+        self.assertIn('version = "~> 5.80"', example)
+        major, minor, _ = (int(x) for x in self.schema["version"].split("."))
+        self.assertEqual(major, 5)
+        self.assertGreaterEqual(minor, 80)
+
+    def test_every_aws_resource_and_data_source_uses_only_its_arguments(self):
+        problems = []
+        checked = 0
+        for path in TF_FILES:
+            doc = load(path)
+            for section, kinds in [("resource", self.schema["resource"]), ("data", self.schema["data"])]:
+                for block in doc.get(section, []):
+                    for kind, named in block.items():
+                        if not kind.startswith("aws_"):
+                            continue
+                        for name, body in named.items():
+                            where = f"{path.relative_to(ROOT)}: {kind}.{name}"
+                            if kind not in kinds:
+                                problems.append(f"{where}: no {section} type {kind} in hashicorp/aws {self.schema['version']}")
+                                continue
+                            checked += 1
+                            problems += self.problems(where, body, kinds[kind])
+        self.assertGreater(checked, 40)
+        self.assertEqual(problems, [], "\n".join(problems))
+
+    def test_the_check_can_fail(self):
+        schema = self.schema["resource"]["aws_launch_template"]
+        self.assertEqual(self.problems("t", {"metadata_options": [{"http_token": "required"}]}, schema),
+                         ["t.metadata_options: no argument `http_token` (arguments starting alike: "
+                          "['http_endpoint', 'http_protocol_ipv6', 'http_put_response_hop_limit', 'http_tokens'])"])
+        alarm = self.schema["resource"]["aws_cloudwatch_metric_alarm"]
+        self.assertIn("t: `alarm_name` is required", self.problems("t", {"comparison_operator": "x", "evaluation_periods": 1}, alarm))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@
 //! * first answer — process start → the response to that event (init plus
 //!   the first invocation, including its DynamoDB or backend call);
 //! * peak RSS — `VmHWM` after the first answer.
+//!
+//! `--baseline DIR` measures the binaries in DIR (an earlier build's
+//! `target/lambda`) beside today's, start for start alternately, and
+//! prints each function's ratios: a before/after from one run.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -33,7 +37,7 @@ struct Sample {
     peak_rss_kib: u64,
 }
 
-pub fn run(starts: usize, only: &[String], node: bool) -> anyhow::Result<()> {
+pub fn run(starts: usize, only: &[String], node: bool, baseline: Option<&Path>) -> anyhow::Result<()> {
     ensure!(starts >= 1, "--starts must be at least 1");
     let functions = select(only)?;
     let root = root();
@@ -59,26 +63,59 @@ pub fn run(starts: usize, only: &[String], node: bool) -> anyhow::Result<()> {
         "function", "bootstrap", "init p50", "init p99", "1st answer p50", "p99", "peak RSS"
     );
     let node_script = if node { Some(node_setup(&root)?) } else { None };
-    let measure = |label: &str, function: Function, program: (&Path, &[&str])| -> anyhow::Result<Row> {
-        let mut samples = Vec::with_capacity(starts);
+    // Each program in turn for every start, so both see the same machine.
+    let measure = |label: &str, function: Function, programs: &[(&Path, &[&str])]| -> anyhow::Result<Vec<Row>> {
+        let mut samples: Vec<Vec<Sample>> = programs.iter().map(|_| Vec::with_capacity(starts)).collect();
         for i in 0..starts {
             eprint!("\r{label:<22} start {}/{starts}", i + 1);
             let _ = std::io::stderr().flush();
-            samples.push(start_once(function, program, i, moto.endpoint(), backend.base())?);
+            for (k, (program, samples)) in programs.iter().zip(&mut samples).enumerate() {
+                // Each start its own item: a PUT creates one.
+                let n = i * programs.len() + k;
+                samples.push(start_once(function, *program, n, moto.endpoint(), backend.base())?);
+            }
         }
         eprint!("\r{:<40}\r", "");
-        Ok(Row::new(&samples))
+        Ok(samples.iter().map(|s| Row::new(s)).collect())
+    };
+    let size = |binary: &Path| -> anyhow::Result<u64> {
+        Ok(std::fs::metadata(binary).with_context(|| format!("{}", binary.display()))?.len())
     };
     let mut all_init = Vec::new();
     let mut all_rss = Vec::new();
+    let mut before_init = Vec::new();
+    let mut before_rss = Vec::new();
     for function in functions {
         let binary = root.join("target/lambda").join(function.name());
-        let size = std::fs::metadata(&binary).with_context(|| format!("{}", binary.display()))?.len();
-        let mut row = measure(function.name(), function, (&binary, &[]))?;
-        row.print(function.name(), &mebibytes(size as usize));
+        let mut row = match baseline {
+            None => {
+                let mut rows = measure(function.name(), function, &[(&binary, &[])])?;
+                let mut row = rows.remove(0);
+                row.print(function.name(), &mebibytes(size(&binary)? as usize));
+                row
+            }
+            Some(dir) => {
+                let old = dir.join(function.name());
+                let mut rows = measure(function.name(), function, &[(&old, &[]), (&binary, &[])])?;
+                let (mut before, mut after) = (rows.remove(0), rows.remove(0));
+                before.print(&format!("{} (before)", function.name()), &mebibytes(size(&old)? as usize));
+                after.print(function.name(), &mebibytes(size(&binary)? as usize));
+                println!(
+                    "  after / before, medians: binary {:.2}x, init {:.2}x, first answer {:.2}x, peak RSS {:.2}x",
+                    size(&binary)? as f64 / size(&old)? as f64,
+                    after.init_p50().as_secs_f64() / before.init_p50().as_secs_f64(),
+                    after.first_p50().as_secs_f64() / before.first_p50().as_secs_f64(),
+                    after.rss_p50() as f64 / before.rss_p50() as f64,
+                );
+                before_init.append(&mut before.init);
+                before_rss.append(&mut before.rss);
+                after
+            }
+        };
         if let (Function::GetUserContext, Some(script)) = (function, &node_script) {
             let script = script.to_string_lossy();
-            let mut node = measure("node get-user-context", function, (Path::new("node"), &[script.as_ref()]))?;
+            let mut node =
+                measure("node get-user-context", function, &[(Path::new("node"), &[script.as_ref()])])?.remove(0);
             node.print("  Node.js 20, SDK v3", "(script)");
             println!(
                 "  ratio Node.js / Rust, medians: init {:.1}x, first answer {:.1}x, peak RSS {:.1}x",
@@ -97,6 +134,15 @@ pub fn run(starts: usize, only: &[String], node: bool) -> anyhow::Result<()> {
         percentile(&mut all_rss, 0.5) as f64 / 1024.0,
         all_rss.iter().max().copied().unwrap_or_default() as f64 / 1024.0,
     );
+    if baseline.is_some() {
+        println!(
+            "before:        init median {}, p99 {}; peak RSS median {:.1} MiB, max {:.1} MiB",
+            millis(percentile(&mut before_init, 0.5)),
+            millis(percentile(&mut before_init, 0.99)),
+            percentile(&mut before_rss, 0.5) as f64 / 1024.0,
+            before_rss.iter().max().copied().unwrap_or_default() as f64 / 1024.0,
+        );
+    }
     Ok(())
 }
 

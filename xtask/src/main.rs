@@ -2,11 +2,15 @@
 //!
 //! * `setup` — installs what the tests and the packaging need: `.venv` from
 //!   `requirements-dev.txt`, `.venv-tools` from `requirements-tools.txt`,
-//!   chromium and tmux from Debian's packages when missing, the ARM64 Rust
-//!   target.
+//!   chromium, tmux and systemd (for `systemd-analyze verify`) from Debian's
+//!   packages when missing, the AWS provider's schema (from its CDK for
+//!   Terraform package on npm), the ARM64 Rust target.
 //! * `package-lambdas` — builds one ARM64 `bootstrap.zip` per function of
 //!   `api-lambdas/routes.json` with cargo-lambda, into `target/lambda-zips/<function>/`
 //!   (where Terraform reads them), and checks each zip.
+//! * `package-controller` — builds `cutover` (with the AWS adapters) for
+//!   ARM64 Linux into `target/controller/cutover-aarch64`, where the
+//!   Terraform controller module uploads it from.
 //! * `bench-cold-start` — starts each function binary many times against a
 //!   local Lambda Runtime API and prints init and first-answer times, binary
 //!   size and peak memory.
@@ -37,6 +41,8 @@ enum Task {
     Setup,
     /// Build an ARM64 bootstrap.zip per Lambda function into target/lambda-zips/<function>/.
     PackageLambdas,
+    /// Build cutover (with the AWS adapters) for ARM64 Linux into target/controller/cutover-aarch64.
+    PackageController,
     /// Measure each function's cold start against a local Lambda Runtime API.
     BenchColdStart {
         /// Process starts per function.
@@ -49,6 +55,10 @@ enum Task {
         /// same harness, and print the ratio (installs the SDK with npm).
         #[arg(long)]
         node: bool,
+        /// Also measure the binaries in this directory (an earlier build's
+        /// target/lambda), alternating starts, and print the ratios.
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
     },
     /// The web dashboard of a finished 48-hour cutover in headless chromium:
     /// first render and bytes transferred.
@@ -67,8 +77,9 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Setup => setup(true),
         Task::PackageLambdas => setup(true).and_then(|()| package::run()),
-        Task::BenchColdStart { starts, functions, node } => {
-            setup(false).and_then(|()| bench::run(starts, &functions, node))
+        Task::PackageController => setup(true).and_then(|()| package::controller()),
+        Task::BenchColdStart { starts, functions, node, baseline } => {
+            setup(false).and_then(|()| bench::run(starts, &functions, node, baseline.as_deref()))
         }
         Task::BenchPage { runs, fresh } => setup(false).and_then(|()| bench_page::run(runs, fresh)),
     };
@@ -96,6 +107,7 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
     // tools above need newer or different: it lives in a venv of its own.
     venv(".venv-tools", "requirements-tools.txt")?;
     system_packages()?;
+    provider_schema()?;
     if arm64 {
         let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
         let installed = installed.context("run rustup (the Rust toolchain installer)")?;
@@ -107,10 +119,44 @@ fn setup(arm64: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The AWS provider release the Terraform is checked against, and the npm
+/// package of the CDK for Terraform generated from its schema
+/// (`@cdktf/provider-aws` 19.65.1 is hashicorp/aws 5.99.1).
+const PROVIDER_SCHEMA: &str = "target/provider-schema/aws-5.99.1.json";
+const PROVIDER_PACKAGE: &str = "@cdktf/provider-aws@19.65.1";
+
+/// Reduces the provider package's jsii manifest (120 MB) to the arguments
+/// and blocks of each resource and data source (1.5 MB), once:
+/// `infra/tests/test_terraform.py` checks every `aws_*` block against it.
+fn provider_schema() -> anyhow::Result<()> {
+    let root = root();
+    if root.join(PROVIDER_SCHEMA).exists() {
+        return Ok(());
+    }
+    eprintln!("setup: the AWS provider's schema from npm ({PROVIDER_PACKAGE}, 34 MB) into {PROVIDER_SCHEMA}");
+    let dir = root.join("target/provider-schema/download");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).context("create target/provider-schema")?;
+    run(Command::new("npm").args(["pack", "--silent", PROVIDER_PACKAGE, "--pack-destination"]).arg(&dir))?;
+    let tarball = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .context("npm pack wrote no .tgz")?;
+    run(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&dir).arg("package/.jsii"))?;
+    run(Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("infra/tests/provider_schema.py"))
+        .arg(dir.join("package/.jsii"))
+        .arg(root.join(PROVIDER_SCHEMA)))?;
+    std::fs::remove_dir_all(&dir).context("remove the download")?;
+    Ok(())
+}
+
 /// The programs the live-view tests drive, from Debian's packages: the
 /// browser the dashboard test runs (Playwright drives the system chromium)
 /// and the terminal `cutover watch` is tested in.
-const SYSTEM_PACKAGES: [(&str, &str); 2] = [("chromium", "/usr/bin/chromium"), ("tmux", "/usr/bin/tmux")];
+const SYSTEM_PACKAGES: [(&str, &str); 3] =
+    [("chromium", "/usr/bin/chromium"), ("tmux", "/usr/bin/tmux"), ("systemd", "/usr/bin/systemd-analyze")];
 
 /// Installs what `SYSTEM_PACKAGES` lacks with apt-get (as root, or through
 /// sudo), reading the package lists first only if the install fails.

@@ -49,7 +49,18 @@ impl<B: Backend> Backend for Option<B> {
     async fn get(&self, path: &str, trace: &Trace) -> Result<BackendResponse, BackendError> {
         match self {
             Some(backend) => backend.get(path, trace).await,
-            None => Err(BackendError::NotConfigured("this function has no backend in api-lambdas/routes.json".into())),
+            None => Err(no_backend()),
         }
     }
+}
+
+/// No backend, as a type (see [`crate::store::Absent`]).
+impl Backend for crate::store::Absent {
+    async fn get(&self, _: &str, _: &Trace) -> Result<BackendResponse, BackendError> {
+        Err(no_backend())
+    }
+}
+
+fn no_backend() -> BackendError {
+    BackendError::NotConfigured("this function has no backend in api-lambdas/routes.json".into())
 }

@@ -19,6 +19,7 @@ mod error;
 
 pub use app::{unix_now, App, Config, Invocation, CACHE, COLD_START, REQUEST_ID, SERVED_BY, TRACE_ID};
 pub use error::ApiError;
+pub use store::Absent;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -113,6 +113,22 @@ impl<S: Store> Store for Option<S> {
     }
 }
 
+/// The store of a function whose contract names no DynamoDB action, as a
+/// type: like `None`, it refuses every call, and a binary built with it
+/// links no store at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Absent;
+
+impl Store for Absent {
+    async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
+        Err(no_store())
+    }
+
+    async fn put(&self, _: &Key, _: &Item, _: Expect) -> Result<(), StoreError> {
+        Err(no_store())
+    }
+}
+
 fn no_store() -> StoreError {
     StoreError::Unavailable {
         message: "this function has no DynamoDB access in api-lambdas/routes.json".into(),

@@ -80,6 +80,46 @@ impl DynamoStore {
         DynamoStore::new(Client::new(&sdk_config(endpoint).await), table)
     }
 
+    /// The client as a Lambda function makes it: region and credentials
+    /// from the variables Lambda sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), an emulator from
+    /// `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` when set. Not the
+    /// SDK's default chain: profiles, SSO, IMDS and STS have nothing to
+    /// find in Lambda, and leaving them out leaves them out of the binary.
+    ///
+    /// `share_roots`: the process also has a backend client, so the SDK
+    /// takes the roots [`crate::tls::roots`] read for both; alone, it reads
+    /// them itself (once per process, and cheaper than handing them over:
+    /// it takes extra roots only as PEM text).
+    pub fn for_lambda(table: impl Into<String>, share_roots: bool) -> Result<DynamoStore, String> {
+        use aws_config::environment::EnvironmentVariableCredentialsProvider;
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or("AWS_REGION is not set (Lambda sets it; set it to run the function elsewhere)")?;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_secs(3))
+            .build();
+        let mut config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new(region))
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(timeouts);
+        if share_roots {
+            config = config.http_client(crate::tls::sdk_http_client());
+        }
+        let endpoint = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok().filter(|url| !url.trim().is_empty()));
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Ok(DynamoStore::new(Client::from_conf(config.build()), table))
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }

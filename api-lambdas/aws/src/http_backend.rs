@@ -28,9 +28,14 @@ impl HttpBackend {
                 "the backend URL must look like https://backend.internal; got {base_url:?}"
             )));
         }
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(1)))
-            .pool_idle_timeout(Duration::from_secs(50))
+            .pool_idle_timeout(Duration::from_secs(50));
+        if base.starts_with("https://") {
+            // The process's one trust store, shared with the DynamoDB client.
+            client = client.tls_certs_only(crate::tls::reqwest_roots());
+        }
+        let client = client
             .build()
             .map_err(|e| BackendError::NotConfigured(format!("the HTTP client could not be built: {e}")))?;
         Ok(HttpBackend { client, base: base.to_owned(), timeout })

@@ -7,6 +7,7 @@
 
 mod dynamo;
 mod http_backend;
+pub mod tls;
 
 pub use dynamo::{sdk_config, DynamoStore, Endpoint};
 pub use http_backend::{HttpBackend, MAX_BACKEND_BODY_BYTES};

@@ -2,9 +2,13 @@
 //! (HTTP API, payload format 2.0). Each binary in `src/bin/` is one route
 //! of `api-lambdas/routes.json` and calls [`main`] with its function.
 //!
-//! Init does only what the route needs: a DynamoDB client if the contract
-//! grants DynamoDB actions, an HTTP client if it calls the backend. Both
-//! are made once per process and reused by every invocation.
+//! Each binary names its ports in its type parameters —
+//! `main::<DynamoStore, Absent>(Function::GetUserContext)` — so it links
+//! only what its contract needs: health neither the AWS SDK nor an HTTP
+//! client, get-report no SDK, the DynamoDB routes no HTTP client. Init
+//! refuses a binary whose ports disagree with `routes.json`. A port is made
+//! once per process and reused by every invocation; both clients share one
+//! trust store (`cutover_api_aws::tls`).
 //!
 //! Environment:
 //!
@@ -15,19 +19,23 @@
 //! | `BACKEND_TIMEOUT_MS` | optional, 3000 | per backend call, connect to last byte |
 //! | `METADATA_TTL_SECONDS` | optional, 300 | how long fetched metadata is served from DynamoDB |
 //! | `ORIGIN_SECRET` | optional | when set, only requests carrying it in `x-origin-verify` are served (CloudFront adds it on the API Gateway origin): the API's own endpoint is on the internet |
-//! | `AWS_ENDPOINT_URL_DYNAMODB` | optional | an emulator, such as moto |
+//! | `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | routes with DynamoDB actions | set by Lambda |
+//! | `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`) | optional | an emulator, such as moto |
 //! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | optional, info | log filter |
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_api::backend::Trace;
+use cutover_api::backend::{Backend, Trace};
 use cutover_api::routes::Function;
+use cutover_api::store::Store;
+pub use cutover_api::Absent;
 use cutover_api::{App, Config, Invocation};
-use cutover_api_aws::{DynamoStore, Endpoint, HttpBackend};
+pub use cutover_api_aws::{DynamoStore, HttpBackend};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// What can stop a function before it serves anything. Each names the
@@ -40,13 +48,59 @@ pub enum InitError {
     Missing { name: &'static str, function: &'static str, hint: &'static str },
     #[error("{name}={value:?} is not valid: {hint}")]
     Invalid { name: &'static str, value: String, hint: String },
+    #[error("this binary is built {built}, but api-lambdas/routes.json says the {function} function {contract}: change its src/bin/{function}.rs to match")]
+    Contract { function: &'static str, built: String, contract: String },
     #[error("the Lambda runtime stopped: {0}")]
     Runtime(String),
 }
 
-/// The whole life of a function process. Logs are JSON lines (CloudWatch
-/// Logs reads them as structured events).
-pub fn main(function: Function) -> ExitCode {
+/// One of a function's ports (its store, its backend), made from the
+/// environment once, at init.
+pub trait Port: Sized {
+    /// Whether the port reaches anything (the contract must agree).
+    const PRESENT: bool;
+    fn init(function: Function) -> impl Future<Output = Result<Self, InitError>>;
+}
+
+impl Port for Absent {
+    const PRESENT: bool = false;
+    async fn init(_: Function) -> Result<Absent, InitError> {
+        Ok(Absent)
+    }
+}
+
+impl Port for DynamoStore {
+    const PRESENT: bool = true;
+    async fn init(function: Function) -> Result<DynamoStore, InitError> {
+        let table = required("TABLE_NAME", function, "the DynamoDB table")?;
+        // A backend over TLS too: both clients take the one trust store.
+        let share_roots =
+            function.route().backend && std::env::var("BACKEND_URL").is_ok_and(|url| url.starts_with("https://"));
+        DynamoStore::for_lambda(table, share_roots).map_err(|hint| InitError::Invalid {
+            name: "AWS_REGION",
+            value: String::new(),
+            hint,
+        })
+    }
+}
+
+impl Port for HttpBackend {
+    const PRESENT: bool = true;
+    async fn init(function: Function) -> Result<HttpBackend, InitError> {
+        let url = required("BACKEND_URL", function, "the existing backend, such as https://backend.internal")?;
+        let timeout = Duration::from_millis(number("BACKEND_TIMEOUT_MS", 3000)?);
+        HttpBackend::new(&url, timeout).map_err(|e| InitError::Invalid {
+            name: "BACKEND_URL",
+            value: url,
+            hint: e.to_string(),
+        })
+    }
+}
+
+/// The whole life of a function process, with store `S` and backend `B`
+/// ([`Absent`] for one its contract does not give it). Logs are JSON lines
+/// (CloudWatch Logs reads them as structured events).
+pub fn main<S: Port + Store, B: Port + Backend>(function: Function) -> ExitCode {
     init_logs();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -55,7 +109,7 @@ pub fn main(function: Function) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(function)) {
+    match runtime.block_on(run::<S, B>(function)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(function = function.name(), error = %e, "function stopped");
@@ -66,30 +120,13 @@ pub fn main(function: Function) -> ExitCode {
 
 /// Builds the app for `function` from the environment and serves
 /// invocations until the runtime stops.
-pub async fn run(function: Function) -> Result<(), InitError> {
+pub async fn run<S: Port + Store, B: Port + Backend>(function: Function) -> Result<(), InitError> {
+    ports_agree::<S, B>(function)?;
     for name in ["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] {
         std::env::var_os(name).ok_or(InitError::NotInLambda(name))?;
     }
-    let route = function.route();
-    let store = match route.dynamodb.is_empty() {
-        true => None,
-        false => {
-            Some(DynamoStore::connect(&Endpoint::Aws, required("TABLE_NAME", function, "the DynamoDB table")?).await)
-        }
-    };
-    let backend = match route.backend {
-        false => None,
-        true => {
-            let url = required("BACKEND_URL", function, "the existing backend, such as https://backend.internal")?;
-            let timeout = Duration::from_millis(number("BACKEND_TIMEOUT_MS", 3000)?);
-            let backend = HttpBackend::new(&url, timeout).map_err(|e| InitError::Invalid {
-                name: "BACKEND_URL",
-                value: url,
-                hint: e.to_string(),
-            })?;
-            Some(backend)
-        }
-    };
+    let store = S::init(function).await?;
+    let backend = B::init(function).await?;
     let config = Config {
         only: Some(function),
         metadata_ttl: Duration::from_secs(number("METADATA_TTL_SECONDS", 300)?),
@@ -109,6 +146,28 @@ pub async fn run(function: Function) -> Result<(), InitError> {
     let origin_secret = origin_secret.as_deref();
     let handler = lambda_http::service_fn(|event: Request| invoke(&app, &cold, origin_secret, event));
     lambda_http::run(handler).await.map_err(|e| InitError::Runtime(e.to_string()))
+}
+
+/// A binary's ports are those its route's contract names: a store when it
+/// grants DynamoDB actions, a backend when it says `"backend": true`.
+pub fn ports_agree<S: Port, B: Port>(function: Function) -> Result<(), InitError> {
+    let route = function.route();
+    let contract = (!route.dynamodb.is_empty(), route.backend);
+    if (S::PRESENT, B::PRESENT) == contract {
+        return Ok(());
+    }
+    let words = |(store, backend): (bool, bool)| {
+        format!(
+            "{} DynamoDB and {} backend",
+            if store { "with" } else { "without" },
+            if backend { "with a" } else { "without a" }
+        )
+    };
+    Err(InitError::Contract {
+        function: function.name(),
+        built: words((S::PRESENT, B::PRESENT)),
+        contract: format!("runs {}", words(contract)),
+    })
 }
 
 /// The header CloudFront adds on the API Gateway origin, and the one
@@ -199,7 +258,22 @@ fn init_logs() {
 
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::*;
+
+    #[test]
+    fn a_binary_whose_ports_disagree_with_its_contract_does_not_start() {
+        assert!(ports_agree::<Absent, Absent>(Function::Health).is_ok());
+        assert!(ports_agree::<DynamoStore, Absent>(Function::GetUserContext).is_ok());
+        assert!(ports_agree::<Absent, HttpBackend>(Function::GetReport).is_ok());
+        assert!(ports_agree::<DynamoStore, HttpBackend>(Function::GetMetadata).is_ok());
+        let refused = ports_agree::<Absent, Absent>(Function::GetMetadata).unwrap_err().to_string();
+        assert_eq!(
+            refused,
+            "this binary is built without DynamoDB and without a backend, but api-lambdas/routes.json says the \
+             get-metadata function runs with DynamoDB and with a backend: change its src/bin/get-metadata.rs to match"
+        );
+        assert!(ports_agree::<DynamoStore, Absent>(Function::Health).is_err());
+    }
 
     #[test]
     fn only_the_same_secret_passes() {

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cutover_api_aws::{DynamoStore, Endpoint};
+use cutover_testkit::http::{Answer, Stub};
 use cutover_testkit::lambda::{apigw_http_event, function_env, RuntimeApi};
 use cutover_testkit::Moto;
 use serde_json::{json, Value};
@@ -130,6 +131,22 @@ fn a_put_by_one_function_is_read_by_another_through_dynamodb() {
     get.stop();
 }
 
+/// get-metadata with a backend over TLS: its DynamoDB client takes the
+/// roots read once for both clients (the SDK gets them as PEM) and still
+/// reads the table; the backend's client is built on the same roots.
+#[test]
+fn with_a_tls_backend_both_clients_share_one_trust_store() {
+    let moto = moto_with_table("api");
+    let unreachable = format!("https://127.0.0.1:{}", cutover_testkit::free_port());
+    let env = [("TABLE_NAME", "api"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint()), ("BACKEND_URL", &unreachable)];
+    let function = Function::start(env!("CARGO_BIN_EXE_get-metadata"), "get-metadata", &env);
+    let (answer, _) = function.call("GET", "/api/metadata/flags", &[], None);
+    // The table answered (a miss, not a store error); the backend could not.
+    assert_eq!((answer["statusCode"].as_u64(), body(&answer)["error"].as_str()), (Some(502), Some("backend_error")));
+    let logs = function.stop();
+    assert!(!logs.contains("trust store was refused"), "{logs}");
+}
+
 /// Events shaped as API Gateway sends them behind CloudFront (cookies,
 /// query string, path parameters, a base64 body): the functions read the
 /// path and body they carry, not only the fields the test helper fills.
@@ -179,4 +196,41 @@ fn a_missing_setting_stops_init_with_its_name_and_no_panic() {
     let outside = Command::new(env!("CARGO_BIN_EXE_health")).env_clear().output().expect("run the function");
     assert!(!outside.status.success());
     assert!(String::from_utf8_lossy(&outside.stdout).contains("AWS_LAMBDA_RUNTIME_API is not set"));
+}
+
+/// Each binary names its ports in its type parameters; one whose ports
+/// disagree with routes.json stops at init. Every binary, given what its
+/// contract needs, starts and answers its own route.
+#[test]
+fn every_binary_starts_with_the_ports_its_contract_names() {
+    let moto = moto_with_table("every");
+    let backend = Stub::start(|_| Answer::json(200, r#"{"rows":[]}"#));
+    let binaries = [
+        ("health", env!("CARGO_BIN_EXE_health")),
+        ("get-user-context", env!("CARGO_BIN_EXE_get-user-context")),
+        ("put-user-context", env!("CARGO_BIN_EXE_put-user-context")),
+        ("get-metadata", env!("CARGO_BIN_EXE_get-metadata")),
+        ("get-workflow-mapping", env!("CARGO_BIN_EXE_get-workflow-mapping")),
+        ("put-workflow-mapping", env!("CARGO_BIN_EXE_put-workflow-mapping")),
+        ("get-report", env!("CARGO_BIN_EXE_get-report")),
+    ];
+    let routes = &cutover_api::routes::contract().routes;
+    assert_eq!(binaries.len(), routes.len(), "one binary per route");
+    for route in routes {
+        let (name, binary) = binaries.iter().find(|(name, _)| *name == route.function.name()).expect("a binary");
+        let mut env = vec![];
+        if !route.dynamodb.is_empty() {
+            env.extend([("TABLE_NAME", "every"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint())]);
+        }
+        if route.backend {
+            env.push(("BACKEND_URL", backend.base()));
+        }
+        let function = Function::start(binary, name, &env);
+        let path = route.path.replace(['{', '}'], "");
+        let (answer, _) = function.call(route.method.as_str(), &path, &[], None);
+        let status = answer["statusCode"].as_u64().expect("a status");
+        assert!(status < 500, "{name}: {answer}");
+        let logs = function.stop();
+        assert!(logs.contains(r#""message":"ready""#), "{name}: {logs}");
+    }
 }

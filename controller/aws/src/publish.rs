@@ -1,7 +1,9 @@
 //! What only the controller knows, published beside AWS's own metrics so
-//! the CloudWatch dashboard (`cutover_core::dashboard`) can show it: the
-//! weight each time one is confirmed at the edge, and one count per
-//! analysis by verdict, in the `Cutover` namespace with the target's name.
+//! the CloudWatch dashboard (`cutover_core::dashboard`) and the alarms
+//! (`infra/modules/monitoring`) can show it: the weight each time one is
+//! confirmed at the edge, one count per analysis by verdict and one per
+//! rollback, in the `Cutover` namespace with the target's name; and the
+//! daemon's [`heartbeat`] with the longest pause.
 //!
 //! A [`CommitWatch`]: it sees each commit after it landed, so a published
 //! figure is always one the audit trail holds. Publishing never holds up
@@ -10,9 +12,10 @@
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_cloudwatch::Client;
-use cutover_core::dashboard::{ANALYSES, NAMESPACE, TARGET, VERDICT, WEIGHT};
-use cutover_core::engine::{CutoverState, Event, EventKind};
+use cutover_core::dashboard::{ANALYSES, HEARTBEAT, LONGEST_PAUSE, NAMESPACE, ROLLBACKS, TARGET, VERDICT, WEIGHT};
+use cutover_core::engine::{CutoverState, Event, EventKind, Phase};
 use cutover_core::store::CommitWatch;
+use cutover_core::units::Timestamp;
 
 use crate::AwsFailure;
 
@@ -55,6 +58,15 @@ impl MetricPublisher {
                         .unit(StandardUnit::Count)
                         .build(),
                 ),
+                EventKind::RollbackStarted { .. } => Some(
+                    MetricDatum::builder()
+                        .metric_name(ROLLBACKS)
+                        .dimensions(target.clone())
+                        .timestamp(at(e))
+                        .value(1.0)
+                        .unit(StandardUnit::Count)
+                        .build(),
+                ),
                 _ => None,
             })
             .collect()
@@ -62,18 +74,47 @@ impl MetricPublisher {
 
     /// Sends `data` (at most 1000 a call, far more than a commit holds).
     pub async fn publish(&self, data: Vec<MetricDatum>) -> Result<(), AwsFailure> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .put_metric_data()
-            .namespace(NAMESPACE)
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk("cloudwatch:PutMetricData", &e))?;
-        Ok(())
+        put_metrics(&self.client, data).await
     }
+}
+
+/// The daemon's heartbeat at `now`: [`HEARTBEAT`] 1, and [`LONGEST_PAUSE`],
+/// the seconds since the longest-paused of `states` paused (0 when none
+/// is). Neither has a dimension, so every replica's beats land in one
+/// series and the alarm on it fires only when no replica is alive. A
+/// cutover paused before `paused_since` was recorded counts from its last
+/// change.
+pub fn heartbeat(states: &[CutoverState], now: Timestamp) -> Vec<MetricDatum> {
+    let longest_ms = states
+        .iter()
+        .filter(|s| matches!(s.phase, Phase::Paused { .. }))
+        .map(|s| s.paused_since.unwrap_or(s.updated_at))
+        .map(|since| now.as_ms().saturating_sub(since.as_ms()))
+        .max()
+        .unwrap_or(0);
+    let at = aws_sdk_cloudwatch::primitives::DateTime::from_millis(now.as_ms() as i64);
+    let datum = |name: &str, value: f64, unit: StandardUnit| {
+        MetricDatum::builder().metric_name(name).timestamp(at).value(value).unit(unit).build()
+    };
+    vec![
+        datum(HEARTBEAT, 1.0, StandardUnit::Count),
+        datum(LONGEST_PAUSE, (longest_ms / 1000) as f64, StandardUnit::Seconds),
+    ]
+}
+
+/// Sends `data` to the `Cutover` namespace.
+pub async fn put_metrics(client: &Client, data: Vec<MetricDatum>) -> Result<(), AwsFailure> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    client
+        .put_metric_data()
+        .namespace(NAMESPACE)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .map_err(|e| AwsFailure::from_sdk("cloudwatch:PutMetricData", &e))?;
+    Ok(())
 }
 
 impl CommitWatch for MetricPublisher {

@@ -7,9 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use cutover_aws::{metrics_read, MetricPublisher, MetricRead};
-use cutover_core::dashboard::{self, ANALYSES, NAMESPACE, TARGET, VERDICT, VERDICTS, WEIGHT};
-use cutover_core::engine::{Actor, Decision, Event, EventKind, HoldReason};
+use cutover_aws::{heartbeat, metrics_read, MetricPublisher, MetricRead};
+use cutover_core::dashboard::{
+    self, ANALYSES, HEARTBEAT, LONGEST_PAUSE, NAMESPACE, ROLLBACKS, TARGET, VERDICT, VERDICTS, WEIGHT,
+};
+use cutover_core::engine::{
+    Actor, CutoverState, Decision, Event, EventKind, HoldReason, PauseReason, Phase, RollbackReason,
+};
 use cutover_core::judge::{Analysis, Verdict};
 use cutover_core::measure::{PerSide, Window};
 use cutover_core::plan::{Plan, Target};
@@ -43,13 +47,14 @@ fn every_metric_on_the_dashboard_is_one_the_adapters_read_or_publish() {
     let published = |name: &str, dims: &[(String, String)]| {
         let by_target = dims.first() == Some(&(TARGET.to_owned(), target.name.clone()));
         match (name, dims.len()) {
-            (n, 1) if n == WEIGHT => by_target,
+            (n, 1) if n == WEIGHT || n == ROLLBACKS => by_target,
+            (n, 0) => n == HEARTBEAT || n == LONGEST_PAUSE,
             (n, 2) if n == ANALYSES => by_target && dims[1].0 == VERDICT && VERDICTS.contains(&dims[1].1.as_str()),
             _ => false,
         }
     };
     let widgets = body["widgets"].as_array().unwrap();
-    assert_eq!(widgets.len(), 9);
+    assert_eq!(widgets.len(), 10);
     let mut shown = 0;
     for widget in widgets {
         let properties = &widget["properties"];
@@ -57,7 +62,10 @@ fn every_metric_on_the_dashboard_is_one_the_adapters_read_or_publish() {
         let metrics = properties["metrics"].as_array().unwrap();
         let ids: Vec<&str> = metrics.iter().filter_map(|m| m.as_array()?.last()?.get("id")?.as_str()).collect();
         for entry in metrics {
-            if let Some(expression) = entry.get("expression").and_then(Value::as_str) {
+            // Every entry is an array (PutDashboard refuses a bare object);
+            // metric math is one holding its options.
+            assert!(entry.is_array(), "{entry}");
+            if let Some(expression) = entry.get(0).and_then(|e| e.get("expression")).and_then(Value::as_str) {
                 // Metric math names only the widget's own metrics.
                 for word in expression.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
                     assert!(word.is_empty() || word.parse::<f64>().is_ok() || ids.contains(&word), "{expression}");
@@ -126,6 +134,7 @@ async fn the_weight_and_each_verdict_are_published_as_the_dashboard_reads_them()
             weight: Weight::from_bps(5_000).unwrap(),
             promoted: false,
         }),
+        event(EventKind::RollbackStarted { reason: RollbackReason::FailureLimit }),
     ];
     publisher.publish(publisher.data(&events)).await.expect("published");
     let sent = sent.lock().unwrap().clone();
@@ -139,7 +148,36 @@ async fn the_weight_and_each_verdict_are_published_as_the_dashboard_reads_them()
         [
             (NAMESPACE.to_owned(), WEIGHT.to_owned(), target(&[]), 25.0),
             (NAMESPACE.to_owned(), ANALYSES.to_owned(), target(&[(VERDICT, "fail")]), 1.0),
+            (NAMESPACE.to_owned(), ROLLBACKS.to_owned(), target(&[]), 1.0),
         ],
         "a step advancing is not a figure of its own"
     );
+}
+
+#[test]
+fn the_heartbeat_carries_the_longest_pause_and_no_dimension() {
+    let now = Timestamp::from_ms(1_795_867_200_000);
+    let paused = |id: &str, minutes: u64| {
+        let mut state = CutoverState::new(id, now);
+        state.phase = Phase::Paused { reason: PauseReason::Operator };
+        state.paused_since = Some(Timestamp::from_ms(now.as_ms() - minutes * 60_000));
+        state
+    };
+    let figures = |states: &[CutoverState]| -> Vec<(String, f64, usize)> {
+        heartbeat(states, now)
+            .iter()
+            .map(|d| (d.metric_name().unwrap().to_owned(), d.value().unwrap(), d.dimensions().len()))
+            .collect()
+    };
+    let running = CutoverState::new("running", now);
+    assert_eq!(figures(std::slice::from_ref(&running)), [(HEARTBEAT.into(), 1.0, 0), (LONGEST_PAUSE.into(), 0.0, 0)]);
+    assert_eq!(
+        figures(&[running, paused("a", 12), paused("b", 31)]),
+        [(HEARTBEAT.into(), 1.0, 0), (LONGEST_PAUSE.into(), 31.0 * 60.0, 0)],
+        "the longest pause, in seconds"
+    );
+    // Paused before the state recorded since when: from its last change.
+    let mut older = paused("older", 0);
+    (older.paused_since, older.updated_at) = (None, Timestamp::from_ms(now.as_ms() - 45 * 60_000));
+    assert_eq!(figures(&[older])[1], (LONGEST_PAUSE.into(), 45.0 * 60.0, 0));
 }

@@ -91,7 +91,7 @@ pub fn load_plan_text(path: &Path) -> Result<(String, Plan), Failure> {
 
 /// The outputs a plan is made from (`terraform output -json`): each one's
 /// name, the plan key it fills, and whether the plan needs it.
-const TERRAFORM_OUTPUTS: [(&str, &str, bool); 15] = [
+const TERRAFORM_OUTPUTS: [(&str, &str, bool); 16] = [
     // The target's name is the cohort salt the edge function was rendered
     // with (infra/modules/edge): the two must bucket users alike.
     ("name", "name", true),
@@ -109,6 +109,9 @@ const TERRAFORM_OUTPUTS: [(&str, &str, bool); 15] = [
     ("xray_legacy_service", "xray_legacy_service", true),
     ("when_store_unreadable", "when_store_unreadable", false),
     ("edge_log_stream_arn", "stream_arn", false),
+    // The real-time log configuration's fields, in its order: the plan
+    // must list them as the configuration writes them.
+    ("edge_log_fields", "fields", false),
 ];
 
 /// The default plan, its AWS target filled from `terraform output -json`
@@ -147,7 +150,7 @@ fn terraform_plan(path: &Path) -> Result<String, Failure> {
                 let names: Vec<&serde_json::Value> = map.values().collect();
                 serde_json::to_string(&names).unwrap_or_default()
             }
-            Some(serde_json::Value::Array(list)) if output == "lambda_functions" => {
+            Some(serde_json::Value::Array(list)) if output == "lambda_functions" || output == "edge_log_fields" => {
                 serde_json::to_string(list).unwrap_or_default()
             }
             Some(serde_json::Value::Null) if !required => continue,
@@ -176,7 +179,9 @@ fn terraform_plan(path: &Path) -> Result<String, Failure> {
     // weight key), never the example's own values.
     let defaulted: Vec<&str> = TERRAFORM_OUTPUTS
         .iter()
-        .filter(|(_, key, required)| !required && *key != "stream_arn" && !values.iter().any(|(k, _)| k == key))
+        .filter(|(_, key, required)| {
+            !required && !["stream_arn", "fields"].contains(key) && !values.iter().any(|(k, _)| k == key)
+        })
         .map(|(_, key, _)| *key)
         .collect();
     let (plan, unwritten) = aws_plan_from(DEFAULT_PLAN, &values, &defaulted, edge_logs);

@@ -73,6 +73,13 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM); with --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Publish `Cutover/ControllerHeartbeat` and `Cutover/LongestPauseSeconds` to CloudWatch
+    /// every --heartbeat-every seconds: the monitoring module's alarms watch them (AWS builds).
+    #[arg(long)]
+    pub cloudwatch_heartbeat: bool,
+    /// Seconds between heartbeats (with --cloudwatch-heartbeat).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_every: u64,
 }
 
 /// What the API and the supervisor share.
@@ -251,6 +258,43 @@ impl Daemon {
         }
     }
 
+    /// Every `every`, while serving: this replica is alive, and the
+    /// longest pause among the store's cutovers. A failed beat is logged
+    /// and the next one tried; the alarm counts beats, not this process.
+    async fn heartbeat(self: Arc<Self>, every: Duration) {
+        #[cfg(feature = "aws")]
+        {
+            use cutover_core::dashboard::LONGEST_PAUSE;
+            let clients = cutover_aws::Clients::new(&self.controller.aws.endpoints()).await;
+            let mut stopping = self.stopping.clone();
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
+                let states = match self.store.list().await {
+                    Ok(states) => states,
+                    Err(e) => {
+                        // No beat: a replica that cannot read its store cannot lead.
+                        tracing::warn!(error = %e, "no heartbeat: the store's cutovers cannot be listed");
+                        continue;
+                    }
+                };
+                let data = cutover_aws::heartbeat(&states, system_now());
+                let longest_pause_s =
+                    data.iter().find(|d| d.metric_name() == Some(LONGEST_PAUSE)).and_then(|d| d.value());
+                match cutover_aws::put_metrics(&clients.cloudwatch, data).await {
+                    Ok(()) => tracing::debug!(longest_pause_s, "heartbeat published"),
+                    Err(e) => tracing::warn!(error = %e, "the heartbeat could not be published to CloudWatch"),
+                }
+            }
+        }
+        #[cfg(not(feature = "aws"))]
+        let _ = every;
+    }
+
     /// The supervisor: looks every [`SCAN`], or at once when nudged, until
     /// the daemon stops; then waits (bounded) for every driver to let go.
     async fn supervise(self: Arc<Self>) {
@@ -272,6 +316,11 @@ impl Daemon {
 }
 
 pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    if args.cloudwatch_heartbeat && !cfg!(feature = "aws") {
+        return Err(Failure::input(
+            "--cloudwatch-heartbeat: this build has no AWS adapters; build with `--features aws`",
+        ));
+    }
     if !(args.lease_ttl.is_finite() && (0.3..=600.0).contains(&args.lease_ttl)) {
         return Err(Failure::input(format!("--lease-ttl {}: give 0.3 to 600 seconds", args.lease_ttl)));
     }
@@ -333,6 +382,9 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
     println!("cutover serve listening on {scheme}://{address}");
     tracing::info!(%address, %holder, store = %args.store, tokens = daemon.tokens.len(), "serving");
     let supervisor = tokio::spawn(daemon.clone().supervise());
+    if args.cloudwatch_heartbeat {
+        tokio::spawn(daemon.clone().heartbeat(Duration::from_secs(args.heartbeat_every)));
+    }
     let app = crate::api::router(daemon.clone());
     let mut stopped = daemon.stopping.clone();
     let stopped = async move {

@@ -537,4 +537,28 @@ fn a_plan_is_made_from_terraforms_outputs() {
     let code = String::from_utf8_lossy(&out.stdout);
     assert!(code.contains("const SALT = 'orders-api';") && code.contains("const WEIGHT_KEY = 'orders-api/weight';"));
     assert!(code.contains("const COHORT_HEADER = 'x-account';"), "{code}");
+
+    // With the edge logs (edge_logs = true): the stream, and the fields in
+    // the configuration's order, whatever the default plan lists.
+    let mut with_logs = outputs.clone();
+    let stream = "arn:aws:kinesis:us-east-1:111122223333:stream/orders-api-edge-logs";
+    let fields = [
+        "timestamp",
+        "c-ip",
+        "sc-status",
+        "time-taken",
+        "cs-uri-stem",
+        "cs-user-agent",
+        "cs-headers",
+        "cs-headers-count",
+    ];
+    with_logs["edge_log_stream_arn"] = output(stream.into());
+    with_logs["edge_log_fields"] = output(serde_json::json!(fields));
+    let file = dir.join("outputs-logs.json");
+    std::fs::write(&file, with_logs.to_string()).unwrap();
+    let out = cutover(&["plan", "init", "--from-terraform", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let parsed = cutover_core::plan::Plan::parse(&text(&out).0).unwrap();
+    let logs = parsed.target.metrics.unwrap().edge_logs.expect("edge logs");
+    assert_eq!((logs.stream_arn.as_str(), logs.fields), (stream, fields.map(String::from).to_vec()));
 }

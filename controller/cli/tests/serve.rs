@@ -46,8 +46,8 @@ impl Proc {
     fn start(args: &[&str], env: &[(&str, &str)], log: PathBuf, prefixes: &[&str]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
             .args(args)
-            .envs(env.iter().copied())
             .env("CUTOVER_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -129,12 +129,17 @@ impl Stack {
 
     /// A `cutover serve` replica on `store`.
     fn replica(&self, name: &str, store: &[&str]) -> Replica {
+        self.replica_logging(name, store, "info")
+    }
+
+    /// A replica whose log filter is `log` (CUTOVER_LOG).
+    fn replica_logging(&self, name: &str, store: &[&str], log: &str) -> Replica {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--lease-ttl", "2", "--holder", name];
         args.extend_from_slice(store);
         let tokens = tokens();
         let proc = Proc::start(
             &args,
-            &[("CUTOVER_TOKENS", tokens.as_str())],
+            &[("CUTOVER_TOKENS", tokens.as_str()), ("CUTOVER_LOG", log)],
             self.dir.join(format!("{name}.log")),
             &["cutover serve listening on http://"],
         );
@@ -286,6 +291,53 @@ fn a_replica_killed_leaves_its_cutover_to_the_other_dynamodb() {
     let moto = cutover_testkit::Moto::start_serial();
     let store = ["--store", "dynamodb://cutover-replicas", "--endpoint-url-dynamodb", moto.endpoint()];
     takes_over_after_sigkill(&store, "kill-dynamodb");
+}
+
+/// `--cloudwatch-heartbeat`: the replica's beats, with the longest pause,
+/// go to CloudWatch's PutMetricData in the `Cutover` namespace, as the
+/// monitoring module's alarms read them. (moto does not speak the SDK's
+/// CloudWatch protocol, Smithy RPC v2 CBOR, so a stub takes the calls; the
+/// figures are `cutover_aws::heartbeat`'s, tested in controller/aws.)
+#[cfg(feature = "aws")]
+#[test]
+fn the_heartbeat_carries_the_longest_pause_to_cloudwatch() {
+    use cutover_testkit::http::{Answer, Stub};
+    // An empty CBOR map: PutMetricData's whole answer.
+    let cloudwatch = Stub::start(|_| {
+        let mut answer = Answer::json(200, vec![0xa0]);
+        answer.headers.retain(|(name, _)| name != "content-type");
+        answer.with_header("content-type", "application/cbor").with_header("smithy-protocol", "rpc-v2-cbor")
+    });
+    let dir = temp_dir("heartbeat");
+    let stack = Stack::new(&dir);
+    let db = dir.join("cutover.db");
+    let args = ["--store", db.to_str().unwrap(), "--cloudwatch-heartbeat", "--heartbeat-every", "1"];
+    let store = [&args[..], &["--endpoint-url-cloudwatch", cloudwatch.base()]].concat();
+    let replica = stack.replica_logging("replica-a", &store, "info,cutover=debug");
+    create(&replica, &stack.plan, "c1");
+    wait_for("the first step confirmed", Duration::from_secs(30), || confirmed(&replica, "c1") == Some(100));
+    replica.command("c1", "pause", "the heartbeat test");
+    let beats = || {
+        cloudwatch
+            .received()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/operation/PutMetricData"))
+            .filter(|r| {
+                let body = String::from_utf8_lossy(&r.body);
+                ["Cutover", "ControllerHeartbeat", "LongestPauseSeconds"].iter().all(|word| body.contains(word))
+            })
+            .count()
+    };
+    let before = beats();
+    wait_for("two more heartbeats", Duration::from_secs(20), || beats() >= before + 2);
+    // What the beats said: the pause, counted from when it began.
+    wait_for("the pause counted", Duration::from_secs(20), || {
+        replica.proc.log().lines().filter(|l| l.contains("heartbeat published")).any(|l| {
+            let seconds = l.split("longest_pause_s\":").nth(1).and_then(|v| v.split([',', '}']).next());
+            seconds.and_then(|v| v.trim().parse::<f64>().ok()).is_some_and(|s| s >= 1.0)
+        })
+    });
+    assert!(!replica.proc.log().contains("could not be published"), "{}", replica.proc.log());
 }
 
 #[test]

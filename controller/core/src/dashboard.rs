@@ -26,6 +26,16 @@ pub const TARGET: &str = "Target";
 pub const VERDICT: &str = "Verdict";
 /// The verdicts as the audit trail names them.
 pub const VERDICTS: [&str; 4] = ["pass", "fail", "inconclusive", "error"];
+/// One per rollback started, with the [`TARGET`] dimension: the
+/// monitoring module's rollback alarm.
+pub const ROLLBACKS: &str = "Rollbacks";
+/// 1 a minute from every `cutover serve --cloudwatch-heartbeat` replica, no
+/// dimension: its absence is the "controller down" alarm.
+pub const HEARTBEAT: &str = "ControllerHeartbeat";
+/// Published with each heartbeat: how long the longest-paused cutover in
+/// the store has been paused, in seconds (0 when none is): the "paused
+/// for more than 30 minutes" alarm.
+pub const LONGEST_PAUSE: &str = "LongestPauseSeconds";
 
 const PERIOD: u32 = 60;
 const WIDTH: u32 = 12;
@@ -62,7 +72,7 @@ pub fn cloudwatch(target: &Target, region: &str) -> Result<Value, String> {
     let latency = |stat: &str| {
         vec![
             with(alb("TargetResponseTime"), json!({"stat": stat, "id": "legacy_s", "visible": false})),
-            json!({"expression": "legacy_s * 1000", "label": format!("legacy {stat} (ALB's wait on the app)"), "id": "legacy"}),
+            math("legacy_s * 1000", &format!("legacy {stat} (ALB's wait on the app)"), "legacy"),
             with(
                 api("IntegrationLatency"),
                 json!({"stat": stat, "label": format!("serverless {stat} (API Gateway's wait on Lambda)")}),
@@ -75,10 +85,10 @@ pub fn cloudwatch(target: &Target, region: &str) -> Result<Value, String> {
     let error_rate = vec![
         with(alb("HTTPCode_Target_5XX_Count"), json!({"stat": "Sum", "id": "legacy_5xx", "visible": false})),
         with(alb("RequestCount"), json!({"stat": "Sum", "id": "legacy_n", "visible": false})),
-        json!({"expression": "100 * legacy_5xx / legacy_n", "label": "legacy 5xx %", "id": "legacy_rate"}),
+        math("100 * legacy_5xx / legacy_n", "legacy 5xx %", "legacy_rate"),
         with(api("5xx"), json!({"stat": "Sum", "id": "serverless_5xx", "visible": false})),
         with(api("Count"), json!({"stat": "Sum", "id": "serverless_n", "visible": false})),
-        json!({"expression": "100 * serverless_5xx / serverless_n", "label": "serverless 5xx %", "id": "serverless_rate"}),
+        math("100 * serverless_5xx / serverless_n", "serverless 5xx %", "serverless_rate"),
     ];
     let verdicts: Vec<Value> =
         VERDICTS.iter().map(|v| with(own(ANALYSES, &[(VERDICT, v)]), json!({"stat": "Sum", "label": v}))).collect();
@@ -103,6 +113,16 @@ pub fn cloudwatch(target: &Target, region: &str) -> Result<Value, String> {
         ("Lambda duration p99 (ms)", per_function("Duration", "p99"), "ms"),
         ("Lambda throttles", per_function("Throttles", "Sum"), "throttles"),
         ("Lambda concurrency (peak)", per_function("ConcurrentExecutions", "Maximum"), "executions"),
+        (
+            "Controller: heartbeats, rollbacks, longest pause (minutes)",
+            vec![
+                json!([NAMESPACE, HEARTBEAT, {"stat": "SampleCount", "label": "heartbeats (one a minute per replica)"}]),
+                with(own(ROLLBACKS, &[]), json!({"stat": "Sum", "label": "rollbacks"})),
+                json!([NAMESPACE, LONGEST_PAUSE, {"stat": "Maximum", "id": "pause_s", "visible": false}]),
+                math("pause_s / 60", "longest pause (minutes)", "pause_min"),
+            ],
+            "count / minutes",
+        ),
     ];
     let widgets: Vec<Value> = widgets
         .into_iter()
@@ -127,6 +147,12 @@ pub fn cloudwatch(target: &Target, region: &str) -> Result<Value, String> {
         })
         .collect();
     Ok(json!({ "start": "-PT48H", "periodOverride": "inherit", "widgets": widgets }))
+}
+
+/// A metric-math line: like every entry of a widget's `metrics`, an array
+/// (PutDashboard refuses a bare object), holding the expression's options.
+fn math(expression: &str, label: &str, id: &str) -> Value {
+    json!([{ "expression": expression, "label": label, "id": id }])
 }
 
 fn functions(m: &MetricSources) -> impl Iterator<Item = &str> {

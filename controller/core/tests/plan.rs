@@ -174,11 +174,14 @@ fn the_committed_dashboard_is_the_default_plans() {
     let plan = Plan::parse(&aws_plan()).unwrap_or_else(|e| panic!("{e}"));
     let body = cutover_core::dashboard::cloudwatch(&plan.target, "us-east-1").unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards/internal-api.cloudwatch.json");
+    if std::env::var_os("CUTOVER_WRITE_DASHBOARD").is_some() {
+        std::fs::write(path, format!("{}\n", serde_json::to_string_pretty(&body).unwrap())).unwrap();
+    }
     let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(
         committed == body,
-        "dashboards/internal-api.cloudwatch.json is stale: write it again with `cutover dashboard cloudwatch \
-         --plan <the default plan, its AWS target uncommented> --region us-east-1`"
+        "dashboards/internal-api.cloudwatch.json is stale: write it again with \
+         `CUTOVER_WRITE_DASHBOARD=1 cargo test -p cutover-core --test plan committed_dashboard`"
     );
 }
 

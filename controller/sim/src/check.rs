@@ -58,6 +58,9 @@ impl Checker {
         if state.version != self.stored_version + 1 {
             self.violation(at, "version", format!("stored {} then {}", self.stored_version, state.version));
         }
+        if state.paused_since.is_some() != matches!(state.phase, Phase::Paused { .. }) {
+            self.violation(at, "paused-since", format!("{:?} in {}", state.paused_since, state.phase));
+        }
         self.stored_version = state.version;
         if state.weight > self.step_weight(state.step) {
             self.violation(at, "weight-above-step", format!("{} at step {}", state.weight, state.step));

@@ -10,3 +10,17 @@ output "role_arn" {
 output "policy" {
   value = local.policy
 }
+
+# The control API inside the VPC: `cutover status --server` and the dashboard.
+output "api_url" {
+  value = "http://${aws_lb.api.dns_name}:${local.port}"
+}
+
+output "autoscaling_group" {
+  value = aws_autoscaling_group.controller.name
+}
+
+# The unit as rendered, for the tests and for review.
+output "unit" {
+  value = local.unit
+}

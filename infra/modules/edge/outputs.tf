@@ -36,3 +36,22 @@ output "origin_secret" {
   value       = random_password.origin_secret.result
   sensitive   = true
 }
+
+# The edge logs, when made: the behaviour's configuration, the stream the
+# controller reads (its name for the controller's policy) and the fields
+# in their order (the plan's `fields`).
+output "realtime_log_config_arn" {
+  value = try(aws_cloudfront_realtime_log_config.api[0].arn, null)
+}
+
+output "edge_log_stream_arn" {
+  value = try(aws_kinesis_stream.edge_logs[0].arn, null)
+}
+
+output "edge_log_stream_name" {
+  value = try(aws_kinesis_stream.edge_logs[0].name, null)
+}
+
+output "edge_log_fields" {
+  value = var.edge_logs ? local.edge_log_fields : null
+}

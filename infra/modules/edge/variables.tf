@@ -67,3 +67,20 @@ variable "when_store_unreadable" {
     error_message = "when_store_unreadable is legacy or serverless."
   }
 }
+
+variable "edge_logs" {
+  description = "Write /api/*'s real-time logs to a Kinesis stream the controller reads ([target.metrics.edge_logs])."
+  type        = bool
+  default     = false
+}
+
+variable "edge_logs_kms_key" {
+  description = "The KMS key the edge logs' stream is encrypted with."
+  type        = string
+  default     = "alias/aws/kinesis"
+}
+
+variable "tags" {
+  type    = map(string)
+  default = {}
+}

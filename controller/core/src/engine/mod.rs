@@ -920,6 +920,10 @@ impl<J: Judge> Engine<J> {
         if !tx.events.is_empty() {
             self.state.version += 1;
             self.state.updated_at = now;
+            self.state.paused_since = match self.state.phase {
+                Phase::Paused { .. } => self.state.paused_since.or(Some(now)),
+                _ => None,
+            };
             let reason = tx.reason;
             events = tx
                 .events

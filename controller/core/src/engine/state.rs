@@ -194,6 +194,11 @@ pub struct CutoverState {
     pub started_by: Option<String>,
     /// When an operator last started it: the old side's baseline begins here.
     pub started_at: Option<Timestamp>,
+    /// Since when the cutover has been paused, whatever the reason (kept
+    /// while the pause's reason changes; `None` when not paused): the
+    /// controller's heartbeat publishes the longest pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<Timestamp>,
     pub updated_at: Timestamp,
     /// A Pending cutover with this set starts by itself then (or at the
     /// end of a freeze window it falls in), as `scheduled_by`.
@@ -246,6 +251,7 @@ impl CutoverState {
             shared_failure_since: None,
             started_by: None,
             started_at: None,
+            paused_since: None,
             updated_at: now,
             start_at: None,
             scheduled_by: None,
