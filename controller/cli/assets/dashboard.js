@@ -243,8 +243,11 @@
     let view = data ? data.view : null, series = data ? data.series : null, who = null;
     let milestones = true, stopped = false, fetching = false, again = false, unfollow = null;
     const part = name => el('section', { class: 'card', 'data-part': name });
+    // The head is redrawn with every state; its buttons only when the
+    // commands they offer change (see actions()).
+    const headBody = el('div'), actionsBox = el('div');
     const P = {
-      head: el('section', { class: 'card wide', 'data-part': 'head' }),
+      head: el('section', { class: 'card wide', 'data-part': 'head' }, headBody, actionsBox),
       weight: el('section', { class: 'card wide', 'data-part': 'weight' }),
       latency: part('latency'), errors: part('errors'),
       checks: el('section', { class: 'card wide', 'data-part': 'checks' }),
@@ -269,7 +272,7 @@
         el('td', { class: 'n', 'data-field': `${name}-p50`, text: fmt.ms(s.p50_ms) }),
         el('td', { class: 'n', 'data-field': `${name}-p99`, text: fmt.ms(s.p99_ms) }),
         el('td', { class: 'n', 'data-field': `${name}-errors`, text: fmt.err(s.error_percent) }));
-      fill(P.head, 
+      fill(headBody, 
         el('h1', {}, `${view.id} `, el('span', { class: `badge p-${view.phase}`, 'data-field': 'phase', text: fmt.phase(view) })),
         el('div', { class: 'summary' },
           el('div', { class: 'kv' }, el('span', { text: 'weight on serverless' }), el('span', { class: 'big', 'data-field': 'weight', text: fmt.weight(view.weight_bps) }), el('span', { class: 'muted', text: edge })),
@@ -281,13 +284,24 @@
         view.speed !== 1 ? el('p', { class: 'note', text: `A rehearsal: its clock runs ${view.speed}× real time; charts show the cutover's own hours.` }) : null,
         a ? el('div', { class: 'scroll' }, el('table', { 'aria-label': 'before and after, this step so far' },
           el('thead', {}, el('tr', {}, el('th', { text: 'this step so far' }), el('th', { class: 'n', text: 'requests' }), el('th', { class: 'n', text: 'p50' }), el('th', { class: 'n', text: 'p99' }), el('th', { class: 'n', text: 'errors' }))),
-          el('tbody', {}, side('legacy', a.legacy), side('serverless', a.serverless)))) : null,
-        actions());
+          el('tbody', {}, side('legacy', a.legacy), side('serverless', a.serverless)))) : null);
+      actions();
       drawChecks();
     }
 
+    // The buttons are drawn again only when the commands they offer change:
+    // a redraw between a press and its release (a state every quarter
+    // second in a rehearsal) would otherwise swallow the click.
+    let drawnFor = null;
     function actions() {
-      if (report || !who || who.role === 'viewer' || TERMINAL.has(view.phase)) return null;
+      const key = report || !who || who.role === 'viewer' || TERMINAL.has(view.phase) ? null
+        : JSON.stringify([view.id, view.phase, view.step, view.weight_bps, view.next_weight_bps]);
+      if (key === drawnFor) return;
+      drawnFor = key;
+      fill(actionsBox, key === null ? null : buttons());
+    }
+
+    function buttons() {
       const can = {
         pause: view.phase === 'progressing',
         resume: view.phase === 'paused',

@@ -277,6 +277,31 @@ fn cutover_watch_in_a_terminal_pauses_and_rolls_back() {
     demo.ends_rolled_back("tmux test rollback");
 }
 
+/// Every runbook says when to use it before anything else, and ends by
+/// saying how to know it worked.
+#[test]
+fn every_runbook_says_when_and_how_to_know_it_worked() {
+    let dir = root().join("runbooks");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_none_or(|e| e != "md") || name == "README.md" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text.split("\n## ").next().unwrap_or_default();
+        assert!(first.contains("**When:**"), "{name}: say **When:** to use it before its first section");
+        let last = text.rsplit("\n## ").next().unwrap_or_default();
+        assert!(
+            last.contains("How to know it worked") || text.contains("\n## How to know it worked"),
+            "{name}: end with how to know it worked"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 9, "{checked} runbooks");
+}
+
 /// A shell block of a runbook marked `sh runnable` or `sh aws`.
 struct Block {
     at: String,
