@@ -185,7 +185,17 @@ impl<S: Store, B: Backend> App<S, B> {
         };
         let (version, expect, status) = match precondition {
             Precondition::Create => (1, Expect::Absent, StatusCode::CREATED),
-            Precondition::Replace(v) => (v + 1, Expect::Version(v), StatusCode::OK),
+            Precondition::Replace(v) => match v.checked_add(1) {
+                Some(next) => (next, Expect::Version(v), StatusCode::OK),
+                // No item can be at the last version: nothing is ever written past it.
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "precondition_failed",
+                        format!("no {} for {id} is at version {v}; GET it again and retry with its ETag", noun(entity)),
+                    ))
+                }
+            },
         };
         let item = Item { body, version, expires_at: None };
         match self.store.put(&Key::new(entity, id), &item, expect).await {
@@ -312,17 +322,29 @@ enum Precondition {
 
 /// A PUT must say what it expects to replace, so that of two writers who
 /// read the same version, one wins and the other learns it lost.
+/// One rule, whatever the header's shape: one header line, holding one
+/// strong ETag as this API writes them (`"N"`, N a version in plain
+/// decimal: no sign, no leading zero, no list, no `W/`).
 fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
-    let text = |v: &HeaderValue| v.to_str().unwrap_or("(not text)").trim().to_owned();
     let invalid = |m: String| ApiError::bad_request("invalid_precondition", m);
-    match (headers.get(IF_MATCH).map(text), headers.get(IF_NONE_MATCH).map(text)) {
+    let one = |name: &http::HeaderName| -> Result<Option<String>, ApiError> {
+        let mut lines = headers.get_all(name).iter();
+        let Some(first) = lines.next() else { return Ok(None) };
+        if lines.next().is_some() {
+            return Err(invalid(format!("send one {name} header, not several")));
+        }
+        Ok(Some(first.to_str().unwrap_or("(not text)").trim().to_owned()))
+    };
+    let version = |tag: &str| -> Option<u64> {
+        let digits = tag.strip_prefix('"')?.strip_suffix('"')?;
+        let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        plain.then(|| digits.parse().ok()).flatten()
+    };
+    match (one(&IF_MATCH)?, one(&IF_NONE_MATCH)?) {
         (Some(_), Some(_)) => Err(invalid("send If-Match or If-None-Match, not both".into())),
-        (Some(tag), None) => tag
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .and_then(|t| t.parse::<u64>().ok())
+        (Some(tag), None) => version(&tag)
             .map(Precondition::Replace)
-            .ok_or_else(|| invalid(format!("If-Match must be the ETag of a GET, such as \"3\"; got {tag}"))),
+            .ok_or_else(|| invalid(format!("If-Match must be the one ETag of a GET, such as \"3\"; got {tag}"))),
         (None, Some(tag)) if tag == "*" => Ok(Precondition::Create),
         (None, Some(tag)) => Err(invalid(format!("If-None-Match on a PUT must be *; got {tag}"))),
         (None, None) => Err(ApiError::new(

@@ -40,6 +40,14 @@ pub fn check_param(name: &str, value: &str) -> Result<(), ApiError> {
     if let Some(c) = value.chars().find(|c| !allowed(*c)) {
         return Err(ApiError::bad_request("invalid_id", format!("{rule}; got {c:?}")));
     }
+    // A value is one path segment when it reaches the backend's URL: "."
+    // and ".." would name the path around it instead (RFC 3986, 5.2.4).
+    if value == "." || value == ".." {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{name} must not be {value:?} (alone, it names a path, not an item)"),
+        ));
+    }
     Ok(())
 }
 

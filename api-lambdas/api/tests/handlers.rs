@@ -204,6 +204,48 @@ async fn a_bad_put_is_refused_with_the_reason_and_nothing_is_written() {
     assert_eq!(get(&app, path).await.0, 404, "nothing was written");
 }
 
+/// Found from outside (issue 17): one strict rule for preconditions, and a
+/// version that cannot overflow in any build.
+#[tokio::test]
+async fn if_match_is_one_plain_etag_and_the_last_version_never_wraps() {
+    let (app, _) = app();
+    let path = "/api/users/u-9/context";
+    let (status, _, _) = put(&app, path, CREATE, r#"{"a":1}"#).await;
+    assert_eq!(status, 201);
+    let json = ("content-type", "application/json");
+    for tag in [r#""01""#, r#""+1""#, r#"" 1""#, r#"W/"1""#, r#""1", "2""#, "*", r#""""#, r#""1"#, r#""99999999999999999999""#] {
+        let (status, body, _) = call(&app, request(Method::PUT, path, &[json, ("if-match", tag)], r#"{"a":2}"#)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_precondition")), "If-Match: {tag} → {body}");
+    }
+    // Two header lines are refused as one line with two tags is.
+    let two = request(Method::PUT, path, &[json, ("if-match", r#""1""#), ("if-match", r#""1""#)], r#"{"a":2}"#);
+    let (status, body, _) = call(&app, two).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_precondition")), "{body}");
+    let two = request(Method::PUT, path, &[json, ("if-none-match", "*"), ("if-none-match", "*")], r#"{"a":2}"#);
+    assert_eq!(call(&app, two).await.0, 400);
+    // The last version: a failed precondition, not a panic or a wrap to 0.
+    let (status, body, _) = put(&app, path, ("if-match", &format!("\"{}\"", u64::MAX)), r#"{"a":2}"#).await;
+    assert_eq!((status, body["error"].as_str()), (412, Some("precondition_failed")), "{body}");
+    let (status, _, response) = get(&app, path).await;
+    assert_eq!((status, header(&response, "etag")), (200, Some(r#""1""#)), "nothing was written");
+    // The rule still takes what GET gave.
+    assert_eq!(put(&app, path, ("if-match", r#""1""#), r#"{"a":2}"#).await.0, 200);
+}
+
+/// Found from outside (issue 17): a metadata key reaches the backend as a
+/// path segment, so "." and ".." (however encoded) never get that far.
+#[tokio::test]
+async fn dot_segments_are_not_keys() {
+    let (app, backend) = app();
+    for key in [".", "..", "%2e", "%2E%2e", ".%2E"] {
+        let (status, body, _) = get(&app, &format!("/api/metadata/{key}")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_id")), "{key}: {body}");
+    }
+    assert!(backend.calls().is_empty(), "the backend was asked for {:?}", backend.calls());
+    backend.json(200, r#"{"v":1}"#);
+    assert_eq!(get(&app, "/api/metadata/a.b").await.0, 200, "a dot inside a key is fine");
+}
+
 /// Many clients doing read-modify-write on one item, each retrying when it
 /// loses: every update must survive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
