@@ -337,7 +337,9 @@ fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     };
     let version = |tag: &str| -> Option<u64> {
         let digits = tag.strip_prefix('"')?.strip_suffix('"')?;
-        let plain = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        let plain = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !(digits.len() > 1 && digits.starts_with('0'));
         plain.then(|| digits.parse().ok()).flatten()
     };
     match (one(&IF_MATCH)?, one(&IF_NONE_MATCH)?) {

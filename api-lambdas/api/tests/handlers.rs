@@ -213,7 +213,9 @@ async fn if_match_is_one_plain_etag_and_the_last_version_never_wraps() {
     let (status, _, _) = put(&app, path, CREATE, r#"{"a":1}"#).await;
     assert_eq!(status, 201);
     let json = ("content-type", "application/json");
-    for tag in [r#""01""#, r#""+1""#, r#"" 1""#, r#"W/"1""#, r#""1", "2""#, "*", r#""""#, r#""1"#, r#""99999999999999999999""#] {
+    for tag in
+        [r#""01""#, r#""+1""#, r#"" 1""#, r#"W/"1""#, r#""1", "2""#, "*", r#""""#, r#""1"#, r#""99999999999999999999""#]
+    {
         let (status, body, _) = call(&app, request(Method::PUT, path, &[json, ("if-match", tag)], r#"{"a":2}"#)).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_precondition")), "If-Match: {tag} → {body}");
     }
@@ -223,6 +225,8 @@ async fn if_match_is_one_plain_etag_and_the_last_version_never_wraps() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_precondition")), "{body}");
     let two = request(Method::PUT, path, &[json, ("if-none-match", "*"), ("if-none-match", "*")], r#"{"a":2}"#);
     assert_eq!(call(&app, two).await.0, 400);
+    // Version 0 is plain decimal but never written: a failed precondition.
+    assert_eq!(put(&app, path, ("if-match", r#""0""#), r#"{"a":2}"#).await.0, 412);
     // The last version: a failed precondition, not a panic or a wrap to 0.
     let (status, body, _) = put(&app, path, ("if-match", &format!("\"{}\"", u64::MAX)), r#"{"a":2}"#).await;
     assert_eq!((status, body["error"].as_str()), (412, Some("precondition_failed")), "{body}");

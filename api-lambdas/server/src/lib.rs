@@ -18,22 +18,24 @@ use cutover_api::{domain, ApiError, App, Invocation, TRACE_ID};
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+pub use cutover_listen::Limits;
 pub use faults::{Fate, FaultState, Faults};
 
-/// What every connection shares: the handlers and the fault knobs.
+/// What every connection shares: the handlers, the fault knobs and the
+/// bounds on connections.
 pub struct Server<S, B> {
     pub app: App<S, B>,
     pub faults: FaultState,
+    pub limits: Limits,
 }
 
 impl<S: Store, B: Backend> Server<S, B> {
     pub fn new(app: App<S, B>, faults: Faults) -> Server<S, B> {
-        Server { app, faults: FaultState::new(faults) }
+        Server { app, faults: FaultState::new(faults), limits: Limits::default() }
     }
 }
 
@@ -46,27 +48,23 @@ pub async fn serve<S: Store, B: Backend>(
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let listener = cutover_listen::Listener::new(listener, server.limits);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
+            connection = listener.accept() => {
                 let server = server.clone();
                 let service = service_fn(move |request| {
                     let server = server.clone();
                     async move { Ok::<_, Infallible>(answer(&server, request).await) }
                 });
-                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let served = listener.http1().serve_connection(TokioIo::new(connection.stream), service);
+                let served = graceful.watch(served);
+                let slot = connection.slot;
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
+                    if let Err(e) = served.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
@@ -112,9 +110,18 @@ async fn answer<S: Store, B: Backend>(
     }
     let (parts, body) = request.into_parts();
     let handling = std::time::Instant::now();
-    let response = match Limited::new(body, domain::MAX_BODY_BYTES).collect().await {
-        Ok(body) => app.handle(http::Request::from_parts(parts, body.to_bytes()), &invocation).await,
-        Err(e) => {
+    let read = tokio::time::timeout(server.limits.body_timeout, Limited::new(body, domain::MAX_BODY_BYTES).collect());
+    let response = match read.await {
+        Ok(Ok(body)) => app.handle(http::Request::from_parts(parts, body.to_bytes()), &invocation).await,
+        Err(_) => {
+            let error = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request body did not arrive within {} s", server.limits.body_timeout.as_secs_f64()),
+            );
+            app.reject(error, &invocation)
+        }
+        Ok(Err(e)) => {
             let error = if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -39,7 +39,6 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -178,7 +177,9 @@ impl Edge {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(cutover_listen::CLIENT_IDLE_TIMEOUT)
+            .build(connector);
         let shared = Arc::new(Shared {
             slot_ms: (config.slot.as_millis() as u64).max(1),
             config,
@@ -211,12 +212,14 @@ impl Edge {
     }
 }
 
-/// Accepts connections on `listener`: the admin surface, or users' traffic.
+/// Accepts connections on `listener`: the admin surface, or users' traffic,
+/// within the bounds every server here keeps (`cutover_listen`).
 fn serve(listener: TcpListener, shared: Arc<Shared>, admin: bool) -> tokio::task::JoinHandle<()> {
+    let listener = cutover_listen::Listener::new(listener, cutover_listen::Limits::default());
     tokio::spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else { continue };
-            let _ = stream.set_nodelay(true);
+            let connection = listener.accept().await;
+            let (stream, peer, slot) = (connection.stream, connection.peer, connection.slot);
             let shared = shared.clone();
             let service = service_fn(move |request| {
                 let shared = shared.clone();
@@ -227,8 +230,10 @@ fn serve(listener: TcpListener, shared: Arc<Shared>, admin: bool) -> tokio::task
                     })
                 }
             });
+            let served = listener.http1().serve_connection(TokioIo::new(stream), service);
             tokio::spawn(async move {
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = served.await;
+                drop(slot);
             });
         }
     })

@@ -18,7 +18,10 @@ pub fn client() -> LoadClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(cutover_listen::CLIENT_IDLE_TIMEOUT)
+        .build(connector)
 }
 
 /// What a run saw.

@@ -81,6 +81,7 @@ pub fn probe_client() -> reqwest::Client {
             reqwest::Client::builder()
                 .user_agent(PROBE_USER_AGENT)
                 .timeout(Duration::from_secs(5))
+                .pool_idle_timeout(cutover_listen::CLIENT_IDLE_TIMEOUT)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
         })

@@ -1,0 +1,151 @@
+//! Accepting HTTP/1 connections with bounds, written once for every server
+//! of the project (`api-local`, the demo's origins, the local edge):
+//!
+//! - at most [`Limits::max_connections`] open at once: past it, accepting
+//!   waits for one to close instead of taking file descriptors until none
+//!   are left;
+//! - a client has [`Limits::header_timeout`] to send a request's headers
+//!   (the first request's and each kept-alive one's), so a trickled request
+//!   cannot hold a connection forever; bodies get
+//!   [`Limits::body_timeout`] from whoever reads them;
+//! - an accept that fails (out of file descriptors, say) is retried after a
+//!   pause that doubles up to a second, logged once per run of failures,
+//!   instead of a loop that spins and floods the log.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long clients of these servers keep an idle connection: below
+/// [`Limits::default`]'s header timeout, so a server never closes a
+/// connection just as a client sends on it.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bounds of one server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_connections: 4096, header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// A listener that keeps to its [`Limits`].
+pub struct Listener {
+    inner: TcpListener,
+    open: Arc<Semaphore>,
+    limits: Limits,
+}
+
+/// One accepted connection.
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Keep it for as long as the connection is served: the slot is free
+    /// again when it is dropped.
+    pub slot: Slot,
+}
+
+/// A connection's place among [`Limits::max_connections`].
+pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Listener {
+    pub fn new(inner: TcpListener, limits: Limits) -> Listener {
+        Listener { inner, open: Arc::new(Semaphore::new(limits.max_connections.max(1))), limits }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The next connection, once a slot is free; accept errors are waited
+    /// out (see the module's doc), never returned.
+    pub async fn accept(&self) -> Connection {
+        // The semaphore is never closed, so this cannot fail.
+        let slot = loop {
+            if let Ok(slot) = self.open.clone().acquire_owned().await {
+                break slot;
+            }
+        };
+        let mut failures = 0u32;
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "accepting again");
+                    }
+                    let _ = stream.set_nodelay(true);
+                    return Connection { stream, peer, slot: Slot(slot) };
+                }
+                Err(e) => {
+                    if failures == 0 {
+                        tracing::warn!(error = %e, "accept failed; retrying with a backoff");
+                    }
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(pause_after(failures)).await;
+                }
+            }
+        }
+    }
+
+    /// An HTTP/1 connection builder that enforces the header timeout.
+    pub fn http1(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
+        builder
+    }
+}
+
+/// The pause after `failures` accept errors in a row: 10 ms, doubling, at
+/// most a second.
+pub fn pause_after(failures: u32) -> Duration {
+    let ms = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(7));
+    Duration::from_millis(ms.min(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn the_pause_doubles_to_a_second() {
+        let pauses: Vec<u64> = (1..=9).map(|n| pause_after(n).as_millis() as u64).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        assert_eq!(pause_after(u32::MAX), Duration::from_secs(1));
+    }
+
+    /// Past the limit, a connection waits until one closes.
+    #[tokio::test]
+    async fn past_the_limit_accepting_waits_for_a_slot() {
+        let limits = Limits { max_connections: 1, ..Limits::default() };
+        let listener = Listener::new(TcpListener::bind("127.0.0.1:0").await.unwrap(), limits);
+        let address = listener.local_addr().unwrap();
+        let _a = TcpStream::connect(address).await.unwrap();
+        let first = listener.accept().await;
+        let mut b = TcpStream::connect(address).await.unwrap();
+        let second = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(second.is_err(), "a second connection was taken past the limit");
+        drop(first);
+        let mut second = listener.accept().await;
+        second.stream.write_all(b"x").await.unwrap();
+        let mut byte = [0u8; 1];
+        b.read_exact(&mut byte).await.unwrap();
+        assert_eq!(&byte, b"x", "the waiting connection is the one served next");
+    }
+}
