@@ -390,15 +390,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
     let stopped = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let serving = async move {
-        match tls {
-            Some(config) => {
-                let listener = crate::tls::TlsListener::new(listener, config)?;
-                axum::serve(listener, app).with_graceful_shutdown(stopped).await
-            }
-            None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
-        }
-    };
+    let serving = crate::tls::serve(listener, tls, app, stopped);
     let signal = async {
         stop_signal.await;
         tracing::info!("stopping: releasing leases");

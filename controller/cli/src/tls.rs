@@ -1,19 +1,18 @@
-//! TLS for the control API: `cutover serve --tls-cert FILE --tls-key FILE`
-//! (PEM; rustls). Handshakes run in tasks of their own, so a slow or
-//! silent client never holds up the others; a failed handshake is logged
-//! and dropped.
+//! How the control API is served: over `cutover_listen`'s bounded accept
+//! loop, and with TLS when `cutover serve --tls-cert FILE --tls-key FILE`
+//! (PEM; rustls). Handshakes run in the connections' own tasks, so a slow
+//! or silent client never holds up the others; a failed handshake is
+//! logged and dropped.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::failure::Failure;
@@ -38,56 +37,47 @@ pub fn config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::Serve
     Ok(Arc::new(config))
 }
 
-/// TLS connections, handshaken, for `axum::serve`.
-pub struct TlsListener {
-    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<tokio_rustls::rustls::ServerConfig>) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, connections) = mpsc::channel(64);
+/// Serves `app` (the control API) on `listener`, over TLS when `tls` is
+/// given, until `stopped`; then lets the connections finish, SSE streams
+/// included (they end when the daemon stops). Connections keep the bounds
+/// every server here keeps (`cutover_listen`: a connection limit, a header
+/// read timeout, a backoff on accept errors); a TLS handshake has
+/// [`HANDSHAKE`]. HTTP/1.1 only: the TLS configuration offers no ALPN.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    app: axum::Router,
+    stopped: impl std::future::Future<Output = ()>,
+) -> io::Result<()> {
+    let listener = cutover_listen::Listener::new(listener, cutover_listen::Limits::default());
+    let acceptor = tls.map(TlsAcceptor::from);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stopped = std::pin::pin!(stopped);
+    loop {
+        let connection = tokio::select! {
+            connection = listener.accept() => connection,
+            () = &mut stopped => break,
+        };
+        let (stream, peer, slot) = (connection.stream, connection.peer, connection.slot);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let builder = listener.http1();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
+            let served = match acceptor {
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await,
+                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
-        Ok(TlsListener { connections, local })
     }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.connections.recv().await {
-            Some(connection) => connection,
-            // The accept loop never ends while the listener lives.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
+    graceful.shutdown().await;
+    Ok(())
 }

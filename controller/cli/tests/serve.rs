@@ -340,6 +340,31 @@ fn the_heartbeat_carries_the_longest_pause_to_cloudwatch() {
     assert!(!replica.proc.log().contains("could not be published"), "{}", replica.proc.log());
 }
 
+/// A client that trickles its headers loses the connection (the header
+/// read timeout, 10 s), and the daemon goes on serving others.
+#[test]
+fn a_trickling_client_does_not_hold_a_connection() {
+    let dir = temp_dir("trickle");
+    let db = dir.join("cutover.db");
+    let tokens = tokens();
+    let daemon = Proc::start(
+        &["serve", "--listen", "127.0.0.1:0", "--store", db.to_str().unwrap()],
+        &[("CUTOVER_TOKENS", tokens.as_str())],
+        dir.join("serve.log"),
+        &["cutover serve listening on http://"],
+    );
+    let address = daemon.said[0].clone();
+    let mut slow = TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /v1/cutovers HTTP/1.1\r\nhost: c\r\nx-slow: ").unwrap();
+    // A hang's bound, not a measurement: the daemon's own is 10 s.
+    slow.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    let mut said = Vec::new();
+    let closed = slow.read_to_end(&mut said);
+    assert!(closed.is_ok(), "the daemon still holds the connection: {closed:?}");
+    let healthy = raw_request(&address, b"GET /healthz HTTP/1.1\r\nhost: c\r\nconnection: close\r\n\r\n").unwrap();
+    assert_eq!(healthy.status, 200);
+}
+
 #[test]
 fn a_replica_stopped_past_its_lease_is_fenced_and_writes_nothing() {
     let dir = temp_dir("stop");
