@@ -222,3 +222,27 @@ fn a_bad_upstream_url_is_refused_at_start() {
     let err = runtime.block_on(Edge::start(config)).err().expect("refused");
     assert!(err.to_string().contains("the legacy upstream must be an http:// URL"), "{err}");
 }
+
+/// A client that trickles its headers loses the connection (the header
+/// read timeout every server here keeps, 10 s), on the users' port and the
+/// admin one, and the edge goes on serving.
+#[test]
+fn a_trickling_client_does_not_hold_a_connection() {
+    use std::io::{Read, Write};
+    let setup = setup(CohortKey::Header("x-user-id".into()));
+    let slow: Vec<_> = [setup.edge.address(), setup.edge.admin_address()]
+        .into_iter()
+        .map(|address| {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            stream.write_all(b"GET /api/health HTTP/1.1\r\nhost: edge\r\nx-slow: ").unwrap();
+            // A hang's bound, not a measurement: the edge's own is 10 s.
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(40))).unwrap();
+            (address, stream)
+        })
+        .collect();
+    for (address, mut stream) in slow {
+        let closed = stream.read_to_end(&mut Vec::new());
+        assert!(closed.is_ok(), "{address} still holds the connection: {closed:?}");
+    }
+    assert_eq!(setup.side_of("/api/health", &[("x-user-id", "u-1")]), "legacy");
+}
