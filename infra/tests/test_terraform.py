@@ -41,10 +41,10 @@ def load(path):
         return clean(hcl2.load(f))
 
 
-def resources(doc, kind):
-    """name → body of every `resource "kind" "name"` in a parsed file."""
+def resources(doc, kind, section="resource"):
+    """name → body of every `resource "kind" "name"` (or `data`, with section="data") in a parsed file."""
     out = {}
-    for block in doc.get("resource", []):
+    for block in doc.get(section, []):
         for k, named in block.items():
             if k == kind:
                 out.update(named)
@@ -52,12 +52,7 @@ def resources(doc, kind):
 
 
 def data_sources(doc, kind):
-    out = {}
-    for block in doc.get("data", []):
-        for k, named in block.items():
-            if k == kind:
-                out.update(named)
-    return out
+    return resources(doc, kind, "data")
 
 
 def one(blocks):

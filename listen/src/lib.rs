@@ -65,10 +65,6 @@ impl Listener {
         Listener { inner, open: Arc::new(Semaphore::new(limits.max_connections.max(1))), limits }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -76,12 +72,9 @@ impl Listener {
     /// The next connection, once a slot is free; accept errors are waited
     /// out (see the module's doc), never returned.
     pub async fn accept(&self) -> Connection {
-        // The semaphore is never closed, so this cannot fail.
-        let slot = loop {
-            if let Ok(slot) = self.open.clone().acquire_owned().await {
-                break slot;
-            }
-        };
+        // The semaphore is never closed: an error cannot come, and would
+        // mean no slot ever again.
+        let Ok(slot) = self.open.clone().acquire_owned().await else { return std::future::pending().await };
         let mut failures = 0u32;
         loop {
             match self.inner.accept().await {

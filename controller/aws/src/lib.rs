@@ -42,7 +42,7 @@ pub use dynamo::DynamoStore;
 pub use edge_logs::{EdgeLogRead, EdgeLogSource, ARRIVAL_SLACK, MAX_LEFT_OUT, PROBE_USER_AGENT};
 pub use failure::{AwsFailure, FailureKind};
 pub use kvs::KvsEdge;
-pub use publish::{heartbeat, put_metrics, MetricPublisher};
+pub use publish::{heartbeat, longest_pause_secs, put_metrics, MetricPublisher};
 pub use xray::{TraceSample, XRaySource, SUMMARY_BUDGET, XRAY_MIN_TRACES};
 
 /// Where each service's calls go: AWS itself (`None`), or an emulator's URL.

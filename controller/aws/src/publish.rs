@@ -78,13 +78,25 @@ impl MetricPublisher {
     }
 }
 
-/// The daemon's heartbeat at `now`: [`HEARTBEAT`] 1, and [`LONGEST_PAUSE`],
-/// the seconds since the longest-paused of `states` paused (0 when none
-/// is). Neither has a dimension, so every replica's beats land in one
-/// series and the alarm on it fires only when no replica is alive. A
-/// cutover paused before `paused_since` was recorded counts from its last
-/// change.
-pub fn heartbeat(states: &[CutoverState], now: Timestamp) -> Vec<MetricDatum> {
+/// The daemon's heartbeat at `now`: [`HEARTBEAT`] 1, and [`LONGEST_PAUSE`]
+/// (see [`longest_pause_secs`]). Neither has a dimension, so every
+/// replica's beats land in one series and the alarm on it fires only when
+/// no replica is alive.
+pub fn heartbeat(longest_pause_secs: u64, now: Timestamp) -> Vec<MetricDatum> {
+    let at = aws_sdk_cloudwatch::primitives::DateTime::from_millis(now.as_ms() as i64);
+    let datum = |name: &str, value: f64, unit: StandardUnit| {
+        MetricDatum::builder().metric_name(name).timestamp(at).value(value).unit(unit).build()
+    };
+    vec![
+        datum(HEARTBEAT, 1.0, StandardUnit::Count),
+        datum(LONGEST_PAUSE, longest_pause_secs as f64, StandardUnit::Seconds),
+    ]
+}
+
+/// Whole seconds since the longest-paused of `states` paused (0 when none
+/// is). A cutover paused before `paused_since` was recorded counts from
+/// its last change.
+pub fn longest_pause_secs(states: &[CutoverState], now: Timestamp) -> u64 {
     let longest_ms = states
         .iter()
         .filter(|s| matches!(s.phase, Phase::Paused { .. }))
@@ -92,14 +104,7 @@ pub fn heartbeat(states: &[CutoverState], now: Timestamp) -> Vec<MetricDatum> {
         .map(|since| now.as_ms().saturating_sub(since.as_ms()))
         .max()
         .unwrap_or(0);
-    let at = aws_sdk_cloudwatch::primitives::DateTime::from_millis(now.as_ms() as i64);
-    let datum = |name: &str, value: f64, unit: StandardUnit| {
-        MetricDatum::builder().metric_name(name).timestamp(at).value(value).unit(unit).build()
-    };
-    vec![
-        datum(HEARTBEAT, 1.0, StandardUnit::Count),
-        datum(LONGEST_PAUSE, (longest_ms / 1000) as f64, StandardUnit::Seconds),
-    ]
+    longest_ms / 1000
 }
 
 /// Sends `data` to the `Cutover` namespace.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use cutover_aws::{heartbeat, metrics_read, MetricPublisher, MetricRead};
+use cutover_aws::{heartbeat, longest_pause_secs, metrics_read, MetricPublisher, MetricRead};
 use cutover_core::dashboard::{
     self, ANALYSES, HEARTBEAT, LONGEST_PAUSE, NAMESPACE, ROLLBACKS, TARGET, VERDICT, VERDICTS, WEIGHT,
 };
@@ -164,7 +164,7 @@ fn the_heartbeat_carries_the_longest_pause_and_no_dimension() {
         state
     };
     let figures = |states: &[CutoverState]| -> Vec<(String, f64, usize)> {
-        heartbeat(states, now)
+        heartbeat(longest_pause_secs(states, now), now)
             .iter()
             .map(|d| (d.metric_name().unwrap().to_owned(), d.value().unwrap(), d.dimensions().len()))
             .collect()

@@ -264,7 +264,6 @@ impl Daemon {
     async fn heartbeat(self: Arc<Self>, every: Duration) {
         #[cfg(feature = "aws")]
         {
-            use cutover_core::dashboard::LONGEST_PAUSE;
             let clients = cutover_aws::Clients::new(&self.controller.aws.endpoints()).await;
             let mut stopping = self.stopping.clone();
             let mut ticks = tokio::time::interval(every);
@@ -282,10 +281,10 @@ impl Daemon {
                         continue;
                     }
                 };
-                let data = cutover_aws::heartbeat(&states, system_now());
-                let longest_pause_s =
-                    data.iter().find(|d| d.metric_name() == Some(LONGEST_PAUSE)).and_then(|d| d.value());
-                match cutover_aws::put_metrics(&clients.cloudwatch, data).await {
+                let now = system_now();
+                let longest_pause_s = cutover_aws::longest_pause_secs(&states, now);
+                match cutover_aws::put_metrics(&clients.cloudwatch, cutover_aws::heartbeat(longest_pause_s, now)).await
+                {
                     Ok(()) => tracing::debug!(longest_pause_s, "heartbeat published"),
                     Err(e) => tracing::warn!(error = %e, "the heartbeat could not be published to CloudWatch"),
                 }
