@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cutover_core::judge::{SequentialJudge, ThresholdJudge};
 use cutover_core::plan::{Plan, PROBES_PER_MINUTE};
 use cutover_core::units::{format_hours, Timestamp, Weight};
-use cutover_sim::{run_seeds, Fault, RunReport, Scenario, Summary, Traffic, Users};
+use cutover_sim::{run_seeds, Fault, Port, RunReport, Scenario, Summary, Traffic, Users};
 
 use crate::failure::Failure;
 use crate::plan::{load_plan, offset};
@@ -29,7 +29,7 @@ pub struct SimulateArgs {
     /// errors+Npp, p99xN, p50xN, coldxN, outage (e.g. errors+5pp@20h, both:outage@1h,for=5m). A rollback counts
     /// as a detection only for a fault of the new side alone.
     #[arg(long = "fault", alias = "regression", value_name = "FAULT")]
-    faults: Vec<Fault>,
+    side_faults: Vec<Fault>,
     /// Requests per minute from a CSV file (the last column of each row, one row per minute, a header
     /// allowed), repeated if shorter than the run; replaces --requests-per-day.
     #[arg(long, value_name = "FILE")]
@@ -48,6 +48,13 @@ pub struct SimulateArgs {
     /// Chance that the controller crashes after any write (restart from the store).
     #[arg(long, default_value_t = 0.0)]
     crash_rate: f64,
+    /// Fault the controller's own ports (not the sides, which --fault is for): all, none, or a list of
+    /// edge (failed, conflicting, timed-out, late- and never-verified writes, outages, drift), metrics
+    /// (failed, late, partial, empty, slow reads), store (writes failing before or after committing,
+    /// crashes), leader (lapsed leases, stalls past the lease, a second controller), clock (jumps),
+    /// operators (commands from several people at random times).
+    #[arg(long, value_name = "PORTS", default_value = "none", value_parser = parse_ports)]
+    faults: Ports,
     /// Synthetic probes per side per minute, pinned to each side (the controller's rate by default).
     #[arg(long, default_value_t = PROBES_PER_MINUTE)]
     probes_per_minute: u32,
@@ -94,15 +101,16 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     if !(-0.9..=5.0).contains(&args.latency_load_slope) {
         return Err(Failure::input("--latency-load-slope is from -0.9 to 5"));
     }
+    let with_ports = Scenario::default().with_port_faults(&args.faults.0);
     let mut scenario = Scenario {
-        faults: args.faults.clone(),
-        crash_rate: args.crash_rate,
+        faults: args.side_faults.clone(),
+        crash_rate: args.crash_rate.max(with_ports.crash_rate),
         probes_per_minute: args.probes_per_minute,
         quiet_side_probes_per_minute: args.quiet_side_probes_per_minute,
         latency_load_slope: args.latency_load_slope,
         users: args.users.as_deref().map(parse_users).transpose()?,
         cohort_evidence: !args.without_cohorts,
-        ..Scenario::default()
+        ..with_ports
     };
     scenario.traffic = match &args.traffic {
         Some(path) => Traffic::recorded(read_traffic(path)?, scenario.start),
@@ -112,13 +120,14 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     let seeds = args.seed_start..args.seed_start.saturating_add(args.seeds);
 
     println!(
-        "simulating {} × plan \"{}\" ({} steps, {}) at {:.0} requests/day{}, {} judge, {} thread{}",
+        "simulating {} × plan \"{}\" ({} steps, {}) at {:.0} requests/day{}{}, {} judge, {} thread{}",
         args.seeds,
         plan.target.name,
         plan.schedule.steps.len(),
         format_hours(plan.duration()),
         scenario.traffic.requests_per_day,
-        fault_list(&args.faults, ", faults "),
+        fault_list(&args.side_faults, ", faults "),
+        port_list(&args.faults.0, ", faulted ports "),
         match args.judge {
             JudgeName::Sequential => "sequential",
             JudgeName::Threshold => "threshold",
@@ -164,7 +173,11 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, Failure> {
     for (seed, v) in summary.violations.iter().take(20) {
         println!("  {seed}: {v}");
     }
-    println!("replay one with: cutover simulate --seeds 1 --seed-start SEED{}", fault_list(&args.faults, " --fault "));
+    println!(
+        "replay one with: cutover simulate --seeds 1 --seed-start SEED{}{}",
+        fault_list(&args.side_faults, " --fault "),
+        port_list(&args.faults.0, " --faults ")
+    );
     Ok(ExitCode::FAILURE)
 }
 
@@ -202,6 +215,23 @@ fn sparkline(start: Timestamp, end: Timestamp, changes: &[(Timestamp, Weight)]) 
 /// `" --fault a --fault b"`-style text for the faults, or nothing.
 fn fault_list(faults: &[Fault], sep: &str) -> String {
     faults.iter().map(|f| format!("{sep}{f}")).collect()
+}
+
+/// The ports `--faults` names.
+#[derive(Clone, Debug)]
+pub struct Ports(Vec<Port>);
+
+fn parse_ports(text: &str) -> Result<Ports, String> {
+    Port::parse_list(text).map(Ports)
+}
+
+/// `"<sep>edge,store"` for faulted ports, or nothing.
+fn port_list(ports: &[Port], sep: &str) -> String {
+    if ports.is_empty() {
+        return String::new();
+    }
+    let names: Vec<_> = ports.iter().map(|p| p.name()).collect();
+    format!("{sep}{}", names.join(","))
 }
 
 /// `COUNT` or `COUNT:SICK:RATE` (RATE in percent, `%` optional).

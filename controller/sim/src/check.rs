@@ -21,6 +21,16 @@ pub struct Checker {
     rolled_back: bool,
     step_started_at: Option<Timestamp>,
     last_analysis: Option<(Verdict, PerSide<u64>, Timestamp)>,
+    /// The stored step and phase as the events so far leave them.
+    step: usize,
+    phase: Phase,
+    /// Weights persisted as intents since the cutover last started.
+    intended: Vec<Weight>,
+    /// When the rollback under way was decided, and whether it was
+    /// reported stuck already.
+    rollback_since: Option<(Timestamp, bool)>,
+    /// The latest-issued edge write that reached the edge.
+    last_landed: Option<u64>,
     violations: Vec<String>,
 }
 
@@ -34,12 +44,22 @@ impl Checker {
             rolled_back: false,
             step_started_at: None,
             last_analysis: None,
+            step: 0,
+            phase: Phase::Pending,
+            intended: Vec::new(),
+            rollback_since: None,
+            last_landed: None,
             violations: Vec::new(),
         }
     }
 
     pub fn violations(&self) -> &[String] {
         &self.violations
+    }
+
+    /// A rule the caller checked itself.
+    pub fn report(&mut self, at: Timestamp, rule: &str, detail: String) {
+        self.violation(at, rule, detail);
     }
 
     fn violation(&mut self, at: Timestamp, rule: &str, detail: String) {
@@ -66,19 +86,116 @@ impl Checker {
             self.violation(at, "weight-above-step", format!("{} at step {}", state.weight, state.step));
         }
         let started_here = events.iter().any(|e| matches!(e.kind, EventKind::Started { .. }));
-        for e in events {
+        for (i, e) in events.iter().enumerate() {
+            if (e.version, usize::from(e.index)) != (state.version, i) {
+                self.violation(at, "event-numbering", format!("event {}.{} in write {}", e.version, e.index, i));
+            }
             self.event(e, started_here);
+        }
+        (self.step, self.phase) = (state.step, state.phase);
+    }
+
+    /// Each decision once: a controller rebuilt from the store after a
+    /// write it could not confirm must not make it again.
+    fn decided_once(&mut self, e: &Event) {
+        let (at, phase) = (e.at, self.phase);
+        match &e.kind {
+            EventKind::Started { .. } if !matches!(phase, Phase::Pending | Phase::RolledBack { .. }) => {
+                self.violation(at, "decided-twice", format!("started in {phase}"));
+            }
+            EventKind::StepAdvanced { from_step, .. } if *from_step != self.step => {
+                self.violation(at, "decided-twice", format!("advanced from step {from_step} at step {}", self.step));
+            }
+            EventKind::Completed if phase == Phase::Completed => {
+                self.violation(at, "decided-twice", "completed twice".into());
+            }
+            EventKind::RolledBack { .. } if !matches!(phase, Phase::RollingBack { .. }) => {
+                self.violation(at, "decided-twice", format!("rolled back in {phase}"));
+            }
+            EventKind::Aborted if matches!(phase, Phase::Aborted | Phase::Completed) => {
+                self.violation(at, "decided-twice", format!("aborted in {phase}"));
+            }
+            _ => {}
+        }
+        match e.kind {
+            EventKind::Started { .. } => (self.step, self.phase) = (0, Phase::Progressing),
+            EventKind::StepAdvanced { to_step, .. } => self.step = to_step,
+            EventKind::Completed => self.phase = Phase::Completed,
+            EventKind::RolledBack { reason } => self.phase = Phase::RolledBack { reason },
+            EventKind::Aborted => self.phase = Phase::Aborted,
+            _ => {}
+        }
+    }
+
+    /// A controller's write reached the edge: only a weight persisted as
+    /// an intent since the cutover last started may, and never after a
+    /// write issued later (by any controller) landed: the edge would go
+    /// back to a weight the audit log has moved past.
+    /// `order` counts edge writes as they were issued, by any controller.
+    pub fn landed(&mut self, at: Timestamp, order: u64, weight: Weight) {
+        if !self.intended.contains(&weight) {
+            self.violation(at, "landed-without-intent", format!("{weight} landed; intents {:?}", self.intended));
+        }
+        if let Some(last) = self.last_landed.filter(|last| *last > order) {
+            self.violation(at, "landed-out-of-order", format!("write {order} ({weight}) landed after write {last}"));
+        }
+        self.last_landed = Some(self.last_landed.map_or(order, |last| last.max(order)));
+    }
+
+    /// A rollback under way must finish within `bound` of `since` (when
+    /// the edge last came back and a controller last began to lead).
+    pub fn rollback_progress(&mut self, at: Timestamp, state: &CutoverState, since: Timestamp, bound: Duration) {
+        let Some((decided, reported)) = self.rollback_since else { return };
+        if !reported && matches!(state.phase, Phase::RollingBack { .. }) && at > decided.max(since) + bound {
+            self.rollback_since = Some((decided, true));
+            let from = decided.max(since);
+            self.violation(
+                at,
+                "rollback-stuck",
+                format!("rolling back since {decided}; edge and leader up since {from}"),
+            );
+        }
+    }
+
+    /// The whole audit log at the end: every version once, in order, each
+    /// write's events numbered from 0, the last version the state's.
+    pub fn audit(&mut self, log: &[Event], state: &CutoverState) {
+        let mut prev: Option<(u64, u16)> = None;
+        for e in log {
+            let at = (e.version, e.index);
+            let follows = match prev {
+                None => at == (1, 0),
+                Some((v, i)) => at == (v, i + 1) || at == (v + 1, 0),
+            };
+            if !follows {
+                let after = prev.map_or("the start".into(), |(v, i)| format!("{v}.{i}"));
+                return self.violation(e.at, "audit-log", format!("event {}.{} after {after}", e.version, e.index));
+            }
+            prev = Some(at);
+        }
+        let last = log.last().map_or(0, |e| e.version);
+        if last != state.version {
+            self.violation(
+                state.updated_at,
+                "audit-log",
+                format!("log ends at version {last}, state is {}", state.version),
+            );
         }
     }
 
     fn event(&mut self, e: &Event, started_here: bool) {
         let at = e.at;
+        self.decided_once(e);
         match &e.kind {
             EventKind::Started { .. } => {
                 self.rolled_back = false;
                 self.last_analysis = None;
+                self.intended.clear();
             }
             EventKind::WeightIntent { from, to, step } => {
+                if !self.intended.contains(to) {
+                    self.intended.push(*to);
+                }
                 if *to > self.step_weight(*step) {
                     self.violation(at, "weight-above-step", format!("intent {to} at step {step}"));
                 }
@@ -110,7 +227,11 @@ impl Checker {
                 let promoted = matches!(e.actor, Actor::Operator(_));
                 self.check_advance(at, self.steps.len().saturating_sub(1), promoted, "complete");
             }
-            EventKind::RollbackStarted { .. } => self.rolled_back = true,
+            EventKind::RollbackStarted { .. } => {
+                self.rolled_back = true;
+                self.rollback_since.get_or_insert((at, false));
+            }
+            EventKind::RolledBack { .. } | EventKind::Aborted => self.rollback_since = None,
             _ => {}
         }
     }
@@ -266,7 +387,10 @@ mod tests {
         let advance = EventKind::StepAdvanced { from_step: 0, to_step: 1, weight: pct(5), promoted: false };
         c.persisted(
             &state(3, 1, pct(5), at),
-            &[event(3, at, analysis(cutover_core::judge::Verdict::Inconclusive, at)), event(3, at, advance)],
+            &[
+                event(3, at, analysis(cutover_core::judge::Verdict::Inconclusive, at)),
+                Event { index: 1, ..event(3, at, advance) },
+            ],
         );
         assert_eq!(rules(&c), ["advance-before-hold", "advance-without-pass"]);
     }
@@ -284,5 +408,48 @@ mod tests {
         rolled_back.phase = Phase::RolledBack { reason: RollbackReason::FailureLimit };
         c.world(T0, pct(1), &rolled_back);
         assert_eq!(rules(&c).last().map(String::as_str), Some("edge-up-after-rollback"));
+    }
+
+    #[test]
+    fn catches_a_decision_made_twice_and_a_broken_audit_log() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 0, Weight::ZERO, pct(1), T0);
+        let advance = EventKind::StepAdvanced { from_step: 0, to_step: 1, weight: pct(5), promoted: true };
+        c.persisted(&state(2, 1, pct(5), T0), &[event(2, T0, advance.clone())]);
+        assert_eq!(rules(&c), Vec::<String>::new());
+        // A controller rebuilt from the store advances from step 0 again.
+        c.persisted(&state(3, 1, pct(5), T0), &[event(3, T0, advance)]);
+        assert_eq!(rules(&c), ["decided-twice"]);
+        let log = [event(1, T0, EventKind::Resumed), event(3, T0, EventKind::Resumed)];
+        c.audit(&log, &state(3, 1, pct(5), T0));
+        assert_eq!(rules(&c), ["decided-twice", "audit-log"]);
+    }
+
+    #[test]
+    fn catches_a_write_landing_without_intent_or_out_of_order() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 0, Weight::ZERO, pct(1), T0);
+        c.landed(T0, 2, pct(1));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        c.landed(T0, 3, pct(50));
+        c.landed(T0, 1, pct(1));
+        assert_eq!(rules(&c), ["landed-without-intent", "landed-out-of-order"]);
+    }
+
+    #[test]
+    fn catches_a_rollback_that_does_not_finish_once_it_can_and_says_so_once() {
+        let mut c = Checker::new(&plan());
+        intent(&mut c, 1, 0, Weight::ZERO, pct(1), T0);
+        let mut rolling = state(2, 0, Weight::ZERO, T0);
+        rolling.phase = Phase::RollingBack { reason: RollbackReason::Operator };
+        c.persisted(&rolling, &[event(2, T0, EventKind::RollbackStarted { reason: RollbackReason::Operator })]);
+        let bound = Duration::from_secs(1800);
+        // The edge came back 20 minutes in: the bound counts from then.
+        let back = T0 + Duration::from_secs(1200);
+        c.rollback_progress(T0 + Duration::from_secs(2400), &rolling, back, bound);
+        assert!(c.violations().is_empty());
+        c.rollback_progress(T0 + Duration::from_secs(3100), &rolling, back, bound);
+        c.rollback_progress(T0 + Duration::from_secs(4000), &rolling, back, bound);
+        assert_eq!(rules(&c), ["rollback-stuck"]);
     }
 }

@@ -18,6 +18,8 @@ pub mod script;
 pub mod summary;
 pub mod world;
 
-pub use model::{Affects, Fault, Regression, RegressionKind, Scenario, Shape, SideModel, Traffic, Users};
-pub use run::{run, RunReport, Scripted};
+pub use model::{
+    Affects, Fault, Port, PortFaults, Regression, RegressionKind, Scenario, Shape, SideModel, Traffic, Users,
+};
+pub use run::{run, PortCounts, RunReport, Scripted};
 pub use summary::{run_seeds, Summary};

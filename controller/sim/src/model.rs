@@ -372,6 +372,8 @@ pub struct Scenario {
     pub crash_rate: f64,
     /// How long past the plan's own length the run may go on.
     pub overtime: Duration,
+    /// Faults at the controller's own ports (`cutover simulate --faults`).
+    pub ports: PortFaults,
 }
 
 impl Scenario {
@@ -384,6 +386,167 @@ impl Scenario {
     /// rollback is measured from.
     pub fn regression_at(&self) -> Option<Duration> {
         self.faults.iter().filter(|f| f.affects == Affects::Serverless).map(|f| f.at).min()
+    }
+}
+
+/// Faults at the controller's own ports, on top of the scenario's edge
+/// failures and conflicts, failed and late metric reads, and crashes: what
+/// `cutover simulate --faults` turns on. Rates are chances per request;
+/// `*_per_day` are Poisson rates over the run. All zero by default, and a
+/// run with none of them draws exactly the random numbers it drew before
+/// they existed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PortFaults {
+    /// An edge write that lands, but whose answer misses the driver's
+    /// deadline: the controller hears "failed" for a write that took.
+    pub edge_timeout_rate: f64,
+    /// A landed write whose verification takes minutes, then agrees.
+    pub verify_late_rate: f64,
+    /// A landed write whose verification never agrees (unverified).
+    pub unverified_rate: f64,
+    /// Spells in which every edge write and read fails, per day (1 to 30
+    /// minutes each).
+    pub edge_outages_per_day: f64,
+    /// Someone else writes the edge (drift), per day.
+    pub drift_per_day: f64,
+    /// A metric read that covers only the first part of its window.
+    pub measure_partial_rate: f64,
+    /// A metric read that finds no data at all.
+    pub measure_empty_rate: f64,
+    /// A metric read answered minutes late (past the driver's deadline,
+    /// as a failure).
+    pub measure_slow_rate: f64,
+    /// A store write that fails before it commits.
+    pub store_fail_before_rate: f64,
+    /// A store write that commits and still reports a failure (the caller
+    /// cannot tell which): the driver rebuilds from the store either way.
+    pub store_fail_after_rate: f64,
+    /// The leader's lease lapses (its renewals failed) and another
+    /// controller takes over a little later, per day.
+    pub lease_lost_per_day: f64,
+    /// The leader stalls (SIGSTOP, a paused VM), per day: up to the lease's
+    /// time to live it is a pause; past it another controller takes over
+    /// and the first wakes fenced, its edge write possibly still in flight.
+    pub stalls_per_day: f64,
+    /// Chance that the leader stalls between reading the edge and writing
+    /// it, past its lease: the write goes out when it wakes, after another
+    /// controller has taken over (only the edge's version check stops it).
+    pub stall_mid_write_rate: f64,
+    /// The leader's clock jumps forward (up to an hour), per day: it finds
+    /// its lease lapsed, retakes it and rebuilds from the store.
+    pub time_jumps_per_day: f64,
+    /// Operator commands from several people at random times, per day.
+    pub commands_per_day: f64,
+    /// Someone on call resumes a cutover the controller paused (drift, an
+    /// unverified edge, no data), after 5 minutes to an hour.
+    pub on_call: bool,
+    /// Not a fault but a what-if: the edge writes whatever it is sent,
+    /// ignoring the version its writer read (an edge without ETags). It
+    /// shows what the version check prevents.
+    pub edge_ignores_versions: bool,
+}
+
+/// The ports of the controller that `--faults` can fault, each a group of
+/// the faults above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// Writes that fail, conflict, time out, verify late or never; outages; drift.
+    Edge,
+    /// Reads that fail, come late, partial, empty or slow.
+    Metrics,
+    /// Writes that fail before or after committing; crashes after a write.
+    Store,
+    /// Lapsed leases, stalls past the lease, a second controller.
+    Leader,
+    /// The leader's clock jumping forward.
+    Clock,
+    /// Commands from several people at random times.
+    Operators,
+}
+
+impl Port {
+    pub const ALL: [Port; 6] = [Port::Edge, Port::Metrics, Port::Store, Port::Leader, Port::Clock, Port::Operators];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Port::Edge => "edge",
+            Port::Metrics => "metrics",
+            Port::Store => "store",
+            Port::Leader => "leader",
+            Port::Clock => "clock",
+            Port::Operators => "operators",
+        }
+    }
+
+    /// `all`, `none`, or a comma-separated list of port names.
+    pub fn parse_list(text: &str) -> Result<Vec<Port>, String> {
+        match text.trim() {
+            "all" => return Ok(Port::ALL.to_vec()),
+            "none" => return Ok(Vec::new()),
+            _ => {}
+        }
+        let names = || Port::ALL.map(Port::name).join(", ");
+        text.split(',')
+            .map(|name| {
+                let name = name.trim();
+                Port::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+                    format!("unknown port \"{name}\" in --faults {text}: use all, none, or a list of {}", names())
+                })
+            })
+            .collect()
+    }
+}
+
+impl PortFaults {
+    pub fn any(&self) -> bool {
+        *self != PortFaults::default()
+    }
+}
+
+impl Scenario {
+    /// `self` with `ports` faulted: each group's faults of [`PortFaults`],
+    /// and the scenario's own edge failures and conflicts, failed and
+    /// late metric reads, and crashes at higher rates.
+    pub fn with_port_faults(mut self, ports: &[Port]) -> Scenario {
+        let f = &mut self.ports;
+        for port in ports {
+            match port {
+                Port::Edge => {
+                    self.edge_failure_rate = 0.05;
+                    self.edge_conflict_rate = 0.03;
+                    f.edge_timeout_rate = 0.05;
+                    f.verify_late_rate = 0.1;
+                    f.unverified_rate = 0.01;
+                    f.edge_outages_per_day = 1.0;
+                    f.drift_per_day = 0.5;
+                }
+                Port::Metrics => {
+                    self.measure_failure_rate = 0.01;
+                    self.measure_late_rate = 0.02;
+                    f.measure_partial_rate = 0.05;
+                    f.measure_empty_rate = 0.02;
+                    f.measure_slow_rate = 0.03;
+                }
+                // Each rebuild reads the whole cutover's evidence again, so
+                // a few per run, not dozens: about 5 of each in 48 hours.
+                Port::Store => {
+                    self.crash_rate = 0.002;
+                    f.store_fail_before_rate = 0.002;
+                    f.store_fail_after_rate = 0.002;
+                }
+                Port::Leader => {
+                    f.lease_lost_per_day = 1.0;
+                    f.stalls_per_day = 3.0;
+                    f.stall_mid_write_rate = 0.03;
+                }
+                Port::Clock => f.time_jumps_per_day = 1.0,
+                Port::Operators => {
+                    f.commands_per_day = 3.0;
+                    f.on_call = true;
+                }
+            }
+        }
+        self
     }
 }
 
@@ -409,6 +572,7 @@ impl Default for Scenario {
             measure_late_rate: 0.0,
             crash_rate: 0.0,
             overtime: Duration::from_secs(24 * 3600),
+            ports: PortFaults::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use cutover_core::plan::Plan;
 use cutover_core::units::{format_duration, format_hours};
 
 use crate::model::Scenario;
-use crate::run::{run, RunReport, Scripted};
+use crate::run::{run, PortCounts, RunReport, Scripted};
 
 /// A run's report, or the panic that ended it.
 pub type Outcome = Result<(RunReport, Duration), String>;
@@ -76,6 +76,8 @@ pub struct Summary {
     pub steps_completed: Vec<usize>,
     pub durations: Vec<Duration>,
     pub crashes: u64,
+    /// What the port faults did, over all runs.
+    pub ports: PortCounts,
     pub violations: Vec<(u64, String)>,
     pub run_times: Vec<Duration>,
 }
@@ -109,6 +111,7 @@ impl Summary {
                     s.steps_completed.push(r.steps_completed);
                     s.durations.push(r.ended_at.since(r.started_at));
                     s.crashes += u64::from(r.crashes);
+                    s.ports.add(&r.ports);
                     s.violations.extend(r.violations.iter().map(|v| (*seed, v.clone())));
                     s.run_times.push(*wall);
                 }
@@ -150,6 +153,19 @@ impl Summary {
         rows.push(("cutover length median / p90".into(), format!("{} / {}", dur(0.5), dur(0.9))));
         if self.crashes > 0 {
             rows.push(("controller crashes survived".into(), self.crashes.to_string()));
+        }
+        let p = &self.ports;
+        let pairs = [
+            ("store writes failed before / after committing", p.store_failed_before, p.store_failed_after),
+            ("leases taken over / stalled leaders fenced", p.takeovers, p.fenced),
+            ("edge drifts / stale edge writes refused", p.drifts, p.stale_writes_refused),
+            ("operator commands sent / refused", p.commands, p.refused),
+        ];
+        for (name, a, b) in pairs.into_iter().filter(|(_, a, b)| a + b > 0) {
+            rows.push((name.to_string(), format!("{a} / {b}")));
+        }
+        if p.notifications_lost > 0 {
+            rows.push(("notifications lost (no outbox)".into(), p.notifications_lost.to_string()));
         }
         rows.push(("invariant violations".into(), self.violations.len().to_string()));
         let ms = |q| {

@@ -9,7 +9,9 @@
 //!   durable before the next effect runs. If it fails (a version conflict or a
 //!   lost lease), drop the rest of the batch and rebuild the engine from the
 //!   stored state with [`Engine::restore`]: a crash and a failed write take
-//!   the same path;
+//!   the same path. Drop the old engine's requests in flight with it: a
+//!   rebuilt engine under the same lease numbers its applies afresh, so
+//!   an answer meant for its predecessor could pass for its own;
 //! - apply weights one at a time, in the order asked, and answer every
 //!   [`Effect::ApplyWeight`] with an [`Input::Edge`] carrying its [`ApplyId`];
 //!   answer every [`Effect::Measure`] with an [`Input::Measured`];
@@ -21,6 +23,12 @@
 //! late must not confirm a newer intent, or the edge could end up at a weight
 //! nobody recorded. A late success of a timed-out apply of the current intent
 //! does count: the edge applies in order, so it holds that weight.
+//!
+//! The engine asserts its side of the contract on every call, in every
+//! build: what it accepts (no answer to an apply it never issued, no
+//! lease going back) and what it emits (each write's events numbered,
+//! the weight within its step, an apply only of the last written weight,
+//! a notification only of an event written in the same call).
 //!
 //! Every weight the engine applies was persisted as a `weight_intent` event
 //! first (write-ahead), so after a crash [`Input::LeaseGained`] re-applies the
@@ -280,6 +288,9 @@ pub struct Engine<J> {
     epoch: u64,
     apply_seq: u64,
     now: Timestamp,
+    /// The weight of the last persisted state: the only weight an apply
+    /// may carry (write-ahead).
+    persisted_weight: Weight,
     edge: EdgeProgress,
     measure: MeasureProgress,
 }
@@ -293,7 +304,7 @@ impl<J: Judge> Engine<J> {
     /// An engine for a recorded state, e.g. after a restart. It acts after
     /// [`Input::LeaseGained`], re-applying the recorded weight intent first.
     pub fn restore(plan: Plan, state: CutoverState, judge: J) -> Self {
-        let now = state.updated_at;
+        let (now, persisted_weight) = (state.updated_at, state.weight);
         Engine {
             plan,
             judge,
@@ -302,6 +313,7 @@ impl<J: Judge> Engine<J> {
             epoch: 0,
             apply_seq: 0,
             now,
+            persisted_weight,
             edge: EdgeProgress::default(),
             measure: MeasureProgress::default(),
         }
@@ -319,6 +331,11 @@ impl<J: Judge> Engine<J> {
         let mut rejected = None;
         match input {
             Input::LeaseGained { epoch } => {
+                assert!(
+                    epoch >= self.epoch,
+                    "engine assertion: the lease's epoch went back from {} to {epoch}",
+                    self.epoch
+                );
                 self.leader = true;
                 // `apply_seq` keeps counting: ids stay unique even if a lease
                 // were (wrongly) granted twice with the same epoch.
@@ -335,6 +352,9 @@ impl<J: Judge> Engine<J> {
             }
             _ if !self.leader => {}
             Input::Tick => {}
+            Input::Edge(ref result) if !self.issued(result.id()) => {
+                panic!("engine assertion: an answer to apply {:?}, which this lease never issued", result.id())
+            }
             Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
             Input::Edge(result) => self.on_edge(now, result, &mut tx),
             Input::EdgeRead(found) => self.on_edge_read(found, &mut tx),
@@ -346,7 +366,88 @@ impl<J: Judge> Engine<J> {
         if self.leader {
             self.poll(now, &mut tx);
         }
-        Output { effects: self.finish(now, tx), rejected }
+        let effects = self.finish(now, tx);
+        self.assert_emitted(&effects);
+        Output { effects, rejected }
+    }
+
+    // ---- assertions --------------------------------------------------------
+    //
+    // What the engine accepts and what it emits, checked on every call in
+    // every build (after TigerBeetle: they cost nothing beside the I/O they
+    // guard). A broken one panics rather than act on a state that broke
+    // the engine's own rules: the driver's task ends, the store still
+    // holds the last good state, and the lease passes on. The simulator's
+    // checker holds the same rules from outside.
+
+    /// Whether `id` names an apply this engine issued, or one of an
+    /// earlier lease's (a late answer across a restart).
+    fn issued(&self, id: ApplyId) -> bool {
+        id.epoch < self.epoch || (id.epoch == self.epoch && id.seq <= self.apply_seq)
+    }
+
+    fn assert_emitted(&self, effects: &[Effect]) {
+        let mut persisted: Option<(&CutoverState, &[Event])> = None;
+        for effect in effects {
+            match effect {
+                Effect::Persist { state, events } => {
+                    assert!(!events.is_empty(), "engine assertion: a write with no events");
+                    for (i, e) in events.iter().enumerate() {
+                        assert!(
+                            e.version == state.version && usize::from(e.index) == i && e.cutover_id == state.id,
+                            "engine assertion: event {}.{} of {} in write {} of {}",
+                            e.version,
+                            e.index,
+                            e.cutover_id,
+                            state.version,
+                            state.id
+                        );
+                    }
+                    let step = self.plan.schedule.steps.get(state.step).map(|s| s.weight);
+                    assert!(
+                        step.is_some_and(|w| state.weight <= w),
+                        "engine assertion: weight {} at step {} (of {})",
+                        state.weight,
+                        state.step,
+                        self.plan.schedule.steps.len()
+                    );
+                    assert_eq!(
+                        state.paused_since.is_some(),
+                        matches!(state.phase, Phase::Paused { .. }),
+                        "engine assertion: paused since {:?} in {}",
+                        state.paused_since,
+                        state.phase
+                    );
+                    let intent = events.iter().rev().find_map(|e| match e.kind {
+                        EventKind::WeightIntent { to, .. } => Some(to),
+                        _ => None,
+                    });
+                    assert!(
+                        intent.is_none_or(|to| to == state.weight),
+                        "engine assertion: intent {intent:?} written with weight {}",
+                        state.weight
+                    );
+                    persisted = Some((state, events));
+                }
+                Effect::ApplyWeight { weight, .. } => assert!(
+                    *weight == self.persisted_weight && self.state.phase.is_active(),
+                    "engine assertion: applying {weight} in {}, the last written weight is {}",
+                    self.state.phase,
+                    self.persisted_weight
+                ),
+                Effect::Measure { window } => assert!(
+                    window.from < window.to && window.to <= self.now,
+                    "engine assertion: measuring {window:?} at {}",
+                    self.now
+                ),
+                Effect::Notify { event } => assert!(
+                    persisted.is_some_and(|(_, events)| events.contains(event)),
+                    "engine assertion: a notification of {}, not written in the same call",
+                    event.describe()
+                ),
+                Effect::ReadEdge => {}
+            }
+        }
     }
 
     /// When the engine next wants a [`Input::Tick`]; `None` when it waits only
@@ -940,6 +1041,7 @@ impl<J: Judge> Engine<J> {
                 })
                 .collect();
             effects.push(Effect::Persist { state: self.state.clone(), events: events.clone() });
+            self.persisted_weight = self.state.weight;
         }
         if tx.apply && self.state.phase.is_active() {
             self.apply_seq += 1;
