@@ -65,6 +65,10 @@ struct Args {
     /// Fault knob: the extra latency of a cold start, ms.
     #[arg(long, default_value_t = 250.0)]
     cold_start_ms: f64,
+    /// Print the route contract as an OpenAPI 3.0 document (generated from
+    /// routes.json) and exit.
+    #[arg(long)]
+    openapi: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,6 +101,11 @@ impl Store for AnyStore {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.openapi {
+        let doc = serde_json::to_string_pretty(&cutover_api::openapi::document()).unwrap_or_default();
+        println!("{doc}");
+        return ExitCode::SUCCESS;
+    }
     init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

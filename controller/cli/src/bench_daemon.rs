@@ -177,9 +177,15 @@ async fn bench(args: &DaemonBenchArgs) -> anyhow::Result<ExitCode> {
             .body(Full::new(Bytes::new()))
             .expect("a valid request")
     };
-    let report =
-        load::open_loop(&client, args.get_rate, Duration::from_secs(args.get_seconds), Duration::from_secs(5), make)
-            .await;
+    let report = load::open_loop(
+        &client,
+        args.get_rate,
+        Duration::from_secs(args.get_seconds),
+        Duration::from_secs(5),
+        load::Latencies::Keep,
+        make,
+    )
+    .await;
     let get_cpu_end = usage(pid).map_or(end_cpu, |(_, cpu)| cpu);
     let get_cpu = (get_cpu_end - end_cpu) as f64 / ticks / args.get_seconds as f64;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use cutover_core::plan::{Edge as EdgeTarget, Plan, DEFAULT_PLAN};
-use cutover_local::load::{self, LoadReport};
+use cutover_local::load::{self, Latencies::Keep, LoadReport};
 use cutover_local::{Edge, EdgeConfig};
 use http::{Request, Response};
 use http_body_util::Full;
@@ -142,14 +142,14 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32) -> Result<ExitCode, Fai
         let round = Duration::from_secs_f64(seconds as f64 / f64::from(rounds));
         let timeout = Duration::from_secs(5);
         eprintln!("warming up (1 s each way)");
-        load::open_loop(&client, rate, Duration::from_secs(1), timeout, target(upstream)).await;
-        load::open_loop(&client, rate, Duration::from_secs(1), timeout, target(edge)).await;
+        load::open_loop(&client, rate, Duration::from_secs(1), timeout, Keep, target(upstream)).await;
+        load::open_loop(&client, rate, Duration::from_secs(1), timeout, Keep, target(edge)).await;
         let (mut direct, mut through) = (LoadReport::default(), LoadReport::default());
         for r in 1..=rounds {
             eprint!("\rround {r}/{rounds}: direct");
-            direct.merge(load::open_loop(&client, rate, round, timeout, target(upstream)).await);
+            direct.merge(load::open_loop(&client, rate, round, timeout, Keep, target(upstream)).await);
             eprint!("\rround {r}/{rounds}: through the edge");
-            through.merge(load::open_loop(&client, rate, round, timeout, target(edge)).await);
+            through.merge(load::open_loop(&client, rate, round, timeout, Keep, target(edge)).await);
         }
         eprintln!();
         let _ = child.kill().await;

@@ -38,6 +38,18 @@ pub fn parse_weight(value: &str) -> Option<Weight> {
     digits.then(|| value.parse::<u16>().ok()).flatten().and_then(Weight::from_bps)
 }
 
+/// The value of the first cookie named `name` across `Cookie` header
+/// values (`a=1; b=2`), as CloudFront's `request.cookies[name].value`
+/// gives it: pairs split on `;`, trimmed, split at the first `=`.
+pub fn cookie<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The side a request in `bucket` goes to when the weight is `weight`.
 pub fn side(bucket: u16, weight: Weight) -> Side {
     if bucket < weight.bps() {

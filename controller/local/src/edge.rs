@@ -47,8 +47,14 @@ use tokio::net::TcpListener;
 
 /// Marks a controller probe and names the side it must reach.
 pub const PROBE_HEADER: &str = "x-cutover-probe";
-/// How many slots are kept (with 1 s slots, 5.5 hours).
-const RETAINED_SLOTS: usize = 20_000;
+/// Slots are kept as recorded for this many slots (with 1 s slots, the
+/// last 50 minutes), then merged [`COARSE`] at a time; this many merged
+/// ones are kept (with 1 s slots, 3.5 days: a whole 48 h cutover and its
+/// lookback, which a restarted controller reads again). Memory stays flat
+/// however long the edge runs.
+const FINE_SLOTS: u64 = 3_000;
+const COARSE: u64 = 60;
+const COARSE_SLOTS: usize = 5_000;
 /// How long an upstream may take to send its response headers.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,8 +79,8 @@ struct Shared {
     config: EdgeConfig,
     /// The weight and its version (the ETag).
     weight: Mutex<(Weight, u64)>,
-    /// Slot number (wall ms / slot ms) → what happened in it.
-    slots: Mutex<BTreeMap<u64, Slot>>,
+    /// What happened, by slot.
+    slots: Mutex<Slots>,
     slot_ms: u64,
     client: Client<HttpConnector, Incoming>,
 }
@@ -85,6 +91,53 @@ struct Shared {
 struct Slot {
     measurement: Measurement,
     hops: PerSide<HopTimes>,
+}
+
+impl Slot {
+    fn merge(&mut self, other: &Slot) {
+        self.measurement.cohorts.get_or_insert_with(PerSide::default);
+        self.measurement.merge_counts(&other.measurement);
+        for side in Side::BOTH {
+            self.hops.get_mut(side).merge(other.hops.get(side));
+        }
+    }
+}
+
+/// Recent slots as recorded, older ones merged [`COARSE`] to one.
+#[derive(Default)]
+struct Slots {
+    /// Slot number (wall ms / slot ms) → what happened in it.
+    fine: BTreeMap<u64, Slot>,
+    /// Slot number / [`COARSE`] → what happened in those slots.
+    coarse: BTreeMap<u64, Slot>,
+}
+
+impl Slots {
+    /// The slot `slot` to record in; older slots merged, the oldest dropped.
+    fn at(&mut self, slot: u64) -> &mut Slot {
+        while let Some(entry) = self.fine.first_entry().filter(|e| *e.key() + FINE_SLOTS <= slot) {
+            let (old, recorded) = entry.remove_entry();
+            self.coarse.entry(old / COARSE).or_default().merge(&recorded);
+        }
+        while self.coarse.len() > COARSE_SLOTS {
+            self.coarse.pop_first();
+        }
+        self.fine.entry(slot).or_default()
+    }
+
+    /// Every slot that starts in `[first, end)`: recorded ones, and merged
+    /// ones whose first slot is in it (older windows are measured to the
+    /// merged granularity).
+    fn within(&self, first: u64, end: u64) -> impl Iterator<Item = &Slot> {
+        let end = end.max(first);
+        let coarse = self.coarse.range(first.div_ceil(COARSE)..end.div_ceil(COARSE)).map(|(_, s)| s);
+        coarse.chain(self.fine.range(first..end).map(|(_, s)| s))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (self.fine.len(), self.coarse.len())
+    }
 }
 
 /// A side's time at the edge (`edge`: arrival to the upstream's response
@@ -184,7 +237,7 @@ impl Edge {
             slot_ms: (config.slot.as_millis() as u64).max(1),
             config,
             weight: Mutex::new((Weight::ZERO, 1)),
-            slots: Mutex::new(BTreeMap::new()),
+            slots: Mutex::new(Slots::default()),
             client,
         });
         let tasks = [serve(listener, shared.clone(), false), serve(admin_listener, shared.clone(), true)];
@@ -293,14 +346,10 @@ impl Shared {
         let headers = request.headers();
         let key = match &self.config.cohort {
             CohortKey::Header(name) => headers.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned),
-            CohortKey::Cookie(name) => headers
-                .get_all(COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_owned()),
+            CohortKey::Cookie(name) => {
+                let values = headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok());
+                cohort::cookie(values, name).map(str::to_owned)
+            }
             CohortKey::ViewerIp => None,
         };
         let key = key.unwrap_or_else(|| peer.ip().to_string());
@@ -352,7 +401,7 @@ impl Shared {
     ) {
         let slot = now_ms() / self.slot_ms;
         let mut slots = lock(&self.slots);
-        let Slot { measurement, hops } = slots.entry(slot).or_default();
+        let Slot { measurement, hops } = slots.at(slot);
         if !cold && !failed {
             let hops = hops.get_mut(side);
             hops.edge.record(elapsed_ms);
@@ -381,9 +430,6 @@ impl Shared {
         } else if !failed {
             sample.latency_ms.record(elapsed_ms);
         }
-        while slots.len() > RETAINED_SLOTS {
-            slots.pop_first();
-        }
     }
 
     /// Every slot that starts in `[from_ms, to_ms)`.
@@ -392,7 +438,7 @@ impl Shared {
         let slots = lock(&self.slots);
         let mut total = Measurement { cohorts: Some(PerSide::default()), ..Measurement::default() };
         let mut hops = PerSide::<HopTimes>::default();
-        for slot in slots.range(first..end.max(first)).map(|(_, s)| s) {
+        for slot in slots.within(first, end) {
             total.merge_counts(&slot.measurement);
             for side in Side::BOTH {
                 hops.get_mut(side).merge(slot.hops.get(side));
@@ -472,5 +518,53 @@ impl Shared {
         }
         tracing::info!(weight = %weight, "edge weight set");
         self.weight_answer(StatusCode::OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(slots: &Slots, first: u64, end: u64) -> u64 {
+        slots.within(first, end).map(|s| s.measurement.traffic.legacy.requests).sum()
+    }
+
+    /// A long-running edge: one request a slot for longer than it keeps.
+    #[test]
+    fn old_slots_are_merged_counted_once_and_memory_stays_bounded() {
+        let mut slots = Slots::default();
+        let total = FINE_SLOTS + COARSE * (COARSE_SLOTS as u64 + 10);
+        for slot in 0..total {
+            slots.at(slot).measurement.traffic.legacy.requests += 1;
+        }
+        let (fine, coarse) = slots.len();
+        assert_eq!((fine as u64, coarse), (FINE_SLOTS, COARSE_SLOTS));
+        // Recent windows to the slot; older ones to the merged slot.
+        assert_eq!(count(&slots, total - 100, total), 100);
+        let old = (total - FINE_SLOTS) / COARSE * COARSE - 20 * COARSE;
+        assert_eq!(count(&slots, old, old + 5 * COARSE), 5 * COARSE);
+        assert_eq!(count(&slots, old + 1, old + 5 * COARSE), 4 * COARSE, "a merged slot counts where it starts");
+        // Everything kept, each request once.
+        assert_eq!(count(&slots, 0, total), FINE_SLOTS + COARSE_SLOTS as u64 * COARSE);
+    }
+
+    #[test]
+    fn merged_slots_keep_cohorts_and_hops() {
+        let mut slots = Slots::default();
+        for slot in [0, 1] {
+            let s = slots.at(slot);
+            s.measurement.cohorts.get_or_insert_with(PerSide::default).serverless.record(7, slot == 1, false);
+            s.hops.serverless.edge.record(3.0);
+        }
+        slots.at(FINE_SLOTS + COARSE);
+        let merged = slots.coarse.get(&0).expect("slots 0 and 1 merged");
+        let cohorts = merged.measurement.cohorts.as_ref().expect("cohorts kept");
+        assert_eq!(cohorts.serverless, {
+            let mut c = cutover_core::measure::Cohorts::default();
+            c.record(7, false, false);
+            c.record(7, true, false);
+            c
+        });
+        assert_eq!(merged.hops.serverless.edge.count(), 2);
     }
 }

@@ -52,20 +52,47 @@ impl LoadReport {
     }
 }
 
+/// Whether a run keeps every answered request's latency (for quantiles)
+/// or only counts answers (memory that does not grow with the run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latencies {
+    Keep,
+    CountOnly,
+}
+
 /// Sends `rate` requests a second for `duration`, request `n` made by
-/// `make(n)`; each request may take up to `timeout`.
+/// `make(n)`; each request may take up to `timeout`. Answers are tallied
+/// as they come, so what a run holds is its requests in flight (and, with
+/// [`Latencies::Keep`], 4 bytes per answer).
 pub async fn open_loop(
     client: &LoadClient,
     rate: f64,
     duration: Duration,
     timeout: Duration,
+    latencies: Latencies,
     make: impl Fn(u64) -> Request<Full<Bytes>>,
 ) -> LoadReport {
     let total = (rate * duration.as_secs_f64()).round() as u64;
     let start = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut report = LoadReport { sent: total, ..LoadReport::default() };
+    let mut tally = |joined: Result<(bool, Option<u32>), tokio::task::JoinError>| {
+        let (ok, micros) = joined.unwrap_or((false, None));
+        if ok {
+            report.ok += 1;
+        } else {
+            report.failed += 1;
+        }
+        if latencies == Latencies::Keep {
+            report.latencies_us.extend(micros);
+        }
+    };
     for n in 0..total {
         tokio::time::sleep_until(start + Duration::from_secs_f64(n as f64 / rate)).await;
+        // A finished request's task is freed now, not at the end of the run.
+        while let Some(joined) = tasks.try_join_next() {
+            tally(joined);
+        }
         let (client, request) = (client.clone(), make(n));
         tasks.spawn(async move {
             let sent = Instant::now();
@@ -83,15 +110,8 @@ pub async fn open_loop(
             }
         });
     }
-    let mut report = LoadReport { sent: total, ..LoadReport::default() };
     while let Some(joined) = tasks.join_next().await {
-        let (ok, micros) = joined.unwrap_or((false, None));
-        if ok {
-            report.ok += 1;
-        } else {
-            report.failed += 1;
-        }
-        report.latencies_us.extend(micros);
+        tally(joined);
     }
     report.latencies_us.sort_unstable();
     report
