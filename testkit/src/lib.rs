@@ -2,6 +2,8 @@
 //! itself and stops when it ends, so no test assumes one is running, and
 //! a stand-in for the Lambda Runtime API ([`lambda`]).
 
+#![forbid(unsafe_code)]
+
 pub mod http;
 pub mod lambda;
 

@@ -17,6 +17,8 @@
 //! * `bench-page` — the web dashboard of a finished 48-hour cutover in
 //!   headless chromium: first render and bytes transferred.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod bench_page;
 mod package;

@@ -10,6 +10,8 @@
 //! Nothing here does I/O itself: the DynamoDB store and the HTTP backend
 //! client live in `cutover-api-aws`.
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod domain;
 pub mod openapi;

@@ -5,6 +5,8 @@
 //! retry mode, which retries throttling and 5xx); errors are classified here,
 //! once, into "retry later" and "needs a person".
 
+#![forbid(unsafe_code)]
+
 mod dynamo;
 mod http_backend;
 pub mod tls;

@@ -23,6 +23,8 @@
 //! | `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`) | optional | an emulator, such as moto |
 //! | `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` | optional, info | log filter |
 
+#![forbid(unsafe_code)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::process::ExitCode;

@@ -5,6 +5,8 @@
 //! functions read. The serving itself, with its fault knobs, is
 //! `cutover-api-server`, which `cutover origin` also runs for the demo.
 
+#![forbid(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;

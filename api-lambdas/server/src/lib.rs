@@ -3,6 +3,8 @@
 //! adds DynamoDB) and of `cutover origin` (the local demo's two origins).
 //! No AWS SDK here.
 
+#![forbid(unsafe_code)]
+
 mod faults;
 
 use std::convert::Infallible;

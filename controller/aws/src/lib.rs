@@ -19,6 +19,8 @@
 //! "retry later", "needs a person" (naming the IAM action that was denied)
 //! and the rest.
 
+#![forbid(unsafe_code)]
+
 mod cloudwatch;
 mod dynamo;
 mod edge_logs;

@@ -57,6 +57,7 @@ fn usage(pid: u32) -> Option<(u64, u64)> {
 
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf reads a constant of the running system.
+    #[allow(unsafe_code)]
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 {
         ticks as f64

@@ -3,6 +3,9 @@
 //! [`Failure`] into its exit code (in `failure.rs`, the one place that
 //! decides them).
 
+// Two calls into libc need it (SIGPIPE, sysconf), each allowed where it is.
+#![deny(unsafe_code)]
+
 mod advise;
 mod api;
 mod bench;
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     // SAFETY: restoring the default action of one signal before any thread
     // starts; nothing else in the process handles SIGPIPE.
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

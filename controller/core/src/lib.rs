@@ -8,6 +8,8 @@
 //! Start reading at [`engine`]; the plan a user writes is in [`plan`]; what a
 //! measurement is and how it is judged are in [`measure`] and [`judge`].
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod cohort;
 pub mod dashboard;

@@ -3,6 +3,8 @@
 //! edge, which also records what the metric sources would report;
 //! [`LocalEdgePort`] and [`LocalMetricsPort`] are the driver's ports on it.
 
+#![forbid(unsafe_code)]
+
 mod edge;
 pub mod load;
 mod ports;

@@ -24,6 +24,8 @@
 //! All waiting is on tokio's clock and the [`Clock`]'s wall time, so tests
 //! run hours of a cutover under `tokio::time::pause`.
 
+#![forbid(unsafe_code)]
+
 mod clock;
 mod notify;
 pub mod probes;

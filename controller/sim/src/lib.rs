@@ -7,6 +7,8 @@
 //! [`check::Checker`] verifies the engine's invariants after every step.
 //! The same seed always gives the same run.
 
+#![forbid(unsafe_code)]
+
 pub mod advise;
 pub mod baseline;
 pub mod bench;
