@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use cutover_core::plan::Plan;
 use cutover_core::store::{CommitWatch, Lease, Store, StoreError, Watched};
 use cutover_core::units::Timestamp;
 use cutover_runtime::{system_now, DriverError, ScaledClock, Settings};
+use futures_util::FutureExt;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -231,7 +233,7 @@ impl Daemon {
         }
         let _led = Led(&self, &id);
         tracing::info!(holder = %self.controller.settings.holder, "leading");
-        let outcome = async {
+        let leading = async {
             let stored = self.store.load(&id).await?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
             let plan = Plan::parse_stored(&stored.plan)
                 .map_err(|e| Failure::Other(anyhow::anyhow!("the recorded plan no longer parses: {e}")))?;
@@ -242,8 +244,18 @@ impl Daemon {
             };
             let clock = ScaledClock::new(stored.time);
             drive(&store, &id, &plan, clock, &self.controller, Some(lease.clone()), stop).await
-        }
-        .await;
+        };
+        // A broken engine assertion panics: the cutover stays as the store
+        // has it, and this replica lets go of it and cools down like after
+        // any failure, rather than take it again every lease.
+        let outcome = AssertUnwindSafe(leading).catch_unwind().await.unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(Failure::Other(anyhow::anyhow!("the driver panicked: {text}")))
+        });
         match outcome {
             Ok(state) => tracing::info!(phase = %state.phase, "no longer leading"),
             Err(Failure::Driver(DriverError::LeaseLost { holder, .. })) => {

@@ -362,7 +362,11 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
                 let carried = self.carry_out(output.effects, &mut work, &mut lease, &mut renew_at).await;
                 if let Err(stop) = carried {
-                    inputs.extend(command);
+                    // First again: commands are handled in the order sent
+                    // (a pause then a resume must not become the reverse).
+                    if let Some(command) = command {
+                        inputs.push_front(command);
+                    }
                     recover!(stop);
                 }
             }

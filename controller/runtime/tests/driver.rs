@@ -431,28 +431,35 @@ async fn a_missing_cutover_is_named() {
     assert_eq!(err.to_string(), "no cutover nope in the store");
 }
 
-/// Refuses the first commit of a rollback, as if another write had got
-/// there first: the driver rebuilds from the store, and the operator's
-/// rollback, already taken from the inbox, is handled again, not lost.
-#[derive(Clone, Default)]
-struct FailsOneRollback {
+/// Refuses the first commit holding an event of one kind, as if another
+/// write had got there first: the driver rebuilds from the store.
+#[derive(Clone)]
+struct FailsFirst {
+    kind: &'static str,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl CommitWatch for FailsOneRollback {
+impl FailsFirst {
+    fn of(kind: &'static str) -> FailsFirst {
+        FailsFirst { kind, failed: Default::default() }
+    }
+}
+
+impl CommitWatch for FailsFirst {
     fn before(&self, state: &CutoverState, events: &[Event]) -> Result<(), StoreError> {
-        let rollback = events.iter().any(|e| e.kind.name() == "rollback_started");
-        if rollback && !self.failed.swap(true, Ordering::SeqCst) {
+        let hit = events.iter().any(|e| e.kind.name() == self.kind);
+        if hit && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(StoreError::VersionConflict { id: state.id.clone(), follows: state.version - 1, stored: None });
         }
         Ok(())
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
-    let sqlite = store("rebuild");
-    let store = Watched { inner: sqlite.clone(), watch: FailsOneRollback::default() };
+/// Starts cutover "c1" over a store whose first commit of `kind` fails; once
+/// the edge holds 5 %, an operator sends `commands`. The state it settles in.
+async fn with_one_failed_write(name: &str, kind: &'static str, commands: &[&str]) -> (CutoverState, Vec<Event>) {
+    let sqlite = store(name);
+    let store = Watched { inner: sqlite.clone(), watch: FailsFirst::of(kind) };
     let (edge, metrics, heard) = (RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&sqlite).await;
     send(&sqlite, "start").await;
@@ -469,15 +476,36 @@ async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
         while edge.written_at(five()).is_none() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        send(&sqlite, "rollback").await;
+        for command in commands {
+            send(&sqlite, command).await;
+        }
     };
     let both = async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), operator) };
-    let (state, ()) = tokio::time::timeout(PATIENCE, both).await.expect("settles");
-    assert!(store.watch.failed.load(Ordering::SeqCst), "the first rollback write failed");
-    assert_eq!(state.expect("the driver runs").phase, Phase::RolledBack { reason: RollbackReason::Operator });
-    let history = sqlite.history("c1").await.unwrap();
+    let (state, ()) = tokio::time::timeout(PATIENCE, both).await.expect("settles, not left paused");
+    assert!(store.watch.failed.load(Ordering::SeqCst), "the first {kind} write failed");
+    (state.expect("the driver runs"), sqlite.history("c1").await.unwrap())
+}
+
+/// The operator's rollback, already taken from the inbox when its write
+/// fails, is handled again after the rebuild, not lost.
+#[tokio::test(start_paused = true)]
+async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
+    let (state, history) = with_one_failed_write("rebuild", "rollback_started", &["rollback"]).await;
+    assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
     let rollbacks = history.iter().filter(|e| e.kind.name() == "rollback_started").count();
     assert_eq!(rollbacks, 1, "recorded once, by the second try");
+}
+
+/// An operator pauses and at once resumes. The pause's write fails: after
+/// the rebuild it is handled again before the resume, in the order sent,
+/// so the cutover goes on (handled after it, the resume would be refused
+/// and the cutover left paused for good).
+#[tokio::test(start_paused = true)]
+async fn commands_keep_their_order_when_a_write_fails() {
+    let (state, history) = with_one_failed_write("order", "paused", &["pause", "resume"]).await;
+    assert_eq!(state.phase, Phase::Completed);
+    let names: Vec<_> = history.iter().map(|e| e.kind.name()).filter(|n| ["paused", "resumed"].contains(n)).collect();
+    assert_eq!(names, ["paused", "resumed"]);
 }
 
 /// `run_until` stops when told: the lease is released for another

@@ -88,7 +88,8 @@ impl Checker {
         let started_here = events.iter().any(|e| matches!(e.kind, EventKind::Started { .. }));
         for (i, e) in events.iter().enumerate() {
             if (e.version, usize::from(e.index)) != (state.version, i) {
-                self.violation(at, "event-numbering", format!("event {}.{} in write {}", e.version, e.index, i));
+                let place = format!("{}.{i}", state.version);
+                self.violation(at, "event-numbering", format!("event {}.{} at {place}", e.version, e.index));
             }
             self.event(e, started_here);
         }

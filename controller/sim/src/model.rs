@@ -397,10 +397,12 @@ impl Scenario {
 /// they existed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PortFaults {
-    /// An edge write that lands, but whose answer misses the driver's
-    /// deadline: the controller hears "failed" for a write that took.
+    /// An edge write that outlives the driver's deadline (5 s): answered
+    /// "failed" then, it goes on and may land after the driver's next
+    /// write began (the edge's version check decides).
     pub edge_timeout_rate: f64,
-    /// A landed write whose verification takes minutes, then agrees.
+    /// A landed write whose verification takes 1 to 10 minutes: it agrees
+    /// within the driver's 300 s bound, or is unverified at it.
     pub verify_late_rate: f64,
     /// A landed write whose verification never agrees (unverified).
     pub unverified_rate: f64,
@@ -432,8 +434,10 @@ pub struct PortFaults {
     /// it, past its lease: the write goes out when it wakes, after another
     /// controller has taken over (only the edge's version check stops it).
     pub stall_mid_write_rate: f64,
-    /// The leader's clock jumps forward (up to an hour), per day: it finds
-    /// its lease lapsed, retakes it and rebuilds from the store.
+    /// The leader is suspended for 1 to 60 minutes with no stand-by to take
+    /// over (a paused VM, a laptop lid), per day: time jumps under it; it
+    /// wakes with every timer overdue and its lease lapsed, retakes it and
+    /// rebuilds from the store.
     pub time_jumps_per_day: f64,
     /// Operator commands from several people at random times, per day.
     pub commands_per_day: f64,
@@ -458,7 +462,7 @@ pub enum Port {
     Store,
     /// Lapsed leases, stalls past the lease, a second controller.
     Leader,
-    /// The leader's clock jumping forward.
+    /// Time jumping under the leader (suspended with no stand-by).
     Clock,
     /// Commands from several people at random times.
     Operators,

@@ -68,7 +68,8 @@ pub struct PortCounts {
     pub store_failed_after: u32,
     /// Another controller took the lease (a stall past it, or a lapsed lease).
     pub takeovers: u32,
-    /// A stalled leader woke to find the lease gone and stopped.
+    /// A stalled leader woke to find another controller leading: the
+    /// driver's lease check before its next write stops it.
     pub fenced: u32,
     /// Writes to the edge by someone else.
     pub drifts: u32,
@@ -114,6 +115,9 @@ pub struct Scripted {
 /// driver's defaults).
 const LEASE_TTL: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(500);
+/// The driver's bound on one edge write: its deadline, but never more
+/// than a third of the lease (30 s and 15 s by default).
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// The driver's bound on one edge verification.
 const VERIFY_DEADLINE: Duration = Duration::from_secs(300);
 /// How long a rollback may take once the edge takes writes and a
@@ -132,12 +136,26 @@ enum Fate {
     Conflict,
     /// It reaches the edge (which may still refuse it: drift, a stale
     /// version), `stall` later than it would have when the leader stalls
-    /// between its read and its write.
+    /// between its read and its write. With `timeout` it takes longer than
+    /// the driver waits: answered as failed at the deadline, it may land
+    /// after the driver's next write has begun.
     Lands {
         timeout: bool,
         verify: VerifyFate,
         stall: Option<Duration>,
     },
+}
+
+impl VerifyFate {
+    /// How long after the write its answer comes: the driver waits for
+    /// the verification, at most its bound.
+    fn takes(self) -> Duration {
+        match self {
+            VerifyFate::None => Duration::ZERO,
+            VerifyFate::After(d) => d.min(VERIFY_DEADLINE),
+            VerifyFate::Never => VERIFY_DEADLINE,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -174,11 +192,13 @@ enum Pending {
     Command(Command, &'static str),
     /// Someone else writes the edge.
     Drift(Weight),
-    /// The leader stops for this long (and wakes with its clock jumped
-    /// when `jump`: its lease lapsed, it retakes it and rebuilds).
+    /// The leader stops for this long (when `of` names its epoch, only
+    /// that leader). With `jump` no stand-by is there to take over: it
+    /// wakes to find its lease lapsed, retakes it and rebuilds.
     Stall {
         lasts: Duration,
         jump: bool,
+        of: Option<u64>,
     },
     /// The stalled controller with this epoch wakes.
     Wake {
@@ -237,6 +257,12 @@ impl Queue {
         self.seq += 1;
         self.heap.push(Reverse(Queued { at, seq: self.seq, what }));
     }
+
+    fn extend(&mut self, at: Timestamp, what: Option<Pending>) {
+        if let Some(what) = what {
+            self.push(at, what);
+        }
+    }
 }
 
 /// The store as the driver sees it: one state, its audit log, the lease's
@@ -248,11 +274,8 @@ struct SimStore {
 }
 
 enum CommitError {
-    Fenced,
     /// Failed before (`false`) or after (`true`) committing.
-    Failed {
-        committed: bool,
-    },
+    Failed { committed: bool },
 }
 
 /// The edge: its weight, its version (a KVS ETag), and whether the
@@ -317,11 +340,13 @@ fn schedule(ports: &PortFaults, rng: &mut Rng, queue: &mut Queue, from: Timestam
     }
     for at in arrivals(rng, ports.stalls_per_day, from, to) {
         // Half of them within the lease, half past it.
-        let lasts = if rng.chance(0.5) { between(rng, 1, 14) } else { between(rng, 20, 30 * 60) };
-        queue.push(at, Pending::Stall { lasts, jump: false });
+        // (Renewed every 5 s with a 15 s time to live, a lease may lapse
+        // 10 s after a stall begins: "within" is up to 9 s.)
+        let lasts = if rng.chance(0.5) { between(rng, 1, 9) } else { between(rng, 20, 30 * 60) };
+        queue.push(at, Pending::Stall { lasts, jump: false, of: None });
     }
     for at in arrivals(rng, ports.time_jumps_per_day, from, to) {
-        queue.push(at, Pending::Stall { lasts: between(rng, 60, 3600), jump: true });
+        queue.push(at, Pending::Stall { lasts: between(rng, 60, 3600), jump: true, of: None });
     }
     for at in arrivals(rng, ports.lease_lost_per_day, from, to) {
         queue.push(at, Pending::LeaseLost);
@@ -431,16 +456,13 @@ pub fn run<J: Judge>(
             enum Cut {
                 Crash,
                 Rebuild,
-                Fenced,
             }
             let mut cut = None;
             let mut effects = out.effects.into_iter();
             for effect in effects.by_ref() {
                 match effect {
                     Effect::Persist { state, events: batch } => {
-                        let result = if l.epoch < store.epoch {
-                            Err(CommitError::Fenced)
-                        } else if faulted && port_rng.chance(ports.store_fail_before_rate) {
+                        let result = if faulted && port_rng.chance(ports.store_fail_before_rate) {
                             Err(CommitError::Failed { committed: false })
                         } else {
                             checker.persisted(&state, &batch);
@@ -471,10 +493,6 @@ pub fn run<J: Judge>(
                         };
                         match result {
                             Ok(()) => {}
-                            Err(CommitError::Fenced) => {
-                                cut = Some(Cut::Fenced);
-                                break;
-                            }
                             Err(CommitError::Failed { committed }) => {
                                 if committed {
                                     counts.store_failed_after += 1;
@@ -492,16 +510,35 @@ pub fn run<J: Judge>(
                     }
                     Effect::ApplyWeight { id, weight, expected } => {
                         checker.applied(now, weight);
-                        let previous_landed = edge_free_at;
-                        let land_at = (now + uniform(&mut edge_rng, scenario.edge_delay)).max(edge_free_at);
-                        edge_free_at = land_at + Duration::from_millis(1);
+                        let delay = uniform(&mut edge_rng, scenario.edge_delay);
                         let roll = edge_rng.f64();
+                        // Without port faults a write and its verification
+                        // take `edge_delay`, one after another, read as they
+                        // land (nobody else writes the edge), at the
+                        // instants runs always had. With them a write takes
+                        // 0.2 to 4 s (or past the driver's deadline), the
+                        // next one begins when the driver has its answer,
+                        // and verification follows.
+                        let (began, land_at, timeout) = if faulted {
+                            let began = now.max(edge_free_at);
+                            let timeout = port_rng.chance(ports.edge_timeout_rate);
+                            let takes = if timeout {
+                                between(&mut port_rng, 6, 120)
+                            } else {
+                                Duration::from_millis(200 + port_rng.below(3_800))
+                            };
+                            edge_free_at = began + takes.min(WRITE_DEADLINE) + Duration::from_millis(1);
+                            (began, began + takes, timeout)
+                        } else {
+                            let land_at = (now + delay).max(edge_free_at);
+                            edge_free_at = land_at + Duration::from_millis(1);
+                            (land_at, land_at, false)
+                        };
                         let fate = if roll < scenario.edge_failure_rate {
                             Fate::Failed
                         } else if roll < scenario.edge_failure_rate + scenario.edge_conflict_rate {
                             Fate::Conflict
                         } else if faulted {
-                            let timeout = port_rng.chance(ports.edge_timeout_rate);
                             let r = port_rng.f64();
                             let verify = if r < ports.unverified_rate {
                                 VerifyFate::Never
@@ -517,9 +554,6 @@ pub fn run<J: Judge>(
                         } else {
                             Fate::Lands { timeout: false, verify: VerifyFate::None, stall: None }
                         };
-                        // Without port faults the edge is read as the write lands
-                        // (nobody else writes it), at the instants runs always had.
-                        let began = if faulted { now.max(previous_landed) } else { land_at };
                         writes += 1;
                         let from = Asker { write: writes, ..asker };
                         queue.push(began, Pending::EdgeStart { from, id, weight, expected, land_at, fate });
@@ -581,15 +615,6 @@ pub fn run<J: Judge>(
                     inputs.extend(command);
                     inputs.push(Input::LeaseGained { epoch: l.epoch });
                 }
-                Some(Cut::Fenced) => {
-                    checker.report(
-                        now,
-                        "leader-fenced",
-                        format!("epoch {} wrote after epoch {}", l.epoch, store.epoch),
-                    );
-                    leader = None;
-                    inputs.clear();
-                }
             }
             if edge.ours {
                 checker.world(now, world.edge, &store.state);
@@ -610,7 +635,16 @@ pub fn run<J: Judge>(
         let next = match (next_queued, wake) {
             (Some(q), Some(w)) => q.min(w),
             (Some(t), None) | (None, Some(t)) => t,
-            (None, None) => break,
+            (None, None) => {
+                // Every request is answered and nothing is due: an engine
+                // progressing or rolling back here waits for something that
+                // never comes (a paused one waits for a person, by design).
+                let moving = |p: Phase| matches!(p, Phase::Progressing | Phase::RollingBack { .. });
+                if moving(store.state.phase) || leader.as_ref().is_some_and(|l| moving(l.engine.state().phase)) {
+                    checker.report(now, "stalled", format!("nothing left to wait for in {}", store.state.phase));
+                }
+                break;
+            }
         };
         if next > horizon {
             break;
@@ -635,24 +669,36 @@ pub fn run<J: Judge>(
                         queue.push(land_at, answer(EdgeResult::Failed { id, weight, error }));
                     }
                     Fate::Conflict => queue.push(land_at, answer(EdgeResult::Conflict { id, weight })),
-                    Fate::Lands { timeout, verify, stall } => match before_write(world.edge, weight, expected) {
-                        Ok(Write::AlreadyThere) => queue.push(land_at, answer(verified(id, weight, verify))),
-                        Ok(Write::Write) => {
-                            let version = edge.version;
-                            let land_at = match stall {
-                                Some(lasts) => {
-                                    queue.push(now, Pending::Stall { lasts, jump: false });
-                                    land_at + lasts
-                                }
-                                None => land_at,
-                            };
-                            queue.push(land_at, Pending::EdgeLand { from, id, weight, version, timeout, verify });
+                    Fate::Lands { timeout, verify, stall } => {
+                        if timeout {
+                            // The driver gives up at its deadline; the write goes on.
+                            let error = format!("the edge: no answer within {} s", WRITE_DEADLINE.as_secs());
+                            queue.push(now + WRITE_DEADLINE, answer(EdgeResult::Failed { id, weight, error }));
                         }
-                        Err(EdgeError::Drift { found }) => {
-                            queue.push(land_at, answer(EdgeResult::Drift { id, weight, found }))
+                        let answer = |result| (!timeout).then(|| answer(result));
+                        match before_write(world.edge, weight, expected) {
+                            Ok(Write::AlreadyThere) => {
+                                let result = verified(id, weight, verify);
+                                queue.extend(land_at + verify.takes(), answer(result));
+                            }
+                            Ok(Write::Write) => {
+                                let version = edge.version;
+                                let land_at = match stall {
+                                    Some(lasts) => {
+                                        let of = Some(from.epoch);
+                                        queue.push(now, Pending::Stall { lasts, jump: false, of });
+                                        land_at + lasts
+                                    }
+                                    None => land_at,
+                                };
+                                queue.push(land_at, Pending::EdgeLand { from, id, weight, version, timeout, verify });
+                            }
+                            Err(EdgeError::Drift { found }) => {
+                                queue.extend(land_at, answer(EdgeResult::Drift { id, weight, found }))
+                            }
+                            Err(other) => unreachable!("before_write answers drift only, not {other}"),
                         }
-                        Err(other) => unreachable!("before_write answers drift only, not {other}"),
-                    },
+                    }
                 }
             }
             Pending::EdgeLand { from, id, weight, version, timeout, verify } => {
@@ -675,16 +721,10 @@ pub fn run<J: Judge>(
                     result,
                     EdgeResult::Applied { .. } | EdgeResult::Verified { .. } | EdgeResult::Unverified { .. }
                 );
-                let answer = |result| Pending::Answer(from, Box::new(Input::Edge(result)));
-                match verify {
-                    // It took; the answer did not come back in time.
-                    _ if landed && timeout => {
-                        let error = "no answer within 30 s".to_string();
-                        queue.push(now, answer(EdgeResult::Failed { id, weight, error }));
-                    }
-                    VerifyFate::After(d) if landed => queue.push(now + d.min(VERIFY_DEADLINE), answer(result)),
-                    VerifyFate::Never if landed => queue.push(now + VERIFY_DEADLINE, answer(result)),
-                    _ => queue.push(now, answer(result)),
+                // A write the driver gave up on was answered at its deadline.
+                if !timeout {
+                    let at = if landed { now + verify.takes() } else { now };
+                    queue.push(at, Pending::Answer(from, Box::new(Input::Edge(result))));
                 }
             }
             Pending::Answer(from, input) => {
@@ -713,8 +753,8 @@ pub fn run<J: Judge>(
                 edge.version += 1;
                 edge.ours = false;
             }
-            Pending::Stall { lasts, jump } => {
-                if let Some(l) = leader.as_mut().filter(|l| !l.asleep) {
+            Pending::Stall { lasts, jump, of } => {
+                if let Some(l) = leader.as_mut().filter(|l| !l.asleep && of.is_none_or(|e| e == l.epoch)) {
                     l.asleep = true;
                     l.waiting.append(&mut inputs);
                     queue.push(now + lasts, Pending::Wake { epoch: l.epoch, jump });
@@ -736,6 +776,8 @@ pub fn run<J: Judge>(
                     led_since = now;
                     let mut waiting = std::mem::take(&mut l.waiting);
                     waiting.retain(|i| matches!(i, Input::Command { .. }));
+                    // Handled in the order they came (the inputs are a stack).
+                    waiting.reverse();
                     inputs = waiting;
                     inputs.push(Input::LeaseGained { epoch: l.epoch });
                 }
@@ -743,6 +785,7 @@ pub fn run<J: Judge>(
                     // A pause within the lease: everything waiting, then on.
                     l.asleep = false;
                     inputs = std::mem::take(&mut l.waiting);
+                    inputs.reverse();
                     inputs.insert(0, Input::Tick);
                 }
                 // Another controller leads now: this one finds itself
@@ -795,6 +838,11 @@ pub fn run<J: Judge>(
 fn verified(id: ApplyId, weight: Weight, verify: VerifyFate) -> EdgeResult {
     match verify {
         VerifyFate::None => EdgeResult::Applied { id, weight },
+        VerifyFate::After(d) if d > VERIFY_DEADLINE => EdgeResult::Unverified {
+            id,
+            weight,
+            reason: format!("the probes: no answer within {} s", VERIFY_DEADLINE.as_secs()),
+        },
         VerifyFate::After(d) => EdgeResult::Verified {
             id,
             weight,
