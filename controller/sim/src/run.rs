@@ -311,6 +311,20 @@ struct Leader<J> {
     waiting: Vec<Input>,
 }
 
+/// A controller that leads under `epoch`, its engine rebuilt from the
+/// store's `state`; `engines` counts every engine made.
+fn rebuilt<J: Judge>(
+    plan: &Plan,
+    state: &CutoverState,
+    make_judge: &dyn Fn(&Plan) -> J,
+    engines: &mut u64,
+    epoch: u64,
+) -> Leader<J> {
+    *engines += 1;
+    let engine = Engine::restore(plan.clone(), state.clone(), make_judge(plan));
+    Leader { engine, epoch, number: *engines, asleep: false, waiting: Vec::new() }
+}
+
 /// Poisson-many instants uniformly over `[from, to)`.
 fn arrivals(rng: &mut Rng, per_day: f64, from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
     if per_day <= 0.0 || to <= from {
@@ -392,10 +406,9 @@ pub fn run<J: Judge>(
     let horizon = start + plan.duration() + scenario.overtime;
     let mut world = World::new(scenario, world_rng, plan.guardrails.lookback);
     let mut checker = Checker::new(plan);
-    let engine = Engine::new(format!("sim-{seed}"), plan.clone(), make_judge(plan), start);
-    let mut store = SimStore { state: engine.state().clone(), log: Vec::new(), epoch: 1 };
-    let mut leader = Some(Leader { engine, epoch: 1, number: 1, asleep: false, waiting: Vec::new() });
-    let (mut engines, mut writes) = (1u64, 0u64);
+    let mut store = SimStore { state: CutoverState::new(format!("sim-{seed}"), start), log: Vec::new(), epoch: 1 };
+    let (mut engines, mut writes) = (0u64, 0u64);
+    let mut leader = Some(rebuilt(plan, &store.state, make_judge, &mut engines, 1));
     let mut counts = PortCounts::default();
     let mut crashes = 0u32;
     let mut steps_completed = 0usize;
@@ -596,10 +609,7 @@ pub fn run<J: Judge>(
                     crashes += 1;
                     counts.notifications_lost += lost as u32;
                     store.epoch += 1;
-                    let engine = Engine::restore(plan.clone(), store.state.clone(), make_judge(plan));
-                    engines += 1;
-                    let number = engines;
-                    leader = Some(Leader { engine, epoch: store.epoch, number, asleep: false, waiting: Vec::new() });
+                    leader = Some(rebuilt(plan, &store.state, make_judge, &mut engines, store.epoch));
                     led_since = now;
                     inputs.clear();
                     inputs.push(Input::LeaseGained { epoch: store.epoch });
@@ -608,9 +618,7 @@ pub fn run<J: Judge>(
                     // The driver drops the batch and rebuilds from the store;
                     // the command being handled is handled again.
                     counts.notifications_lost += lost as u32;
-                    l.engine = Engine::restore(plan.clone(), store.state.clone(), make_judge(plan));
-                    engines += 1;
-                    l.number = engines;
+                    *l = rebuilt(plan, &store.state, make_judge, &mut engines, l.epoch);
                     inputs.retain(|i| matches!(i, Input::Command { .. }));
                     inputs.extend(command);
                     inputs.push(Input::LeaseGained { epoch: l.epoch });
@@ -768,13 +776,9 @@ pub fn run<J: Judge>(
                     // Its lease lapsed while its clock jumped: it retakes the
                     // lease (a new epoch) and rebuilds, keeping commands.
                     store.epoch += 1;
-                    l.epoch = store.epoch;
-                    l.asleep = false;
-                    l.engine = Engine::restore(plan.clone(), store.state.clone(), make_judge(plan));
-                    engines += 1;
-                    l.number = engines;
-                    led_since = now;
                     let mut waiting = std::mem::take(&mut l.waiting);
+                    *l = rebuilt(plan, &store.state, make_judge, &mut engines, store.epoch);
+                    led_since = now;
                     waiting.retain(|i| matches!(i, Input::Command { .. }));
                     // Handled in the order they came (the inputs are a stack).
                     waiting.reverse();
@@ -804,10 +808,7 @@ pub fn run<J: Judge>(
                 if leader.as_ref().map(|l| l.epoch) == from {
                     counts.takeovers += 1;
                     store.epoch += 1;
-                    let engine = Engine::restore(plan.clone(), store.state.clone(), make_judge(plan));
-                    engines += 1;
-                    let number = engines;
-                    leader = Some(Leader { engine, epoch: store.epoch, number, asleep: false, waiting: Vec::new() });
+                    leader = Some(rebuilt(plan, &store.state, make_judge, &mut engines, store.epoch));
                     led_since = now;
                     inputs = vec![Input::LeaseGained { epoch: store.epoch }];
                 }

@@ -374,10 +374,10 @@ impl<J: Judge> Engine<J> {
     // ---- assertions --------------------------------------------------------
     //
     // What the engine accepts and what it emits, checked on every call in
-    // every build (after TigerBeetle: they cost nothing beside the I/O they
-    // guard). A broken one panics rather than act on a state that broke
+    // every build (after TigerBeetle: they walk only the call's own
+    // effects). A broken one panics rather than act on a state that broke
     // the engine's own rules: the driver's task ends, the store still
-    // holds the last good state, and the lease passes on. The simulator's
+    // holds the last good state, and the daemon lets the lease go. The simulator's
     // checker holds the same rules from outside.
 
     /// Whether `id` names an apply this engine issued, or one of an
