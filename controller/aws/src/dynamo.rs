@@ -8,6 +8,7 @@
 //! | `lease` | `holder`, `epoch`, `expires_at` |
 //! | `inbox` | `next`: the inbox's sequence counter |
 //! | `inbox#{seq:020}` | `body` (a request, JSON) |
+//! | `delivered#{webhook}` | `place`: `{version:020}#{index:05}` of the last notification sent |
 //!
 //! and one registry partition, key `cutovers` (no cutover's key: those all
 //! begin `cutover#`), an item `registry#{id}` per cutover, written with its
@@ -686,5 +687,33 @@ impl Store for DynamoStore {
             }
         }
         Ok(taken)
+    }
+
+    async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
+        let Some(item) = self.get(id, &format!("delivered#{webhook}")).await? else { return Ok(None) };
+        let place = text(&item, "place")?;
+        let parsed = place.split_once('#').and_then(|(v, i)| Some((v.parse().ok()?, i.parse().ok()?)));
+        parsed.map(Some).ok_or_else(|| StoreError::Corrupt(format!("delivered place `{place}` is not VERSION#INDEX")))
+    }
+
+    async fn mark_delivered(&self, id: &str, webhook: &str, (version, index): (u64, u16)) -> Result<(), StoreError> {
+        // Zero-padded, the place compares as a string the way it does as
+        // numbers: one condition keeps the mark from moving back.
+        let place = event_sk(version, index).trim_start_matches("event#").to_owned();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(id, &format!("delivered#{webhook}"))))
+            .update_expression("SET place = :place")
+            .condition_expression("attribute_not_exists(place) OR place < :place")
+            .expression_attribute_values(":place", s(place))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(failed("dynamodb:UpdateItem", e)),
+        }
     }
 }

@@ -58,7 +58,7 @@ impl Drop for Beside {
 
 /// Drives cutover `id` until it settles, the lease is lost, or `stop`
 /// completes; with `lease`, starts under that lease instead of taking one.
-pub async fn drive<S: Store + Clone>(
+pub async fn drive<S: Store + Clone + 'static>(
     store: &S,
     id: &str,
     plan: &Plan,
@@ -84,7 +84,7 @@ pub async fn drive<S: Store + Clone>(
                 store: store.clone(),
                 edge: Verified::new(LocalEdgePort::new(&local.admin_url), verifier),
                 metrics: LocalMetricsPort::new(&local.admin_url, clock),
-                notifier: Webhooks::new(&plan.notify.webhooks),
+                notifier: Webhooks::new(store, id, &plan.notify.webhooks),
                 clock,
                 settings: reach.settings.clone(),
             };
@@ -169,7 +169,7 @@ pub async fn drive<S: Store + Clone>(
                 store: Watched { inner: store.clone(), watch: publisher },
                 edge: Timed::new(verified, clock, timeline.clone()),
                 metrics: metrics_for(&clients, plan, sources, timeline).with_probes(log),
-                notifier: Webhooks::new(&plan.notify.webhooks),
+                notifier: Webhooks::new(store, id, &plan.notify.webhooks),
                 clock,
                 settings: reach.settings.clone(),
             };

@@ -43,6 +43,8 @@ const SCAN: Duration = Duration::from_secs(1);
 /// How long SIGTERM waits for the drivers to let go: longer than an edge
 /// write and a notification flush together.
 const DRAIN: Duration = Duration::from_secs(60);
+/// How often a settled cutover that still owes notifications is led again.
+const OUTBOX_LOOK: Duration = Duration::from_secs(300);
 /// A cutover whose leading failed (its plan no longer parses, its store
 /// answers nothing) is not tried again for this long.
 const COOL_DOWN: Duration = Duration::from_secs(30);
@@ -101,6 +103,9 @@ pub struct Daemon {
     wake: Notify,
     /// Per cutover, the newest analysis seen and where reading stopped.
     tails: Mutex<HashMap<String, Tail>>,
+    /// Settled cutovers whose outbox was looked at: for which version, and
+    /// when to look again (never, once it was found drained).
+    outbox: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Per cutover, its series as last served: every viewer of one version
     /// shares one build (a 48-hour trail takes tens of ms to read and check).
     series: Mutex<HashMap<String, SeriesCache>>,
@@ -177,6 +182,33 @@ impl Daemon {
         matches!(state.phase, Phase::Pending | Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. })
     }
 
+    /// Whether a settled cutover still owes its webhooks a notification (its
+    /// last leader died before sending it, or a webhook was down past
+    /// `OUTBOX_PATIENCE`): looked at once per version, and again every
+    /// [`OUTBOX_LOOK`] while it owes one.
+    async fn owes_notifications(&self, state: &CutoverState) -> bool {
+        let now = std::time::Instant::now();
+        if lock(&self.outbox).get(&state.id).is_some_and(|(version, next)| *version == state.version && now < *next) {
+            return false;
+        }
+        let owed = async {
+            let Some(stored) = self.store.load(&state.id).await? else { return Ok(false) };
+            let Ok(plan) = Plan::parse_stored(&stored.plan) else { return Ok(false) };
+            cutover_runtime::undelivered(&self.store, &state.id, &plan.notify.webhooks).await
+        };
+        let next = match owed.await {
+            // Asked again at every look until some replica leads it.
+            Ok(true) => return true,
+            Ok(false) => now + Duration::from_secs(u32::MAX.into()),
+            Err(e) => {
+                tracing::warn!(cutover = %state.id, error = %e, "cannot tell whether notifications are owed; looking again later");
+                now + OUTBOX_LOOK
+            }
+        };
+        lock(&self.outbox).insert(state.id.clone(), (state.version, next));
+        false
+    }
+
     /// Looks at the store and takes the lease of every cutover that needs a
     /// leader and has none here (one try each: the lease decides).
     async fn look(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
@@ -194,7 +226,11 @@ impl Daemon {
             // A cutover an operator just sent a command to stays wanted
             // until a driver of this replica has read its inbox.
             let wanted = lock(&self.wanted).contains(&id);
-            if !(Daemon::needs_leader(&state) || wanted) || lock(&self.led).contains(&id) {
+            if lock(&self.led).contains(&id) {
+                continue;
+            }
+            let needed = Daemon::needs_leader(&state) || wanted;
+            if !needed && !self.owes_notifications(&state).await {
                 continue;
             }
             if lock(&self.held).contains_key(&id) && !wanted {
@@ -204,6 +240,12 @@ impl Daemon {
             let settings = &self.controller.settings;
             match self.store.acquire(&id, &settings.holder, now, settings.lease_ttl).await {
                 Ok(lease) => {
+                    if !needed {
+                        tracing::info!(cutover = %id, "settled, but its webhooks are owed notifications: leading it to send them");
+                        // Led for its outbox: not again before OUTBOX_LOOK.
+                        let next = std::time::Instant::now() + OUTBOX_LOOK;
+                        lock(&self.outbox).insert(id.clone(), (state.version, next));
+                    }
                     lock(&self.wanted).remove(&id);
                     lock(&self.led).insert(id.clone());
                     let span = tracing::info_span!("cutover", id = %id, epoch = lease.epoch);
@@ -387,6 +429,7 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         wake: Notify::new(),
         tails: Mutex::default(),
         series: Mutex::default(),
+        outbox: Mutex::default(),
     });
     let stop_signal = crate::edge::shutdown_signal();
     let scheme = if tls.is_some() { "https" } else { "http" };

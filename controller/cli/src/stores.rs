@@ -193,6 +193,12 @@ impl Store for AnyStore {
     async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
         each!(self, s => s.take(id, epoch))
     }
+    async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
+        each!(self, s => s.delivered(id, webhook))
+    }
+    async fn mark_delivered(&self, id: &str, webhook: &str, place: (u64, u16)) -> Result<(), StoreError> {
+        each!(self, s => s.mark_delivered(id, webhook, place))
+    }
 }
 
 #[cfg(test)]

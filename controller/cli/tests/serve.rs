@@ -7,6 +7,9 @@
 //!   its hash chain intact, each command under the token's name.
 //! - SIGSTOP the leader past its lease, let the other take over, SIGCONT:
 //!   the stopped one writes nothing more (store or edge) and says so.
+//! - A replica killed with its webhooks' notifications owed (the webhook
+//!   was down): the next replica leads the settled cutover again and sends
+//!   each of them once, in order.
 //! - The live stream: the state at once, events as they are written, and a
 //!   reconnection with `Last-Event-ID` resumes after it.
 
@@ -291,6 +294,60 @@ fn a_replica_killed_leaves_its_cutover_to_the_other_dynamodb() {
     let moto = cutover_testkit::Moto::start_serial();
     let store = ["--store", "dynamodb://cutover-replicas", "--endpoint-url-dynamodb", moto.endpoint()];
     takes_over_after_sigkill(&store, "kill-dynamodb");
+}
+
+#[test]
+fn notifications_owed_by_a_killed_replica_are_sent_by_the_next() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = temp_dir("outbox");
+    let store = dir.join("cutover.db");
+    let store = ["--store", store.to_str().unwrap()];
+    let stack = Stack::new(&dir);
+    // The webhook is down (503) until the first replica is dead; then it
+    // takes everything, and remembers what it took.
+    let (down, taken) = (Arc::new(AtomicBool::new(true)), Arc::new(Mutex::new(Vec::<(String, String)>::new())));
+    let hook = {
+        let (down, taken) = (down.clone(), taken.clone());
+        cutover_testkit::http::Stub::start(move |r| {
+            if down.load(Ordering::SeqCst) {
+                return cutover_testkit::http::Answer::json(503, "");
+            }
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            let key = r.header("idempotency-key").unwrap_or_default().to_owned();
+            assert_eq!(body["id"], key.as_str(), "the body's id is the header's key");
+            taken.lock().unwrap().push((key, body["event"].as_str().unwrap_or_default().to_owned()));
+            cutover_testkit::http::Answer::json(204, "")
+        })
+    };
+    let plan = stack.plan.replace("webhooks = []", &format!("webhooks = [\"{}/hook\"]", hook.base()));
+    assert_ne!(plan, stack.plan, "the plan names the webhook");
+
+    let first = stack.replica("replica-a", &store);
+    create(&first, &plan, "c1");
+    wait_for("the first step confirmed", Duration::from_secs(30), || confirmed(&first, "c1") == Some(100));
+    first.command("c1", "rollback", "a test of the outbox");
+    wait_for("rolled back", Duration::from_secs(30), || first.get("/v1/cutovers/c1")["phase"] == "rolled_back");
+    assert!(first.leads("c1"), "a settled cutover keeps its lease while its webhooks are owed");
+    drop(first); // SIGKILL, every notification still owed
+    assert!(taken.lock().unwrap().is_empty());
+
+    down.store(false, Ordering::SeqCst);
+    let second = stack.replica("replica-b", &store);
+    let (events, _) = second.trail("c1");
+    let owed: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| {
+            let kind = e["kind"]["event"].as_str().unwrap();
+            ["started", "paused", "resumed", "rollback_started", "rolled_back", "completed", "aborted"].contains(&kind)
+        })
+        .map(|e| (format!("c1/{}/{}", e["version"], e["index"]), e["kind"]["event"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(owed.last().map(|(_, kind)| kind.as_str()), Some("rolled_back"), "{owed:?}");
+    wait_for("the owed notifications sent", Duration::from_secs(30), || taken.lock().unwrap().len() >= owed.len());
+    wait_for("the lease let go once sent", Duration::from_secs(10), || !second.leads("c1"));
+    assert_eq!(*taken.lock().unwrap(), owed, "each owed notification once, in the trail's order");
 }
 
 /// `--cloudwatch-heartbeat`: the replica's beats, with the longest pause,

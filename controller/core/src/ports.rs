@@ -81,11 +81,21 @@ pub trait MetricsPort: Send + Sync {
 }
 
 /// Who hears about the events people act on (rollbacks, pauses, drift,
-/// completion): the engine's `Notify` effects. The audit trail is the record;
-/// a notification is a courtesy, so it must never hold up the control loop.
+/// completion): the engine's `Notify` effects. The audit trail is the record
+/// and the outbox (the events are written before they are notified); a
+/// notification must never hold up the control loop.
 pub trait Notifier: Send + Sync {
-    /// Hands `event` over for delivery and returns at once.
+    /// The driver holds the lease: send what the trail still owes.
+    fn lead(&self) {}
+
+    /// Hands `event` (persisted) over for delivery and returns at once.
     fn notify(&self, event: &Event);
+
+    /// Whether everything owed has been delivered (or refused for good): a
+    /// settled cutover's driver keeps its lease until then, for a while.
+    fn drained(&self) -> bool {
+        true
+    }
 
     /// Waits, for a bounded time, until what was handed over is delivered or
     /// given up on: called when the driver stops, so the last word (completed,

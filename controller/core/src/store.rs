@@ -18,6 +18,11 @@
 //! 6. **The trail is hash-chained** ([`crate::audit`]): every event is stored
 //!    with its link hash, and the state record with the newest one (the
 //!    head), in the same write.
+//! 7. **The trail is the notifications' outbox.** The events people act on
+//!    ([`EventKind::notifies`](crate::engine::EventKind::notifies)) are
+//!    written with the state like any other; per webhook the store keeps
+//!    only the place of the last one delivered ([`Store::delivered`]), which
+//!    never moves back. Whoever leads sends what lies after it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -170,6 +175,28 @@ pub trait Store: Send + Sync {
 
     /// Takes every queued command, oldest first, if `epoch` is current.
     fn take(&self, id: &str, epoch: u64) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+
+    /// The place `(version, index)` of the last of `id`'s events that
+    /// `webhook` (a [`webhook_key`]) has been sent, or given up on; `None`
+    /// before the first.
+    fn delivered(&self, id: &str, webhook: &str)
+        -> impl Future<Output = Result<Option<(u64, u16)>, StoreError>> + Send;
+
+    /// Records that `webhook` has had every notification of `id` up to
+    /// `place`. The mark never moves back: an earlier place than the one
+    /// stored changes nothing (two senders at once only send twice).
+    fn mark_delivered(
+        &self,
+        id: &str,
+        webhook: &str,
+        place: (u64, u16),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How a store names a webhook: a digest of its URL, so that the key is
+/// short and the URL's secret (a Slack hook's token) is not copied into it.
+pub fn webhook_key(url: &str) -> String {
+    crate::audit::sha256_hex(url.as_bytes())[..32].to_owned()
 }
 
 /// What [`Watched`] does around each commit of the store it wraps.
@@ -245,6 +272,12 @@ impl<S: Store, W: CommitWatch> Store for Watched<S, W> {
     async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
         self.inner.take(id, epoch).await
     }
+    async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
+        self.inner.delivered(id, webhook).await
+    }
+    async fn mark_delivered(&self, id: &str, webhook: &str, place: (u64, u16)) -> Result<(), StoreError> {
+        self.inner.mark_delivered(id, webhook, place).await
+    }
 }
 
 /// The behaviour every [`Store`] must have, written once and run against
@@ -262,6 +295,7 @@ pub mod conformance {
         the_inbox_hands_commands_to_the_leader(store, prefix).await;
         the_trail_is_hash_chained(store, prefix).await;
         the_trail_reads_in_pages(store, prefix).await;
+        deliveries_only_move_forward(store, prefix).await;
     }
 
     fn state(id: &str, version: u64, at: u64) -> CutoverState {
@@ -444,6 +478,23 @@ pub mod conformance {
         );
         assert_eq!(store.history_after(&id, Some((4, 2)), 100).await, Ok(vec![]), "nothing after the last");
         assert_eq!(store.history_after("nobody", None, 10).await, Ok(vec![]), "no trail, no events");
+    }
+
+    async fn deliveries_only_move_forward<S: Store>(store: &S, prefix: &str) {
+        let (id, other) = (format!("{prefix}-outbox"), format!("{prefix}-outbox-other"));
+        let (slack, pager) = (webhook_key("https://hooks.example/slack"), webhook_key("https://hooks.example/pager"));
+        store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[]).await.expect("create");
+        assert_eq!(store.delivered(&id, &slack).await, Ok(None), "nothing delivered yet");
+        store.mark_delivered(&id, &slack, (3, 1)).await.expect("mark (3, 1)");
+        assert_eq!(store.delivered(&id, &slack).await, Ok(Some((3, 1))));
+        store.mark_delivered(&id, &slack, (2, 9)).await.expect("an earlier mark is no error");
+        store.mark_delivered(&id, &slack, (3, 0)).await.expect("an earlier index is no error");
+        assert_eq!(store.delivered(&id, &slack).await, Ok(Some((3, 1))), "a mark never moves back");
+        store.mark_delivered(&id, &slack, (3, 2)).await.expect("mark (3, 2)");
+        store.mark_delivered(&id, &slack, (10, 0)).await.expect("mark (10, 0)");
+        assert_eq!(store.delivered(&id, &slack).await, Ok(Some((10, 0))), "versions compare as numbers");
+        assert_eq!(store.delivered(&id, &pager).await, Ok(None), "each webhook has its own mark");
+        assert_eq!(store.delivered(&other, &slack).await, Ok(None), "each cutover has its own marks");
     }
 
     async fn the_trail_is_hash_chained<S: Store>(store: &S, prefix: &str) {

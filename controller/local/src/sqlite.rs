@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS inbox (
     cutover_id  TEXT NOT NULL REFERENCES cutovers(id),
     body        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS delivered (
+    cutover_id  TEXT NOT NULL,
+    webhook     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    PRIMARY KEY (cutover_id, webhook)
+);
 ";
 
 #[derive(Clone)]
@@ -475,6 +482,35 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM inbox WHERE cutover_id = ?1", [&id]).map_err(sql)?;
             tx.commit().map_err(sql)?;
             Ok(taken)
+        })
+        .await
+    }
+
+    async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
+        let (id, webhook) = (id.to_owned(), webhook.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT version, idx FROM delivered WHERE cutover_id = ?1 AND webhook = ?2",
+                [&id, &webhook],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u16)),
+            )
+            .optional()
+            .map_err(sql)
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: &str, webhook: &str, (version, index): (u64, u16)) -> Result<(), StoreError> {
+        let (id, webhook) = (id.to_owned(), webhook.to_owned());
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO delivered (cutover_id, webhook, version, idx) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cutover_id, webhook) DO UPDATE SET version = ?3, idx = ?4
+                 WHERE (?3, ?4) > (delivered.version, delivered.idx)",
+                params![id, webhook, version as i64, i64::from(index)],
+            )
+            .map(drop)
+            .map_err(sql)
         })
         .await
     }

@@ -48,7 +48,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 pub use clock::{system_now, ScaledClock};
 pub use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort, Notifier};
-pub use notify::Webhooks;
+pub use notify::{idempotency_key, undelivered, Webhooks};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -151,6 +151,10 @@ pub struct Driver<S, E, M, C, N> {
     pub clock: C,
     pub settings: Settings,
 }
+
+/// How long a settled cutover's driver keeps its lease for notifications
+/// still owed (a webhook down, retried with backoff).
+pub const OUTBOX_PATIENCE: Duration = Duration::from_secs(120);
 
 /// A phase the driver has nothing more to do in.
 fn settled(phase: Phase) -> bool {
@@ -318,7 +322,10 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
             Ok(lease) => self.drive(id, plan, judge, lease, stop).await,
             Err(e) => Err(e),
         };
-        self.notifier.flush().await;
+        // A fenced controller leaves the outbox to the one that leads.
+        if !matches!(outcome, Err(DriverError::LeaseLost { .. })) {
+            self.notifier.flush().await;
+        }
         outcome
     }
 
@@ -340,6 +347,11 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         let mut housekeeping = tokio::time::interval(self.settings.poll);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(cutover = id, epoch = lease.epoch, holder = %lease.holder, "lease gained");
+        self.notifier.lead();
+        // A settled cutover keeps its lease while its notifications go out
+        // (the next leader would send them, but none comes for a settled
+        // cutover unless the daemon looks): until this wall-clock time.
+        let mut outbox_until = None;
         // After a `Stop`: the engine rebuilt from the store (or the driver's
         // end), nothing in flight, and a fresh start that keeps the
         // operators' commands.
@@ -393,6 +405,19 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 // not taken for empty.
                 match self.inbox(id, &lease).await {
                     Ok(None) => tokio::time::sleep(self.settings.poll).await,
+                    Ok(Some(commands)) if commands.is_empty() && self.owes_notifications(&mut outbox_until) => {
+                        if let Err(stop) = self.keep_lease(id, &mut lease, &mut renew_at, false).await {
+                            recover!(stop);
+                            continue;
+                        }
+                        tokio::select! {
+                            () = &mut stop => {}
+                            () = tokio::time::sleep(self.settings.poll) => continue,
+                        }
+                        let _ = self.store.release(id, &lease).await;
+                        tracing::info!(cutover = id, "stopped with notifications owed; lease released");
+                        return Ok(engine.state().clone());
+                    }
                     Ok(Some(commands)) if commands.is_empty() => {
                         let _ = self.store.release(id, &lease).await;
                         tracing::info!(cutover = id, phase = %engine.state().phase, "settled; lease released");
@@ -449,6 +474,23 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
             }
         }
+    }
+
+    /// Whether a settled cutover should keep its lease a poll longer for
+    /// its notifications: while any are owed, up to [`OUTBOX_PATIENCE`].
+    fn owes_notifications(&self, until: &mut Option<Timestamp>) -> bool {
+        if self.notifier.drained() {
+            return false;
+        }
+        let now = self.clock.wall_now();
+        let until = *until.get_or_insert(now + OUTBOX_PATIENCE);
+        if now >= until {
+            tracing::warn!(
+                "webhooks still owed notifications after {} s; releasing the lease (a daemon sends them later)",
+                OUTBOX_PATIENCE.as_secs()
+            );
+        }
+        now < until
     }
 
     /// What a [`Stop`] leaves: a rebuilt engine, or the driver's end.

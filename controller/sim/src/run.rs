@@ -56,7 +56,7 @@ impl PortCounts {
         self.stale_writes_refused += other.stale_writes_refused;
         self.commands += other.commands;
         self.refused += other.refused;
-        self.notifications_lost += other.notifications_lost;
+        self.notifications_from_outbox += other.notifications_from_outbox;
     }
 }
 
@@ -79,9 +79,10 @@ pub struct PortCounts {
     /// Operator commands sent, and those the controller refused.
     pub commands: u32,
     pub refused: u32,
-    /// Notifications of persisted events that were never handed over,
-    /// because the process died or a write failed between the two.
-    pub notifications_lost: u32,
+    /// Notifications of persisted events their process never handed over
+    /// (it died, or a write failed, between the two): the trail is the
+    /// outbox, and the next leader sends them from there.
+    pub notifications_from_outbox: u32,
 }
 
 impl RunReport {
@@ -599,7 +600,7 @@ pub fn run<J: Judge>(
                     }
                 }
             }
-            // Notifications the cut batch will never hand over.
+            // Notifications the cut batch never hands over: the next leader sends them from the trail (the outbox).
             let lost = effects.filter(|e| matches!(e, Effect::Notify { .. })).count();
             match cut {
                 None => {}
@@ -607,7 +608,7 @@ pub fn run<J: Judge>(
                     // The process died after its last write: a new one takes over
                     // from the store; answers still in flight reach the new one.
                     crashes += 1;
-                    counts.notifications_lost += lost as u32;
+                    counts.notifications_from_outbox += lost as u32;
                     store.epoch += 1;
                     leader = Some(rebuilt(plan, &store.state, make_judge, &mut engines, store.epoch));
                     led_since = now;
@@ -617,7 +618,7 @@ pub fn run<J: Judge>(
                 Some(Cut::Rebuild) => {
                     // The driver drops the batch and rebuilds from the store;
                     // the command being handled is handled again.
-                    counts.notifications_lost += lost as u32;
+                    counts.notifications_from_outbox += lost as u32;
                     *l = rebuilt(plan, &store.state, make_judge, &mut engines, l.epoch);
                     inputs.retain(|i| matches!(i, Input::Command { .. }));
                     inputs.extend(command);

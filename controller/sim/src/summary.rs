@@ -164,8 +164,8 @@ impl Summary {
         for (name, a, b) in pairs.into_iter().filter(|(_, a, b)| a + b > 0) {
             rows.push((name.to_string(), format!("{a} / {b}")));
         }
-        if p.notifications_lost > 0 {
-            rows.push(("notifications lost (no outbox)".into(), p.notifications_lost.to_string()));
+        if p.notifications_from_outbox > 0 {
+            rows.push(("notifications left to the outbox".into(), p.notifications_from_outbox.to_string()));
         }
         rows.push(("invariant violations".into(), self.violations.len().to_string()));
         let ms = |q| {

@@ -191,7 +191,9 @@ pub enum Effect {
     ReadEdge,
     /// Measure both sides over the window.
     Measure { window: Window },
-    /// Tell people (webhooks) about an event that was just persisted.
+    /// Tell people (webhooks) about an event that was just persisted (one
+    /// that [`EventKind::notifies`]). The trail is the outbox: a driver
+    /// that dies before sending it, the next leader sends it from there.
     Notify { event: Event },
 }
 
@@ -262,7 +264,6 @@ struct Txn {
     events: Vec<(Actor, EventKind)>,
     /// The operator's reason for the command being handled.
     reason: Option<String>,
-    notify: Vec<usize>,
     apply: bool,
     measures: Vec<Window>,
 }
@@ -270,11 +271,6 @@ struct Txn {
 impl Txn {
     fn record(&mut self, actor: &Actor, kind: EventKind) {
         self.events.push((actor.clone(), kind));
-    }
-
-    fn record_and_notify(&mut self, actor: &Actor, kind: EventKind) {
-        self.notify.push(self.events.len());
-        self.record(actor, kind);
     }
 }
 
@@ -612,10 +608,10 @@ impl<J: Judge> Engine<J> {
                     );
                     if reason == RollbackReason::Abort {
                         self.state.phase = Phase::Aborted;
-                        tx.record_and_notify(&Actor::Controller, EventKind::Aborted);
+                        tx.record(&Actor::Controller, EventKind::Aborted);
                     } else {
                         self.state.phase = Phase::RolledBack { reason };
-                        tx.record_and_notify(&Actor::Controller, EventKind::RolledBack { reason });
+                        tx.record(&Actor::Controller, EventKind::RolledBack { reason });
                     }
                 } else if self.state.step_started_at.is_none() {
                     tx.record(
@@ -651,9 +647,9 @@ impl<J: Judge> Engine<J> {
                 }
                 self.edge = EdgeProgress { intent_since: self.edge.intent_since, ..EdgeProgress::default() };
                 self.state.edge_weight = None;
-                tx.record_and_notify(&Actor::Controller, EventKind::EdgeUnverified { weight, reason });
+                tx.record(&Actor::Controller, EventKind::EdgeUnverified { weight, reason });
                 if self.state.phase != (Phase::Paused { reason: PauseReason::Unverified }) {
-                    tx.record_and_notify(&Actor::Controller, EventKind::Paused { reason: PauseReason::Unverified });
+                    tx.record(&Actor::Controller, EventKind::Paused { reason: PauseReason::Unverified });
                 }
                 self.state.phase = Phase::Paused { reason: PauseReason::Unverified };
             }
@@ -678,10 +674,10 @@ impl<J: Judge> Engine<J> {
     fn drift(&mut self, found: Weight, wanted: Weight, tx: &mut Txn) {
         let expected = self.state.written;
         self.state.drift_found = Some(found);
-        tx.record_and_notify(&Actor::Controller, EventKind::EdgeDrift { expected, found, wanted });
+        tx.record(&Actor::Controller, EventKind::EdgeDrift { expected, found, wanted });
         if matches!(self.state.phase, Phase::Progressing | Phase::Paused { .. }) {
             if self.state.phase != (Phase::Paused { reason: PauseReason::Drift }) {
-                tx.record_and_notify(&Actor::Controller, EventKind::Paused { reason: PauseReason::Drift });
+                tx.record(&Actor::Controller, EventKind::Paused { reason: PauseReason::Drift });
             }
             self.state.phase = Phase::Paused { reason: PauseReason::Drift };
         }
@@ -715,7 +711,7 @@ impl<J: Judge> Engine<J> {
                     return refuse();
                 }
                 self.state.phase = Phase::Paused { reason: PauseReason::Operator };
-                tx.record_and_notify(&actor, EventKind::Paused { reason: PauseReason::Operator });
+                tx.record(&actor, EventKind::Paused { reason: PauseReason::Operator });
             }
             Command::Resume => {
                 if !matches!(phase, Phase::Paused { .. }) {
@@ -724,7 +720,7 @@ impl<J: Judge> Engine<J> {
                 self.state.phase = Phase::Progressing;
                 self.state.no_data_since = None;
                 self.state.shared_failure_since = None;
-                tx.record_and_notify(&actor, EventKind::Resumed);
+                tx.record(&actor, EventKind::Resumed);
                 if let Some(found) = self.state.drift_found.take() {
                     // The operator looked at what someone else wrote and
                     // resumed: take it as the last written weight, and apply
@@ -774,7 +770,7 @@ impl<J: Judge> Engine<J> {
             Command::Abort => match phase {
                 Phase::Pending | Phase::RolledBack { .. } => {
                     self.state.phase = Phase::Aborted;
-                    tx.record_and_notify(&actor, EventKind::Aborted);
+                    tx.record(&actor, EventKind::Aborted);
                 }
                 Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. } => {
                     self.start_rollback(RollbackReason::Abort, &actor, tx);
@@ -795,7 +791,7 @@ impl<J: Judge> Engine<J> {
             Actor::Controller => None,
         };
         let (steps, plan_sha256) = (self.plan.schedule.steps.len(), self.state.plan_sha256.clone());
-        tx.record_and_notify(actor, EventKind::Started { steps, plan_sha256 });
+        tx.record(actor, EventKind::Started { steps, plan_sha256 });
         self.enter_step(0, actor, tx);
         self.measure.baseline_wanted = self.baseline_window(now);
     }
@@ -973,12 +969,12 @@ impl<J: Judge> Engine<J> {
             Decision::Complete => {
                 self.state.phase = Phase::Completed;
                 self.measure = MeasureProgress::default();
-                tx.record_and_notify(actor, EventKind::Completed);
+                tx.record(actor, EventKind::Completed);
             }
             Decision::Rollback { reason } => self.start_rollback(reason, actor, tx),
             Decision::Pause { reason } => {
                 self.state.phase = Phase::Paused { reason };
-                tx.record_and_notify(actor, EventKind::Paused { reason });
+                tx.record(actor, EventKind::Paused { reason });
             }
         }
     }
@@ -1003,7 +999,7 @@ impl<J: Judge> Engine<J> {
     }
 
     fn start_rollback(&mut self, reason: RollbackReason, actor: &Actor, tx: &mut Txn) {
-        tx.record_and_notify(actor, EventKind::RollbackStarted { reason });
+        tx.record(actor, EventKind::RollbackStarted { reason });
         tx.record(actor, EventKind::WeightIntent { from: self.state.weight, to: Weight::ZERO, step: self.state.step });
         self.state.phase = Phase::RollingBack { reason };
         self.state.weight = Weight::ZERO;
@@ -1062,9 +1058,8 @@ impl<J: Judge> Engine<J> {
                 effects.push(Effect::ReadEdge);
             }
         }
-        for i in tx.notify {
-            effects.push(Effect::Notify { event: events[i].clone() });
-        }
+        let notified = events.into_iter().filter(|event| event.kind.notifies());
+        effects.extend(notified.map(|event| Effect::Notify { event }));
         effects
     }
 }

@@ -397,6 +397,27 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether people hear of it (the plan's webhooks): the events they act
+    /// on, never the routine of steps, intents and analyses.
+    pub fn notifies(&self) -> bool {
+        match self {
+            EventKind::Started { .. }
+            | EventKind::EdgeDrift { .. }
+            | EventKind::EdgeUnverified { .. }
+            | EventKind::Paused { .. }
+            | EventKind::Resumed
+            | EventKind::RollbackStarted { .. }
+            | EventKind::RolledBack { .. }
+            | EventKind::Completed
+            | EventKind::Aborted => true,
+            EventKind::WeightIntent { .. }
+            | EventKind::WeightConfirmed { .. }
+            | EventKind::EdgeFailed { .. }
+            | EventKind::Analysis { .. }
+            | EventKind::StepAdvanced { .. } => false,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Started { .. } => "started",
