@@ -21,6 +21,12 @@ pub fn venv() -> PathBuf {
     }
 }
 
+/// Cases per property-based (fuzz) test: `default` in `./tests/run`,
+/// `CUTOVER_FUZZ_CASES` for a longer hunt (`cargo xtask fuzz`).
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("CUTOVER_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");

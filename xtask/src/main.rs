@@ -16,11 +16,13 @@
 //!   size and peak memory.
 //! * `bench-page` — the web dashboard of a finished 48-hour cutover in
 //!   headless chromium: first render and bytes transferred.
+//! * `fuzz` — every fuzz target, longer than `./tests/run` runs them.
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod bench_page;
+mod fuzz;
 mod package;
 mod zip;
 
@@ -72,6 +74,16 @@ enum Task {
         #[arg(long)]
         fresh: bool,
     },
+    /// Every fuzz target (plan decoder, cohort parsing, the API handlers, the control API, the
+    /// Lambda functions' events) with many more cases than ./tests/run, and schemathesis.
+    Fuzz {
+        /// Cases per property-based target.
+        #[arg(long, default_value_t = 20_000)]
+        cases: u32,
+        /// schemathesis examples per operation of api-local.
+        #[arg(long, default_value_t = 2_000)]
+        schemathesis_examples: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +96,9 @@ fn main() -> ExitCode {
             setup(false).and_then(|()| bench::run(starts, &functions, node, baseline.as_deref()))
         }
         Task::BenchPage { runs, fresh } => setup(false).and_then(|()| bench_page::run(runs, fresh)),
+        Task::Fuzz { cases, schemathesis_examples } => {
+            setup(false).and_then(|()| fuzz::run(cases, schemathesis_examples))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

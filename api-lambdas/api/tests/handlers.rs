@@ -489,7 +489,7 @@ mod never_a_5xx {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(cutover_testkit::fuzz_cases(512)))]
 
         /// Whatever arrives, the answer is a JSON error body or a success,
         /// never a server error, with no backend configured.

@@ -2,58 +2,14 @@
 //! API stand-in, with API Gateway HTTP API events, and (for the data
 //! routes) DynamoDB served by a moto of the test's own.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-use cutover_api_aws::{DynamoStore, Endpoint};
+use std::process::Command;
+
+use common::{moto_with_table, Function};
 use cutover_testkit::http::{Answer, Stub};
-use cutover_testkit::lambda::{apigw_http_event, function_env, RuntimeApi};
-use cutover_testkit::Moto;
+use cutover_testkit::lambda::{function_env, RuntimeApi};
 use serde_json::{json, Value};
-
-struct Function {
-    child: Child,
-    api: RuntimeApi,
-}
-
-impl Function {
-    fn start(binary: &str, name: &str, extra_env: &[(&str, &str)]) -> Function {
-        let api = RuntimeApi::start();
-        let mut command = Command::new(binary);
-        command.env_clear().envs(function_env(&api, name)).stdout(Stdio::piped()).stderr(Stdio::null());
-        command.envs(extra_env.iter().copied());
-        Function { child: command.spawn().expect("start the function"), api }
-    }
-
-    /// Sends one event; returns the API Gateway response and its request id.
-    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (Value, String) {
-        let id = self.api.invoke(apigw_http_event(method, path, headers, body));
-        let completion = self.api.completion(&id, Duration::from_secs(20)).expect("the function answers");
-        assert_eq!(completion.kind, "response", "{}", String::from_utf8_lossy(&completion.body));
-        (completion.json(), id)
-    }
-
-    /// Stops the process and returns what it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let mut out = String::new();
-        self.child.stdout.take().expect("piped stdout").read_to_string(&mut out).expect("read the logs");
-        let _ = self.child.wait();
-        out
-    }
-}
-
-/// A moto of the test's own, with the table made.
-fn moto_with_table(table: &str) -> Moto {
-    let moto = Moto::start();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().into()), table).await;
-        store.create_table().await.expect("create the table");
-    });
-    moto
-}
 
 fn body(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body")
@@ -155,13 +111,11 @@ fn recorded_api_gateway_events_are_understood() {
     let moto = moto_with_table("api");
     let env = [("TABLE_NAME", "api"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint())];
     let put = Function::start(env!("CARGO_BIN_EXE_put-user-context"), "put-user-context", &env);
-    let id = put.api.invoke(include_str!("data/apigw-http-v2-put-user-context.json").to_owned());
-    let created = put.api.completion(&id, Duration::from_secs(20)).expect("an answer").json();
+    let created = put.send(include_str!("data/apigw-http-v2-put-user-context.json").to_owned()).0.json();
     assert_eq!((created["statusCode"].as_u64(), body(&created)), (Some(201), json!({"theme": "dark"})));
 
     let get = Function::start(env!("CARGO_BIN_EXE_get-user-context"), "get-user-context", &env);
-    let id = get.api.invoke(include_str!("data/apigw-http-v2-get-user-context.json").to_owned());
-    let read = get.api.completion(&id, Duration::from_secs(20)).expect("an answer").json();
+    let read = get.send(include_str!("data/apigw-http-v2-get-user-context.json").to_owned()).0.json();
     assert_eq!((read["statusCode"].as_u64(), body(&read)), (Some(200), json!({"theme": "dark"})));
     assert_eq!(read["headers"]["etag"], "\"1\"");
     put.stop();

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -277,6 +277,24 @@ pub struct CreateCutover {
     pub at: Option<String>,
 }
 
+/// The `{id}` of a cutover's path. axum's own `Path` refuses what it cannot
+/// decode (`%ff`) in plain text; this says it as a problem document.
+struct CutoverId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CutoverId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(CutoverId(id)),
+            Err(rejection) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("the cutover id in the path: {}; ids are letters, digits, - _ and .", rejection.body_text()),
+            )),
+        }
+    }
+}
+
 fn is_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 100 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
@@ -383,6 +401,7 @@ async fn create_cutover(
     security((), ("bearer" = [])),
     responses(
         (status = 200, body = CutoverView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
@@ -391,7 +410,7 @@ async fn create_cutover(
 async fn get_cutover(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
 ) -> Result<Json<CutoverView>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
@@ -470,7 +489,7 @@ pub struct CommandAccepted {
 async fn send_command(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CommandAccepted>), Problem> {
     let caller = authorize(&daemon, &headers, Role::Operator)?;
@@ -546,7 +565,7 @@ fn place(event: &Event) -> String {
 async fn audit_trail(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
     RawQuery(query): RawQuery,
 ) -> Result<Json<TrailPage>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
@@ -599,7 +618,7 @@ async fn audit_trail(
 async fn stream(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let resume = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
@@ -703,7 +722,7 @@ impl Live {
 async fn series(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
@@ -768,6 +787,7 @@ pub struct PlanText {
     security((), ("bearer" = [])),
     responses(
         (status = 200, body = PlanText),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
@@ -776,10 +796,13 @@ pub struct PlanText {
 async fn plan_text(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    CutoverId(id): CutoverId,
 ) -> Result<Json<PlanText>, Problem> {
     authorize(&daemon, &headers, Role::Viewer)?;
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
     let sha256 = cutover_core::audit::sha256_hex(stored.plan.as_bytes());
     Ok(Json(PlanText { sha256, toml: crate::report::shareable_plan(&stored.plan) }))
 }
+
+#[cfg(test)]
+mod fuzz;

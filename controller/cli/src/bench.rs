@@ -47,6 +47,16 @@ pub enum BenchCmd {
         /// Alternating rounds the seconds are split into.
         #[arg(long, default_value_t = 5)]
         rounds: u32,
+        /// Leave every process where the scheduler puts it (by default the load generator gets a
+        /// core of its own, the upstream and the edge the other).
+        #[arg(long)]
+        no_pin: bool,
+    },
+    /// An upstream that answers at once (for `bench edge`, which starts it).
+    #[command(hide = true)]
+    Upstream {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
     },
     /// What `cutover serve` costs: RSS and CPU driving many cutovers with live streams open,
     /// and GET /v1/cutovers/{id} latency meanwhile.
@@ -66,7 +76,8 @@ pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
             let probes = (probes_per_minute, quiet_side_probes_per_minute);
             bench_judge(null_runs, runs, threads, probes, !without_cohorts)
         }
-        BenchCmd::Edge { rate, seconds, rounds } => crate::edge::bench(rate, seconds, rounds).await,
+        BenchCmd::Edge { rate, seconds, rounds, no_pin } => crate::edge::bench(rate, seconds, rounds, !no_pin).await,
+        BenchCmd::Upstream { listen } => crate::edge::instant_upstream(listen).await,
         BenchCmd::Daemon(args) => crate::bench_daemon::run(&args).await,
     }
 }

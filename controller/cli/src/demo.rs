@@ -409,7 +409,7 @@ pub(crate) fn plan_toml(text: &str, local: &Local) -> anyhow::Result<String> {
 /// both sides: pinned requests of different kinds on each side would
 /// compare one side's writes with the other's reads (each origin keeps its
 /// own store, so their 4xx differ for reasons no cutover has).
-async fn traffic(edge: String, rate: f64) {
+pub(crate) async fn traffic(edge: String, rate: f64) {
     let client = load::client();
     let make = move |n: u64| {
         let user = format!("user-{}", (n.wrapping_mul(2_654_435_761)) % 5000);

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
@@ -95,11 +95,15 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// An upstream that answers at once, so what is measured is the edge.
-async fn instant_upstream() -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move {
+/// An upstream that answers at once, so what is measured is the edge:
+/// `cutover bench upstream` serves it (a process of its own, so that it
+/// can sit on the edge's core and not the load generator's).
+pub async fn instant_upstream(listen: SocketAddr) -> Result<ExitCode, Failure> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
+    let stop = shutdown_signal();
+    println!("cutover upstream listening on http://{}", listener.local_addr()?);
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let serving = async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
             let service = service_fn(|_request| async {
@@ -109,26 +113,42 @@ async fn instant_upstream() -> std::io::Result<SocketAddr> {
             });
             tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
         }
-    });
-    Ok(address)
+    };
+    tokio::select! {
+        () = serving => {}
+        () = stop => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Open-loop load at `rate` for `seconds`, half straight to an upstream,
 /// half through a `cutover edge` process in front of it, in alternating
-/// rounds so drift in the machine's load hits both alike.
-pub async fn bench(rate: f64, seconds: u64, rounds: u32) -> Result<ExitCode, Failure> {
+/// rounds so drift in the machine's load hits both alike. With two cores
+/// or more, this process (the load generator) is pinned to the first and
+/// the upstream and the edge to the second, so the generator's own work
+/// does not queue behind theirs (nor theirs behind it).
+pub async fn bench(rate: f64, seconds: u64, rounds: u32, pin_cores: bool) -> Result<ExitCode, Failure> {
     if !(rate > 0.0 && seconds > 0 && rounds > 0) {
         return Err(Failure::input("--rate, --seconds and --rounds must be positive"));
     }
     {
-        let upstream = instant_upstream().await.context("start the upstream")?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pinned = pin_cores && cores >= 2 && pin(std::process::id(), "0", true).await;
+        let others = pinned.then_some("1");
+        let (mut upstream_child, upstream) =
+            spawn(&["bench", "upstream"], "cutover upstream listening on http://", others).await?;
         let dir = std::env::temp_dir().join(format!("cutover-bench-edge-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let plan_path = dir.join("plan.toml");
         let url = format!("http://{upstream}");
         let plan = DEFAULT_PLAN.replace("http://127.0.0.1:8081", &url).replace("http://127.0.0.1:8082", &url);
         std::fs::write(&plan_path, plan)?;
-        let (mut child, edge) = spawn_edge(&plan_path).await?;
+        let plan_arg = plan_path.to_string_lossy();
+        let edge_args = ["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan", &plan_arg];
+        let (mut child, edge) = spawn(&edge_args, "cutover edge listening on http://", others).await?;
+        if let Some(pid) = child.id() {
+            eprintln!("the edge is process {pid} (profile it with: perf record -g -p {pid})");
+        }
 
         let client = load::client();
         let target = |base: SocketAddr| {
@@ -153,10 +173,16 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32) -> Result<ExitCode, Fai
         }
         eprintln!();
         let _ = child.kill().await;
+        let _ = upstream_child.kill().await;
         let _ = std::fs::remove_dir_all(&dir);
 
+        let placement = if pinned {
+            "the load generator on core 0, the upstream and the edge on core 1"
+        } else {
+            "unpinned (--no-pin, one core, or no taskset)"
+        };
         println!(
-            "{rate:.0} requests/s open loop, {seconds} s each way in {rounds} alternating rounds; \
+            "{rate:.0} requests/s open loop, {seconds} s each way in {rounds} alternating rounds, {placement}; \
              latency = send to last byte, microseconds\n"
         );
         println!("{:<20} {:>9} {:>8} {:>8} {:>8} {:>8}", "path", "requests", "failed", "p50", "p99", "p99.9");
@@ -190,34 +216,62 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32) -> Result<ExitCode, Fai
     }
 }
 
+/// Pins process `pid` (with `all`, every thread of it) to `cores` with
+/// taskset; whether it worked.
+async fn pin(pid: u32, cores: &str, all: bool) -> bool {
+    let mut taskset = tokio::process::Command::new("taskset");
+    if all {
+        taskset.arg("-a");
+    }
+    let status = taskset.args(["-p", "-c", cores, &pid.to_string()]).stdout(Stdio::null()).status().await;
+    status.is_ok_and(|s| s.success())
+}
+
 fn micros(us: Option<u32>) -> String {
     us.map_or("-".into(), |us| format!("{us} µs"))
 }
 
-/// Starts `cutover edge` (this same binary) on a free port and reads its address.
-async fn spawn_edge(plan: &Path) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+/// Starts this same binary with `args` (on `cores`, by taskset, when
+/// given) and reads the address from its first line, after `prefix`.
+async fn spawn(
+    args: &[&str],
+    prefix: &str,
+    cores: Option<&str>,
+) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
     let exe = std::env::current_exe().context("find the cutover binary")?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan"])
-        .arg(plan)
+    let mut command = match cores {
+        Some(cores) => {
+            let mut taskset = tokio::process::Command::new("taskset");
+            taskset.args(["-c", cores]).arg(exe);
+            taskset
+        }
+        None => tokio::process::Command::new(exe),
+    };
+    let mut child = command
+        .args(args)
         .env("CUTOVER_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .context("start cutover edge")?;
-    let stdout = child.stdout.take().context("the edge's stdout")?;
+        .with_context(|| format!("start cutover {}", args[0]))?;
+    let stdout = child.stdout.take().context("its stdout")?;
     let mut reader = tokio::io::BufReader::new(stdout);
-    let (mut line, mut admin) = (String::new(), String::new());
-    tokio::time::timeout(Duration::from_secs(10), async {
-        reader.read_line(&mut line).await?;
-        reader.read_line(&mut admin).await
-    })
-    .await
-    .context("cutover edge did not start within 10 s")??;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+        .await
+        .with_context(|| format!("cutover {} did not start within 10 s", args[0]))??;
+    // The rest of its output is not read: keep the pipe open (a closed one
+    // would end a process that prints again with SIGPIPE).
+    tokio::spawn(async move {
+        let mut rest = String::new();
+        while reader.read_line(&mut rest).await.is_ok_and(|n| n > 0) {
+            rest.clear();
+        }
+    });
     let address = line
         .trim()
-        .strip_prefix("cutover edge listening on http://")
+        .strip_prefix(prefix)
         .and_then(|a| a.parse().ok())
-        .with_context(|| format!("unexpected first line from cutover edge: {line:?}"))?;
+        .with_context(|| format!("unexpected first line from cutover {}: {line:?}", args[0]))?;
     Ok((child, address))
 }

@@ -27,6 +27,7 @@ mod run;
 mod series;
 mod serve;
 mod simulate;
+mod soak;
 mod stores;
 mod tls;
 mod tokens;
@@ -81,6 +82,9 @@ enum Cmd {
     Report(report::ReportArgs),
     /// A whole cutover on this machine: origins, edge, the daemon and traffic, on a compressed clock.
     Demo(demo::DemoArgs),
+    /// Kill the leading daemon replica 50 times (and stop it past its lease) during a compressed
+    /// cutover; then check that nothing was lost, decided twice or left unsent, and report.
+    Soak(soak::SoakArgs),
     /// Drive one cutover in the foreground until it settles (exit 0 completed, 3 rolled back, 4 aborted).
     Run(run::RunArgs),
     /// Roll a cutover back to 0 %: through the running controller, or by itself when none runs.
@@ -161,6 +165,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Report(args) => report::run(&args, aws).await,
         Cmd::Watch(args) => watch::run(&args, aws).await,
         Cmd::Demo(args) => demo::run(&args, aws).await,
+        Cmd::Soak(args) => soak::run(&args, aws).await,
         Cmd::Serve(args) => serve::run(&args, aws).await,
         Cmd::Preflight(args) => preflight::run(&args, aws).await,
         Cmd::History(args) => history::run(&args, aws).await,

@@ -45,6 +45,9 @@ const SCAN: Duration = Duration::from_secs(1);
 const DRAIN: Duration = Duration::from_secs(60);
 /// How often a settled cutover that still owes notifications is led again.
 const OUTBOX_LOOK: Duration = Duration::from_secs(300);
+/// How long after settling a cutover is led again for its notifications:
+/// after a day, news of it is history (the trail keeps it).
+const OUTBOX_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
 /// A cutover whose leading failed (its plan no longer parses, its store
 /// answers nothing) is not tried again for this long.
 const COOL_DOWN: Duration = Duration::from_secs(30);
@@ -132,6 +135,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Daemon {
+    /// A daemon that leads nothing (no supervisor runs), for the API's
+    /// tests; it serves until the sender is dropped.
+    #[cfg(test)]
+    pub(crate) fn for_tests(store: AnyStore, tokens: Tokens) -> (Arc<Daemon>, watch::Sender<bool>) {
+        let (stop, stopping) = watch::channel(false);
+        let settings = Settings { holder: "test".into(), ..Settings::default() };
+        let daemon = Daemon {
+            store,
+            tokens,
+            metrics: Arc::new(Metrics::default()),
+            stopping,
+            controller: Controller { settings, edge: None, probe_path: "/api/health".into(), aws: Default::default() },
+            led: Mutex::default(),
+            wanted: Mutex::default(),
+            held: Mutex::default(),
+            wake: Notify::new(),
+            tails: Mutex::default(),
+            series: Mutex::default(),
+            outbox: Mutex::default(),
+        };
+        (Arc::new(daemon), stop)
+    }
+
     /// Asks the supervisor to look at `id` now, whatever its phase: a
     /// command for a settled cutover needs a leader to take it.
     pub fn nudge(&self, id: &str) {
@@ -184,8 +210,9 @@ impl Daemon {
 
     /// Whether a settled cutover still owes its webhooks a notification (its
     /// last leader died before sending it, or a webhook was down past
-    /// `OUTBOX_PATIENCE`): looked at once per version, and again every
-    /// [`OUTBOX_LOOK`] while it owes one.
+    /// `OUTBOX_PATIENCE`): looked at once per version, and again
+    /// [`OUTBOX_LOOK`] after each time this replica led it, for up to
+    /// [`OUTBOX_GIVE_UP`] after it settled.
     async fn owes_notifications(&self, state: &CutoverState) -> bool {
         let now = std::time::Instant::now();
         if lock(&self.outbox).get(&state.id).is_some_and(|(version, next)| *version == state.version && now < *next) {
@@ -193,6 +220,10 @@ impl Daemon {
         }
         let owed = async {
             let Some(stored) = self.store.load(&state.id).await? else { return Ok(false) };
+            let settled = stored.time.wall_time(state.updated_at);
+            if system_now().as_ms().saturating_sub(settled.as_ms()) > OUTBOX_GIVE_UP.as_millis() as u64 {
+                return Ok(false);
+            }
             let Ok(plan) = Plan::parse_stored(&stored.plan) else { return Ok(false) };
             cutover_runtime::undelivered(&self.store, &state.id, &plan.notify.webhooks).await
         };
@@ -213,13 +244,15 @@ impl Daemon {
     /// leader and has none here (one try each: the lease decides).
     async fn look(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
         while tasks.try_join_next().is_some() {}
-        let states = match self.store.list().await {
+        let mut states = match self.store.list().await {
             Ok(states) => states,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the store's cutovers; trying again");
                 return;
             }
         };
+        // The cutovers that need a leader first; settled ones' outboxes after.
+        states.sort_by_key(|state| !Daemon::needs_leader(state));
         lock(&self.held).retain(|_, until| *until > system_now());
         for state in states {
             let id = state.id.clone();
@@ -229,11 +262,11 @@ impl Daemon {
             if lock(&self.led).contains(&id) {
                 continue;
             }
-            let needed = Daemon::needs_leader(&state) || wanted;
-            if !needed && !self.owes_notifications(&state).await {
+            if lock(&self.held).contains_key(&id) && !wanted {
                 continue;
             }
-            if lock(&self.held).contains_key(&id) && !wanted {
+            let needed = Daemon::needs_leader(&state) || wanted;
+            if !needed && !self.owes_notifications(&state).await {
                 continue;
             }
             let now = system_now();
@@ -299,7 +332,15 @@ impl Daemon {
             Err(Failure::Other(anyhow::anyhow!("the driver panicked: {text}")))
         });
         match outcome {
-            Ok(state) => tracing::info!(phase = %state.phase, "no longer leading"),
+            Ok(state) => {
+                tracing::info!(phase = %state.phase, "no longer leading");
+                if !Daemon::needs_leader(&state) {
+                    // Whatever it still owes its webhooks (one down past
+                    // the driver's patience) is tried again after a while.
+                    let next = std::time::Instant::now() + OUTBOX_LOOK;
+                    lock(&self.outbox).insert(id.clone(), (state.version, next));
+                }
+            }
             Err(Failure::Driver(DriverError::LeaseLost { holder, .. })) => {
                 tracing::warn!(%holder, "the lease passed to another replica; no longer leading")
             }

@@ -330,6 +330,7 @@ fn notifications_owed_by_a_killed_replica_are_sent_by_the_next() {
     first.command("c1", "rollback", "a test of the outbox");
     wait_for("rolled back", Duration::from_secs(30), || first.get("/v1/cutovers/c1")["phase"] == "rolled_back");
     assert!(first.leads("c1"), "a settled cutover keeps its lease while its webhooks are owed");
+    assert!(!first.proc.log().contains("lease released"), "never let go meanwhile");
     drop(first); // SIGKILL, every notification still owed
     assert!(taken.lock().unwrap().is_empty());
 
@@ -340,7 +341,19 @@ fn notifications_owed_by_a_killed_replica_are_sent_by_the_next() {
         .iter()
         .filter(|e| {
             let kind = e["kind"]["event"].as_str().unwrap();
-            ["started", "paused", "resumed", "rollback_started", "rolled_back", "completed", "aborted"].contains(&kind)
+            // What `EventKind::notifies` names.
+            [
+                "started",
+                "edge_drift",
+                "edge_unverified",
+                "paused",
+                "resumed",
+                "rollback_started",
+                "rolled_back",
+                "completed",
+                "aborted",
+            ]
+            .contains(&kind)
         })
         .map(|e| (format!("c1/{}/{}", e["version"], e["index"]), e["kind"]["event"].as_str().unwrap().to_owned()))
         .collect();

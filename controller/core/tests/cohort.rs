@@ -13,7 +13,11 @@ fn pair() -> impl Strategy<Value = (String, String)> {
 
 proptest! {
     // Failing inputs are kept as named tests, not in files.
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: cutover_testkit::fuzz_cases(2000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_cookie_header_parses_without_panic_and_only_to_a_pair_it_holds(

@@ -18,8 +18,9 @@
 //!   starts, renewed every third of its time to live, checked before every
 //!   write, and every commit names its epoch, so a controller that was
 //!   paused past its lease is fenced off and says so;
-//! * notifications never wait: they are handed to the [`Notifier`] and
-//!   flushed (bounded) when the driver stops.
+//! * notifications never wait: they are handed to the [`Notifier`], which
+//!   sends them from the trail (the outbox) while the lease is held, and
+//!   flushes them (bounded) before a stopped driver releases it.
 //!
 //! All waiting is on tokio's clock and the [`Clock`]'s wall time, so tests
 //! run hours of a cutover under `tokio::time::pause`.
@@ -290,8 +291,8 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
     /// Drives cutover `id` with `plan` until it settles (Completed,
     /// RolledBack or Aborted) or the lease is lost. Waits up to
     /// [`Settings::acquire_wait`] for a lease held by another live
-    /// controller. Notifications still on their way are flushed before it
-    /// returns.
+    /// controller. A settled cutover's lease is kept while its notifications
+    /// are owed (up to [`OUTBOX_PATIENCE`]).
     pub async fn run<J: Judge>(
         &self,
         id: &str,
@@ -304,8 +305,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
     /// [`Driver::run`], starting with `lease` when one was taken already
     /// (the daemon takes leases itself, one try each), and stopping early
     /// when `stop` completes: the edge write in flight is let finish (within
-    /// its deadline), the lease is released for another controller to take
-    /// at once, and the state as it stands is returned.
+    /// its deadline), notifications are flushed (bounded), the lease is
+    /// released for another controller to take at once, and the state as
+    /// it stands is returned.
     pub async fn run_until<J: Judge>(
         &self,
         id: &str,
@@ -318,15 +320,10 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
             Some(lease) => Ok(lease),
             None => self.acquire(id).await,
         };
-        let outcome = match lease {
+        match lease {
             Ok(lease) => self.drive(id, plan, judge, lease, stop).await,
             Err(e) => Err(e),
-        };
-        // A fenced controller leaves the outbox to the one that leads.
-        if !matches!(outcome, Err(DriverError::LeaseLost { .. })) {
-            self.notifier.flush().await;
         }
-        outcome
     }
 
     async fn drive<J: Judge>(
@@ -435,6 +432,9 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     if let Some((_, _, write)) = work.writing.take() {
                         let _ = write.await; // bounded by its deadline
                     }
+                    // While the lease is still ours: two senders at once
+                    // would repeat events out of order.
+                    self.notifier.flush().await;
                     let _ = self.store.release(id, &lease).await;
                     tracing::info!(cutover = id, phase = %engine.state().phase, "stopped; lease released");
                     return Ok(engine.state().clone());

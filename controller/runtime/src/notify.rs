@@ -200,7 +200,7 @@ impl<S: Store> Outbox<S> {
             let whole = page.len() < PAGE;
             for event in page {
                 let place = (event.version, event.index);
-                if event.kind.notifies() {
+                if event.kind.notifies() && !self.sent_by_another(&key, place).await {
                     self.send(&event).await;
                     if let Err(e) = self.store.mark_delivered(&self.id, &key, place).await {
                         // Sent: at worst the next leader sends it again.
@@ -218,6 +218,12 @@ impl<S: Store> Outbox<S> {
                 () = tokio::time::sleep(REREAD) => {}
             }
         }
+    }
+
+    /// Whether the mark has passed `place` already: another controller sent
+    /// it (a lease that changed hands while this sender was retrying).
+    async fn sent_by_another(&self, key: &str, place: Place) -> bool {
+        matches!(self.store.delivered(&self.id, key).await, Ok(Some(mark)) if mark >= place)
     }
 
     /// `call`'s answer, tried again (with backoff) until the store gives one.

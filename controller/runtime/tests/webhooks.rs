@@ -190,7 +190,10 @@ async fn nothing_is_sent_before_the_lease_and_a_cutover_from_before_outboxes_owe
         "no mark: its notifications went out (or not) before the trail was the outbox"
     );
     let follower = Webhooks::new(&store, "c1", std::slice::from_ref(&url));
+    notify_all(&follower, &trail);
     follower.flush().await;
+    // Time for a sender that ignored the lease to send.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     drop(follower);
     assert!(hook.received().is_empty(), "a controller that never led sends nothing");
     assert_eq!(store.delivered("c1", &webhook_key(&url)).await, Ok(None));

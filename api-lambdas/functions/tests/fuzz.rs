@@ -1,0 +1,241 @@
+//! Every function binary under generated API Gateway events (payload 2.0,
+//! as the HTTP API sends them): any method, path, query, headers, cookies
+//! and body a client can put in a request, the body plain or base64. DynamoDB is a moto of the test's own, the backend a stub that
+//! answers. No event may end in an invocation error or a 5xx; every
+//! answer says which side served it; every refusal is a JSON error with a
+//! code and a message. 150 events a run across the seven functions;
+//! `CUTOVER_FUZZ_CASES=N` for a longer hunt (`cargo xtask fuzz`).
+
+mod common;
+
+use base64::Engine as _;
+use common::{moto_with_table, Function};
+use cutover_testkit::http::{Answer, Stub};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{json, Value};
+
+/// What a client controls in an event.
+#[derive(Clone, Debug)]
+struct Client {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    cookies: Option<Vec<String>>,
+    body: Option<String>,
+    /// The body base64-encoded, as API Gateway sends a binary one. (Never a
+    /// body marked base64 that is not: API Gateway encodes it itself, and
+    /// lambda_http panics on one, which its runtime reports as an
+    /// invocation error before any handler runs.)
+    base64: bool,
+}
+
+impl Client {
+    fn event(&self) -> String {
+        let headers: serde_json::Map<String, Value> =
+            self.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let body = match &self.body {
+            Some(body) if self.base64 => Some(base64::engine::general_purpose::STANDARD.encode(body)),
+            body => body.clone(),
+        };
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": self.path,
+            "rawQueryString": self.query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "k7w3b2x9q1",
+                "domainName": "k7w3b2x9q1.execute-api.eu-west-1.amazonaws.com",
+                "domainPrefix": "k7w3b2x9q1",
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
+                         "sourceIp": "130.176.0.1", "userAgent": "Amazon CloudFront"},
+                "requestId": "CtWx3gZtjoEEM7Q=",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "28/Nov/2026:13:02:09 +0000",
+                "timeEpoch": 1_795_870_929_123_u64
+            },
+            "body": body,
+            "isBase64Encoded": self.base64 && self.body.is_some(),
+        });
+        if let Some(cookies) = &self.cookies {
+            event["cookies"] = json!(cookies);
+        }
+        event.to_string()
+    }
+}
+
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9._~-]{1,12}",
+        "[a-z]{60,70}",
+        Just(".".to_owned()),
+        Just("..".to_owned()),
+        Just("%2e%2E".to_owned()),
+        Just("%ff".to_owned()),
+        Just("%00".to_owned()),
+        Just("%E2%9C%93".to_owned()),
+        "(%[0-9a-fA-F]{2}){1,4}",
+        "[!$&'()*+,;=:@a-z]{1,8}",
+    ]
+}
+
+fn path() -> impl Strategy<Value = String> {
+    let shaped = prop_oneof![
+        segment().prop_map(|s| format!("/api/users/{s}/context")),
+        segment().prop_map(|s| format!("/api/workflows/{s}/mapping")),
+        segment().prop_map(|s| format!("/api/metadata/{s}")),
+        segment().prop_map(|s| format!("/api/reports/{s}")),
+        Just("/api/health".to_owned()),
+    ];
+    prop_oneof![
+        4 => shaped,
+        1 => "/api(/[a-zA-Z0-9._%-]{0,10}){0,4}",
+        1 => "/[!-~]{0,30}",
+    ]
+}
+
+fn header() -> impl Strategy<Value = (String, String)> {
+    let value = "[ -~]{0,30}";
+    prop_oneof![
+        (
+            Just("if-match".to_owned()),
+            prop_oneof![
+                Just("\"1\"".to_owned()),
+                Just("\"18446744073709551615\"".to_owned()),
+                Just("\"01\"".to_owned()),
+                Just("W/\"1\"".to_owned()),
+                Just("*".to_owned()),
+                Just("\"1\", \"2\"".to_owned()),
+                "\"[0-9]{1,25}\"",
+                value.prop_map(String::from),
+            ]
+        ),
+        (Just("if-none-match".to_owned()), prop_oneof![Just("*".to_owned()), value.prop_map(String::from)]),
+        (
+            Just("content-type".to_owned()),
+            prop_oneof![
+                Just("application/json".to_owned()),
+                Just("text/plain".to_owned()),
+                value.prop_map(String::from),
+            ]
+        ),
+        (Just("x-origin-verify".to_owned()), value.prop_map(String::from)),
+        (Just("x-user-id".to_owned()), value.prop_map(String::from)),
+        ("[a-z][a-z0-9-]{0,15}", value.prop_map(String::from)),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        ".{0,24}".prop_map(Value::String),
+        "[a-z]{5000,5100}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-zA-Z_]{1,10}", inner, 0..5)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+fn body() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        Just(Some(r#"{"theme":"dark"}"#.to_owned())),
+        Just(Some(r#"{"ingest":"queue-a"}"#.to_owned())),
+        json_value().prop_map(|v| Some(v.to_string())),
+        ".{0,60}".prop_map(Some),
+    ]
+}
+
+fn client() -> impl Strategy<Value = Client> {
+    let method = prop_oneof![
+        3 => Just("GET".to_owned()),
+        3 => Just("PUT".to_owned()),
+        1 => Just("POST".to_owned()),
+        1 => Just("DELETE".to_owned()),
+        1 => Just("HEAD".to_owned()),
+        1 => Just("OPTIONS".to_owned()),
+        1 => "[A-Z]{1,8}",
+    ];
+    let cookies = prop_oneof![Just(None), proptest::collection::vec("[ -~]{0,20}", 0..3).prop_map(Some)];
+    let base64 = prop_oneof![3 => Just(false), 1 => Just(true)];
+    (method, path(), "[a-z0-9=&%._-]{0,20}", proptest::collection::vec(header(), 0..5), cookies, body(), base64)
+        .prop_map(|(method, path, query, headers, cookies, body, base64)| Client {
+            method,
+            path,
+            query,
+            headers,
+            cookies,
+            body,
+            base64,
+        })
+}
+
+#[test]
+fn no_client_input_ends_in_an_invocation_error_or_a_5xx() {
+    let moto = moto_with_table("fuzz");
+    let backend = Stub::start(|_| Answer::json(200, r#"{"rows":[],"name":"weekly"}"#));
+    let binaries = [
+        ("health", env!("CARGO_BIN_EXE_health")),
+        ("get-user-context", env!("CARGO_BIN_EXE_get-user-context")),
+        ("put-user-context", env!("CARGO_BIN_EXE_put-user-context")),
+        ("get-metadata", env!("CARGO_BIN_EXE_get-metadata")),
+        ("get-workflow-mapping", env!("CARGO_BIN_EXE_get-workflow-mapping")),
+        ("put-workflow-mapping", env!("CARGO_BIN_EXE_put-workflow-mapping")),
+        ("get-report", env!("CARGO_BIN_EXE_get-report")),
+    ];
+    let env = [("TABLE_NAME", "fuzz"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint()), ("BACKEND_URL", backend.base())];
+    let functions: Vec<(&str, std::sync::Mutex<Function>)> = binaries
+        .iter()
+        .map(|(name, binary)| (*name, std::sync::Mutex::new(Function::start(binary, name, &env))))
+        .collect();
+
+    let config = Config {
+        cases: cutover_testkit::fuzz_cases(150),
+        failure_persistence: None,
+        // A case that hangs costs its 5 s each time it is shrunk.
+        max_shrink_iters: 64,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let outcome = runner.run(&(0..functions.len(), client()), |(which, client)| {
+        let (name, function) = &functions[which];
+        let mut function = function.lock().unwrap();
+        let Some(completion) = function.answer(client.event(), Duration::from_secs(5)) else {
+            let state = function.exited().map_or("still running".to_owned(), |status| format!("exited: {status}"));
+            return Err(TestCaseError::fail(format!("{name} ({state}): no answer within 5 s to {client:?}")));
+        };
+        let said = String::from_utf8_lossy(&completion.body).into_owned();
+        prop_assert_eq!(completion.kind, "response", "{}: {:?} ended in {}", name, client, said);
+        let answer = completion.json();
+        let status = answer["statusCode"].as_u64().unwrap_or(0);
+        prop_assert!((200..500).contains(&status), "{}: {:?} answered {}", name, client, said);
+        prop_assert_eq!(&answer["headers"]["x-served-by"], "serverless", "{}: {}", name, said);
+        if status >= 400 && client.method != "HEAD" {
+            let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default()).unwrap_or_default();
+            let named = body["error"].as_str().is_some_and(|e| !e.is_empty())
+                && body["message"].as_str().is_some_and(|m| !m.is_empty());
+            prop_assert!(named, "{}: {:?}: a refusal without its code and message: {}", name, client, said);
+        }
+        Ok(())
+    });
+    for (_, function) in functions {
+        function.into_inner().unwrap().stop();
+    }
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}

@@ -1,0 +1,537 @@
+//! `cutover soak`: a compressed cutover under two daemon replicas whose
+//! leader is killed (SIGKILL) at random moments and stopped (SIGSTOP) past
+//! its lease, then judged by what it left behind.
+//!
+//! The processes are the demo's (two origins, the edge, `cutover serve`)
+//! plus a webhook receiver in this process. A killed replica is replaced
+//! by a fresh one, so two always run; a stopped one is continued after
+//! three lease times, to find itself fenced. When the cutover settles, the
+//! soak waits for the webhooks' outbox to drain and checks:
+//!
+//! - the cutover ends as it would have with no kills: completed, every
+//!   step of the plan confirmed at the edge in order, the edge at 100 %;
+//! - no audit event lost (versions and indices without a hole) or decided
+//!   twice (one `started`, one `completed`, each step advanced to once);
+//! - the hash chain verifies;
+//! - every notification reached the webhook (repeats, under one key, are
+//!   allowed and counted: at least once);
+//!
+//! and reports the longest time without a leader.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use cutover_core::engine::{CutoverState, Event, EventKind, Phase};
+use cutover_core::plan::Plan;
+use cutover_core::ports::EdgePort;
+use cutover_core::store::Store;
+use cutover_core::units::{format_duration, Weight};
+use cutover_local::LocalEdgePort;
+use cutover_sim::rng::Rng;
+
+use crate::api::CreateCutover;
+use crate::client::Client;
+use crate::demo::{plan_toml, secret, start, start_edge, Local, Process};
+use crate::failure::Failure;
+use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
+
+#[derive(clap::Args)]
+pub struct SoakArgs {
+    /// SIGKILLs of the leading replica, at random moments.
+    #[arg(long, default_value_t = 50)]
+    kills: u32,
+    /// SIGSTOPs of the leading replica, each for three lease times before SIGCONT.
+    #[arg(long, default_value_t = 3)]
+    stops: u32,
+    /// The plan to soak (its [target.local] addresses are replaced); the default plan when left out.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// How many times faster than real time the plan runs; by default, as fast as leaves
+    /// about 4 s between disruptions (at most 1200).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// User requests per second through the edge, open loop.
+    #[arg(long, default_value_t = 400.0)]
+    rate: f64,
+    /// The replicas' lease time to live, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    lease_ttl: f64,
+    /// Seeds the moments and the order of the disruptions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the cutover is recorded: a SQLite file, or dynamodb://TABLE (with
+    /// --endpoint-url-dynamodb for an emulator). Logs go beside a SQLite file, else to .cutover/.
+    #[arg(long, default_value = ".cutover/soak.db")]
+    store: StoreAt,
+}
+
+/// The time between disruptions the default speed aims at.
+const SPACING: Duration = Duration::from_secs(4);
+/// The fastest default speed (the demo's).
+const MAX_AUTO_SPEED: f64 = 1200.0;
+/// How long after settling the webhook's notifications may take.
+const OUTBOX_WAIT: Duration = Duration::from_secs(60);
+
+pub async fn run(args: &SoakArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    let (text, plan) = match &args.plan {
+        Some(path) => crate::plan::load_plan_text(path)?,
+        None => (cutover_core::plan::DEFAULT_PLAN.to_owned(), Plan::default_plan()),
+    };
+    if args.kills > 1000 || args.stops > 100 {
+        return Err(Failure::input("--kills: at most 1000; --stops: at most 100"));
+    }
+    if !(args.rate.is_finite() && (10.0..=20_000.0).contains(&args.rate)) {
+        return Err(Failure::input(format!("--rate {}: give 10 to 20000 requests a second", args.rate)));
+    }
+    if !(args.lease_ttl.is_finite() && (0.3..=10.0).contains(&args.lease_ttl)) {
+        return Err(Failure::input(format!("--lease-ttl {}: give 0.3 to 10 seconds", args.lease_ttl)));
+    }
+    let disruptions = f64::from(args.kills + args.stops + 1);
+    // Disruptions fall in the first 90 % of the plan's wall time.
+    let planned = plan.duration().as_secs_f64() * 0.9;
+    let speed =
+        args.speed.unwrap_or_else(|| (planned / disruptions / SPACING.as_secs_f64()).clamp(1.0, MAX_AUTO_SPEED));
+    if !(speed.is_finite() && (1.0..=100_000.0).contains(&speed)) {
+        return Err(Failure::input(format!("--speed {speed}: give a factor from 1 to 100000")));
+    }
+    let spacing = Duration::from_secs_f64(planned / speed / disruptions);
+    // A leader needs a lease time to be replaced, and a little more to act.
+    let needed = Duration::from_secs_f64(3.0 * args.lease_ttl);
+    if spacing < needed {
+        let fastest = planned / disruptions / needed.as_secs_f64();
+        return Err(Failure::input(format!(
+            "--speed {speed}: leaves {:.1} s between disruptions, and a new leader needs about {:.1} s; \
+             give --speed {fastest:.0} or less, or fewer --kills",
+            spacing.as_secs_f64(),
+            needed.as_secs_f64()
+        )));
+    }
+    let soak = Soak { args, aws, speed, spacing };
+    Ok(soak.run(&text, plan).await?)
+}
+
+struct Soak<'a> {
+    args: &'a SoakArgs,
+    aws: &'a EndpointArgs,
+    speed: f64,
+    spacing: Duration,
+}
+
+/// One `cutover serve` replica.
+struct Replica {
+    name: String,
+    process: Process,
+    /// SIGSTOPped until then.
+    stopped_until: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Disruption {
+    Kill,
+    Stop,
+}
+
+/// What the webhook receiver took: each notification's idempotency key, in
+/// the order taken (a repeat appears twice).
+#[derive(Clone, Default)]
+struct Heard(Arc<Mutex<Vec<String>>>);
+
+impl Heard {
+    fn keys(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Soak<'_> {
+    async fn run(&self, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
+        let args = self.args;
+        let dir = match &args.store {
+            StoreAt::Sqlite(path) => {
+                path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+            }
+            StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let id = format!("soak-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
+        let log = |name: &str| dir.join(format!("{id}.{name}.log"));
+
+        let origin_line = |side: &str| format!("cutover origin ({side}) listening on http://");
+        let legacy = start(&["origin", "--side", "legacy"], &[], &log("legacy"), &[&origin_line("legacy")]).await?;
+        let serverless =
+            start(&["origin", "--side", "serverless"], &[], &log("serverless"), &[&origin_line("serverless")]).await?;
+        let mut local = Local {
+            legacy: format!("http://{}", legacy.address()),
+            serverless: format!("http://{}", serverless.address()),
+            edge: None,
+        };
+        let plan_path = dir.join(format!("{id}.plan.toml"));
+        std::fs::write(&plan_path, plan_toml(plan_text, &local)?)?;
+        let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / self.speed / 5.0).round() as u64).clamp(5, 1000);
+        let edge = start_edge(&plan_path, slot_ms, &log("edge")).await?;
+        let admin_url = format!("http://{}", edge.addresses[1]);
+        local.edge = Some((format!("http://{}", edge.address()), admin_url.clone()));
+        let heard = Heard::default();
+        let (hook, _receiver) = receiver(heard.clone()).await?;
+        let plan_text = with_webhook(&plan_toml(plan_text, &local)?, &hook)?;
+        std::fs::write(&plan_path, &plan_text)?;
+
+        let token = secret()?;
+        let tokens = format!("soak admin {token}");
+        let store_arg = args.store.to_string();
+        let ttl = args.lease_ttl.to_string();
+        let mut count = 0;
+        let replica = |count: &mut u32| {
+            *count += 1;
+            let name = format!("replica-{count}");
+            let (store_arg, ttl, tokens, log) = (&store_arg, &ttl, &tokens, log(&name));
+            let endpoint = self.aws.endpoint_url_dynamodb.clone();
+            async move {
+                let mut serve = vec!["serve", "--listen", "127.0.0.1:0", "--store", store_arg, "--lease-ttl", ttl];
+                serve.extend(["--holder", &name]);
+                if let Some(url) = &endpoint {
+                    serve.extend(["--endpoint-url-dynamodb", url]);
+                }
+                let env = [("CUTOVER_TOKENS", tokens.as_str())];
+                let process = start(&serve, &env, &log, &["cutover serve listening on http://"]).await?;
+                anyhow::Ok(Replica { name, process, stopped_until: None })
+            }
+        };
+        let mut replicas = vec![replica(&mut count).await?, replica(&mut count).await?];
+        let store = AnyStore::open(&args.store, Open::Create, self.aws).await?.context("the store")?;
+        let api = Client::new(&format!("http://{}", replicas[0].process.address()), Some(token.clone()))?;
+        let create = CreateCutover {
+            id: id.clone(),
+            plan: plan_text,
+            start: true,
+            speed: Some(self.speed),
+            reason: Some("cutover soak".into()),
+            at: None,
+        };
+        api.create(&create).await.map_err(|e| anyhow::anyhow!("create the cutover through the API: {e}"))?;
+        let wall = plan.duration().div_f64(self.speed);
+        println!(
+            "cutover soak {id}: {} steps over {} of plan time at {:.0}x ({} of wall time); \
+             {} SIGKILLs and {} SIGSTOPs of the leader, one every {:.1} s on average; store {}",
+            plan.schedule.steps.len(),
+            format_duration(plan.duration()),
+            self.speed,
+            format_duration(wall),
+            args.kills,
+            args.stops,
+            self.spacing.as_secs_f64(),
+            args.store,
+        );
+        let traffic = tokio::spawn(crate::demo::traffic(edge.address().to_owned(), args.rate));
+
+        let mut rng = Rng::new(args.seed);
+        let mut todo: Vec<Disruption> = std::iter::repeat_n(Disruption::Kill, args.kills as usize)
+            .chain(std::iter::repeat_n(Disruption::Stop, args.stops as usize))
+            .collect();
+        for i in (1..todo.len()).rev() {
+            todo.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let jitter = |rng: &mut Rng| self.spacing.mul_f64(0.5 + rng.f64());
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+        let started = Instant::now();
+        let mut next_at = started + jitter(&mut rng);
+        let (mut done, mut gaps, mut gap_since) = (Vec::<(Disruption, String)>::new(), Vec::new(), None);
+        let give_up = started + wall * 3 + Duration::from_secs(60);
+        let state = loop {
+            let now = Instant::now();
+            let state = store.load(&id).await?.map(|stored| stored.state);
+            if let Some(state) = state.as_ref().filter(|s| settled(s.phase)) {
+                break state.clone();
+            }
+            if now > give_up {
+                bail!("the cutover did not settle within {:?}; the logs are in {}", give_up - started, dir.display());
+            }
+            for r in &mut replicas {
+                if let Some(status) = r.process.child.try_wait()? {
+                    bail!("{} exited by itself with {status}; see {}", r.name, log(&r.name).display());
+                }
+                if r.stopped_until.is_some_and(|until| now >= until) {
+                    signal("CONT", &r.process)?;
+                    r.stopped_until = None;
+                }
+            }
+            let mut leader = None;
+            for (i, r) in replicas.iter().enumerate().filter(|(_, r)| r.stopped_until.is_none()) {
+                if leads(&http, r, &token, &id).await {
+                    leader = Some(i);
+                }
+            }
+            match leader {
+                Some(_) => gaps.extend(gap_since.take().map(|since: Instant| now - since)),
+                None => {
+                    gap_since.get_or_insert(now);
+                }
+            }
+            if let (Some(l), Some(state), true) = (leader, &state, now >= next_at) {
+                if let Some(what) = todo.pop() {
+                    let at = format!("step {}/{} at {}", state.step + 1, plan.schedule.steps.len(), state.weight);
+                    match what {
+                        Disruption::Kill => {
+                            let mut killed = replicas.remove(l);
+                            killed.process.child.kill().await.context("SIGKILL the leader")?;
+                            replicas.push(replica(&mut count).await?);
+                        }
+                        Disruption::Stop => {
+                            signal("STOP", &replicas[l].process)?;
+                            replicas[l].stopped_until = Some(now + Duration::from_secs_f64(3.0 * args.lease_ttl));
+                        }
+                    }
+                    gap_since = Some(now);
+                    done.push((what, at));
+                    next_at = now + jitter(&mut rng);
+                }
+            }
+            progress(state.as_ref(), &plan, &done, &gaps, started.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        traffic.abort();
+        gaps.extend(gap_since.take().map(|since| Instant::now() - since));
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        for r in &mut replicas {
+            if r.stopped_until.take().is_some() {
+                signal("CONT", &r.process)?;
+            }
+        }
+
+        // The webhook hears every notification, at least once.
+        let trail = store.history(&id).await?;
+        let owed: Vec<String> =
+            trail.iter().filter(|e| e.kind.notifies()).map(cutover_runtime::idempotency_key).collect();
+        let drained = Instant::now() + OUTBOX_WAIT;
+        while !owed.iter().all(|key| heard.keys().contains(key)) && Instant::now() < drained {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let live = LocalEdgePort::new(&admin_url).read().await.ok();
+        let chain = match store.trail(&id).await? {
+            Some(trail) => cutover_core::audit::verify(&trail).map_err(|e| e.to_string()),
+            None => Err("no trail".into()),
+        };
+        let report = Report { state: &state, plan: &plan, trail: &trail, chain, live, owed, heard: heard.keys() };
+        let failed = report.print(&done, &gaps, started.elapsed());
+        drop((legacy, serverless, edge, replicas));
+        println!("\nlogs: {}/{id}.*.log; audit trail: cutover history {id} --store {}", dir.display(), args.store);
+        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    }
+}
+
+fn settled(phase: Phase) -> bool {
+    matches!(phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
+}
+
+fn signal(name: &str, process: &Process) -> anyhow::Result<()> {
+    let pid = process.child.id().context("the replica's pid")?;
+    let status = std::process::Command::new("kill").args([format!("-{name}"), pid.to_string()]).status()?;
+    if !status.success() {
+        bail!("kill -{name} {pid}: {status}");
+    }
+    Ok(())
+}
+
+/// Whether `replica` leads cutover `id`, by its own `/metrics`.
+async fn leads(http: &reqwest::Client, replica: &Replica, token: &str, id: &str) -> bool {
+    let url = format!("http://{}/metrics", replica.process.address());
+    let Ok(answer) = http.get(url).bearer_auth(token).send().await else { return false };
+    let text = answer.text().await.unwrap_or_default();
+    text.contains(&format!("cutover_led{{cutover=\"{id}\"}} 1"))
+}
+
+/// The plan with `[notify] webhooks` set to `hook` alone.
+fn with_webhook(text: &str, hook: &str) -> anyhow::Result<String> {
+    let line = format!("webhooks = [\"{hook}\"]");
+    let (mut out, mut section, mut set) = (String::with_capacity(text.len()), String::new(), false);
+    for l in text.lines() {
+        let trimmed = l.trim_start();
+        if trimmed.starts_with('[') {
+            section = trimmed.to_owned();
+        }
+        if section.starts_with("[notify]") && trimmed.starts_with("webhooks") {
+            out.push_str(&line);
+            set = true;
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+        if trimmed.starts_with("[notify]") && !text.contains("\nwebhooks") {
+            out.push_str(&line);
+            out.push('\n');
+            set = true;
+        }
+    }
+    if !set {
+        out.push_str(&format!("\n[notify]\n{line}\n"));
+    }
+    match Plan::parse(&out) {
+        Ok(plan) if plan.notify.webhooks == [hook.to_owned()] => Ok(out),
+        _ => bail!("the plan with the soak's webhook does not parse, or names other webhooks too"),
+    }
+}
+
+/// A webhook receiver on loopback that takes every POST (after a 503 to
+/// every fifth, to exercise the retries), remembering each key.
+async fn receiver(heard: Heard) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use axum::http::{HeaderMap, StatusCode};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let tries = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let (heard, tries) = (heard.clone(), tries.clone());
+            async move {
+                if tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5 == 4 {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                heard.0.lock().unwrap_or_else(|p| p.into_inner()).push(key.to_owned());
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = crate::tls::serve(listener, None, app, std::future::pending()).await;
+    });
+    Ok((format!("http://{address}/hook"), task))
+}
+
+fn progress(
+    state: Option<&CutoverState>,
+    plan: &Plan,
+    done: &[(Disruption, String)],
+    gaps: &[Duration],
+    took: Duration,
+) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let Some(state) = state else { return };
+    let count = |d| done.iter().filter(|(what, _)| *what == d).count();
+    let longest = gaps.iter().max().copied().unwrap_or_default();
+    eprint!(
+        "\r\x1b[2K{:>5.0} s  step {}/{} at {:>5}  {}  SIGKILL {}  SIGSTOP {}  longest without a leader {:.1} s",
+        took.as_secs_f64(),
+        state.step + 1,
+        plan.schedule.steps.len(),
+        state.weight.to_string(),
+        state.phase,
+        count(Disruption::Kill),
+        count(Disruption::Stop),
+        longest.as_secs_f64()
+    );
+}
+
+/// What the cutover left behind, checked.
+struct Report<'a> {
+    state: &'a CutoverState,
+    plan: &'a Plan,
+    trail: &'a [Event],
+    chain: Result<usize, String>,
+    live: Option<Weight>,
+    owed: Vec<String>,
+    heard: Vec<String>,
+}
+
+impl Report<'_> {
+    /// Prints the table; whether any check failed.
+    fn print(&self, done: &[(Disruption, String)], gaps: &[Duration], took: Duration) -> bool {
+        let mut rows: Vec<(&str, String, bool)> = Vec::new();
+        let kind = |name: &str| self.trail.iter().filter(|e| e.kind.name() == name).count();
+        rows.push(("outcome", self.state.phase.to_string(), self.state.phase == Phase::Completed));
+        let live = self.live.map_or("unreadable".into(), |w| w.to_string());
+        rows.push(("edge weight", live, self.live == Some(Weight::FULL)));
+        let wanted: Vec<Weight> = self.plan.schedule.steps.iter().map(|s| s.weight).collect();
+        let mut confirmed: Vec<Weight> = Vec::new();
+        for event in self.trail {
+            if let EventKind::WeightConfirmed { weight, .. } = event.kind {
+                if confirmed.last() != Some(&weight) {
+                    confirmed.push(weight);
+                }
+            }
+        }
+        let in_order = confirmed == wanted;
+        let steps = confirmed.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" → ");
+        rows.push(("steps confirmed", steps, in_order));
+        let mut holes = 0;
+        let mut expected = (self.trail.first().map_or(1, |e| e.version), 0u16);
+        for event in self.trail {
+            let place = (event.version, event.index);
+            if place != expected && place != (expected.0 + 1, 0) {
+                holes += 1;
+            }
+            expected = (event.version, event.index + 1);
+        }
+        let last = self.trail.last().map_or(0, |e| e.version);
+        let lost_ok = holes == 0 && last == self.state.version;
+        let lost = format!("{} events, {holes} holes, last version {last} of {}", self.trail.len(), self.state.version);
+        rows.push(("audit events lost", lost, lost_ok));
+        let mut advanced: Vec<usize> = self
+            .trail
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::StepAdvanced { to_step, .. } => Some(to_step),
+                _ => None,
+            })
+            .collect();
+        let advances = advanced.len();
+        advanced.dedup();
+        let twice = (kind("started") != 1) as usize + (kind("completed") > 1) as usize + (advances - advanced.len());
+        let decided = format!("started {}, completed {}, step advances {advances}", kind("started"), kind("completed"));
+        rows.push(("decided twice", format!("{twice} ({decided})"), twice == 0));
+        let chain = match &self.chain {
+            Ok(n) => format!("intact, {n} events"),
+            Err(e) => e.clone(),
+        };
+        rows.push(("hash chain", chain, self.chain.is_ok()));
+        let missing = self.owed.iter().filter(|key| !self.heard.contains(key)).count();
+        let repeats = self.heard.len() - self.heard.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let notified = format!("{} owed, {missing} lost, {repeats} sent twice (same key)", self.owed.len());
+        rows.push(("notifications", notified, missing == 0));
+
+        let count = |d| done.iter().filter(|(what, _)| *what == d).count();
+        let mut sorted = gaps.to_vec();
+        sorted.sort();
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
+        let longest = sorted.last().copied().unwrap_or_default();
+        println!();
+        let (kills, stops) = (count(Disruption::Kill), count(Disruption::Stop));
+        println!("{:<22} {kills} SIGKILL, {stops} SIGSTOP past the lease", "disruptions");
+        println!(
+            "{:<22} longest {:.2} s, median {:.2} s over {} gaps",
+            "without a leader",
+            longest.as_secs_f64(),
+            median.as_secs_f64(),
+            gaps.len()
+        );
+        println!("{:<22} {:.0} s", "wall time", took.as_secs_f64());
+        println!();
+        println!("{:<22} {:<6} found", "check", "");
+        for (check, found, ok) in &rows {
+            println!("{check:<22} {:<6} {found}", if *ok { "ok" } else { "FAILED" });
+        }
+        rows.iter().any(|(_, _, ok)| !ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_replaces_the_plans_own() {
+        let text = cutover_core::plan::DEFAULT_PLAN;
+        let out = with_webhook(text, "http://127.0.0.1:9/hook").unwrap();
+        assert_eq!(Plan::parse(&out).unwrap().notify.webhooks, ["http://127.0.0.1:9/hook"]);
+        let without = text.replace("[notify]", "").replace("webhooks = []", "");
+        let out = with_webhook(&without, "http://127.0.0.1:9/hook").unwrap();
+        assert_eq!(Plan::parse(&out).unwrap().notify.webhooks, ["http://127.0.0.1:9/hook"]);
+    }
+}
