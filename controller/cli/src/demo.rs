@@ -294,7 +294,7 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
     let state = loop {
         let state = store.load(&id).await?.map(|s| s.state);
         if let Some(state) = &state {
-            if matches!(state.phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted) {
+            if state.phase.is_settled() {
                 break state.clone();
             }
         }

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
@@ -132,9 +131,13 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32, pin_cores: bool) -> Res
         return Err(Failure::input("--rate, --seconds and --rounds must be positive"));
     }
     {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pinned = pin_cores && cores >= 2 && pin(std::process::id(), "0", true).await;
-        let others = pinned.then_some("1");
+        let cores = allowed_cpus();
+        let (first, second) = match cores.as_slice() {
+            [first, second, ..] if pin_cores => (first.to_string(), second.to_string()),
+            _ => (String::new(), String::new()),
+        };
+        let pinned = !second.is_empty() && pin(std::process::id(), &first, true).await;
+        let others = pinned.then_some(second.as_str());
         let (mut upstream_child, upstream) =
             spawn(&["bench", "upstream"], "cutover upstream listening on http://", others).await?;
         let dir = std::env::temp_dir().join(format!("cutover-bench-edge-{}", std::process::id()));
@@ -177,9 +180,9 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32, pin_cores: bool) -> Res
         let _ = std::fs::remove_dir_all(&dir);
 
         let placement = if pinned {
-            "the load generator on core 0, the upstream and the edge on core 1"
+            format!("the load generator on CPU {first}, the upstream and the edge on CPU {second}")
         } else {
-            "unpinned (--no-pin, one core, or no taskset)"
+            "unpinned (--no-pin, one CPU, or no taskset)".to_owned()
         };
         println!(
             "{rate:.0} requests/s open loop, {seconds} s each way in {rounds} alternating rounds, {placement}; \
@@ -214,6 +217,24 @@ pub async fn bench(rate: f64, seconds: u64, rounds: u32, pin_cores: bool) -> Res
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list`: `0-1`, `0,2`),
+/// in order; empty when that cannot be read.
+fn allowed_cpus() -> Vec<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(list) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) else { return Vec::new() };
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let range = match part.split_once('-') {
+            Some((from, to)) => from.parse::<u32>().ok().zip(to.parse::<u32>().ok()),
+            None => part.parse::<u32>().ok().map(|cpu| (cpu, cpu)),
+        };
+        if let Some((from, to)) = range {
+            cpus.extend(from..=to);
+        }
+    }
+    cpus
 }
 
 /// Pins process `pid` (with `all`, every thread of it) to `cores` with

@@ -215,16 +215,12 @@ async fn open_cutover(at: &StoreAt, id: &str, aws: &EndpointArgs) -> Result<(Any
     Ok((store, stored))
 }
 
-fn is_settled(phase: Phase) -> bool {
-    matches!(phase, Phase::RolledBack { .. } | Phase::Completed | Phase::Aborted)
-}
-
 /// Polls the store until the cutover is RolledBack, Completed or Aborted.
 async fn wait_settled(store: &AnyStore, id: &str, limit: Duration) -> Result<CutoverState, Failure> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let state = store.load(id).await?.map(|s| s.state).context("the cutover disappeared from the store")?;
-        if is_settled(state.phase) {
+        if state.phase.is_settled() {
             return Ok(state);
         }
         if tokio::time::Instant::now() >= deadline {

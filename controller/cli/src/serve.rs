@@ -135,18 +135,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Daemon {
-    /// A daemon that leads nothing (no supervisor runs), for the API's
-    /// tests; it serves until the sender is dropped.
-    #[cfg(test)]
-    pub(crate) fn for_tests(store: AnyStore, tokens: Tokens) -> (Arc<Daemon>, watch::Sender<bool>) {
-        let (stop, stopping) = watch::channel(false);
-        let settings = Settings { holder: "test".into(), ..Settings::default() };
-        let daemon = Daemon {
+    /// A daemon on `store` with nothing led yet; it serves until `stopping`
+    /// turns true.
+    fn new(store: AnyStore, tokens: Tokens, controller: Controller, stopping: watch::Receiver<bool>) -> Daemon {
+        Daemon {
             store,
             tokens,
             metrics: Arc::new(Metrics::default()),
             stopping,
-            controller: Controller { settings, edge: None, probe_path: "/api/health".into(), aws: Default::default() },
+            controller,
             led: Mutex::default(),
             wanted: Mutex::default(),
             held: Mutex::default(),
@@ -154,8 +151,17 @@ impl Daemon {
             tails: Mutex::default(),
             series: Mutex::default(),
             outbox: Mutex::default(),
-        };
-        (Arc::new(daemon), stop)
+        }
+    }
+
+    /// A daemon that leads nothing (no supervisor runs), for the API's
+    /// tests; it serves until the sender is dropped.
+    #[cfg(test)]
+    pub(crate) fn for_tests(store: AnyStore, tokens: Tokens) -> (Arc<Daemon>, watch::Sender<bool>) {
+        let (stop, stopping) = watch::channel(false);
+        let settings = Settings { holder: "test".into(), ..Settings::default() };
+        let controller = Controller { settings, edge: None, probe_path: "/api/health".into(), aws: Default::default() };
+        (Arc::new(Daemon::new(store, tokens, controller, stopping)), stop)
     }
 
     /// Asks the supervisor to look at `id` now, whatever its phase: a
@@ -458,20 +464,8 @@ pub async fn run(args: &ServeArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         acquire_wait: Duration::ZERO,
         ..Settings::default()
     };
-    let daemon = Arc::new(Daemon {
-        store,
-        tokens,
-        metrics: Arc::new(Metrics::default()),
-        stopping,
-        controller: Controller { settings, edge: None, probe_path: args.probe_path.clone(), aws: aws.clone() },
-        led: Mutex::default(),
-        wanted: Mutex::default(),
-        held: Mutex::default(),
-        wake: Notify::new(),
-        tails: Mutex::default(),
-        series: Mutex::default(),
-        outbox: Mutex::default(),
-    });
+    let controller = Controller { settings, edge: None, probe_path: args.probe_path.clone(), aws: aws.clone() };
+    let daemon = Arc::new(Daemon::new(store, tokens, controller, stopping));
     let stop_signal = crate::edge::shutdown_signal();
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("cutover serve listening on {scheme}://{address}");

@@ -5,7 +5,7 @@
 //! The processes are the demo's (two origins, the edge, `cutover serve`)
 //! plus a webhook receiver in this process. A killed replica is replaced
 //! by a fresh one, so two always run; a stopped one is continued after
-//! three lease times, to find itself fenced. When the cutover settles, the
+//! three lease times, and must wake to find its lease gone. When the cutover settles, the
 //! soak waits for the webhooks' outbox to drain and checks:
 //!
 //! - the cutover ends as it would have with no kills: completed, every
@@ -75,6 +75,8 @@ const SPACING: Duration = Duration::from_secs(4);
 const MAX_AUTO_SPEED: f64 = 1200.0;
 /// How long after settling the webhook's notifications may take.
 const OUTBOX_WAIT: Duration = Duration::from_secs(60);
+/// How often the soak looks at the store and asks who leads.
+const POLL: Duration = Duration::from_millis(200);
 
 pub async fn run(args: &SoakArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
     let (text, plan) = match &args.plan {
@@ -91,8 +93,9 @@ pub async fn run(args: &SoakArgs, aws: &EndpointArgs) -> Result<ExitCode, Failur
         return Err(Failure::input(format!("--lease-ttl {}: give 0.3 to 10 seconds", args.lease_ttl)));
     }
     let disruptions = f64::from(args.kills + args.stops + 1);
-    // Disruptions fall in the first 90 % of the plan's wall time.
-    let planned = plan.duration().as_secs_f64() * 0.9;
+    // Disruptions are spread over the first 75 % of the plan's wall time,
+    // so that a busy machine's delays still leave room for the last ones.
+    let planned = plan.duration().as_secs_f64() * 0.75;
     let speed =
         args.speed.unwrap_or_else(|| (planned / disruptions / SPACING.as_secs_f64()).clamp(1.0, MAX_AUTO_SPEED));
     if !(speed.is_finite() && (1.0..=100_000.0).contains(&speed)) {
@@ -127,6 +130,8 @@ struct Replica {
     process: Process,
     /// SIGSTOPped until then.
     stopped_until: Option<Instant>,
+    /// Whether it was ever stopped (it must have woken to a lost lease).
+    was_stopped: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -197,7 +202,7 @@ impl Soak<'_> {
                 }
                 let env = [("CUTOVER_TOKENS", tokens.as_str())];
                 let process = start(&serve, &env, &log, &["cutover serve listening on http://"]).await?;
-                anyhow::Ok(Replica { name, process, stopped_until: None })
+                anyhow::Ok(Replica { name, process, stopped_until: None, was_stopped: false })
             }
         };
         let mut replicas = vec![replica(&mut count).await?, replica(&mut count).await?];
@@ -235,15 +240,22 @@ impl Soak<'_> {
             todo.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let jitter = |rng: &mut Rng| self.spacing.mul_f64(0.5 + rng.f64());
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         let started = Instant::now();
         let mut next_at = started + jitter(&mut rng);
         let (mut done, mut gaps, mut gap_since) = (Vec::<(Disruption, String)>::new(), Vec::new(), None);
         let give_up = started + wall * 3 + Duration::from_secs(60);
         let state = loop {
             let now = Instant::now();
-            let state = store.load(&id).await?.map(|stored| stored.state);
-            if let Some(state) = state.as_ref().filter(|s| settled(s.phase)) {
+            let state = match store.load(&id).await {
+                Ok(stored) => stored.map(|stored| stored.state),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the store did not answer; looking again");
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+            if let Some(state) = state.as_ref().filter(|s| s.phase.is_settled()) {
                 break state.clone();
             }
             if now > give_up {
@@ -258,18 +270,24 @@ impl Soak<'_> {
                     r.stopped_until = None;
                 }
             }
-            let mut leader = None;
+            // Who leads, by each running replica's word; a replica that
+            // does not answer leaves it unknown (no gap opened or closed).
+            let (mut claims, mut unknown) = (Vec::new(), false);
             for (i, r) in replicas.iter().enumerate().filter(|(_, r)| r.stopped_until.is_none()) {
-                if leads(&http, r, &token, &id).await {
-                    leader = Some(i);
+                match leads(&http, r, &token, &id).await {
+                    Some(true) => claims.push(i),
+                    Some(false) => {}
+                    None => unknown = true,
                 }
             }
-            match leader {
-                Some(_) => gaps.extend(gap_since.take().map(|since: Instant| now - since)),
-                None => {
-                    gap_since.get_or_insert(now);
-                }
+            if !claims.is_empty() {
+                gaps.extend(gap_since.take().map(|since: Instant| now - since));
+            } else if !unknown {
+                gap_since.get_or_insert(now);
             }
+            // One leader, and nobody who could be one unheard: a woken,
+            // fenced replica may still claim for a moment.
+            let leader = (claims.len() == 1 && !unknown).then(|| claims[0]);
             if let (Some(l), Some(state), true) = (leader, &state, now >= next_at) {
                 if let Some(what) = todo.pop() {
                     let at = format!("step {}/{} at {}", state.step + 1, plan.schedule.steps.len(), state.weight);
@@ -282,6 +300,7 @@ impl Soak<'_> {
                         Disruption::Stop => {
                             signal("STOP", &replicas[l].process)?;
                             replicas[l].stopped_until = Some(now + Duration::from_secs_f64(3.0 * args.lease_ttl));
+                            replicas[l].was_stopped = true;
                         }
                     }
                     gap_since = Some(now);
@@ -290,7 +309,7 @@ impl Soak<'_> {
                 }
             }
             progress(state.as_ref(), &plan, &done, &gaps, started.elapsed());
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         };
         traffic.abort();
         gaps.extend(gap_since.take().map(|since| Instant::now() - since));
@@ -316,16 +335,18 @@ impl Soak<'_> {
             Some(trail) => cutover_core::audit::verify(&trail).map_err(|e| e.to_string()),
             None => Err("no trail".into()),
         };
+        // A replica stopped past its lease must have woken to find it gone:
+        // fenced (another took it) or lapsed (nobody had yet; it retook it
+        // with a new epoch). One killed since is not asked.
+        let stopped: Vec<&Replica> = replicas.iter().filter(|r| r.was_stopped).collect();
+        let woke = |text: String| text.contains("fenced") || text.contains("lease had lapsed");
+        let fenced = stopped.iter().filter(|r| std::fs::read_to_string(log(&r.name)).is_ok_and(woke)).count();
         let report = Report { state: &state, plan: &plan, trail: &trail, chain, live, owed, heard: heard.keys() };
-        let failed = report.print(&done, &gaps, started.elapsed());
+        let failed = report.print(&done, todo.len(), (fenced, stopped.len()), &gaps, started.elapsed());
         drop((legacy, serverless, edge, replicas));
         println!("\nlogs: {}/{id}.*.log; audit trail: cutover history {id} --store {}", dir.display(), args.store);
         Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     }
-}
-
-fn settled(phase: Phase) -> bool {
-    matches!(phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
 }
 
 fn signal(name: &str, process: &Process) -> anyhow::Result<()> {
@@ -337,12 +358,13 @@ fn signal(name: &str, process: &Process) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `replica` leads cutover `id`, by its own `/metrics`.
-async fn leads(http: &reqwest::Client, replica: &Replica, token: &str, id: &str) -> bool {
+/// Whether `replica` leads cutover `id`, by its own `/metrics`; `None` when
+/// it did not say.
+async fn leads(http: &reqwest::Client, replica: &Replica, token: &str, id: &str) -> Option<bool> {
     let url = format!("http://{}/metrics", replica.process.address());
-    let Ok(answer) = http.get(url).bearer_auth(token).send().await else { return false };
-    let text = answer.text().await.unwrap_or_default();
-    text.contains(&format!("cutover_led{{cutover=\"{id}\"}} 1"))
+    let answer = http.get(url).bearer_auth(token).send().await.ok()?.error_for_status().ok()?;
+    let text = answer.text().await.ok()?;
+    Some(text.contains(&format!("cutover_led{{cutover=\"{id}\"}} 1")))
 }
 
 /// The plan with `[notify] webhooks` set to `hook` alone.
@@ -442,7 +464,14 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// Prints the table; whether any check failed.
-    fn print(&self, done: &[(Disruption, String)], gaps: &[Duration], took: Duration) -> bool {
+    fn print(
+        &self,
+        done: &[(Disruption, String)],
+        left: usize,
+        (fenced, stopped): (usize, usize),
+        gaps: &[Duration],
+        took: Duration,
+    ) -> bool {
         let mut rows: Vec<(&str, String, bool)> = Vec::new();
         let kind = |name: &str| self.trail.iter().filter(|e| e.kind.name() == name).count();
         rows.push(("outcome", self.state.phase.to_string(), self.state.phase == Phase::Completed));
@@ -460,8 +489,10 @@ impl Report<'_> {
         let in_order = confirmed == wanted;
         let steps = confirmed.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" → ");
         rows.push(("steps confirmed", steps, in_order));
+        // Every version from the first has events (the engine writes none
+        // without), numbered from 0.
         let mut holes = 0;
-        let mut expected = (self.trail.first().map_or(1, |e| e.version), 0u16);
+        let mut expected = (1, 0u16);
         for event in self.trail {
             let place = (event.version, event.index);
             if place != expected && place != (expected.0 + 1, 0) {
@@ -473,7 +504,7 @@ impl Report<'_> {
         let lost_ok = holes == 0 && last == self.state.version;
         let lost = format!("{} events, {holes} holes, last version {last} of {}", self.trail.len(), self.state.version);
         rows.push(("audit events lost", lost, lost_ok));
-        let mut advanced: Vec<usize> = self
+        let advanced: Vec<usize> = self
             .trail
             .iter()
             .filter_map(|e| match e.kind {
@@ -481,11 +512,12 @@ impl Report<'_> {
                 _ => None,
             })
             .collect();
-        let advances = advanced.len();
-        advanced.dedup();
-        let twice = (kind("started") != 1) as usize + (kind("completed") > 1) as usize + (advances - advanced.len());
-        let decided = format!("started {}, completed {}, step advances {advances}", kind("started"), kind("completed"));
-        rows.push(("decided twice", format!("{twice} ({decided})"), twice == 0));
+        let distinct = advanced.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let twice = (kind("started") > 1) as usize + (kind("completed") > 1) as usize + (advanced.len() - distinct);
+        let once = twice == 0 && kind("started") == 1;
+        let decided =
+            format!("started {}, completed {}, step advances {}", kind("started"), kind("completed"), advanced.len());
+        rows.push(("decided twice", format!("{twice} ({decided})"), once));
         let chain = match &self.chain {
             Ok(n) => format!("intact, {n} events"),
             Err(e) => e.clone(),
@@ -495,15 +527,20 @@ impl Report<'_> {
         let repeats = self.heard.len() - self.heard.iter().collect::<std::collections::BTreeSet<_>>().len();
         let notified = format!("{} owed, {missing} lost, {repeats} sent twice (same key)", self.owed.len());
         rows.push(("notifications", notified, missing == 0));
-
         let count = |d| done.iter().filter(|(what, _)| *what == d).count();
+        let disruptions = format!(
+            "{} SIGKILL, {} SIGSTOP past the lease, {left} left undone when it settled",
+            count(Disruption::Kill),
+            count(Disruption::Stop)
+        );
+        rows.push(("disruptions", disruptions, left == 0));
+        rows.push(("stopped, lease gone", format!("{fenced} of {stopped} woke fenced or lapsed"), fenced == stopped));
+
         let mut sorted = gaps.to_vec();
         sorted.sort();
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
         let longest = sorted.last().copied().unwrap_or_default();
         println!();
-        let (kills, stops) = (count(Disruption::Kill), count(Disruption::Stop));
-        println!("{:<22} {kills} SIGKILL, {stops} SIGSTOP past the lease", "disruptions");
         println!(
             "{:<22} longest {:.2} s, median {:.2} s over {} gaps",
             "without a leader",

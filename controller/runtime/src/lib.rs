@@ -39,7 +39,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Phase, Verification};
+use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Verification};
 use cutover_core::judge::Judge;
 use cutover_core::measure::{MeasureError, Window};
 use cutover_core::plan::Plan;
@@ -156,11 +156,6 @@ pub struct Driver<S, E, M, C, N> {
 /// How long a settled cutover's driver keeps its lease for notifications
 /// still owed (a webhook down, retried with backoff).
 pub const OUTBOX_PATIENCE: Duration = Duration::from_secs(120);
-
-/// A phase the driver has nothing more to do in.
-fn settled(phase: Phase) -> bool {
-    matches!(phase, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
-}
 
 type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -396,7 +391,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     work.writing = Some((apply, weight, Box::pin(write)));
                 }
             }
-            if settled(engine.state().phase) && work.idle() {
+            if engine.state().phase.is_settled() && work.idle() {
                 // One last look: an operator may roll a completed cutover
                 // back. An inbox that cannot be read is looked at again,
                 // not taken for empty.
@@ -432,9 +427,13 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                     if let Some((_, _, write)) = work.writing.take() {
                         let _ = write.await; // bounded by its deadline
                     }
-                    // While the lease is still ours: two senders at once
-                    // would repeat events out of order.
-                    self.notifier.flush().await;
+                    // While the lease is still ours (its last third kept
+                    // as a margin): two senders at once would repeat
+                    // events out of order.
+                    let left = lease.expires_at.as_ms().saturating_sub(self.clock.wall_now().as_ms());
+                    let margin = self.settings.lease_ttl / 3;
+                    let within = Duration::from_millis(left).saturating_sub(margin);
+                    let _ = tokio::time::timeout(within, self.notifier.flush()).await;
                     let _ = self.store.release(id, &lease).await;
                     tracing::info!(cutover = id, phase = %engine.state().phase, "stopped; lease released");
                     return Ok(engine.state().clone());

@@ -34,6 +34,12 @@ impl Phase {
         matches!(self, Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. })
     }
 
+    /// A phase with nothing more to do: Completed, RolledBack or Aborted
+    /// (only an operator's rollback or start moves it on).
+    pub fn is_settled(self) -> bool {
+        matches!(self, Phase::Completed | Phase::RolledBack { .. } | Phase::Aborted)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Phase::Pending => "Pending",
