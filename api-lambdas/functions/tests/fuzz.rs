@@ -9,7 +9,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{moto_with_table, Function};
+use common::{moto_with_table, Function, BINARIES};
 use cutover_testkit::http::{Answer, Stub};
 use std::time::Duration;
 
@@ -211,15 +211,7 @@ fn client(method: String, template: String) -> impl Strategy<Value = Client> {
 fn no_client_input_ends_in_an_invocation_error_or_a_5xx() {
     let moto = moto_with_table("fuzz");
     let backend = Stub::start(|_| Answer::json(200, r#"{"rows":[],"name":"weekly"}"#));
-    let binaries = [
-        ("health", env!("CARGO_BIN_EXE_health")),
-        ("get-user-context", env!("CARGO_BIN_EXE_get-user-context")),
-        ("put-user-context", env!("CARGO_BIN_EXE_put-user-context")),
-        ("get-metadata", env!("CARGO_BIN_EXE_get-metadata")),
-        ("get-workflow-mapping", env!("CARGO_BIN_EXE_get-workflow-mapping")),
-        ("put-workflow-mapping", env!("CARGO_BIN_EXE_put-workflow-mapping")),
-        ("get-report", env!("CARGO_BIN_EXE_get-report")),
-    ];
+    let binaries = BINARIES;
     let env = [("TABLE_NAME", "fuzz"), ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint()), ("BACKEND_URL", backend.base())];
     let functions: Vec<(&str, std::sync::Mutex<Function>)> = binaries
         .iter()

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{moto_with_table, Function};
+use common::{moto_with_table, Function, BINARIES};
 use cutover_testkit::http::{Answer, Stub};
 use cutover_testkit::lambda::{function_env, RuntimeApi};
 use serde_json::{json, Value};
@@ -159,15 +159,7 @@ fn a_missing_setting_stops_init_with_its_name_and_no_panic() {
 fn every_binary_starts_with_the_ports_its_contract_names() {
     let moto = moto_with_table("every");
     let backend = Stub::start(|_| Answer::json(200, r#"{"rows":[]}"#));
-    let binaries = [
-        ("health", env!("CARGO_BIN_EXE_health")),
-        ("get-user-context", env!("CARGO_BIN_EXE_get-user-context")),
-        ("put-user-context", env!("CARGO_BIN_EXE_put-user-context")),
-        ("get-metadata", env!("CARGO_BIN_EXE_get-metadata")),
-        ("get-workflow-mapping", env!("CARGO_BIN_EXE_get-workflow-mapping")),
-        ("put-workflow-mapping", env!("CARGO_BIN_EXE_put-workflow-mapping")),
-        ("get-report", env!("CARGO_BIN_EXE_get-report")),
-    ];
+    let binaries = BINARIES;
     let routes = &cutover_api::routes::contract().routes;
     assert_eq!(binaries.len(), routes.len(), "one binary per route");
     for route in routes {

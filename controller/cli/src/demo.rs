@@ -131,6 +131,41 @@ impl Process {
     }
 }
 
+/// A local run's id (`demo-20261130-101500-123`) and the folder its logs and
+/// plan go to: beside a SQLite store, else `.cutover/`.
+pub(crate) struct LocalRun {
+    pub(crate) dir: PathBuf,
+    pub(crate) id: String,
+}
+
+impl LocalRun {
+    pub(crate) fn new(store: &StoreAt, kind: &str) -> anyhow::Result<LocalRun> {
+        let dir = match store {
+            StoreAt::Sqlite(path) => {
+                path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+            }
+            StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let id = format!("{kind}-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
+        Ok(LocalRun { dir, id })
+    }
+
+    /// Where process `name` logs.
+    pub(crate) fn log(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{}.{name}.log", self.id))
+    }
+
+    /// The two origins, legacy and serverless, each a process of its own.
+    pub(crate) async fn origins(&self) -> anyhow::Result<(Process, Process)> {
+        let side = |side: &'static str| async move {
+            let line = format!("cutover origin ({side}) listening on http://");
+            start(&["origin", "--side", side], &[], &self.log(side), &[&line]).await
+        };
+        Ok((side("legacy").await?, side("serverless").await?))
+    }
+}
+
 /// Starts `cutover ARGS...` and reads an address from each of its first
 /// lines, which start with `prefixes` in order.
 pub(crate) async fn start(
@@ -205,20 +240,10 @@ pub async fn run(args: &DemoArgs, aws: &EndpointArgs) -> Result<ExitCode, Failur
 }
 
 async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
-    let dir = match &args.store {
-        StoreAt::Sqlite(path) => {
-            path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
-        }
-        StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let id = format!("demo-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
-    let log = |name: &str| dir.join(format!("{id}.{name}.log"));
-
-    let origin_line = |side: &str| format!("cutover origin ({side}) listening on http://");
-    let legacy = start(&["origin", "--side", "legacy"], &[], &log("legacy"), &[&origin_line("legacy")]).await?;
-    let serverless =
-        start(&["origin", "--side", "serverless"], &[], &log("serverless"), &[&origin_line("serverless")]).await?;
+    let run = LocalRun::new(&args.store, "demo")?;
+    let (dir, id) = (run.dir.clone(), run.id.clone());
+    let log = |name: &str| run.log(name);
+    let (legacy, serverless) = run.origins().await?;
     let plan_path = dir.join(format!("{id}.plan.toml"));
     // Record in slots of a fifth of a judging interval, in wall time.
     let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / args.speed / 5.0).round() as u64).clamp(5, 1000);

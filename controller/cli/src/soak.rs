@@ -19,7 +19,7 @@
 //! and reports the longest time without a leader.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ use cutover_sim::rng::Rng;
 
 use crate::api::CreateCutover;
 use crate::client::Client;
-use crate::demo::{plan_toml, secret, start, start_edge, Local, Process};
+use crate::demo::{plan_toml, secret, start, start_edge, Local, LocalRun, Process};
 use crate::failure::Failure;
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 
@@ -154,20 +154,10 @@ impl Heard {
 impl Soak<'_> {
     async fn run(&self, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
         let args = self.args;
-        let dir = match &args.store {
-            StoreAt::Sqlite(path) => {
-                path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
-            }
-            StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
-        };
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let id = format!("soak-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
-        let log = |name: &str| dir.join(format!("{id}.{name}.log"));
-
-        let origin_line = |side: &str| format!("cutover origin ({side}) listening on http://");
-        let legacy = start(&["origin", "--side", "legacy"], &[], &log("legacy"), &[&origin_line("legacy")]).await?;
-        let serverless =
-            start(&["origin", "--side", "serverless"], &[], &log("serverless"), &[&origin_line("serverless")]).await?;
+        let run = LocalRun::new(&args.store, "soak")?;
+        let (dir, id) = (run.dir.clone(), run.id.clone());
+        let log = |name: &str| run.log(name);
+        let (legacy, serverless) = run.origins().await?;
         let mut local = Local {
             legacy: format!("http://{}", legacy.address()),
             serverless: format!("http://{}", serverless.address()),

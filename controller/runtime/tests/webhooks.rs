@@ -65,6 +65,20 @@ fn notify_all(webhooks: &Webhooks, trail: &[Vec<Event>]) {
     trail.iter().flatten().filter(|e| e.kind.notifies()).for_each(|e| webhooks.notify(e));
 }
 
+/// A store named `name` holding the whole trail, and a webhook answering
+/// with `answer`: the store, the hook, its URL and the trail.
+async fn setup(
+    name: &str,
+    answer: impl Fn(&Received) -> Answer + Send + Sync + 'static,
+) -> (SqliteStore, Stub, String, Vec<Vec<Event>>) {
+    let store = store(name);
+    let hook = Stub::start(answer);
+    let url = format!("{}/hook", hook.base());
+    let trail = trail();
+    written(&store, &trail).await;
+    (store, hook, url, trail)
+}
+
 fn bodies(received: &[Received]) -> Vec<serde_json::Value> {
     received.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
 }
@@ -145,11 +159,7 @@ async fn a_controller_that_dies_before_sending_leaves_the_notifications_to_the_n
 
 #[tokio::test]
 async fn a_sent_notification_whose_mark_was_lost_is_sent_again_under_the_same_key() {
-    let store = store("again");
-    let hook = Stub::start(|_| Answer::json(204, ""));
-    let url = format!("{}/hook", hook.base());
-    let trail = trail();
-    written(&store, &trail).await;
+    let (store, hook, url, _) = setup("again", |_| Answer::json(204, "")).await;
     let key = webhook_key(&url);
     // Sent up to the drift, then killed before marking the pause as sent.
     store.mark_delivered("c1", &key, (3, 0)).await.unwrap();
@@ -161,14 +171,11 @@ async fn a_sent_notification_whose_mark_was_lost_is_sent_again_under_the_same_ke
 
 #[tokio::test]
 async fn a_refusal_is_final_and_the_next_event_goes_on() {
-    let store = store("refused");
-    let hook = Stub::start(|r: &Received| {
+    let (store, hook, url, trail) = setup("refused", |r: &Received| {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         Answer::json(if body["event"] == "edge_drift" { 400 } else { 204 }, "")
-    });
-    let url = format!("{}/hook", hook.base());
-    let trail = trail();
-    written(&store, &trail).await;
+    })
+    .await;
     let webhooks = Webhooks::new(&store, "c1", std::slice::from_ref(&url));
     webhooks.lead();
     notify_all(&webhooks, &trail);
@@ -179,11 +186,7 @@ async fn a_refusal_is_final_and_the_next_event_goes_on() {
 
 #[tokio::test]
 async fn nothing_is_sent_before_the_lease_and_a_cutover_from_before_outboxes_owes_nothing() {
-    let store = store("follower");
-    let hook = Stub::start(|_| Answer::json(204, ""));
-    let url = format!("{}/hook", hook.base());
-    let trail = trail();
-    written(&store, &trail).await;
+    let (store, hook, url, trail) = setup("follower", |_| Answer::json(204, "")).await;
     assert_eq!(
         undelivered(&store, "c1", std::slice::from_ref(&url)).await,
         Ok(false),

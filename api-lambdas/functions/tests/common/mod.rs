@@ -13,6 +13,17 @@ use cutover_testkit::lambda::{apigw_http_event, function_env, Completion, Runtim
 use cutover_testkit::Moto;
 use serde_json::Value;
 
+/// Every function binary, by its name in routes.json.
+pub const BINARIES: [(&str, &str); 7] = [
+    ("health", env!("CARGO_BIN_EXE_health")),
+    ("get-user-context", env!("CARGO_BIN_EXE_get-user-context")),
+    ("put-user-context", env!("CARGO_BIN_EXE_put-user-context")),
+    ("get-metadata", env!("CARGO_BIN_EXE_get-metadata")),
+    ("get-workflow-mapping", env!("CARGO_BIN_EXE_get-workflow-mapping")),
+    ("put-workflow-mapping", env!("CARGO_BIN_EXE_put-workflow-mapping")),
+    ("get-report", env!("CARGO_BIN_EXE_get-report")),
+];
+
 pub struct Function {
     child: Child,
     api: RuntimeApi,
