@@ -11,6 +11,7 @@ mod common;
 use base64::Engine as _;
 use common::{moto_with_table, Function, BINARIES};
 use cutover_testkit::http::{Answer, Stub};
+use cutover_testkit::lambda::apigw_http_event;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -34,35 +35,18 @@ struct Client {
 }
 
 impl Client {
+    /// The event API Gateway sends for it: testkit's, with the query, the
+    /// cookies and a base64 body filled in.
     fn event(&self) -> String {
-        let headers: serde_json::Map<String, Value> =
-            self.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let body = match &self.body {
             Some(body) if self.base64 => Some(base64::engine::general_purpose::STANDARD.encode(body)),
             body => body.clone(),
         };
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": self.path,
-            "rawQueryString": self.query,
-            "headers": headers,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "k7w3b2x9q1",
-                "domainName": "k7w3b2x9q1.execute-api.eu-west-1.amazonaws.com",
-                "domainPrefix": "k7w3b2x9q1",
-                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
-                         "sourceIp": "130.176.0.1", "userAgent": "Amazon CloudFront"},
-                "requestId": "CtWx3gZtjoEEM7Q=",
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "28/Nov/2026:13:02:09 +0000",
-                "timeEpoch": 1_795_870_929_123_u64
-            },
-            "body": body,
-            "isBase64Encoded": self.base64 && self.body.is_some(),
-        });
+        let event = apigw_http_event(&self.method, &self.path, &headers, body.as_deref());
+        let mut event: Value = serde_json::from_str(&event).expect("testkit's event is JSON");
+        event["rawQueryString"] = json!(self.query);
+        event["isBase64Encoded"] = json!(self.base64 && self.body.is_some());
         if let Some(cookies) = &self.cookies {
             event["cookies"] = json!(cookies);
         }

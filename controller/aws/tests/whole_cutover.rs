@@ -351,7 +351,7 @@ async fn cutover(name: &str, shape: Shape) -> (CutoverState, Vec<cutover_core::e
         edge: Verified::new(KvsEdge::new(world.keyvaluestore(), KVS_ARN, WEIGHT_KEY), verifier),
         metrics: CloudWatchMetrics::new(world.cloudwatch(), sources).with_xray(xray),
         // No webhooks: nobody to tell.
-        notifier: Webhooks::none(),
+        notifier: Webhooks::new(&store, &format!("whole-{name}"), &[]),
         clock,
         settings: Settings { holder: format!("whole-{name}"), ..Settings::default() },
     };

@@ -107,8 +107,8 @@ pub struct Daemon {
     /// Per cutover, the newest analysis seen and where reading stopped.
     tails: Mutex<HashMap<String, Tail>>,
     /// Settled cutovers whose outbox was looked at: for which version, and
-    /// when to look again (never, once it was found drained).
-    outbox: Mutex<HashMap<String, (u64, std::time::Instant)>>,
+    /// when to look again (`None`: never, it was found drained).
+    outbox: Mutex<HashMap<String, (u64, Option<std::time::Instant>)>>,
     /// Per cutover, its series as last served: every viewer of one version
     /// shares one build (a 48-hour trail takes tens of ms to read and check).
     series: Mutex<HashMap<String, SeriesCache>>,
@@ -208,10 +208,9 @@ impl Daemon {
         self.metrics.render(states, &lock(&self.led))
     }
 
-    /// Whether a cutover in this phase needs a leader.
+    /// Whether a cutover in this phase needs a leader: any but a settled one.
     fn needs_leader(state: &CutoverState) -> bool {
-        use cutover_core::engine::Phase;
-        matches!(state.phase, Phase::Pending | Phase::Progressing | Phase::Paused { .. } | Phase::RollingBack { .. })
+        !state.phase.is_settled()
     }
 
     /// Whether a settled cutover still owes its webhooks a notification (its
@@ -221,7 +220,15 @@ impl Daemon {
     /// [`OUTBOX_GIVE_UP`] after it settled.
     async fn owes_notifications(&self, state: &CutoverState) -> bool {
         let now = std::time::Instant::now();
-        if lock(&self.outbox).get(&state.id).is_some_and(|(version, next)| *version == state.version && now < *next) {
+        let looked = lock(&self.outbox).get(&state.id).copied();
+        if looked.is_some_and(|(version, next)| version == state.version && next.is_none_or(|next| now < next)) {
+            return false;
+        }
+        // Engine time runs at least as fast as the wall's (speed >= 1): a
+        // state a day old in engine time settled more than a day ago, and
+        // its plan need not be read.
+        if system_now().as_ms().saturating_sub(state.updated_at.as_ms()) > OUTBOX_GIVE_UP.as_millis() as u64 {
+            lock(&self.outbox).insert(state.id.clone(), (state.version, None));
             return false;
         }
         let owed = async {
@@ -236,10 +243,10 @@ impl Daemon {
         let next = match owed.await {
             // Asked again at every look until some replica leads it.
             Ok(true) => return true,
-            Ok(false) => now + Duration::from_secs(u32::MAX.into()),
+            Ok(false) => None,
             Err(e) => {
                 tracing::warn!(cutover = %state.id, error = %e, "cannot tell whether notifications are owed; looking again later");
-                now + OUTBOX_LOOK
+                Some(now + OUTBOX_LOOK)
             }
         };
         lock(&self.outbox).insert(state.id.clone(), (state.version, next));
@@ -280,10 +287,8 @@ impl Daemon {
             match self.store.acquire(&id, &settings.holder, now, settings.lease_ttl).await {
                 Ok(lease) => {
                     if !needed {
+                        // Not looked at again until this lead ends (`lead`).
                         tracing::info!(cutover = %id, "settled, but its webhooks are owed notifications: leading it to send them");
-                        // Led for its outbox: not again before OUTBOX_LOOK.
-                        let next = std::time::Instant::now() + OUTBOX_LOOK;
-                        lock(&self.outbox).insert(id.clone(), (state.version, next));
                     }
                     lock(&self.wanted).remove(&id);
                     lock(&self.led).insert(id.clone());
@@ -330,11 +335,7 @@ impl Daemon {
         // has it, and this replica lets go of it and cools down like after
         // any failure, rather than take it again every lease.
         let outcome = AssertUnwindSafe(leading).catch_unwind().await.unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
+            let text = cutover_sim::summary::panic_text(panic.as_ref());
             Err(Failure::Other(anyhow::anyhow!("the driver panicked: {text}")))
         });
         match outcome {
@@ -344,7 +345,7 @@ impl Daemon {
                     // Whatever it still owes its webhooks (one down past
                     // the driver's patience) is tried again after a while.
                     let next = std::time::Instant::now() + OUTBOX_LOOK;
-                    lock(&self.outbox).insert(id.clone(), (state.version, next));
+                    lock(&self.outbox).insert(id.clone(), (state.version, Some(next)));
                 }
             }
             Err(Failure::Driver(DriverError::LeaseLost { holder, .. })) => {

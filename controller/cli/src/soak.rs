@@ -317,7 +317,9 @@ impl Soak<'_> {
         let owed: Vec<String> =
             trail.iter().filter(|e| e.kind.notifies()).map(cutover_runtime::idempotency_key).collect();
         let drained = Instant::now() + OUTBOX_WAIT;
-        while !owed.iter().all(|key| heard.keys().contains(key)) && Instant::now() < drained {
+        while !owed.iter().all(|key| heard.0.lock().unwrap_or_else(|p| p.into_inner()).contains(key))
+            && Instant::now() < drained
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let live = LocalEdgePort::new(&admin_url).read().await.ok();
@@ -360,20 +362,18 @@ async fn leads(http: &reqwest::Client, replica: &Replica, token: &str, id: &str)
 /// The plan with `[notify] webhooks` set to `hook` alone.
 fn with_webhook(text: &str, hook: &str) -> anyhow::Result<String> {
     let line = format!("webhooks = [\"{hook}\"]");
-    let (mut out, mut section, mut set) = (String::with_capacity(text.len()), String::new(), false);
+    let (mut out, mut in_notify, mut set) = (String::with_capacity(text.len()), false, false);
     for l in text.lines() {
         let trimmed = l.trim_start();
         if trimmed.starts_with('[') {
-            section = trimmed.to_owned();
+            in_notify = trimmed.starts_with("[notify]");
         }
-        if section.starts_with("[notify]") && trimmed.starts_with("webhooks") {
-            out.push_str(&line);
-            set = true;
-        } else {
-            out.push_str(l);
+        if in_notify && trimmed.starts_with("webhooks") {
+            continue; // the plan's own, replaced by the line under the header
         }
+        out.push_str(l);
         out.push('\n');
-        if trimmed.starts_with("[notify]") && !text.contains("\nwebhooks") {
+        if trimmed.starts_with("[notify]") {
             out.push_str(&line);
             out.push('\n');
             set = true;
@@ -479,16 +479,19 @@ impl Report<'_> {
         let in_order = confirmed == wanted;
         let steps = confirmed.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" → ");
         rows.push(("steps confirmed", steps, in_order));
-        // Every version from the first has events (the engine writes none
-        // without), numbered from 0.
+        // Every version from 1 has events (the engine writes none
+        // without), numbered from 0: the first is (1, 0), and each next one
+        // the next index or the next version's first.
         let mut holes = 0;
-        let mut expected = (1, 0u16);
+        let mut previous: Option<(u64, u16)> = None;
         for event in self.trail {
             let place = (event.version, event.index);
-            if place != expected && place != (expected.0 + 1, 0) {
-                holes += 1;
-            }
-            expected = (event.version, event.index + 1);
+            let follows = match previous {
+                None => place == (1, 0),
+                Some((version, index)) => place == (version, index + 1) || place == (version + 1, 0),
+            };
+            holes += usize::from(!follows);
+            previous = Some(place);
         }
         let last = self.trail.last().map_or(0, |e| e.version);
         let lost_ok = holes == 0 && last == self.state.version;

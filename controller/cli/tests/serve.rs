@@ -339,23 +339,9 @@ fn notifications_owed_by_a_killed_replica_are_sent_by_the_next() {
     let (events, _) = second.trail("c1");
     let owed: Vec<(String, String)> = events
         .iter()
-        .filter(|e| {
-            let kind = e["kind"]["event"].as_str().unwrap();
-            // What `EventKind::notifies` names.
-            [
-                "started",
-                "edge_drift",
-                "edge_unverified",
-                "paused",
-                "resumed",
-                "rollback_started",
-                "rolled_back",
-                "completed",
-                "aborted",
-            ]
-            .contains(&kind)
-        })
-        .map(|e| (format!("c1/{}/{}", e["version"], e["index"]), e["kind"]["event"].as_str().unwrap().to_owned()))
+        .map(|e| serde_json::from_value::<cutover_core::engine::Event>(e.clone()).expect("an audit event"))
+        .filter(|e| e.kind.notifies())
+        .map(|e| (format!("c1/{}/{}", e.version, e.index), e.kind.name().to_owned()))
         .collect();
     assert_eq!(owed.last().map(|(_, kind)| kind.as_str()), Some("rolled_back"), "{owed:?}");
     wait_for("the owed notifications sent", Duration::from_secs(30), || taken.lock().unwrap().len() >= owed.len());

@@ -56,7 +56,8 @@ pub fn run_seeds<J: Judge>(
     results
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+/// What a caught panic said.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
