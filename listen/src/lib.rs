@@ -1,5 +1,6 @@
-//! Accepting HTTP/1 connections with bounds, written once for every server
-//! of the project (`api-local`, the demo's origins, the local edge):
+//! Serving HTTP/1 connections with bounds, written once for every server
+//! of the project (`api-local`, the demo's origins, the local edge, the
+//! daemon's control API): [`Listener::serve`].
 //!
 //! - at most [`Limits::max_connections`] open at once: past it, accepting
 //!   waits for one to close instead of taking file descriptors until none
@@ -10,17 +11,32 @@
 //!   [`Limits::body_timeout`] from whoever reads them;
 //! - an accept that fails (out of file descriptors, say) is retried after a
 //!   pause that doubles up to a second, logged once per run of failures,
-//!   instead of a loop that spins and floods the log.
+//!   instead of a loop that spins and floods the log;
+//! - a request head hyper would refuse on its own, with a bare 400, 414 or
+//!   431, is refused in the server's own words ([`guard`]);
+//! - once told to stop, the server takes no new connection and gives those
+//!   it has [`DRAIN`] to finish.
 #![forbid(unsafe_code)]
 
+pub mod guard;
+
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
+use hyper::service::Service;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use guard::{refuse_as_json, Refusal, Refuse};
+
+/// How long connections have to finish once their server is told to stop.
+pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// How long clients of these servers keep an idle connection: below
 /// [`Limits::default`]'s header timeout, so a server never closes a
@@ -46,23 +62,36 @@ pub struct Listener {
     inner: TcpListener,
     open: Arc<Semaphore>,
     limits: Limits,
+    refuse: Refuse,
 }
 
 /// One accepted connection.
-pub struct Connection {
-    pub stream: TcpStream,
-    pub peer: SocketAddr,
-    /// Keep it for as long as the connection is served: the slot is free
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Kept for as long as the connection is served: the slot is free
     /// again when it is dropped.
-    pub slot: Slot,
+    slot: Slot,
 }
 
 /// A connection's place among [`Limits::max_connections`].
-pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Listener {
+    /// A listener that refuses unreadable requests as JSON
+    /// ([`refuse_as_json`]) unless told otherwise ([`Listener::refusing`]).
     pub fn new(inner: TcpListener, limits: Limits) -> Listener {
-        Listener { inner, open: Arc::new(Semaphore::new(limits.max_connections.max(1))), limits }
+        let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        Listener { inner, open, limits, refuse: refuse_as_json() }
+    }
+
+    /// Words the refusals of requests that never reach the service.
+    pub fn refusing(
+        mut self,
+        refuse: impl Fn(&Refusal) -> http::Response<bytes::Bytes> + Send + Sync + 'static,
+    ) -> Listener {
+        self.refuse = Arc::new(refuse);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -71,7 +100,7 @@ impl Listener {
 
     /// The next connection, once a slot is free; accept errors are waited
     /// out (see the module's doc), never returned.
-    pub async fn accept(&self) -> Connection {
+    async fn accept(&self) -> Connection {
         // The semaphore is never closed: an error cannot come, and would
         // mean no slot ever again.
         let Ok(slot) = self.open.clone().acquire_owned().await else { return std::future::pending().await };
@@ -96,11 +125,66 @@ impl Listener {
         }
     }
 
-    /// An HTTP/1 connection builder that enforces the header timeout.
-    pub fn http1(&self) -> http1::Builder {
-        let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
-        builder
+    /// Serves each connection with the service `make` gives for its peer,
+    /// until `stopped` completes; then lets the connections finish (for up
+    /// to [`DRAIN`]).
+    pub async fn serve<M, S, B>(self, make: M, stopped: impl Future<Output = ()>)
+    where
+        M: FnMut(SocketAddr) -> S,
+        S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.serve_with(|stream, _| std::future::ready(Some(stream)), make, stopped).await
+    }
+
+    /// [`Listener::serve`], with a `handshake` (TLS, say) between accepting
+    /// a connection and serving HTTP on it: a connection whose handshake
+    /// gives nothing is dropped.
+    pub async fn serve_with<H, F, I, M, S, B>(self, handshake: H, mut make: M, stopped: impl Future<Output = ()>)
+    where
+        H: Fn(TcpStream, SocketAddr) -> F,
+        F: Future<Output = Option<I>> + Send + 'static,
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        M: FnMut(SocketAddr) -> S,
+        S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut stopped = std::pin::pin!(stopped);
+        loop {
+            let connection = tokio::select! {
+                connection = self.accept() => connection,
+                () = &mut stopped => break,
+            };
+            let (peer, slot) = (connection.peer, connection.slot);
+            let shaken = handshake(connection.stream, peer);
+            let service = make(peer);
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_timeout);
+            let refuse = self.refuse.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let Some(stream) = shaken.await else { return };
+                let turns = Arc::new(guard::Turns::default());
+                let io = TokioIo::new(guard::Guarded::new(stream, refuse, turns.clone()));
+                if let Err(e) = watcher.watch(builder.serve_connection(io, turns.count(service))).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+        }
+        tracing::info!("stopping: finishing the requests in flight");
+        if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+            tracing::warn!("requests still in flight after {} s; stopping anyway", DRAIN.as_secs());
+        }
     }
 }
 

@@ -17,6 +17,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("API handlers (cutover-api)", &["-p", "cutover-api", "--test", "handlers"]),
     ("control API (cutover serve)", &["-p", "cutover", "--bin", "cutover", "api::fuzz"]),
     ("Lambda functions, API Gateway events", &["-p", "cutover-api-lambda", "--test", "fuzz"]),
+    ("request heads on the wire (every server)", &["-p", "cutover-listen", "--test", "fuzz"]),
 ];
 
 pub fn run(cases: u32, examples: u32) -> anyhow::Result<()> {

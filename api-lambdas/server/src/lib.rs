@@ -21,7 +21,6 @@ use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use cutover_listen::Limits;
@@ -42,40 +41,29 @@ impl<S: Store, B: Backend> Server<S, B> {
 }
 
 /// Serves `server` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish (for up to 10 s).
+/// requests in flight finish (for up to [`cutover_listen::DRAIN`]). A
+/// request hyper could not read is refused like any other, in the side's
+/// own words (its error body, its `x-served-by`).
 pub async fn serve<S: Store, B: Backend>(
     listener: TcpListener,
     server: Arc<Server<S, B>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let listener = cutover_listen::Listener::new(listener, server.limits);
-    loop {
-        tokio::select! {
-            connection = listener.accept() => {
-                let server = server.clone();
-                let service = service_fn(move |request| {
-                    let server = server.clone();
-                    async move { Ok::<_, Infallible>(answer(&server, request).await) }
-                });
-                let served = listener.http1().serve_connection(TokioIo::new(connection.stream), service);
-                let served = graceful.watch(served);
-                let slot = connection.slot;
-                tokio::spawn(async move {
-                    if let Err(e) = served.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    drop(slot);
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    tracing::info!("shutting down: finishing requests in flight");
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still in flight after 10 s; stopping anyway");
-    }
+    let refusing = server.clone();
+    let listener = cutover_listen::Listener::new(listener, server.limits).refusing(move |refusal| {
+        let invocation =
+            Invocation { trace: Trace { request_id: next_request_id(), trace_id: None }, cold_start: false };
+        let error = ApiError::new(refusal.status, refusal.code, refusal.message.clone());
+        refusing.app.reject(error, &invocation)
+    });
+    let make = |_peer| {
+        let server = server.clone();
+        service_fn(move |request| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(answer(&server, request).await) }
+        })
+    };
+    listener.serve(make, shutdown).await;
 }
 
 /// Answers one request, and says where its time went in `Server-Timing`:

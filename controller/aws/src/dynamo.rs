@@ -651,33 +651,38 @@ impl Store for DynamoStore {
         Ok(seq)
     }
 
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+    async fn commands(&self, id: &str, epoch: u64, handled: u64) -> Result<Vec<Request>, StoreError> {
         let current = self.current_epoch(id).await?;
         if current != Some(epoch) {
             return Err(StoreError::Fenced { id: id.to_owned(), epoch, current });
         }
-        let queued = self.query(id, "inbox#").await?;
-        if queued.is_empty() {
-            return Ok(Vec::new());
+        let mut queued = Vec::new();
+        let mut covered = Vec::new();
+        for item in self.query(id, "inbox#").await? {
+            let request = from_json::<Request>(text(&item, "body")?)?;
+            match request.seq <= handled {
+                true => covered.push(text(&item, "sk")?.to_owned()),
+                false => queued.push(request),
+            }
         }
-        // One transaction per call, fenced by the epoch; any more wait for
-        // the next call (a leader takes every poll).
-        let mut taken = Vec::new();
-        {
-            let batch = &queued[..queued.len().min(MAX_EVENTS_PER_COMMIT)];
+        // What a persisted state covers goes, in one transaction per call
+        // fenced by the epoch (any more go at the next call: a leader reads
+        // every poll). Nothing is lost if it fails: covered commands are
+        // never handled again, and the next read removes them.
+        if !covered.is_empty() {
             let fence = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(id, "lease")))
                 .condition_expression("epoch = :epoch")
                 .expression_attribute_values(":epoch", n(epoch));
             let mut items = vec![TransactWriteItem::builder().condition_check(built(fence.build())?).build()];
-            for item in batch {
-                let delete = Delete::builder().table_name(&self.table).set_key(Some(key(id, text(item, "sk")?)));
+            let batch = &covered[..covered.len().min(MAX_EVENTS_PER_COMMIT)];
+            for sk in batch {
+                let delete = Delete::builder().table_name(&self.table).set_key(Some(key(id, sk)));
                 items.push(TransactWriteItem::builder().delete(built(delete.build())?).build());
-                taken.push(from_json::<Request>(text(item, "body")?)?);
             }
-            let content = format!("{epoch}\n{}", taken.iter().map(|r| r.seq.to_string()).collect::<Vec<_>>().join(","));
-            match self.transact(&format!("taking cutover {id}'s inbox"), &content, items).await {
+            let content = format!("{epoch}\n{}", batch.join(","));
+            match self.transact(&format!("clearing cutover {id}'s inbox"), &content, items).await {
                 Ok(()) => {}
                 Err(Some(e)) => return Err(e),
                 Err(None) => {
@@ -686,7 +691,7 @@ impl Store for DynamoStore {
                 }
             }
         }
-        Ok(taken)
+        Ok(queued)
     }
 
     async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {

@@ -35,6 +35,7 @@ async fn edge(legacy: &Stub, serverless: &Stub) -> Edge {
         cohort: CohortKey::Header("x-user-id".into()),
         salt: "internal-api".into(),
         slot: Duration::from_millis(100),
+        keep: cutover_local::Keep::default(),
     };
     Edge::start(config).await.unwrap()
 }

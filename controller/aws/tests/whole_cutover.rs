@@ -357,7 +357,13 @@ async fn cutover(name: &str, shape: Shape) -> (CutoverState, Vec<cutover_core::e
     };
     let id = format!("whole-{name}");
     store.create("(the default plan on AWS)", clock.scale(), &CutoverState::new(&id, clock.now()), &[]).await.unwrap();
-    let start = Request { seq: 0, command: "start".into(), actor: "ana".into(), reason: None, at: clock.now() };
+    let start = Request {
+        seq: 0,
+        command: cutover_core::engine::Command::Start,
+        actor: "ana".into(),
+        reason: None,
+        at: clock.now(),
+    };
     store.send(&id, &start).await.unwrap();
     // 48 engine hours are 43 wall seconds at this speed; a driver that
     // hangs fails here, long after.

@@ -500,13 +500,7 @@ async fn send_command(
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
     let at = ScaledClock::new(stored.time).now();
     let command = request.command.command();
-    let inbox = Request {
-        seq: 0,
-        command: command.as_str().into(),
-        actor: caller.name.clone(),
-        reason: Some(request.reason),
-        at,
-    };
+    let inbox = Request { seq: 0, command, actor: caller.name.clone(), reason: Some(request.reason), at };
     let seq = match daemon.store.send(&id, &inbox).await {
         Ok(seq) => seq,
         Err(StoreError::NotFound(_)) => return Err(not_found(&id)),

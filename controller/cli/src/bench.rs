@@ -1,4 +1,4 @@
-//! `cutover bench judge|edge`: benchmarks, printed as tables.
+//! `cutover bench judge|edge|daemon|memory`: benchmarks, printed as tables.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -61,6 +61,9 @@ pub enum BenchCmd {
     /// What `cutover serve` costs: RSS and CPU driving many cutovers with live streams open,
     /// and GET /v1/cutovers/{id} latency meanwhile.
     Daemon(crate::bench_daemon::DaemonBenchArgs),
+    /// Whether any long-running process (origins, edge, daemon, load generator) keeps growing:
+    /// RSS each second under a live cutover and steady load; exits 1 if one keeps rising.
+    Memory(crate::bench_memory::MemoryBenchArgs),
 }
 
 pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
@@ -79,6 +82,7 @@ pub async fn run(command: BenchCmd) -> Result<ExitCode, Failure> {
         BenchCmd::Edge { rate, seconds, rounds, no_pin } => crate::edge::bench(rate, seconds, rounds, !no_pin).await,
         BenchCmd::Upstream { listen } => crate::edge::instant_upstream(listen).await,
         BenchCmd::Daemon(args) => crate::bench_daemon::run(&args).await,
+        BenchCmd::Memory(args) => crate::bench_memory::run(&args).await,
     }
 }
 

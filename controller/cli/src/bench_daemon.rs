@@ -45,7 +45,7 @@ pub struct DaemonBenchArgs {
 }
 
 /// Resident memory (KiB) and CPU time (clock ticks) of process `pid`.
-fn usage(pid: u32) -> Option<(u64, u64)> {
+pub(crate) fn usage(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

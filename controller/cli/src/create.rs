@@ -1,7 +1,7 @@
 //! A new cutover, made the same way by every path that makes one: the
 //! API's `POST /v1/cutovers`, `cutover start --plan` and `cutover run`.
 
-use cutover_core::engine::CutoverState;
+use cutover_core::engine::{Command, CutoverState};
 use cutover_core::plan::{Edge as EdgeTarget, Plan};
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError, TimeScale};
@@ -67,7 +67,7 @@ pub async fn create<S: Store>(store: &S, new: New<'_>) -> Result<TimeScale, Stor
     if new.start {
         let request = Request {
             seq: 0,
-            command: "start".into(),
+            command: Command::Start,
             actor: new.actor.to_owned(),
             reason: new.reason,
             at: clock.now(),

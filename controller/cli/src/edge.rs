@@ -13,9 +13,7 @@ use cutover_local::load::{self, Latencies::Keep, LoadReport};
 use cutover_local::{Edge, EdgeConfig};
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 
@@ -29,6 +27,7 @@ pub async fn run(
     listen: SocketAddr,
     admin_listen: SocketAddr,
     slot: Duration,
+    keep: cutover_local::Keep,
 ) -> Result<ExitCode, Failure> {
     let EdgeTarget::Local(local) = &plan.target.edge else {
         return Err(Failure::input(
@@ -46,6 +45,7 @@ pub async fn run(
         cohort: plan.target.cohort.clone(),
         salt: plan.target.salt.clone(),
         slot,
+        keep,
     };
     {
         let edge = match Edge::start(config).await {
@@ -94,6 +94,16 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// `--keep-slots FINE,COARSE`: both at least 1.
+pub fn parse_keep(text: &str) -> Result<cutover_local::Keep, String> {
+    let fix = "give FINE,COARSE: two whole numbers of slots, each at least 1 (the default is 3000,5000)";
+    let (fine, coarse) = text.split_once(',').ok_or_else(|| format!("{text:?}: {fix}"))?;
+    match (fine.trim().parse::<u64>(), coarse.trim().parse::<usize>()) {
+        (Ok(fine @ 1..), Ok(coarse @ 1..)) => Ok(cutover_local::Keep { fine, coarse }),
+        _ => Err(format!("{text:?}: {fix}")),
+    }
+}
+
 /// An upstream that answers at once, so what is measured is the edge:
 /// `cutover bench upstream` serves it (a process of its own, so that it
 /// can sit on the edge's core and not the load generator's).
@@ -102,21 +112,14 @@ pub async fn instant_upstream(listen: SocketAddr) -> Result<ExitCode, Failure> {
     let stop = shutdown_signal();
     println!("cutover upstream listening on http://{}", listener.local_addr()?);
     std::io::Write::flush(&mut std::io::stdout())?;
-    let serving = async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            let service = service_fn(|_request| async {
-                let mut response = Response::new(Full::new(Bytes::from_static(br#"{"status":"ok"}"#)));
-                response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
-                Ok::<_, Infallible>(response)
-            });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
+    let answer = |_peer| {
+        service_fn(|_request| async {
+            let mut response = Response::new(Full::new(Bytes::from_static(br#"{"status":"ok"}"#)));
+            response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+            Ok::<_, Infallible>(response)
+        })
     };
-    tokio::select! {
-        () = serving => {}
-        () = stop => {}
-    }
+    cutover_listen::Listener::new(listener, cutover_listen::Limits::default()).serve(answer, stop).await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ mod advise;
 mod api;
 mod bench;
 mod bench_daemon;
+mod bench_memory;
 mod client;
 mod create;
 mod dashboard;
@@ -120,6 +121,10 @@ enum Cmd {
         /// Recording granularity in milliseconds: metric windows are whole slots.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
         slot_ms: u64,
+        /// Slots kept: FINE as recorded, then COARSE more merged 60 to one. Bounds the edge's
+        /// memory; the default keeps a 48 h cutover and its lookback at 1 s slots.
+        #[arg(long, value_name = "FINE,COARSE", default_value = "3000,5000", value_parser = edge::parse_keep)]
+        keep_slots: cutover_local::Keep,
     },
 }
 
@@ -169,12 +174,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Serve(args) => serve::run(&args, aws).await,
         Cmd::Preflight(args) => preflight::run(&args, aws).await,
         Cmd::History(args) => history::run(&args, aws).await,
-        Cmd::Edge { plan, listen, admin_listen, slot_ms } => {
+        Cmd::Edge { plan, listen, admin_listen, slot_ms, keep_slots } => {
             let plan = match plan.as_deref() {
                 Some(path) => plan::load_plan(path)?,
                 None => Plan::default_plan(),
             };
-            edge::run(&plan, listen, admin_listen, Duration::from_millis(slot_ms)).await
+            edge::run(&plan, listen, admin_listen, Duration::from_millis(slot_ms), keep_slots).await
         }
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use cutover_core::engine::{CutoverState, Phase};
+use cutover_core::engine::{Command, CutoverState, Phase};
 use cutover_core::plan::Plan;
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError, Stored};
@@ -69,7 +69,7 @@ pub async fn run(args: &RunArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure
                 .map_err(|e| anyhow::anyhow!("the recorded plan of {} no longer parses: {e}", args.id))?;
             if args.start {
                 let at = ScaledClock::new(stored.time).now();
-                let request = Request { seq: 0, command: "start".into(), actor: operator(), reason: None, at };
+                let request = Request { seq: 0, command: Command::Start, actor: operator(), reason: None, at };
                 store.send(&args.id, &request).await?;
             }
             (plan, stored.time)
@@ -166,7 +166,7 @@ pub async fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> Result<ExitCod
     let clock = ScaledClock::new(stored.time);
     let request = Request {
         seq: 0,
-        command: "rollback".into(),
+        command: Command::Rollback,
         actor: operator(),
         reason: Some(args.reason.clone()),
         at: clock.now(),
@@ -291,7 +291,7 @@ pub async fn send_command(args: &CommandArgs, command: CommandName, aws: &Endpoi
     }
     let (store, stored) = open_cutover(&args.store, &args.id, aws).await?;
     let at = ScaledClock::new(stored.time).now();
-    let request = Request { seq: 0, command: name.into(), actor: operator(), reason: args.reason.clone(), at };
+    let request = Request { seq: 0, command: command.command(), actor: operator(), reason: args.reason.clone(), at };
     let seq = store.send(&args.id, &request).await?;
     println!(
         "{name} of {} queued (#{seq}) by {}; its controller takes it within a second \

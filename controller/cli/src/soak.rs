@@ -5,8 +5,12 @@
 //! The processes are the demo's (two origins, the edge, `cutover serve`)
 //! plus a webhook receiver in this process. A killed replica is replaced
 //! by a fresh one, so two always run; a stopped one is continued after
-//! three lease times, and must wake to find its lease gone. When the cutover settles, the
-//! soak waits for the webhooks' outbox to drain and checks:
+//! three lease times, and must wake to find its lease gone. Just before
+//! each kill but the last odd one, an operator's command goes to the
+//! leader through the API, a pause and then a resume, so a leader often
+//! dies between reading a command and writing what it did. When the
+//! cutover settles, the soak waits for the webhooks' outbox to drain and
+//! checks:
 //!
 //! - the cutover ends as it would have with no kills: completed, every
 //!   step of the plan confirmed at the edge in order, the edge at 100 %;
@@ -15,6 +19,8 @@
 //! - the hash chain verifies;
 //! - every notification reached the webhook (repeats, under one key, are
 //!   allowed and counted: at least once);
+//! - every command sent was handled once: it shows once in the trail (as
+//!   what it did, or as its refusal) and the state covers the last;
 //!
 //! and reports the longest time without a leader.
 
@@ -25,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cutover_core::engine::{CutoverState, Event, EventKind, Phase};
+use cutover_core::engine::{Actor, CutoverState, Event, EventKind, PauseReason, Phase};
 use cutover_core::plan::Plan;
 use cutover_core::ports::EdgePort;
 use cutover_core::store::Store;
@@ -33,7 +39,7 @@ use cutover_core::units::{format_duration, Weight};
 use cutover_local::LocalEdgePort;
 use cutover_sim::rng::Rng;
 
-use crate::api::CreateCutover;
+use crate::api::{CommandName, CreateCutover};
 use crate::client::Client;
 use crate::demo::{plan_toml, secret, start, start_edge, Local, LocalRun, Process};
 use crate::failure::Failure;
@@ -234,6 +240,8 @@ impl Soak<'_> {
         let started = Instant::now();
         let mut next_at = started + jitter(&mut rng);
         let (mut done, mut gaps, mut gap_since) = (Vec::<(Disruption, String)>::new(), Vec::new(), None);
+        // The inbox numbers of the operator commands the API accepted.
+        let mut sent: Vec<u64> = Vec::new();
         let give_up = started + wall * 3 + Duration::from_secs(60);
         let state = loop {
             let now = Instant::now();
@@ -283,6 +291,17 @@ impl Soak<'_> {
                     let at = format!("step {}/{} at {}", state.step + 1, plan.schedule.steps.len(), state.weight);
                     match what {
                         Disruption::Kill => {
+                            // A command just before the kill: the leader may
+                            // die between reading it and writing what it did.
+                            let kills = done.iter().filter(|(what, _)| *what == Disruption::Kill).count();
+                            if let Some(command) = command_before(kills, args.kills as usize) {
+                                let leader = format!("http://{}", replicas[l].process.address());
+                                let api = Client::new(&leader, Some(token.clone()))?;
+                                match api.command(&id, command, "cutover soak").await {
+                                    Ok(accepted) => sent.push(accepted.seq),
+                                    Err(e) => tracing::warn!(error = %e, "a command was not accepted; not counted"),
+                                }
+                            }
                             let mut killed = replicas.remove(l);
                             killed.process.child.kill().await.context("SIGKILL the leader")?;
                             replicas.push(replica(&mut count).await?);
@@ -333,7 +352,8 @@ impl Soak<'_> {
         let stopped: Vec<&Replica> = replicas.iter().filter(|r| r.was_stopped).collect();
         let woke = |text: String| text.contains("fenced") || text.contains("lease had lapsed");
         let fenced = stopped.iter().filter(|r| std::fs::read_to_string(log(&r.name)).is_ok_and(woke)).count();
-        let report = Report { state: &state, plan: &plan, trail: &trail, chain, live, owed, heard: heard.keys() };
+        let report =
+            Report { state: &state, plan: &plan, trail: &trail, chain, live, owed, heard: heard.keys(), sent: &sent };
         let failed = report.print(&done, todo.len(), (fenced, stopped.len()), &gaps, started.elapsed());
         drop((legacy, serverless, edge, replicas));
         println!("\nlogs: {}/{id}.*.log; audit trail: cutover history {id} --store {}", dir.display(), args.store);
@@ -348,6 +368,17 @@ fn signal(name: &str, process: &Process) -> anyhow::Result<()> {
         bail!("kill -{name} {pid}: {status}");
     }
     Ok(())
+}
+
+/// The command sent just before the `kill`-th kill (from 0) of `kills`: a
+/// pause, then a resume at the next, in pairs, so that the cutover is never
+/// left paused.
+fn command_before(kill: usize, kills: usize) -> Option<CommandName> {
+    match kill % 2 {
+        _ if kill >= kills - kills % 2 => None,
+        0 => Some(CommandName::Pause),
+        _ => Some(CommandName::Resume),
+    }
 }
 
 /// Whether `replica` leads cutover `id`, by its own `/metrics`; `None` when
@@ -450,6 +481,8 @@ struct Report<'a> {
     live: Option<Weight>,
     owed: Vec<String>,
     heard: Vec<String>,
+    /// The inbox numbers of the commands sent.
+    sent: &'a [u64],
 }
 
 impl Report<'_> {
@@ -520,6 +553,29 @@ impl Report<'_> {
         let repeats = self.heard.len() - self.heard.iter().collect::<std::collections::BTreeSet<_>>().len();
         let notified = format!("{} owed, {missing} lost, {repeats} sent twice (same key)", self.owed.len());
         rows.push(("notifications", notified, missing == 0));
+        // Each command sent shows once in the trail, as what it did or as
+        // its refusal, and the state covers the last.
+        let answered = self
+            .trail
+            .iter()
+            .filter(|e| matches!(&e.actor, Actor::Operator(name) if name == "soak"))
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Paused { reason: PauseReason::Operator }
+                        | EventKind::Resumed
+                        | EventKind::CommandRefused { .. }
+                )
+            })
+            .count();
+        let last = self.sent.iter().max().copied().unwrap_or(0);
+        let handled = answered == self.sent.len() && self.state.commands_handled == last;
+        let commands = format!(
+            "{} sent, {answered} answered in the trail, handled through #{} of #{last}",
+            self.sent.len(),
+            self.state.commands_handled
+        );
+        rows.push(("operator commands", commands, handled));
         let count = |d| done.iter().filter(|(what, _)| *what == d).count();
         let disruptions = format!(
             "{} SIGKILL, {} SIGSTOP past the lease, {left} left undone when it settled",

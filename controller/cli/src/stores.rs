@@ -190,8 +190,8 @@ impl Store for AnyStore {
     async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
         each!(self, s => s.send(id, request))
     }
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
-        each!(self, s => s.take(id, epoch))
+    async fn commands(&self, id: &str, epoch: u64, handled: u64) -> Result<Vec<Request>, StoreError> {
+        each!(self, s => s.commands(id, epoch, handled))
     }
     async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
         each!(self, s => s.delivered(id, webhook))

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
@@ -39,45 +38,51 @@ pub fn config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::Serve
 
 /// Serves `app` (the control API) on `listener`, over TLS when `tls` is
 /// given, until `stopped`; then lets the connections finish, SSE streams
-/// included (they end when the daemon stops). Connections keep the bounds
-/// every server here keeps (`cutover_listen`: a connection limit, a header
-/// read timeout, a backoff on accept errors); a TLS handshake has
-/// [`HANDSHAKE`]. HTTP/1.1 only: the TLS configuration offers no ALPN.
+/// included (they end when the daemon stops), for up to
+/// [`cutover_listen::DRAIN`]. Connections keep the bounds every server here
+/// keeps (`cutover_listen`: a connection limit, a header read timeout, a
+/// backoff on accept errors, unreadable requests refused as problem
+/// documents); a TLS handshake has [`HANDSHAKE`]. HTTP/1.1 only: the TLS
+/// configuration offers no ALPN.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     app: axum::Router,
     stopped: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
-    let listener = cutover_listen::Listener::new(listener, cutover_listen::Limits::default());
-    let acceptor = tls.map(TlsAcceptor::from);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stopped = std::pin::pin!(stopped);
-    loop {
-        let connection = tokio::select! {
-            connection = listener.accept() => connection,
-            () = &mut stopped => break,
-        };
-        let (stream, peer, slot) = (connection.stream, connection.peer, connection.slot);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let builder = listener.http1();
-        let watcher = graceful.watcher();
+    let listener = cutover_listen::Listener::new(listener, cutover_listen::Limits::default()).refusing(refusal);
+    let make = |_peer| hyper_util::service::TowerToHyperService::new(app.clone());
+    let Some(acceptor) = tls.map(TlsAcceptor::from) else {
+        listener.serve(make, stopped).await;
+        return Ok(());
+    };
+    let handshake = move |stream, peer: std::net::SocketAddr| {
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let served = match acceptor {
-                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await,
-                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                },
-            };
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        async move {
+            match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => Some(tls),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    None
+                }
             }
-            drop(slot);
-        });
-    }
-    graceful.shutdown().await;
+        }
+    };
+    listener.serve_with(handshake, make, stopped).await;
     Ok(())
+}
+
+/// A request hyper could not read, refused as every refusal of the control
+/// API is: a problem document.
+fn refusal(refusal: &cutover_listen::Refusal) -> http::Response<bytes::Bytes> {
+    let problem = crate::api::Problem::new(refusal.status, refusal.message.clone());
+    let mut response = http::Response::new(serde_json::to_vec(&problem).unwrap_or_default().into());
+    *response.status_mut() = refusal.status;
+    let problem_json = http::HeaderValue::from_static("application/problem+json");
+    response.headers_mut().insert(http::header::CONTENT_TYPE, problem_json);
+    response
 }

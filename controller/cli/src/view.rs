@@ -43,6 +43,9 @@ pub struct CutoverView {
     pub scheduled_by: Option<String>,
     /// SHA-256 of the plan it runs.
     pub plan_sha256: Option<String>,
+    /// The inbox number (`seq`) of the last operator command it has
+    /// handled, carried out or refused: one sent with a higher number waits.
+    pub commands_handled: u64,
     pub updated_at: String,
     /// How many times faster than real time its clock runs (1: a real cutover).
     pub speed: f64,
@@ -160,6 +163,7 @@ impl CutoverView {
             start_at: state.start_at.map(|t| rfc3339(stored.time.wall_time(t))),
             scheduled_by: state.scheduled_by.clone(),
             plan_sha256: state.plan_sha256.clone(),
+            commands_handled: state.commands_handled,
             updated_at: rfc3339(stored.time.wall_time(state.updated_at)),
             speed: stored.time.speed,
             analysis,

@@ -85,7 +85,7 @@ impl Source {
                 let stored = store.load(id).await?.context("the cutover vanished")?;
                 let at = ScaledClock::new(stored.time).now();
                 let actor = crate::run::operator();
-                let request = Request { seq: 0, command: name.into(), actor, reason: Some(reason.into()), at };
+                let request = Request { seq: 0, command: command.command(), actor, reason: Some(reason.into()), at };
                 let seq = store.send(id, &request).await?;
                 Ok(format!("{name} queued (#{seq}); the cutover's controller takes it within a second"))
             }
@@ -559,6 +559,7 @@ mod tests {
             start_at: None,
             scheduled_by: None,
             plan_sha256: None,
+            commands_handled: 0,
             updated_at: "2026-11-30T04:00:00Z".into(),
             speed: 1.0,
             analysis: Some(AnalysisView {

@@ -363,8 +363,8 @@ fn operator_commands_are_queued_for_the_controller() {
     }
     let lease =
         runtime.block_on(store.acquire("c1", "test", Timestamp::from_ms(1), std::time::Duration::from_secs(60)));
-    let taken = runtime.block_on(store.take("c1", lease.unwrap().epoch)).unwrap();
-    let commands: Vec<_> = taken.iter().map(|r| (r.command.as_str(), r.reason.as_deref())).collect();
+    let queued = runtime.block_on(store.commands("c1", lease.unwrap().epoch, 0)).unwrap();
+    let commands: Vec<_> = queued.iter().map(|r| (r.command.as_str(), r.reason.as_deref())).collect();
     assert_eq!(commands, [("pause", Some("checking the dashboards")), ("resume", Some("checking the dashboards"))]);
     let out = cutover(&["abort", "nobody", "--store", store_arg]);
     assert_eq!(out.status.code(), Some(2));

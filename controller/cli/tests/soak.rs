@@ -1,8 +1,9 @@
 //! `cutover soak`, short: a compressed cutover under two replicas whose
 //! leader is SIGKILLed four times and SIGSTOPped past its lease once, on
 //! the embedded store and on DynamoDB in moto. It must end completed, with
-//! no audit event lost or decided twice, its hash chain intact and every
-//! notification delivered (the command checks; it exits non-zero else).
+//! no audit event lost or decided twice, its hash chain intact, every
+//! notification delivered and every operator command handled once (the
+//! command checks; it exits non-zero else).
 //!
 //! The long soak is the same command: `cargo run --release -p cutover --
 //! soak` (50 kills, 3 stops, the default plan), or this test with
@@ -57,7 +58,7 @@ fn soak(dir: &Path, store: &[&str]) {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{stdout}");
     assert!(out.status.success(), "cutover soak {args:?} failed ({}):\n{stdout}\n{stderr}", out.status);
-    for check in ["outcome", "audit events lost", "decided twice", "hash chain", "notifications"] {
+    for check in ["outcome", "audit events lost", "decided twice", "hash chain", "notifications", "operator commands"] {
         let line = stdout.lines().find(|l| l.starts_with(check)).unwrap_or_else(|| panic!("no {check} row:\n{stdout}"));
         assert!(line.contains(" ok "), "{line}");
     }

@@ -77,13 +77,13 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
-/// An operator's command, waiting for the cutover's leader to take it.
+/// An operator's command, waiting in the inbox until a write of the
+/// cutover's state covers it ([`CutoverState::commands_handled`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// Order of arrival, assigned by the store.
     pub seq: u64,
-    /// `start`, `pause`, `resume`, `rollback`, `promote` or `abort`.
-    pub command: String,
+    pub command: crate::engine::Command,
     pub actor: String,
     pub reason: Option<String>,
     pub at: Timestamp,
@@ -173,8 +173,17 @@ pub trait Store: Send + Sync {
     /// Queues an operator's command for the cutover's leader; returns its seq.
     fn send(&self, id: &str, request: &Request) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Takes every queued command, oldest first, if `epoch` is current.
-    fn take(&self, id: &str, epoch: u64) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
+    /// The queued commands after `handled` (the cutover's
+    /// [`CutoverState::commands_handled`]), oldest first, if `epoch` is
+    /// current. Those up to `handled` are removed: a persisted state covers
+    /// them. Nothing else is: a command stays until the write that handles
+    /// it lands, whoever leads by then.
+    fn commands(
+        &self,
+        id: &str,
+        epoch: u64,
+        handled: u64,
+    ) -> impl Future<Output = Result<Vec<Request>, StoreError>> + Send;
 
     /// The place `(version, index)` of the last of `id`'s events that
     /// `webhook` (a [`webhook_key`]) has been sent, or given up on; `None`
@@ -269,8 +278,8 @@ impl<S: Store, W: CommitWatch> Store for Watched<S, W> {
     async fn send(&self, id: &str, request: &Request) -> Result<u64, StoreError> {
         self.inner.send(id, request).await
     }
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
-        self.inner.take(id, epoch).await
+    async fn commands(&self, id: &str, epoch: u64, handled: u64) -> Result<Vec<Request>, StoreError> {
+        self.inner.commands(id, epoch, handled).await
     }
     async fn delivered(&self, id: &str, webhook: &str) -> Result<Option<(u64, u16)>, StoreError> {
         self.inner.delivered(id, webhook).await
@@ -418,31 +427,37 @@ pub mod conformance {
     }
 
     async fn the_inbox_hands_commands_to_the_leader<S: Store>(store: &S, prefix: &str) {
+        use crate::engine::Command;
         let id = format!("{prefix}-inbox");
         store.create("plan", TimeScale::REAL, &state(&id, 1, 0), &[]).await.expect("create");
         let lease = store.acquire(&id, "leader", Timestamp::from_ms(0), HOUR).await.expect("acquire");
-        let request = |command: &str| Request {
+        let request = |command| Request {
             seq: 0,
-            command: command.into(),
+            command,
             actor: "ana".into(),
             reason: Some("p99 looks off".into()),
             at: Timestamp::from_ms(5),
         };
-        let first = store.send(&id, &request("pause")).await.expect("send pause");
-        let second = store.send(&id, &request("rollback")).await.expect("send rollback");
+        let first = store.send(&id, &request(Command::Pause)).await.expect("send pause");
+        let second = store.send(&id, &request(Command::Rollback)).await.expect("send rollback");
         assert!(second > first, "seqs grow");
         assert_eq!(
-            store.take(&id, lease.epoch + 1).await,
+            store.commands(&id, lease.epoch + 1, 0).await,
             Err(StoreError::Fenced { id: id.clone(), epoch: lease.epoch + 1, current: Some(lease.epoch) }),
-            "a take under another epoch is refused"
+            "a read under another epoch is refused"
         );
-        let taken = store.take(&id, lease.epoch).await.expect("take");
-        let commands: Vec<_> = taken.iter().map(|r| (r.seq, r.command.as_str())).collect();
-        assert_eq!(commands, vec![(first, "pause"), (second, "rollback")], "oldest first");
-        assert_eq!(taken[1].reason.as_deref(), Some("p99 looks off"));
-        assert_eq!(store.take(&id, lease.epoch).await, Ok(vec![]), "taken commands are gone");
+        let queued = store.commands(&id, lease.epoch, 0).await.expect("read the inbox");
+        let commands: Vec<_> = queued.iter().map(|r| (r.seq, r.command)).collect();
+        assert_eq!(commands, vec![(first, Command::Pause), (second, Command::Rollback)], "oldest first");
+        assert_eq!(queued[1].reason.as_deref(), Some("p99 looks off"));
+        let again = store.commands(&id, lease.epoch, 0).await.expect("read the inbox again");
+        assert_eq!(again, queued, "reading hands over nothing: a command stays until a write covers it");
+        let after = store.commands(&id, lease.epoch, first).await.expect("read after the first");
+        assert_eq!(after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![second], "only what is not handled");
+        assert_eq!(store.commands(&id, lease.epoch, second).await, Ok(vec![]), "covered commands are gone");
+        assert_eq!(store.commands(&id, lease.epoch, 0).await, Ok(vec![]), "and stay gone");
         assert_eq!(
-            store.send("nobody", &request("rollback")).await,
+            store.send("nobody", &request(Command::Rollback)).await,
             Err(StoreError::NotFound("nobody".into())),
             "a command for a missing cutover"
         );

@@ -126,8 +126,11 @@ impl Rig {
         self.send(Input::Edge(answer(id, weight)))
     }
 
+    /// An operator's command, numbered as the inbox would: after the last
+    /// one handled.
     fn command(&mut self, command: Command) -> Output {
-        self.send(Input::Command { command, actor: "alice".into(), reason: None })
+        let seq = self.engine.state().commands_handled + 1;
+        self.send(Input::Command { seq, command, actor: "alice".into(), reason: None })
     }
 
     fn at(&mut self, d: Duration) -> Output {
@@ -301,6 +304,37 @@ fn critical_fail_rolls_back_retries_until_confirmed_and_stays_down() {
     assert!(rig.command(Command::Resume).rejected.is_some());
     assert!(rig.command(Command::Promote).rejected.is_some());
     assert_eq!(applies(&rig.command(Command::Start)), [pct(1)]);
+}
+
+/// The write a command causes records its inbox number, refused or not:
+/// read again (by a new leader after a crash, or after a rebuild), it is
+/// not handled twice.
+#[test]
+fn a_command_is_handled_once_by_the_write_that_records_it() {
+    let mut rig = Rig::new();
+    let bob = |seq, command| Input::Command { seq, command, actor: "bob".into(), reason: Some("why not".into()) };
+    let out = rig.send(bob(1, Command::Pause));
+    assert_eq!(out.rejected.as_deref(), Some("a Pending cutover cannot pause"));
+    let Some(Effect::Persist { state, events }) = out.effects.first() else { panic!("no write: {out:?}") };
+    assert_eq!(state.commands_handled, 1);
+    assert!(
+        matches!(&events[..], [Event { kind: EventKind::CommandRefused { command: Command::Pause, why }, .. }]
+            if why == "a Pending cutover cannot pause"),
+        "{events:?}"
+    );
+    assert_eq!(events[0].describe(), "pause refused by bob: a Pending cutover cannot pause: \"why not\"");
+    let again = rig.send(bob(1, Command::Pause));
+    assert!(again.effects.is_empty() && again.rejected.is_none(), "handled before: {again:?}");
+
+    let out = rig.send(bob(2, Command::Start));
+    let Some(Effect::Persist { state, .. }) = out.effects.first() else { panic!("no write: {out:?}") };
+    assert_eq!((state.phase, state.commands_handled), (Phase::Progressing, 2));
+    // A new leader from that write: the start, read again, does nothing.
+    let mut engine = Engine::restore(plan(), state.clone(), ThresholdJudge::new(plan().guardrails));
+    let _ = engine.handle(rig.now, Input::LeaseGained { epoch: 2 });
+    let again = engine.handle(rig.now, bob(2, Command::Start));
+    assert!(again.effects.iter().all(|e| !matches!(e, Effect::Persist { .. })), "started twice: {again:?}");
+    assert_eq!(engine.state().commands_handled, 2);
 }
 
 #[test]

@@ -42,19 +42,13 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
 /// Marks a controller probe and names the side it must reach.
 pub const PROBE_HEADER: &str = "x-cutover-probe";
-/// Slots are kept as recorded for this many slots (with 1 s slots, the
-/// last 50 minutes), then merged [`COARSE`] at a time; this many merged
-/// ones are kept (with 1 s slots, 3.5 days: a whole 48 h cutover and its
-/// lookback, which a restarted controller reads again). Memory stays flat
-/// however long the edge runs.
-const FINE_SLOTS: u64 = 3_000;
+/// Slots older than [`Keep::fine`] are merged this many to one.
 const COARSE: u64 = 60;
-const COARSE_SLOTS: usize = 5_000;
 /// How long an upstream may take to send its response headers.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,6 +65,26 @@ pub struct EdgeConfig {
     pub salt: String,
     /// The recording granularity: windows are measured in whole slots.
     pub slot: Duration,
+    /// How much of what was recorded is kept.
+    pub keep: Keep,
+}
+
+/// How many slots the edge keeps: the last `fine` as recorded, then
+/// `coarse` more merged [`COARSE`] to one. The default (with 1 s slots:
+/// the last 50 minutes as recorded, and 3.5 days merged, a whole 48 h
+/// cutover and its lookback, which a restarted controller reads again)
+/// bounds the edge's memory however long it runs; the memory soak keeps
+/// fewer, so that the bound is reached within its warm-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keep {
+    pub fine: u64,
+    pub coarse: usize,
+}
+
+impl Default for Keep {
+    fn default() -> Keep {
+        Keep { fine: 3_000, coarse: 5_000 }
+    }
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -104,8 +118,8 @@ impl Slot {
 }
 
 /// Recent slots as recorded, older ones merged [`COARSE`] to one.
-#[derive(Default)]
 struct Slots {
+    keep: Keep,
     /// Slot number (wall ms / slot ms) → what happened in it.
     fine: BTreeMap<u64, Slot>,
     /// Slot number / [`COARSE`] → what happened in those slots.
@@ -113,13 +127,17 @@ struct Slots {
 }
 
 impl Slots {
+    fn new(keep: Keep) -> Slots {
+        Slots { keep, fine: BTreeMap::new(), coarse: BTreeMap::new() }
+    }
+
     /// The slot `slot` to record in; older slots merged, the oldest dropped.
     fn at(&mut self, slot: u64) -> &mut Slot {
-        while let Some(entry) = self.fine.first_entry().filter(|e| *e.key() + FINE_SLOTS <= slot) {
+        while let Some(entry) = self.fine.first_entry().filter(|e| *e.key() + self.keep.fine <= slot) {
             let (old, recorded) = entry.remove_entry();
             self.coarse.entry(old / COARSE).or_default().merge(&recorded);
         }
-        while self.coarse.len() > COARSE_SLOTS {
+        while self.coarse.len() > self.keep.coarse {
             self.coarse.pop_first();
         }
         self.fine.entry(slot).or_default()
@@ -235,9 +253,9 @@ impl Edge {
             .build(connector);
         let shared = Arc::new(Shared {
             slot_ms: (config.slot.as_millis() as u64).max(1),
+            slots: Mutex::new(Slots::new(config.keep)),
             config,
             weight: Mutex::new((Weight::ZERO, 1)),
-            slots: Mutex::new(Slots::default()),
             client,
         });
         let tasks = [serve(listener, shared.clone(), false), serve(admin_listener, shared.clone(), true)];
@@ -265,31 +283,24 @@ impl Edge {
     }
 }
 
-/// Accepts connections on `listener`: the admin surface, or users' traffic,
-/// within the bounds every server here keeps (`cutover_listen`).
+/// Serves `listener`: the admin surface, or users' traffic, within the
+/// bounds every server here keeps (`cutover_listen`); a request hyper could
+/// not read is refused as the edge refuses any (JSON with `error`).
 fn serve(listener: TcpListener, shared: Arc<Shared>, admin: bool) -> tokio::task::JoinHandle<()> {
     let listener = cutover_listen::Listener::new(listener, cutover_listen::Limits::default());
-    tokio::spawn(async move {
-        loop {
-            let connection = listener.accept().await;
-            let (stream, peer, slot) = (connection.stream, connection.peer, connection.slot);
+    let make = move |peer| {
+        let shared = shared.clone();
+        service_fn(move |request| {
             let shared = shared.clone();
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move {
-                    Ok::<_, Infallible>(match admin {
-                        true => shared.admin(request).await,
-                        false => shared.answer(request, peer).await,
-                    })
-                }
-            });
-            let served = listener.http1().serve_connection(TokioIo::new(stream), service);
-            tokio::spawn(async move {
-                let _ = served.await;
-                drop(slot);
-            });
-        }
-    })
+            async move {
+                Ok::<_, Infallible>(match admin {
+                    true => shared.admin(request).await,
+                    false => shared.answer(request, peer).await,
+                })
+            }
+        })
+    };
+    tokio::spawn(listener.serve(make, std::future::pending()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -532,31 +543,33 @@ mod tests {
     /// A long-running edge: one request a slot for longer than it keeps.
     #[test]
     fn old_slots_are_merged_counted_once_and_memory_stays_bounded() {
-        let mut slots = Slots::default();
-        let total = FINE_SLOTS + COARSE * (COARSE_SLOTS as u64 + 10);
+        let keep = Keep::default();
+        let (fine_slots, coarse_slots) = (keep.fine, keep.coarse);
+        let mut slots = Slots::new(keep);
+        let total = fine_slots + COARSE * (coarse_slots as u64 + 10);
         for slot in 0..total {
             slots.at(slot).measurement.traffic.legacy.requests += 1;
         }
         let (fine, coarse) = slots.len();
-        assert_eq!((fine as u64, coarse), (FINE_SLOTS, COARSE_SLOTS));
+        assert_eq!((fine as u64, coarse), (fine_slots, coarse_slots));
         // Recent windows to the slot; older ones to the merged slot.
         assert_eq!(count(&slots, total - 100, total), 100);
-        let old = (total - FINE_SLOTS) / COARSE * COARSE - 20 * COARSE;
+        let old = (total - fine_slots) / COARSE * COARSE - 20 * COARSE;
         assert_eq!(count(&slots, old, old + 5 * COARSE), 5 * COARSE);
         assert_eq!(count(&slots, old + 1, old + 5 * COARSE), 4 * COARSE, "a merged slot counts where it starts");
         // Everything kept, each request once.
-        assert_eq!(count(&slots, 0, total), FINE_SLOTS + COARSE_SLOTS as u64 * COARSE);
+        assert_eq!(count(&slots, 0, total), fine_slots + coarse_slots as u64 * COARSE);
     }
 
     #[test]
     fn merged_slots_keep_cohorts_and_hops() {
-        let mut slots = Slots::default();
+        let mut slots = Slots::new(Keep::default());
         for slot in [0, 1] {
             let s = slots.at(slot);
             s.measurement.cohorts.get_or_insert_with(PerSide::default).serverless.record(7, slot == 1, false);
             s.hops.serverless.edge.record(3.0);
         }
-        slots.at(FINE_SLOTS + COARSE);
+        slots.at(Keep::default().fine + COARSE);
         let merged = slots.coarse.get(&0).expect("slots 0 and 1 merged");
         let cohorts = merged.measurement.cohorts.as_ref().expect("cohorts kept");
         assert_eq!(cohorts.serverless, {

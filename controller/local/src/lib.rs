@@ -10,6 +10,6 @@ pub mod load;
 mod ports;
 mod sqlite;
 
-pub use edge::{Edge, EdgeConfig, PROBE_HEADER};
+pub use edge::{Edge, EdgeConfig, Keep, PROBE_HEADER};
 pub use ports::{LocalEdgePort, LocalMetricsPort};
 pub use sqlite::SqliteStore;

@@ -459,7 +459,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn take(&self, id: &str, epoch: u64) -> Result<Vec<Request>, StoreError> {
+    async fn commands(&self, id: &str, epoch: u64, handled: u64) -> Result<Vec<Request>, StoreError> {
         let id = id.to_owned();
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
@@ -467,7 +467,9 @@ impl Store for SqliteStore {
             if current != Some(epoch) {
                 return Err(StoreError::Fenced { id, epoch, current });
             }
-            let taken = {
+            tx.execute("DELETE FROM inbox WHERE cutover_id = ?1 AND seq <= ?2", params![id, handled as i64])
+                .map_err(sql)?;
+            let queued = {
                 let mut query =
                     tx.prepare("SELECT seq, body FROM inbox WHERE cutover_id = ?1 ORDER BY seq").map_err(sql)?;
                 let rows = query
@@ -479,9 +481,8 @@ impl Store for SqliteStore {
                 })
                 .collect::<Result<Vec<Request>, StoreError>>()?
             };
-            tx.execute("DELETE FROM inbox WHERE cutover_id = ?1", [&id]).map_err(sql)?;
             tx.commit().map_err(sql)?;
-            Ok(taken)
+            Ok(queued)
         })
         .await
     }

@@ -40,6 +40,7 @@ fn setup(cohort: CohortKey) -> Setup {
         cohort,
         salt: "internal-api".into(),
         slot: std::time::Duration::from_secs(1),
+        keep: cutover_local::Keep::default(),
     };
     let edge = runtime.block_on(Edge::start(config)).expect("start the edge");
     Setup { edge, _runtime: runtime, _legacy: legacy, serverless }
@@ -196,6 +197,7 @@ fn a_side_that_is_down_is_a_502_and_an_error() {
         cohort: CohortKey::ViewerIp,
         salt: "s".into(),
         slot: std::time::Duration::from_secs(1),
+        keep: cutover_local::Keep::default(),
     };
     let edge = runtime.block_on(Edge::start(config)).unwrap();
     let setup = Setup { edge, _runtime: runtime, _legacy: legacy, serverless: upstream("unused") };
@@ -218,6 +220,7 @@ fn a_bad_upstream_url_is_refused_at_start() {
         cohort: CohortKey::ViewerIp,
         salt: "s".into(),
         slot: std::time::Duration::from_secs(1),
+        keep: cutover_local::Keep::default(),
     };
     let err = runtime.block_on(Edge::start(config)).err().expect("refused");
     assert!(err.to_string().contains("the legacy upstream must be an http:// URL"), "{err}");

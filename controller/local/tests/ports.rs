@@ -37,6 +37,7 @@ async fn edge(upstream: &Stub) -> Edge {
         cohort: CohortKey::ViewerIp,
         salt: "s".into(),
         slot: Duration::from_millis(50),
+        keep: cutover_local::Keep::default(),
     };
     Edge::start(config).await.unwrap()
 }

@@ -39,7 +39,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Verification};
+use cutover_core::engine::{ApplyId, CutoverState, EdgeResult, Effect, Engine, Input, Verification};
 use cutover_core::judge::Judge;
 use cutover_core::measure::{MeasureError, Window};
 use cutover_core::plan::Plan;
@@ -253,13 +253,6 @@ fn renewal_due(lease: &Lease, ttl: Duration) -> Timestamp {
     Timestamp::from_ms(lease.expires_at.as_ms().saturating_sub((ttl * 2 / 3).as_millis() as u64))
 }
 
-/// A fresh start after a rebuild: the lease first, then the operators'
-/// commands that were taken from the inbox and not yet handled.
-fn restart(inputs: &mut VecDeque<Input>, epoch: u64) -> VecDeque<Input> {
-    let commands = inputs.drain(..).filter(|input| matches!(input, Input::Command { .. }));
-    std::iter::once(Input::LeaseGained { epoch }).chain(commands).collect()
-}
-
 /// Who took a lease, as far as a fenced write can tell.
 fn holder_of(current: Option<u64>) -> String {
     current.map_or("another controller".into(), |epoch| format!("the controller with epoch {epoch}"))
@@ -345,32 +338,24 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         // cutover unless the daemon looks): until this wall-clock time.
         let mut outbox_until = None;
         // After a `Stop`: the engine rebuilt from the store (or the driver's
-        // end), nothing in flight, and a fresh start that keeps the
-        // operators' commands.
+        // end), nothing in flight, and a fresh start. The operators'
+        // commands its state does not cover are still in the inbox: they
+        // are read again.
         macro_rules! recover {
             ($stop:expr) => {{
                 engine = self.after($stop, id, plan, &judge, &mut engine).await?;
                 work = Work::new();
-                inputs = restart(&mut inputs, lease.epoch);
+                inputs = VecDeque::from([Input::LeaseGained { epoch: lease.epoch }]);
             }};
         }
         loop {
             while let Some(input) = inputs.pop_front() {
-                // An operator's command was taken from the inbox (and so
-                // removed there): if its write fails it is handled again
-                // after the rebuild, never dropped.
-                let command = matches!(input, Input::Command { .. }).then(|| input.clone());
                 let output = engine.handle(self.clock.now(), input);
                 if let Some(reason) = output.rejected {
                     tracing::warn!(cutover = id, %reason, "command refused");
                 }
                 let carried = self.carry_out(output.effects, &mut work, &mut lease, &mut renew_at).await;
                 if let Err(stop) = carried {
-                    // First again: commands are handled in the order sent
-                    // (a pause then a resume must not become the reverse).
-                    if let Some(command) = command {
-                        inputs.push_front(command);
-                    }
                     recover!(stop);
                 }
             }
@@ -395,7 +380,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 // One last look: an operator may roll a completed cutover
                 // back. An inbox that cannot be read is looked at again,
                 // not taken for empty.
-                match self.inbox(id, &lease).await {
+                match self.inbox(id, &lease, engine.state()).await {
                     Ok(None) => tokio::time::sleep(self.settings.poll).await,
                     Ok(Some(commands)) if commands.is_empty() && self.owes_notifications(&mut outbox_until) => {
                         if let Err(stop) = self.keep_lease(id, &mut lease, &mut renew_at, false).await {
@@ -440,7 +425,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
                 _ = housekeeping.tick() => {
                     let kept = match self.keep_lease(id, &mut lease, &mut renew_at, false).await {
-                        Ok(()) => self.inbox(id, &lease).await,
+                        Ok(()) => self.inbox(id, &lease, engine.state()).await,
                         Err(stop) => Err(stop),
                     };
                     match kept {
@@ -576,10 +561,12 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
         }
     }
 
-    /// The operators' commands waiting in the store's inbox; `None` when
-    /// it could not be read (tried again at the next round).
-    async fn inbox(&self, id: &str, lease: &Lease) -> Result<Option<Vec<Input>>, Stop> {
-        let requests = match self.store.take(id, lease.epoch).await {
+    /// The operators' commands in the store's inbox that `state` has not
+    /// handled, in the order sent; `None` when it could not be read (tried
+    /// again at the next round). A command stays there until a write that
+    /// handles it lands: a driver that dies first leaves it to the next.
+    async fn inbox(&self, id: &str, lease: &Lease, state: &CutoverState) -> Result<Option<Vec<Input>>, Stop> {
+        let requests = match self.store.commands(id, lease.epoch, state.commands_handled).await {
             Ok(requests) => requests,
             Err(StoreError::Fenced { current, .. }) => return Err(Stop::Lost { holder: holder_of(current) }),
             Err(e) => {
@@ -587,19 +574,12 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 return Ok(None);
             }
         };
-        Ok(Some(requests
-            .into_iter()
-            .filter_map(|request| match Command::parse(&request.command) {
-                Some(command) => {
-                    tracing::info!(cutover = id, command = command.as_str(), actor = %request.actor, reason = ?request.reason, "operator command");
-                    Some(Input::Command { command, actor: request.actor, reason: request.reason })
-                }
-                None => {
-                    tracing::warn!(cutover = id, command = %request.command, "unknown command in the inbox; ignored");
-                    None
-                }
-            })
-            .collect()))
+        let commands = requests.into_iter().map(|request| {
+            let command = request.command.as_str();
+            tracing::info!(cutover = id, seq = request.seq, command, actor = %request.actor, reason = ?request.reason, "operator command");
+            Input::Command { seq: request.seq, command: request.command, actor: request.actor, reason: request.reason }
+        });
+        Ok(Some(commands.collect()))
     }
 
     /// Takes the lease, waiting at most [`Settings::acquire_wait`] for

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cutover_core::engine::{CutoverState, Event, EventKind, PauseReason, Phase, RollbackReason, Verification};
+use cutover_core::engine::{Command, CutoverState, Event, EventKind, PauseReason, Phase, RollbackReason, Verification};
 use cutover_core::judge::SequentialJudge;
 use cutover_core::measure::{Histogram, MeasureError, Measurement, SideSample, Window};
 use cutover_core::plan::{Plan, Step};
@@ -159,9 +159,9 @@ fn clock() -> ScaledClock {
 /// (the paused clock jumps straight to this deadline), never slowly.
 const PATIENCE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-async fn send(store: &SqliteStore, command: &str) {
-    let reason = Some(format!("{command}, because the test says so"));
-    let request = Request { seq: 0, command: command.into(), actor: "ana".into(), reason, at: clock().now() };
+async fn send(store: &SqliteStore, command: Command) {
+    let reason = Some(format!("{}, because the test says so", command.as_str()));
+    let request = Request { seq: 0, command, actor: "ana".into(), reason, at: clock().now() };
     store.send("c1", &request).await.unwrap();
 }
 
@@ -191,11 +191,11 @@ async fn drive(
     store: &SqliteStore,
     edge: &RecordingEdge,
     metrics: &ScriptedMetrics,
-    commands: &[&str],
+    commands: &[Command],
 ) -> CutoverState {
     create(store).await;
     for command in commands {
-        send(store, command).await;
+        send(store, *command).await;
     }
     let heard = Heard::default();
     let driver = driver(store, edge, metrics, &heard, "controller-a");
@@ -208,7 +208,7 @@ async fn drive(
 #[tokio::test(start_paused = true)]
 async fn a_healthy_cutover_completes_with_every_decision_recorded() {
     let (store, edge) = (store("healthy"), RecordingEdge::default());
-    let state = drive(&store, &edge, &ScriptedMetrics::default(), &["start"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::default(), &[Command::Start]).await;
     assert_eq!(state.phase, Phase::Completed);
     assert_eq!(edge.weights(), vec![five(), Weight::FULL]);
 
@@ -227,7 +227,7 @@ async fn a_healthy_cutover_completes_with_every_decision_recorded() {
 #[tokio::test(start_paused = true)]
 async fn a_regression_on_the_new_side_rolls_back_to_zero() {
     let (store, edge) = (store("regression"), RecordingEdge::default());
-    let state = drive(&store, &edge, &ScriptedMetrics::failing(20), &["start"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::failing(20), &[Command::Start]).await;
     assert!(matches!(state.phase, Phase::RolledBack { .. }), "{:?}", state.phase);
     assert_eq!(edge.weights().last(), Some(&Weight::ZERO));
     let history = store.history("c1").await.unwrap();
@@ -242,7 +242,7 @@ async fn a_regression_on_the_new_side_rolls_back_to_zero() {
 #[tokio::test(start_paused = true)]
 async fn an_operators_rollback_through_the_inbox_is_obeyed() {
     let (store, edge) = (store("operator"), RecordingEdge::default());
-    let state = drive(&store, &edge, &ScriptedMetrics::default(), &["start", "rollback"]).await;
+    let state = drive(&store, &edge, &ScriptedMetrics::default(), &[Command::Start, Command::Rollback]).await;
     assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
     assert_eq!(edge.weights().last(), Some(&Weight::ZERO));
     let history = store.history("c1").await.unwrap();
@@ -263,7 +263,7 @@ async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
     let thirty = Weight::from_bps(3000).unwrap();
     *edge.someone_else.lock().unwrap() = Some((five(), thirty));
     create(&store).await;
-    send(&store, "start").await;
+    send(&store, Command::Start).await;
     let heard = Heard::default();
     let metrics = ScriptedMetrics::default();
     let (driver, plan) = (driver(&store, &edge, &metrics, &heard, "controller-a"), short_plan());
@@ -272,7 +272,7 @@ async fn a_weight_written_by_someone_else_pauses_until_an_operator_resumes() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let stored = store.load("c1").await.unwrap().unwrap();
             if stored.state.phase == (Phase::Paused { reason: PauseReason::Drift }) {
-                return send(&store, "resume").await;
+                return send(&store, Command::Resume).await;
             }
         }
     };
@@ -304,14 +304,14 @@ async fn a_rollback_is_written_while_a_verification_hangs() {
     let edge = RecordingEdge { hang_verify: Some(Duration::from_secs(120)), ..RecordingEdge::default() };
     let (metrics, heard) = (ScriptedMetrics::default(), Heard::default());
     create(&store).await;
-    send(&store, "start").await;
+    send(&store, Command::Start).await;
     let (driver, plan) = (driver(&store, &edge, &metrics, &heard, "controller-a"), short_plan());
     let operator = async {
         while edge.written_at(five()).is_none() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
-        send(&store, "rollback").await;
+        send(&store, Command::Rollback).await;
         Instant::now()
     };
     let (state, sent) =
@@ -336,7 +336,7 @@ async fn a_rollback_is_written_while_a_verification_hangs() {
 async fn a_ten_minute_read_never_lets_the_lease_lapse() {
     let (store, edge, heard) = (store("slow-read"), RecordingEdge::default(), Heard::default());
     create(&store).await;
-    send(&store, "start").await;
+    send(&store, Command::Start).await;
     let fast = ScriptedMetrics::default();
     let (first, plan) = (driver(&store, &edge, &fast, &heard, "controller-a"), short_plan());
     let in_second_step = async {
@@ -400,7 +400,7 @@ async fn lease_acquisition_is_bounded_and_names_the_holder() {
     let (store, edge, metrics, heard) =
         (store("held"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&store).await;
-    send(&store, "start").await; // a driver that ignored the lease would apply 5 %
+    send(&store, Command::Start).await; // a driver that ignored the lease would apply 5 %
     let held =
         store.acquire("c1", "controller-elsewhere", clock().wall_now(), Duration::from_secs(3600)).await.unwrap();
     let driver = driver(&store, &edge, &metrics, &heard, "controller-a");
@@ -457,12 +457,12 @@ impl CommitWatch for FailsFirst {
 
 /// Starts cutover "c1" over a store whose first commit of `kind` fails; once
 /// the edge holds 5 %, an operator sends `commands`. The state it settles in.
-async fn with_one_failed_write(name: &str, kind: &'static str, commands: &[&str]) -> (CutoverState, Vec<Event>) {
+async fn with_one_failed_write(name: &str, kind: &'static str, commands: &[Command]) -> (CutoverState, Vec<Event>) {
     let sqlite = store(name);
     let store = Watched { inner: sqlite.clone(), watch: FailsFirst::of(kind) };
     let (edge, metrics, heard) = (RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&sqlite).await;
-    send(&sqlite, "start").await;
+    send(&sqlite, Command::Start).await;
     let driver = Driver {
         store: store.clone(),
         edge: &edge,
@@ -477,7 +477,7 @@ async fn with_one_failed_write(name: &str, kind: &'static str, commands: &[&str]
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         for command in commands {
-            send(&sqlite, command).await;
+            send(&sqlite, *command).await;
         }
     };
     let both = async { tokio::join!(driver.run("c1", &plan, SequentialJudge::new), operator) };
@@ -486,11 +486,12 @@ async fn with_one_failed_write(name: &str, kind: &'static str, commands: &[&str]
     (state.expect("the driver runs"), sqlite.history("c1").await.unwrap())
 }
 
-/// The operator's rollback, already taken from the inbox when its write
-/// fails, is handled again after the rebuild, not lost.
+/// The operator's rollback, read from the inbox when its write fails, is
+/// read again after the rebuild (the inbox keeps it until a write covers
+/// it) and handled then, once.
 #[tokio::test(start_paused = true)]
 async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
-    let (state, history) = with_one_failed_write("rebuild", "rollback_started", &["rollback"]).await;
+    let (state, history) = with_one_failed_write("rebuild", "rollback_started", &[Command::Rollback]).await;
     assert_eq!(state.phase, Phase::RolledBack { reason: RollbackReason::Operator });
     let rollbacks = history.iter().filter(|e| e.kind.name() == "rollback_started").count();
     assert_eq!(rollbacks, 1, "recorded once, by the second try");
@@ -502,7 +503,7 @@ async fn a_command_whose_write_failed_is_handled_again_after_the_rebuild() {
 /// and the cutover left paused for good).
 #[tokio::test(start_paused = true)]
 async fn commands_keep_their_order_when_a_write_fails() {
-    let (state, history) = with_one_failed_write("order", "paused", &["pause", "resume"]).await;
+    let (state, history) = with_one_failed_write("order", "paused", &[Command::Pause, Command::Resume]).await;
     assert_eq!(state.phase, Phase::Completed);
     let names: Vec<_> = history.iter().map(|e| e.kind.name()).filter(|n| ["paused", "resumed"].contains(n)).collect();
     assert_eq!(names, ["paused", "resumed"]);
@@ -515,7 +516,7 @@ async fn a_driver_told_to_stop_releases_its_lease() {
     let (store, edge, metrics, heard) =
         (store("stop"), RecordingEdge::default(), ScriptedMetrics::default(), Heard::default());
     create(&store).await;
-    send(&store, "start").await;
+    send(&store, Command::Start).await;
     let driver = driver(&store, &edge, &metrics, &heard, "controller-a");
     let stop = tokio::time::sleep(Duration::from_secs(5 * 60));
     let plan = short_plan();

@@ -16,6 +16,8 @@ pub struct Checker {
     steps: Vec<(Weight, Duration)>,
     min_samples: u64,
     stored_version: u64,
+    /// The last operator command a stored state covers.
+    commands_handled: u64,
     last_intent: Option<Weight>,
     /// A rollback started and no operator has started the cutover since.
     rolled_back: bool,
@@ -40,6 +42,7 @@ impl Checker {
             steps: plan.schedule.steps.iter().map(|s| (s.weight, s.hold)).collect(),
             min_samples: plan.guardrails.min_samples,
             stored_version: 0,
+            commands_handled: 0,
             last_intent: None,
             rolled_back: false,
             step_started_at: None,
@@ -82,6 +85,12 @@ impl Checker {
             self.violation(at, "paused-since", format!("{:?} in {}", state.paused_since, state.phase));
         }
         self.stored_version = state.version;
+        if state.commands_handled < self.commands_handled {
+            let detail =
+                format!("commands handled through {}, then through {}", self.commands_handled, state.commands_handled);
+            self.violation(at, "command-handled-twice", detail);
+        }
+        self.commands_handled = state.commands_handled;
         if state.weight > self.step_weight(state.step) {
             self.violation(at, "weight-above-step", format!("{} at step {}", state.weight, state.step));
         }
@@ -160,6 +169,15 @@ impl Checker {
 
     /// The whole audit log at the end: every version once, in order, each
     /// write's events numbered from 0, the last version the state's.
+    /// At the end: every command sent was handled, by a write that says so
+    /// (none lost in a crash; with the monotony above, none twice).
+    pub fn commands(&mut self, at: Timestamp, sent: u64, state: &CutoverState) {
+        if state.commands_handled != sent {
+            let detail = format!("{sent} sent, the store's state covers {}", state.commands_handled);
+            self.violation(at, "command-lost", detail);
+        }
+    }
+
     pub fn audit(&mut self, log: &[Event], state: &CutoverState) {
         let mut prev: Option<(u64, u16)> = None;
         for e in log {

@@ -310,6 +310,9 @@ struct Leader<J> {
     /// Stalled (or its clock jumped) until this time: inputs wait.
     asleep: bool,
     waiting: Vec<Input>,
+    /// The last inbox number this engine has read (the driver reads after
+    /// its state's `commands_handled`, and again each round).
+    read_through: u64,
 }
 
 /// A controller that leads under `epoch`, its engine rebuilt from the
@@ -323,7 +326,8 @@ fn rebuilt<J: Judge>(
 ) -> Leader<J> {
     *engines += 1;
     let engine = Engine::restore(plan.clone(), state.clone(), make_judge(plan));
-    Leader { engine, epoch, number: *engines, asleep: false, waiting: Vec::new() }
+    let read_through = state.commands_handled;
+    Leader { engine, epoch, number: *engines, asleep: false, waiting: Vec::new(), read_through }
 }
 
 /// Poisson-many instants uniformly over `[from, to)`.
@@ -431,22 +435,35 @@ pub fn run<J: Judge>(
     } else {
         SimEdge { version: 0, ours: true, outages: Vec::new() }
     };
-    // Commands wait here until a controller that leads is awake.
-    let mut inbox: Vec<(Command, &'static str)> = Vec::new();
+    // Commands wait here, numbered, until a persisted state covers them
+    // (`commands_handled`): whoever leads and is awake reads them.
+    let mut inbox: Vec<(u64, Command, &'static str)> = Vec::new();
+    let mut sent = 0u64;
 
     // Inputs for the leader, handled last first.
     let mut inputs = vec![Input::LeaseGained { epoch: 1 }];
     let mut now = start;
     loop {
-        if !inbox.is_empty() && leader.as_ref().is_some_and(|l| !l.asleep) {
+        inbox.retain(|(seq, ..)| *seq > store.state.commands_handled);
+        let unread = |l: &Leader<J>| {
+            let after = l.read_through.max(l.engine.state().commands_handled);
+            !l.asleep && inbox.last().is_some_and(|(seq, ..)| *seq > after)
+        };
+        if let Some(l) = leader.as_mut().filter(|l| unread(l)) {
             // Read in the order sent, after what is already due (the
             // inputs are a stack).
-            let commands = inbox.drain(..).rev().map(|(command, who)| Input::Command {
-                command,
-                actor: who.into(),
-                reason: Some(format!("{who} at {now}")),
-            });
-            let mut fresh: Vec<Input> = commands.collect();
+            let after = l.read_through.max(l.engine.state().commands_handled);
+            let unread = inbox.iter().filter(|(seq, ..)| *seq > after);
+            let mut fresh: Vec<Input> = unread
+                .rev()
+                .map(|&(seq, command, who)| Input::Command {
+                    seq,
+                    command,
+                    actor: who.into(),
+                    reason: Some(format!("{who} at {now}")),
+                })
+                .collect();
+            l.read_through = inbox.last().map_or(after, |(seq, ..)| after.max(*seq));
             fresh.append(&mut inputs);
             inputs = fresh;
         }
@@ -617,11 +634,10 @@ pub fn run<J: Judge>(
                 }
                 Some(Cut::Rebuild) => {
                     // The driver drops the batch and rebuilds from the store;
-                    // the command being handled is handled again.
+                    // commands not covered by it are read from the inbox again.
                     counts.notifications_from_outbox += lost as u32;
                     *l = rebuilt(plan, &store.state, make_judge, &mut engines, l.epoch);
-                    inputs.retain(|i| matches!(i, Input::Command { .. }));
-                    inputs.extend(command);
+                    inputs.clear();
                     inputs.push(Input::LeaseGained { epoch: l.epoch });
                 }
             }
@@ -635,9 +651,15 @@ pub fn run<J: Judge>(
         }
 
         let settled = !store.state.phase.is_active() && store.state.phase != Phase::Pending;
-        let commands_left = !inbox.is_empty() || queue.heap.iter().any(|q| matches!(q.0.what, Pending::Command(..)));
+        let unhandled = inbox.iter().any(|(seq, ..)| *seq > store.state.commands_handled);
+        let commands_left = unhandled || queue.heap.iter().any(|q| matches!(q.0.what, Pending::Command(..)));
         if settled && !commands_left {
             break;
+        }
+        // A leader rebuilt in this round has not read the inbox yet: it
+        // reads it now, before time moves on.
+        if leader.as_ref().is_some_and(unread) {
+            continue;
         }
         let next_queued = queue.heap.peek().map(|q| q.0.at);
         let wake = leader.as_ref().filter(|l| !l.asleep).and_then(|l| l.engine.next_wake());
@@ -746,11 +768,12 @@ pub fn run<J: Judge>(
                 }
             }
             Pending::Command(command, who) => {
+                sent += 1;
                 if faulted {
                     counts.commands += 1;
-                    inbox.push((command, who));
+                    inbox.push((sent, command, who));
                 } else {
-                    inputs.push(Input::Command { command, actor: who.into(), reason: None });
+                    inputs.push(Input::Command { seq: sent, command, actor: who.into(), reason: None });
                 }
             }
             Pending::Drift(weight) => {
@@ -775,16 +798,12 @@ pub fn run<J: Judge>(
             Pending::Wake { epoch, jump } => match leader.as_mut() {
                 Some(l) if l.epoch == epoch && jump => {
                     // Its lease lapsed while its clock jumped: it retakes the
-                    // lease (a new epoch) and rebuilds, keeping commands.
+                    // lease (a new epoch) and rebuilds; commands come from
+                    // the inbox again.
                     store.epoch += 1;
-                    let mut waiting = std::mem::take(&mut l.waiting);
                     *l = rebuilt(plan, &store.state, make_judge, &mut engines, store.epoch);
                     led_since = now;
-                    waiting.retain(|i| matches!(i, Input::Command { .. }));
-                    // Handled in the order they came (the inputs are a stack).
-                    waiting.reverse();
-                    inputs = waiting;
-                    inputs.push(Input::LeaseGained { epoch: l.epoch });
+                    inputs = vec![Input::LeaseGained { epoch: l.epoch }];
                 }
                 Some(l) if l.epoch == epoch => {
                     // A pause within the lease: everything waiting, then on.
@@ -817,6 +836,7 @@ pub fn run<J: Judge>(
         }
     }
 
+    checker.commands(now, sent, &store.state);
     checker.audit(&store.log, &store.state);
     RunReport {
         seed,

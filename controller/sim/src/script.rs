@@ -145,7 +145,10 @@ impl<J: Judge> Rig<'_, J> {
                 }),
                 None => Input::Tick,
             },
-            Action::Command(command) => Input::Command { command, actor: "script".into(), reason: None },
+            Action::Command(command) => {
+                let seq = self.engine.state().commands_handled + 1;
+                Input::Command { seq, command, actor: "script".into(), reason: None }
+            }
             Action::LeaseLost => Input::LeaseLost,
             Action::LeaseGained => self.lease(),
             Action::Crash => {
@@ -188,7 +191,7 @@ fn drive_with<J: Judge>(
     };
     let lease = rig.lease();
     rig.feed(lease);
-    rig.feed(Input::Command { command: Command::Start, actor: "script".into(), reason: None });
+    rig.feed(Input::Command { seq: 1, command: Command::Start, actor: "script".into(), reason: None });
     for action in actions {
         let input = rig.input_for(*action);
         rig.feed(input);

@@ -69,7 +69,13 @@ pub enum Input {
     /// The answer to an [`Effect::ReadEdge`]: the weight there, or why it
     /// could not be read (ignored: measuring covers an unreachable side).
     EdgeRead(Result<Weight, String>),
+    /// An operator's command, as the store's inbox numbered it. The write
+    /// that handles it (its events, or [`EventKind::CommandRefused`])
+    /// records `seq` in [`CutoverState::commands_handled`]; a command at or
+    /// below that number was handled before and is ignored, so one read
+    /// again (after a crash, by a new leader) is never handled twice.
     Command {
+        seq: u64,
         command: Command,
         actor: String,
         /// Why, in the operator's words; recorded on the events it causes.
@@ -140,7 +146,8 @@ impl EdgeResult {
 }
 
 /// What an operator can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Begin at the first step (also after a rollback).
     Start,
@@ -325,6 +332,7 @@ impl<J: Judge> Engine<J> {
         self.now = now;
         let mut tx = Txn::default();
         let mut rejected = None;
+        let handled_before = self.state.commands_handled;
         match input {
             Input::LeaseGained { epoch } => {
                 assert!(
@@ -354,16 +362,22 @@ impl<J: Judge> Engine<J> {
             Input::Measured { window, result } => self.on_measured(now, window, result, &mut tx),
             Input::Edge(result) => self.on_edge(now, result, &mut tx),
             Input::EdgeRead(found) => self.on_edge_read(found, &mut tx),
-            Input::Command { command, actor, reason } => {
+            Input::Command { seq, .. } if seq <= self.state.commands_handled => {}
+            Input::Command { seq, command, actor, reason } => {
                 tx.reason = reason;
-                rejected = self.on_command(now, command, Actor::Operator(actor), &mut tx).err();
+                self.state.commands_handled = seq;
+                let actor = Actor::Operator(actor);
+                if let Err(why) = self.on_command(now, command, actor.clone(), &mut tx) {
+                    tx.record(&actor, EventKind::CommandRefused { command, why: why.clone() });
+                    rejected = Some(why);
+                }
             }
         }
         if self.leader {
             self.poll(now, &mut tx);
         }
         let effects = self.finish(now, tx);
-        self.assert_emitted(&effects);
+        self.assert_emitted(&effects, handled_before);
         Output { effects, rejected }
     }
 
@@ -382,7 +396,7 @@ impl<J: Judge> Engine<J> {
         id.epoch < self.epoch || (id.epoch == self.epoch && id.seq <= self.apply_seq)
     }
 
-    fn assert_emitted(&self, effects: &[Effect]) {
+    fn assert_emitted(&self, effects: &[Effect], handled_before: u64) {
         let mut persisted: Option<(&CutoverState, &[Event])> = None;
         for effect in effects {
             match effect {
@@ -444,6 +458,12 @@ impl<J: Judge> Engine<J> {
                 Effect::ReadEdge => {}
             }
         }
+        // A command counts as handled only by a write that says so.
+        let handled = self.state.commands_handled;
+        assert!(
+            handled == handled_before || persisted.is_some_and(|(state, _)| state.commands_handled == handled),
+            "engine assertion: command {handled} handled without a write that records it"
+        );
     }
 
     /// When the engine next wants a [`Input::Tick`]; `None` when it waits only
@@ -743,6 +763,7 @@ impl<J: Judge> Engine<J> {
                     if !self.edge.in_flight {
                         self.edge.retry_at = Some(now);
                     }
+                    return Err("a rollback is already under way; its edge write is tried again now".into());
                 }
                 _ => return refuse(),
             },

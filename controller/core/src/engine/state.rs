@@ -216,6 +216,16 @@ pub struct CutoverState {
     /// replica drives that plan, and `started` records which it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_sha256: Option<String>,
+    /// The inbox number of the last operator command handled, written with
+    /// what it caused: the inbox keeps every command above it, so a command
+    /// whose write never happened (a crash in between) is handled by
+    /// whoever leads next, and none is handled twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commands_handled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How probes through the edge saw a new weight take effect: a cohort key
@@ -262,6 +272,7 @@ impl CutoverState {
             start_at: None,
             scheduled_by: None,
             plan_sha256: None,
+            commands_handled: 0,
         }
     }
 
@@ -400,6 +411,12 @@ pub enum EventKind {
     },
     Completed,
     Aborted,
+    /// An operator's command the cutover could not carry out as it stood,
+    /// and why: recorded, so the command counts as handled.
+    CommandRefused {
+        command: crate::engine::Command,
+        why: String,
+    },
 }
 
 impl EventKind {
@@ -420,7 +437,8 @@ impl EventKind {
             | EventKind::WeightConfirmed { .. }
             | EventKind::EdgeFailed { .. }
             | EventKind::Analysis { .. }
-            | EventKind::StepAdvanced { .. } => false,
+            | EventKind::StepAdvanced { .. }
+            | EventKind::CommandRefused { .. } => false,
         }
     }
 
@@ -440,6 +458,7 @@ impl EventKind {
             EventKind::RolledBack { .. } => "rolled_back",
             EventKind::Completed => "completed",
             EventKind::Aborted => "aborted",
+            EventKind::CommandRefused { .. } => "command_refused",
         }
     }
 }
@@ -504,6 +523,7 @@ impl Event {
             EventKind::RolledBack { reason } => format!("rolled_back ({reason}): the edge confirmed 0%"),
             EventKind::Completed => format!("completed{who}"),
             EventKind::Aborted => format!("aborted{who}"),
+            EventKind::CommandRefused { command, why } => format!("{} refused{who}: {why}", command.as_str()),
         }
     }
 
