@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderValue, Method, Response, StatusCode, Uri};
+use http::{HeaderValue, Response, StatusCode, Uri};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The longest request target accepted: CloudFront's own limit on a URL.
@@ -61,25 +61,12 @@ pub type Refuse = Arc<dyn Fn(&Refusal) -> Response<Bytes> + Send + Sync>;
 /// `error` code and a `message`.
 pub fn refuse_as_json() -> Refuse {
     Arc::new(|refusal: &Refusal| {
-        let body = format!(r#"{{"error":"{}","message":"{}"}}"#, refusal.code, escape(&refusal.message));
+        let body = serde_json::json!({ "error": refusal.code, "message": refusal.message }).to_string();
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = refusal.status;
         response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     })
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Where the guard is in a connection's stream of requests.
@@ -179,13 +166,26 @@ struct Framer {
     framing: Framing,
     /// Bytes not yet judged: the part of a head that has come so far.
     unread: BytesMut,
+    /// How much of `unread` the last look found to be a partial head.
+    looked: usize,
     /// Bytes judged and not yet taken by hyper, in order.
     ready: BytesMut,
 }
 
 impl Framer {
     fn new() -> Framer {
-        Framer { framing: Framing::Head, unread: BytesMut::new(), ready: BytesMut::new() }
+        Framer { framing: Framing::Head, unread: BytesMut::new(), looked: 0, ready: BytesMut::new() }
+    }
+
+    /// Whether a partial head is worth parsing again: a line ended, or it
+    /// doubled, or it passed a bound. A head trickled a byte at a time
+    /// costs linear time, not quadratic.
+    fn worth_a_look(&self) -> bool {
+        let fresh = &self.unread[self.looked..];
+        self.looked == 0
+            || fresh.contains(&b'\n')
+            || self.unread.len() >= 2 * self.looked
+            || self.unread.len() > MAX_HEAD
     }
 
     /// Judges `input` (after whatever came before it); what it refuses,
@@ -205,8 +205,12 @@ impl Framer {
                     };
                 }
                 Framing::Chunked(chunk) => self.chunked(chunk),
+                Framing::Head if !self.worth_a_look() => return None,
                 Framing::Head => match head(&self.unread) {
-                    Judged::Partial => return None,
+                    Judged::Partial => {
+                        self.looked = self.unread.len();
+                        return None;
+                    }
                     Judged::Refused(refusal) => {
                         self.framing = Framing::Refused;
                         self.unread.clear();
@@ -223,8 +227,8 @@ impl Framer {
     }
 
     fn pass(&mut self, n: usize) {
-        let taken = self.unread.split_to(n);
-        self.ready.extend_from_slice(&taken);
+        self.ready.unsplit(self.unread.split_to(n));
+        self.looked = 0;
     }
 
     /// Follows a chunked body through what has come, passing it on.
@@ -297,10 +301,6 @@ fn head(buffer: &[u8]) -> Judged {
     if len > MAX_HEAD {
         return too_large();
     }
-    let method = match Method::from_bytes(request.method.unwrap_or_default().as_bytes()) {
-        Ok(method) => method,
-        Err(_) => return Judged::Refused(Refusal::bad("the request's method is not a method")),
-    };
     if Uri::try_from(path).is_err() {
         return Judged::Refused(Refusal::bad(format!(
             "the request target is not a URI: percent-encode what is not allowed in one ({} bytes)",
@@ -312,7 +312,7 @@ fn head(buffer: &[u8]) -> Judged {
         Err(refusal) => Judged::Refused(refusal),
         // A request that may change protocols, and CONNECT, are hyper's
         // to judge from here on.
-        Ok(_) if method == Method::CONNECT || has(request.headers, "upgrade") => {
+        Ok(_) if request.method == Some("CONNECT") || has(request.headers, "upgrade") => {
             Judged::Accepted { len, next: Framing::Through }
         }
         Ok(next) => Judged::Accepted { len, next },
@@ -542,15 +542,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
                     if kept == read {
                         return Poll::Ready(Ok(()));
                     }
-                    let rest = out.filled()[before + kept..].to_vec();
+                    this.judge(&out.filled()[before + kept..]);
                     out.set_filled(before + kept);
-                    this.judge(&rest);
                     return Poll::Ready(Ok(()));
                 }
             }
-            let new = out.filled()[before..].to_vec();
+            this.judge(&out.filled()[before..]);
             out.set_filled(before);
-            this.judge(&new);
         }
     }
 }

@@ -35,6 +35,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use guard::{refuse_as_json, Refusal, Refuse};
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// How long connections have to finish once their server is told to stop.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
@@ -128,15 +130,12 @@ impl Listener {
     /// Serves each connection with the service `make` gives for its peer,
     /// until `stopped` completes; then lets the connections finish (for up
     /// to [`DRAIN`]).
-    pub async fn serve<M, S, B>(self, make: M, stopped: impl Future<Output = ()>)
+    pub async fn serve<S, B>(self, make: impl FnMut(SocketAddr) -> S, stopped: impl Future<Output = ()>)
     where
-        M: FnMut(SocketAddr) -> S,
-        S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: Service<http::Request<Incoming>, Response = http::Response<B>, Future: Send, Error: Into<BoxError>>
+            + Send
+            + 'static,
+        B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
     {
         self.serve_with(|stream, _| std::future::ready(Some(stream)), make, stopped).await
     }
@@ -144,18 +143,18 @@ impl Listener {
     /// [`Listener::serve`], with a `handshake` (TLS, say) between accepting
     /// a connection and serving HTTP on it: a connection whose handshake
     /// gives nothing is dropped.
-    pub async fn serve_with<H, F, I, M, S, B>(self, handshake: H, mut make: M, stopped: impl Future<Output = ()>)
-    where
-        H: Fn(TcpStream, SocketAddr) -> F,
+    pub async fn serve_with<F, I, S, B>(
+        self,
+        handshake: impl Fn(TcpStream, SocketAddr) -> F,
+        mut make: impl FnMut(SocketAddr) -> S,
+        stopped: impl Future<Output = ()>,
+    ) where
         F: Future<Output = Option<I>> + Send + 'static,
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        M: FnMut(SocketAddr) -> S,
-        S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: Service<http::Request<Incoming>, Response = http::Response<B>, Future: Send, Error: Into<BoxError>>
+            + Send
+            + 'static,
+        B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
     {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut stopped = std::pin::pin!(stopped);

@@ -19,9 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::CreateCutover;
 use crate::client::Client;
-use crate::demo::{plan_toml, secret, start, start_edge, Local, Process};
+use crate::demo::{plan_toml, secret, start, start_edge, Local, LocalRun, Process};
 use crate::failure::Failure;
-use cutover_local::load;
+use crate::stores::StoreAt;
+use cutover_local::{load, Keep};
 
 #[derive(clap::Args)]
 pub struct DaemonBenchArgs {
@@ -66,6 +67,21 @@ fn ticks_per_second() -> f64 {
     }
 }
 
+/// Holds a live stream of cutover `id` open (raw HTTP/1.0, as a browser
+/// would hold it) until it ends, counting its frames.
+pub(crate) async fn watch(server: &str, token: &str, id: &str, frames: &AtomicU64) {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(server).await else { return };
+    let request = format!("GET /v1/cutovers/{id}/stream HTTP/1.0\r\nauthorization: Bearer {token}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut buffer = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+        let events = buffer[..n].windows(2).filter(|w| w == b"\n\n").count() as u64;
+        frames.fetch_add(events, Ordering::Relaxed);
+    }
+}
+
 pub async fn run(args: &DaemonBenchArgs) -> Result<ExitCode, Failure> {
     if args.cutovers == 0 || args.cutovers > 200 || args.watchers > 2000 || args.seconds == 0 {
         return Err(Failure::input("--cutovers 1 to 200, --watchers up to 2000, --seconds above 0"));
@@ -79,29 +95,22 @@ pub async fn run(args: &DaemonBenchArgs) -> Result<ExitCode, Failure> {
 async fn bench(args: &DaemonBenchArgs) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("cutover-bench-daemon-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let log = |name: &str| dir.join(format!("{name}.log"));
-    let origin_line = |side: &str| format!("cutover origin ({side}) listening on http://");
-    let legacy = start(&["origin", "--side", "legacy"], &[], &log("legacy"), &[&origin_line("legacy")]).await?;
-    let serverless =
-        start(&["origin", "--side", "serverless"], &[], &log("serverless"), &[&origin_line("serverless")]).await?;
+    let db = dir.join("cutover.db");
+    let run = LocalRun::new(&StoreAt::Sqlite(db.clone()), "bench")?;
+    let log = |name: &str| run.log(name);
+    let (legacy, serverless) = run.origins().await?;
     let base = cutover_core::plan::DEFAULT_PLAN;
-    let mut local = Local {
-        legacy: format!("http://{}", legacy.address()),
-        serverless: format!("http://{}", serverless.address()),
-        edge: None,
-    };
+    let mut local = Local::new(&legacy, &serverless);
     let edge_plan = dir.join("edge-plan.toml");
     std::fs::write(&edge_plan, plan_toml(base, &local)?)?;
     eprintln!("starting {} edges, the origins and the daemon", args.cutovers);
     let mut edges: Vec<Process> = Vec::new();
     for n in 0..args.cutovers {
-        let edge = start_edge(&edge_plan, 1000, &log(&format!("edge-{n}"))).await?;
+        let edge = start_edge(&edge_plan, 1000, Keep::default(), &log(&format!("edge-{n}"))).await?;
         edges.push(edge);
     }
     let token = secret()?;
     let tokens = format!("bench admin {token}");
-    let db = dir.join("cutover.db");
     let store = db.to_string_lossy().into_owned();
     let daemon = start(
         &["serve", "--listen", "127.0.0.1:0", "--store", &store],
@@ -116,7 +125,7 @@ async fn bench(args: &DaemonBenchArgs) -> anyhow::Result<ExitCode> {
     let ids: Vec<String> = (0..args.cutovers).map(|n| format!("bench-{n:03}")).collect();
     let idle = usage(pid).map_or(0, |(rss, _)| rss);
     for (id, edge) in ids.iter().zip(&edges) {
-        local.edge = Some((format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1])));
+        local.set_edge(edge);
         let create = CreateCutover {
             id: id.clone(),
             plan: plan_toml(base, &local)?,
@@ -133,21 +142,7 @@ async fn bench(args: &DaemonBenchArgs) -> anyhow::Result<ExitCode> {
     let mut watchers = tokio::task::JoinSet::new();
     for n in 0..args.watchers {
         let (server, token, id, frames) = (server.clone(), token.clone(), ids[n % ids.len()].clone(), frames.clone());
-        watchers.spawn(async move {
-            let Ok(mut stream) = tokio::net::TcpStream::connect(&server).await else { return };
-            let request = format!("GET /v1/cutovers/{id}/stream HTTP/1.0\r\nauthorization: Bearer {token}\r\n\r\n");
-            if stream.write_all(request.as_bytes()).await.is_err() {
-                return;
-            }
-            let mut buffer = vec![0u8; 16 * 1024];
-            while let Ok(n) = stream.read(&mut buffer).await {
-                if n == 0 {
-                    return;
-                }
-                let events = buffer[..n].windows(2).filter(|w| w == b"\n\n").count() as u64;
-                frames.fetch_add(events, Ordering::Relaxed);
-            }
-        });
+        watchers.spawn(async move { watch(&server, &token, &id, &frames).await });
     }
 
     tokio::time::sleep(Duration::from_secs(3)).await; // let every cutover start

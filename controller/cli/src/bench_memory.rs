@@ -21,15 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use cutover_core::plan::Plan;
-use cutover_local::load;
+use cutover_local::{load, Keep};
 use http::Request;
 use http_body_util::Full;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::CreateCutover;
 use crate::bench_daemon::usage;
 use crate::client::Client;
-use crate::demo::{plan_toml, secret, start, Local, LocalRun, Process};
+use crate::demo::{plan_toml, secret, slot_ms, start, LocalRun, Process, Stage};
 use crate::failure::Failure;
 use crate::stores::StoreAt;
 
@@ -145,39 +144,15 @@ async fn bench(args: &MemoryBenchArgs) -> anyhow::Result<ExitCode> {
     // Slow enough that the cutover is still stepping when the run ends.
     let wall = Duration::from_secs(args.seconds).mul_f64(1.5);
     let speed = (plan.duration().as_secs_f64() / wall.as_secs_f64()).max(1.0);
-    let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / speed / 5.0).round() as u64).clamp(5, 1000);
+    let slot_ms = slot_ms(&plan, speed);
     // The edge keeps ten judging intervals as recorded, and merged slots
     // for at most half the warm-up more.
     let fine = 50u64;
-    let coarse = ((args.warm_up * 1000 / 2 / slot_ms).saturating_sub(fine) / 60).max(1);
+    let coarse = ((args.warm_up * 1000 / 2 / slot_ms).saturating_sub(fine) / 60).max(1) as usize;
 
     let run = LocalRun::new(&args.store, "memory")?;
     let log = |name: &str| run.log(name);
-    let (legacy, serverless) = run.origins().await?;
-    let mut local = Local {
-        legacy: format!("http://{}", legacy.address()),
-        serverless: format!("http://{}", serverless.address()),
-        edge: None,
-    };
-    let plan_path = run.dir.join(format!("{}.plan.toml", run.id));
-    std::fs::write(&plan_path, plan_toml(text, &local)?)?;
-    let (plan_arg, slot, keep) = (plan_path.to_string_lossy(), slot_ms.to_string(), format!("{fine},{coarse}"));
-    let edge_args = [
-        "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--plan",
-        &plan_arg,
-        "--slot-ms",
-        &slot,
-        "--keep-slots",
-        &keep,
-    ];
-    let prefixes = ["cutover edge listening on http://", "cutover edge admin on http://"];
-    let edge = start(&edge_args, &[], &log("edge"), &prefixes).await?;
-    local.edge = Some((format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1])));
+    let Stage { legacy, serverless, edge, local, .. } = run.stage(text, slot_ms, Keep { fine, coarse }).await?;
     let plan_text = plan_toml(text, &local)?;
 
     let token = secret()?;
@@ -327,14 +302,9 @@ fn progress(second: u64, args: &MemoryBenchArgs, series: &[Series]) {
 /// A live stream of the cutover, read and dropped as it comes, reopened if
 /// it ends.
 async fn watch(server: String, token: String, id: String) {
+    let frames = std::sync::atomic::AtomicU64::new(0);
     loop {
-        if let Ok(mut stream) = tokio::net::TcpStream::connect(&server).await {
-            let request = format!("GET /v1/cutovers/{id}/stream HTTP/1.0\r\nauthorization: Bearer {token}\r\n\r\n");
-            if stream.write_all(request.as_bytes()).await.is_ok() {
-                let mut buffer = vec![0u8; 16 * 1024];
-                while let Ok(1..) = stream.read(&mut buffer).await {}
-            }
-        }
+        crate::bench_daemon::watch(&server, &token, &id, &frames).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -24,7 +24,7 @@ use cutover_core::plan::Plan;
 use cutover_core::store::Store;
 use cutover_core::units::{format_duration, Weight};
 use cutover_local::load;
-use cutover_local::PROBE_HEADER;
+use cutover_local::{Keep, PROBE_HEADER};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncBufReadExt;
@@ -164,6 +164,37 @@ impl LocalRun {
         };
         Ok((side("legacy").await?, side("serverless").await?))
     }
+
+    /// The origins and an edge in front of them (recording in slots of
+    /// `slot_ms`, keeping `keep`), and the plan's `[target.local]` pointed
+    /// at them; the edge reads `plan_text` with the origins' addresses from
+    /// `<id>.plan.toml`.
+    pub(crate) async fn stage(&self, plan_text: &str, slot_ms: u64, keep: Keep) -> anyhow::Result<Stage> {
+        let (legacy, serverless) = self.origins().await?;
+        let mut local = Local::new(&legacy, &serverless);
+        let plan_path = self.dir.join(format!("{}.plan.toml", self.id));
+        std::fs::write(&plan_path, plan_toml(plan_text, &local)?)
+            .with_context(|| format!("write {}", plan_path.display()))?;
+        let edge = start_edge(&plan_path, slot_ms, keep, &self.log("edge")).await?;
+        local.set_edge(&edge);
+        Ok(Stage { legacy, serverless, edge, local, plan_path })
+    }
+}
+
+/// A local run's origins and edge, and where their plan is.
+pub(crate) struct Stage {
+    pub(crate) legacy: Process,
+    pub(crate) serverless: Process,
+    /// Its addresses: users', then admin.
+    pub(crate) edge: Process,
+    pub(crate) local: Local,
+    pub(crate) plan_path: PathBuf,
+}
+
+/// How long the edge's slots are for a plan run at `speed`: a fifth of a
+/// judging interval, in wall time (5 ms to 1 s).
+pub(crate) fn slot_ms(plan: &Plan, speed: f64) -> u64 {
+    ((plan.guardrails.interval.as_secs_f64() * 1e3 / speed / 5.0).round() as u64).clamp(5, 1000)
 }
 
 /// Starts `cutover ARGS...` and reads an address from each of its first
@@ -200,11 +231,12 @@ pub(crate) async fn start(
 }
 
 /// `cutover edge` on free ports for users and admin, in front of `plan`'s
-/// upstreams, recording in slots of `slot_ms`; its addresses in that order.
-pub(crate) async fn start_edge(plan: &Path, slot_ms: u64, log: &Path) -> anyhow::Result<Process> {
-    let (plan, slot) = (plan.to_string_lossy(), slot_ms.to_string());
-    let args =
-        ["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan", &plan, "--slot-ms", &slot];
+/// upstreams, recording in slots of `slot_ms` and keeping `keep`; its
+/// addresses in that order.
+pub(crate) async fn start_edge(plan: &Path, slot_ms: u64, keep: Keep, log: &Path) -> anyhow::Result<Process> {
+    let (plan, slot, keep) = (plan.to_string_lossy(), slot_ms.to_string(), keep.to_string());
+    let mut args = vec!["edge", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--plan", &plan];
+    args.extend(["--slot-ms", &slot, "--keep-slots", &keep]);
     start(&args, &[], log, &["cutover edge listening on http://", "cutover edge admin on http://"]).await
 }
 
@@ -241,24 +273,12 @@ pub async fn run(args: &DemoArgs, aws: &EndpointArgs) -> Result<ExitCode, Failur
 
 async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) -> anyhow::Result<ExitCode> {
     let run = LocalRun::new(&args.store, "demo")?;
-    let (dir, id) = (run.dir.clone(), run.id.clone());
+    let id = run.id.clone();
     let log = |name: &str| run.log(name);
-    let (legacy, serverless) = run.origins().await?;
-    let plan_path = dir.join(format!("{id}.plan.toml"));
-    // Record in slots of a fifth of a judging interval, in wall time.
-    let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / args.speed / 5.0).round() as u64).clamp(5, 1000);
     // The edge reads its upstreams from the plan; the plan then learns the
     // edge's own addresses, and is written again as the cutover runs it.
-    let mut local = Local {
-        legacy: format!("http://{}", legacy.address()),
-        serverless: format!("http://{}", serverless.address()),
-        edge: None,
-    };
-    std::fs::write(&plan_path, plan_toml(plan_text, &local)?)
-        .with_context(|| format!("write {}", plan_path.display()))?;
-    let edge = start_edge(&plan_path, slot_ms, &log("edge")).await?;
-    let (edge_url, admin_url) = (format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1]));
-    local.edge = Some((edge_url.clone(), admin_url.clone()));
+    let Stage { legacy, serverless, edge, local, plan_path } =
+        run.stage(plan_text, slot_ms(&plan, args.speed), Keep::default()).await?;
     let plan_text = plan_toml(plan_text, &local)?;
     std::fs::write(&plan_path, &plan_text).with_context(|| format!("write {}", plan_path.display()))?;
 
@@ -368,7 +388,7 @@ async fn demo(args: &DemoArgs, aws: &EndpointArgs, plan_text: &str, plan: Plan) 
         Err(e) => eprintln!("could not read the cutover for its report: {e}"),
     }
     if args.keep {
-        println!("\nstill serving (Ctrl-C to stop): control API {server}, edge {edge_url}");
+        println!("\nstill serving (Ctrl-C to stop): control API {server}, edge http://{}", edge.address());
         println!("  dashboard {server}/#/cutovers/{id}?token={token}");
         println!("  export CUTOVER_SERVER={server} CUTOVER_TOKEN={token}");
         println!("  cutover status {id}; cutover history {id}; cutover rollback {id} --reason \"...\"");
@@ -399,6 +419,19 @@ pub(crate) struct Local {
     pub(crate) serverless: String,
     /// The edge's users' and admin addresses, once it listens.
     pub(crate) edge: Option<(String, String)>,
+}
+
+impl Local {
+    /// Two running origins, no edge yet.
+    pub(crate) fn new(legacy: &Process, serverless: &Process) -> Local {
+        let url = |p: &Process| format!("http://{}", p.address());
+        Local { legacy: url(legacy), serverless: url(serverless), edge: None }
+    }
+
+    /// The edge `edge` listens: users' address first, then admin.
+    pub(crate) fn set_edge(&mut self, edge: &Process) {
+        self.edge = Some((format!("http://{}", edge.addresses[0]), format!("http://{}", edge.addresses[1])));
+    }
 }
 
 /// The plan with its `[target.local]` pointed at the demo's processes.

@@ -94,16 +94,6 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// `--keep-slots FINE,COARSE`: both at least 1.
-pub fn parse_keep(text: &str) -> Result<cutover_local::Keep, String> {
-    let fix = "give FINE,COARSE: two whole numbers of slots, each at least 1 (the default is 3000,5000)";
-    let (fine, coarse) = text.split_once(',').ok_or_else(|| format!("{text:?}: {fix}"))?;
-    match (fine.trim().parse::<u64>(), coarse.trim().parse::<usize>()) {
-        (Ok(fine @ 1..), Ok(coarse @ 1..)) => Ok(cutover_local::Keep { fine, coarse }),
-        _ => Err(format!("{text:?}: {fix}")),
-    }
-}
-
 /// An upstream that answers at once, so what is measured is the edge:
 /// `cutover bench upstream` serves it (a process of its own, so that it
 /// can sit on the edge's core and not the load generator's).

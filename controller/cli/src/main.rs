@@ -123,7 +123,7 @@ enum Cmd {
         slot_ms: u64,
         /// Slots kept: FINE as recorded, then COARSE more merged 60 to one. Bounds the edge's
         /// memory; the default keeps a 48 h cutover and its lookback at 1 s slots.
-        #[arg(long, value_name = "FINE,COARSE", default_value = "3000,5000", value_parser = edge::parse_keep)]
+        #[arg(long, value_name = "FINE,COARSE", default_value_t)]
         keep_slots: cutover_local::Keep,
     },
 }

@@ -36,12 +36,12 @@ use cutover_core::plan::Plan;
 use cutover_core::ports::EdgePort;
 use cutover_core::store::Store;
 use cutover_core::units::{format_duration, Weight};
-use cutover_local::LocalEdgePort;
+use cutover_local::{Keep, LocalEdgePort};
 use cutover_sim::rng::Rng;
 
 use crate::api::{CommandName, CreateCutover};
 use crate::client::Client;
-use crate::demo::{plan_toml, secret, start, start_edge, Local, LocalRun, Process};
+use crate::demo::{plan_toml, secret, slot_ms, start, LocalRun, Process, Stage};
 use crate::failure::Failure;
 use crate::stores::{AnyStore, EndpointArgs, Open, StoreAt};
 
@@ -75,6 +75,8 @@ pub struct SoakArgs {
     store: StoreAt,
 }
 
+/// Who the soak's token names: the actor of the commands it sends.
+const ACTOR: &str = "soak";
 /// The time between disruptions the default speed aims at.
 const SPACING: Duration = Duration::from_secs(4);
 /// The fastest default speed (the demo's).
@@ -163,25 +165,16 @@ impl Soak<'_> {
         let run = LocalRun::new(&args.store, "soak")?;
         let (dir, id) = (run.dir.clone(), run.id.clone());
         let log = |name: &str| run.log(name);
-        let (legacy, serverless) = run.origins().await?;
-        let mut local = Local {
-            legacy: format!("http://{}", legacy.address()),
-            serverless: format!("http://{}", serverless.address()),
-            edge: None,
-        };
-        let plan_path = dir.join(format!("{id}.plan.toml"));
-        std::fs::write(&plan_path, plan_toml(plan_text, &local)?)?;
-        let slot_ms = ((plan.guardrails.interval.as_secs_f64() * 1e3 / self.speed / 5.0).round() as u64).clamp(5, 1000);
-        let edge = start_edge(&plan_path, slot_ms, &log("edge")).await?;
+        let Stage { legacy, serverless, edge, local, plan_path } =
+            run.stage(plan_text, slot_ms(&plan, self.speed), Keep::default()).await?;
         let admin_url = format!("http://{}", edge.addresses[1]);
-        local.edge = Some((format!("http://{}", edge.address()), admin_url.clone()));
         let heard = Heard::default();
         let (hook, _receiver) = receiver(heard.clone()).await?;
         let plan_text = with_webhook(&plan_toml(plan_text, &local)?, &hook)?;
         std::fs::write(&plan_path, &plan_text)?;
 
         let token = secret()?;
-        let tokens = format!("soak admin {token}");
+        let tokens = format!("{ACTOR} admin {token}");
         let store_arg = args.store.to_string();
         let ttl = args.lease_ttl.to_string();
         let mut count = 0;
@@ -513,17 +506,12 @@ impl Report<'_> {
         let steps = confirmed.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(" → ");
         rows.push(("steps confirmed", steps, in_order));
         // Every version from 1 has events (the engine writes none
-        // without), numbered from 0: the first is (1, 0), and each next one
-        // the next index or the next version's first.
+        // without): a trail where each follows the one before has no hole.
         let mut holes = 0;
-        let mut previous: Option<(u64, u16)> = None;
+        let mut previous = None;
         for event in self.trail {
             let place = (event.version, event.index);
-            let follows = match previous {
-                None => place == (1, 0),
-                Some((version, index)) => place == (version, index + 1) || place == (version + 1, 0),
-            };
-            holes += usize::from(!follows);
+            holes += usize::from(!cutover_core::audit::follows(previous, place));
             previous = Some(place);
         }
         let last = self.trail.last().map_or(0, |e| e.version);
@@ -558,7 +546,7 @@ impl Report<'_> {
         let answered = self
             .trail
             .iter()
-            .filter(|e| matches!(&e.actor, Actor::Operator(name) if name == "soak"))
+            .filter(|e| matches!(&e.actor, Actor::Operator(name) if name == ACTOR))
             .filter(|e| {
                 matches!(
                     e.kind,

@@ -34,6 +34,19 @@ pub struct Trail {
     pub records: Vec<Record>,
 }
 
+/// Whether an event at `place` (version, index) may follow one at
+/// `previous` in a trail: the first is (1, 0), each next one the next index
+/// or the next version's first. A trail where every event follows has no
+/// hole and no repeat.
+pub fn follows(previous: Option<(u64, u16)>, place: (u64, u16)) -> bool {
+    match previous {
+        None => place == (1, 0),
+        Some((version, index)) => {
+            index.checked_add(1).map(|next| (version, next)) == Some(place) || place == (version + 1, 0)
+        }
+    }
+}
+
 /// The hash of an event whose body is `body`, following `previous`.
 pub fn link(previous: &str, body: &str) -> String {
     let mut hasher = Sha256::new();
@@ -98,6 +111,16 @@ pub fn verify(trail: &Trail) -> Result<usize, Broken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_follows_the_next_index_or_the_next_versions_first() {
+        assert!(follows(None, (1, 0)));
+        assert!(!follows(None, (2, 0)), "a trail starts at 1.0");
+        assert!(follows(Some((3, 1)), (3, 2)) && follows(Some((3, 1)), (4, 0)));
+        assert!(!follows(Some((3, 1)), (3, 1)), "a repeat");
+        assert!(!follows(Some((3, 1)), (5, 0)) && !follows(Some((3, 1)), (4, 1)), "a hole");
+        assert!(!follows(Some((3, u16::MAX)), (3, 0)), "no wrap");
+    }
 
     fn trail(bodies: &[&str]) -> Trail {
         let hashes = seal(GENESIS, bodies.iter().copied());

@@ -87,6 +87,31 @@ impl Default for Keep {
     }
 }
 
+/// `FINE,COARSE`, as `cutover edge --keep-slots` takes it.
+impl std::fmt::Display for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.fine, self.coarse)
+    }
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Keep, String> {
+        let fix = || {
+            format!(
+                "{text:?}: give FINE,COARSE, two whole numbers of slots, each at least 1 (the default is {})",
+                Keep::default()
+            )
+        };
+        let (fine, coarse) = text.split_once(',').ok_or_else(fix)?;
+        match (fine.trim().parse::<u64>(), coarse.trim().parse::<usize>()) {
+            (Ok(fine @ 1..), Ok(coarse @ 1..)) => Ok(Keep { fine, coarse }),
+            _ => Err(fix()),
+        }
+    }
+}
+
 type Body = BoxBody<Bytes, hyper::Error>;
 
 struct Shared {
@@ -559,6 +584,16 @@ mod tests {
         assert_eq!(count(&slots, old + 1, old + 5 * COARSE), 4 * COARSE, "a merged slot counts where it starts");
         // Everything kept, each request once.
         assert_eq!(count(&slots, 0, total), fine_slots + coarse_slots as u64 * COARSE);
+    }
+
+    #[test]
+    fn keep_reads_as_it_is_written() {
+        assert_eq!("3000,5000".parse::<Keep>(), Ok(Keep::default()));
+        assert_eq!(Keep { fine: 50, coarse: 7 }.to_string().parse::<Keep>(), Ok(Keep { fine: 50, coarse: 7 }));
+        for bad in ["3000", "0,5", "5,0", "a,b", "-1,5"] {
+            let said = bad.parse::<Keep>().expect_err(bad);
+            assert!(said.contains("give FINE,COARSE"), "{said}");
+        }
     }
 
     #[test]

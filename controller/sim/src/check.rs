@@ -167,8 +167,6 @@ impl Checker {
         }
     }
 
-    /// The whole audit log at the end: every version once, in order, each
-    /// write's events numbered from 0, the last version the state's.
     /// At the end: every command sent was handled, by a write that says so
     /// (none lost in a crash; with the monotony above, none twice).
     pub fn commands(&mut self, at: Timestamp, sent: u64, state: &CutoverState) {
@@ -178,15 +176,13 @@ impl Checker {
         }
     }
 
+    /// The whole audit log at the end: every version once, in order, each
+    /// write's events numbered from 0, the last version the state's.
     pub fn audit(&mut self, log: &[Event], state: &CutoverState) {
         let mut prev: Option<(u64, u16)> = None;
         for e in log {
             let at = (e.version, e.index);
-            let follows = match prev {
-                None => at == (1, 0),
-                Some((v, i)) => at == (v, i + 1) || at == (v + 1, 0),
-            };
-            if !follows {
+            if !cutover_core::audit::follows(prev, at) {
                 let after = prev.map_or("the start".into(), |(v, i)| format!("{v}.{i}"));
                 return self.violation(e.at, "audit-log", format!("event {}.{} after {after}", e.version, e.index));
             }

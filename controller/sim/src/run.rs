@@ -310,8 +310,8 @@ struct Leader<J> {
     /// Stalled (or its clock jumped) until this time: inputs wait.
     asleep: bool,
     waiting: Vec<Input>,
-    /// The last inbox number this engine has read (the driver reads after
-    /// its state's `commands_handled`, and again each round).
+    /// The last inbox number this engine has read; when it is built, its
+    /// state's `commands_handled` (the driver reads after that).
     read_through: u64,
 }
 
@@ -445,17 +445,12 @@ pub fn run<J: Judge>(
     let mut now = start;
     loop {
         inbox.retain(|(seq, ..)| *seq > store.state.commands_handled);
-        let unread = |l: &Leader<J>| {
-            let after = l.read_through.max(l.engine.state().commands_handled);
-            !l.asleep && inbox.last().is_some_and(|(seq, ..)| *seq > after)
-        };
+        let unread = |l: &Leader<J>| !l.asleep && inbox.last().is_some_and(|(seq, ..)| *seq > l.read_through);
         if let Some(l) = leader.as_mut().filter(|l| unread(l)) {
             // Read in the order sent, after what is already due (the
             // inputs are a stack).
-            let after = l.read_through.max(l.engine.state().commands_handled);
-            let unread = inbox.iter().filter(|(seq, ..)| *seq > after);
-            let mut fresh: Vec<Input> = unread
-                .rev()
+            let fresh = inbox.iter().rev().take_while(|(seq, ..)| *seq > l.read_through);
+            let mut fresh: Vec<Input> = fresh
                 .map(|&(seq, command, who)| Input::Command {
                     seq,
                     command,
@@ -463,7 +458,7 @@ pub fn run<J: Judge>(
                     reason: Some(format!("{who} at {now}")),
                 })
                 .collect();
-            l.read_through = inbox.last().map_or(after, |(seq, ..)| after.max(*seq));
+            l.read_through = inbox.last().map_or(l.read_through, |(seq, ..)| *seq);
             fresh.append(&mut inputs);
             inputs = fresh;
         }

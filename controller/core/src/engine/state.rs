@@ -220,12 +220,8 @@ pub struct CutoverState {
     /// what it caused: the inbox keeps every command above it, so a command
     /// whose write never happened (a crash in between) is handled by
     /// whoever leads next, and none is handled twice.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::measure::is_zero")]
     pub commands_handled: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// How probes through the edge saw a new weight take effect: a cohort key
