@@ -1,4 +1,4 @@
-//! The handlers: one per [`Function`], over any [`Store`] and [`Backend`].
+//! The handlers: one per [`Function`], over any [`ItemStore`] and [`Backend`].
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +11,7 @@ use crate::backend::{Backend, BackendError, Trace};
 use crate::domain;
 use crate::error::ApiError;
 use crate::routes::{self, Function, Lookup, Route};
-use crate::store::{Entity, Expect, Item, Key, Store, StoreError};
+use crate::store::{Entity, Expect, Item, ItemStore, ItemStoreError, Key};
 
 /// Names the side that answered: the controller checks the edge split by it.
 pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
@@ -79,7 +79,7 @@ impl Reply {
     }
 }
 
-impl<S: Store, B: Backend> App<S, B> {
+impl<S: ItemStore, B: Backend> App<S, B> {
     pub fn new(store: S, backend: B, config: Config) -> App<S, B> {
         App { store, backend, config }
     }
@@ -200,7 +200,7 @@ impl<S: Store, B: Backend> App<S, B> {
         let item = Item { body, version, expires_at: None };
         match self.store.put(&Key::new(entity, id), &item, expect).await {
             Ok(()) => Ok(Reply { status, etag: Some(version), ..Reply::ok(item.body) }),
-            Err(StoreError::ConditionFailed) => {
+            Err(ItemStoreError::ConditionFailed) => {
                 let what = noun(entity);
                 let message = match precondition {
                     Precondition::Create => {
@@ -365,9 +365,9 @@ fn noun(entity: Entity) -> &'static str {
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
+fn store_error(e: ItemStoreError) -> ApiError {
     match e {
-        StoreError::Unavailable { retryable: true, message } => {
+        ItemStoreError::Unavailable { retryable: true, message } => {
             tracing::warn!(error = %message, "store unavailable");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the data store is busy; retry shortly")
         }

@@ -3,7 +3,7 @@
 //! * [`routes`] — the route contract (`api-lambdas/routes.json`), parsed once.
 //! * [`domain`] — what a valid id and body are.
 //! * [`openapi`] — the contract as an OpenAPI document (for fuzzing).
-//! * [`App`] — the handlers, generic over a [`store::Store`] and a
+//! * [`App`] — the handlers, generic over a [`store::ItemStore`] and a
 //!   [`backend::Backend`]; `cutover-api-lambda` runs them in Lambda, one
 //!   function per route, and `api-local` serves them all over HTTP.
 //!

@@ -1,8 +1,8 @@
 //! The data port: items by key, written under a version condition.
 //!
 //! Two calls, each one DynamoDB action, so the contract's IAM list can be
-//! checked against what the handlers really call: [`Store::get`] is
-//! `dynamodb:GetItem`, [`Store::put`] is `dynamodb:PutItem`.
+//! checked against what the handlers really call: [`ItemStore::get`] is
+//! `dynamodb:GetItem`, [`ItemStore::put`] is `dynamodb:PutItem`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -65,7 +65,7 @@ pub enum Expect {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
+pub enum ItemStoreError {
     /// The condition did not hold: someone else wrote first.
     #[error("the item changed since it was read")]
     ConditionFailed,
@@ -76,20 +76,20 @@ pub enum StoreError {
     Unavailable { message: String, retryable: bool },
 }
 
-pub trait Store: Send + Sync + 'static {
+pub trait ItemStore: Send + Sync + 'static {
     /// The item, if any (a strongly consistent read).
-    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send;
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, ItemStoreError>> + Send;
     /// Writes `item` if `expect` holds.
-    fn put(&self, key: &Key, item: &Item, expect: Expect) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put(&self, key: &Key, item: &Item, expect: Expect) -> impl Future<Output = Result<(), ItemStoreError>> + Send;
 }
 
 /// One store shared by several apps (the local server's sides, tests).
-impl<S: Store> Store for std::sync::Arc<S> {
-    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send {
+impl<S: ItemStore> ItemStore for std::sync::Arc<S> {
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, ItemStoreError>> + Send {
         S::get(self, key)
     }
 
-    fn put(&self, key: &Key, item: &Item, expect: Expect) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn put(&self, key: &Key, item: &Item, expect: Expect) -> impl Future<Output = Result<(), ItemStoreError>> + Send {
         S::put(self, key, item, expect)
     }
 }
@@ -97,15 +97,15 @@ impl<S: Store> Store for std::sync::Arc<S> {
 /// A function whose contract names no DynamoDB action is built with no
 /// store: `None` refuses every call, so a handler that strays outside its
 /// contract fails loudly in tests rather than at the IAM boundary in AWS.
-impl<S: Store> Store for Option<S> {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+impl<S: ItemStore> ItemStore for Option<S> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, ItemStoreError> {
         match self {
             Some(store) => store.get(key).await,
             None => Err(no_store()),
         }
     }
 
-    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), ItemStoreError> {
         match self {
             Some(store) => store.put(key, item, expect).await,
             None => Err(no_store()),
@@ -119,18 +119,18 @@ impl<S: Store> Store for Option<S> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Absent;
 
-impl Store for Absent {
-    async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
+impl ItemStore for Absent {
+    async fn get(&self, _: &Key) -> Result<Option<Item>, ItemStoreError> {
         Err(no_store())
     }
 
-    async fn put(&self, _: &Key, _: &Item, _: Expect) -> Result<(), StoreError> {
+    async fn put(&self, _: &Key, _: &Item, _: Expect) -> Result<(), ItemStoreError> {
         Err(no_store())
     }
 }
 
-fn no_store() -> StoreError {
-    StoreError::Unavailable {
+fn no_store() -> ItemStoreError {
+    ItemStoreError::Unavailable {
         message: "this function has no DynamoDB access in api-lambdas/routes.json".into(),
         retryable: false,
     }
@@ -138,13 +138,13 @@ fn no_store() -> StoreError {
 
 /// The in-memory store: for the local server and the tests.
 #[derive(Debug, Default)]
-pub struct MemoryStore {
+pub struct MemoryItemStore {
     items: Mutex<HashMap<Key, Item>>,
 }
 
-impl MemoryStore {
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
+impl MemoryItemStore {
+    pub fn new() -> MemoryItemStore {
+        MemoryItemStore::default()
     }
 
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Item>> {
@@ -154,12 +154,12 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+impl ItemStore for MemoryItemStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, ItemStoreError> {
         Ok(self.items().get(key).cloned())
     }
 
-    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), ItemStoreError> {
         let mut items = self.items();
         let holds = match expect {
             Expect::Absent => !items.contains_key(key),
@@ -167,21 +167,21 @@ impl Store for MemoryStore {
             Expect::Anything => true,
         };
         if !holds {
-            return Err(StoreError::ConditionFailed);
+            return Err(ItemStoreError::ConditionFailed);
         }
         items.insert(key.clone(), item.clone());
         Ok(())
     }
 }
 
-/// The behaviour every [`Store`] must have, written once and run against
-/// each implementation (`MemoryStore` here, `DynamoStore` against moto).
+/// The behaviour every [`ItemStore`] must have, written once and run against
+/// each implementation (`MemoryItemStore` here, `DynamoItemStore` against moto).
 /// Keys are made unique with `namespace` so runs can share a table.
 pub mod conformance {
     use super::*;
 
     /// Runs every check; panics with the check's name on the first failure.
-    pub async fn run<S: Store>(store: &S, namespace: &str) {
+    pub async fn run<S: ItemStore>(store: &S, namespace: &str) {
         get_of_a_missing_key_is_none(store, namespace).await;
         create_then_replace_by_version(store, namespace).await;
         items_round_trip_exactly(store, namespace).await;
@@ -197,22 +197,22 @@ pub mod conformance {
         Item { body: body.into(), version, expires_at: None }
     }
 
-    async fn get_of_a_missing_key_is_none<S: Store>(store: &S, ns: &str) {
+    async fn get_of_a_missing_key_is_none<S: ItemStore>(store: &S, ns: &str) {
         let got = store.get(&key(ns, Entity::UserContext, "missing")).await;
         assert_eq!(got, Ok(None), "get of a missing key");
     }
 
-    async fn create_then_replace_by_version<S: Store>(store: &S, ns: &str) {
+    async fn create_then_replace_by_version<S: ItemStore>(store: &S, ns: &str) {
         let k = key(ns, Entity::UserContext, "versioned");
         assert_eq!(store.put(&k, &item("{\"v\":1}", 1), Expect::Absent).await, Ok(()), "create");
         assert_eq!(
             store.put(&k, &item("{\"v\":9}", 1), Expect::Absent).await,
-            Err(StoreError::ConditionFailed),
+            Err(ItemStoreError::ConditionFailed),
             "a second create must fail"
         );
         assert_eq!(
             store.put(&k, &item("{\"v\":9}", 3), Expect::Version(2)).await,
-            Err(StoreError::ConditionFailed),
+            Err(ItemStoreError::ConditionFailed),
             "a replace of a version that is not stored must fail"
         );
         assert_eq!(store.put(&k, &item("{\"v\":2}", 2), Expect::Version(1)).await, Ok(()), "replace");
@@ -220,13 +220,13 @@ pub mod conformance {
         let absent = key(ns, Entity::UserContext, "never-created");
         assert_eq!(
             store.put(&absent, &item("{}", 2), Expect::Version(1)).await,
-            Err(StoreError::ConditionFailed),
+            Err(ItemStoreError::ConditionFailed),
             "a replace of a missing item must fail"
         );
         assert_eq!(store.get(&absent).await, Ok(None), "a failed write leaves nothing behind");
     }
 
-    async fn items_round_trip_exactly<S: Store>(store: &S, ns: &str) {
+    async fn items_round_trip_exactly<S: ItemStore>(store: &S, ns: &str) {
         let body = format!(r#"{{"name":"Zoë ✓","pad":"{}","n":1.5e300}}"#, "x".repeat(15_000));
         let written = Item { body, version: 7, expires_at: Some(4_102_444_800) };
         let k = key(ns, Entity::Metadata, "round-trip");
@@ -234,7 +234,7 @@ pub mod conformance {
         assert_eq!(store.get(&k).await, Ok(Some(written)), "an item reads back exactly as written");
     }
 
-    async fn unconditional_writes_overwrite<S: Store>(store: &S, ns: &str) {
+    async fn unconditional_writes_overwrite<S: ItemStore>(store: &S, ns: &str) {
         let k = key(ns, Entity::Metadata, "cache");
         let first = Item { body: "{\"a\":1}".into(), version: 1, expires_at: Some(100) };
         let second = Item { body: "{\"a\":2}".into(), version: 1, expires_at: None };
@@ -243,7 +243,7 @@ pub mod conformance {
         assert_eq!(store.get(&k).await, Ok(Some(second)), "the last unconditional write wins whole");
     }
 
-    async fn concurrent_replaces_have_one_winner<S: Store>(store: &S, ns: &str) {
+    async fn concurrent_replaces_have_one_winner<S: ItemStore>(store: &S, ns: &str) {
         let k = key(ns, Entity::WorkflowMapping, "raced");
         store.put(&k, &item("{}", 1), Expect::Absent).await.expect("create");
         let writers: Vec<_> = (0..8)
@@ -255,7 +255,7 @@ pub mod conformance {
         let results = crate::join_all(writers).await;
         let winners = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(winners, 1, "exactly one of 8 racing replaces of version 1 wins: {results:?}");
-        assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::ConditionFailed))), "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(ItemStoreError::ConditionFailed))), "{results:?}");
         let stored = store.get(&k).await.expect("get").expect("item");
         assert_eq!(stored.version, 2);
         let winner = results.iter().position(|r| r.is_ok()).unwrap_or_default();
@@ -269,12 +269,12 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_conforms() {
-        conformance::run(&MemoryStore::new(), "mem").await;
+        conformance::run(&MemoryItemStore::new(), "mem").await;
     }
 
     #[tokio::test]
     async fn no_store_refuses_and_says_why() {
-        let err = None::<MemoryStore>.get(&Key::new(Entity::UserContext, "u")).await.unwrap_err();
+        let err = None::<MemoryItemStore>.get(&Key::new(Entity::UserContext, "u")).await.unwrap_err();
         assert!(err.to_string().contains("routes.json"));
     }
 }

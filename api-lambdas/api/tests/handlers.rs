@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_api::backend::{Backend, BackendError, BackendResponse, Trace};
 use cutover_api::routes::{contract, Function};
-use cutover_api::store::{Entity, Expect, Item, Key, MemoryStore, Store, StoreError};
+use cutover_api::store::{Entity, Expect, Item, ItemStore, ItemStoreError, Key, MemoryItemStore};
 use cutover_api::{App, Config, Invocation};
 use http::{Method, Request, Response};
 use serde_json::{json, Value};
@@ -40,11 +40,11 @@ impl Backend for ScriptedBackend {
     }
 }
 
-type TestApp = App<MemoryStore, Arc<ScriptedBackend>>;
+type TestApp = App<MemoryItemStore, Arc<ScriptedBackend>>;
 
 fn app_with(config: Config) -> (TestApp, Arc<ScriptedBackend>) {
     let backend = Arc::new(ScriptedBackend::default());
-    (App::new(MemoryStore::new(), backend.clone(), config), backend)
+    (App::new(MemoryItemStore::new(), backend.clone(), config), backend)
 }
 
 fn app() -> (TestApp, Arc<ScriptedBackend>) {
@@ -66,17 +66,17 @@ fn request(method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> 
     builder.body(Bytes::from(body.to_owned())).unwrap()
 }
 
-async fn call<S: Store, B: Backend>(app: &App<S, B>, req: Request<Bytes>) -> (u16, Value, Response<Bytes>) {
+async fn call<S: ItemStore, B: Backend>(app: &App<S, B>, req: Request<Bytes>) -> (u16, Value, Response<Bytes>) {
     let response = app.handle(req, &invocation()).await;
     let body: Value = serde_json::from_slice(response.body()).expect("every answer is JSON");
     (response.status().as_u16(), body, response)
 }
 
-async fn get<S: Store, B: Backend>(app: &App<S, B>, path: &str) -> (u16, Value, Response<Bytes>) {
+async fn get<S: ItemStore, B: Backend>(app: &App<S, B>, path: &str) -> (u16, Value, Response<Bytes>) {
     call(app, request(Method::GET, path, &[], "")).await
 }
 
-async fn put<S: Store, B: Backend>(
+async fn put<S: ItemStore, B: Backend>(
     app: &App<S, B>,
     path: &str,
     precondition: (&str, &str),
@@ -395,12 +395,12 @@ async fn a_lambda_serves_only_its_own_route() {
 #[tokio::test]
 async fn the_store_being_down_is_a_503_and_access_denied_a_500() {
     struct Down(bool);
-    impl Store for Down {
-        async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
-            Err(StoreError::Unavailable { message: "throttled".into(), retryable: self.0 })
+    impl ItemStore for Down {
+        async fn get(&self, _: &Key) -> Result<Option<Item>, ItemStoreError> {
+            Err(ItemStoreError::Unavailable { message: "throttled".into(), retryable: self.0 })
         }
-        async fn put(&self, _: &Key, _: &Item, _: Expect) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable { message: "throttled".into(), retryable: self.0 })
+        async fn put(&self, _: &Key, _: &Item, _: Expect) -> Result<(), ItemStoreError> {
+            Err(ItemStoreError::Unavailable { message: "throttled".into(), retryable: self.0 })
         }
     }
     let app = App::new(Down(true), None::<Arc<ScriptedBackend>>, Config::default());
@@ -413,7 +413,7 @@ async fn the_store_being_down_is_a_503_and_access_denied_a_500() {
 /// Records the DynamoDB action and key of each store call.
 #[derive(Default)]
 struct Recording {
-    inner: MemoryStore,
+    inner: MemoryItemStore,
     calls: Mutex<Vec<(&'static str, String)>>,
 }
 
@@ -423,12 +423,12 @@ impl Recording {
     }
 }
 
-impl Store for Recording {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+impl ItemStore for Recording {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, ItemStoreError> {
         self.record("dynamodb:GetItem", key);
         self.inner.get(key).await
     }
-    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), ItemStoreError> {
         self.record("dynamodb:PutItem", key);
         self.inner.put(key, item, expect).await
     }
@@ -502,7 +502,7 @@ mod never_a_5xx {
             body in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let app = App::new(MemoryStore::new(), None::<Arc<ScriptedBackend>>, Config::default());
+            let app = App::new(MemoryItemStore::new(), None::<Arc<ScriptedBackend>>, Config::default());
             let mut builder = Request::builder().method(method).uri(&path).header(precondition.0, precondition.1);
             if !content_type.is_empty() {
                 builder = builder.header("content-type", content_type);

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use cutover_api::routes::contract;
-use cutover_api::store::{Expect, Item, Key, Store, StoreError};
+use cutover_api::store::{Expect, Item, ItemStore, ItemStoreError, Key};
 
 /// Where the SDK sends DynamoDB calls.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +63,7 @@ pub async fn sdk_config(endpoint: &Endpoint) -> SdkConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct DynamoStore {
+pub struct DynamoItemStore {
     client: Client,
     table: String,
 }
@@ -71,13 +71,13 @@ pub struct DynamoStore {
 const BODY: &str = "body";
 const VERSION: &str = "version";
 
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into() }
+impl DynamoItemStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoItemStore {
+        DynamoItemStore { client, table: table.into() }
     }
 
-    pub async fn connect(endpoint: &Endpoint, table: impl Into<String>) -> DynamoStore {
-        DynamoStore::new(Client::new(&sdk_config(endpoint).await), table)
+    pub async fn connect(endpoint: &Endpoint, table: impl Into<String>) -> DynamoItemStore {
+        DynamoItemStore::new(Client::new(&sdk_config(endpoint).await), table)
     }
 
     /// The client as a Lambda function makes it: region and credentials
@@ -91,7 +91,7 @@ impl DynamoStore {
     /// takes the roots [`crate::tls::roots`] read for both; alone, it reads
     /// them itself (once per process, and cheaper than handing them over:
     /// it takes extra roots only as PEM text).
-    pub fn for_lambda(table: impl Into<String>, share_roots: bool) -> Result<DynamoStore, String> {
+    pub fn for_lambda(table: impl Into<String>, share_roots: bool) -> Result<DynamoItemStore, String> {
         use aws_config::environment::EnvironmentVariableCredentialsProvider;
         let region = std::env::var("AWS_REGION")
             .ok()
@@ -117,7 +117,7 @@ impl DynamoStore {
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }
-        Ok(DynamoStore::new(Client::from_conf(config.build()), table))
+        Ok(DynamoItemStore::new(Client::from_conf(config.build()), table))
     }
 
     pub fn table(&self) -> &str {
@@ -127,7 +127,7 @@ impl DynamoStore {
     /// Creates the table (on demand capacity, TTL on `expires_at`) if it
     /// does not exist, and waits until it is active. Terraform owns the
     /// table in AWS; this is for emulators, tests and the local demo.
-    pub async fn create_table(&self) -> Result<(), StoreError> {
+    pub async fn create_table(&self) -> Result<(), ItemStoreError> {
         let pk = &contract().partition_key;
         let created = self
             .client
@@ -170,16 +170,19 @@ impl DynamoStore {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(StoreError::Unavailable { message: format!("table {} did not become active", self.table), retryable: true })
+        Err(ItemStoreError::Unavailable {
+            message: format!("table {} did not become active", self.table),
+            retryable: true,
+        })
     }
 
-    fn error(&self, action: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable { message: format!("dynamodb:{action} on {}: {e}", self.table), retryable: false }
+    fn error(&self, action: &str, e: impl std::fmt::Display) -> ItemStoreError {
+        ItemStoreError::Unavailable { message: format!("dynamodb:{action} on {}: {e}", self.table), retryable: false }
     }
 
     /// Sorts an SDK error into the store's two kinds. Called after the
     /// SDK's own retries, so a retryable error here means they ran out.
-    fn classify<E, R>(&self, action: &str, e: SdkError<E, R>) -> StoreError
+    fn classify<E, R>(&self, action: &str, e: SdkError<E, R>) -> ItemStoreError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -191,15 +194,15 @@ impl DynamoStore {
                 let code = err.code().unwrap_or("Unknown");
                 let message = err.message().unwrap_or_default();
                 match code {
-                    "ConditionalCheckFailedException" => StoreError::ConditionFailed,
-                    "AccessDeniedException" | "UnrecognizedClientException" => StoreError::Unavailable {
+                    "ConditionalCheckFailedException" => ItemStoreError::ConditionFailed,
+                    "AccessDeniedException" | "UnrecognizedClientException" => ItemStoreError::Unavailable {
                         message: format!(
                             "access denied: the role needs dynamodb:{action} on table {table} \
                              (see api-lambdas/routes.json): {message}"
                         ),
                         retryable: false,
                     },
-                    "ResourceNotFoundException" => StoreError::Unavailable {
+                    "ResourceNotFoundException" => ItemStoreError::Unavailable {
                         message: format!("table {table} does not exist: set TABLE_NAME to the table Terraform made"),
                         retryable: false,
                     },
@@ -208,31 +211,31 @@ impl DynamoStore {
                     | "RequestLimitExceeded"
                     | "InternalServerError"
                     | "ServiceUnavailable"
-                    | "TransactionConflictException" => StoreError::Unavailable {
+                    | "TransactionConflictException" => ItemStoreError::Unavailable {
                         message: format!("dynamodb:{action} on {table}: {code}: {message}"),
                         retryable: true,
                     },
-                    _ => StoreError::Unavailable {
+                    _ => ItemStoreError::Unavailable {
                         message: format!("dynamodb:{action} on {table}: {code}: {message}"),
                         retryable: false,
                     },
                 }
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                StoreError::Unavailable {
+                ItemStoreError::Unavailable {
                     message: format!("dynamodb:{action} on {table}: {}", error_chain(&e)),
                     retryable: true,
                 }
             }
-            _ => StoreError::Unavailable {
+            _ => ItemStoreError::Unavailable {
                 message: format!("dynamodb:{action} on {table}: {}", error_chain(&e)),
                 retryable: false,
             },
         }
     }
 
-    fn decode(&self, key: &Key, mut item: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
-        let bad = |what: &str| StoreError::Unavailable {
+    fn decode(&self, key: &Key, mut item: HashMap<String, AttributeValue>) -> Result<Item, ItemStoreError> {
+        let bad = |what: &str| ItemStoreError::Unavailable {
             message: format!("item {} in {} has {what}; it was not written by cutover-api", key.as_str(), self.table),
             retryable: false,
         };
@@ -252,8 +255,8 @@ impl DynamoStore {
     }
 }
 
-impl Store for DynamoStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+impl ItemStore for DynamoItemStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, ItemStoreError> {
         let got = self
             .client
             .get_item()
@@ -266,7 +269,7 @@ impl Store for DynamoStore {
         got.item.map(|item| self.decode(key, item)).transpose()
     }
 
-    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), ItemStoreError> {
         let pk = &contract().partition_key;
         let mut request = self
             .client

@@ -1,4 +1,4 @@
-//! The serverless side's adapters: [`DynamoStore`] implements the store
+//! The serverless side's adapters: [`DynamoItemStore`] implements the store
 //! port on DynamoDB, [`HttpBackend`] the backend port over HTTP.
 //!
 //! Every AWS call has a timeout and bounded retries (the SDK's standard
@@ -11,7 +11,7 @@ mod dynamo;
 mod http_backend;
 pub mod tls;
 
-pub use dynamo::{sdk_config, DynamoStore, Endpoint};
+pub use dynamo::{sdk_config, DynamoItemStore, Endpoint};
 pub use http_backend::{HttpBackend, MAX_BACKEND_BODY_BYTES};
 
 /// An error and its causes on one line (the SDK's and reqwest's top-level

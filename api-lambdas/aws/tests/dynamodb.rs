@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cutover_api::store::{conformance, Entity, Key, Store, StoreError};
+use cutover_api::store::{conformance, Entity, ItemStore, ItemStoreError, Key};
 use cutover_api::{App, Config, Invocation};
-use cutover_api_aws::{DynamoStore, Endpoint};
+use cutover_api_aws::{DynamoItemStore, Endpoint};
 use cutover_testkit::Moto;
 use http::{Method, Request};
 
-async fn store(moto: &Moto, table: &str) -> DynamoStore {
-    let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().to_owned()), table).await;
+async fn store(moto: &Moto, table: &str) -> DynamoItemStore {
+    let store = DynamoItemStore::connect(&Endpoint::Url(moto.endpoint().to_owned()), table).await;
     store.create_table().await.expect("create the table");
     store
 }
@@ -28,9 +28,9 @@ async fn the_dynamodb_store_conforms() {
 #[tokio::test]
 async fn a_missing_table_is_named_and_not_retryable() {
     let moto = Moto::start();
-    let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().to_owned()), "no-such-table").await;
+    let store = DynamoItemStore::connect(&Endpoint::Url(moto.endpoint().to_owned()), "no-such-table").await;
     let err = store.get(&Key::new(Entity::UserContext, "u1")).await.unwrap_err();
-    let StoreError::Unavailable { message, retryable } = err else { panic!("{err:?}") };
+    let ItemStoreError::Unavailable { message, retryable } = err else { panic!("{err:?}") };
     assert!(!retryable);
     assert!(message.contains("table no-such-table does not exist"), "{message}");
 }
@@ -38,9 +38,9 @@ async fn a_missing_table_is_named_and_not_retryable() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_retryable() {
     let port = cutover_testkit::free_port();
-    let store = DynamoStore::connect(&Endpoint::Url(format!("http://127.0.0.1:{port}")), "t").await;
+    let store = DynamoItemStore::connect(&Endpoint::Url(format!("http://127.0.0.1:{port}")), "t").await;
     let err = store.get(&Key::new(Entity::UserContext, "u1")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable { retryable: true, .. }), "{err:?}");
+    assert!(matches!(err, ItemStoreError::Unavailable { retryable: true, .. }), "{err:?}");
 }
 
 /// Sixteen clients each add their own entry to one workflow mapping by

@@ -3,7 +3,7 @@
 //! of `api-lambdas/routes.json` and calls [`main`] with its function.
 //!
 //! Each binary names its ports in its type parameters —
-//! `main::<DynamoStore, Absent>(Function::GetUserContext)` — so it links
+//! `main::<DynamoItemStore, Absent>(Function::GetUserContext)` — so it links
 //! only what its contract needs: health neither the AWS SDK nor an HTTP
 //! client, get-report no SDK, the DynamoDB routes no HTTP client. Init
 //! refuses a binary whose ports disagree with `routes.json`. A port is made
@@ -34,10 +34,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use cutover_api::backend::{Backend, Trace};
 use cutover_api::routes::Function;
-use cutover_api::store::Store;
+use cutover_api::store::ItemStore;
 pub use cutover_api::Absent;
 use cutover_api::{App, Config, Invocation};
-pub use cutover_api_aws::{DynamoStore, HttpBackend};
+pub use cutover_api_aws::{DynamoItemStore, HttpBackend};
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// What can stop a function before it serves anything. Each names the
@@ -71,14 +71,14 @@ impl Port for Absent {
     }
 }
 
-impl Port for DynamoStore {
+impl Port for DynamoItemStore {
     const PRESENT: bool = true;
-    async fn init(function: Function) -> Result<DynamoStore, InitError> {
+    async fn init(function: Function) -> Result<DynamoItemStore, InitError> {
         let table = required("TABLE_NAME", function, "the DynamoDB table")?;
         // A backend over TLS too: both clients take the one trust store.
         let share_roots =
             function.route().backend && std::env::var("BACKEND_URL").is_ok_and(|url| url.starts_with("https://"));
-        DynamoStore::for_lambda(table, share_roots).map_err(|hint| InitError::Invalid {
+        DynamoItemStore::for_lambda(table, share_roots).map_err(|hint| InitError::Invalid {
             name: "AWS_REGION",
             value: String::new(),
             hint,
@@ -102,7 +102,7 @@ impl Port for HttpBackend {
 /// The whole life of a function process, with store `S` and backend `B`
 /// ([`Absent`] for one its contract does not give it). Logs are JSON lines
 /// (CloudWatch Logs reads them as structured events).
-pub fn main<S: Port + Store, B: Port + Backend>(function: Function) -> ExitCode {
+pub fn main<S: Port + ItemStore, B: Port + Backend>(function: Function) -> ExitCode {
     init_logs();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -122,7 +122,7 @@ pub fn main<S: Port + Store, B: Port + Backend>(function: Function) -> ExitCode 
 
 /// Builds the app for `function` from the environment and serves
 /// invocations until the runtime stops.
-pub async fn run<S: Port + Store, B: Port + Backend>(function: Function) -> Result<(), InitError> {
+pub async fn run<S: Port + ItemStore, B: Port + Backend>(function: Function) -> Result<(), InitError> {
     ports_agree::<S, B>(function)?;
     for name in ["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] {
         std::env::var_os(name).ok_or(InitError::NotInLambda(name))?;
@@ -188,7 +188,7 @@ async fn invoke<S, B>(
     event: Request,
 ) -> Result<Response<Body>, Infallible>
 where
-    S: cutover_api::store::Store,
+    S: cutover_api::store::ItemStore,
     B: cutover_api::backend::Backend,
 {
     let context = event.lambda_context_ref();
@@ -265,16 +265,16 @@ mod tests {
     #[test]
     fn a_binary_whose_ports_disagree_with_its_contract_does_not_start() {
         assert!(ports_agree::<Absent, Absent>(Function::Health).is_ok());
-        assert!(ports_agree::<DynamoStore, Absent>(Function::GetUserContext).is_ok());
+        assert!(ports_agree::<DynamoItemStore, Absent>(Function::GetUserContext).is_ok());
         assert!(ports_agree::<Absent, HttpBackend>(Function::GetReport).is_ok());
-        assert!(ports_agree::<DynamoStore, HttpBackend>(Function::GetMetadata).is_ok());
+        assert!(ports_agree::<DynamoItemStore, HttpBackend>(Function::GetMetadata).is_ok());
         let refused = ports_agree::<Absent, Absent>(Function::GetMetadata).unwrap_err().to_string();
         assert_eq!(
             refused,
             "this binary is built without DynamoDB and without a backend, but api-lambdas/routes.json says the \
              get-metadata function runs with DynamoDB and with a backend: change its src/bin/get-metadata.rs to match"
         );
-        assert!(ports_agree::<DynamoStore, Absent>(Function::Health).is_err());
+        assert!(ports_agree::<DynamoItemStore, Absent>(Function::Health).is_err());
     }
 
     #[test]

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use cutover_api::store::{Expect, Item, Key, MemoryStore, Store, StoreError};
+use cutover_api::store::{Expect, Item, ItemStore, ItemStoreError, Key, MemoryItemStore};
 use cutover_api::{App, Config};
-use cutover_api_aws::{DynamoStore, Endpoint, HttpBackend};
+use cutover_api_aws::{DynamoItemStore, Endpoint, HttpBackend};
 use cutover_api_server::{Faults, Server};
 use tokio::net::TcpListener;
 
@@ -80,23 +80,23 @@ enum StoreKind {
 }
 
 /// The two stores this server can run over.
-enum AnyStore {
-    Memory(MemoryStore),
-    Dynamo(DynamoStore),
+enum AnyItemStore {
+    Memory(MemoryItemStore),
+    Dynamo(DynamoItemStore),
 }
 
-impl Store for AnyStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+impl ItemStore for AnyItemStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, ItemStoreError> {
         match self {
-            AnyStore::Memory(s) => s.get(key).await,
-            AnyStore::Dynamo(s) => s.get(key).await,
+            AnyItemStore::Memory(s) => s.get(key).await,
+            AnyItemStore::Dynamo(s) => s.get(key).await,
         }
     }
 
-    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), StoreError> {
+    async fn put(&self, key: &Key, item: &Item, expect: Expect) -> Result<(), ItemStoreError> {
         match self {
-            AnyStore::Memory(s) => s.put(key, item, expect).await,
-            AnyStore::Dynamo(s) => s.put(key, item, expect).await,
+            AnyItemStore::Memory(s) => s.put(key, item, expect).await,
+            AnyItemStore::Dynamo(s) => s.put(key, item, expect).await,
         }
     }
 }
@@ -143,14 +143,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let store = match args.store {
-        StoreKind::Memory => AnyStore::Memory(MemoryStore::new()),
+        StoreKind::Memory => AnyItemStore::Memory(MemoryItemStore::new()),
         StoreKind::Dynamodb => {
             let endpoint = args.dynamodb_endpoint.clone().map_or(Endpoint::Aws, Endpoint::Url);
-            let store = DynamoStore::connect(&endpoint, &args.table).await;
+            let store = DynamoItemStore::connect(&endpoint, &args.table).await;
             if args.create_table {
                 store.create_table().await.with_context(|| format!("create table {}", args.table))?;
             }
-            AnyStore::Dynamo(store)
+            AnyItemStore::Dynamo(store)
         }
     };
     let config = Config {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutover_api::backend::{Backend, Trace};
-use cutover_api::store::Store;
+use cutover_api::store::ItemStore;
 use cutover_api::{domain, ApiError, App, Invocation, TRACE_ID};
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
@@ -34,7 +34,7 @@ pub struct Server<S, B> {
     pub limits: Limits,
 }
 
-impl<S: Store, B: Backend> Server<S, B> {
+impl<S: ItemStore, B: Backend> Server<S, B> {
     pub fn new(app: App<S, B>, faults: Faults) -> Server<S, B> {
         Server { app, faults: FaultState::new(faults), limits: Limits::default() }
     }
@@ -44,7 +44,7 @@ impl<S: Store, B: Backend> Server<S, B> {
 /// requests in flight finish (for up to [`cutover_listen::DRAIN`]). A
 /// request hyper could not read is refused like any other, in the side's
 /// own words (its error body, its `x-served-by`).
-pub async fn serve<S: Store, B: Backend>(
+pub async fn serve<S: ItemStore, B: Backend>(
     listener: TcpListener,
     server: Arc<Server<S, B>>,
     shutdown: impl Future<Output = ()>,
@@ -70,7 +70,7 @@ pub async fn serve<S: Store, B: Backend>(
 /// `origin` (all of it, the injected latency included) and `handler` (the
 /// handlers' own work). The local edge turns these into the hops of the
 /// dashboard's waterfall.
-async fn answer<S: Store, B: Backend>(
+async fn answer<S: ItemStore, B: Backend>(
     server: &Server<S, B>,
     request: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
@@ -147,7 +147,7 @@ fn timed<T>(
 
 /// `GET /_faults` shows the knobs; `PUT /_faults` with a JSON object sets
 /// them all (fields left out are 0 / off).
-async fn faults_admin<S: Store, B: Backend>(
+async fn faults_admin<S: ItemStore, B: Backend>(
     server: &Server<S, B>,
     request: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cutover_api::store::MemoryStore;
+use cutover_api::store::MemoryItemStore;
 use cutover_api::{Absent, App, Config};
 use cutover_api_server::{serve, Faults, Limits, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A server with short bounds; its address.
 async fn start() -> std::net::SocketAddr {
-    let mut server = Server::new(App::new(MemoryStore::new(), Absent, Config::default()), Faults::default());
+    let mut server = Server::new(App::new(MemoryItemStore::new(), Absent, Config::default()), Faults::default());
     server.limits = Limits {
         max_connections: 8,
         header_timeout: Duration::from_millis(300),

@@ -75,7 +75,7 @@ const PERCENTILES: [(&str, f64); 8] = [
 /// What was read for one window, normalised, beyond what the judge takes:
 /// for dashboards and the audit.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Reading {
+pub struct CloudWatchReading {
     pub measurement: Measurement,
     /// API Gateway's whole latency (its own time and the integration's),
     /// p50 and p99 in ms over the window, when there was traffic: the
@@ -294,7 +294,7 @@ fn queries(sources: &MetricSources) -> Vec<MetricDataQuery> {
 
 impl CloudWatchMetrics {
     /// Reads one window (shifted by [`LAG`], in whole minutes).
-    pub async fn read(&self, window: Window) -> Result<Reading, MeasureError> {
+    pub async fn read(&self, window: Window) -> Result<CloudWatchReading, MeasureError> {
         let fail = |message: String| MeasureError::new("cloudwatch", message);
         let lag = LAG.as_millis() as u64;
         let from = window.from.as_ms().saturating_sub(lag) / MINUTE_MS * MINUTE_MS;
@@ -339,7 +339,7 @@ impl CloudWatchMetrics {
             tracing::info!(%minute, "CloudWatch has not published the whole window yet; asked again later");
             return Err(MeasureError::late("cloudwatch", minute));
         }
-        let mut reading = Reading { read_from_ms: from, read_to_ms: to, ..Reading::default() };
+        let mut reading = CloudWatchReading { read_from_ms: from, read_to_ms: to, ..CloudWatchReading::default() };
         for side in Side::BOTH {
             *reading.measurement.traffic.get_mut(side) =
                 side_sample(&series, side.as_str(), !self.sources.alb_shared).map_err(fail)?;
@@ -406,7 +406,7 @@ impl CloudWatchMetrics {
     }
 }
 
-impl Reading {
+impl CloudWatchReading {
     /// The hops CloudWatch sees: the ALB's wait on its targets; API
     /// Gateway's whole latency and, within it, the integration's.
     fn cloudwatch_hops(&self) -> PerSide<Vec<Hop>> {

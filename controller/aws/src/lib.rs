@@ -36,7 +36,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub use cloudwatch::{metrics_read, request_history, CloudWatchMetrics, MetricRead, Reading, LAG};
+pub use cloudwatch::{metrics_read, request_history, CloudWatchMetrics, CloudWatchReading, MetricRead, LAG};
 pub use cutover_runtime::probes::{ProbeDriver, ProbeLog};
 pub use cutover_runtime::timeline::{Timed, WeightTimeline};
 pub use cutover_runtime::verify::{Verified, Verifier};

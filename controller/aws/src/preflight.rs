@@ -24,7 +24,7 @@ use crate::xray::TRACED_MIN_REQUESTS;
 use crate::{AwsFailure, Clients, FailureKind, KvsEdge};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PreflightOutcome {
     Pass(String),
     Fail {
         found: String,
@@ -37,24 +37,24 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
     pub name: &'static str,
-    pub outcome: Outcome,
+    pub outcome: PreflightOutcome,
 }
 
 impl Check {
     fn pass(name: &'static str, detail: impl Into<String>) -> Check {
-        Check { name, outcome: Outcome::Pass(detail.into()) }
+        Check { name, outcome: PreflightOutcome::Pass(detail.into()) }
     }
 
     fn fail(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { name, outcome: Outcome::Fail { found: found.into(), fix: fix.into() } }
+        Check { name, outcome: PreflightOutcome::Fail { found: found.into(), fix: fix.into() } }
     }
 
     fn skip(name: &'static str, why: impl Into<String>) -> Check {
-        Check { name, outcome: Outcome::Skipped(why.into()) }
+        Check { name, outcome: PreflightOutcome::Skipped(why.into()) }
     }
 
     pub fn failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Fail { .. })
+        matches!(self.outcome, PreflightOutcome::Fail { .. })
     }
 }
 

@@ -535,19 +535,19 @@ mod xray {
     async fn the_probes_are_the_probe_stratum_and_the_outermost_hop() {
         use cutover_aws::ProbeLog;
         use cutover_core::measure::Side;
-        use cutover_runtime::probes::Outcome;
+        use cutover_runtime::probes::ProbeOutcome;
         let log = ProbeLog::default();
         for second in 0..120 {
             let at = NOON + second * 1000;
-            log.record(at, Side::Legacy, Outcome::Answered(40.0));
-            let outcome = if second % 40 == 0 { Outcome::ServerError } else { Outcome::Answered(20.0) };
+            log.record(at, Side::Legacy, ProbeOutcome::Answered(40.0));
+            let outcome = if second % 40 == 0 { ProbeOutcome::ServerError } else { ProbeOutcome::Answered(20.0) };
             if second % 2 == 0 {
                 log.record(at, Side::Serverless, outcome);
             }
         }
         // No answer at all: never reached an origin, so not in CloudWatch's counts.
-        log.record(NOON + 500, Side::Legacy, Outcome::NoAnswer);
-        log.record(NOON + 2 * MINUTE, Side::Legacy, Outcome::Answered(40.0));
+        log.record(NOON + 500, Side::Legacy, ProbeOutcome::NoAnswer);
+        log.record(NOON + 2 * MINUTE, Side::Legacy, ProbeOutcome::Answered(40.0));
         let cloudwatch = mock!(Client::get_metric_data)
             .then_output(|| GetMetricDataOutput::builder().set_metric_data_results(Some(healthy())).build());
         let metrics =
@@ -581,11 +581,11 @@ mod xray {
     async fn a_minute_not_yet_published_is_late_not_quiet() {
         use cutover_aws::ProbeLog;
         use cutover_core::measure::Side;
-        use cutover_runtime::probes::Outcome;
+        use cutover_runtime::probes::ProbeOutcome;
         let log = ProbeLog::default();
         for second in (0..120).step_by(3) {
-            log.record(NOON + second * 1000, Side::Legacy, Outcome::Answered(40.0));
-            log.record(NOON + second * 1000, Side::Serverless, Outcome::Answered(20.0));
+            log.record(NOON + second * 1000, Side::Legacy, ProbeOutcome::Answered(40.0));
+            log.record(NOON + second * 1000, Side::Serverless, ProbeOutcome::Answered(20.0));
         }
         let read = |results: Vec<MetricDataResult>| {
             let rule = mock!(Client::get_metric_data).then_output(move || {
@@ -612,7 +612,7 @@ mod xray {
         // for nothing: the outage is judged, not waited for.
         let down = ProbeLog::default();
         for second in (0..120).step_by(3) {
-            down.record(NOON + second * 1000, Side::Serverless, Outcome::ServerError);
+            down.record(NOON + second * 1000, Side::Serverless, ProbeOutcome::ServerError);
         }
         let mut missing: Vec<MetricDataResult> =
             healthy().into_iter().filter(|r| r.id() != Some("serverless_requests_sum")).collect();

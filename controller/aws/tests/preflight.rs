@@ -44,7 +44,7 @@ use aws_sdk_xray::operation::get_trace_segment_destination::GetTraceSegmentDesti
 use aws_sdk_xray::types::{IndexingRule, IndexingRuleValue, ProbabilisticRuleValue, Service, TraceSegmentDestination};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cutover_aws::preflight::{
-    Check, Outcome, Preflight, ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, METHODS as ALL_METHODS,
+    Check, Preflight, PreflightOutcome, ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, METHODS as ALL_METHODS,
 };
 use cutover_aws::Clients;
 use cutover_core::plan::{CloudFrontEdge, CohortKey, EdgeLogs, MetricSources};
@@ -513,7 +513,7 @@ fn rendered() -> String {
     cutover_core::edge_function::render(&plan.target, &cloudfront_edge()).unwrap()
 }
 
-fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c Outcome {
+fn outcome<'c>(checks: &'c [Check], name: &str) -> &'c PreflightOutcome {
     &checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} line in {checks:#?}")).outcome
 }
 
@@ -524,11 +524,11 @@ async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     assert_eq!(checks.len(), 20, "{checks:#?}");
     assert_eq!(
         *outcome(&checks, "region"),
-        Outcome::Pass("us-east-1 (CloudWatch, X-Ray, Lambda, API Gateway; CloudFront is global)".into())
+        PreflightOutcome::Pass("us-east-1 (CloudWatch, X-Ray, Lambda, API Gateway; CloudFront is global)".into())
     );
     assert_eq!(
         *outcome(&checks, "x-ray services"),
-        Outcome::Pass(
+        PreflightOutcome::Pass(
             "internal-api-express and 1 of 2 functions traced in the last hour; the others were not invoked \
              (at weight 0 only probes reach the new side)"
                 .into()
@@ -536,19 +536,21 @@ async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
     );
     assert_eq!(
         *outcome(&checks, "serverless integrations"),
-        Outcome::Pass("2 Lambda integrations, payload format 2.0".into())
+        PreflightOutcome::Pass("2 Lambda integrations, payload format 2.0".into())
     );
-    let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, Outcome::Pass(_))).collect();
+    let failing: Vec<&Check> = checks.iter().filter(|c| !matches!(c.outcome, PreflightOutcome::Pass(_))).collect();
     assert!(failing.is_empty(), "{failing:#?}");
     assert_eq!(
         *outcome(&checks, "function store"),
-        Outcome::Pass(format!("internal-api-weight (cloudfront-js-2.0) reads {KVS_ARN}"))
+        PreflightOutcome::Pass(format!("internal-api-weight (cloudfront-js-2.0) reads {KVS_ARN}"))
     );
-    assert_eq!(*outcome(&checks, "edge function"), Outcome::Pass(format!("{FUNCTION_ARN} at viewer-request")));
-    assert_eq!(*outcome(&checks, "weight is 0"), Outcome::Pass(format!("{KEY} reads 0")));
+    assert_eq!(*outcome(&checks, "edge function"), PreflightOutcome::Pass(format!("{FUNCTION_ARN} at viewer-request")));
+    assert_eq!(*outcome(&checks, "weight is 0"), PreflightOutcome::Pass(format!("{KEY} reads 0")));
     assert_eq!(
         *outcome(&checks, "lambda concurrency"),
-        Outcome::Pass("900 unreserved; internal-api-health unreserved, internal-api-user-context unreserved".into())
+        PreflightOutcome::Pass(
+            "900 unreserved; internal-api-health unreserved, internal-api-user-context unreserved".into()
+        )
     );
     let probes = edge.received();
     let pinned: Vec<Option<&str>> = probes.iter().map(|r| r.header("x-cutover-probe")).collect();
@@ -560,7 +562,7 @@ async fn a_distribution_set_up_as_infra_sets_it_up_passes_every_line() {
 async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let edge = edge();
     let fix = |checks: &[Check], name: &str| match outcome(checks, name) {
-        Outcome::Fail { found, fix } => format!("{found} | {fix}"),
+        PreflightOutcome::Fail { found, fix } => format!("{found} | {fix}"),
         other => panic!("{name}: {other:?}"),
     };
 
@@ -577,7 +579,7 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     let at_response = Account { function_at_viewer_request: false, ..Account::ready() };
     let checks = preflight(&at_response, &edge).await;
     assert!(fix(&checks, "edge function").contains("no CloudFront Function at viewer-request"));
-    assert_eq!(*outcome(&checks, "function store"), Outcome::Skipped("no edge function".into()));
+    assert_eq!(*outcome(&checks, "function store"), PreflightOutcome::Skipped("no edge function".into()));
 
     let left_at_25 = Account { weight: "2500", ..Account::ready() };
     let line = fix(&preflight(&left_at_25, &edge).await, "weight is 0");
@@ -592,7 +594,7 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     assert!(line.starts_with("cache policy api-short-cache caches (TTL min 0 s, default 60 s, max 60 s)"), "{line}");
     assert!(line.contains("CachingDisabled"), "{line}");
     let uncached = Account { cache_policy: CUSTOM_POLICY, custom_cache_ttl: 0, ..Account::ready() };
-    assert!(matches!(outcome(&preflight(&uncached, &edge).await, "/api/* caching"), Outcome::Pass(_)));
+    assert!(matches!(outcome(&preflight(&uncached, &edge).await, "/api/* caching"), PreflightOutcome::Pass(_)));
 
     let all_viewer = Account { origin_request_policy: ALL_VIEWER, ..Account::ready() };
     let line = fix(&preflight(&all_viewer, &edge).await, "/api/* host header");
@@ -655,7 +657,7 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     assert!(line.contains("AWSXRayDaemonWriteAccess"), "{line}");
     let quiet = Account { invocations: [42.0, 9.0], ..Account::ready() };
     assert!(
-        matches!(outcome(&preflight(&quiet, &edge).await, "x-ray services"), Outcome::Pass(_)),
+        matches!(outcome(&preflight(&quiet, &edge).await, "x-ray services"), PreflightOutcome::Pass(_)),
         "below 10: may be unsampled"
     );
 
@@ -664,7 +666,7 @@ async fn each_line_moto_cannot_stage_fails_with_its_fix() {
     assert!(line.starts_with("Transaction Search on: 1 % of spans indexed as traces"), "{line}");
     assert!(line.contains("update-indexing-rule") && line.contains("DesiredSamplingPercentage\":100"), "{line}");
     let indexed = Account { indexed_percent: 100.0, ..searched };
-    assert!(matches!(outcome(&preflight(&indexed, &edge).await, "x-ray indexing"), Outcome::Pass(_)));
+    assert!(matches!(outcome(&preflight(&indexed, &edge).await, "x-ray indexing"), PreflightOutcome::Pass(_)));
 
     let mut nowhere = Account::ready().clients();
     nowhere.cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
@@ -695,14 +697,14 @@ async fn a_plan_reading_the_edge_logs_has_them_checked() {
     let logs = EdgeLogs { stream_arn: STREAM_ARN.into(), fields: logs_fields() };
     let sources = MetricSources { edge_logs: Some(logs), ..common::sources() };
     let line = |checks: &[Check]| match outcome(checks, "edge logs") {
-        Outcome::Fail { found, fix } => format!("{found} | {fix}"),
+        PreflightOutcome::Fail { found, fix } => format!("{found} | {fix}"),
         other => format!("{other:?}"),
     };
     let checks = preflight_of(&Account::ready(), &edge, sources.clone()).await;
     assert_eq!(checks.len(), 21, "{checks:#?}");
     assert_eq!(
         *outcome(&checks, "edge logs"),
-        Outcome::Pass(format!("internal-api logs every /api/* request to {STREAM_ARN}"))
+        PreflightOutcome::Pass(format!("internal-api logs every /api/* request to {STREAM_ARN}"))
     );
 
     let unlogged = Account { edge_log_config: None, ..Account::ready() };
@@ -736,7 +738,7 @@ async fn a_plan_reading_the_edge_logs_has_them_checked() {
     let checks =
         preflight_of(&Account::ready(), &edge, MetricSources { edge_logs: Some(far), ..sources.clone() }).await;
     match outcome(&checks, "region") {
-        Outcome::Fail { found, fix } => {
+        PreflightOutcome::Fail { found, fix } => {
             assert_eq!(found, "the edge logs' stream is in eu-west-1, the controller reads us-east-1");
             assert!(fix.starts_with("run the controller in eu-west-1"), "{fix}");
         }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cutover_core::plan::{Edge, Plan};
+use cutover_core::plan::{EdgeTarget, Plan};
 use cutover_core::units::{format_duration, Timestamp};
 use cutover_sim::advise::{advise, short, Advice, FAULTS};
 use cutover_sim::{Scenario, Traffic};
@@ -59,8 +59,8 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // What the controller will send for this plan, unless asked otherwise.
     let probes = args.probes_per_minute.unwrap_or(match &plan.target.edge {
-        Edge::CloudFront(cf) => cf.probes_per_minute,
-        Edge::Local(local) => local.probes_per_minute,
+        EdgeTarget::CloudFront(cf) => cf.probes_per_minute,
+        EdgeTarget::Local(local) => local.probes_per_minute,
     });
     let base = Scenario {
         traffic: Traffic::recorded(per_minute.clone(), start),
@@ -69,7 +69,7 @@ pub async fn run(args: &AdviseArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
         quiet_side_probes_per_minute: args.quiet_side_probes_per_minute.unwrap_or(probes).max(probes),
         // The local edge tells each user request's cohort, and so do the
         // edge's real-time logs; CloudWatch alone does not.
-        cohort_evidence: matches!(plan.target.edge, Edge::Local(_))
+        cohort_evidence: matches!(plan.target.edge, EdgeTarget::Local(_))
             || plan.target.metrics.as_ref().is_some_and(|m| m.edge_logs.is_some()),
         ..Scenario::default()
     };

@@ -422,35 +422,21 @@ fn not_found(id: &str) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, format!("no cutover {id}; GET /v1/cutovers lists them"))
 }
 
-/// An operator's command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandName {
-    Start,
-    Pause,
-    Resume,
-    Promote,
-    Rollback,
-    Abort,
-}
-
-impl CommandName {
-    pub fn command(self) -> Command {
-        match self {
-            CommandName::Start => Command::Start,
-            CommandName::Pause => Command::Pause,
-            CommandName::Resume => Command::Resume,
-            CommandName::Promote => Command::Promote,
-            CommandName::Rollback => Command::Rollback,
-            CommandName::Abort => Command::Abort,
-        }
-    }
+/// An operator's command in the API's schema: the core's [`Command`], by
+/// the names it is written in everywhere (CLI, audit, runbooks).
+fn command_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("An operator's command."))
+        .enum_values(Some(Command::ALL.map(Command::as_str)))
+        .build()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
-    pub command: CommandName,
+    #[schema(schema_with = command_schema)]
+    pub command: Command,
     /// Why, in the operator's words: recorded on the events it causes.
     pub reason: String,
 }
@@ -459,7 +445,8 @@ pub struct CommandRequest {
 pub struct CommandAccepted {
     /// Its place in the cutover's inbox.
     pub seq: u64,
-    pub command: CommandName,
+    #[schema(schema_with = command_schema)]
+    pub command: Command,
     /// Who sent it, as the audit trail will record it.
     pub actor: String,
 }
@@ -499,7 +486,7 @@ async fn send_command(
     }
     let stored = daemon.store.load(&id).await.map_err(unavailable)?.ok_or_else(|| not_found(&id))?;
     let at = ScaledClock::new(stored.time).now();
-    let command = request.command.command();
+    let command = request.command;
     let inbox = Request { seq: 0, command, actor: caller.name.clone(), reason: Some(request.reason), at };
     let seq = match daemon.store.send(&id, &inbox).await {
         Ok(seq) => seq,
@@ -508,7 +495,7 @@ async fn send_command(
     };
     tracing::info!(cutover = %id, command = command.as_str(), actor = %caller.name, seq, "command sent");
     daemon.nudge(&id);
-    Ok((StatusCode::ACCEPTED, Json(CommandAccepted { seq, command: request.command, actor: caller.name })))
+    Ok((StatusCode::ACCEPTED, Json(CommandAccepted { seq, command, actor: caller.name })))
 }
 
 /// A page of the audit trail.

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use cutover_core::engine::Event;
+use cutover_core::engine::{Command, Event};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::{CommandAccepted, CommandName, CommandRequest, CreateCutover, Problem, TrailPage};
+use crate::api::{CommandAccepted, CommandRequest, CreateCutover, Problem, TrailPage};
 use crate::failure::Failure;
 use crate::view::CutoverView;
 
@@ -65,7 +65,7 @@ impl Client {
         self.call(reqwest::Method::POST, "/v1/cutovers", Some(create)).await
     }
 
-    pub async fn command(&self, id: &str, command: CommandName, reason: &str) -> Result<CommandAccepted, Failure> {
+    pub async fn command(&self, id: &str, command: Command, reason: &str) -> Result<CommandAccepted, Failure> {
         let body = CommandRequest { command, reason: reason.to_owned() };
         self.call(reqwest::Method::POST, &format!("/v1/cutovers/{id}/commands"), Some(&body)).await
     }

@@ -2,7 +2,7 @@
 //! API's `POST /v1/cutovers`, `cutover start --plan` and `cutover run`.
 
 use cutover_core::engine::{Command, CutoverState};
-use cutover_core::plan::{Edge as EdgeTarget, Plan};
+use cutover_core::plan::{EdgeTarget, Plan};
 use cutover_core::ports::Clock;
 use cutover_core::store::{Request, Store, StoreError, TimeScale};
 use cutover_core::units::Timestamp;

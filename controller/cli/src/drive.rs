@@ -15,7 +15,7 @@ use cutover_core::engine::CutoverState;
 use cutover_core::judge::SequentialJudge;
 #[cfg(feature = "aws")]
 use cutover_core::plan::MetricSources;
-use cutover_core::plan::{Edge as EdgeTarget, Plan};
+use cutover_core::plan::{EdgeTarget, Plan};
 #[cfg(feature = "aws")]
 use cutover_core::store::Watched;
 use cutover_core::store::{Lease, Store};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use cutover_core::plan::{Edge as EdgeTarget, Plan, DEFAULT_PLAN};
+use cutover_core::plan::{EdgeTarget, Plan, DEFAULT_PLAN};
 use cutover_local::load::{self, Latencies::Keep, LoadReport};
 use cutover_local::{Edge, EdgeConfig};
 use http::{Request, Response};

@@ -41,10 +41,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cutover_core::engine::Command;
 use cutover_core::plan::Plan;
 use cutover_core::units::Timestamp;
 
-use crate::api::CommandName;
 use crate::failure::Failure;
 
 #[derive(Parser)]
@@ -162,10 +162,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Cmd::Run(args) => run::run(&args, aws).await,
         Cmd::Rollback(args) => run::rollback(&args, aws).await,
         Cmd::Start(args) => run::start(&args, aws).await,
-        Cmd::Pause(args) => run::send_command(&args, CommandName::Pause, aws).await,
-        Cmd::Resume(args) => run::send_command(&args, CommandName::Resume, aws).await,
-        Cmd::Promote(args) => run::send_command(&args, CommandName::Promote, aws).await,
-        Cmd::Abort(args) => run::send_command(&args, CommandName::Abort, aws).await,
+        Cmd::Pause(args) => run::send_command(&args, Command::Pause, aws).await,
+        Cmd::Resume(args) => run::send_command(&args, Command::Resume, aws).await,
+        Cmd::Promote(args) => run::send_command(&args, Command::Promote, aws).await,
+        Cmd::Abort(args) => run::send_command(&args, Command::Abort, aws).await,
         Cmd::Status(args) => run::status(&args, aws).await,
         Cmd::Report(args) => report::run(&args, aws).await,
         Cmd::Watch(args) => watch::run(&args, aws).await,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use cutover_api::store::MemoryStore;
+use cutover_api::store::MemoryItemStore;
 use cutover_api::{App, Config};
 use cutover_api_server::{Faults, Server};
 use cutover_core::measure::Side;
@@ -57,7 +57,7 @@ pub async fn run(args: &OriginArgs) -> Result<ExitCode, Failure> {
         return Err(Failure::input(format!("--{}", problem.replacen('_', "-", 2).replacen(" = ", " ", 1))));
     }
     let config = Config { side: side.as_str().into(), ..Config::default() };
-    let server = Arc::new(Server::new(App::new(MemoryStore::new(), NeverBackend, config), faults));
+    let server = Arc::new(Server::new(App::new(MemoryItemStore::new(), NeverBackend, config), faults));
     {
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use cutover_core::plan::{CohortKey, Edge, NoDataAction, Plan, DEFAULT_PLAN};
+use cutover_core::plan::{CohortKey, EdgeTarget, NoDataAction, Plan, DEFAULT_PLAN};
 use cutover_core::units::{format_duration, format_hours};
 
 use crate::failure::Failure;
@@ -55,7 +55,7 @@ pub async fn run(command: PlanCmd, aws: &crate::stores::EndpointArgs) -> Result<
 
 fn edge_function(path: &Path) -> Result<ExitCode, Failure> {
     let plan = load_plan(path)?;
-    let cutover_core::plan::Edge::CloudFront(edge) = &plan.target.edge else {
+    let cutover_core::plan::EdgeTarget::CloudFront(edge) = &plan.target.edge else {
         return Err(Failure::input(format!(
             "{}: the plan's target is local ([target.local]); the CloudFront Function is for a [target.cloudfront] \
              target",
@@ -326,8 +326,8 @@ fn plan_show(path: &Path) -> Result<ExitCode, Failure> {
     let plan = load_plan(path)?;
     let t = &plan.target;
     let edge = match &t.edge {
-        Edge::Local(l) => format!("local edge: legacy {} / serverless {}", l.legacy_url, l.serverless_url),
-        Edge::CloudFront(c) => {
+        EdgeTarget::Local(l) => format!("local edge: legacy {} / serverless {}", l.legacy_url, l.serverless_url),
+        EdgeTarget::CloudFront(c) => {
             format!("CloudFront {} (KVS key {}, origin {})", c.distribution_id, c.weight_key, c.serverless_origin_id)
         }
     };

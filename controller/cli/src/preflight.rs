@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[cfg(feature = "aws")]
-use cutover_aws::preflight::{Outcome, Preflight};
+use cutover_aws::preflight::{Preflight, PreflightOutcome};
 #[cfg(feature = "aws")]
 use cutover_aws::Clients;
 #[cfg(feature = "aws")]
-use cutover_core::plan::Edge;
+use cutover_core::plan::EdgeTarget;
 
 use crate::failure::Failure;
 use crate::stores::EndpointArgs;
@@ -37,7 +37,7 @@ pub async fn run(_: &PreflightArgs, _: &EndpointArgs) -> Result<ExitCode, Failur
 #[cfg(feature = "aws")]
 pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
     let plan = crate::plan::load_plan(&args.plan)?;
-    let Edge::CloudFront(edge) = plan.target.edge.clone() else {
+    let EdgeTarget::CloudFront(edge) = plan.target.edge.clone() else {
         return Err(Failure::input(format!(
             "{}: the plan's target is local ([target.local]); pre-flight checks a [target.cloudfront] target",
             args.plan.display()
@@ -61,12 +61,12 @@ pub async fn run(args: &PreflightArgs, aws: &EndpointArgs) -> Result<ExitCode, F
     println!("pre-flight for {} ({}):", plan.target.name, args.plan.display());
     for check in &checks {
         match &check.outcome {
-            Outcome::Pass(detail) => println!("  ok    {:<20} {detail}", check.name),
-            Outcome::Fail { found, fix } => {
+            PreflightOutcome::Pass(detail) => println!("  ok    {:<20} {detail}", check.name),
+            PreflightOutcome::Fail { found, fix } => {
                 println!("  FAIL  {:<20} {found}", check.name);
                 println!("        {:<20} fix: {fix}", "");
             }
-            Outcome::Skipped(why) => println!("  skip  {:<20} {why}", check.name),
+            PreflightOutcome::Skipped(why) => println!("  skip  {:<20} {why}", check.name),
         }
     }
     let failed = checks.iter().filter(|c| c.failed()).count();

@@ -17,7 +17,6 @@ use cutover_core::store::{Request, Store, StoreError, Stored};
 use cutover_core::units::Timestamp;
 use cutover_runtime::{ScaledClock, Settings};
 
-use crate::api::CommandName;
 use crate::client::{Client, ServerArgs};
 use crate::create::{self, New};
 use crate::drive::{drive, Controller};
@@ -156,7 +155,7 @@ pub async fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> Result<ExitCod
         return Err(Failure::input("--reason is empty: say why, for the audit trail"));
     }
     if let Some(client) = Client::from_args(&args.server)? {
-        let sent = client.command(&args.id, CommandName::Rollback, &args.reason).await?;
+        let sent = client.command(&args.id, Command::Rollback, &args.reason).await?;
         println!("rollback of {} sent to {} by {} (#{})", args.id, client.base(), sent.actor, sent.seq);
         let view = wait_settled_remote(&client, &args.id, ROLLBACK_WAIT).await?;
         println!("cutover {}: {}", args.id, view.phase);
@@ -269,8 +268,8 @@ pub struct CommandArgs {
 /// with `--server` (as the token's name), else to the cutover's inbox in
 /// the store, where its controller (running now, or the next one) takes it
 /// and records the outcome in the audit trail.
-pub async fn send_command(args: &CommandArgs, command: CommandName, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
-    let name = command.command().as_str();
+pub async fn send_command(args: &CommandArgs, command: Command, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
+    let name = command.as_str();
     if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         return Err(Failure::input("--reason is empty: say why, or leave it out"));
     }
@@ -291,7 +290,7 @@ pub async fn send_command(args: &CommandArgs, command: CommandName, aws: &Endpoi
     }
     let (store, stored) = open_cutover(&args.store, &args.id, aws).await?;
     let at = ScaledClock::new(stored.time).now();
-    let request = Request { seq: 0, command: command.command(), actor: operator(), reason: args.reason.clone(), at };
+    let request = Request { seq: 0, command, actor: operator(), reason: args.reason.clone(), at };
     let seq = store.send(&args.id, &request).await?;
     println!(
         "{name} of {} queued (#{seq}) by {}; its controller takes it within a second \
@@ -335,7 +334,7 @@ pub async fn start(args: &StartArgs, aws: &EndpointArgs) -> Result<ExitCode, Fai
             store: args.store.clone(),
             server: args.server.clone(),
         };
-        return send_command(&command, CommandName::Start, aws).await;
+        return send_command(&command, Command::Start, aws).await;
     };
     let (text, plan) = crate::plan::load_plan_text(path)?;
     if let Some(client) = Client::from_args(&args.server)? {

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cutover_core::engine::{Actor, CutoverState, Event, EventKind, PauseReason, Phase};
+use cutover_core::engine::{Actor, Command, CutoverState, Event, EventKind, PauseReason, Phase};
 use cutover_core::plan::Plan;
 use cutover_core::ports::EdgePort;
 use cutover_core::store::Store;
@@ -39,7 +39,7 @@ use cutover_core::units::{format_duration, Weight};
 use cutover_local::{Keep, LocalEdgePort};
 use cutover_sim::rng::Rng;
 
-use crate::api::{CommandName, CreateCutover};
+use crate::api::CreateCutover;
 use crate::client::Client;
 use crate::demo::{plan_toml, secret, slot_ms, start, LocalRun, Process, Stage};
 use crate::failure::Failure;
@@ -366,11 +366,11 @@ fn signal(name: &str, process: &Process) -> anyhow::Result<()> {
 /// The command sent just before the `kill`-th kill (from 0) of `kills`: a
 /// pause, then a resume at the next, in pairs, so that the cutover is never
 /// left paused.
-fn command_before(kill: usize, kills: usize) -> Option<CommandName> {
+fn command_before(kill: usize, kills: usize) -> Option<Command> {
     match kill % 2 {
         _ if kill >= kills - kills % 2 => None,
-        0 => Some(CommandName::Pause),
-        _ => Some(CommandName::Resume),
+        0 => Some(Command::Pause),
+        _ => Some(Command::Resume),
     }
 }
 

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cutover_core::engine::Command;
 use cutover_core::ports::Clock as _;
 use cutover_core::store::{Request, Store};
 use cutover_runtime::ScaledClock;
@@ -20,7 +21,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Gauge, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::Frame;
 
-use crate::api::CommandName;
 use crate::client::{Client, ServerArgs};
 use crate::failure::Failure;
 use crate::series::Series;
@@ -71,8 +71,8 @@ impl Source {
     }
 
     /// Sends `command`; what happened, in a line.
-    async fn send(&self, id: &str, command: CommandName, reason: &str) -> Result<String, Failure> {
-        let name = command.command().as_str();
+    async fn send(&self, id: &str, command: Command, reason: &str) -> Result<String, Failure> {
+        let name = command.as_str();
         match self {
             Source::Api(client) => {
                 let sent = client.command(id, command, reason).await?;
@@ -85,7 +85,7 @@ impl Source {
                 let stored = store.load(id).await?.context("the cutover vanished")?;
                 let at = ScaledClock::new(stored.time).now();
                 let actor = crate::run::operator();
-                let request = Request { seq: 0, command: command.command(), actor, reason: Some(reason.into()), at };
+                let request = Request { seq: 0, command, actor, reason: Some(reason.into()), at };
                 let seq = store.send(id, &request).await?;
                 Ok(format!("{name} queued (#{seq}); the cutover's controller takes it within a second"))
             }
@@ -107,12 +107,12 @@ pub enum Mode {
     Watching,
     /// Typing the reason for `command`.
     Reason {
-        command: CommandName,
+        command: Command,
         text: String,
     },
     /// Asking to confirm `command` with `reason`.
     Confirm {
-        command: CommandName,
+        command: Command,
         reason: String,
     },
 }
@@ -122,7 +122,7 @@ pub enum Mode {
 pub enum Action {
     Nothing,
     Quit,
-    Send { command: CommandName, reason: String },
+    Send { command: Command, reason: String },
 }
 
 const REASON_MAX: usize = 500;
@@ -140,15 +140,15 @@ impl Screen {
             Mode::Watching => {
                 let command = match key.code {
                     KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
-                    KeyCode::Char('p') => CommandName::Pause,
-                    KeyCode::Char('u') => CommandName::Resume,
-                    KeyCode::Char('b') => CommandName::Rollback,
+                    KeyCode::Char('p') => Command::Pause,
+                    KeyCode::Char('u') => Command::Resume,
+                    KeyCode::Char('b') => Command::Rollback,
                     _ => return Action::Nothing,
                 };
                 self.mode = Mode::Reason { command, text: String::new() };
             }
             Mode::Reason { command, mut text } => match key.code {
-                KeyCode::Esc => self.notice = format!("{} cancelled", command.command().as_str()),
+                KeyCode::Esc => self.notice = format!("{} cancelled", command.as_str()),
                 KeyCode::Enter if text.trim().is_empty() => {
                     self.notice = "say why: the reason goes into the audit trail".into();
                     self.mode = Mode::Reason { command, text };
@@ -168,7 +168,7 @@ impl Screen {
                 if key.code == KeyCode::Char('y') {
                     return Action::Send { command, reason };
                 }
-                self.notice = format!("{} cancelled", command.command().as_str());
+                self.notice = format!("{} cancelled", command.as_str());
             }
         }
         Action::Nothing
@@ -413,20 +413,16 @@ pub fn draw(frame: &mut Frame, screen: &Screen, now_ms: i64) {
         Mode::Watching => "keys: p pause · u resume · b roll back · q quit".to_owned(),
         Mode::Reason { command, text } => format!(
             "{} {}: reason (for the audit trail): {text}▏  Enter to go on, Esc to cancel",
-            command.command().as_str(),
+            command.as_str(),
             v.id
         ),
         Mode::Confirm { command, reason } => {
             let what = match command {
-                CommandName::Rollback => "every user goes back to the legacy side (0 %)".to_owned(),
-                CommandName::Pause => format!("hold at {}; rollbacks still happen", pct(v.weight_bps)),
+                Command::Rollback => "every user goes back to the legacy side (0 %)".to_owned(),
+                Command::Pause => format!("hold at {}; rollbacks still happen", pct(v.weight_bps)),
                 _ => format!("go on from step {}", v.step),
             };
-            format!(
-                "{} {} ({what}), reason \"{reason}\"? y to confirm, any other key cancels",
-                command.command().as_str(),
-                v.id
-            )
+            format!("{} {} ({what}), reason \"{reason}\"? y to confirm, any other key cancels", command.as_str(), v.id)
         }
     };
     frame.render_widget(
@@ -488,7 +484,7 @@ pub async fn run(args: &WatchArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
                         Action::Send { command, reason } => {
                             screen.notice = match source.send(&args.id, command, &reason).await {
                                 Ok(said) => said,
-                                Err(e) => format!("{} failed: {e}", command.command().as_str()),
+                                Err(e) => format!("{} failed: {e}", command.as_str()),
                             };
                         }
                     }
@@ -672,7 +668,7 @@ mod tests {
         assert!(render(&s).contains("y to confirm"));
         assert_eq!(
             s.key(key(KeyCode::Char('y'))),
-            Action::Send { command: CommandName::Rollback, reason: "bad deploy".into() }
+            Action::Send { command: Command::Rollback, reason: "bad deploy".into() }
         );
         // Anything but y cancels.
         s.key(key(KeyCode::Char('p')));

@@ -520,7 +520,7 @@ fn a_plan_is_made_from_terraforms_outputs() {
     let parsed = cutover_core::plan::Plan::parse(&text_).unwrap();
     assert_eq!((parsed.target.name.as_str(), parsed.target.salt.as_str()), ("orders-api", "orders-api"));
     assert_eq!(parsed.target.cohort, cutover_core::plan::CohortKey::Header("x-account".into()));
-    let cutover_core::plan::Edge::CloudFront(edge) = &parsed.target.edge else { panic!("{text_}") };
+    let cutover_core::plan::EdgeTarget::CloudFront(edge) = &parsed.target.edge else { panic!("{text_}") };
     assert_eq!((edge.distribution_id.as_str(), edge.weight_key.as_str()), ("E1ABCDEF234567", "orders-api/weight"));
     // No probe_token_key output: the plan derives it beside the weight key,
     // never keeps the example's.

@@ -80,7 +80,7 @@ pub fn first_difference(live: &str, expected: &str) -> Option<(usize, String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Edge, Plan, DEFAULT_PLAN};
+    use crate::plan::{EdgeTarget, Plan, DEFAULT_PLAN};
 
     fn aws_target() -> (Target, CloudFrontEdge) {
         let mut plan = Plan::default_plan();
@@ -93,7 +93,7 @@ mod tests {
             probes_per_minute: 20,
             when_store_unreadable: crate::measure::Side::Legacy,
         };
-        plan.target.edge = Edge::CloudFront(edge.clone());
+        plan.target.edge = EdgeTarget::CloudFront(edge.clone());
         (plan.target, edge)
     }
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use cutover_core::plan::{Edge, Plan, Target, DEFAULT_PLAN};
+use cutover_core::plan::{EdgeTarget, Plan, Target, DEFAULT_PLAN};
 use cutover_core::units::Weight;
 use proptest::prelude::*;
 
@@ -10,7 +10,7 @@ fn default_plan_is_valid_and_spans_48_hours() {
     assert_eq!(plan.duration(), Duration::from_secs(48 * 3600));
     assert_eq!(plan.schedule.steps.first().unwrap().weight, Weight::from_bps(100).unwrap());
     assert_eq!(plan.schedule.steps.last().unwrap().weight, Weight::FULL);
-    assert!(matches!(plan.target.edge, Edge::Local(_)));
+    assert!(matches!(plan.target.edge, EdgeTarget::Local(_)));
     assert_eq!(plan.target.salt, "internal-api");
 }
 
@@ -155,7 +155,7 @@ fn aws_plan() -> String {
 fn the_commented_aws_target_in_the_default_plan_is_valid() {
     let text = aws_plan();
     let plan = Plan::parse(&text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"));
-    let Edge::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
+    let EdgeTarget::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
     assert_eq!(cf.distribution_id, "E2QWRUHAPOMQZL");
     let metrics = plan.target.metrics.unwrap();
     assert_eq!(metrics.api_stage, "$default");
@@ -215,7 +215,7 @@ fn where_the_edge_sends_requests_it_cannot_weigh() {
     use cutover_core::measure::Side;
     let text = aws_plan();
     let side = |text: &str| match Plan::parse(text).map(|p| p.target.edge) {
-        Ok(Edge::CloudFront(cf)) => cf.when_store_unreadable,
+        Ok(EdgeTarget::CloudFront(cf)) => cf.when_store_unreadable,
         other => panic!("{other:?}"),
     };
     assert_eq!(side(&text), Side::Legacy);
@@ -233,7 +233,7 @@ fn the_probes_have_defaults_and_limits() {
     let without =
         text.replace("probes_per_minute = 20\n", "").replace("probe_token_key = \"internal-api/probe-token\"\n", "");
     let plan = Plan::parse(&without).unwrap_or_else(|e| panic!("{e}"));
-    let Edge::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
+    let EdgeTarget::CloudFront(cf) = &plan.target.edge else { panic!("expected the CloudFront edge") };
     assert_eq!(
         (cf.probes_per_minute, cf.probe_token_key.as_str()),
         (20, "internal-api/probe-token"),
@@ -285,10 +285,12 @@ fn the_new_sides_xray_services_are_its_functions() {
 /// told otherwise.
 #[test]
 fn local_mode_probes_too() {
-    let Edge::Local(local) = Plan::default_plan().target.edge else { panic!("the default plan is local") };
+    let EdgeTarget::Local(local) = Plan::default_plan().target.edge else { panic!("the default plan is local") };
     assert_eq!(local.probes_per_minute, 20);
     let none = DEFAULT_PLAN.replacen("# probes_per_minute = 20", "probes_per_minute = 0", 1);
-    let Ok(Plan { target: Target { edge: Edge::Local(local), .. }, .. }) = Plan::parse(&none) else { panic!("{none}") };
+    let Ok(Plan { target: Target { edge: EdgeTarget::Local(local), .. }, .. }) = Plan::parse(&none) else {
+        panic!("{none}")
+    };
     assert_eq!(local.probes_per_minute, 0);
     let found = problems(&DEFAULT_PLAN.replacen("# probes_per_minute = 20", "probes_per_minute = 601", 1));
     assert!(found.len() == 1 && found[0].starts_with("target.local.probes_per_minute = 601 (line "), "{found:?}");

@@ -30,7 +30,7 @@ const KEEP_MS: u64 = 3 * 3_600_000;
 
 /// What became of one probe.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outcome {
+pub enum ProbeOutcome {
     /// Answered below 500 by the side it was pinned to, in this many ms.
     Answered(f64),
     /// A 5xx: an origin's, API Gateway's (a Lambda that crashed, timed out
@@ -46,7 +46,7 @@ struct Record {
     /// When it was sent (wall time, Unix ms): the window it belongs to.
     at_ms: u64,
     side: Side,
-    outcome: Outcome,
+    outcome: ProbeOutcome,
 }
 
 #[derive(Debug, Default)]
@@ -68,7 +68,7 @@ impl ProbeLog {
     }
 
     /// A probe sent at `at_ms`, pinned to `side`, and what became of it.
-    pub fn record(&self, at_ms: u64, side: Side, outcome: Outcome) {
+    pub fn record(&self, at_ms: u64, side: Side, outcome: ProbeOutcome) {
         self.with(|log| {
             let at = log.records.partition_point(|r| r.at_ms <= at_ms);
             log.records.insert(at, Record { at_ms, side, outcome });
@@ -97,8 +97,8 @@ impl ProbeLog {
             let side = sample.get_mut(r.side);
             side.requests += 1;
             match r.outcome {
-                Outcome::Answered(ms) => side.latency_ms.record(ms),
-                Outcome::ServerError | Outcome::NoAnswer => side.errors += 1,
+                ProbeOutcome::Answered(ms) => side.latency_ms.record(ms),
+                ProbeOutcome::ServerError | ProbeOutcome::NoAnswer => side.errors += 1,
             }
         })
     }
@@ -110,12 +110,12 @@ impl ProbeLog {
         self.in_window(from_ms, to_ms, |sample, r| {
             let side = sample.get_mut(r.side);
             match r.outcome {
-                Outcome::Answered(_) => side.requests += 1,
-                Outcome::ServerError => {
+                ProbeOutcome::Answered(_) => side.requests += 1,
+                ProbeOutcome::ServerError => {
                     side.requests += 1;
                     side.errors += 1;
                 }
-                Outcome::NoAnswer => {}
+                ProbeOutcome::NoAnswer => {}
             }
         })
     }
@@ -196,18 +196,20 @@ impl ProbeDriver {
                     let outcome = match request.send().await {
                         // A 5xx is the pinned side's failure whoever sent it:
                         // API Gateway's and the edge's carry no `x-served-by`.
-                        Ok(response) if response.status().is_server_error() => Some(Outcome::ServerError),
+                        Ok(response) if response.status().is_server_error() => Some(ProbeOutcome::ServerError),
                         Ok(response) => {
                             let served_by = response.headers().get(SERVED_BY).and_then(|v| v.to_str().ok());
                             // An answer from the other side: the pin did not hold.
                             let pinned = answered_by(served_by) == side;
                             match response.bytes().await {
-                                Ok(_) if pinned => Some(Outcome::Answered(started.elapsed().as_secs_f64() * 1000.0)),
+                                Ok(_) if pinned => {
+                                    Some(ProbeOutcome::Answered(started.elapsed().as_secs_f64() * 1000.0))
+                                }
                                 Ok(_) => None,
-                                Err(_) => Some(Outcome::NoAnswer),
+                                Err(_) => Some(ProbeOutcome::NoAnswer),
                             }
                         }
-                        Err(_) => Some(Outcome::NoAnswer),
+                        Err(_) => Some(ProbeOutcome::NoAnswer),
                     };
                     match outcome {
                         Some(outcome) => log.record(at_ms, side, outcome),
@@ -226,11 +228,11 @@ mod tests {
     #[test]
     fn a_window_holds_the_probes_sent_in_it() {
         let log = ProbeLog::default();
-        log.record(60_000, Side::Legacy, Outcome::Answered(40.0));
-        log.record(119_999, Side::Serverless, Outcome::ServerError);
-        log.record(100_000, Side::Serverless, Outcome::NoAnswer);
-        log.record(90_000, Side::Serverless, Outcome::Answered(30.0));
-        log.record(120_000, Side::Legacy, Outcome::Answered(41.0));
+        log.record(60_000, Side::Legacy, ProbeOutcome::Answered(40.0));
+        log.record(119_999, Side::Serverless, ProbeOutcome::ServerError);
+        log.record(100_000, Side::Serverless, ProbeOutcome::NoAnswer);
+        log.record(90_000, Side::Serverless, ProbeOutcome::Answered(30.0));
+        log.record(120_000, Side::Legacy, ProbeOutcome::Answered(41.0));
         let s = log.sample(60_000, 120_000);
         assert_eq!((s.legacy.requests, s.legacy.errors, s.legacy.latency_ms.count()), (1, 0, 1));
         assert_eq!((s.serverless.requests, s.serverless.errors, s.serverless.latency_ms.count()), (3, 2, 1));
@@ -246,10 +248,10 @@ mod tests {
     #[test]
     fn the_log_forgets_what_no_window_will_ask_for() {
         let log = ProbeLog::default();
-        log.record(0, Side::Legacy, Outcome::Answered(1.0));
-        log.record(KEEP_MS, Side::Legacy, Outcome::Answered(1.0));
+        log.record(0, Side::Legacy, ProbeOutcome::Answered(1.0));
+        log.record(KEEP_MS, Side::Legacy, ProbeOutcome::Answered(1.0));
         assert_eq!(log.sample(0, u64::MAX).legacy.requests, 2);
-        log.record(KEEP_MS + 1, Side::Legacy, Outcome::Answered(1.0));
+        log.record(KEEP_MS + 1, Side::Legacy, ProbeOutcome::Answered(1.0));
         assert_eq!(log.sample(0, u64::MAX).legacy.requests, 2, "the first is over three hours older");
     }
 }

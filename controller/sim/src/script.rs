@@ -15,7 +15,7 @@ use crate::check::Checker;
 
 /// What a measurement says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reading {
+pub enum ScriptedReading {
     Healthy,
     /// The new side's latency is 10x.
     Slow,
@@ -39,7 +39,7 @@ pub enum Action {
     /// Let this many seconds pass, then tick.
     Wait(u32),
     /// Answer the oldest measure request.
-    Measure(Reading),
+    Measure(ScriptedReading),
     /// Answer the oldest apply.
     Edge(EdgeAnswer),
     Command(Command),
@@ -55,14 +55,14 @@ fn side(requests: u64, errors: u64, ms: f64) -> SideSample {
     s
 }
 
-fn reading(r: Reading) -> Result<Measurement, MeasureError> {
+fn reading(r: ScriptedReading) -> Result<Measurement, MeasureError> {
     let legacy = side(300, 1, 38.0);
     let serverless = match r {
-        Reading::Healthy => side(60, 0, 31.0),
-        Reading::Slow => side(60, 0, 310.0),
-        Reading::Errors => side(60, 30, 31.0),
-        Reading::Sparse => side(1, 0, 31.0),
-        Reading::SourceDown => {
+        ScriptedReading::Healthy => side(60, 0, 31.0),
+        ScriptedReading::Slow => side(60, 0, 310.0),
+        ScriptedReading::Errors => side(60, 30, 31.0),
+        ScriptedReading::Sparse => side(1, 0, 31.0),
+        ScriptedReading::SourceDown => {
             return Err(MeasureError::new("script", "source down"));
         }
     };

@@ -5,18 +5,18 @@
 use cutover_core::engine::Command;
 use cutover_core::plan::{FreezeWindow, NoDataAction, Plan};
 use cutover_core::units::Timestamp;
-use cutover_sim::script::{drive, Action, EdgeAnswer, JudgeKind, Reading};
+use cutover_sim::script::{drive, Action, EdgeAnswer, JudgeKind, ScriptedReading};
 use proptest::prelude::*;
 
 const T0: Timestamp = Timestamp(1_795_867_200_000);
 
 fn action() -> impl Strategy<Value = Action> {
     let reading = prop_oneof![
-        6 => Just(Reading::Healthy),
-        1 => Just(Reading::Slow),
-        1 => Just(Reading::Errors),
-        1 => Just(Reading::Sparse),
-        1 => Just(Reading::SourceDown),
+        6 => Just(ScriptedReading::Healthy),
+        1 => Just(ScriptedReading::Slow),
+        1 => Just(ScriptedReading::Errors),
+        1 => Just(ScriptedReading::Sparse),
+        1 => Just(ScriptedReading::SourceDown),
     ];
     let edge =
         prop_oneof![4 => Just(EdgeAnswer::Applied), 1 => Just(EdgeAnswer::Failed), 1 => Just(EdgeAnswer::Conflict)];
@@ -86,7 +86,7 @@ fn a_healthy_script_completes() {
         actions.push(Action::Edge(EdgeAnswer::Applied));
         for _ in 0..7 {
             actions.push(Action::Wait(300));
-            actions.push(Action::Measure(Reading::Healthy));
+            actions.push(Action::Measure(ScriptedReading::Healthy));
         }
     }
     for judge in [JudgeKind::Threshold, JudgeKind::Sequential] {

@@ -1,7 +1,7 @@
 //! `GET /api/metadata/{key}` as a Lambda function (see api-lambdas/routes.json).
 
-use cutover_api_lambda::{DynamoStore, HttpBackend};
+use cutover_api_lambda::{DynamoItemStore, HttpBackend};
 
 fn main() -> std::process::ExitCode {
-    cutover_api_lambda::main::<DynamoStore, HttpBackend>(cutover_api::routes::Function::GetMetadata)
+    cutover_api_lambda::main::<DynamoItemStore, HttpBackend>(cutover_api::routes::Function::GetMetadata)
 }

@@ -1,7 +1,7 @@
 //! `PUT /api/workflows/{workflowId}/mapping` as a Lambda function (see api-lambdas/routes.json).
 
-use cutover_api_lambda::{Absent, DynamoStore};
+use cutover_api_lambda::{Absent, DynamoItemStore};
 
 fn main() -> std::process::ExitCode {
-    cutover_api_lambda::main::<DynamoStore, Absent>(cutover_api::routes::Function::PutWorkflowMapping)
+    cutover_api_lambda::main::<DynamoItemStore, Absent>(cutover_api::routes::Function::PutWorkflowMapping)
 }

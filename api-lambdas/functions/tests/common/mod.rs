@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cutover_api_aws::{DynamoStore, Endpoint};
+use cutover_api_aws::{DynamoItemStore, Endpoint};
 use cutover_testkit::lambda::{apigw_http_event, function_env, Completion, RuntimeApi};
 use cutover_testkit::Moto;
 use serde_json::Value;
@@ -88,7 +88,7 @@ pub fn moto_with_table(table: &str) -> Moto {
     let moto = Moto::start();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
-        let store = DynamoStore::connect(&Endpoint::Url(moto.endpoint().into()), table).await;
+        let store = DynamoItemStore::connect(&Endpoint::Url(moto.endpoint().into()), table).await;
         store.create_table().await.expect("create the table");
     });
     moto

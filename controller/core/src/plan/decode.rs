@@ -16,7 +16,7 @@ use crate::units::{format_duration, parse_duration};
 
 /// One thing wrong with a plan, located by TOML path and 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
+pub struct PlanProblem {
     pub path: String,
     pub line: usize,
     /// The offending value as written, when there is one.
@@ -24,7 +24,7 @@ pub struct Problem {
     pub message: String,
 }
 
-impl fmt::Display for Problem {
+impl fmt::Display for PlanProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             Some(v) => write!(f, "{} = {} (line {}): {}", self.path, v, self.line, self.message),
@@ -36,7 +36,7 @@ impl fmt::Display for Problem {
 /// Every problem found in a plan, in line order.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct PlanError {
-    pub problems: Vec<Problem>,
+    pub problems: Vec<PlanProblem>,
 }
 
 impl fmt::Display for PlanError {
@@ -55,7 +55,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 
 struct Decoder<'s> {
     src: &'s str,
-    problems: Vec<Problem>,
+    problems: Vec<PlanProblem>,
     /// A plan stored with a cutover by an earlier version: the rules added
     /// since are relaxed (see [`decode_stored`]).
     stored: bool,
@@ -107,7 +107,7 @@ fn decode_with(text: &str, stored: bool) -> Result<Plan, PlanError> {
             for e in errors {
                 let line = e.span().map_or(1, |s| d.line(s.start));
                 let message = e.message().trim().to_string();
-                d.problems.push(Problem { path: "(syntax)".into(), line, value: None, message });
+                d.problems.push(PlanProblem { path: "(syntax)".into(), line, value: None, message });
             }
             None
         }
@@ -118,7 +118,7 @@ fn decode_with(text: &str, stored: bool) -> Result<Plan, PlanError> {
             d.problems.sort_by_key(|p| p.line);
             if d.problems.is_empty() {
                 // Unreachable by construction: every `None` above pushed a problem.
-                d.problems.push(Problem {
+                d.problems.push(PlanProblem {
                     path: "(plan)".into(),
                     line: 1,
                     value: None,
@@ -149,7 +149,7 @@ impl<'s> Decoder<'s> {
     fn problem(&mut self, path: impl Into<String>, span: &Range<usize>, value: bool, message: impl Into<String>) {
         let value = value.then(|| self.written(span));
         let line = self.line(span.start);
-        self.problems.push(Problem { path: path.into(), line, value, message: message.into() });
+        self.problems.push(PlanProblem { path: path.into(), line, value, message: message.into() });
     }
 
     fn root<'t, 'i>(&mut self, root: &'t Spanned<DeTable<'i>>) -> Tbl<'t, 'i> {
@@ -420,7 +420,7 @@ impl<'s> Decoder<'s> {
                         "local mode measures its own edge; remove [target.metrics] or use [target.cloudfront]",
                     );
                 }
-                self.local(l).map(|e| (Edge::Local(e), None))
+                self.local(l).map(|e| (EdgeTarget::Local(e), None))
             }
             (None, Some(c)) => {
                 let edge = self.cloudfront(c);
@@ -437,7 +437,7 @@ impl<'s> Decoder<'s> {
                         None
                     }
                 };
-                Some((Edge::CloudFront(edge?), Some(metrics?)))
+                Some((EdgeTarget::CloudFront(edge?), Some(metrics?)))
             }
             (Some(_), Some(c)) => {
                 self.problem(

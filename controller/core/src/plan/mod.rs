@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use decode::{PlanError, Problem};
+pub use decode::{PlanError, PlanProblem};
 
 use crate::measure::Side;
 use crate::units::{format_duration, Weight};
@@ -38,7 +38,7 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub name: String,
-    pub edge: Edge,
+    pub edge: EdgeTarget,
     /// Who a request belongs to, for sticky bucketing at the edge.
     pub cohort: CohortKey,
     /// Mixed into the cohort hash so two cutovers split users independently.
@@ -50,7 +50,7 @@ pub struct Target {
 /// Where the weight is applied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Edge {
+pub enum EdgeTarget {
     CloudFront(CloudFrontEdge),
     Local(LocalEdge),
 }
