@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cutover_base::Backoff;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
@@ -121,7 +122,7 @@ impl Listener {
                         tracing::warn!(error = %e, "accept failed; retrying with a backoff");
                     }
                     failures = failures.saturating_add(1);
-                    tokio::time::sleep(pause_after(failures)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF.after(failures)).await;
                 }
             }
         }
@@ -187,12 +188,9 @@ impl Listener {
     }
 }
 
-/// The pause after `failures` accept errors in a row: 10 ms, doubling, at
-/// most a second.
-pub fn pause_after(failures: u32) -> Duration {
-    let ms = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(7));
-    Duration::from_millis(ms.min(1000))
-}
+/// The pause after accept errors in a row: 10 ms, doubling, at most a
+/// second.
+pub const ACCEPT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
 
 #[cfg(test)]
 mod tests {
@@ -201,9 +199,9 @@ mod tests {
 
     #[test]
     fn the_pause_doubles_to_a_second() {
-        let pauses: Vec<u64> = (1..=9).map(|n| pause_after(n).as_millis() as u64).collect();
+        let pauses: Vec<u64> = (1..=9).map(|n| ACCEPT_BACKOFF.after(n).as_millis() as u64).collect();
         assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        assert_eq!(pause_after(u32::MAX), Duration::from_secs(1));
+        assert_eq!(ACCEPT_BACKOFF.after(u32::MAX), Duration::from_secs(1));
     }
 
     /// Past the limit, a connection waits until one closes.

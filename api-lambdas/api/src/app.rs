@@ -1,6 +1,6 @@
 //! The handlers: one per [`Function`], over any [`ItemStore`] and [`Backend`].
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
@@ -47,8 +47,9 @@ impl Default for Config {
     }
 }
 
+/// Seconds since the Unix epoch (the items' `updated_at`, cache expiry).
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    cutover_base::clock::unix_ms() / 1000
 }
 
 /// One request's identity, from the runtime that received it.

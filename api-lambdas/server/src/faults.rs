@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use cutover_base::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -56,14 +57,19 @@ pub enum Fate {
 
 pub struct FaultState {
     faults: Mutex<Faults>,
-    rng: Mutex<u64>,
+    rng: Mutex<Rng>,
 }
 
 impl FaultState {
+    /// Knobs that draw differently in every process.
     pub fn new(faults: Faults) -> FaultState {
-        let seed =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-        FaultState { faults: Mutex::new(faults), rng: Mutex::new(seed | 1) }
+        let seed = cutover_base::random::seed().unwrap_or_else(|_| cutover_base::clock::unix_ms());
+        FaultState::seeded(faults, seed)
+    }
+
+    /// Knobs whose draws `seed` fixes (tests).
+    pub fn seeded(faults: Faults, seed: u64) -> FaultState {
+        FaultState { faults: Mutex::new(faults), rng: Mutex::new(Rng::new(seed)) }
     }
 
     pub fn get(&self) -> Faults {
@@ -74,14 +80,8 @@ impl FaultState {
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
     }
 
-    /// A uniform draw in (0, 1) (xorshift64*; statistics, not secrets).
-    fn uniform(&self) -> f64 {
-        let mut state = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        let bits = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
-        (bits as f64 + 0.5) / (1u64 << 53) as f64
+    fn rng(&self) -> std::sync::MutexGuard<'_, Rng> {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn decide(&self) -> Fate {
@@ -89,15 +89,13 @@ impl FaultState {
         if faults.outage {
             return Fate::Outage;
         }
-        if faults.error_rate > 0.0 && self.uniform() < faults.error_rate {
+        if faults.error_rate > 0.0 && self.rng().chance(faults.error_rate) {
             return Fate::Error;
         }
-        let cold = faults.cold_start_rate > 0.0 && self.uniform() < faults.cold_start_rate;
+        let cold = faults.cold_start_rate > 0.0 && self.rng().chance(faults.cold_start_rate);
         let mut ms = 0.0;
         if faults.latency_ms > 0.0 {
-            // Box–Muller: a standard normal from two uniforms.
-            let normal = (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos();
-            ms += faults.latency_ms * (0.25 * normal).exp();
+            ms += faults.latency_ms * (0.25 * self.rng().normal()).exp();
         }
         if cold {
             ms += faults.cold_start_ms;
@@ -112,7 +110,7 @@ mod tests {
 
     #[test]
     fn shares_and_latency_follow_the_knobs() {
-        let state = FaultState::new(Faults { error_rate: 0.2, latency_ms: 30.0, ..Faults::default() });
+        let state = FaultState::seeded(Faults { error_rate: 0.2, latency_ms: 30.0, ..Faults::default() }, 17);
         let fates: Vec<Fate> = (0..20_000).map(|_| state.decide()).collect();
         let errors = fates.iter().filter(|f| **f == Fate::Error).count() as f64 / 20_000.0;
         assert!((errors - 0.2).abs() < 0.02, "error share {errors}");

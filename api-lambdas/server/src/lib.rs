@@ -189,8 +189,6 @@ async fn faults_admin<S: ItemStore, B: Backend>(
 /// `local-<process start>-<n>`: unique across restarts, ordered within one.
 fn next_request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    static START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-    });
+    static START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(cutover_base::clock::unix_ms);
     format!("local-{:x}-{}", *START, NEXT.fetch_add(1, Ordering::Relaxed))
 }

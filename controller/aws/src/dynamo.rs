@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, KeysAndAttributes, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use cutover_base::Backoff;
 use cutover_core::audit::{self, Record, Trail};
 use cutover_core::engine::{CutoverState, Event};
 use cutover_core::store::{Lease, Request, Store, StoreError, Stored, TimeScale};
@@ -60,9 +61,9 @@ const REGISTRY_PK: &str = "cutovers";
 /// `BatchGetItem` takes at most this many keys.
 const BATCH_GET_MAX: usize = 100;
 /// Tries of a transaction cancelled by contention or throttling, and the
-/// first backoff (doubled each time, with jitter): 0.05 + 0.1 + 0.2 + 0.4 s.
+/// waits between them (with jitter): 0.05 + 0.1 + 0.2 + 0.4 s.
 const TRANSACT_TRIES: u32 = 5;
-const TRANSACT_BACKOFF: Duration = Duration::from_millis(50);
+const TRANSACT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -352,13 +353,11 @@ fn classify(reasons: &[CancellationReason]) -> Cancelled {
         .map_or(Cancelled::Condition, Cancelled::Contended)
 }
 
-/// The wait before try `attempt` (1-based): doubling from
-/// [`TRANSACT_BACKOFF`], with up to half again of jitter taken from `seed`
-/// (two writers contending for one item wait different times).
+/// The wait before try `attempt` (1-based): [`TRANSACT_BACKOFF`], spread
+/// by `seed` (two writers contending for one item wait different times).
 fn backoff(attempt: u32, seed: &str) -> Duration {
-    let base = TRANSACT_BACKOFF * 2u32.pow(attempt - 1);
-    let jitter = u64::from_str_radix(&seed[..4], 16).unwrap_or(0) % 1000;
-    base + base * u32::try_from(jitter).unwrap_or(0) / 2000
+    let jitter = u64::from_str_radix(seed.get(..4).unwrap_or("0"), 16).unwrap_or(0) % 1000;
+    TRANSACT_BACKOFF.spread(attempt, jitter as f64 / 1000.0)
 }
 
 impl Store for DynamoStore {

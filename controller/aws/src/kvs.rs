@@ -112,10 +112,7 @@ impl KvsEdge {
 
 /// 128 random bits as hex, from the operating system.
 fn random_token() -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; PROBE_TOKEN_LEN / 2];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    cutover_base::random::hex::<{ PROBE_TOKEN_LEN / 2 }>()
 }
 
 impl EdgePort for KvsEdge {

@@ -147,7 +147,7 @@ impl LocalRun {
             StoreAt::Dynamo(_) => PathBuf::from(".cutover"),
         };
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let id = format!("{kind}-{}-{:03}", crate::now_compact(), crate::unix_ms() % 1000);
+        let id = format!("{kind}-{}-{:03}", crate::now_compact(), cutover_base::clock::unix_ms() % 1000);
         Ok(LocalRun { dir, id })
     }
 
@@ -242,10 +242,7 @@ pub(crate) async fn start_edge(plan: &Path, slot_ms: u64, keep: Keep, log: &Path
 
 /// A secret for the demo's own admin token: 16 random bytes, in hex.
 pub(crate) fn secret() -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).context("read /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    cutover_base::random::hex::<16>().context("read /dev/urandom")
 }
 
 pub async fn run(args: &DemoArgs, aws: &EndpointArgs) -> Result<ExitCode, Failure> {
@@ -525,7 +522,7 @@ async fn metrics(client: &load::LoadClient, edge: &str, from_ms: u64, to_ms: u64
 /// The last 30 minutes of plan time, as the edge saw them.
 async fn recent_window(client: &load::LoadClient, edge: &str, plan: &Plan, speed: f64) -> Option<Measurement> {
     let span_ms = (plan.guardrails.interval.as_secs_f64() * 30.0 * 1e3 / speed).max(1000.0) as u64;
-    let now = crate::unix_ms();
+    let now = cutover_base::clock::unix_ms();
     metrics(client, edge, now.saturating_sub(span_ms), now).await
 }
 

@@ -35,7 +35,6 @@ mod tokens;
 mod view;
 mod watch;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,7 +42,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use cutover_core::engine::Command;
 use cutover_core::plan::Plan;
-use cutover_core::units::Timestamp;
 
 use crate::failure::Failure;
 
@@ -138,7 +136,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    init_tracing();
+    cutover_base::logs::init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -184,26 +182,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-fn unix_timestamp() -> Timestamp {
-    Timestamp::from_ms(unix_ms())
-}
-
 /// `20261128-131500`: a sortable UTC stamp for names.
 fn now_compact() -> String {
-    Timestamp::from_ms(unix_ms()).to_string().replace(['-', ':'], "").replace('T', "-").trim_end_matches('Z').to_owned()
-}
-
-/// Logs go to stderr: human-readable on a terminal, JSON lines otherwise.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
-    }
+    cutover_runtime::system_now().to_string().replace(['-', ':'], "").replace('T', "-").trim_end_matches('Z').to_owned()
 }

@@ -51,7 +51,7 @@ pub async fn run(args: &ReportArgs, aws: &EndpointArgs) -> Result<ExitCode, Fail
             let series = client.series(&args.id, None).await?;
             let plan = client.plan(&args.id).await?.toml;
             // Everything of the trail, not the page's newest lines.
-            ReportData { generated_at: crate::unix_timestamp().to_string(), view, series, plan }
+            ReportData { generated_at: cutover_runtime::system_now().to_string(), view, series, plan }
         }
         None => {
             let at = &args.store;
@@ -100,7 +100,7 @@ pub async fn from_store(store: &AnyStore, id: &str, recent: usize) -> Result<Opt
         .filter_map(|r| serde_json::from_str::<Event>(&r.body).ok())
         .find(|e| matches!(e.kind, EventKind::Analysis { .. }));
     Ok(Some(ReportData {
-        generated_at: crate::unix_timestamp().to_string(),
+        generated_at: cutover_runtime::system_now().to_string(),
         view: CutoverView::new(&stored, latest.as_ref()),
         series: Series::build(&stored, &trail, recent),
         plan: shareable_plan(&stored.plan),

@@ -173,7 +173,8 @@ pub async fn rollback(args: &RollbackArgs, aws: &EndpointArgs) -> Result<ExitCod
     store.send(&args.id, &request).await?;
     println!("rollback of {} sent by {} ({})", args.id, request.actor, args.reason);
     let settings = Settings { poll: Duration::from_millis(100), ..Settings::default() };
-    let state = match store.acquire(&args.id, &settings.holder, crate::unix_timestamp(), settings.lease_ttl).await {
+    let state = match store.acquire(&args.id, &settings.holder, cutover_runtime::system_now(), settings.lease_ttl).await
+    {
         // A controller is running: it takes the command; wait for the outcome.
         Err(StoreError::LeaseHeld { holder, .. }) => {
             println!("the running controller ({holder}) takes it; waiting for the edge to confirm 0%");

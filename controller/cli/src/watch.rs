@@ -474,7 +474,9 @@ pub async fn run(args: &WatchArgs, aws: &EndpointArgs) -> Result<ExitCode, Failu
         let mut tick = tokio::time::interval(Duration::from_secs_f64(args.every));
         let mut version = screen.view.version;
         loop {
-            terminal.draw(|frame| draw(frame, &screen, crate::unix_ms() as i64)).context("draw on the terminal")?;
+            terminal
+                .draw(|frame| draw(frame, &screen, cutover_base::clock::unix_ms() as i64))
+                .context("draw on the terminal")?;
             tokio::select! {
                 key = keys.recv() => {
                     let Some(key) = key else { return Ok(()) };

@@ -27,7 +27,9 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use cutover_base::clock::unix_ms;
 
 use bytes::Bytes;
 use cutover_core::cohort;
@@ -332,10 +334,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
     *response.status_mut() = status;
@@ -435,7 +433,7 @@ impl Shared {
         cold: bool,
         (origin_ms, handler_ms): (Option<f64>, Option<f64>),
     ) {
-        let slot = now_ms() / self.slot_ms;
+        let slot = unix_ms() / self.slot_ms;
         let mut slots = lock(&self.slots);
         let Slot { measurement, hops } = slots.at(slot);
         if !cold && !failed {

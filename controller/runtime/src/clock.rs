@@ -6,7 +6,7 @@
 //! deadlines and holds in microseconds, and nothing depends on how busy the
 //! machine is.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cutover_core::ports::Clock;
 use cutover_core::store::TimeScale;
@@ -14,7 +14,7 @@ use cutover_core::units::Timestamp;
 
 /// The system's wall-clock time.
 pub fn system_now() -> Timestamp {
-    Timestamp::from_ms(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+    Timestamp::from_ms(cutover_base::clock::unix_ms())
 }
 
 /// Where wall-clock time comes from.

@@ -88,12 +88,7 @@ pub fn holder_name(prefix: &str) -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into());
-    let mut noise = [0u8; 4];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut noise));
-    let suffix = match random {
-        Ok(()) => noise.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        Err(_) => format!("{:08x}", system_now().as_ms() as u32),
-    };
+    let suffix = cutover_base::random::hex::<4>().unwrap_or_else(|_| format!("{:08x}", system_now().as_ms() as u32));
     format!("{prefix}-{host}-{}-{suffix}", std::process::id())
 }
 

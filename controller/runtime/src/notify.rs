@@ -23,14 +23,15 @@
 //! ```
 //!
 //! A refused connection, a timeout ([`ATTEMPT_TIMEOUT`]), a 408, a 429 or a
-//! 5xx is tried again after a pause that doubles from 0.5 s to
-//! [`MAX_BACKOFF`], for as long as the controller leads: later events wait
+//! 5xx is tried again after a pause that doubles from 0.5 s to a minute
+//! ([`BACKOFF`]), for as long as the controller leads: later events wait
 //! behind it, so a webhook hears them in order. Any other answer is final: a
 //! 4xx says the receiver will never take this body, so it is logged and the
 //! mark moves on.
 
 use std::time::Duration;
 
+use cutover_base::Backoff;
 use cutover_core::engine::Event;
 use cutover_core::ports::Notifier;
 use cutover_core::store::{webhook_key, Store, StoreError};
@@ -40,10 +41,9 @@ use tokio::task::JoinHandle;
 
 /// One try's bound, connection to last byte.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The pause before the second try; doubled before each later one, up to
-/// [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The pause before the second try; doubled before each later one, up to a
+/// minute.
+pub const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 /// How long [`Notifier::flush`] waits for the outbox to drain.
 pub const FLUSH_WAIT: Duration = Duration::from_secs(20);
 /// Events read from the trail at a time.
@@ -230,14 +230,14 @@ impl<S: Store> Outbox<S> {
         what: &str,
         call: impl Fn() -> F,
     ) -> T {
-        let mut backoff = FIRST_BACKOFF;
+        let mut failures = 0u32;
         loop {
             match call().await {
                 Ok(answer) => return answer,
                 Err(e) => tracing::warn!(cutover = %self.id, error = %e, "notifications: cannot {what}; trying again"),
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            failures = failures.saturating_add(1);
+            tokio::time::sleep(BACKOFF.after(failures)).await;
         }
     }
 
@@ -258,7 +258,6 @@ impl<S: Store> Outbox<S> {
                 return;
             }
         };
-        let mut backoff = FIRST_BACKOFF;
         for attempt in 1.. {
             let sent = self
                 .client
@@ -286,9 +285,9 @@ impl<S: Store> Outbox<S> {
                 Ok(answer) => format!("answered {}", answer.status()),
                 Err(e) => e.to_string(),
             };
+            let backoff = BACKOFF.after(attempt);
             tracing::warn!(url = %self.url, %key, attempt, "webhook not notified yet: {problem}; trying again in {:?}", backoff);
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use cutover_base::Backoff;
 use cutover_core::cohort::{self, BUCKETS};
 use cutover_core::engine::Verification;
 use cutover_core::measure::Side;
@@ -39,6 +40,9 @@ pub fn answered_by(served_by: Option<&str>) -> Side {
 
 /// Probes keys in buckets this close to the threshold.
 const NEAR: u16 = 20;
+/// The pause between probe rounds that disagree: from 250 ms, doubling, up
+/// to 5 s (the edge's change is propagating).
+const PROBE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 #[derive(Clone, Debug)]
 pub struct Verifier {
@@ -123,9 +127,9 @@ impl<E: EdgePort> Verified<E> {
             (u32::from(bps) < BUCKETS).then(|| key_in(salt, bps..bps.saturating_add(NEAR).min(10_000))).flatten();
         let started = Instant::now();
         let mut rounds = 0u32;
-        let mut pause = Duration::from_millis(250);
         loop {
             rounds += 1;
+            let pause = PROBE_BACKOFF.after(rounds);
             let mut verification = Verification { rounds, waited_ms: 0, legacy_us: None, serverless_us: None };
             let mut disagreement = None;
             for (key, expect) in [(&below, "serverless"), (&above, "legacy")] {
@@ -161,10 +165,7 @@ impl<E: EdgePort> Verified<E> {
                         waited.as_secs_f64()
                     )));
                 }
-                Some(_) => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
+                Some(_) => tokio::time::sleep(pause).await,
             }
         }
     }

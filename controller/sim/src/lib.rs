@@ -14,7 +14,7 @@ pub mod baseline;
 pub mod bench;
 pub mod check;
 pub mod model;
-pub mod rng;
+pub use cutover_base::rng;
 pub mod run;
 pub mod script;
 pub mod summary;

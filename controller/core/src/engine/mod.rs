@@ -51,9 +51,10 @@ use crate::judge::{Analysis, CheckName, Judge, Verdict};
 use crate::measure::{MeasureError, Measurement, PerSide, Window};
 use crate::plan::{NoDataAction, Plan};
 use crate::units::{Timestamp, Weight};
+use cutover_base::Backoff;
 
-/// Edge retries back off exponentially from 1 s up to this.
-pub const EDGE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Edge retries back off from 1 s, doubling, up to a minute.
+pub const EDGE_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 // Inputs are handled one at a time and never stored in bulk: boxing the
 // measurement would only add an allocation per window.
@@ -708,8 +709,7 @@ impl<J: Judge> Engine<J> {
         self.edge.latest = None;
         self.edge.in_flight = false;
         self.edge.attempts = self.edge.attempts.saturating_add(1);
-        let backoff = Duration::from_secs(1u64 << self.edge.attempts.saturating_sub(1).min(6)).min(EDGE_BACKOFF_MAX);
-        self.edge.retry_at = Some(now + backoff);
+        self.edge.retry_at = Some(now + EDGE_BACKOFF.after(self.edge.attempts));
         // What the edge holds is unknown after a failed write.
         self.state.edge_weight = None;
         let (weight, attempt) = (self.state.weight, self.edge.attempts);

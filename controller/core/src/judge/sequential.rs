@@ -1106,13 +1106,10 @@ mod tests {
         assert!(t.alts.iter().all(|p| *p > 0.5 && *p < 1.0), "{:?}", t.alts);
     }
 
-    fn xorshift(mut state: u64) -> impl FnMut() -> f64 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        }
+    /// Uniform draws in [0, 1) from a fixed seed.
+    fn uniform_from(seed: u64) -> impl FnMut() -> f64 {
+        let mut rng = cutover_base::rng::Rng::new(seed);
+        move || rng.f64()
     }
 
     /// Ville's inequality, checked: under the null the e-process reaches
@@ -1122,7 +1119,7 @@ mod tests {
         let a: f64 = 0.05;
         let runs = 4000;
         let mut crossed = 0;
-        let mut uniform = xorshift(0x9E37_79B9_7F4A_7C15);
+        let mut uniform = uniform_from(0x9E37_79B9_7F4A_7C15);
         for _ in 0..runs {
             let mut t = ErrorCountTest::new(f64::INFINITY);
             // 300 windows of 20 old / 5 new requests, 2 % errors on both sides.
@@ -1144,7 +1141,7 @@ mod tests {
     fn under_the_null_the_reference_test_rarely_ever_crosses() {
         let a: f64 = 0.05;
         let (runs, windows) = (4000, 300);
-        let mut uniform = xorshift(0x5DEE_CE66_D1CE_4E5B);
+        let mut uniform = uniform_from(0x5DEE_CE66_D1CE_4E5B);
         let crossed = (0..runs)
             .filter(|_| {
                 let mut t = ReferenceTest::new(f64::INFINITY);
@@ -1165,7 +1162,7 @@ mod tests {
     fn under_the_null_the_floored_test_rarely_ever_crosses() {
         let a: f64 = 0.05;
         let (runs, windows, horizon) = (4000, 400, 100);
-        let mut uniform = xorshift(0x2545_F491_4F6C_DD1D);
+        let mut uniform = uniform_from(0x2545_F491_4F6C_DD1D);
         let crossed = (0..runs)
             .filter(|_| {
                 let mut t = ExceedanceTest::new(0.1, (horizon as f64).ln());

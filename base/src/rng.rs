@@ -1,9 +1,11 @@
 //! A small, seedable, version-stable PRNG (xoshiro256++ seeded by SplitMix64)
-//! with the few distributions the simulator needs. Our own, so a frozen seed
-//! replays the same run forever, whatever a dependency does.
+//! with the few distributions the simulator and the fault knobs need. Our
+//! own, so a frozen seed replays the same simulated run forever, whatever a
+//! dependency does.
 
 /// SplitMix64's finaliser: a well-spread hash of `z`.
-pub(crate) fn mix(mut z: u64) -> u64 {
+#[inline]
+pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -31,6 +33,7 @@ impl Rng {
         Rng::new(self.next_u64() ^ label.wrapping_mul(0xD605_BBB5_8C8A_BBD5))
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
@@ -45,15 +48,18 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
+    #[inline]
     pub fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    #[inline]
     pub fn chance(&mut self, p: f64) -> bool {
         self.f64() < p
     }
 
     /// Uniform integer in [0, n).
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
