@@ -36,7 +36,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StatusCode};
 use aws_sdk_cloudwatch::Client;
 use cutover_core::measure::{
-    Histogram, Hop, MeasureError, Measurement, PerSide, RouteFigures, Side, SideSample, Window,
+    Histogram, Hop, MeasureError, Measurement, PerSide, RouteFigures, Side, SideSample, Source, Window,
 };
 use cutover_core::plan::MetricSources;
 use cutover_core::ports::MetricsPort;
@@ -295,7 +295,7 @@ fn queries(sources: &MetricSources) -> Vec<MetricDataQuery> {
 impl CloudWatchMetrics {
     /// Reads one window (shifted by [`LAG`], in whole minutes).
     pub async fn read(&self, window: Window) -> Result<CloudWatchReading, MeasureError> {
-        let fail = |message: String| MeasureError::new("cloudwatch", message);
+        let fail = |message: String| MeasureError::new(Source::CloudWatch, message);
         let lag = LAG.as_millis() as u64;
         let from = window.from.as_ms().saturating_sub(lag) / MINUTE_MS * MINUTE_MS;
         let to = window.to.as_ms().saturating_sub(lag) / MINUTE_MS * MINUTE_MS;
@@ -337,7 +337,7 @@ impl CloudWatchMetrics {
         }
         if let Some(minute) = self.probes.as_ref().and_then(|log| unpublished(&series, log, from, to)) {
             tracing::info!(%minute, "CloudWatch has not published the whole window yet; asked again later");
-            return Err(MeasureError::late("cloudwatch", minute));
+            return Err(MeasureError::late(Source::CloudWatch, minute));
         }
         let mut reading = CloudWatchReading { read_from_ms: from, read_to_ms: to, ..CloudWatchReading::default() };
         for side in Side::BOTH {
@@ -413,7 +413,7 @@ impl CloudWatchReading {
         let traffic = &self.measurement.traffic;
         let hop = |name: &str, depth: u8, samples: u64, p50_ms: Option<f64>, p99_ms: Option<f64>| Hop {
             name: name.into(),
-            source: "cloudwatch".into(),
+            source: Source::CloudWatch,
             depth,
             samples,
             p50_ms,

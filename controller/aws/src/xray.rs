@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use aws_sdk_xray::primitives::DateTime;
 use aws_sdk_xray::Client;
 use cutover_api::routes::{self, Lookup, Route};
-use cutover_core::measure::{Histogram, Hop, MeasureError, PerSide, RouteSide};
+use cutover_core::measure::{Histogram, Hop, MeasureError, PerSide, RouteSide, Source};
 use http::Method;
 use serde_json::Value;
 
@@ -423,7 +423,7 @@ fn pool(parts: &[(TraceSample, u64)]) -> TraceSample {
 }
 
 fn fail(message: String) -> MeasureError {
-    MeasureError::new("xray", message)
+    MeasureError::new(Source::XRay, message)
 }
 
 /// At most `n` ids, evenly spread over the summaries in the order X-Ray
@@ -549,7 +549,7 @@ impl HopTable {
             .map(|(name, depth)| {
                 let times = self.times.remove(&name).unwrap_or_default();
                 Hop {
-                    source: "xray".into(),
+                    source: Source::XRay,
                     depth,
                     samples: times.count(),
                     p50_ms: times.quantile(0.5),

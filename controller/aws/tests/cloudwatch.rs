@@ -10,7 +10,7 @@ use aws_sdk_cloudwatch::types::{MetricDataResult, StatusCode};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use cutover_aws::{CloudWatchMetrics, LAG};
-use cutover_core::measure::Window;
+use cutover_core::measure::{Source, Window};
 use cutover_core::units::Timestamp;
 
 mod common;
@@ -172,7 +172,7 @@ async fn requests_without_percentiles_are_missing_data_not_zero() {
         GetMetricDataOutput::builder().set_metric_data_results(Some(results)).build()
     });
     let err = metrics(&[rule]).read(window()).await.unwrap_err();
-    assert_eq!(err.source_name, "cloudwatch");
+    assert_eq!(err.source_name, Source::CloudWatch);
     assert!(err.message.contains("30 requests") && err.message.contains("missing data"), "{err}");
 }
 
@@ -571,7 +571,7 @@ mod xray {
             [("edge".into(), 0, 57), ("api_gateway".into(), 1, 80), ("integration".into(), 2, 80)],
             "failed probes are not timed"
         );
-        assert_eq!(m.hops.legacy[0].source, "probes");
+        assert_eq!(m.hops.legacy[0].source, Source::Probes);
     }
 
     /// A minute CloudWatch has not published yet reads as a minute without
@@ -709,7 +709,7 @@ mod xray {
             ]
         };
         let err = reading_of(invoked(50.0, 30.0), &rules()).read(window()).await.expect_err("untraced");
-        assert_eq!(err.source_name, "xray");
+        assert_eq!(err.source_name, Source::XRay);
         assert!(err.message.contains("function internal-api-user-context while CloudWatch counted 30"), "{err}");
         assert!(err.message.contains("active tracing"), "{err}");
         let reading = reading_of(invoked(50.0, 0.0), &rules()).read(window()).await;

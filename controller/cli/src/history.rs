@@ -187,15 +187,15 @@ mod tests {
     use super::*;
     use cutover_core::engine::{Decision, HoldReason};
     use cutover_core::judge::{Analysis, Verdict};
-    use cutover_core::measure::{Hop, PerSide, RouteFigures, RouteSide, Window};
+    use cutover_core::measure::{Hop, PerSide, RouteFigures, RouteSide, Source, Window};
     use cutover_core::units::{Timestamp, Weight};
 
     #[test]
     fn an_analysis_shows_where_the_time_went() {
         let at = Timestamp::from_ms(1_795_867_200_000);
-        let hop = |name: &str, source: &str, depth: u8, p50: f64, p99: f64| Hop {
+        let hop = |name: &str, source: Source, depth: u8, p50: f64, p99: f64| Hop {
             name: name.into(),
-            source: source.into(),
+            source,
             depth,
             samples: 41,
             p50_ms: Some(p50),
@@ -204,7 +204,7 @@ mod tests {
         let mut analysis = Analysis::from_checks(Window { from: at, to: at }, PerSide::default(), vec![]);
         analysis.verdict = Verdict::Pass;
         analysis.hops.serverless =
-            vec![hop("api_gateway", "cloudwatch", 0, 33.2, 56.0), hop("dynamodb", "xray", 1, 6.25, 12.0)];
+            vec![hop("api_gateway", Source::CloudWatch, 0, 33.2, 56.0), hop("dynamodb", Source::XRay, 1, 6.25, 12.0)];
         analysis.latency_source = Some(PerSide {
             legacy: "cloudwatch: ALB TargetResponseTime".into(),
             serverless: "cloudwatch: API Gateway IntegrationLatency".into(),

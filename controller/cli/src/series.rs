@@ -379,8 +379,8 @@ mod tests {
     use super::*;
     use cutover_core::audit::{seal, Record, GENESIS};
     use cutover_core::engine::{CutoverState, Decision, HoldReason, RollbackReason};
-    use cutover_core::judge::{Analysis, CheckName, CheckResult, Verdict};
-    use cutover_core::measure::{PerSide, Window};
+    use cutover_core::judge::{Analysis, CheckName, CheckResult, Unit, Verdict};
+    use cutover_core::measure::{PerSide, Source, Window};
     use cutover_core::plan::DEFAULT_PLAN;
     use cutover_core::store::TimeScale;
     use cutover_core::units::Weight;
@@ -400,13 +400,13 @@ mod tests {
             legacy: Some(legacy_p50),
             serverless: Some(serverless_p50),
             verdict: Verdict::Pass,
-            ..CheckResult::new(CheckName::LatencyP50, false, "ms")
+            ..CheckResult::new(CheckName::LatencyP50, false, Unit::Ms)
         };
         let errors = CheckResult {
             legacy: Some(0.0),
             serverless: Some(0.5),
             verdict: Verdict::Pass,
-            ..CheckResult::new(CheckName::ErrorRate, true, "percent")
+            ..CheckResult::new(CheckName::ErrorRate, true, Unit::Percent)
         };
         let samples = PerSide { legacy: requests.0, serverless: requests.1 };
         let window = Window { from: Timestamp::from_ms(T0), to: Timestamp::from_ms(T0 + MIN) };
@@ -414,7 +414,7 @@ mod tests {
         if hops {
             let hop = |name: &str, depth, p50| Hop {
                 name: name.into(),
-                source: "xray".into(),
+                source: Source::XRay,
                 depth,
                 samples: 40,
                 p50_ms: Some(p50),
@@ -577,7 +577,10 @@ mod tests {
             step: 0,
             weight: w(100),
             failures: 0,
-            analysis: Analysis::error(window, &cutover_core::measure::MeasureError::new("cloudwatch", "throttled")),
+            analysis: Analysis::error(
+                window,
+                &cutover_core::measure::MeasureError::new(Source::CloudWatch, "throttled"),
+            ),
             decision: Decision::Hold { reason: HoldReason::NoData },
         };
         let (stored, trail) = sealed(vec![

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cutover_core::engine::{CutoverState, Event, EventKind};
-use cutover_core::judge::Analysis;
+use cutover_core::judge::{Analysis, Unit};
 use cutover_core::plan::Plan;
 use cutover_core::store::{CommitWatch, Lease, Store, StoreError, Watched};
 use cutover_core::units::Timestamp;
@@ -560,7 +560,7 @@ impl Metrics {
         }
         family(&mut out, "cutover_side_latency_ms", "gauge", "Each side's latency in the latest analysis.");
         for (id, a) in &counts.latest {
-            for c in a.checks.iter().filter(|c| c.unit == "ms") {
+            for c in a.checks.iter().filter(|c| c.unit == Unit::Ms) {
                 let quantile = match c.check {
                     cutover_core::judge::CheckName::LatencyP50 => "0.5",
                     cutover_core::judge::CheckName::LatencyP99 => "0.99",

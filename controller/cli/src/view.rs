@@ -195,7 +195,7 @@ impl AnalysisView {
                     legacy: c.legacy,
                     serverless: c.serverless,
                     limit: c.limit,
-                    unit: c.unit.clone(),
+                    unit: c.unit.as_str().to_owned(),
                     e_value: c.e_value,
                     e_threshold: c.e_threshold,
                     samples_legacy: c.samples.legacy,

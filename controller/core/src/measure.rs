@@ -420,8 +420,7 @@ pub struct Hop {
     /// `function`, `init` (cold starts), an AWS service such as `dynamodb`,
     /// `db` (SQL), `remote` (HTTP calls), or an app's X-Ray service name.
     pub name: String,
-    /// `probes`, `cloudwatch` or `xray`.
-    pub source: String,
+    pub source: Source,
     /// 0 for the outermost hop.
     pub depth: u8,
     /// Requests (CloudWatch), traces (X-Ray) or probes the hop was seen in.
@@ -442,9 +441,9 @@ pub fn describe_hops(hops: &[Hop]) -> String {
     let parts: Vec<String> = hops
         .iter()
         .map(|h| {
-            let seen = match h.source.as_str() {
-                "xray" => format!(" ({} traces)", h.samples),
-                "probes" => format!(" ({} probes)", h.samples),
+            let seen = match h.source {
+                Source::XRay => format!(" ({} traces)", h.samples),
+                Source::Probes => format!(" ({} probes)", h.samples),
                 _ => String::new(),
             };
             format!("{} {}/{} ms{seen}", h.name, ms(h.p50_ms), ms(h.p99_ms))
@@ -479,12 +478,56 @@ impl Measurement {
     }
 }
 
+/// Where figures come from, as the audit trail writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// The controller's own probes through the edge.
+    #[serde(rename = "probes")]
+    Probes,
+    #[serde(rename = "cloudwatch")]
+    CloudWatch,
+    #[serde(rename = "xray")]
+    XRay,
+    /// The local edge: its timing of each request, and its metrics endpoint.
+    #[serde(rename = "local-edge", alias = "edge")]
+    LocalEdge,
+    /// The origin's `Server-Timing` header, relayed by the local edge.
+    #[serde(rename = "server-timing")]
+    ServerTiming,
+    /// The metrics port as a whole: the driver's bound on one read.
+    #[serde(rename = "metrics", alias = "measure")]
+    Metrics,
+    /// The simulator's made-up sources.
+    #[serde(rename = "simulated", alias = "sim", alias = "script")]
+    Simulated,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Probes => "probes",
+            Source::CloudWatch => "cloudwatch",
+            Source::XRay => "xray",
+            Source::LocalEdge => "local-edge",
+            Source::ServerTiming => "server-timing",
+            Source::Metrics => "metrics",
+            Source::Simulated => "simulated",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A source could not be read: the judge's verdict is Error, never Pass.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{source_name}: {message}")]
 pub struct MeasureError {
-    /// Which source failed (`cloudwatch`, `xray`, `probes`, `local-edge`, ...).
-    pub source_name: String,
+    /// Which source failed.
+    pub source_name: Source,
     pub message: String,
     /// The source has not published all of the window yet (CloudWatch's
     /// datapoints can arrive minutes late): the engine asks for it again
@@ -494,12 +537,12 @@ pub struct MeasureError {
 }
 
 impl MeasureError {
-    pub fn new(source_name: impl Into<String>, message: impl Into<String>) -> MeasureError {
-        MeasureError { source_name: source_name.into(), message: message.into(), late: false }
+    pub fn new(source_name: Source, message: impl Into<String>) -> MeasureError {
+        MeasureError { source_name, message: message.into(), late: false }
     }
 
     /// Not published yet (see the `late` field).
-    pub fn late(source_name: impl Into<String>, message: impl Into<String>) -> MeasureError {
+    pub fn late(source_name: Source, message: impl Into<String>) -> MeasureError {
         MeasureError { late: true, ..MeasureError::new(source_name, message) }
     }
 }
@@ -507,6 +550,30 @@ impl MeasureError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_written_by_its_name_and_read_from_older_trails_too() {
+        let all = [
+            Source::Probes,
+            Source::CloudWatch,
+            Source::XRay,
+            Source::LocalEdge,
+            Source::ServerTiming,
+            Source::Metrics,
+            Source::Simulated,
+        ];
+        for source in all {
+            let written = serde_json::to_string(&source).unwrap();
+            assert_eq!(written, format!("\"{source}\""));
+            assert_eq!(serde_json::from_str::<Source>(&written).unwrap(), source);
+        }
+        // Trails written before sources were an enum.
+        for (old, source) in [("edge", Source::LocalEdge), ("measure", Source::Metrics), ("sim", Source::Simulated)] {
+            assert_eq!(serde_json::from_str::<Source>(&format!("\"{old}\"")).unwrap(), source);
+        }
+        let error: MeasureError = serde_json::from_str(r#"{"source_name":"measure","message":"no answer"}"#).unwrap();
+        assert_eq!(error.to_string(), "metrics: no answer");
+    }
 
     #[test]
     fn cohorts_merge_by_bucket_in_order() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cutover_core::engine::*;
 use cutover_core::judge::{ThresholdJudge, Verdict};
-use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Window};
+use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Source, Window};
 use cutover_core::plan::{NoDataAction, Plan};
 use cutover_core::units::{Timestamp, Weight};
 
@@ -240,7 +240,7 @@ fn the_windows_hops_are_recorded_with_its_analysis() {
     let mut rig = Rig::started();
     let hop = |name: &str, depth: u8, p50: f64| cutover_core::measure::Hop {
         name: name.into(),
-        source: "xray".into(),
+        source: Source::XRay,
         depth,
         samples: 40,
         p50_ms: Some(p50),
@@ -351,7 +351,7 @@ fn non_critical_failures_roll_back_at_the_limit() {
 #[test]
 fn no_data_holds_then_follows_the_policy() {
     let mut rig = Rig::started();
-    let err = MeasureError::new("cloudwatch", "throttled");
+    let err = MeasureError::new(Source::CloudWatch, "throttled");
     for _ in 0..6 {
         let wake = rig.engine.next_wake().unwrap();
         rig.now = wake;
@@ -394,8 +394,8 @@ fn a_window_not_yet_published_is_asked_again() {
     let analyses = |rig: &Rig| rig.store.iter().filter(|e| matches!(e.kind, EventKind::Analysis { .. })).count();
     let first = next_window(&mut rig);
     let before = analyses(&rig);
-    let out =
-        rig.send(Input::Measured { window: first, result: Err(MeasureError::late("cloudwatch", "minute 12:03")) });
+    let out = rig
+        .send(Input::Measured { window: first, result: Err(MeasureError::late(Source::CloudWatch, "minute 12:03")) });
     assert!(out.effects.iter().all(|e| !matches!(e, Effect::Persist { .. })), "nothing recorded: {out:?}");
     assert_eq!(analyses(&rig), before);
     let asked = rig.now;
@@ -411,12 +411,13 @@ fn a_window_not_yet_published_is_asked_again() {
     let mut window = next;
     let first_said = rig.now;
     while rig.now < first_said + LATE_MAX {
-        let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
+        let _ =
+            rig.send(Input::Measured { window, result: Err(MeasureError::late(Source::CloudWatch, "still missing")) });
         let asked = next_window(&mut rig);
         assert_eq!(asked, window);
         window = asked;
     }
-    let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late("cloudwatch", "still missing")) });
+    let _ = rig.send(Input::Measured { window, result: Err(MeasureError::late(Source::CloudWatch, "still missing")) });
     let last = rig.store.iter().rev().find(|e| matches!(e.kind, EventKind::Analysis { .. })).unwrap();
     assert!(
         matches!(&last.kind, EventKind::Analysis { analysis, .. } if analysis.verdict == Verdict::Error),
@@ -438,7 +439,7 @@ fn no_data_pause_policy_pauses() {
         rig.now = wake;
         let out = rig.send(Input::Tick);
         for window in measures(&out) {
-            let late = MeasureError::new("measure", "no answer within 30 s");
+            let late = MeasureError::new(Source::Metrics, "no answer within 30 s");
             let _ = rig.send(Input::Measured { window, result: Err(late) });
         }
     }
@@ -680,8 +681,10 @@ fn a_restart_in_a_later_step_reads_the_baseline_before_the_step_again() {
         "the baseline, then a catch-up window of the step"
     );
     // A failed baseline read is asked again an interval later, not at once.
-    let out =
-        engine.handle(rig.now, Input::Measured { window: windows[0], result: Err(MeasureError::new("x", "down")) });
+    let out = engine.handle(
+        rig.now,
+        Input::Measured { window: windows[0], result: Err(MeasureError::new(Source::Simulated, "down")) },
+    );
     assert!(measures(&out).is_empty(), "no tight loop: {out:?}");
     assert!(engine.next_wake().is_some_and(|t| t <= rig.now + minutes(5)), "woken to ask again");
     let out = engine.handle(rig.now + minutes(5), Input::Tick);

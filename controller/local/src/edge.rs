@@ -33,7 +33,7 @@ use cutover_base::clock::unix_ms;
 
 use bytes::Bytes;
 use cutover_core::cohort;
-use cutover_core::measure::{Histogram, Hop, Measurement, PerSide, Side};
+use cutover_core::measure::{Histogram, Hop, Measurement, PerSide, Side, Source};
 use cutover_core::plan::CohortKey;
 use cutover_core::units::Weight;
 use http::header::{HeaderValue, CONTENT_TYPE, COOKIE, ETAG, HOST, IF_MATCH};
@@ -205,16 +205,16 @@ impl HopTimes {
     /// The waterfall: `edge › origin › handler`, p50/p99 each.
     fn hops(&self) -> Vec<Hop> {
         [
-            ("edge", "edge", &self.edge),
-            ("origin", "server-timing", &self.origin),
-            ("handler", "server-timing", &self.handler),
+            ("edge", Source::LocalEdge, &self.edge),
+            ("origin", Source::ServerTiming, &self.origin),
+            ("handler", Source::ServerTiming, &self.handler),
         ]
         .into_iter()
         .enumerate()
         .filter(|(_, (_, _, times))| times.count() > 0)
         .map(|(depth, (name, source, times))| Hop {
             name: name.into(),
-            source: source.into(),
+            source,
             depth: depth as u8,
             samples: times.count(),
             p50_ms: times.quantile(0.5),

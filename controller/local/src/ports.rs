@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutover_core::measure::{MeasureError, Measurement, Window};
+use cutover_core::measure::{MeasureError, Measurement, Source, Window};
 use cutover_core::ports::{before_write, Clock, EdgeError, EdgePort, MetricsPort, Write};
 use cutover_core::units::Weight;
 use http::header::{ETAG, IF_MATCH};
@@ -113,7 +113,7 @@ impl<C: Clock> LocalMetricsPort<C> {
 
 impl<C: Clock> MetricsPort for LocalMetricsPort<C> {
     async fn measure(&self, window: Window) -> Result<Measurement, MeasureError> {
-        let fail = |message: String| MeasureError::new("local-edge", message);
+        let fail = |message: String| MeasureError::new(Source::LocalEdge, message);
         let (from, to) = (self.clock.wall_ms(window.from), self.clock.wall_ms(window.to));
         let url = format!("{}/_cutover/metrics?from_ms={from}&to_ms={to}", self.base);
         let get = Request::get(&url).body(Full::default()).map_err(|e| fail(e.to_string()))?;

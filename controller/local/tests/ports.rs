@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cutover_core::measure::Window;
+use cutover_core::measure::{Source, Window};
 use cutover_core::plan::CohortKey;
 use cutover_core::ports::{Clock, EdgeError, EdgePort, MetricsPort};
 use cutover_core::units::{Timestamp, Weight};
@@ -111,5 +111,5 @@ async fn the_metrics_port_reads_a_window() {
 
     let dead = LocalMetricsPort::new(format!("http://127.0.0.1:{}", cutover_testkit::free_port()), WallClock);
     let err = dead.measure(Window { from, to }).await.unwrap_err();
-    assert_eq!(err.source_name, "local-edge");
+    assert_eq!(err.source_name, Source::LocalEdge);
 }

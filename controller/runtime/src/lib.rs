@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use cutover_core::engine::{ApplyId, CutoverState, EdgeResult, Effect, Engine, Input, Verification};
 use cutover_core::judge::Judge;
-use cutover_core::measure::{MeasureError, Window};
+use cutover_core::measure::{MeasureError, Source, Window};
 use cutover_core::plan::Plan;
 use cutover_core::store::{Lease, Store, StoreError};
 use cutover_core::units::{Timestamp, Weight};
@@ -637,7 +637,7 @@ impl<S: Store, E: EdgePort, M: MetricsPort, C: Clock, N: Notifier> Driver<S, E, 
                 }
                 Effect::Measure { window } => {
                     let measure = within(self.measure_deadline(window), self.metrics.measure(window), |late| {
-                        Err(MeasureError::new("measure", late))
+                        Err(MeasureError::new(Source::Metrics, late))
                     });
                     work.reads.push(Box::pin(async move { Input::Measured { window, result: measure.await } }));
                 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use cutover_core::measure::{Hop, PerSide, Side, SideSample};
+use cutover_core::measure::{Hop, PerSide, Side, SideSample, Source};
 use cutover_core::ports::Clock;
 
 use crate::verify::{answered_by, probe_client, PROBE_HEADER, SERVED_BY};
@@ -145,7 +145,7 @@ pub fn edge_hop(probes: &SideSample) -> Option<Hop> {
     let times = &probes.latency_ms;
     (times.count() > 0).then(|| Hop {
         name: "edge".into(),
-        source: "probes".into(),
+        source: Source::Probes,
         depth: 0,
         samples: times.count(),
         p50_ms: times.quantile(0.5),

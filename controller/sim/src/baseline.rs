@@ -33,7 +33,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use cutover_core::judge::{Analysis, CheckName, CheckResult, Judge, Verdict};
+use cutover_core::judge::{Analysis, CheckName, CheckResult, Judge, Unit, Verdict};
 use cutover_core::measure::{Measurement, PerSide, Side, SideSample, Window};
 use cutover_core::plan::Plan;
 use cutover_core::units::{format_duration, Timestamp, Weight};
@@ -76,7 +76,7 @@ impl Interval {
     }
 }
 
-fn result(check: CheckName, verdict: Verdict, new: Option<f64>, limit: f64, unit: &str, reason: String) -> CheckResult {
+fn result(check: CheckName, verdict: Verdict, new: Option<f64>, limit: f64, unit: Unit, reason: String) -> CheckResult {
     CheckResult { verdict, serverless: new, limit: Some(limit), reason, ..CheckResult::new(check, true, unit) }
 }
 
@@ -180,7 +180,7 @@ impl PeerJudge {
         let new = i.new_side();
         if new.requests < min_requests {
             let why = format!("{} requests, fewer than {min_requests}: not checked", new.requests);
-            return vec![result(CheckName::ErrorRate, Verdict::Inconclusive, None, 99.0, "percent success", why)];
+            return vec![result(CheckName::ErrorRate, Verdict::Inconclusive, None, 99.0, Unit::PercentSuccess, why)];
         }
         let success = success_pct(&new);
         let p99 = all_latency_p99(&new);
@@ -192,7 +192,7 @@ impl PeerJudge {
             (false, false) => Verdict::Pass,
         };
         let why = format!("success {success:?} %, p99 {p99:?} ms; {} of {threshold} failed checks", self.failed);
-        vec![result(CheckName::ErrorRate, verdict, success, 99.0, "percent success", why)]
+        vec![result(CheckName::ErrorRate, verdict, success, 99.0, Unit::PercentSuccess, why)]
     }
 
     fn argo(&mut self, i: &Interval, failure_limit: u32, consecutive_error_limit: u32) -> Vec<CheckResult> {
@@ -201,7 +201,7 @@ impl PeerJudge {
             let verdict =
                 if self.errors_in_a_row > consecutive_error_limit { Verdict::Fail } else { Verdict::Inconclusive };
             let why = format!("no data: {} errors in a row, limit {consecutive_error_limit}", self.errors_in_a_row);
-            return vec![result(CheckName::ErrorRate, verdict, None, 99.0, "percent success", why)];
+            return vec![result(CheckName::ErrorRate, verdict, None, 99.0, Unit::PercentSuccess, why)];
         };
         self.errors_in_a_row = 0;
         let failed_now = success < 99.0;
@@ -212,7 +212,7 @@ impl PeerJudge {
             (false, false) => Verdict::Pass,
         };
         let why = format!("success {success:.2} %; {} failed, failureLimit {failure_limit}", self.failed);
-        vec![result(CheckName::ErrorRate, verdict, Some(success), 99.0, "percent success", why)]
+        vec![result(CheckName::ErrorRate, verdict, Some(success), 99.0, Unit::PercentSuccess, why)]
     }
 
     fn kayenta(&mut self, i: &Interval, min_points: usize) -> Vec<CheckResult> {
@@ -221,8 +221,8 @@ impl PeerJudge {
         // Warm requests: the cold starts are accepted (the reference
         // migration's ~1 %), so an operator leaves them out of the metric.
         let p99 = |s: &SideSample| s.latency_ms.quantile(0.99);
-        let metrics: [(CheckName, &Metric, &str); 2] =
-            [(CheckName::ErrorRate, &error_rate, "percent"), (CheckName::LatencyP99, &p99, "ms")];
+        let metrics: [(CheckName, &Metric, Unit); 2] =
+            [(CheckName::ErrorRate, &error_rate, Unit::Percent), (CheckName::LatencyP99, &p99, Unit::Ms)];
         let mut checks = Vec::new();
         for (check, f, unit) in metrics {
             let (old, new) = (series(Side::Legacy, f), series(Side::Serverless, f));
@@ -322,7 +322,7 @@ impl Judge for PeerJudge {
         }
         let checks = if self.latest.is_empty() {
             let why = "the first interval is not over".to_string();
-            vec![result(CheckName::ErrorRate, Verdict::Inconclusive, None, 0.0, "", why)]
+            vec![result(CheckName::ErrorRate, Verdict::Inconclusive, None, 0.0, Unit::Unitless, why)]
         } else {
             self.latest.clone()
         };

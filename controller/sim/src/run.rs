@@ -11,7 +11,7 @@ use cutover_core::engine::{
     Verification,
 };
 use cutover_core::judge::Judge;
-use cutover_core::measure::{MeasureError, Measurement, Window};
+use cutover_core::measure::{MeasureError, Measurement, Source, Window};
 use cutover_core::plan::Plan;
 use cutover_core::ports::{before_write, EdgeError, Write};
 use cutover_core::units::{Timestamp, Weight};
@@ -586,9 +586,12 @@ pub fn run<J: Judge>(
                     }
                     Effect::Measure { window } => {
                         let (delay, result) = if measure_rng.chance(scenario.measure_failure_rate) {
-                            (scenario.measure_delay, Err(MeasureError::new("sim", "simulated source failure")))
+                            (
+                                scenario.measure_delay,
+                                Err(MeasureError::new(Source::Simulated, "simulated source failure")),
+                            )
                         } else if scenario.measure_late_rate > 0.0 && measure_rng.chance(scenario.measure_late_rate) {
-                            let late = MeasureError::late("sim", "simulated datapoints not published yet");
+                            let late = MeasureError::late(Source::Simulated, "simulated datapoints not published yet");
                             (scenario.measure_delay, Err(late))
                         } else if faulted {
                             measure_faulted(&mut world, &mut port_rng, ports, window, scenario.measure_delay)
@@ -902,7 +905,7 @@ fn measure_faulted(
         let bound = covers.clamp(Duration::from_secs(30), Duration::from_secs(15 * 60));
         if slow > bound {
             let late = format!("no answer within {} s", bound.as_secs());
-            (bound, Err(MeasureError::new("measure", late)))
+            (bound, Err(MeasureError::new(Source::Metrics, late)))
         } else {
             (slow, Ok(world.measure(window)))
         }

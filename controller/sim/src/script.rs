@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cutover_core::engine::{ApplyId, Command, CutoverState, EdgeResult, Effect, Engine, Input, Output, Phase};
 use cutover_core::judge::{Judge, SequentialJudge, ThresholdJudge};
-use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Window};
+use cutover_core::measure::{MeasureError, Measurement, PerSide, SideSample, Source, Window};
 use cutover_core::plan::Plan;
 use cutover_core::units::{Timestamp, Weight};
 
@@ -63,7 +63,7 @@ fn reading(r: ScriptedReading) -> Result<Measurement, MeasureError> {
         ScriptedReading::Errors => side(60, 30, 31.0),
         ScriptedReading::Sparse => side(1, 0, 31.0),
         ScriptedReading::SourceDown => {
-            return Err(MeasureError::new("script", "source down"));
+            return Err(MeasureError::new(Source::Simulated, "source down"));
         }
     };
     Ok(Measurement { traffic: PerSide { legacy, serverless }, ..Measurement::default() })

@@ -64,6 +64,33 @@ impl CheckName {
     }
 }
 
+/// What a check's figures are in (written as in the audit trail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    #[serde(rename = "ms")]
+    Ms,
+    #[serde(rename = "percent")]
+    Percent,
+    /// The share of requests that succeeded (Flagger's request success
+    /// rate, as the benchmark's baseline judges report it).
+    #[serde(rename = "percent success")]
+    PercentSuccess,
+    /// No figures: a check on a source's state.
+    #[serde(rename = "")]
+    Unitless,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Ms => "ms",
+            Unit::Percent => "percent",
+            Unit::PercentSuccess => "percent success",
+            Unit::Unitless => "",
+        }
+    }
+}
+
 /// One check's verdict with the numbers behind it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -76,7 +103,7 @@ pub struct CheckResult {
     pub serverless: Option<f64>,
     /// The largest value the new side may have and still pass, in `unit`.
     pub limit: Option<f64>,
-    pub unit: String,
+    pub unit: Unit,
     pub samples: PerSide<u64>,
     /// One line a person can read: why this verdict.
     pub reason: String,
@@ -92,7 +119,7 @@ impl CheckResult {
     /// A check's result with nothing measured yet: every judge starts its
     /// results here and fills in what it knows (struct update syntax), so
     /// the shape of a result is written once.
-    pub fn new(check: CheckName, critical: bool, unit: &str) -> CheckResult {
+    pub fn new(check: CheckName, critical: bool, unit: Unit) -> CheckResult {
         CheckResult {
             check,
             verdict: Verdict::Inconclusive,
@@ -100,7 +127,7 @@ impl CheckResult {
             legacy: None,
             serverless: None,
             limit: None,
-            unit: unit.into(),
+            unit,
             samples: PerSide::default(),
             reason: String::new(),
             e_value: None,
@@ -157,7 +184,7 @@ impl Analysis {
         let source = CheckResult {
             verdict: Verdict::Error,
             reason: err.to_string(),
-            ..CheckResult::new(CheckName::Source, false, "")
+            ..CheckResult::new(CheckName::Source, false, Unit::Unitless)
         };
         Analysis {
             window,

@@ -700,7 +700,7 @@ impl SequentialJudge {
             limit: old.map(|o| o + g.errors.max_increase_pp),
             samples,
             reason,
-            ..CheckResult::new(check, g.errors.critical, "percent")
+            ..CheckResult::new(check, g.errors.critical, Unit::Percent)
         }
         .with_evidence(log_e, threshold)
     }
@@ -733,7 +733,7 @@ impl SequentialJudge {
             limit: old.map(|o| o + c.max_increase_pp),
             samples,
             reason,
-            ..CheckResult::new(check, c.critical, "percent")
+            ..CheckResult::new(check, c.critical, Unit::Percent)
         }
         .with_evidence(log_e, threshold)
     }
@@ -776,7 +776,7 @@ impl SequentialJudge {
             limit: old.map(|(_, a)| a),
             samples,
             reason,
-            ..CheckResult::new(check, limits.critical, "ms")
+            ..CheckResult::new(check, limits.critical, Unit::Ms)
         }
         .with_evidence(log_e, threshold)
     }
@@ -801,7 +801,7 @@ impl SequentialJudge {
             limit: Some(c.max_p99_ms),
             samples: PerSide { legacy: self.step.totals.legacy.cold_starts, serverless: n },
             reason,
-            ..CheckResult::new(check, c.critical, "ms")
+            ..CheckResult::new(check, c.critical, Unit::Ms)
         }
         .with_evidence(log_e, threshold)
     }
@@ -835,7 +835,7 @@ impl SequentialJudge {
             limit: Some(limit),
             samples,
             reason,
-            ..CheckResult::new(check, c.critical, "percent")
+            ..CheckResult::new(check, c.critical, Unit::Percent)
         }
         .with_evidence(log_e, threshold)
     }

@@ -39,7 +39,7 @@ impl ThresholdJudge {
             limit,
             samples,
             reason,
-            ..CheckResult::new(CheckName::ErrorRate, g.errors.critical, "percent")
+            ..CheckResult::new(CheckName::ErrorRate, g.errors.critical, Unit::Percent)
         }
     }
 
@@ -71,7 +71,7 @@ impl ThresholdJudge {
             limit,
             samples,
             reason,
-            ..CheckResult::new(check, limits.critical, "ms")
+            ..CheckResult::new(check, limits.critical, Unit::Ms)
         }
     }
 
@@ -93,7 +93,7 @@ impl ThresholdJudge {
             limit: Some(c.max_p99_ms),
             samples: PerSide { legacy: self.step.legacy.cold_starts, serverless: cold.cold_starts },
             reason,
-            ..CheckResult::new(CheckName::ColdStartP99, c.critical, "ms")
+            ..CheckResult::new(CheckName::ColdStartP99, c.critical, Unit::Ms)
         }
     }
 }
