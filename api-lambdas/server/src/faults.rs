@@ -80,22 +80,20 @@ impl FaultState {
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
     }
 
-    fn rng(&self) -> std::sync::MutexGuard<'_, Rng> {
-        self.rng.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub fn decide(&self) -> Fate {
         let faults = self.get();
         if faults.outage {
             return Fate::Outage;
         }
-        if faults.error_rate > 0.0 && self.rng().chance(faults.error_rate) {
+        // One lock for the request's draws.
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        if faults.error_rate > 0.0 && rng.chance(faults.error_rate) {
             return Fate::Error;
         }
-        let cold = faults.cold_start_rate > 0.0 && self.rng().chance(faults.cold_start_rate);
+        let cold = faults.cold_start_rate > 0.0 && rng.chance(faults.cold_start_rate);
         let mut ms = 0.0;
         if faults.latency_ms > 0.0 {
-            ms += faults.latency_ms * (0.25 * self.rng().normal()).exp();
+            ms += faults.latency_ms * (0.25 * rng.normal()).exp();
         }
         if cold {
             ms += faults.cold_start_ms;
