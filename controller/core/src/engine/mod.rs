@@ -185,7 +185,7 @@ impl<J: Judge> Engine<J> {
     /// the edge, then measuring, then notifications of what was persisted.
     fn finish(&mut self, now: Timestamp, tx: Txn) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let mut events = Vec::new();
+        let mut notifications = Vec::new();
         if !tx.events.is_empty() {
             self.state.version += 1;
             self.state.updated_at = now;
@@ -194,7 +194,7 @@ impl<J: Judge> Engine<J> {
                 _ => None,
             };
             let reason = tx.reason;
-            events = tx
+            let events: Vec<Event> = tx
                 .events
                 .into_iter()
                 .enumerate()
@@ -208,7 +208,10 @@ impl<J: Judge> Engine<J> {
                     kind,
                 })
                 .collect();
-            effects.push(Effect::Persist { state: self.state.clone(), events: events.clone() });
+            // Only what notifies is copied: most writes are an analysis.
+            let notifies = events.iter().filter(|event| event.kind.notifies());
+            notifications.extend(notifies.map(|event| Effect::Notify { event: event.clone() }));
+            effects.push(Effect::Persist { state: self.state.clone(), events });
             self.persisted_weight = self.state.weight;
         }
         if tx.apply && self.state.phase.is_active() {
@@ -230,8 +233,7 @@ impl<J: Judge> Engine<J> {
                 effects.push(Effect::ReadEdge);
             }
         }
-        let notified = events.into_iter().filter(|event| event.kind.notifies());
-        effects.extend(notified.map(|event| Effect::Notify { event }));
+        effects.append(&mut notifications);
         effects
     }
 }
