@@ -228,19 +228,13 @@ impl<'s> World<'s> {
         if self.scenario.cohort_evidence {
             let [legacy, serverless] = cohorts.map(|mut keys| {
                 keys.sort_unstable();
-                // Sorted, so each bucket's requests are one run.
-                let mut counts: Vec<CohortCount> = Vec::new();
-                for k in keys {
-                    let (bucket, errors) = ((k >> 1) as u16, u64::from(k & 1));
-                    match counts.last_mut() {
-                        Some(c) if c.bucket == bucket => {
-                            c.requests += 1;
-                            c.errors += errors;
-                        }
-                        _ => counts.push(CohortCount { bucket, requests: 1, errors, client_errors: 0 }),
-                    }
-                }
-                Cohorts::from_unsorted(counts)
+                let one = |k: u32| CohortCount {
+                    bucket: (k >> 1) as u16,
+                    requests: 1,
+                    errors: u64::from(k & 1),
+                    client_errors: 0,
+                };
+                Cohorts::from_unsorted(keys.into_iter().map(one).collect())
             });
             m.cohorts = Some(PerSide { legacy, serverless });
         }

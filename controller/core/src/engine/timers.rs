@@ -50,17 +50,13 @@ impl<J: Judge> Engine<J> {
     /// When `timer` fires, or `None` while nothing arms it. Times are
     /// those of the call being handled (`self.now`).
     pub(super) fn deadline(&self, timer: Timer) -> Option<Timestamp> {
-        if timer == Timer::Start {
-            return self.scheduled_start();
-        }
-        if !self.state.phase.is_active() {
-            return None;
-        }
         let (g, m) = (&self.plan.guardrails, &self.measure);
         // The step's own timers run only once the edge has confirmed it.
         let step = |t: Option<Timestamp>| t.filter(|_| self.measuring());
         match timer {
-            Timer::Start => None,
+            Timer::Start => self.scheduled_start(),
+            // Everything else belongs to a cutover under way.
+            _ if !self.state.phase.is_active() => None,
             Timer::EdgeRetry => self.edge.retry_at.filter(|_| !self.edge.in_flight),
             Timer::Baseline => {
                 m.baseline_wanted.filter(|_| !m.baseline_in_flight).map(|_| m.baseline_not_before.unwrap_or(self.now))
